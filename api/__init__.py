@@ -1,0 +1,1 @@
+"""The HTTP server: composition root, health and metrics, the admin REST API."""

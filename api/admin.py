@@ -1,0 +1,734 @@
+"""The admin REST API (`/api/v1/...`, Bearer API key) and its OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.http import bearer_token, json_ok, problem, query_int, read_json
+from api.state import GATEWAY, Gateway
+from channels import web as web_channel
+from core import directory
+from delivery.outbox import replay
+from storage.models import (
+    ApiKey,
+    AuditEntry,
+    ChannelIdentity,
+    Member,
+    OutboxRow,
+    TaskRow,
+    Workspace,
+)
+
+Channel = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice"]
+Role = Literal["owner", "admin", "manager", "support"]
+
+
+# ---- models -------------------------------------------------------------------------------
+
+
+class WorkspaceOut(BaseModel):
+    id: str
+    name: str
+    plan: str
+    timezone: str
+    created_at: datetime
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    address: str = Field(min_length=1, max_length=320)
+
+
+class IdentityOut(BaseModel):
+    id: str
+    channel: str
+    address: str
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    email: str | None = Field(None, max_length=320)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
+
+
+class MemberPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    role: Role | None = None
+    default_channel: Channel | None = None
+
+
+class MemberOut(BaseModel):
+    id: str
+    workspace_id: str
+    name: str
+    email: str | None
+    role: str
+    status: str
+    default_channel: str | None
+    identities: list[IdentityOut]
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(BaseModel):
+    id: str
+    prefix: str
+    key: str = Field(description="shown once; store it now")
+
+
+class TaskSummary(BaseModel):
+    id: str
+    channel: str
+    kind: str
+    status: str
+    sender: str
+    text: str
+    received_at: datetime
+    attempts: int
+
+
+class OutboxOut(BaseModel):
+    id: str
+    task_id: str | None
+    channel: str
+    address: str
+    thread: str | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    provider_message_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class ReplayOut(BaseModel):
+    replayed: int
+
+
+class AuditOut(BaseModel):
+    id: str
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+
+
+# ---- auth ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    workspace_id: str
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"apikey:{self.key_id}"
+
+
+async def caller(request: web.Request, gateway: Gateway) -> Caller:
+    token = bearer_token(request)
+    if token is None:
+        raise problem(401, "an API key is required", **{"WWW-Authenticate": "Bearer"})
+    async with gateway.db.session() as session:
+        key = await directory.authenticate_api_key(session, token)
+        if key is None:
+            raise problem(401, "invalid or revoked API key", **{"WWW-Authenticate": "Bearer"})
+        return Caller(workspace_id=key.workspace_id, key_id=key.id)
+
+
+AdminHandler = Callable[[web.Request, Gateway, Caller], Awaitable[web.Response]]
+
+
+def _admin(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def wrapped(request: web.Request) -> web.Response:
+        gateway = request.app[GATEWAY]
+        who = await caller(request, gateway)
+        try:
+            return await handler(request, gateway, who)
+        except directory.NotFound as exc:
+            raise problem(404, str(exc)) from exc
+        except directory.Conflict as exc:
+            raise problem(409, str(exc)) from exc
+        except directory.DirectoryError as exc:
+            raise problem(400, str(exc)) from exc
+
+    return wrapped
+
+
+# ---- handlers -----------------------------------------------------------------------------
+
+
+def _workspace_out(ws: Workspace) -> WorkspaceOut:
+    return WorkspaceOut(
+        id=ws.id, name=ws.name, plan=ws.plan, timezone=ws.timezone, created_at=ws.created_at
+    )
+
+
+async def list_workspaces(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        ws = await session.get(Workspace, who.workspace_id)
+        items = [_workspace_out(ws)] if ws else []
+    return json_ok(Page[WorkspaceOut](items=items))
+
+
+async def get_workspace(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    if request.match_info["workspace_id"] != who.workspace_id:
+        raise problem(404, "no such workspace")
+    async with gw.db.session() as session:
+        ws = await session.get(Workspace, who.workspace_id)
+        if ws is None:
+            raise problem(404, "no such workspace")
+        return json_ok(_workspace_out(ws))
+
+
+async def _member_out(session: AsyncSession, member: Member) -> MemberOut:
+    identities = await directory.member_identities(session, member.id)
+    return MemberOut(
+        id=member.id,
+        workspace_id=member.workspace_id,
+        name=member.name,
+        email=member.email,
+        role=member.role,
+        status=member.status,
+        default_channel=member.default_channel,
+        identities=[IdentityOut(id=i.id, channel=i.channel, address=i.address) for i in identities],
+    )
+
+
+async def _member(session: AsyncSession, who: Caller, member_id: str) -> Member:
+    member = await session.scalar(
+        select(Member).where(Member.id == member_id, Member.workspace_id == who.workspace_id)
+    )
+    if member is None:
+        raise problem(404, f"no member {member_id!r}")
+    return member
+
+
+async def list_members(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        members = await session.scalars(
+            select(Member).where(Member.workspace_id == who.workspace_id).order_by(Member.name)
+        )
+        items = [await _member_out(session, m) for m in members]
+    return json_ok(Page[MemberOut](items=items))
+
+
+async def create_member(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, MemberIn)
+    channels = [i.channel for i in body.identities]
+    if len(set(channels)) != len(channels):
+        raise problem(400, "invalid request: identities: one address per channel")
+    async with gw.db.session() as session:
+        member = await directory.add_member(
+            session,
+            who.workspace_id,
+            name=body.name,
+            role=body.role,
+            email=body.email,
+            identities={i.channel: i.address for i in body.identities},
+            actor=who.actor,
+        )
+        out = await _member_out(session, member)
+    return json_ok(out, status=201)
+
+
+async def get_member(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        member = await _member(session, who, request.match_info["member_id"])
+        return json_ok(await _member_out(session, member))
+
+
+async def patch_member(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, MemberPatch)
+    async with gw.db.session() as session:
+        member = await _member(session, who, request.match_info["member_id"])
+        changes = body.model_dump(exclude_unset=True)
+        for name, value in changes.items():
+            setattr(member, name, value)
+        await directory.audit(
+            session, who.workspace_id, who.actor, "member.update", member.id, changes
+        )
+        return json_ok(await _member_out(session, member))
+
+
+async def delete_member(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        member = await _member(session, who, request.match_info["member_id"])
+        member.status = "removed"
+        identities = await directory.member_identities(session, member.id)
+        for identity in identities:
+            await session.delete(identity)
+        await directory.audit(session, who.workspace_id, who.actor, "member.remove", member.id)
+    return web.Response(status=204)
+
+
+async def add_identity(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, IdentityIn)
+    async with gw.db.session() as session:
+        member = await _member(session, who, request.match_info["member_id"])
+        identity = await directory.link_identity(session, member, body.channel, body.address)
+        await directory.audit(
+            session,
+            who.workspace_id,
+            who.actor,
+            "identity.link",
+            member.id,
+            {"channel": body.channel},
+        )
+        out = IdentityOut(id=identity.id, channel=identity.channel, address=identity.address)
+    return json_ok(out, status=201)
+
+
+async def delete_identity(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        member = await _member(session, who, request.match_info["member_id"])
+        identity = await session.scalar(
+            select(ChannelIdentity).where(
+                ChannelIdentity.id == request.match_info["identity_id"],
+                ChannelIdentity.member_id == member.id,
+            )
+        )
+        if identity is None:
+            raise problem(404, "no such identity")
+        await session.delete(identity)
+        await directory.audit(
+            session,
+            who.workspace_id,
+            who.actor,
+            "identity.unlink",
+            member.id,
+            {"channel": identity.channel},
+        )
+    return web.Response(status=204)
+
+
+async def list_api_keys(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        keys = await session.scalars(
+            select(ApiKey)
+            .where(ApiKey.workspace_id == who.workspace_id)
+            .order_by(ApiKey.created_at)
+        )
+        items = [
+            ApiKeyOut(
+                id=k.id,
+                name=k.name,
+                prefix=k.prefix,
+                created_at=k.created_at,
+                last_used_at=k.last_used_at,
+                revoked_at=k.revoked_at,
+            )
+            for k in keys
+        ]
+    return json_ok(Page[ApiKeyOut](items=items))
+
+
+async def create_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, ApiKeyIn)
+    async with gw.db.session() as session:
+        new = await directory.create_api_key(
+            session, who.workspace_id, name=body.name, actor=who.actor
+        )
+    return json_ok(ApiKeyCreated(id=new.id, prefix=new.prefix, key=new.secret), status=201)
+
+
+async def revoke_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        await directory.revoke_api_key(
+            session, who.workspace_id, request.match_info["key_id"], actor=who.actor
+        )
+    return web.Response(status=204)
+
+
+TASK_STATUSES = ("queued", "running", "done", "failed")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+
+
+def _status_filter(request: web.Request, allowed: tuple[str, ...]) -> str | None:
+    status = request.query.get("status")
+    if status is not None and status not in allowed:
+        raise problem(400, f"status must be one of {', '.join(allowed)}")
+    return status
+
+
+async def list_tasks(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    status = _status_filter(request, TASK_STATUSES)
+    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    query = select(TaskRow).where(TaskRow.workspace_id == who.workspace_id)
+    if status:
+        query = query.where(TaskRow.status == status)
+    async with gw.db.session() as session:
+        rows = await session.scalars(query.order_by(TaskRow.received_at.desc()).limit(limit))
+        items = [
+            TaskSummary(
+                id=r.id,
+                channel=r.channel,
+                kind=r.kind,
+                status=r.status,
+                sender=f"{r.sender_channel}:{r.sender_address}",
+                text=r.text,
+                received_at=r.received_at,
+                attempts=r.attempts,
+            )
+            for r in rows
+        ]
+    return json_ok(Page[TaskSummary](items=items))
+
+
+async def get_task(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    task_id = request.match_info["task_id"]
+    return json_ok(await web_channel.load_task(gw, task_id, who.workspace_id))
+
+
+async def list_outbox(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    status = _status_filter(request, OUTBOX_STATUSES)
+    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    query = select(OutboxRow).where(OutboxRow.workspace_id == who.workspace_id)
+    if status:
+        query = query.where(OutboxRow.status == status)
+    async with gw.db.session() as session:
+        rows = await session.scalars(query.order_by(OutboxRow.created_at.desc()).limit(limit))
+        items = [OutboxOut.model_validate(r, from_attributes=True) for r in rows]
+    return json_ok(Page[OutboxOut](items=items))
+
+
+async def replay_one(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    outbox_id = request.match_info["outbox_id"]
+    async with gw.db.session() as session:
+        row = await session.scalar(
+            select(OutboxRow).where(
+                OutboxRow.id == outbox_id, OutboxRow.workspace_id == who.workspace_id
+            )
+        )
+        if row is None:
+            raise problem(404, f"no outbox entry {outbox_id!r}")
+        if row.status != "dead":
+            raise problem(409, f"outbox entry is {row.status}; only dead letters can be replayed")
+        count = await replay(session, who.workspace_id, outbox_id)
+        await directory.audit(session, who.workspace_id, who.actor, "outbox.replay", outbox_id)
+    if gw.outbox is not None:
+        gw.outbox.wake()
+    return json_ok(ReplayOut(replayed=count))
+
+
+async def replay_all(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        count = await replay(session, who.workspace_id)
+        await directory.audit(
+            session, who.workspace_id, who.actor, "outbox.replay_all", None, {"count": count}
+        )
+    if gw.outbox is not None:
+        gw.outbox.wake()
+    return json_ok(ReplayOut(replayed=count))
+
+
+async def list_audit(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    limit = query_int(request, "limit", 100, lo=1, hi=1000)
+    async with gw.db.session() as session:
+        rows = await session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.workspace_id == who.workspace_id)
+            .order_by(AuditEntry.created_at.desc())
+            .limit(limit)
+        )
+        items = [AuditOut.model_validate(r, from_attributes=True) for r in rows]
+    return json_ok(Page[AuditOut](items=items))
+
+
+# ---- routes and OpenAPI -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    handler: Callable[[web.Request], Awaitable[web.Response]]
+    request: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: Literal["key", "web"] = "key"
+    tag: str = "admin"
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/api/v1/workspaces",
+        "The API key's workspace",
+        _admin(list_workspaces),
+        response=Page[WorkspaceOut],
+        tag="workspaces",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/workspaces/{workspace_id}",
+        "One workspace",
+        _admin(get_workspace),
+        response=WorkspaceOut,
+        tag="workspaces",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/members",
+        "Members with their channel identities",
+        _admin(list_members),
+        response=Page[MemberOut],
+        tag="members",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/members",
+        "Add a member and link identities",
+        _admin(create_member),
+        request=MemberIn,
+        response=MemberOut,
+        status=201,
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/members/{member_id}",
+        "One member",
+        _admin(get_member),
+        response=MemberOut,
+        tag="members",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/members/{member_id}",
+        "Change name, role or default channel",
+        _admin(patch_member),
+        request=MemberPatch,
+        response=MemberOut,
+        tag="members",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/members/{member_id}",
+        "Remove a member (unlinks identities)",
+        _admin(delete_member),
+        status=204,
+        tag="members",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/members/{member_id}/identities",
+        "Link a channel identity",
+        _admin(add_identity),
+        request=IdentityIn,
+        response=IdentityOut,
+        status=201,
+        tag="members",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/members/{member_id}/identities/{identity_id}",
+        "Unlink a channel identity",
+        _admin(delete_identity),
+        status=204,
+        tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/apikeys",
+        "API keys (never their values)",
+        _admin(list_api_keys),
+        response=Page[ApiKeyOut],
+        tag="apikeys",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/apikeys",
+        "Create an API key; its value is shown once",
+        _admin(create_api_key),
+        request=ApiKeyIn,
+        response=ApiKeyCreated,
+        status=201,
+        tag="apikeys",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/apikeys/{key_id}",
+        "Revoke an API key",
+        _admin(revoke_api_key),
+        status=204,
+        tag="apikeys",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/tasks",
+        "Recent tasks (the inbound journal)",
+        _admin(list_tasks),
+        response=Page[TaskSummary],
+        tag="tasks",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/outbox",
+        "Replies and their delivery state",
+        _admin(list_outbox),
+        response=Page[OutboxOut],
+        tag="outbox",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/outbox/replay",
+        "Replay every dead letter",
+        _admin(replay_all),
+        response=ReplayOut,
+        tag="outbox",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/outbox/{outbox_id}/replay",
+        "Replay one dead letter",
+        _admin(replay_one),
+        response=ReplayOut,
+        tag="outbox",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/audit",
+        "The audit log, newest first",
+        _admin(list_audit),
+        response=Page[AuditOut],
+        tag="audit",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/messages",
+        "The web channel: send a message as a member",
+        web_channel.post_message,
+        request=web_channel.MessageIn,
+        response=web_channel.Accepted,
+        status=202,
+        auth="web",
+        tag="web",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/tasks/{task_id}",
+        "A task's status and replies",
+        web_channel.get_task,
+        response=web_channel.TaskOut,
+        auth="web",
+        tag="web",
+    ),
+]
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1, generated from the endpoint table and its pydantic models."""
+    schemas: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas[name] = sub
+        name = model.__name__.replace("[", "_").replace("]", "")
+        schemas[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    error = {
+        "description": "error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    paths: dict[str, Any] = {}
+    for ep in ENDPOINTS:
+        op: dict[str, Any] = {
+            "summary": ep.summary,
+            "tags": [ep.tag],
+            "operationId": f"{ep.method.lower()}_{ep.path.strip('/').replace('/', '_')}".replace(
+                "{", ""
+            ).replace("}", ""),
+            "parameters": [
+                {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                for part in ep.path.split("/")
+                if part.startswith("{")
+            ],
+            "responses": {"400": error, "401": error, "404": error, "413": error},
+        }
+        if ep.auth == "key":
+            op["security"] = [{"bearer": []}]
+        else:
+            op["security"] = [{"bearer": []}, {}]
+        if ep.request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(ep.request)}},
+            }
+        if ep.response is not None:
+            op["responses"][str(ep.status)] = {
+                "description": "ok",
+                "content": {"application/json": {"schema": ref(ep.response)}},
+            }
+        else:
+            op["responses"][str(ep.status)] = {"description": "done"}
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        "required": ["error", "message"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Switchboard admin API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+OPENAPI = web.AppKey("openapi", dict)
+
+
+def setup(app: web.Application) -> None:
+    for ep in ENDPOINTS:
+        app.router.add_route(ep.method, ep.path, ep.handler)
+    app[OPENAPI] = openapi_document()
+    app.router.add_get("/api/v1/openapi.json", openapi)

@@ -1,0 +1,176 @@
+"""The composition root: `build_app(settings)` wires storage, workers, channels and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from api import admin, health
+from api.http import error_middleware
+from api.state import GATEWAY, Gateway
+from config import Settings
+from core.classify.backend import Classifier, OfflineBackend
+from core.metrics import Metrics
+from core.pipeline import PipelineWorker, TaskProcessor
+from core.tools.registry import ToolRegistry, default_registry
+from delivery.outbox import OutboxWorker
+from delivery.senders import ConsoleSender, Sender, StoredSender
+from storage.db import Database
+from storage.journal import TaskJournal
+from storage.types import new_id
+
+log = logging.getLogger(__name__)
+
+CHANNELS_WITH_CREDENTIALS = {
+    "slack": ("slack_bot_token", "SLACK_BOT_TOKEN"),
+    "telegram": ("telegram_bot_token", "TELEGRAM_BOT_TOKEN"),
+    "sms": ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
+    "whatsapp": ("twilio_whatsapp_from", "TWILIO_WHATSAPP_FROM"),
+    "voice": ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
+    "email": ("sendgrid_api_key", "SENDGRID_API_KEY"),
+}
+
+
+class StartupError(RuntimeError):
+    """The gateway cannot start; the message says what to do."""
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:6]}"
+
+
+def default_senders(settings: Settings) -> dict[str, Sender]:
+    """A sender per channel: the real provider where credentials exist, the console otherwise."""
+    console = ConsoleSender()
+    senders: dict[str, Sender] = {"web": StoredSender(), "schedule": StoredSender()}
+    for channel in CHANNELS_WITH_CREDENTIALS:
+        senders[channel] = console
+    return senders
+
+
+def log_channel_states(settings: Settings) -> None:
+    for channel, (attr, variable) in CHANNELS_WITH_CREDENTIALS.items():
+        if getattr(settings, attr) is None:
+            log.info(
+                "%s channel is off: %s is not set; its replies are printed to the console",
+                channel,
+                variable,
+            )
+
+
+def build_app(
+    settings: Settings,
+    *,
+    senders: Mapping[str, Sender] | None = None,
+    classifier: Classifier | None = None,
+    tools: ToolRegistry | None = None,
+    run_workers: bool = True,
+) -> web.Application:
+    """The whole gateway as an aiohttp application; resources live in its cleanup context."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    health.setup(app)
+    admin.setup(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        gateway = await _start(
+            settings, senders=senders, classifier=classifier, tools=tools, run=run_workers
+        )
+        app[GATEWAY] = gateway
+        try:
+            yield
+        finally:
+            await _stop(gateway)
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _start(
+    settings: Settings,
+    *,
+    senders: Mapping[str, Sender] | None,
+    classifier: Classifier | None,
+    tools: ToolRegistry | None,
+    run: bool,
+) -> Gateway:
+    db = Database(settings.database_url)
+    try:
+        if settings.migrates_on_start:
+            await db.migrate()
+        else:
+            pending = await db.pending_migrations()
+            if pending:
+                raise StartupError(
+                    f"the database is missing migrations {', '.join(pending)}: "
+                    "run `python main.py migrate` first"
+                )
+    except Exception:
+        await db.dispose()
+        raise
+    metrics = Metrics()
+    node_id = node_name()
+    registry = tools or default_registry()
+    gateway = Gateway(
+        settings=settings,
+        db=db,
+        metrics=metrics,
+        journal=TaskJournal(db),
+        tools=registry,
+        node_id=node_id,
+    )
+    if run:
+        gateway.outbox = OutboxWorker(
+            db,
+            senders if senders is not None else default_senders(settings),
+            node_id=node_id,
+            metrics=metrics,
+            max_attempts=settings.outbox_max_attempts,
+            backoff_base=settings.outbox_backoff_base,
+            backoff_max=settings.outbox_backoff_max,
+            lease_seconds=settings.task_lease_seconds,
+            poll_interval=settings.poll_interval,
+        )
+        if settings.workers > 0:
+            gateway.pipeline = PipelineWorker(
+                db,
+                TaskProcessor(classifier or OfflineBackend(), registry),
+                node_id=node_id,
+                metrics=metrics,
+                lease_seconds=settings.task_lease_seconds,
+                concurrency=settings.workers,
+                poll_interval=settings.poll_interval,
+                on_replies=gateway.outbox.wake,
+            )
+            gateway.journal = TaskJournal(db, on_commit=gateway.pipeline.wake)
+        if gateway.pipeline is not None:
+            gateway.background.append(asyncio.create_task(gateway.pipeline.run(), name="pipeline"))
+        gateway.background.append(asyncio.create_task(gateway.outbox.run(), name="outbox"))
+    await gateway.journal.start()
+    log_channel_states(settings)
+    log.info("gateway node %s started", node_id)
+    return gateway
+
+
+async def _stop(gateway: Gateway) -> None:
+    """Finish or release claimed work, then close the database."""
+    await gateway.journal.close()
+    for worker in (gateway.pipeline, gateway.outbox):
+        if worker is not None:
+            worker.stop()
+    if gateway.background:
+        _done, pending = await asyncio.wait(
+            gateway.background, timeout=gateway.settings.shutdown_grace
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    for worker in (gateway.pipeline, gateway.outbox):
+        if worker is not None:
+            await worker.release()
+    await gateway.db.dispose()
+    log.info("gateway node %s stopped", gateway.node_id)

@@ -1,0 +1,121 @@
+"""HTTP plumbing shared by every route: JSON errors, body parsing, typed app keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, message: str, **headers: str) -> web.Response:
+    reason = web.Response(status=status).reason or "error"
+    body = {"error": reason.lower().replace(" ", "_"), "message": message}
+    return web.json_response(body, status=status, headers=headers or None)
+
+
+def problem(status: int, message: str, **headers: str) -> web.HTTPException:
+    """An HTTP error to raise from a handler; the middleware renders it as JSON."""
+    return _Problem(status, message, headers)
+
+
+class _Problem(web.HTTPException):
+    def __init__(self, status: int, message: str, headers: dict[str, str]) -> None:
+        self.status_code = status
+        super().__init__(text=message, headers=headers or None)
+        self.message = message
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error becomes a JSON body with a clear message; nothing else leaks."""
+    try:
+        return await handler(request)
+    except _Problem as exc:
+        return error_response(exc.status_code, exc.message, **_extra_headers(exc))
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error_response(413, f"body too large: the limit is {exc.max_size} bytes")
+    except web.HTTPException as exc:
+        if exc.status_code < 400:
+            raise
+        message = {
+            404: f"no route for {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+        }.get(exc.status_code, exc.text or exc.reason)
+        return error_response(exc.status_code, message, **_extra_headers(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error; it has been logged")
+
+
+def _extra_headers(exc: web.HTTPException) -> dict[str, str]:
+    keep = ("Allow", "WWW-Authenticate", "Retry-After")
+    return {k: v for k, v in exc.headers.items() if k in keep}
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Parse and validate the JSON body; raises a 400 naming what is wrong."""
+    raw = await request.read()
+    if not raw:
+        raise problem(400, "the request body is empty; send a JSON object")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise problem(400, f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise problem(400, "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise problem(400, validation_message(exc)) from exc
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def query_int(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise problem(400, f"query parameter {name!r} must be an integer") from exc
+    if not lo <= value <= hi:
+        raise problem(400, f"query parameter {name!r} must be between {lo} and {hi}")
+    return value
+
+
+def json_ok(payload: Any, status: int = 200) -> web.Response:
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json")
+    return web.json_response(payload, status=status, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str, ensure_ascii=False)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, or None when there is none."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise problem(
+            401, "Authorization must be 'Bearer <api key>'", **{"WWW-Authenticate": "Bearer"}
+        )
+    return token.strip()

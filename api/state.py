@@ -1,0 +1,34 @@
+"""The per-process gateway state and its typed application key."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from config import Settings
+from core.metrics import Metrics
+from core.pipeline import PipelineWorker
+from core.tools.registry import ToolRegistry
+from delivery.outbox import OutboxWorker
+from storage.db import Database
+from storage.journal import TaskJournal
+
+
+@dataclass
+class Gateway:
+    """Everything one gateway process owns; handlers reach it through `GATEWAY`."""
+
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    journal: TaskJournal
+    tools: ToolRegistry
+    node_id: str
+    pipeline: PipelineWorker | None = None
+    outbox: OutboxWorker | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+GATEWAY = web.AppKey("gateway", Gateway)

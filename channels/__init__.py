@@ -1,0 +1,1 @@
+"""Channel adapters: each verifies, parses inbound traffic into Tasks, renders and sends."""

@@ -1,0 +1,184 @@
+"""Settings read from the environment and `.env`, validated once at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AnyHttpUrl,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A configuration value is wrong; the message names every offending variable."""
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway; names are the environment variables of DESIGN.md."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    # Server and storage
+    database_url: str = Field("sqlite+aiosqlite:///./switchboard.db", alias="DATABASE_URL")
+    switchboard_host: str = Field("127.0.0.1", alias="SWITCHBOARD_HOST")
+    switchboard_port: int = Field(8080, ge=0, le=65535, alias="SWITCHBOARD_PORT")
+    switchboard_secret_key: SecretStr | None = Field(None, alias="SWITCHBOARD_SECRET_KEY")
+    public_base_url: AnyHttpUrl | None = Field(None, alias="PUBLIC_BASE_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+    log_format: Literal["auto", "json", "text"] = Field("auto", alias="LOG_FORMAT")
+    max_body_bytes: int = Field(1_048_576, ge=1024, alias="SWITCHBOARD_MAX_BODY_BYTES")
+    web_auth: Literal["auto", "key", "open"] = Field("auto", alias="SWITCHBOARD_WEB_AUTH")
+    workers: int = Field(4, ge=0, le=64, alias="SWITCHBOARD_WORKERS")
+    task_lease_seconds: float = Field(60.0, gt=0, alias="SWITCHBOARD_TASK_LEASE_SECONDS")
+    outbox_max_attempts: int = Field(8, ge=1, le=100, alias="SWITCHBOARD_OUTBOX_MAX_ATTEMPTS")
+    outbox_backoff_base: float = Field(1.0, gt=0, alias="SWITCHBOARD_OUTBOX_BACKOFF_BASE")
+    outbox_backoff_max: float = Field(300.0, gt=0, alias="SWITCHBOARD_OUTBOX_BACKOFF_MAX")
+    auto_migrate: bool | None = Field(None, alias="SWITCHBOARD_AUTO_MIGRATE")
+    shutdown_grace: float = Field(10.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE")
+    poll_interval: float = Field(0.5, gt=0, le=60, alias="SWITCHBOARD_POLL_INTERVAL")
+
+    # Slack
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_api_url: AnyHttpUrl = Field(AnyHttpUrl("https://slack.com/api/"), alias="SLACK_API_URL")
+    # Telegram
+    telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.telegram.org/bot"), alias="TELEGRAM_API_URL"
+    )
+    # Twilio
+    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, alias="TWILIO_AUTH_TOKEN")
+    twilio_api_url: AnyHttpUrl = Field(AnyHttpUrl("https://api.twilio.com"), alias="TWILIO_API_URL")
+    twilio_sms_from: str | None = Field(None, alias="TWILIO_SMS_FROM")
+    twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
+    # Email
+    sendgrid_api_key: SecretStr | None = Field(None, alias="SENDGRID_API_KEY")
+    sendgrid_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.sendgrid.com"), alias="SENDGRID_API_URL"
+    )
+    email_from: str | None = Field(None, alias="EMAIL_FROM")
+    email_inbound_domain: str | None = Field(None, alias="EMAIL_INBOUND_DOMAIN")
+    email_inbound_user: str | None = Field(None, alias="EMAIL_INBOUND_USER")
+    email_inbound_password: SecretStr | None = Field(None, alias="EMAIL_INBOUND_PASSWORD")
+    # ElevenLabs
+    elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
+    elevenlabs_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.elevenlabs.io"), alias="ELEVENLABS_API_URL"
+    )
+    elevenlabs_voice_id: str | None = Field(None, alias="ELEVENLABS_VOICE_ID")
+    elevenlabs_webhook_secret: SecretStr | None = Field(None, alias="ELEVENLABS_WEBHOOK_SECRET")
+    # LLM
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.openai.com/v1"), alias="OPENAI_BASE_URL"
+    )
+    openai_model: str = Field("gpt-4o-mini", min_length=1, alias="OPENAI_MODEL")
+    llm_fallbacks: Annotated[list[str], NoDecode, BeforeValidator(_split_list)] = Field(
+        default_factory=list, alias="LLM_FALLBACKS"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_supported(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError(
+                f"must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (got {scheme!r})"
+            )
+        return value
+
+    @field_validator("llm_fallbacks")
+    @classmethod
+    def _fallbacks_are_urls(cls, value: list[str]) -> list[str]:
+        for item in value:
+            # "URL" or "URL|MODEL|KEY_ENV": the key itself never sits in this variable.
+            url = item.split("|", 1)[0]
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+    @field_validator("twilio_sms_from")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("+") and value[1:].isdigit()):
+            raise ValueError("must be an E.164 number such as +15551234567")
+        return value
+
+    @field_validator("twilio_whatsapp_from")
+    @classmethod
+    def _whatsapp(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        number = value.removeprefix("whatsapp:")
+        if not (number.startswith("+") and number[1:].isdigit()):
+            raise ValueError("must be whatsapp:+E164 or +E164")
+        return f"whatsapp:{number}"
+
+    # Derived facts, used in several places.
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def migrates_on_start(self) -> bool:
+        """`serve` applies migrations itself on SQLite; PostgreSQL waits for `migrate`."""
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def binds_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.switchboard_host).is_loopback
+        except ValueError:
+            return self.switchboard_host == "localhost"
+
+    @property
+    def web_requires_key(self) -> bool:
+        """The web channel and task lookups need an API key unless served on loopback only."""
+        if self.web_auth == "auto":
+            return not self.binds_loopback
+        return self.web_auth == "key"
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log filter that redacts them."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and `.env`; raise SettingsError naming bad variables."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = error.get("loc") or ("?",)
+            name = str(loc[0]).upper()
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,1 @@
+"""The shared core: Task model, identity, classification, tools, the pipeline worker."""

@@ -1,0 +1,1 @@
+"""Classification: plain-language requests into tool calls."""

@@ -1,0 +1,252 @@
+"""Workspaces, members, channel identities and API keys: repository functions on a session."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ApiKey, AuditEntry, ChannelIdentity, Member, Workspace, WorkspaceAddress
+from storage.types import utcnow
+
+PLANS = ("plus", "pro", "enterprise")
+ROLES = ("owner", "admin", "manager", "support")
+IDENTITY_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "email", "voice")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+API_KEY_PREFIX = "sb_"
+
+
+class DirectoryError(ValueError):
+    """A request the directory cannot honour; the message is safe to show the caller."""
+
+
+class NotFound(DirectoryError):
+    pass
+
+
+class Conflict(DirectoryError):
+    pass
+
+
+def normalize_address(channel: str, address: str) -> str:
+    """One spelling per address so lookups match: lower-case email, E.164 numbers."""
+    address = address.strip()
+    if channel == "email":
+        if not _EMAIL.match(address):
+            raise DirectoryError(f"{address!r} is not an email address")
+        return address.lower()
+    if channel in ("sms", "voice", "whatsapp"):
+        number = address.removeprefix("whatsapp:")
+        number = re.sub(r"[\s().-]", "", number)
+        if not _E164.match(number):
+            raise DirectoryError(f"{address!r} is not an E.164 phone number such as +15551234567")
+        return number
+    if channel == "telegram":
+        if not address.lstrip("-").isdigit():
+            raise DirectoryError(f"{address!r} is not a Telegram user id")
+        return address
+    if channel == "slack":
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,}", address):
+            raise DirectoryError(f"{address!r} is not a Slack user id such as U024BE7LH")
+        return address
+    raise DirectoryError(f"unknown channel {channel!r}")
+
+
+async def create_workspace(
+    session: AsyncSession, name: str, *, plan: str = "pro", timezone: str = "UTC"
+) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise DirectoryError("a workspace needs a name")
+    if plan not in PLANS:
+        raise DirectoryError(f"plan must be one of {', '.join(PLANS)}")
+    workspace = Workspace(name=name, plan=plan, timezone=timezone)
+    session.add(workspace)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a workspace named {name!r} exists already") from exc
+    await audit(session, workspace.id, "system", "workspace.create", workspace.id, {"name": name})
+    return workspace
+
+
+async def find_workspace(session: AsyncSession, ref: str) -> Workspace:
+    """A workspace by id or name; raises NotFound."""
+    row = await session.scalar(
+        select(Workspace).where(or_(Workspace.id == ref, Workspace.name == ref))
+    )
+    if row is None:
+        raise NotFound(f"no workspace {ref!r}")
+    return row
+
+
+async def add_member(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    name: str,
+    role: str,
+    email: str | None = None,
+    identities: dict[str, str] | None = None,
+    actor: str = "system",
+) -> Member:
+    """Create a member and link their channel identities; raises DirectoryError or Conflict."""
+    name = name.strip()
+    if not name:
+        raise DirectoryError("a member needs a name")
+    if role not in ROLES:
+        raise DirectoryError(f"role must be one of {', '.join(ROLES)}")
+    if email is not None:
+        email = normalize_address("email", email)
+    member = Member(workspace_id=workspace_id, name=name, role=role, email=email)
+    session.add(member)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a member with email {email!r} exists already") from exc
+    links = dict(identities or {})
+    if email is not None:
+        links.setdefault("email", email)
+    for channel, address in links.items():
+        await link_identity(session, member, channel, address)
+    await audit(session, workspace_id, actor, "member.add", member.id, {"role": role})
+    return member
+
+
+async def link_identity(
+    session: AsyncSession, member: Member, channel: str, address: str
+) -> ChannelIdentity:
+    address = normalize_address(channel, address)
+    identity = ChannelIdentity(
+        workspace_id=member.workspace_id, member_id=member.id, channel=channel, address=address
+    )
+    session.add(identity)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{channel} address {address} is linked to another member") from exc
+    # A phone number links SMS, WhatsApp and voice alike: the same person holds the phone.
+    return identity
+
+
+async def find_member(
+    session: AsyncSession, ref: str, *, workspace_id: str | None = None
+) -> Member:
+    """A member by id or email (within a workspace if given); raises NotFound or Conflict."""
+    query = select(Member).where(
+        or_(Member.id == ref, Member.email == ref.strip().lower()), Member.status == "active"
+    )
+    if workspace_id is not None:
+        query = query.where(Member.workspace_id == workspace_id)
+    rows = list(await session.scalars(query.limit(2)))
+    if not rows:
+        raise NotFound(f"no member {ref!r}")
+    if len(rows) > 1:
+        raise Conflict(f"{ref!r} is a member of several workspaces; use the member id")
+    return rows[0]
+
+
+async def member_identities(session: AsyncSession, member_id: str) -> list[ChannelIdentity]:
+    query = select(ChannelIdentity).where(ChannelIdentity.member_id == member_id)
+    return list(await session.scalars(query.order_by(ChannelIdentity.channel)))
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A freshly created key: `secret` is shown once and never stored."""
+
+    id: str
+    workspace_id: str
+    prefix: str
+    secret: str
+
+
+def hash_api_key(secret: str) -> str:
+    # Keys are 256-bit random strings, so a plain SHA-256 is enough (no need for a slow KDF).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_api_key(
+    session: AsyncSession, workspace_id: str, *, name: str = "", actor: str = "system"
+) -> NewApiKey:
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        workspace_id=workspace_id,
+        name=name,
+        prefix=secret[:10],
+        key_hash=hash_api_key(secret),
+        created_by=actor,
+    )
+    session.add(key)
+    await session.flush()
+    await audit(session, workspace_id, actor, "apikey.create", key.id, {"prefix": key.prefix})
+    return NewApiKey(id=key.id, workspace_id=workspace_id, prefix=key.prefix, secret=secret)
+
+
+async def authenticate_api_key(session: AsyncSession, secret: str) -> ApiKey | None:
+    """The live key matching SECRET, or None."""
+    if not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+        return None
+    key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret)))
+    if key is None or key.revoked_at is not None:
+        return None
+    key.last_used_at = utcnow()
+    return key
+
+
+async def revoke_api_key(
+    session: AsyncSession, workspace_id: str, key_id: str, *, actor: str
+) -> ApiKey:
+    key = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+    )
+    if key is None:
+        raise NotFound(f"no API key {key_id!r}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await audit(session, workspace_id, actor, "apikey.revoke", key.id, {"prefix": key.prefix})
+    return key
+
+
+async def route_workspace(session: AsyncSession, channel: str, address: str) -> str | None:
+    """The workspace an inbound address belongs to; the only workspace if there is just one."""
+    mapped = await session.scalar(
+        select(WorkspaceAddress.workspace_id).where(
+            WorkspaceAddress.channel == channel, WorkspaceAddress.address == address
+        )
+    )
+    if mapped is not None:
+        return mapped
+    ids = list(await session.scalars(select(Workspace.id).limit(2)))
+    return ids[0] if len(ids) == 1 else None
+
+
+async def count_workspaces(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Workspace)) or 0)
+
+
+async def audit(
+    session: AsyncSession,
+    workspace_id: str,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            workspace_id=workspace_id,
+            actor=actor,
+            action=action,
+            target=target,
+            details=details or {},
+            created_at=utcnow(),
+        )
+    )

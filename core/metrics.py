@@ -1,0 +1,46 @@
+"""Prometheus instruments, one registry per gateway (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The gateway's counters and histograms; `render()` gives the text exposition format."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "switchboard_http_requests", "HTTP requests answered", ["route", "status"], registry=r
+        )
+        self.tasks_ingested = Counter(
+            "switchboard_tasks_ingested", "Tasks committed to the journal", ["channel"], registry=r
+        )
+        self.tasks_deduplicated = Counter(
+            "switchboard_tasks_deduplicated",
+            "Inbound requests recognised as retries of a known task",
+            ["channel"],
+            registry=r,
+        )
+        self.tasks_processed = Counter(
+            "switchboard_tasks_processed", "Tasks finished by a worker", ["outcome"], registry=r
+        )
+        self.task_seconds = Histogram(
+            "switchboard_task_seconds",
+            "Time from receipt to replies committed",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.outbox_sent = Counter(
+            "switchboard_outbox_deliveries",
+            "Delivery attempts by outcome (sent, retry, dead)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.workers_busy = Gauge(
+            "switchboard_workers_busy", "Tasks being processed right now", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

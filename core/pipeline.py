@@ -1,0 +1,277 @@
+"""The pipeline: workers claim committed tasks, classify them, run tools, write replies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.classify.backend import Classifier
+from core.identity import Principal, resolve
+from core.metrics import Metrics
+from core.task import Attachment, Route, Sender, Task
+from core.tools.registry import ToolContext, ToolRegistry
+from delivery.deliverable import Deliverable
+from delivery.outbox import enqueue
+from storage.db import Database
+from storage.models import TaskRow
+from storage.types import new_id, utcnow
+
+log = logging.getLogger(__name__)
+_tasks = TaskRow.__table__
+
+CUSTOMER_ACK = (
+    "Thanks for your message. It has reached our support team, and we will get back to you here."
+)
+FAILURE_REPLY = (
+    "Sorry, something went wrong while handling your request (reference {ref}). "
+    "The team has been notified; please try again in a moment."
+)
+
+
+class LostClaim(Exception):
+    """Another node reclaimed the task after this node's lease ran out; its work is discarded."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    route: Route
+    deliverables: list[Deliverable]
+    member_id: str | None
+
+
+class TaskProcessor:
+    """Turns one task into replies: identity, classification, tools. Pure of claiming concerns."""
+
+    def __init__(self, classifier: Classifier, tools: ToolRegistry) -> None:
+        self._classifier = classifier
+        self._tools = tools
+
+    async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
+        principal = await resolve(session, task)
+        if principal.is_customer:
+            # Customer text is data: it never reaches the operator tools.
+            return Outcome(task.reply_route, [Deliverable(text=CUSTOMER_ACK)], None)
+        result = await self._classifier.classify(task.text, principal, now)
+        deliverables: list[Deliverable] = []
+        if result.reply:
+            deliverables.append(Deliverable(text=result.reply))
+        ctx = ToolContext(session, principal, task, now, self._tools)
+        for call in result.calls:
+            deliverables.extend(await self._run_tool(ctx, principal, call.tool, call.args))
+        if not deliverables:
+            deliverables.append(
+                Deliverable(text='I\'m not sure what you need. Say "help" to see what I can do.')
+            )
+        return Outcome(task.reply_route, deliverables, principal.member_id)
+
+    async def _run_tool(
+        self, ctx: ToolContext, principal: Principal, name: str, args: dict[str, Any]
+    ) -> list[Deliverable]:
+        spec = self._tools.get(name)
+        if spec is None:
+            return [Deliverable(text=f"I understood that as {name}, which I can't do yet.")]
+        if not spec.allows(principal):
+            return [
+                Deliverable(
+                    text=f"{name} isn't available to your role ({principal.role}) on the "
+                    f'{principal.plan} plan. Say "help" to see what you can use.'
+                )
+            ]
+        try:
+            parsed = spec.args.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            return [Deliverable(kind="error", text=f"I couldn't run {name}: {problems}.")]
+        return await spec.handler(ctx, parsed)
+
+
+def row_to_task(row: Any) -> Task:
+    return Task(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        channel=row.channel,
+        external_id=row.external_id,
+        sender=Sender(channel=row.sender_channel, address=row.sender_address),
+        conversation=row.conversation,
+        text=row.text,
+        attachments=tuple(Attachment.model_validate(a) for a in row.attachments or ()),
+        received_at=row.received_at,
+        reply_route=Route.model_validate(row.reply_route),
+        kind=row.kind,
+        raw=row.raw or {},
+    )
+
+
+class PipelineWorker:
+    """Claims queued tasks (SKIP LOCKED on PostgreSQL), processes them, fences on the claim."""
+
+    def __init__(
+        self,
+        db: Database,
+        processor: TaskProcessor,
+        *,
+        node_id: str,
+        metrics: Metrics,
+        lease_seconds: float = 60.0,
+        concurrency: int = 4,
+        max_attempts: int = 5,
+        poll_interval: float = 0.5,
+        on_replies: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._processor = processor
+        self._node_id = node_id
+        self._metrics = metrics
+        self._lease = timedelta(seconds=lease_seconds)
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+        self._poll_interval = poll_interval
+        self._on_replies = on_replies
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._in_flight: set[str] = set()
+
+    def wake(self, _count: int = 0) -> None:
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """Stop claiming; tasks in flight finish."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            claimed = await self.claim()
+            if claimed:
+                await asyncio.gather(*(self._handle(row, token) for row, token in claimed))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def claim(self) -> list[tuple[Any, str]]:
+        """Claim queued tasks, or running ones whose lease expired (their node died)."""
+        now = utcnow()
+        token = new_id()
+        claimable = (
+            select(_tasks.c.id)
+            .where(
+                or_(
+                    _tasks.c.status == "queued",
+                    and_(_tasks.c.status == "running", _tasks.c.lease_until < now),
+                )
+            )
+            .order_by(_tasks.c.received_at)
+            .limit(self._concurrency)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(_tasks)
+            .where(_tasks.c.id.in_(claimable.scalar_subquery()))
+            .values(
+                status="running",
+                claimed_by=self._node_id,
+                claim_token=token,
+                lease_until=now + self._lease,
+                attempts=_tasks.c.attempts + 1,
+            )
+            .returning(*_tasks.c)
+        )
+        async with self._db.session() as session:
+            rows = (await session.execute(stmt)).all()
+        return [(row, token) for row in rows]
+
+    async def _handle(self, row: Any, token: str) -> None:
+        started = time.perf_counter()
+        self._in_flight.add(row.id)
+        self._metrics.workers_busy.inc()
+        try:
+            task = row_to_task(row)
+            if row.attempts > self._max_attempts:
+                await self._fail(task, token, "gave up after repeated crashes")
+                return
+            try:
+                async with self._db.session() as session:
+                    outcome = await self._processor.process(session, task, utcnow())
+                    await self._finish(session, task, token, outcome)
+                self._metrics.tasks_processed.labels("done").inc()
+                if self._on_replies is not None:
+                    self._on_replies()
+            except LostClaim:
+                log.warning("task %s was reclaimed by another node; discarding", task.id)
+                self._metrics.tasks_processed.labels("lost").inc()
+            except Exception as exc:  # the one error boundary per task
+                log.exception("task %s failed", task.id)
+                await self._fail(task, token, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._in_flight.discard(row.id)
+            self._metrics.workers_busy.dec()
+            self._metrics.task_seconds.observe(time.perf_counter() - started)
+
+    async def _finish(
+        self, session: AsyncSession, task: Task, token: str, outcome: Outcome
+    ) -> None:
+        enqueue(
+            session,
+            workspace_id=task.workspace_id,
+            task_id=task.id,
+            route=outcome.route,
+            deliverables=outcome.deliverables,
+            dedupe_prefix=f"task:{task.id}",
+        )
+        await self._mark(session, task.id, token, status="done", member_id=outcome.member_id)
+
+    async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
+        result = await session.execute(
+            update(_tasks)
+            .where(
+                _tasks.c.id == task_id,
+                _tasks.c.claim_token == token,
+                _tasks.c.status == "running",
+            )
+            .values(finished_at=utcnow(), lease_until=None, **values)
+        )
+        if result.rowcount != 1:
+            raise LostClaim(task_id)
+
+    async def _fail(self, task: Task, token: str, error: str) -> None:
+        try:
+            async with self._db.session() as session:
+                enqueue(
+                    session,
+                    workspace_id=task.workspace_id,
+                    task_id=task.id,
+                    route=task.reply_route,
+                    deliverables=[
+                        Deliverable(kind="error", text=FAILURE_REPLY.format(ref=task.id[:8]))
+                    ],
+                    dedupe_prefix=f"task:{task.id}",
+                )
+                await self._mark(session, task.id, token, status="failed", error=error[:2000])
+        except LostClaim:
+            return
+        self._metrics.tasks_processed.labels("failed").inc()
+        if self._on_replies is not None:
+            self._on_replies()
+
+    async def release(self) -> None:
+        """On shutdown: put tasks this node still holds back in the queue for another node."""
+        async with self._db.session() as session:
+            await session.execute(
+                update(_tasks)
+                .where(_tasks.c.status == "running", _tasks.c.claimed_by == self._node_id)
+                .values(status="queued", lease_until=None, claim_token=None)
+            )

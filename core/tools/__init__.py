@@ -1,0 +1,1 @@
+"""Tools: the registry of everything the classifier may call, and their handlers."""

@@ -1,0 +1,111 @@
+"""The tool registry: each tool declared once, with its argument model, access rules and handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.identity import Principal
+from core.task import Task
+from delivery.deliverable import Deliverable
+
+ToolKind = Literal["read", "write", "control"]
+ALL_PLANS = frozenset({"plus", "pro", "enterprise"})
+OPERATOR_ROLES = frozenset({"owner", "admin"})
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a handler may use: the open session, who asks, the task, and the current time."""
+
+    session: AsyncSession
+    principal: Principal
+    task: Task
+    now: datetime
+    registry: ToolRegistry
+
+
+Handler = Callable[[ToolContext, BaseModel], Awaitable[list[Deliverable]]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    args: type[BaseModel]
+    kind: ToolKind
+    handler: Handler
+    roles: frozenset[str] = OPERATOR_ROLES
+    plans: frozenset[str] = frozenset({"pro", "enterprise"})
+    # Enterprise managers get the AI Inbox tools only: those list "manager" in roles.
+    extra_roles_by_plan: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def allows(self, principal: Principal) -> bool:
+        """Whether PRINCIPAL may be offered and run this tool."""
+        if principal.role is None:
+            return False
+        if principal.plan not in self.plans:
+            return False
+        roles = self.roles | self.extra_roles_by_plan.get(principal.plan, frozenset())
+        return principal.role in roles
+
+
+class ToolRegistry:
+    """An explicit mapping of tool name to spec; built once by the composition root."""
+
+    def __init__(self, specs: list[ToolSpec]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+        if len(self._specs) != len(specs):
+            raise ValueError("duplicate tool name in registry")
+
+    def get(self, name: str) -> ToolSpec | None:
+        return self._specs.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def allowed(self, principal: Principal) -> list[ToolSpec]:
+        return [spec for spec in self._specs.values() if spec.allows(principal)]
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
+    allowed = [s for s in ctx.registry.allowed(ctx.principal) if s.name != "help"]
+    who = ctx.principal.name or "there"
+    if not allowed:
+        text = (
+            f"Hi {who}. Your role ({ctx.principal.role}) on the {ctx.principal.plan} plan has no "
+            "operator tools; you can work assists from the web inbox or by email."
+        )
+        return [Deliverable(kind="text", text=text, title="Help")]
+    lines = [f"{spec.name}: {spec.description.split('.')[0]}" for spec in allowed]
+    text = f"Hi {who}, here is what I can do for you:\n" + "\n".join(f"- {x}" for x in lines)
+    return [Deliverable(kind="list", title="What I can do", text=text, items=tuple(lines))]
+
+
+HELP = ToolSpec(
+    name="help",
+    description="Explain what the operator can do for this member. Use for greetings or "
+    "questions about capabilities.",
+    args=NoArgs,
+    kind="read",
+    handler=_help,
+    roles=frozenset({"owner", "admin", "manager", "support"}),
+    plans=ALL_PLANS,
+)
+
+
+def default_registry() -> ToolRegistry:
+    """Every tool the gateway knows. Issues add their tools here, one line each."""
+    return ToolRegistry([HELP])

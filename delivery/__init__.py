@@ -1,0 +1,1 @@
+"""Delivery: routes, deliverables, the outbox worker, senders and their errors."""

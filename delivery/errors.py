@@ -1,0 +1,69 @@
+"""Delivery errors, mapped from provider status codes and SDK exceptions in one place.
+
+DeliveryError
+ ├── RetryableError            the outbox tries again later
+ │    ├── RateLimited          provider said 429; `retry_after` seconds are honoured
+ │    ├── ProviderUnavailable  5xx, connection refused or reset
+ │    └── ProviderTimeout      no answer in time
+ └── PermanentError            retrying cannot help; the row is dead-lettered at once
+      ├── Forbidden            401/403: credentials wrong or bot removed
+      ├── InvalidRecipient     the address does not exist or has opted out
+      └── BadRequest           the provider rejected the payload
+"""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """Base of every delivery failure."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RetryableError(DeliveryError):
+    retryable = True
+
+
+class RateLimited(RetryableError):
+    pass
+
+
+class ProviderUnavailable(RetryableError):
+    pass
+
+
+class ProviderTimeout(RetryableError):
+    pass
+
+
+class PermanentError(DeliveryError):
+    pass
+
+
+class Forbidden(PermanentError):
+    pass
+
+
+class InvalidRecipient(PermanentError):
+    pass
+
+
+class BadRequest(PermanentError):
+    pass
+
+
+def from_http_status(status: int, message: str, retry_after: float | None = None) -> DeliveryError:
+    """Map a provider's HTTP status to the error the outbox acts on."""
+    if status == 429:
+        return RateLimited(message, retry_after=retry_after)
+    if status in (401, 403):
+        return Forbidden(message)
+    if status in (404, 410):
+        return InvalidRecipient(message)
+    if status == 408 or status >= 500:
+        return ProviderUnavailable(message, retry_after=retry_after)
+    return BadRequest(message)

@@ -1,0 +1,213 @@
+"""Switchboard's command line: serve the gateway, migrate, bootstrap, classify, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from config import Settings, SettingsError, load_settings
+from config.logging import setup_logging
+
+log = logging.getLogger("switchboard")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+async def _serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from api.app import StartupError, build_app
+
+    app = build_app(settings)
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace, access_log=None)
+    try:
+        await runner.setup()
+    except StartupError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    site = web.TCPSite(runner, settings.switchboard_host, settings.switchboard_port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(
+            f"switchboard: cannot listen on {settings.switchboard_host}:"
+            f"{settings.switchboard_port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from exc
+    host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+    print(f"Switchboard listening on http://{host}:{port}", flush=True)
+    log.info("listening on http://%s:%s", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing claimed work")
+    await runner.cleanup()
+
+
+async def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    from core.directory import DirectoryError
+    from storage.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        if await db.pending_migrations():
+            await db.migrate()
+        async with db.session() as session:
+            return await fn(session)
+    except DirectoryError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+
+
+def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
+    from core import directory
+
+    async def go(session: Any) -> int:
+        ws = await directory.create_workspace(
+            session, args.name, plan=args.plan, timezone=args.timezone
+        )
+        print(f"workspace {ws.name} created: id {ws.id}, plan {ws.plan}")
+        return 0
+
+    return asyncio.run(_with_db(settings, go))
+
+
+def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
+    from core import directory
+
+    async def go(session: Any) -> int:
+        ws = await directory.find_workspace(session, args.workspace)
+        identities = {
+            channel: value
+            for channel, value in (
+                ("sms", args.phone),
+                ("slack", args.slack),
+                ("telegram", args.telegram),
+            )
+            if value
+        }
+        member = await directory.add_member(
+            session, ws.id, name=args.name, role=args.role, email=args.email, identities=identities
+        )
+        linked = ", ".join(["email"] * bool(args.email) + list(identities)) or "none"
+        print(f"member {member.name} ({member.role}) added to {ws.name}: id {member.id}")
+        print(f"linked identities: {linked}")
+        return 0
+
+    return asyncio.run(_with_db(settings, go))
+
+
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
+    from core import directory
+
+    async def go(session: Any) -> int:
+        ws = await directory.find_workspace(session, args.workspace)
+        key = await directory.create_api_key(session, ws.id, name=args.name, actor="cli")
+        print(key.secret)
+        print(f"API key {key.id} for {ws.name}; it is shown once: store it now.", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_db(settings, go))
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from storage.db import run_migrations_blocking
+
+    run_migrations_blocking(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def cmd_classify(_settings_: Settings, args: argparse.Namespace) -> int:
+    from core.classify.cli import run
+
+    return run(args.text, as_json=args.json)
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from core.demo import run_demo
+
+    return asyncio.run(run_demo(settings))
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="Switchboard AI operator gateway")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the gateway (default)").set_defaults(fn=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("demo", help="seed a demo workspace and play a conversation").set_defaults(
+        fn=cmd_demo
+    )
+    c = sub.add_parser("classify", help="print the tool calls chosen for TEXT ('-' reads stdin)")
+    c.add_argument("text")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=cmd_classify)
+
+    ws = sub.add_parser("workspace", help="manage workspaces").add_subparsers(
+        dest="action", required=True
+    )
+    wc = ws.add_parser("create")
+    wc.add_argument("name")
+    wc.add_argument("--plan", choices=["plus", "pro", "enterprise"], default="pro")
+    wc.add_argument("--timezone", default="UTC")
+    wc.set_defaults(fn=cmd_workspace_create)
+
+    mem = sub.add_parser("member", help="manage members").add_subparsers(
+        dest="action", required=True
+    )
+    ma = mem.add_parser("add")
+    ma.add_argument("--workspace", required=True, help="workspace id or name")
+    ma.add_argument("--name", required=True)
+    ma.add_argument("--role", required=True, choices=["owner", "admin", "manager", "support"])
+    ma.add_argument("--email")
+    ma.add_argument("--phone", help="E.164 number (SMS, WhatsApp and voice)")
+    ma.add_argument("--slack", help="Slack user id")
+    ma.add_argument("--telegram", help="Telegram user id")
+    ma.set_defaults(fn=cmd_member_add)
+
+    key = sub.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    kc = key.add_parser("create")
+    kc.add_argument("--workspace", required=True, help="workspace id or name")
+    kc.add_argument("--name", default="cli")
+    kc.set_defaults(fn=cmd_apikey_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    fn = getattr(args, "fn", cmd_serve)
+    if fn is cmd_classify:
+        return fn(None, args)  # type: ignore[arg-type]  # classify needs no settings or database
+    settings = _settings()
+    setup_logging(settings.log_level, settings.log_format, settings.secret_values())
+    return int(fn(settings, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

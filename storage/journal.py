@@ -1,0 +1,153 @@
+"""The inbound journal with group commit: one writer batches rows from many requests.
+
+Each webhook handler hands its Task to `TaskJournal.append` and awaits its own row's commit
+before answering 2xx. The writer commits whatever is queued as soon as the previous commit
+returns, so under load one fsync covers many requests and SQLite keeps a single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.task import Task
+from storage.db import Database
+from storage.models import TaskRow
+
+log = logging.getLogger(__name__)
+_tasks = TaskRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The journal's answer: the task id that holds this request, and whether it is new."""
+
+    task_id: str
+    created: bool
+
+
+class JournalClosed(RuntimeError):
+    """The journal is shutting down and takes no more rows."""
+
+
+def task_values(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "workspace_id": task.workspace_id,
+        "channel": task.channel,
+        "external_id": task.external_id,
+        "kind": task.kind,
+        "sender_channel": task.sender.channel,
+        "sender_address": task.sender.address,
+        "conversation": task.conversation,
+        "text": task.text,
+        "attachments": [a.model_dump(mode="json") for a in task.attachments],
+        "reply_route": task.reply_route.model_dump(mode="json"),
+        "raw": task.raw,
+        "received_at": task.received_at,
+        "status": "queued",
+        "attempts": 0,
+    }
+
+
+class TaskJournal:
+    """Commits tasks in batches; `append` returns once the task's row is durable."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        on_commit: Callable[[int], None] | None = None,
+        max_batch: int = 500,
+    ) -> None:
+        self._db = db
+        self._on_commit = on_commit
+        self._max_batch = max_batch
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[Accepted]]] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        insert = sqlite_insert if db.is_sqlite else pg_insert
+        self._insert = (
+            insert(_tasks)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "channel", "external_id"])
+            .returning(_tasks.c.id)
+        )
+
+    async def start(self) -> None:
+        self._writer = asyncio.create_task(self._run(), name="task-journal-writer")
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closed = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer
+            self._writer = None
+
+    async def append(self, task: Task) -> Accepted:
+        """Journal TASK; raises JournalClosed or the database error if the commit failed."""
+        if self._closed:
+            raise JournalClosed("the gateway is shutting down")
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._queue.append((task_values(task), future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._commit(batch)
+            if self._closed:
+                return
+
+    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[Accepted]]]) -> None:
+        rows = [values for values, _ in batch]
+        try:
+            async with self._db.engine.begin() as conn:
+                inserted = set((await conn.execute(self._insert, rows)).scalars())
+                missing = [r for r in rows if r["id"] not in inserted]
+                existing: dict[tuple[str, str, str], str] = {}
+                if missing:
+                    keys = or_(
+                        *(
+                            and_(
+                                _tasks.c.workspace_id == r["workspace_id"],
+                                _tasks.c.channel == r["channel"],
+                                _tasks.c.external_id == r["external_id"],
+                            )
+                            for r in missing
+                        )
+                    )
+                    query = select(
+                        _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
+                    ).where(keys)
+                    for row in await conn.execute(query):
+                        existing[(row.workspace_id, row.channel, row.external_id)] = row.id
+        except Exception as exc:  # every waiting handler must hear of the failure
+            log.exception("journal commit failed for %d tasks", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for values, future in batch:
+            if future.done():  # the handler went away (client disconnected)
+                continue
+            if values["id"] in inserted:
+                future.set_result(Accepted(values["id"], True))
+            else:
+                key = (values["workspace_id"], values["channel"], values["external_id"])
+                future.set_result(Accepted(existing[key], False))
+        if inserted and self._on_commit is not None:
+            self._on_commit(len(inserted))
