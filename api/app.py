@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from aiohttp import web
 
 from api import admin, health
-from api.http import error_middleware
+from api.http import Handler, error_middleware
 from api.state import GATEWAY, Gateway
 from config import Settings
 from core.classify.backend import Classifier, OfflineBackend
@@ -61,6 +61,18 @@ def log_channel_states(settings: Settings) -> None:
                 channel,
                 variable,
             )
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts answers by route template (not raw path, which would explode the label set)."""
+    response = await handler(request)
+    gateway = request.app.get(GATEWAY)
+    if gateway is not None:
+        info = request.match_info.route.resource
+        route = info.canonical if info is not None else "unmatched"
+        gateway.metrics.http_requests.labels(route, str(response.status)).inc()
+    return response
 
 
 def build_app(

@@ -224,6 +224,8 @@ class PipelineWorker:
     async def _finish(
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome
     ) -> None:
+        # Fence first: a node whose claim was taken over must not write a second reply.
+        await self._mark(session, task.id, token, status="done", member_id=outcome.member_id)
         enqueue(
             session,
             workspace_id=task.workspace_id,
@@ -232,7 +234,6 @@ class PipelineWorker:
             deliverables=outcome.deliverables,
             dedupe_prefix=f"task:{task.id}",
         )
-        await self._mark(session, task.id, token, status="done", member_id=outcome.member_id)
 
     async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
         result = await session.execute(
@@ -250,6 +251,7 @@ class PipelineWorker:
     async def _fail(self, task: Task, token: str, error: str) -> None:
         try:
             async with self._db.session() as session:
+                await self._mark(session, task.id, token, status="failed", error=error[:2000])
                 enqueue(
                     session,
                     workspace_id=task.workspace_id,
@@ -260,7 +262,6 @@ class PipelineWorker:
                     ],
                     dedupe_prefix=f"task:{task.id}",
                 )
-                await self._mark(session, task.id, token, status="failed", error=error[:2000])
         except LostClaim:
             return
         self._metrics.tasks_processed.labels("failed").inc()

@@ -1,0 +1,79 @@
+"""Settings: every DESIGN name read from the environment or .env; bad values named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import SettingsError, load_settings
+from config.settings import Settings
+
+DESIGN_NAMES = """DATABASE_URL SWITCHBOARD_SECRET_KEY PUBLIC_BASE_URL SLACK_BOT_TOKEN
+SLACK_SIGNING_SECRET SLACK_API_URL TELEGRAM_BOT_TOKEN TELEGRAM_WEBHOOK_SECRET TELEGRAM_API_URL
+TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TWILIO_API_URL TWILIO_SMS_FROM TWILIO_WHATSAPP_FROM
+SENDGRID_API_KEY SENDGRID_API_URL EMAIL_FROM EMAIL_INBOUND_DOMAIN EMAIL_INBOUND_USER
+EMAIL_INBOUND_PASSWORD ELEVENLABS_API_KEY ELEVENLABS_API_URL ELEVENLABS_VOICE_ID
+ELEVENLABS_WEBHOOK_SECRET OPENAI_API_KEY OPENAI_BASE_URL OPENAI_MODEL LLM_FALLBACKS
+SWITCHBOARD_HOST SWITCHBOARD_PORT""".split()
+
+
+def test_every_design_name_is_a_setting_and_in_env_example() -> None:
+    aliases = {f.alias for f in Settings.model_fields.values()}
+    assert set(DESIGN_NAMES) <= aliases
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    listed = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    assert aliases <= listed
+
+
+def test_defaults_are_the_embedded_ones() -> None:
+    s = load_settings(_env_file=None)
+    assert s.database_url == "sqlite+aiosqlite:///./switchboard.db"
+    assert (s.switchboard_host, s.switchboard_port) == ("127.0.0.1", 8080)
+    assert s.openai_api_key is None and s.slack_bot_token is None
+    assert str(s.telegram_api_url) == "https://api.telegram.org/bot"
+    assert s.migrates_on_start and not s.web_requires_key
+
+
+def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SWITCHBOARD_PORT=9099\nOPENAI_MODEL=from-dotenv\n")
+    monkeypatch.setenv("OPENAI_MODEL", "from-env")
+    monkeypatch.setenv("LLM_FALLBACKS", "http://127.0.0.1:9001/v1, http://127.0.0.1:9002/v1")
+    s = load_settings()
+    assert s.switchboard_port == 9099
+    assert s.openai_model == "from-env"  # the environment wins over .env
+    assert s.llm_fallbacks == ["http://127.0.0.1:9001/v1", "http://127.0.0.1:9002/v1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SWITCHBOARD_PORT", "eighty"),
+        ("SWITCHBOARD_PORT", "70000"),
+        ("DATABASE_URL", "mysql://root@localhost/x"),
+        ("SLACK_API_URL", "not a url"),
+        ("TWILIO_SMS_FROM", "5550100"),
+        ("LLM_FALLBACKS", "ftp://example.invalid"),
+        ("SWITCHBOARD_WEB_AUTH", "sometimes"),
+    ],
+)
+def test_a_wrong_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert name in str(caught.value)
+
+
+def test_secrets_are_hidden_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-token")
+    s = load_settings(_env_file=None)
+    assert "xoxb-very-secret-token" not in repr(s)
+    assert "xoxb-very-secret-token" in s.secret_values()
+
+
+def test_web_channel_needs_a_key_off_loopback() -> None:
+    assert load_settings(_env_file=None, SWITCHBOARD_HOST="0.0.0.0").web_requires_key
+    assert not load_settings(_env_file=None, SWITCHBOARD_HOST="::1").web_requires_key
+    assert load_settings(_env_file=None, SWITCHBOARD_WEB_AUTH="key").web_requires_key

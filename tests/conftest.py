@@ -1,0 +1,136 @@
+"""Fixtures: settings, a fresh database per test (SQLite, and PostgreSQL when configured), the app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
+
+from api.app import build_app
+from config import Settings
+from storage.db import Database
+
+pytest_plugins = ["tests.sims.fixtures"]
+
+PG_SKIP_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: nothing read from the developer's environment or .env."""
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "SWITCHBOARD_POLL_INTERVAL": 0.05,
+        "SWITCHBOARD_SHUTDOWN_GRACE": 5,
+        "LOG_FORMAT": "text",
+        "SWITCHBOARD_AUTO_MIGRATE": True,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's .env or provider credentials."""
+    for name in Settings.model_fields:
+        alias = Settings.model_fields[name].alias
+        if alias:
+            monkeypatch.delenv(alias, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+async def _create_pg_database(admin_url: str) -> str:
+    url = make_url(admin_url)
+    name = f"sbtest_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database,
+        password=url.password,
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(admin_url: str, test_url: str) -> None:
+    url = make_url(admin_url)
+    name = make_url(test_url).database
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database,
+        password=url.password,
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    admin = os.environ.get("TEST_DATABASE_URL")
+    if not admin:
+        pytest.skip(PG_SKIP_REASON)
+    url = await _create_pg_database(admin)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(admin, url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Runs the test once on SQLite and once on PostgreSQL (skipped without TEST_DATABASE_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}"
+        return
+    admin = os.environ.get("TEST_DATABASE_URL")
+    if not admin:
+        pytest.skip(PG_SKIP_REASON)
+    url = await _create_pg_database(admin)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(admin, url)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_client(database_url: str) -> AsyncIterator[AppFactory]:
+    """Start the whole gateway in-process: `client = await make_client(**settings, senders=...)`."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def factory(*, build: dict[str, Any] | None = None, **overrides: Any) -> TestClient[Any, Any]:
+        settings = make_settings(overrides.pop("DATABASE_URL", database_url), **overrides)
+        app = build_app(settings, **(build or {}))
+        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in reversed(clients):
+        await client.close()

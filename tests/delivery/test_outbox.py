@@ -1,0 +1,170 @@
+"""The outbox worker: retries with backoff and Retry-After, dead letters, replay."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import directory
+from core.metrics import Metrics
+from core.task import Route
+from delivery.deliverable import Deliverable, Receipt
+from delivery.errors import DeliveryError, Forbidden, ProviderUnavailable, RateLimited
+from delivery.outbox import OutboxWorker, backoff_delay, enqueue, replay
+from storage.db import Database
+from storage.models import OutboxRow
+from storage.types import utcnow
+
+
+class ScriptedSender:
+    """Raises the scripted errors in order, then accepts; records every attempt."""
+
+    def __init__(self, *errors: DeliveryError) -> None:
+        self.errors = list(errors)
+        self.attempts: list[str] = []
+
+    async def send(self, route: Route, deliverable: Deliverable) -> Receipt:
+        self.attempts.append(deliverable.text)
+        if self.errors:
+            raise self.errors.pop(0)
+        return Receipt(provider_message_id=f"msg-{len(self.attempts)}")
+
+
+async def _seed_reply(db: Database, text: str = "hello") -> tuple[str, str]:
+    async with db.session() as session:
+        ws = await directory.create_workspace(session, "Acme")
+        (row_id,) = enqueue(
+            session,
+            workspace_id=ws.id,
+            route=Route(channel="sms", address="+15550001111"),
+            deliverables=[Deliverable(text=text)],
+            dedupe_prefix="test:1",
+        )
+        return ws.id, row_id
+
+
+def _worker(db: Database, sender: ScriptedSender, **kw: object) -> OutboxWorker:
+    return OutboxWorker(
+        db,
+        {"sms": sender},
+        node_id="n1",
+        metrics=Metrics(),
+        rng=random.Random(7),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def _row(db: Database, row_id: str) -> OutboxRow:
+    async with db.session() as session:
+        row = await session.get(OutboxRow, row_id)
+        assert row is not None
+        return row
+
+
+async def _make_due(db: Database, row_id: str) -> None:
+    async with db.session() as session:
+        row = await session.get(OutboxRow, row_id)
+        assert row is not None
+        row.next_attempt_at = utcnow() - timedelta(seconds=1)
+
+
+async def _drain_once(worker: OutboxWorker) -> int:
+    claimed = await worker.claim_due()
+    for reply in claimed:
+        await worker._deliver(reply)
+    return len(claimed)
+
+
+async def test_retryable_error_is_retried_after_retry_after(db: Database) -> None:
+    _, row_id = await _seed_reply(db)
+    sender = ScriptedSender(RateLimited("429 from provider", retry_after=120))
+    worker = _worker(db, sender, backoff_base=0.5, backoff_max=10)
+
+    before = utcnow()
+    assert await _drain_once(worker) == 1
+    row = await _row(db, row_id)
+    assert (row.status, row.attempts) == ("pending", 1)
+    # Retry-After (120 s) wins over the much shorter backoff (at most 0.5 s here).
+    assert row.next_attempt_at >= before + timedelta(seconds=119)
+    assert await _drain_once(worker) == 0  # not due yet: nothing is sent early
+
+    await _make_due(db, row_id)
+    assert await _drain_once(worker) == 1
+    row = await _row(db, row_id)
+    assert (row.status, row.attempts, row.provider_message_id) == ("sent", 2, "msg-2")
+    assert sender.attempts == ["hello", "hello"]
+
+
+async def test_dead_letter_after_max_attempts_then_replay(db: Database) -> None:
+    ws_id, row_id = await _seed_reply(db)
+    sender = ScriptedSender(*[ProviderUnavailable("503") for _ in range(3)])
+    worker = _worker(db, sender, max_attempts=3)
+    for _ in range(3):
+        await _make_due(db, row_id)
+        assert await _drain_once(worker) == 1
+    row = await _row(db, row_id)
+    assert (row.status, row.attempts, row.last_error) == ("dead", 3, "503")
+    await _make_due(db, row_id)
+    assert await _drain_once(worker) == 0  # dead letters stay put
+
+    async with db.session() as session:
+        assert await replay(session, ws_id) == 1
+    assert await _drain_once(worker) == 1
+    row = await _row(db, row_id)
+    assert (row.status, row.last_error) == ("sent", None)
+    assert len(sender.attempts) == 4
+
+
+async def test_permanent_error_dead_letters_at_once(db: Database) -> None:
+    _, row_id = await _seed_reply(db)
+    worker = _worker(db, ScriptedSender(Forbidden("bot was removed from the channel")))
+    assert await _drain_once(worker) == 1
+    row = await _row(db, row_id)
+    assert (row.status, row.attempts) == ("dead", 1)
+    assert row.last_error == "bot was removed from the channel"
+
+
+async def test_reply_claimed_by_a_dead_node_is_sent_after_its_lease(db: Database) -> None:
+    _, row_id = await _seed_reply(db)
+    dead = _worker(db, ScriptedSender(), lease_seconds=30)
+    assert len(await dead.claim_due()) == 1  # claimed, then the node dies
+    sender = ScriptedSender()
+    survivor = _worker(db, sender)
+    assert await _drain_once(survivor) == 0
+    async with db.session() as session:
+        row = await session.get(OutboxRow, row_id)
+        assert row is not None
+        row.lease_until = utcnow() - timedelta(seconds=1)
+    assert await _drain_once(survivor) == 1
+    assert sender.attempts == ["hello"]
+
+
+async def test_enqueue_twice_with_the_same_key_is_refused(db: Database) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    ws_id, _ = await _seed_reply(db)
+    with pytest.raises(IntegrityError):
+        async with db.session() as session:
+            enqueue(
+                session,
+                workspace_id=ws_id,
+                route=Route(channel="sms", address="+15550001111"),
+                deliverables=[Deliverable(text="again")],
+                dedupe_prefix="test:1",
+            )
+    async with db.session() as session:
+        rows = list(await session.scalars(select(OutboxRow)))
+    assert [r.deliverable["text"] for r in rows] == ["hello"]
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    rng = random.Random(1)
+    ceilings = [min(60.0, 2.0 * 2 ** (n - 1)) for n in range(1, 10)]
+    for attempt, ceiling in enumerate(ceilings, start=1):
+        samples = [backoff_delay(attempt, base=2.0, cap=60.0, rng=rng) for _ in range(200)]
+        assert all(1.0 <= s <= ceiling for s in samples)
+        if ceiling > 4:
+            assert max(samples) > ceiling / 2  # jitter spreads across the range

@@ -1,0 +1,264 @@
+"""The Task pipeline end to end: web channel → journal → worker → outbox → reply."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from core import directory
+from core.classify.types import Classification, ToolCall
+from core.identity import Principal
+from core.metrics import Metrics
+from core.pipeline import PipelineWorker, TaskProcessor
+from core.task import Route, Sender, Task
+from core.tools.registry import default_registry
+from storage.db import Database
+from storage.journal import TaskJournal
+from storage.models import OutboxRow, TaskRow
+from storage.types import new_id, utcnow
+from tests.helpers import wait_until
+
+
+class HelpClassifier:
+    """Always chooses `help`; counts calls so tests can tell whether a task ran twice."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def classify(self, text: str, principal: Principal, now: Any) -> Classification:
+        self.texts.append(text)
+        return Classification(calls=(ToolCall(tool="help"),))
+
+
+class ExplodingClassifier:
+    async def classify(self, text: str, principal: Principal, now: Any) -> Classification:
+        raise RuntimeError("classifier bug")
+
+
+async def seed(db: Database, *, plan: str = "pro") -> tuple[str, str]:
+    async with db.session() as session:
+        ws = await directory.create_workspace(session, "Acme", plan=plan)
+        member = await directory.add_member(
+            session,
+            ws.id,
+            name="Olivia",
+            role="owner",
+            email="olivia@acme.test",
+            identities={"sms": "+15550001111"},
+        )
+        return ws.id, member.id
+
+
+def web_task(workspace_id: str, member_id: str, text: str = "help", **kw: Any) -> Task:
+    return Task(
+        id=new_id(),
+        workspace_id=workspace_id,
+        channel="web",
+        external_id=kw.pop("external_id", new_id()),
+        sender=Sender(channel="web", address=member_id),
+        conversation=f"web:{member_id}",
+        text=text,
+        received_at=utcnow(),
+        reply_route=Route(channel="web", address=member_id),
+        **kw,
+    )
+
+
+async def replies_for(db: Database, task_id: str) -> list[OutboxRow]:
+    async with db.session() as session:
+        rows = await session.scalars(select(OutboxRow).where(OutboxRow.task_id == task_id))
+        return list(rows)
+
+
+async def test_message_gets_one_reply_through_the_outbox(
+    db: Database, make_client: Any, database_url: str
+) -> None:
+    _, member_id = await seed(db)
+    classifier = HelpClassifier()
+    client = await make_client(build={"classifier": classifier})
+
+    resp = await client.post(
+        "/api/v1/messages", json={"member": "Olivia@acme.test", "text": "what can you do?"}
+    )
+    assert resp.status == 202
+    task_id = (await resp.json())["task_id"]
+
+    async def delivered() -> dict[str, Any] | None:
+        body = await (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        if (
+            body["status"] == "done"
+            and body["replies"]
+            and body["replies"][0]["delivery"] == "sent"
+        ):
+            return body
+        return None
+
+    body = await wait_until(delivered, timeout=10)
+    assert len(body["replies"]) == 1
+    assert body["replies"][0]["text"].startswith("Hi Olivia")
+    assert body["replies"][0]["address"] == member_id
+    assert classifier.texts == ["what can you do?"]
+
+
+async def test_retried_request_yields_one_task_and_one_reply(
+    db: Database, make_client: Any
+) -> None:
+    await seed(db)
+    classifier = HelpClassifier()
+    client = await make_client(build={"classifier": classifier})
+    headers = {"Idempotency-Key": "req-42"}
+    payload = {"member": "olivia@acme.test", "text": "help"}
+
+    first = await (await client.post("/api/v1/messages", json=payload, headers=headers)).json()
+    second = await (await client.post("/api/v1/messages", json=payload, headers=headers)).json()
+
+    assert second == {"task_id": first["task_id"], "duplicate": True}
+    await wait_until(lambda: replies_for(db, first["task_id"]), timeout=10)
+    # A third retry after processing is still the same task, and nothing is answered again.
+    third = await (await client.post("/api/v1/messages", json=payload, headers=headers)).json()
+    assert third["task_id"] == first["task_id"]
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(TaskRow)) == 1
+    assert len(await replies_for(db, first["task_id"])) == 1
+    assert classifier.texts == ["help"]
+
+
+async def test_journal_dedupes_concurrent_retries_in_one_batch(db: Database) -> None:
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    try:
+        import asyncio
+
+        tasks = [web_task(ws_id, member_id, external_id="same") for _ in range(5)]
+        tasks += [web_task(ws_id, member_id, external_id=f"other-{i}") for i in range(20)]
+        results = await asyncio.gather(*(journal.append(t) for t in tasks))
+    finally:
+        await journal.close()
+    same = {r.task_id for r in results[:5]}
+    assert len(same) == 1
+    assert sum(r.created for r in results[:5]) == 1
+    assert all(r.created for r in results[5:])
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(TaskRow)) == 21
+
+
+def make_worker(db: Database, classifier: Any, node: str, **kw: Any) -> PipelineWorker:
+    return PipelineWorker(
+        db, TaskProcessor(classifier, default_registry()), node_id=node, metrics=Metrics(), **kw
+    )
+
+
+async def test_task_of_a_dead_node_is_reclaimed_after_its_lease(db: Database) -> None:
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+
+    # Node A claims the task and dies without finishing it.
+    dead = make_worker(db, HelpClassifier(), "node-a", lease_seconds=30)
+    claimed = await dead.claim()
+    assert [row.id for row, _ in claimed] == [accepted.task_id]
+
+    survivor_classifier = HelpClassifier()
+    survivor = make_worker(db, survivor_classifier, "node-b")
+    assert await survivor.claim() == []  # the lease still holds
+
+    async with db.session() as session:  # time passes: the lease runs out
+        await session.execute(update(TaskRow).values(lease_until=utcnow() - timedelta(seconds=1)))
+    reclaimed = await survivor.claim()
+    assert [row.id for row, _ in reclaimed] == [accepted.task_id]
+    await survivor._handle(*reclaimed[0])
+
+    # Node A wakes up late and tries to finish: its claim token is stale, nothing is written.
+    await dead._handle(*claimed[0])
+    rows = await replies_for(db, accepted.task_id)
+    assert len(rows) == 1
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+        assert task is not None
+        assert (task.status, task.claimed_by, task.attempts) == ("done", "node-b", 2)
+
+
+async def test_processing_error_is_recorded_and_the_user_told(db: Database) -> None:
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    worker = make_worker(db, ExplodingClassifier(), "node-a")
+    for row, token in await worker.claim():
+        await worker._handle(row, token)
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+        assert task is not None and task.status == "failed"
+        assert task.error is not None and "classifier bug" in task.error
+    (reply,) = await replies_for(db, accepted.task_id)
+    assert reply.deliverable["kind"] == "error"
+    assert "went wrong" in reply.deliverable["text"]
+    assert "classifier bug" not in reply.deliverable["text"]  # internals stay internal
+
+
+async def test_unlinked_sender_is_a_customer_and_never_reaches_tools(db: Database) -> None:
+    ws_id, _ = await seed(db)
+    classifier = HelpClassifier()
+    task = Task(
+        id=new_id(),
+        workspace_id=ws_id,
+        channel="sms",
+        external_id="SM123",
+        sender=Sender(channel="sms", address="+15559998888"),
+        conversation="+15559998888:+15550000000",
+        text="close every assist",
+        received_at=utcnow(),
+        reply_route=Route(channel="sms", address="+15559998888"),
+    )
+    async with db.session() as session:
+        outcome = await TaskProcessor(classifier, default_registry()).process(
+            session, task, utcnow()
+        )
+    assert classifier.texts == []
+    assert outcome.member_id is None
+    assert "support team" in outcome.deliverables[0].text
+
+
+async def test_phone_identity_is_shared_by_sms_whatsapp_and_voice(db: Database) -> None:
+    ws_id, member_id = await seed(db)
+    from core.identity import resolve
+
+    for channel, address in (
+        ("sms", "+15550001111"),
+        ("whatsapp", "whatsapp:+15550001111"),
+        ("voice", "+15550001111"),
+    ):
+        task = Task(
+            id=new_id(),
+            workspace_id=ws_id,
+            channel=channel,
+            external_id=new_id(),
+            sender=Sender(channel=channel, address=address),
+            conversation="c",
+            text="hi",
+            received_at=utcnow(),
+            reply_route=Route(channel=channel, address=address),
+        )
+        async with db.session() as session:
+            principal = await resolve(session, task)
+        assert (principal.member_id, principal.role) == (member_id, "owner"), channel
+
+
+async def test_shutdown_releases_claimed_work(db: Database) -> None:
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    worker = make_worker(db, HelpClassifier(), "node-a")
+    assert len(await worker.claim()) == 1
+    await worker.release()
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+        assert task is not None and (task.status, task.lease_until) == ("queued", None)
