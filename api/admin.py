@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +69,15 @@ class MemberPatch(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     role: Role | None = None
-    default_channel: Channel | None = None
+    default_channel: Channel | None = Field(None, description="null clears it")
+
+    @field_validator("name", "role")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        # Omit a field to keep it; only default_channel can be cleared with null.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
 
 
 class MemberOut(BaseModel):
@@ -293,6 +301,7 @@ async def delete_member(request: web.Request, gw: Gateway, who: Caller) -> web.R
     async with gw.db.session() as session:
         member = await _member(session, who, request.match_info["member_id"])
         member.status = "removed"
+        member.email = None  # frees the address: the same person can be added again later
         identities = await directory.member_identities(session, member.id)
         for identity in identities:
             await session.delete(identity)

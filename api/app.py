@@ -84,7 +84,9 @@ def build_app(
     run_workers: bool = True,
 ) -> web.Application:
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[count_requests, error_middleware]
+    )
     health.setup(app)
     admin.setup(app)
 

@@ -37,11 +37,16 @@ class _Problem(web.HTTPException):
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error becomes a JSON body with a clear message; nothing else leaks."""
     try:
+        if any("\x00" in value for value in request.match_info.values()):
+            # No id holds a NUL, and PostgreSQL would reject it as a query parameter.
+            raise problem(404, f"no such resource: {request.path!r}")
         return await handler(request)
     except _Problem as exc:
         return error_response(exc.status_code, exc.message, **_extra_headers(exc))
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(413, f"body too large: the limit is {exc.max_size} bytes")
+    except web.HTTPRequestEntityTooLarge:
+        # The exception does not keep the limit; the request does.
+        limit = request.client_max_size
+        return error_response(413, f"body too large: the limit is {limit} bytes")
     except web.HTTPException as exc:
         if exc.status_code < 400:
             raise
@@ -67,14 +72,35 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise problem(400, "the request body is empty; send a JSON object")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise problem(400, "the body is not valid JSON: it is nested too deeply") from exc
+    except ValueError as exc:  # also UnicodeDecodeError and over-long integer literals
         raise problem(400, f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise problem(400, "the body must be a JSON object")
+    if _has_nul(data):
+        # PostgreSQL cannot store NUL in text; refuse it here rather than fail at commit.
+        raise problem(400, "invalid request: strings must not contain NUL (\\u0000) characters")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise problem(400, validation_message(exc)) from exc
+
+
+def _has_nul(data: Any) -> bool:
+    """Whether any key or string in parsed JSON holds a NUL; iterative, so depth is no issue."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -114,8 +140,10 @@ def bearer_token(request: web.Request) -> str | None:
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    # Non-ASCII bytes arrive as surrogate escapes, which no key contains and hashing rejects.
+    if scheme.lower() != "bearer" or not token or not (token.isascii() and token.isprintable()):
         raise problem(
             401, "Authorization must be 'Bearer <api key>'", **{"WWW-Authenticate": "Bearer"}
         )
-    return token.strip()
+    return token

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._load import Child, closed_loop, python, write_results  # noqa: E402
-from core import directory  # noqa: E402
-from storage.db import Database  # noqa: E402
+from bench._load import Child, closed_loop, python, write_results
+from core import directory
+from storage.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,6 +17,8 @@ from storage.models import OutboxRow, TaskRow
 from storage.types import new_id, utcnow
 
 MAX_TEXT = 8000
+# The dedupe key is "<member id>:<key>" and must fit the journal's 200 characters.
+MAX_IDEMPOTENCY_KEY = 128
 
 
 class MessageIn(BaseModel):
@@ -74,8 +76,10 @@ async def post_message(request: web.Request) -> web.Response:
     scope = await _workspace_scope(request, gateway)
     body = await read_json(request, MessageIn)
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
-    if len(idempotency_key) > 200:
-        raise problem(400, "Idempotency-Key must be at most 200 characters")
+    if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise problem(400, f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters")
+    if not (idempotency_key.isascii() and idempotency_key.isprintable()):
+        raise problem(400, "Idempotency-Key must be printable ASCII")
     async with gateway.db.session() as session:
         try:
             member = await find_member(session, body.member, workspace_id=scope)
@@ -88,7 +92,8 @@ async def post_message(request: web.Request) -> web.Response:
         id=new_id(),
         workspace_id=workspace_id,
         channel="web",
-        external_id=idempotency_key or new_id(),
+        # Scoped to the member: two clients that both count 1, 2, 3... must not collide.
+        external_id=f"{member_id}:{idempotency_key or new_id()}",
         sender=Sender(channel="web", address=member_id),
         conversation=f"web:{member_id}",
         text=body.text,

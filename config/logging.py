@@ -36,6 +36,8 @@ class RedactSecrets(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self._clean(record.exc_text)
+            # Formatters re-render exc_info from the live exception; keep only the clean text.
+            record.exc_info = None
         return True
 
 

@@ -119,10 +119,26 @@ async def add_member(
     return member
 
 
+PHONE_CHANNELS = ("sms", "whatsapp", "voice")
+
+
 async def link_identity(
     session: AsyncSession, member: Member, channel: str, address: str
 ) -> ChannelIdentity:
+    """Link ADDRESS on CHANNEL to MEMBER; raises DirectoryError or Conflict."""
     address = normalize_address(channel, address)
+    if channel in PHONE_CHANNELS:
+        # One phone, one person: SMS, WhatsApp and voice resolve through any of them.
+        holder = await session.scalar(
+            select(ChannelIdentity.member_id).where(
+                ChannelIdentity.workspace_id == member.workspace_id,
+                ChannelIdentity.channel.in_(PHONE_CHANNELS),
+                ChannelIdentity.address == address,
+                ChannelIdentity.member_id != member.id,
+            )
+        )
+        if holder is not None:
+            raise Conflict(f"{address} is linked to another member")
     identity = ChannelIdentity(
         workspace_id=member.workspace_id, member_id=member.id, channel=channel, address=address
     )
@@ -132,7 +148,6 @@ async def link_identity(
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{channel} address {address} is linked to another member") from exc
-    # A phone number links SMS, WhatsApp and voice alike: the same person holds the phone.
     return identity
 
 

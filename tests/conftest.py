@@ -1,4 +1,4 @@
-"""Fixtures: settings, a fresh database per test (SQLite, and PostgreSQL when configured), the app."""
+"""Fixtures: settings, a fresh database per test (SQLite, and PostgreSQL if configured)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,10 @@ async def _create_pg_database(admin_url: str) -> str:
     url = make_url(admin_url)
     name = f"sbtest_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database=url.database,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        database=url.database,
         password=url.password,
     )
     try:
@@ -63,7 +66,10 @@ async def _drop_pg_database(admin_url: str, test_url: str) -> None:
     url = make_url(admin_url)
     name = make_url(test_url).database
     conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database=url.database,
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        database=url.database,
         password=url.password,
     )
     try:
@@ -123,7 +129,9 @@ async def make_client(database_url: str) -> AsyncIterator[AppFactory]:
     """Start the whole gateway in-process: `client = await make_client(**settings, senders=...)`."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def factory(*, build: dict[str, Any] | None = None, **overrides: Any) -> TestClient[Any, Any]:
+    async def factory(
+        *, build: dict[str, Any] | None = None, **overrides: Any
+    ) -> TestClient[Any, Any]:
         settings = make_settings(overrides.pop("DATABASE_URL", database_url), **overrides)
         app = build_app(settings, **(build or {}))
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))

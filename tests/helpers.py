@@ -1,0 +1,60 @@
+"""Test helpers: await a condition with a bounded timeout instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109 - a bounded wait is this helper's purpose
+    interval: float = 0.01,
+    message: str | None = None,
+) -> T:
+    """Poll ``predicate`` (sync or async) until it returns a truthy value, and return that value.
+
+    A predicate that raises ``AssertionError`` counts as "not yet", so assert-style
+    predicates work; the last such failure is chained to the timeout error.
+
+    Raises:
+        AssertionError: the predicate was still falsy after ``timeout`` seconds; the message
+            names the predicate (or uses ``message``) and shows its last value.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_value: object = None
+    last_error: AssertionError | None = None
+    while True:
+        try:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+        except AssertionError as exc:
+            last_error = exc
+        else:
+            last_error = None
+            last_value = value
+            if value:
+                return value
+        if loop.time() >= deadline:
+            what = message or f"condition {_describe(predicate)}"
+            detail = f"last error: {last_error}" if last_error else f"last value: {last_value!r}"
+            raise AssertionError(f"{what} not met within {timeout:g}s ({detail})") from last_error
+        await asyncio.sleep(interval)
+
+
+def _describe(predicate: Callable[..., object]) -> str:
+    name = getattr(predicate, "__qualname__", None) or repr(predicate)
+    try:
+        source = inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return name
+    if name.endswith("<lambda>") and len(source) <= 200:
+        return source
+    return name

@@ -1,0 +1,530 @@
+"""Telegram Bot API simulator (``<url>/bot<token>/<method>``) for python-telegram-bot's ``Bot``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from tests.sims.base import FaultKind, Recorded, Simulator
+
+__all__ = ["TelegramSim"]
+
+Params = dict[str, Any]
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_LONG_POLL = 50.0
+
+# Parameters whose values are strings even when they look like JSON numbers or booleans.
+_STRING_PARAMS = frozenset(
+    {
+        "text",
+        "caption",
+        "parse_mode",
+        "callback_query_id",
+        "inline_message_id",
+        "url",
+        "secret_token",
+        "action",
+        "file_id",
+        "ip_address",
+        "business_connection_id",
+        "message_effect_id",
+        "title",
+        "emoji",
+        "photo",
+        "document",
+        "audio",
+        "voice",
+        "video",
+    }
+)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str, parameters: Params | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+
+class TelegramSim(Simulator):
+    """Speaks enough of the Bot API for ``telegram.Bot(token, base_url=sim.base_url)``.
+
+    Methods (case-insensitive, as on Telegram): getMe, sendMessage, editMessageText,
+    editMessageReplyMarkup, answerCallbackQuery, sendPhoto, sendDocument, sendChatAction,
+    setWebhook, deleteWebhook, getWebhookInfo, getUpdates (long-polls the updates pushed with
+    ``push_update``/``push_message``/``push_callback_query``), getFile, and file downloads at
+    ``<url>/file/bot<token>/<file_path>``. A wrong token answers 401 like Telegram.
+    """
+
+    name: ClassVar[str] = "telegram"
+
+    def __init__(
+        self,
+        *,
+        token: str = "123456789:AAsimTOKENsimTOKENsimTOKENsimTOKEN0",
+        username: str = "switchboard_sim_bot",
+        first_name: str = "Switchboard",
+    ) -> None:
+        self.token = token
+        self.bot_user: Params = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": first_name,
+            "username": username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        self.sent: list[Params] = []
+        """Message objects the bot sent, in order; edits update them in place."""
+        self.callback_answers: list[Params] = []
+        self.chat_actions: list[Params] = []
+        self.webhook: Params | None = None
+        self.files: dict[str, Params] = {}
+        """file_id -> {file_id, file_unique_id, file_path, data}."""
+        self._updates: list[Params] = []
+        self._update_event = asyncio.Event()
+        self._update_ids = itertools.count(100_000_001)
+        self._message_ids = itertools.count(1)
+        self._file_seq = itertools.count(1)
+        super().__init__()
+        self._methods: dict[str, Callable[[Params, Recorded], Any]] = {
+            "getme": lambda p, r: self.bot_user,
+            "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_reply_markup,
+            "answercallbackquery": self._answer_callback_query,
+            "sendphoto": self._send_photo,
+            "senddocument": self._send_document,
+            "sendchataction": self._send_chat_action,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+            "getfile": self._get_file,
+        }
+
+    @property
+    def base_url(self) -> str:
+        """The SDK ``base_url`` (form ``https://api.telegram.org/bot``; the token follows)."""
+        return f"{self.url}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """The SDK ``base_file_url`` (form ``https://api.telegram.org/file/bot``)."""
+        return f"{self.url}/file/bot"
+
+    # ------------------------------------------------------------------ scripting
+
+    def push_update(self, update: Params) -> Params:
+        """Queue an update for ``getUpdates`` (an ``update_id`` is assigned when missing)."""
+        update = {"update_id": next(self._update_ids), **update}
+        self._updates.append(update)
+        self._update_event.set()
+        return update
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        from_id: int | None = None,
+        first_name: str = "Test",
+        username: str | None = None,
+        chat_type: str = "private",
+    ) -> Params:
+        """Queue a user's text message; returns the update."""
+        sender = {"id": from_id if from_id is not None else chat_id, "is_bot": False}
+        sender["first_name"] = first_name
+        if username:
+            sender["username"] = username
+        chat: Params = {"id": chat_id, "type": chat_type}
+        chat.update({"first_name": first_name} if chat_type == "private" else {"title": "Group"})
+        message = {
+            "message_id": next(self._message_ids),
+            "from": sender,
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return self.push_update({"message": message})
+
+    def push_callback_query(
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        message_id: int | None = None,
+        from_id: int | None = None,
+        first_name: str = "Test",
+    ) -> Params:
+        """Queue an inline-button press on the bot's message ``message_id`` (default: last sent)."""
+        target = self._find_sent(chat_id, message_id) if message_id is not None else None
+        if target is None:
+            sent = [m for m in self.sent if m["chat"]["id"] == chat_id]
+            target = sent[-1] if sent else self._message(chat_id, {"text": ""}, store=False)
+        user = {"id": from_id if from_id is not None else chat_id, "is_bot": False}
+        user["first_name"] = first_name
+        query = {
+            "id": str(next(self._update_ids)),
+            "from": user,
+            "message": target,
+            "chat_instance": str(chat_id),
+            "data": data,
+        }
+        return self.push_update({"callback_query": query})
+
+    def add_file(self, data: bytes, *, file_path: str | None = None) -> str:
+        """Make ``data`` downloadable through getFile; returns its ``file_id``."""
+        return self._store_file(data, file_path or f"documents/file_{next(self._file_seq)}")[
+            "file_id"
+        ]
+
+    # ------------------------------------------------------------------ inspection
+
+    def params(self, method: str) -> list[Params]:
+        """Decoded parameters of every call to ``method`` (e.g. ``"sendMessage"``)."""
+        suffix = f"/{method.lower()}"
+        return [
+            _decode_params(r)
+            for r in self.requests
+            if r.path.lower().endswith(suffix) and r.path.startswith("/bot")
+        ]
+
+    def messages(self, chat_id: int | str | None = None) -> list[Params]:
+        """Messages the bot sent, optionally to one chat."""
+        return [m for m in self.sent if chat_id is None or m["chat"]["id"] == chat_id]
+
+    @property
+    def pending_updates(self) -> int:
+        return len(self._updates)
+
+    # ------------------------------------------------------------------ routes
+
+    def setup_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_route("*", "/bot{token}/{method}", self._api)
+        router.add_get("/file/bot{token}/{file_path:.+}", self._download)
+
+    def error_response(
+        self,
+        status: int,
+        *,
+        kind: FaultKind | None = None,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> web.StreamResponse:
+        if status == 429:
+            ra = retry_after if retry_after is not None else 1
+            return _error(429, f"Too Many Requests: retry after {ra}", {"retry_after": ra})
+        if status == 403:
+            return _error(403, error or "Forbidden: bot was blocked by the user")
+        if status == 502:
+            return _error(502, error or "Bad Gateway")
+        return _error(
+            status, error or ("Internal Server Error" if status >= 500 else "Bad Request")
+        )
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = request.match_info["method"].lower()
+        record = self.record_of(request)
+        params = _decode_params(record)
+        try:
+            if method == "getupdates":
+                result: Any = await self._get_updates(params)
+            else:
+                handler = self._methods.get(method)
+                if handler is None:
+                    return _error(404, "Not Found")
+                result = handler(params, record)
+        except _ApiError as exc:
+            return _error(exc.status, exc.description, exc.parameters)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401, text="Unauthorized")
+        path = request.match_info["file_path"]
+        for stored in self.files.values():
+            if stored["file_path"] == path:
+                return web.Response(body=stored["data"], content_type="application/octet-stream")
+        return _error(404, "Not Found")
+
+    # ------------------------------------------------------------------ methods
+
+    def _chat(self, chat_id: int | str) -> Params:
+        if isinstance(chat_id, str):  # @channelusername
+            name = chat_id.lstrip("@")
+            fake_id = -1_000_000_000_000 - int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+            return {"id": fake_id, "type": "channel", "title": name, "username": name}
+        if chat_id > 0:
+            return {"id": chat_id, "type": "private", "first_name": "Test"}
+        if chat_id <= -1_000_000_000_000:
+            return {"id": chat_id, "type": "supergroup", "title": "Group"}
+        return {"id": chat_id, "type": "group", "title": "Group"}
+
+    def _message(self, chat_id: int | str, content: Params, *, store: bool = True) -> Params:
+        message: Params = {
+            "message_id": next(self._message_ids),
+            "from": self.bot_user,
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            **{k: v for k, v in content.items() if v is not None},
+        }
+        if store:
+            self.sent.append(message)
+        return message
+
+    def _find_sent(self, chat_id: Any, message_id: Any) -> Params | None:
+        for message in self.sent:
+            if message["message_id"] == message_id and message["chat"]["id"] == chat_id:
+                return message
+        return None
+
+    @staticmethod
+    def _chat_id(params: Params) -> int | str:
+        chat_id = params.get("chat_id")
+        if chat_id is None or chat_id == "":
+            raise _ApiError(400, "Bad Request: chat_id is empty")
+        if isinstance(chat_id, int | str):
+            return chat_id
+        raise _ApiError(400, "Bad Request: chat not found")
+
+    def _send_message(self, params: Params, record: Recorded) -> Params:
+        chat_id = self._chat_id(params)
+        text = params.get("text")
+        if not text:
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if len(str(text)) > MAX_TEXT:
+            raise _ApiError(400, "Bad Request: message is too long")
+        return self._message(chat_id, {"text": text, "reply_markup": params.get("reply_markup")})
+
+    def _edit_target(self, params: Params) -> Params | None:
+        if params.get("inline_message_id"):
+            return None
+        chat_id = self._chat_id(params)
+        message = self._find_sent(chat_id, params.get("message_id"))
+        if message is None:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        return message
+
+    def _edit_message_text(self, params: Params, record: Recorded) -> Params | bool:
+        text = params.get("text")
+        if not text:
+            raise _ApiError(400, "Bad Request: message text is empty")
+        message = self._edit_target(params)
+        if message is None:
+            return True
+        markup = params.get("reply_markup")
+        if message.get("text") == text and message.get("reply_markup") == markup:
+            raise _ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
+            )
+        message["text"] = text
+        _set_or_drop(message, "reply_markup", markup)
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _edit_reply_markup(self, params: Params, record: Recorded) -> Params | bool:
+        message = self._edit_target(params)
+        if message is None:
+            return True
+        _set_or_drop(message, "reply_markup", params.get("reply_markup"))
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _answer_callback_query(self, params: Params, record: Recorded) -> bool:
+        if not params.get("callback_query_id"):
+            raise _ApiError(400, "Bad Request: query is too old and response timeout expired")
+        self.callback_answers.append(params)
+        return True
+
+    def _upload(self, params: Params, record: Recorded, field: str, folder: str) -> Params:
+        uploaded = record.files.get(field)
+        if uploaded is not None:
+            filename = uploaded.filename or field
+            stored = self._store_file(uploaded.data, f"{folder}/file_{next(self._file_seq)}")
+            return {**stored, "file_name": filename, "mime_type": uploaded.content_type}
+        ref = params.get(field)
+        if not ref:
+            raise _ApiError(400, f"Bad Request: there is no {field} in the request")
+        ref = str(ref)
+        if ref in self.files:  # re-sending a known file_id
+            return {**self.files[ref], "file_name": ref, "mime_type": "application/octet-stream"}
+        # A URL: Telegram downloads it; the simulator just records it.
+        stored = self._store_file(ref.encode(), f"{folder}/file_{next(self._file_seq)}")
+        return {
+            **stored,
+            "file_name": ref.rsplit("/", 1)[-1],
+            "mime_type": "application/octet-stream",
+        }
+
+    def _caption(self, params: Params) -> Any:
+        caption = params.get("caption")
+        if caption is not None and len(str(caption)) > MAX_CAPTION:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        return caption
+
+    def _send_photo(self, params: Params, record: Recorded) -> Params:
+        chat_id = self._chat_id(params)
+        caption = self._caption(params)
+        stored = self._upload(params, record, "photo", "photos")
+        size = len(stored["data"])
+        sizes = [
+            {
+                "file_id": stored["file_id"] + "_s",
+                "file_unique_id": stored["file_unique_id"] + "s",
+                "width": 90,
+                "height": 60,
+                "file_size": max(1, size // 10),
+            },
+            {
+                "file_id": stored["file_id"],
+                "file_unique_id": stored["file_unique_id"],
+                "width": 1280,
+                "height": 853,
+                "file_size": size,
+            },
+        ]
+        return self._message(
+            chat_id,
+            {"photo": sizes, "caption": caption, "reply_markup": params.get("reply_markup")},
+        )
+
+    def _send_document(self, params: Params, record: Recorded) -> Params:
+        chat_id = self._chat_id(params)
+        caption = self._caption(params)
+        stored = self._upload(params, record, "document", "documents")
+        document = {
+            "file_id": stored["file_id"],
+            "file_unique_id": stored["file_unique_id"],
+            "file_name": stored["file_name"],
+            "mime_type": stored["mime_type"],
+            "file_size": len(stored["data"]),
+        }
+        return self._message(
+            chat_id,
+            {"document": document, "caption": caption, "reply_markup": params.get("reply_markup")},
+        )
+
+    def _send_chat_action(self, params: Params, record: Recorded) -> bool:
+        self._chat_id(params)
+        if not params.get("action"):
+            raise _ApiError(400, "Bad Request: wrong parameter action in request")
+        self.chat_actions.append(params)
+        return True
+
+    def _set_webhook(self, params: Params, record: Recorded) -> bool:
+        if not params.get("url"):
+            self.webhook = None
+            return True
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook = params
+        return True
+
+    def _delete_webhook(self, params: Params, record: Recorded) -> bool:
+        self.webhook = None
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    def _get_webhook_info(self, params: Params, record: Recorded) -> Params:
+        return {
+            "url": (self.webhook or {}).get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+
+    def _store_file(self, data: bytes, file_path: str) -> Params:
+        n = next(self._file_seq)
+        file_id = f"SIMFILE{n:06d}" + hashlib.sha1(data).hexdigest()[:12]
+        stored = {
+            "file_id": file_id,
+            "file_unique_id": f"U{n:06d}",
+            "file_path": file_path,
+            "data": data,
+        }
+        self.files[file_id] = stored
+        return stored
+
+    def _get_file(self, params: Params, record: Recorded) -> Params:
+        stored = self.files.get(str(params.get("file_id", "")))
+        if stored is None:
+            raise _ApiError(400, "Bad Request: invalid file_id")
+        return {
+            "file_id": stored["file_id"],
+            "file_unique_id": stored["file_unique_id"],
+            "file_size": len(stored["data"]),
+            "file_path": stored["file_path"],
+        }
+
+    async def _get_updates(self, params: Params) -> list[Params]:
+        if self.webhook is not None:
+            raise _ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        offset = params.get("offset")
+        if isinstance(offset, int) and offset > 0:
+            # Telegram forgets every update below the offset: they count as confirmed.
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        limit = params.get("limit")
+        limit = limit if isinstance(limit, int) and 0 < limit <= 100 else 100
+        timeout = params.get("timeout")
+        if not self._updates and isinstance(timeout, int | float) and timeout > 0:
+            self._update_event.clear()
+            await self.wait_or_close(self._update_event, min(float(timeout), MAX_LONG_POLL))
+        return self._updates[:limit]
+
+
+def _error(status: int, description: str, parameters: Params | None = None) -> web.Response:
+    body: Params = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    headers = (
+        {"Retry-After": str(parameters["retry_after"])}
+        if parameters and "retry_after" in parameters
+        else None
+    )
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _set_or_drop(message: Params, key: str, value: Any) -> None:
+    if value is None:
+        message.pop(key, None)
+    else:
+        message[key] = value
+
+
+def _decode_params(record: Recorded) -> Params:
+    """Bot API parameters: the SDK form-encodes values, JSON-encoding non-strings."""
+    if isinstance(record.json, dict):
+        return dict(record.json)
+    decoded: Params = {}
+    for key, value in record.params.items():
+        if key in _STRING_PARAMS or not isinstance(value, str):
+            decoded[key] = value
+            continue
+        try:
+            decoded[key] = json.loads(value)
+        except ValueError:
+            decoded[key] = value
+    return decoded
