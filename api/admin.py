@@ -306,6 +306,7 @@ async def delete_member(request: web.Request, gw: Gateway, who: Caller) -> web.R
         for identity in identities:
             await session.delete(identity)
         await directory.audit(session, who.workspace_id, who.actor, "member.remove", member.id)
+    gw.members.clear()  # the web channel's lookup cache must not keep a removed member
     return web.Response(status=204)
 
 

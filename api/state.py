@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from config import Settings
+from core.directory import TTLCache
 from core.metrics import Metrics
 from core.pipeline import PipelineWorker
 from core.tools.registry import ToolRegistry
@@ -29,6 +30,8 @@ class Gateway:
     pipeline: PipelineWorker | None = None
     outbox: OutboxWorker | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # (member ref, workspace scope) -> (member id, workspace id), for the web channel's ingest.
+    members: TTLCache = field(default_factory=TTLCache)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

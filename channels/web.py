@@ -71,6 +71,24 @@ async def _workspace_scope(request: web.Request, gateway: Gateway) -> str | None
         return key.workspace_id
 
 
+async def _resolve_member(gateway: Gateway, ref: str, scope: str | None) -> tuple[str, str]:
+    """(member id, workspace id) for REF; raises a 404 or 409 problem."""
+    cache_key = (ref.lower(), scope)
+    cached: tuple[str, str] | None = gateway.members.get(cache_key)
+    if cached is not None:
+        return cached
+    async with gateway.db.session() as session:
+        try:
+            member = await find_member(session, ref, workspace_id=scope)
+        except NotFound as exc:
+            raise problem(404, str(exc)) from exc
+        except Conflict as exc:
+            raise problem(409, str(exc)) from exc
+        found = (member.id, member.workspace_id)
+    gateway.members.put(cache_key, found)
+    return found
+
+
 async def post_message(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     scope = await _workspace_scope(request, gateway)
@@ -80,14 +98,7 @@ async def post_message(request: web.Request) -> web.Response:
         raise problem(400, f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters")
     if not (idempotency_key.isascii() and idempotency_key.isprintable()):
         raise problem(400, "Idempotency-Key must be printable ASCII")
-    async with gateway.db.session() as session:
-        try:
-            member = await find_member(session, body.member, workspace_id=scope)
-        except NotFound as exc:
-            raise problem(404, str(exc)) from exc
-        except Conflict as exc:
-            raise problem(409, str(exc)) from exc
-        member_id, workspace_id = member.id, member.workspace_id
+    member_id, workspace_id = await _resolve_member(gateway, body.member, scope)
     task = Task(
         id=new_id(),
         workspace_id=workspace_id,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -265,3 +268,37 @@ async def audit(
             created_at=utcnow(),
         )
     )
+
+
+class TTLCache:
+    """A small cache for lookups on the ingest path, where a database round trip per webhook
+    would dominate. Entries live TTL seconds: the pipeline re-resolves identity when it
+    processes the task, so a member removed meanwhile is still refused there."""
+
+    def __init__(
+        self, ttl: float = 5.0, maxsize: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._maxsize = maxsize
+        self._clock = clock
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires < self._clock():
+            del self._entries[key]
+            return None
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if len(self._entries) >= self._maxsize:
+            # Dicts keep insertion order: drop the oldest tenth in one go.
+            for stale in list(self._entries)[: max(1, self._maxsize // 10)]:
+                del self._entries[stale]
+        self._entries[key] = (self._clock() + self._ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
