@@ -61,3 +61,4 @@ def setup_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str]
     # Access logs at INFO drown everything else; SQL only on demand.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
