@@ -19,6 +19,7 @@ from core.classify.backend import Classifier
 from core.identity import Principal, resolve
 from core.metrics import Metrics
 from core.task import Attachment, Route, Sender, Task
+from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
@@ -81,12 +82,8 @@ class TaskProcessor:
         if spec is None:
             return [Deliverable(text=f"I understood that as {name}, which I can't do yet.")]
         if not spec.allows(principal):
-            return [
-                Deliverable(
-                    text=f"{name} isn't available to your role ({principal.role}) on the "
-                    f'{principal.plan} plan. Say "help" to see what you can use.'
-                )
-            ]
+            reason = unavailable_reason(principal.plan, principal.role)
+            return [Deliverable(text=f"I can't do that for you. {reason}")]
         try:
             parsed = spec.args.model_validate(args)
         except ValidationError as exc:

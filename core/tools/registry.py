@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity import Principal
 from core.task import Task
+from core.tools.schema import function_definition
 from delivery.deliverable import Deliverable
 
 ToolKind = Literal["read", "write", "control"]
@@ -75,37 +76,16 @@ class ToolRegistry:
     def allowed(self, principal: Principal) -> list[ToolSpec]:
         return [spec for spec in self._specs.values() if spec.allows(principal)]
 
-
-class NoArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
-    allowed = [s for s in ctx.registry.allowed(ctx.principal) if s.name != "help"]
-    who = ctx.principal.name or "there"
-    if not allowed:
-        text = (
-            f"Hi {who}. Your role ({ctx.principal.role}) on the {ctx.principal.plan} plan has no "
-            "operator tools; you can work assists from the web inbox or by email."
-        )
-        return [Deliverable(kind="text", text=text, title="Help")]
-    lines = [f"{spec.name}: {spec.description.split('.')[0]}" for spec in allowed]
-    text = f"Hi {who}, here is what I can do for you:\n" + "\n".join(f"- {x}" for x in lines)
-    return [Deliverable(kind="list", title="What I can do", text=text, items=tuple(lines))]
-
-
-HELP = ToolSpec(
-    name="help",
-    description="Explain what the operator can do for this member. Use for greetings or "
-    "questions about capabilities.",
-    args=NoArgs,
-    kind="read",
-    handler=_help,
-    roles=frozenset({"owner", "admin", "manager", "support"}),
-    plans=ALL_PLANS,
-)
+    def openai_tools(self, principal: Principal) -> list[dict[str, Any]]:
+        """Function definitions for the tools PRINCIPAL may use, and no others."""
+        return [
+            function_definition(spec.name, spec.description, spec.args)
+            for spec in self.allowed(principal)
+        ]
 
 
 def default_registry() -> ToolRegistry:
-    """Every tool the gateway knows. Issues add their tools here, one line each."""
-    return ToolRegistry([HELP])
+    """Every tool the gateway knows (see core/tools/catalogue.py)."""
+    from core.tools.catalogue import build_registry
+
+    return build_registry()

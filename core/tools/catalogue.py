@@ -1,0 +1,104 @@
+"""The catalogue: every tool of DESIGN.md with its access rules, wired to its handler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from core.tools.args import CONTROL_TOOLS, TOOL_ARGS, TOOL_DESCRIPTIONS, WRITE_TOOLS
+from core.tools.registry import (
+    ALL_PLANS,
+    OPERATOR_ROLES,
+    Handler,
+    ToolContext,
+    ToolRegistry,
+    ToolSpec,
+)
+from delivery.deliverable import Deliverable
+
+PAID_PLANS = frozenset({"pro", "enterprise"})
+# The AI Inbox tools: what an Enterprise manager may use besides control and help.
+INBOX_TOOLS = frozenset(
+    {
+        "list_assists",
+        "show_assist",
+        "assign_assist",
+        "close_assist",
+        "set_assist_priority",
+        "reply_to_assist",
+        "add_internal_note",
+        "bulk_update_assists",
+        "get_agent_workload",
+        "get_inbox_performance",
+    }
+)
+MANAGER_ON_ENTERPRISE = {"enterprise": frozenset({"manager"})}
+
+
+async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
+    allowed = [s for s in ctx.registry.allowed(ctx.principal) if s.name != "help"]
+    who = ctx.principal.name or "there"
+    if not allowed:
+        text = f"Hi {who}. {unavailable_reason(ctx.principal.plan, ctx.principal.role)}"
+        return [Deliverable(kind="text", text=text, title="Help")]
+    lines = [f"{spec.name}: {spec.description.split('. ')[0].rstrip('.')}" for spec in allowed]
+    text = f"Hi {who}, here is what I can do for you:\n" + "\n".join(f"- {x}" for x in lines)
+    return [Deliverable(kind="list", title="What I can do", text=text, items=tuple(lines))]
+
+
+async def _not_built(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
+    # Only reached for tools whose handler has not been written yet.
+    return [Deliverable(kind="error", text="That isn't something I can do yet.")]
+
+
+def unavailable_reason(plan: str, role: str | None) -> str:
+    """What a principal can use instead, for anyone the operator is not for."""
+    if plan == "plus":
+        return (
+            "The AI operator comes with the Pro and Enterprise plans. On Plus you can work "
+            "assists in the AI Inbox on the web or by email, and read metrics in the dashboard."
+        )
+    if role == "support":
+        return (
+            "Support members work assists from the web inbox or by email: view and reply to "
+            "assists, add notes, change status and priority. The operator is for owners and admins."
+        )
+    if role == "manager":
+        if plan == "enterprise":
+            return (
+                "As a manager you can use the AI Inbox tools: list, show, assign, close, "
+                "prioritise and reply to assists, add notes, see workload and inbox performance."
+            )
+        return (
+            "Managers use the operator's AI Inbox tools on the Enterprise plan; ask an owner or "
+            "admin for anything else."
+        )
+    return "Ask an owner or admin of your workspace for this."
+
+
+def _spec(name: str, handler: Handler) -> ToolSpec:
+    kind = "control" if name in CONTROL_TOOLS else "write" if name in WRITE_TOOLS else "read"
+    if name == "help":
+        roles, plans, extra = frozenset({"owner", "admin", "manager", "support"}), ALL_PLANS, {}
+    elif name in CONTROL_TOOLS or name in INBOX_TOOLS:
+        roles, plans, extra = OPERATOR_ROLES, PAID_PLANS, MANAGER_ON_ENTERPRISE
+    else:
+        roles, plans, extra = OPERATOR_ROLES, PAID_PLANS, {}
+    return ToolSpec(
+        name=name,
+        description=TOOL_DESCRIPTIONS[name],
+        args=TOOL_ARGS[name],
+        kind=kind,
+        handler=handler,
+        roles=roles,
+        plans=plans,
+        extra_roles_by_plan=extra,
+    )
+
+
+def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistry:
+    """Every catalogue tool; HANDLERS overrides (tests, later issues) by name."""
+    chosen: dict[str, Handler] = {"help": _help}
+    chosen.update(handlers or {})
+    return ToolRegistry([_spec(name, chosen.get(name, _not_built)) for name in TOOL_ARGS])
