@@ -1,0 +1,410 @@
+"""Proposals: every write is planned as field-level changes with before/after values, approved
+by the requester (or an owner/admin), executed once in one transaction with a before-state
+snapshot, and can be undone for 30 seconds or restored within the plan's retention."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.identity import Principal
+from storage.domain import (
+    AiAgent,
+    Assist,
+    AssistEvent,
+    Integration,
+    Invitation,
+    Proposal,
+    QaPair,
+    Schedule,
+    Snapshot,
+    TrainingSource,
+    TrainingSuggestion,
+)
+from storage.models import ApiKey, Base, Member
+
+PROPOSAL_TTL = timedelta(hours=24)
+UNDO_WINDOW = timedelta(seconds=30)
+RETENTION_DAYS = {"plus": 7, "pro": 30, "enterprise": 90}
+CREATE = "__row__"  # a Change on this field creates (before None) or deletes (after None) a row
+
+# The entities a proposal may change. Each is a model whose rows carry workspace_id.
+ENTITIES: dict[str, type[Base]] = {
+    "assist": Assist,
+    "assist_event": AssistEvent,
+    "qa_pair": QaPair,
+    "training_source": TrainingSource,
+    "training_suggestion": TrainingSuggestion,
+    "agent": AiAgent,
+    "member": Member,
+    "invitation": Invitation,
+    "api_key": ApiKey,
+    "schedule": Schedule,
+    "integration": Integration,
+}
+
+
+class Change(BaseModel):
+    """One field of one row, from its current value to the proposed one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    key: str
+    field: str
+    before: Any = None
+    after: Any = None
+    label: str
+
+    def inverse(self) -> Change:
+        return self.model_copy(update={"before": self.after, "after": self.before})
+
+
+class Draft(BaseModel):
+    """What a write tool returns: the plan, never the change itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    summary: str
+    changes: tuple[Change, ...]
+    estimated_count: int | None = None
+    reversible: bool = True
+    notice: str | None = None  # shown with the proposal, e.g. "the email is sent at once"
+
+
+class ProposalError(Exception):
+    """A proposal cannot be approved, rejected, undone or restored; the message says why."""
+
+
+class StaleChange(ProposalError):
+    pass
+
+
+@dataclass
+class Decision:
+    proposal: Proposal
+    executed: bool
+    message: str
+    applied: list[Change] = field(default_factory=list)
+
+
+def _key_value(model: type[Base], key: str) -> Any:
+    column = model.__table__.c.id  # type: ignore[attr-defined]
+    return int(key) if column.type.python_type is int else key
+
+
+def _get_field(row: Any, name: str) -> Any:
+    head, _, rest = name.partition(".")
+    value = getattr(row, head)
+    if rest:
+        return (value or {}).get(rest)
+    return _jsonable(value)
+
+
+def _set_field(row: Any, name: str, value: Any) -> None:
+    head, _, rest = name.partition(".")
+    if rest:
+        current = dict(getattr(row, head) or {})
+        if value is None:
+            current.pop(rest, None)
+        else:
+            current[rest] = value
+        setattr(row, head, current)
+    else:
+        column = row.__table__.c[head]
+        if value is not None and column.type.python_type is datetime:
+            value = datetime.fromisoformat(value)
+        setattr(row, head, value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def row_state(row: Any) -> dict[str, Any]:
+    """Every column of ROW as JSON values, for snapshots of created or deleted rows."""
+    return {c.name: _jsonable(getattr(row, c.key)) for c in row.__table__.c}
+
+
+async def apply_changes(
+    session: AsyncSession, workspace_id: str, changes: Sequence[Change]
+) -> None:
+    """Apply CHANGES, checking each current value first; raises StaleChange naming the field."""
+    for change in changes:
+        model = ENTITIES[change.entity]
+        key = _key_value(model, change.key)
+        row = await session.scalar(
+            select(model).where(
+                model.id == key,  # type: ignore[attr-defined]
+                model.workspace_id == workspace_id,  # type: ignore[attr-defined]
+            )
+        )
+        if change.field == CREATE:
+            if change.before is None:  # create
+                if row is not None:
+                    raise StaleChange(f"{change.label} exists already")
+                values = dict(change.after)
+                row = model()
+                for name, value in values.items():
+                    _set_field(row, name, value)
+                session.add(row)
+            else:  # delete
+                if row is None:
+                    raise StaleChange(f"{change.label} no longer exists")
+                await session.delete(row)
+            await session.flush()
+            continue
+        if row is None:
+            raise StaleChange(f"{change.label} no longer exists")
+        current = _get_field(row, change.field)
+        if current != change.before:
+            raise StaleChange(
+                f"{change.label} changed since this was proposed "
+                f"(it was {change.before!r} and is now {current!r})"
+            )
+        _set_field(row, change.field, change.after)
+    await session.flush()
+
+
+async def _new_code(session: AsyncSession, workspace_id: str, rng: random.Random) -> str:
+    taken = set(
+        await session.scalars(
+            select(Proposal.code).where(
+                Proposal.workspace_id == workspace_id, Proposal.status == "pending"
+            )
+        )
+    )
+    while True:
+        code = f"{rng.randrange(1000, 10000)}"
+        if code not in taken:
+            return code
+
+
+async def propose(
+    session: AsyncSession,
+    principal: Principal,
+    drafts: Sequence[Draft],
+    *,
+    now: datetime,
+    task_id: str | None = None,
+    rng: random.Random | None = None,
+) -> Proposal:
+    """Persist one proposal holding every draft of a request (compound requests approve once)."""
+    assert principal.member_id is not None, "only members propose writes"
+    counts = [d.estimated_count for d in drafts if d.estimated_count is not None]
+    proposal = Proposal(
+        workspace_id=principal.workspace_id,
+        code=await _new_code(session, principal.workspace_id, rng or random.SystemRandom()),
+        requester_id=principal.member_id,
+        task_id=task_id,
+        summary="; ".join(d.summary for d in drafts),
+        changes=[
+            {
+                "tool": d.tool,
+                "reversible": d.reversible,
+                "changes": [c.model_dump(mode="json") for c in d.changes],
+            }
+            for d in drafts
+        ],
+        estimated_count=sum(counts) if counts else None,
+        status="pending",
+        created_at=now,
+        expires_at=now + PROPOSAL_TTL,
+    )
+    session.add(proposal)
+    await session.flush()
+    return proposal
+
+
+def proposal_changes(proposal: Proposal) -> list[Change]:
+    return [Change.model_validate(c) for part in proposal.changes for c in part["changes"]]
+
+
+def proposal_payload(proposal: Proposal) -> dict[str, Any]:
+    """What the API and channel renderers show: id, code, changes with before/after, count."""
+    return {
+        "id": proposal.id,
+        "code": proposal.code,
+        "summary": proposal.summary,
+        "status": proposal.status,
+        "expires_at": proposal.expires_at.isoformat(),
+        "estimated_count": proposal.estimated_count,
+        "changes": [
+            {"label": c.label, "before": c.before, "after": c.after}
+            for c in proposal_changes(proposal)
+        ],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        return "new" if value else "—"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "—"
+    return str(value)
+
+
+def render_proposal(proposal: Proposal, notices: Sequence[str] = ()) -> str:
+    """Plain-text rendering: each change with current and proposed value side by side."""
+    lines = [f"Proposed: {proposal.summary}"]
+    if proposal.estimated_count is not None:
+        lines.append(f"This will touch {proposal.estimated_count} item(s).")
+    shown = proposal_changes(proposal)
+    for change in shown[:20]:
+        if change.field == CREATE:
+            verb = "create" if change.before is None else "delete"
+            lines.append(f"- {change.label}: {verb}")
+        else:
+            lines.append(f"- {change.label}: {_fmt(change.before)} → {_fmt(change.after)}")
+    if len(shown) > 20:
+        lines.append(f"- … and {len(shown) - 20} more changes")
+    lines.extend(notices)
+    lines.append(
+        f'Reply "approve {proposal.code}" to go ahead or "reject {proposal.code}" to cancel '
+        "(expires in 24 hours)."
+    )
+    return "\n".join(lines)
+
+
+async def find_pending(
+    session: AsyncSession, principal: Principal, code: str | None, *, now: datetime
+) -> Proposal:
+    """The proposal a member means: by code, else their most recent pending one."""
+    query = select(Proposal).where(Proposal.workspace_id == principal.workspace_id)
+    if code:
+        query = query.where(Proposal.code == code.strip()).order_by(Proposal.created_at.desc())
+    else:
+        query = query.where(
+            Proposal.requester_id == principal.member_id, Proposal.status == "pending"
+        ).order_by(Proposal.created_at.desc())
+    rows = list(await session.scalars(query.limit(5)))
+    pending = [p for p in rows if p.status == "pending"]
+    if pending:
+        return pending[0]
+    if rows:
+        return rows[0]  # not pending any more: decide() explains why
+    raise ProposalError(
+        f"I can't find a proposal with code {code}."
+        if code
+        else "You have nothing waiting for approval."
+    )
+
+
+def _may_decide(principal: Principal, proposal: Proposal) -> bool:
+    if principal.member_id is None:
+        return False
+    return principal.member_id == proposal.requester_id or principal.role in ("owner", "admin")
+
+
+async def decide(
+    session: AsyncSession,
+    principal: Principal,
+    proposal: Proposal,
+    *,
+    approve: bool,
+    now: datetime,
+) -> Decision:
+    """Approve (execute) or reject PROPOSAL for PRINCIPAL; executes at most once."""
+    if principal.workspace_id != proposal.workspace_id or not _may_decide(principal, proposal):
+        raise ProposalError("Only the person who asked, or an owner or admin, can decide this.")
+    if proposal.status != "pending":
+        state = {
+            "executed": "was already approved and carried out",
+            "rejected": "was rejected",
+            "expired": "has expired",
+            "stale": "could not be carried out because the data changed",
+        }.get(proposal.status, f"is {proposal.status}")
+        return Decision(proposal, False, f"Proposal {proposal.code} {state}.")
+    if proposal.expires_at <= now:
+        await session.execute(
+            update(Proposal).where(Proposal.id == proposal.id).values(status="expired")
+        )
+        return Decision(proposal, False, f"Proposal {proposal.code} has expired; ask again.")
+    # Claim the decision atomically: of two approvals racing, exactly one updates the row.
+    claimed = await session.execute(
+        update(Proposal)
+        .where(Proposal.id == proposal.id, Proposal.status == "pending")
+        .values(
+            status="executed" if approve else "rejected",
+            decided_by=principal.member_id,
+            decided_at=now,
+        )
+    )
+    if claimed.rowcount != 1:
+        return Decision(proposal, False, f"Proposal {proposal.code} was already decided.")
+    if not approve:
+        return Decision(proposal, False, f"Cancelled: {proposal.summary}. Nothing was changed.")
+    changes = proposal_changes(proposal)
+    try:
+        async with session.begin_nested():
+            await apply_changes(session, proposal.workspace_id, changes)
+    except StaleChange as exc:
+        await session.execute(
+            update(Proposal)
+            .where(Proposal.id == proposal.id)
+            .values(status="stale", outcome=str(exc))
+        )
+        return Decision(proposal, False, f"Stopped, nothing was changed: {exc}.")
+    reversible = all(part.get("reversible", True) for part in proposal.changes)
+    session.add(
+        Snapshot(
+            workspace_id=proposal.workspace_id,
+            proposal_id=proposal.id,
+            member_id=proposal.requester_id,
+            summary=proposal.summary,
+            before=[c.model_dump(mode="json") for c in changes] if reversible else [],
+            created_at=now,
+        )
+    )
+    await session.execute(
+        update(Proposal).where(Proposal.id == proposal.id).values(outcome="executed")
+    )
+    return Decision(proposal, True, f"Done: {proposal.summary}.", applied=changes)
+
+
+async def undo_last(session: AsyncSession, principal: Principal, *, now: datetime) -> str:
+    """Revert the member's last write if it is at most 30 seconds old."""
+    snap = await session.scalar(
+        select(Snapshot)
+        .where(
+            Snapshot.workspace_id == principal.workspace_id,
+            Snapshot.member_id == principal.member_id,
+            Snapshot.undone_at.is_(None),
+        )
+        .order_by(Snapshot.created_at.desc())
+        .limit(1)
+    )
+    if snap is None:
+        raise ProposalError("There is nothing of yours to undo.")
+    age = now - snap.created_at
+    if age > UNDO_WINDOW:
+        raise ProposalError(
+            f'Undo works for 30 seconds; "{snap.summary}" was {int(age.total_seconds())} '
+            f"seconds ago. Use show history and restore snapshot {snap.id} instead."
+        )
+    if not snap.before:
+        raise ProposalError(f'"{snap.summary}" cannot be undone (it sent something out).')
+    inverse = [Change.model_validate(c).inverse() for c in reversed(snap.before)]
+    try:
+        async with session.begin_nested():
+            await apply_changes(session, principal.workspace_id, inverse)
+    except StaleChange as exc:
+        raise ProposalError(f"Can't undo: {exc}.") from exc
+    snap.undone_at = now
+    return f"Undone: {snap.summary}."
+
+
+def retention(plan: str) -> timedelta:
+    return timedelta(days=RETENTION_DAYS.get(plan, 7))
