@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity import Principal
+from core.proposals import Draft
 from core.task import Task
 from core.tools.schema import function_definition
 from delivery.deliverable import Deliverable
@@ -31,7 +32,8 @@ class ToolContext:
     registry: ToolRegistry
 
 
-Handler = Callable[[ToolContext, BaseModel], Awaitable[list[Deliverable]]]
+# Reads and control tools answer with deliverables; write tools return a Draft (a proposal).
+Handler = Callable[[ToolContext, BaseModel], Awaitable["list[Deliverable] | Draft"]]
 
 
 @dataclass(frozen=True)
