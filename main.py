@@ -136,10 +136,16 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_classify(_settings_: Settings, args: argparse.Namespace) -> int:
+def cmd_classify(settings: Settings | None, args: argparse.Namespace) -> int:
     from core.classify.cli import run
 
-    return run(args.text, as_json=args.json)
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            # Offline classification needs no configuration: a bad unrelated value can't stop it.
+            print(f"switchboard: {exc}\nclassifying offline", file=sys.stderr)
+    return run(args.text, as_json=args.json, settings=settings)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:

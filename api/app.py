@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -15,6 +16,7 @@ from api.http import Handler, error_middleware
 from api.state import GATEWAY, Gateway
 from config import Settings
 from core.classify.backend import Classifier, OfflineBackend
+from core.llm.memory import SessionMemory
 from core.metrics import Metrics
 from core.pipeline import PipelineWorker, TaskProcessor
 from core.tools.registry import ToolRegistry, default_registry
@@ -91,14 +93,22 @@ def build_app(
     admin.setup(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        gateway = await _start(
-            settings, senders=senders, classifier=classifier, tools=tools, run=run_workers
-        )
-        app[GATEWAY] = gateway
-        try:
-            yield
-        finally:
-            await _stop(gateway)
+        # Resources `_start` opens besides the gateway state (the LLM clients); closed by
+        # `_stop`, or here if start-up fails half-way.
+        async with contextlib.AsyncExitStack() as resources:
+            gateway = await _start(
+                settings,
+                senders=senders,
+                classifier=classifier,
+                tools=tools,
+                run=run_workers,
+                resources=resources,
+            )
+            app[GATEWAY] = gateway
+            try:
+                yield
+            finally:
+                await _stop(gateway, resources)
 
     app.cleanup_ctx.append(lifecycle)
     return app
@@ -111,6 +121,7 @@ async def _start(
     classifier: Classifier | None,
     tools: ToolRegistry | None,
     run: bool,
+    resources: contextlib.AsyncExitStack,
 ) -> Gateway:
     db = Database(settings.database_url)
     try:
@@ -150,9 +161,18 @@ async def _start(
             poll_interval=settings.poll_interval,
         )
         if settings.workers > 0:
+            if classifier is None:
+                classifier = _default_classifier(settings, db, metrics, registry, resources)
+            # Session memory is kept only where the classifier reads it back (the LLM one
+            # exposes it as `memory`); the offline classifier has no use for it.
+            memory = getattr(classifier, "memory", None)
             gateway.pipeline = PipelineWorker(
                 db,
-                TaskProcessor(classifier or OfflineBackend(), registry),
+                TaskProcessor(
+                    classifier,
+                    registry,
+                    memory if isinstance(memory, SessionMemory) else None,
+                ),
                 node_id=node_id,
                 metrics=metrics,
                 lease_seconds=settings.task_lease_seconds,
@@ -170,8 +190,34 @@ async def _start(
     return gateway
 
 
-async def _stop(gateway: Gateway) -> None:
-    """Finish or release claimed work, then close the database."""
+def _default_classifier(
+    settings: Settings,
+    db: Database,
+    metrics: Metrics,
+    registry: ToolRegistry,
+    resources: contextlib.AsyncExitStack,
+) -> Classifier:
+    """The LLM chain with the offline classifier as last resort when OPENAI_API_KEY is set;
+    the offline classifier alone otherwise."""
+    offline = OfflineBackend()
+    if settings.openai_api_key is None:
+        log.info("classifier: offline (OPENAI_API_KEY is not set)")
+        return offline
+    # Imported only here: an offline gateway never loads the OpenAI SDK (15 MB, 0.4 s).
+    from core.llm.backend import LlmClassifier
+    from core.llm.gateway import LlmConfigError, LlmGateway
+
+    try:
+        llm = LlmGateway.from_settings(settings, metrics=metrics)
+    except LlmConfigError as exc:
+        raise StartupError(str(exc)) from exc
+    resources.push_async_callback(llm.aclose)
+    log.info("classifier: LLM via %s, offline as the last resort", ", ".join(llm.endpoint_names))
+    return LlmClassifier(llm, registry, offline=offline, metrics=metrics, memory=SessionMemory(db))
+
+
+async def _stop(gateway: Gateway, resources: contextlib.AsyncExitStack) -> None:
+    """Finish or release claimed work, close the LLM clients, then close the database."""
     await gateway.journal.close()
     for worker in (gateway.pipeline, gateway.outbox):
         if worker is not None:
@@ -186,5 +232,6 @@ async def _stop(gateway: Gateway) -> None:
     for worker in (gateway.pipeline, gateway.outbox):
         if worker is not None:
             await worker.release()
+    await resources.aclose()
     await gateway.db.dispose()
     log.info("gateway node %s stopped", gateway.node_id)

@@ -41,6 +41,41 @@ class Metrics:
         self.workers_busy = Gauge(
             "switchboard_workers_busy", "Tasks being processed right now", registry=r
         )
+        # LLM gateway, per endpoint ("primary", "fallback-1", ...).
+        self.llm_calls = Counter(
+            "switchboard_llm_calls", "Chat-completion calls sent", ["endpoint"], registry=r
+        )
+        self.llm_failures = Counter(
+            "switchboard_llm_failures",
+            "Chat-completion calls that failed, by reason "
+            "(timeout, connection, server_error, rate_limited, client_error, malformed)",
+            ["endpoint", "reason"],
+            registry=r,
+        )
+        self.llm_seconds = Histogram(
+            "switchboard_llm_seconds",
+            "Chat-completion latency, answered or failed",
+            ["endpoint"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+            registry=r,
+        )
+        self.llm_breaker_state = Gauge(
+            "switchboard_llm_breaker_state",
+            "Circuit breaker per endpoint: 0 closed, 1 half-open (one probe allowed), 2 open",
+            ["endpoint"],
+            registry=r,
+        )
+        self.llm_tokens = Counter(
+            "switchboard_llm_tokens",
+            "Tokens used by answered calls, by kind (prompt, completion)",
+            ["endpoint", "kind"],
+            registry=r,
+        )
+        self.llm_offline_fallbacks = Counter(
+            "switchboard_llm_offline_fallbacks",
+            "Requests the offline classifier answered because no LLM endpoint could",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

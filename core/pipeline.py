@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.classify.backend import Classifier
+from core.classify.types import Classification
 from core.identity import Principal, resolve
 from core.metrics import Metrics
 from core.task import Attachment, Route, Sender, Task
@@ -26,6 +27,9 @@ from delivery.outbox import enqueue
 from storage.db import Database
 from storage.models import TaskRow
 from storage.types import new_id, utcnow
+
+if TYPE_CHECKING:
+    from core.llm.memory import SessionMemory
 
 log = logging.getLogger(__name__)
 _tasks = TaskRow.__table__
@@ -48,14 +52,32 @@ class Outcome:
     route: Route
     deliverables: list[Deliverable]
     member_id: str | None
+    classification: Classification | None = None
+
+
+def usage_columns(result: Classification | None) -> dict[str, Any]:
+    """The task row's record of which classifier answered and what the model call cost."""
+    if result is None:
+        return {}
+    if result.usage is None:
+        return {"llm_backend": result.backend}
+    return {
+        "llm_backend": f"llm:{result.usage.endpoint}",
+        "llm_prompt_tokens": result.usage.prompt_tokens,
+        "llm_completion_tokens": result.usage.completion_tokens,
+        "llm_cost_usd": result.usage.cost_usd,
+    }
 
 
 class TaskProcessor:
     """Turns one task into replies: identity, classification, tools. Pure of claiming concerns."""
 
-    def __init__(self, classifier: Classifier, tools: ToolRegistry) -> None:
+    def __init__(
+        self, classifier: Classifier, tools: ToolRegistry, memory: SessionMemory | None = None
+    ) -> None:
         self._classifier = classifier
         self._tools = tools
+        self._memory = memory
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
@@ -73,7 +95,10 @@ class TaskProcessor:
             deliverables.append(
                 Deliverable(text='I\'m not sure what you need. Say "help" to see what I can do.')
             )
-        return Outcome(task.reply_route, deliverables, principal.member_id)
+        if self._memory is not None:
+            # Same transaction as the replies: the exchange is kept exactly when they are.
+            await self._memory.remember(session, principal, task.text, result, now)
+        return Outcome(task.reply_route, deliverables, principal.member_id, result)
 
     async def _run_tool(
         self, ctx: ToolContext, principal: Principal, name: str, args: dict[str, Any]
@@ -222,7 +247,14 @@ class PipelineWorker:
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome
     ) -> None:
         # Fence first: a node whose claim was taken over must not write a second reply.
-        await self._mark(session, task.id, token, status="done", member_id=outcome.member_id)
+        await self._mark(
+            session,
+            task.id,
+            token,
+            status="done",
+            member_id=outcome.member_id,
+            **usage_columns(outcome.classification),
+        )
         enqueue(
             session,
             workspace_id=task.workspace_id,

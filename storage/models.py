@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -142,6 +143,11 @@ class TaskRow(Base):
     member_id: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Which classifier answered ("offline", "llm:<endpoint>") and what the model call cost.
+    llm_backend: Mapped[str | None] = mapped_column(String(64))
+    llm_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    llm_completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    llm_cost_usd: Mapped[float | None] = mapped_column(Float)
 
 
 class OutboxRow(Base):
@@ -185,4 +191,20 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionMessage(Base):
+    """One side of a member's recent exchange with the operator, kept 24 hours for the model."""
+
+    __tablename__ = "session_messages"
+    __table_args__ = (
+        Index("ix_session_messages_recent", "workspace_id", "member_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))  # "user" or "assistant"
+    content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TextIO
 
 from core.classify.offline import OfflineClassifier
 from core.classify.types import Classification
+
+if TYPE_CHECKING:
+    from config import Settings
 
 
 def _as_json(result: Classification) -> str:
@@ -29,10 +35,32 @@ def _as_text(result: Classification) -> str:
     )
 
 
-def run(text: str, *, as_json: bool, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
-    """Classify TEXT, or with TEXT `-` one request per line of stdin; return an exit code."""
-    classifier = OfflineClassifier()
+def _requests(text: str, stdin: TextIO) -> Iterator[str]:
+    if text != "-":
+        yield text
+        return
+    for line in stdin:
+        if line := line.strip():
+            yield line
+
+
+def run(
+    text: str,
+    *,
+    as_json: bool,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    settings: Settings | None = None,
+) -> int:
+    """Classify TEXT, or with TEXT `-` one request per line of stdin; return an exit code.
+
+    With OPENAI_API_KEY in SETTINGS the LLM chain answers (offline as its last resort).
+    """
     render = _as_json if as_json else _as_text
+    if settings is not None and settings.openai_api_key is not None:
+        asyncio.run(_run_llm(_requests(text, stdin), settings, render, stdout))
+        return 0
+    classifier = OfflineClassifier()
     if text == "-":
         for line in stdin:
             line = line.strip()
@@ -43,3 +71,38 @@ def run(text: str, *, as_json: bool, stdin: TextIO = sys.stdin, stdout: TextIO =
         return 0
     stdout.write(render(classifier.classify(text)) + "\n")
     return 0
+
+
+async def _run_llm(
+    requests: Iterator[str],
+    settings: Settings,
+    render: Callable[[Classification], str],
+    stdout: TextIO,
+) -> None:
+    # Imported here: the offline path stays free of the SDK and the database layer.
+    from core.classify.backend import OfflineBackend
+    from core.identity import Principal
+    from core.llm.backend import LlmClassifier
+    from core.llm.gateway import LlmGateway
+    from core.metrics import Metrics
+    from core.tools.registry import default_registry
+
+    # Who asks on the command line: an owner on Enterprise, so the model is offered every tool.
+    principal = Principal(
+        workspace_id="cli",
+        workspace_name="command line",
+        plan="enterprise",
+        timezone="UTC",
+        member_id="cli",
+        name="command line",
+        role="owner",
+    )
+    metrics = Metrics()
+    async with LlmGateway.from_settings(settings, metrics=metrics) as gateway:
+        classifier = LlmClassifier(
+            gateway, default_registry(), offline=OfflineBackend(), metrics=metrics
+        )
+        for request in requests:
+            result = await classifier.classify(request, principal, datetime.now(UTC))
+            stdout.write(render(result) + "\n")
+            stdout.flush()

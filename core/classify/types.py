@@ -16,10 +16,23 @@ class ToolCall(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class Usage(BaseModel):
+    """What one model call cost: tokens as the endpoint counted them and an estimate in USD."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    model: str
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    cost_usd: float = Field(0.0, ge=0)
+
+
 class Classification(BaseModel):
     """What a classifier made of one request.
 
     `calls` may be empty: then `reply` holds the polite answer or the clarifying question.
+    `usage` is set when a model answered (the offline classifier costs nothing).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -27,3 +40,4 @@ class Classification(BaseModel):
     calls: tuple[ToolCall, ...] = ()
     reply: str | None = None
     backend: Literal["offline", "llm"] = "offline"
+    usage: Usage | None = None

@@ -99,6 +99,8 @@ def _spec(name: str, handler: Handler) -> ToolSpec:
 
 def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistry:
     """Every catalogue tool; HANDLERS overrides (tests, later issues) by name."""
-    chosen: dict[str, Handler] = {"help": _help}
+    from core.tools import control, reads
+
+    chosen: dict[str, Handler] = {"help": _help, **reads.HANDLERS, **control.HANDLERS}
     chosen.update(handlers or {})
     return ToolRegistry([_spec(name, chosen.get(name, _not_built)) for name in TOOL_ARGS])

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import storage.domain  # noqa: F401  (registers the domain tables on Base.metadata)
 from storage.models import Base
 
 config = context.config
