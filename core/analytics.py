@@ -154,7 +154,7 @@ def trend(metric: str, current: float | None, previous: float | None) -> str:
         size = fmt(metric, abs(delta))
     direction = "up" if delta > 0 else "down"
     better = (delta > 0) == HIGHER_IS_BETTER[metric]
-    return f"{direction} {size} from the period before ({'better' if better else 'worse'})"
+    return f"{direction} {size} on the period before ({'better' if better else 'worse'})"
 
 
 def top_topics(rows: Sequence[Conversation], n: int = 5) -> list[tuple[str, int]]:

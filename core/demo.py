@@ -10,38 +10,31 @@ from sqlalchemy import select
 
 from api.app import build_app
 from config import Settings
-from core import directory
+from core.seed import TEAM, seed_workspace
 from storage.db import Database
-from storage.models import Member, Workspace
+from storage.models import Workspace
+from storage.types import utcnow
 
 DEMO_WORKSPACE = "Demo Co"
-TEAM = [
-    ("Olivia Owner", "owner", "olivia@demo.example", {"sms": "+15550100001", "slack": "U0DEMO001"}),
-    ("Adam Admin", "admin", "adam@demo.example", {"telegram": "100200300"}),
-    ("Maria Lopez", "manager", "maria@demo.example", {}),
-    ("Sam Support", "support", "sam@demo.example", {}),
-]
 SCRIPT = [
     ("olivia@demo.example", "hi, what can you do?"),
-    ("sam@demo.example", "help"),
+    ("olivia@demo.example", "what's our resolution rate this week?"),
+    ("olivia@demo.example", "what are customers mostly asking about this month?"),
+    ("maria@demo.example", "show open urgent assists"),
+    ("maria@demo.example", "show me A-1040"),
+    ("olivia@demo.example", "any knowledge gaps?"),
+    ("sam@demo.example", "close A-1041"),
 ]
 
 
 async def seed(db: Database) -> str:
-    """Create the demo workspace and team once; returns its id."""
+    """Create the demo workspace once; returns its id."""
     async with db.session() as session:
         ws = await session.scalar(select(Workspace).where(Workspace.name == DEMO_WORKSPACE))
-        if ws is None:
-            ws = await directory.create_workspace(session, DEMO_WORKSPACE, plan="enterprise")
-        for name, role, email, links in TEAM:
-            exists = await session.scalar(
-                select(Member.id).where(Member.workspace_id == ws.id, Member.email == email)
-            )
-            if exists is None:
-                await directory.add_member(
-                    session, ws.id, name=name, role=role, email=email, identities=links
-                )
-        return ws.id
+        if ws is not None:
+            return ws.id
+        seeded = await seed_workspace(session, name=DEMO_WORKSPACE, now=utcnow())
+        return seeded.workspace_id
 
 
 async def run_demo(settings: Settings) -> int:

@@ -37,7 +37,11 @@ MANAGER_ON_ENTERPRISE = {"enterprise": frozenset({"manager"})}
 
 
 async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
-    allowed = [s for s in ctx.registry.allowed(ctx.principal) if s.name != "help"]
+    allowed = [
+        s
+        for s in ctx.registry.allowed(ctx.principal)
+        if s.name != "help" and s.handler is not _not_built
+    ]
     who = ctx.principal.name or "there"
     if not allowed:
         text = f"Hi {who}. {unavailable_reason(ctx.principal.plan, ctx.principal.role)}"

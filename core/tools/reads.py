@@ -41,8 +41,7 @@ async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     advice = analytics.suggestion(args.metric, rows)
     where = f" on {args.channel}" if args.channel else ""
     text = (
-        f"{label} {current.label}{where}: {analytics.fmt(args.metric, value)} "
-        f"({trend}).\n"
+        f"{label} {current.label}{where}: {analytics.fmt(args.metric, value)}, {trend}.\n"
         + (f"Daily: {analytics.sparkline(points)}\n" if len(points) > 1 else "")
         + f"Next step: {advice}"
     )
