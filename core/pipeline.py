@@ -19,6 +19,7 @@ from core.classify.backend import Classifier
 from core.classify.types import Classification
 from core.identity import Principal, resolve
 from core.metrics import Metrics
+from core.proposals import Draft, proposal_payload, propose, render_proposal
 from core.task import Attachment, Route, Sender, Task
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
@@ -89,8 +90,25 @@ class TaskProcessor:
         if result.reply:
             deliverables.append(Deliverable(text=result.reply))
         ctx = ToolContext(session, principal, task, now, self._tools)
+        drafts: list[Draft] = []
         for call in result.calls:
-            deliverables.extend(await self._run_tool(ctx, principal, call.tool, call.args))
+            produced = await self._run_tool(ctx, principal, call.tool, call.args)
+            if isinstance(produced, Draft):
+                drafts.append(produced)
+            else:
+                deliverables.extend(produced)
+        if drafts:
+            # Every write of one request becomes one proposal, approved (and executed) at once.
+            proposal = await propose(session, principal, drafts, now=now, task_id=task.id)
+            notices = [d.notice for d in drafts if d.notice]
+            deliverables.append(
+                Deliverable(
+                    kind="proposal",
+                    title="Approval needed",
+                    text=render_proposal(proposal, notices),
+                    data={"proposal": proposal_payload(proposal)},
+                )
+            )
         if not deliverables:
             deliverables.append(
                 Deliverable(text='I\'m not sure what you need. Say "help" to see what I can do.')
@@ -102,7 +120,7 @@ class TaskProcessor:
 
     async def _run_tool(
         self, ctx: ToolContext, principal: Principal, name: str, args: dict[str, Any]
-    ) -> list[Deliverable]:
+    ) -> list[Deliverable] | Draft:
         spec = self._tools.get(name)
         if spec is None:
             return [Deliverable(text=f"I understood that as {name}, which I can't do yet.")]

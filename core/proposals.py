@@ -15,6 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity import Principal
+from core.task import Route
+from delivery.deliverable import Deliverable
+from delivery.outbox import enqueue
 from storage.domain import (
     AiAgent,
     Assist,
@@ -62,9 +65,30 @@ class Change(BaseModel):
     before: Any = None
     after: Any = None
     label: str
+    # How a person reads the values (a member's name rather than their id); optional.
+    shown_before: str | None = None
+    shown_after: str | None = None
 
     def inverse(self) -> Change:
-        return self.model_copy(update={"before": self.after, "after": self.before})
+        return self.model_copy(
+            update={
+                "before": self.after,
+                "after": self.before,
+                "shown_before": self.shown_after,
+                "shown_after": self.shown_before,
+            }
+        )
+
+
+class Message(BaseModel):
+    """Something sent when the proposal executes (a reply to a customer): not undoable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    address: str
+    text: str
+    subject: str | None = None
 
 
 class Draft(BaseModel):
@@ -78,6 +102,7 @@ class Draft(BaseModel):
     estimated_count: int | None = None
     reversible: bool = True
     notice: str | None = None  # shown with the proposal, e.g. "the email is sent at once"
+    messages: tuple[Message, ...] = ()
 
 
 class ProposalError(Exception):
@@ -211,8 +236,9 @@ async def propose(
         changes=[
             {
                 "tool": d.tool,
-                "reversible": d.reversible,
+                "reversible": d.reversible and not d.messages,
                 "changes": [c.model_dump(mode="json") for c in d.changes],
+                "messages": [m.model_dump(mode="json") for m in d.messages],
             }
             for d in drafts
         ],
@@ -224,6 +250,12 @@ async def propose(
     session.add(proposal)
     await session.flush()
     return proposal
+
+
+def proposal_messages(proposal: Proposal) -> list[Message]:
+    return [
+        Message.model_validate(m) for part in proposal.changes for m in part.get("messages", [])
+    ]
 
 
 def proposal_changes(proposal: Proposal) -> list[Change]:
@@ -240,7 +272,12 @@ def proposal_payload(proposal: Proposal) -> dict[str, Any]:
         "expires_at": proposal.expires_at.isoformat(),
         "estimated_count": proposal.estimated_count,
         "changes": [
-            {"label": c.label, "before": c.before, "after": c.after}
+            {
+                "label": c.label,
+                "field": c.field,
+                "before": c.shown_before if c.shown_before is not None else c.before,
+                "after": c.shown_after if c.shown_after is not None else c.after,
+            }
             for c in proposal_changes(proposal)
         ],
     }
@@ -267,7 +304,9 @@ def render_proposal(proposal: Proposal, notices: Sequence[str] = ()) -> str:
             verb = "create" if change.before is None else "delete"
             lines.append(f"- {change.label}: {verb}")
         else:
-            lines.append(f"- {change.label}: {_fmt(change.before)} → {_fmt(change.after)}")
+            before = change.shown_before if change.shown_before is not None else change.before
+            after = change.shown_after if change.shown_after is not None else change.after
+            lines.append(f"- {change.label}: {_fmt(before)} → {_fmt(after)}")
     if len(shown) > 20:
         lines.append(f"- … and {len(shown) - 20} more changes")
     lines.extend(notices)
@@ -357,6 +396,14 @@ async def decide(
             .values(status="stale", outcome=str(exc))
         )
         return Decision(proposal, False, f"Stopped, nothing was changed: {exc}.")
+    for index, message in enumerate(proposal_messages(proposal)):
+        enqueue(
+            session,
+            workspace_id=proposal.workspace_id,
+            route=Route(channel=message.channel, address=message.address),  # type: ignore[arg-type]
+            deliverables=[Deliverable(text=message.text, title=message.subject)],
+            dedupe_prefix=f"proposal:{proposal.id}:{index}",
+        )
     reversible = all(part.get("reversible", True) for part in proposal.changes)
     session.add(
         Snapshot(

@@ -103,8 +103,13 @@ def _spec(name: str, handler: Handler) -> ToolSpec:
 
 def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistry:
     """Every catalogue tool; HANDLERS overrides (tests, later issues) by name."""
-    from core.tools import control, reads
+    from core.tools import control, reads, writes
 
-    chosen: dict[str, Handler] = {"help": _help, **reads.HANDLERS, **control.HANDLERS}
+    chosen: dict[str, Handler] = {
+        "help": _help,
+        **reads.HANDLERS,
+        **writes.HANDLERS,
+        **control.HANDLERS,
+    }
     chosen.update(handlers or {})
     return ToolRegistry([_spec(name, chosen.get(name, _not_built)) for name in TOOL_ARGS])

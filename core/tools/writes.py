@@ -1,0 +1,271 @@
+"""Write tools: each plans its change as a Draft (a proposal); nothing changes until approval."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from core.members import MemberNotFound, active_members, find_by_name
+from core.proposals import CREATE, Change, Draft, Message
+from core.tools import args as a
+from core.tools.reads import load_assist
+from core.tools.registry import ToolContext
+from delivery.deliverable import Deliverable
+from storage.domain import Assist, Customer
+from storage.models import Member
+from storage.types import new_id
+
+BULK_LIMIT = 5000
+
+
+def _error(text: str) -> list[Deliverable]:
+    return [Deliverable(kind="error", text=text)]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+async def _names(ctx: ToolContext) -> dict[str | None, str]:
+    members = await active_members(ctx.session, ctx.principal.workspace_id)
+    names: dict[str | None, str] = {m.id: m.name for m in members}
+    names[None] = "unassigned"
+    return names
+
+
+def _field(assist: Assist, name: str, after: Any, shown: tuple[str, str] | None = None) -> Change:
+    return Change(
+        entity="assist",
+        key=assist.id,
+        field=name,
+        before=_iso(getattr(assist, name)),
+        after=after,
+        label=f"{assist.ref} {name.replace('_id', '').replace('_', ' ')}",
+        shown_before=shown[0] if shown else None,
+        shown_after=shown[1] if shown else None,
+    )
+
+
+def _close(assist: Assist, ctx: ToolContext, reason: str | None) -> list[Change]:
+    changes = [
+        _field(assist, "status", "closed"),
+        _field(assist, "closed_at", ctx.now.isoformat(), ("—", "now")),
+    ]
+    if reason:
+        changes.append(_field(assist, "resolution", reason))
+    return changes
+
+
+async def assign_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.AssignAssistArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return _error(f"There is no assist {args.assist}.")
+    try:
+        member = await find_by_name(ctx.session, ctx.principal, args.member)
+    except MemberNotFound as exc:
+        return _error(str(exc))
+    names = await _names(ctx)
+    if assist.assignee_id == member.id:
+        return [Deliverable(text=f"{assist.ref} is already assigned to {member.name}.")]
+    change = _field(
+        assist, "assignee_id", member.id, (names.get(assist.assignee_id, "?"), member.name)
+    )
+    return Draft(
+        tool="assign_assist", summary=f"assign {assist.ref} to {member.name}", changes=(change,)
+    )
+
+
+async def close_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.CloseAssistArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return _error(f"There is no assist {args.assist}.")
+    if assist.status == "closed":
+        return [Deliverable(text=f"{assist.ref} is already closed.")]
+    return Draft(
+        tool="close_assist",
+        summary=f"close {assist.ref}",
+        changes=tuple(_close(assist, ctx, args.reason)),
+    )
+
+
+async def set_assist_priority(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.SetAssistPriorityArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return _error(f"There is no assist {args.assist}.")
+    if assist.priority == args.priority:
+        return [Deliverable(text=f"{assist.ref} is already {args.priority} priority.")]
+    return Draft(
+        tool="set_assist_priority",
+        summary=f"set {assist.ref} to {args.priority} priority",
+        changes=(_field(assist, "priority", args.priority),),
+    )
+
+
+def _event(ctx: ToolContext, assist: Assist, kind: str, body: str) -> Change:
+    row = {
+        "id": new_id(),
+        "workspace_id": assist.workspace_id,
+        "assist_id": assist.id,
+        "kind": kind,
+        "author": ctx.principal.name,
+        "body": body,
+        "flagged": False,
+        "created_at": ctx.now.isoformat(),
+    }
+    return Change(
+        entity="assist_event",
+        key=row["id"],
+        field=CREATE,
+        before=None,
+        after=row,
+        label=f"{assist.ref} {'internal note' if kind == 'note' else 'reply to customer'}",
+        shown_after=body if len(body) <= 120 else body[:117] + "...",
+    )
+
+
+async def add_internal_note(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.AddInternalNoteArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return _error(f"There is no assist {args.assist}.")
+    return Draft(
+        tool="add_internal_note",
+        summary=f"add an internal note to {assist.ref}",
+        changes=(_event(ctx, assist, "note", args.note),),
+    )
+
+
+async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.ReplyToAssistArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return _error(f"There is no assist {args.assist}.")
+    customer = await ctx.session.get(Customer, assist.customer_id) if assist.customer_id else None
+    email = (customer.email if customer else None) or assist.customer_details.get("email")
+    if not email:
+        return _error(f"{assist.ref} has no customer email to reply to.")
+    changes = [_event(ctx, assist, "reply", args.message)]
+    if assist.first_response_at is None:
+        changes.append(_field(assist, "first_response_at", ctx.now.isoformat(), ("—", "now")))
+    if assist.status == "open":
+        changes.append(_field(assist, "status", "pending"))
+    return Draft(
+        tool="reply_to_assist",
+        summary=f"email the customer of {assist.ref} ({email})",
+        changes=tuple(changes),
+        messages=(
+            Message(
+                channel="email",
+                address=email,
+                text=args.message,
+                subject=f"Re: {assist.subject or 'your request'} [{assist.ref}]",
+            ),
+        ),
+        notice="The reply is emailed to the customer on approval and cannot be undone.",
+    )
+
+
+async def _matching(ctx: ToolContext, flt: a.AssistFilter) -> list[Assist] | str:
+    query = select(Assist).where(Assist.workspace_id == ctx.principal.workspace_id)
+    if flt.assists:
+        numbers = [int(ref.split("-", 1)[1]) for ref in flt.assists]
+        query = query.where(Assist.number.in_(numbers))
+    if flt.status:
+        query = query.where(Assist.status == flt.status)
+    if flt.priority:
+        query = query.where(Assist.priority == flt.priority)
+    if flt.older_than_days is not None:
+        query = query.where(Assist.created_at < ctx.now - timedelta(days=flt.older_than_days))
+    if flt.category:
+        query = query.where(func.lower(Assist.category) == flt.category.lower())
+    if flt.unassigned:
+        query = query.where(Assist.assignee_id.is_(None))
+    if flt.assignee:
+        try:
+            member = await find_by_name(ctx.session, ctx.principal, flt.assignee)
+        except MemberNotFound as exc:
+            return str(exc)
+        query = query.where(Assist.assignee_id == member.id)
+    rows = list(await ctx.session.scalars(query.order_by(Assist.number).limit(BULK_LIMIT + 1)))
+    if flt.label:
+        rows = [x for x in rows if flt.label.lower() in [str(v).lower() for v in x.labels]]
+    return rows
+
+
+async def bulk_update_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.BulkUpdateAssistsArgs)
+    found = await _matching(ctx, args.filter)
+    if isinstance(found, str):
+        return _error(found)
+    if len(found) > BULK_LIMIT:
+        return _error(f"That matches more than {BULK_LIMIT} assists; narrow the filter.")
+    wanted: dict[str, Any] = {}
+    assignee: Member | None = None
+    if args.action == "close":
+        wanted["status"] = "closed"
+    elif args.action == "reopen":
+        wanted["status"] = "open"
+    if args.set.status:
+        wanted["status"] = args.set.status
+    if args.set.priority:
+        wanted["priority"] = args.set.priority
+    if args.set.assignee:
+        try:
+            assignee = await find_by_name(ctx.session, ctx.principal, args.set.assignee)
+        except MemberNotFound as exc:
+            return _error(str(exc))
+        wanted["assignee_id"] = assignee.id
+    if not wanted and not args.set.add_label:
+        return _error("What should change on those assists (close, priority, assignee, label)?")
+    names = await _names(ctx)
+    changes: list[Change] = []
+    touched = 0
+    for assist in found:
+        before = len(changes)
+        for name, value in wanted.items():
+            if getattr(assist, name) == value:
+                continue
+            shown = (
+                (names.get(assist.assignee_id, "?"), names.get(value, "?"))
+                if name == "assignee_id"
+                else None
+            )
+            if name == "status" and value == "closed":
+                changes.extend(_close(assist, ctx, None))
+            else:
+                changes.append(_field(assist, name, value, shown))
+        if args.set.add_label and args.set.add_label not in assist.labels:
+            changes.append(_field(assist, "labels", [*assist.labels, args.set.add_label]))
+        touched += len(changes) > before
+    if not touched:
+        return [
+            Deliverable(text=f"Nothing to change: {len(found)} assist(s) match and none differ.")
+        ]
+    what = ", ".join(
+        f"{k.replace('_id', '')} → {names.get(v, v) if k == 'assignee_id' else v}"
+        for k, v in wanted.items()
+    )
+    if args.set.add_label:
+        what = ", ".join(filter(None, [what, f"label +{args.set.add_label}"]))
+    return Draft(
+        tool="bulk_update_assists",
+        summary=f"{args.action.replace('_', ' ')} {touched} assist(s): {what}",
+        changes=tuple(changes),
+        estimated_count=touched,
+    )
+
+
+HANDLERS = {
+    "assign_assist": assign_assist,
+    "close_assist": close_assist,
+    "set_assist_priority": set_assist_priority,
+    "add_internal_note": add_internal_note,
+    "reply_to_assist": reply_to_assist,
+    "bulk_update_assists": bulk_update_assists,
+}
