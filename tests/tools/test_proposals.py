@@ -15,7 +15,7 @@ from core.task import Route, Sender, Task
 from core.tools.registry import default_registry
 from delivery.deliverable import Deliverable
 from storage.db import Database
-from storage.domain import Assist, AssistEvent, Proposal
+from storage.domain import Assist, AssistEvent, Proposal, Snapshot
 from storage.models import OutboxRow
 from storage.types import new_id
 
@@ -239,3 +239,40 @@ async def test_reply_is_emailed_only_after_approval(db: Database) -> None:
     assert "[A-1040]" in sent.deliverable["title"]
     (no_undo,) = await ask(db, seeded, OLIVIA, ("undo_last", {}))
     assert "cannot be undone" in no_undo.text
+
+
+async def test_restore_snapshot_within_retention_and_not_after(db: Database) -> None:
+    seeded = await _seeded(db)  # enterprise plan: 90 days
+    original = (await assist(db, seeded, 1044)).priority
+    await ask(
+        db, seeded, OLIVIA, ("set_assist_priority", {"assist": "A-1044", "priority": "urgent"})
+    )
+    await ask(db, seeded, OLIVIA, ("approve_proposal", {}))
+    async with db.session() as session:
+        snapshot = await session.scalar(select(Snapshot).order_by(Snapshot.id.desc()))
+        assert snapshot is not None
+        snap_id = snapshot.id
+
+    later = NOW + timedelta(days=89)
+    (reply,) = await ask(
+        db, seeded, OLIVIA, ("restore_snapshot", {"snapshot_id": snap_id}), at=later
+    )
+    assert reply.kind == "proposal"
+    assert reply.data["proposal"]["changes"] == [
+        {
+            "label": "A-1044 priority (restore)",
+            "field": "priority",
+            "before": "urgent",
+            "after": original,
+        }
+    ]
+    assert (await assist(db, seeded, 1044)).priority == "urgent"  # still a proposal
+    await ask(db, seeded, OLIVIA, ("approve_proposal", {}), at=later)
+    assert (await assist(db, seeded, 1044)).priority == original
+
+    too_old = NOW + timedelta(days=91)
+    (refused,) = await ask(
+        db, seeded, OLIVIA, ("restore_snapshot", {"snapshot_id": snap_id}), at=too_old
+    )
+    assert refused.kind == "error"
+    assert "keeps snapshots for 90 days" in refused.text
