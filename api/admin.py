@@ -16,7 +16,9 @@ from api.http import bearer_token, json_ok, problem, query_int, read_json
 from api.state import GATEWAY, Gateway
 from channels import web as web_channel
 from core import directory
+from core.proposals import proposal_payload
 from delivery.outbox import replay
+from storage.domain import Assist, Proposal, Schedule
 from storage.models import (
     ApiKey,
     AuditEntry,
@@ -156,6 +158,48 @@ T = TypeVar("T")
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
+
+
+class AssistOut(BaseModel):
+    ref: str
+    status: str
+    priority: str
+    category: str | None
+    subject: str | None
+    summary: str
+    assignee_id: str | None
+    labels: list[Any]
+    tags: list[Any]
+    unread: bool
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class ProposalOut(BaseModel):
+    id: str
+    code: str
+    status: str
+    summary: str
+    requester_id: str
+    estimated_count: int | None
+    changes: list[dict[str, Any]]
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    outcome: str | None
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    member_id: str
+    briefing_type: str
+    frequency: str
+    days: list[Any]
+    time: str
+    timezone: str
+    channel: str | None
+    active: bool
+    next_run_at: datetime | None
 
 
 # ---- auth ---------------------------------------------------------------------------------
@@ -481,6 +525,87 @@ async def list_audit(request: web.Request, gw: Gateway, who: Caller) -> web.Resp
         )
         items = [AuditOut.model_validate(r, from_attributes=True) for r in rows]
     return json_ok(Page[AuditOut](items=items))
+
+
+def _assist_out(x: Assist) -> AssistOut:
+    return AssistOut(
+        ref=x.ref,
+        status=x.status,
+        priority=x.priority,
+        category=x.category,
+        subject=x.subject,
+        summary=x.summary,
+        assignee_id=x.assignee_id,
+        labels=x.labels,
+        tags=x.tags,
+        unread=x.unread,
+        created_at=x.created_at,
+        closed_at=x.closed_at,
+    )
+
+
+async def list_assists(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    status = _status_filter(request, ("open", "pending", "closed"))
+    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    query = select(Assist).where(Assist.workspace_id == who.workspace_id)
+    if status:
+        query = query.where(Assist.status == status)
+    async with gw.db.session() as session:
+        rows = await session.scalars(query.order_by(Assist.number.desc()).limit(limit))
+        items = [_assist_out(x) for x in rows]
+    return json_ok(Page[AssistOut](items=items))
+
+
+async def get_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    ref = request.match_info["ref"]
+    number = ref.upper().removeprefix("A-")
+    if not number.isdigit() or len(number) > 9:
+        raise problem(404, f"no assist {ref!r}")
+    async with gw.db.session() as session:
+        row = await session.scalar(
+            select(Assist).where(
+                Assist.workspace_id == who.workspace_id, Assist.number == int(number)
+            )
+        )
+        if row is None:
+            raise problem(404, f"no assist {ref!r}")
+        return json_ok(_assist_out(row))
+
+
+async def list_proposals(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    status = _status_filter(request, ("pending", "executed", "rejected", "expired", "stale"))
+    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    query = select(Proposal).where(Proposal.workspace_id == who.workspace_id)
+    if status:
+        query = query.where(Proposal.status == status)
+    async with gw.db.session() as session:
+        rows = await session.scalars(query.order_by(Proposal.created_at.desc()).limit(limit))
+        items = [
+            ProposalOut(
+                id=p.id,
+                code=p.code,
+                status=p.status,
+                summary=p.summary,
+                requester_id=p.requester_id,
+                estimated_count=p.estimated_count,
+                changes=proposal_payload(p)["changes"],
+                created_at=p.created_at,
+                expires_at=p.expires_at,
+                decided_by=p.decided_by,
+                outcome=p.outcome,
+            )
+            for p in rows
+        ]
+    return json_ok(Page[ProposalOut](items=items))
+
+
+async def list_schedules(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        rows = await session.scalars(
+            select(Schedule).where(Schedule.workspace_id == who.workspace_id).order_by(Schedule.id)
+        )
+        items = [ScheduleOut.model_validate(r, from_attributes=True) for r in rows]
+    return json_ok(Page[ScheduleOut](items=items))
 
 
 # ---- routes and OpenAPI -------------------------------------------------------------------

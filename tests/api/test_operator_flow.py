@@ -1,0 +1,77 @@
+"""The operator end to end through the web channel with the offline classifier."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from core.seed import Seeded, seed_workspace
+from storage.db import Database
+from storage.domain import Assist
+from storage.types import utcnow
+from tests.helpers import wait_until
+
+
+async def _say(client: TestClient[Any, Any], member: str, text: str) -> dict[str, Any]:
+    resp = await client.post("/api/v1/messages", json={"member": member, "text": text})
+    assert resp.status == 202, await resp.text()
+    task_id = (await resp.json())["task_id"]
+
+    async def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = await (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        return body if body["status"] in ("done", "failed") and body["replies"] else None
+
+    return await wait_until(finished, timeout=10)
+
+
+async def _priority(db: Database, seeded: Seeded, number: int) -> str:
+    async with db.session() as session:
+        row = await session.scalar(
+            select(Assist).where(
+                Assist.workspace_id == seeded.workspace_id, Assist.number == number
+            )
+        )
+        assert row is not None
+        return row.priority
+
+
+async def test_plain_language_write_is_proposed_then_approved(
+    db: Database, make_client: Any
+) -> None:
+    async with db.session() as session:
+        seeded = await seed_workspace(session, now=utcnow() - timedelta(minutes=1))
+    client = await make_client()
+    before = await _priority(db, seeded, 1045)
+
+    task = await _say(client, "maria@demo.example", "please set A-1045 to urgent priority")
+    (reply,) = task["replies"]
+    proposal = reply["proposal"]
+    assert proposal["changes"] == [
+        {"label": "A-1045 priority", "field": "priority", "before": before, "after": "urgent"}
+    ]
+    assert await _priority(db, seeded, 1045) == before
+
+    refused = await _say(client, "tom@demo.example", f"approve {proposal['code']}")
+    assert "Only the person who asked" in refused["replies"][0]["text"]
+    assert await _priority(db, seeded, 1045) == before
+
+    approved = await _say(client, "maria@demo.example", f"yes {proposal['code']}")
+    assert approved["replies"][0]["text"].startswith("Done: set A-1045 to urgent priority")
+    assert await _priority(db, seeded, 1045) == "urgent"
+
+    undone = await _say(client, "maria@demo.example", "undo")
+    assert undone["replies"][0]["text"].startswith("Undone:")
+    assert await _priority(db, seeded, 1045) == before
+
+
+async def test_support_member_gets_what_to_use_instead(db: Database, make_client: Any) -> None:
+    async with db.session() as session:
+        await seed_workspace(session, now=utcnow())
+    client = await make_client()
+    task = await _say(client, "sam@demo.example", "close A-1041")
+    text = task["replies"][0]["text"]
+    assert text.startswith("I can't do that for you.")
+    assert "web inbox or by email" in text
