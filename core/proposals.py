@@ -121,12 +121,12 @@ class Decision:
     applied: list[Change] = field(default_factory=list)
 
 
-def _key_value(model: type[Base], key: str) -> Any:
+def key_value(model: type[Base], key: str) -> Any:
     column = model.__table__.c.id  # type: ignore[attr-defined]
     return int(key) if column.type.python_type is int else key
 
 
-def _get_field(row: Any, name: str) -> Any:
+def field_value(row: Any, name: str) -> Any:
     head, _, rest = name.partition(".")
     value = getattr(row, head)
     if rest:
@@ -167,7 +167,7 @@ async def apply_changes(
     """Apply CHANGES, checking each current value first; raises StaleChange naming the field."""
     for change in changes:
         model = ENTITIES[change.entity]
-        key = _key_value(model, change.key)
+        key = key_value(model, change.key)
         row = await session.scalar(
             select(model).where(
                 model.id == key,  # type: ignore[attr-defined]
@@ -191,7 +191,7 @@ async def apply_changes(
             continue
         if row is None:
             raise StaleChange(f"{change.label} no longer exists")
-        current = _get_field(row, change.field)
+        current = field_value(row, change.field)
         if current != change.before:
             raise StaleChange(
                 f"{change.label} changed since this was proposed "

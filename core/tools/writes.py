@@ -15,8 +15,8 @@ from core.proposals import (
     Change,
     Draft,
     Message,
-    _get_field,
-    _key_value,
+    field_value,
+    key_value,
     retention,
     row_state,
 )
@@ -306,7 +306,7 @@ async def restore_snapshot(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
     refetch = False
     for recorded in reversed([Change.model_validate(c) for c in snap.before]):
         model = ENTITIES[recorded.entity]
-        row = await ctx.session.get(model, _key_value(model, recorded.key))
+        row = await ctx.session.get(model, key_value(model, recorded.key))
         if row is not None and row.workspace_id != ctx.principal.workspace_id:  # type: ignore[attr-defined]
             row = None
         label = f"{recorded.label} (restore)"
@@ -328,7 +328,7 @@ async def restore_snapshot(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
             continue
         if row is None:
             continue
-        current = _get_field(row, recorded.field)
+        current = field_value(row, recorded.field)
         if current == recorded.before:
             continue
         changes.append(
