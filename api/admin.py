@@ -17,6 +17,7 @@ from api.state import GATEWAY, Gateway
 from channels import web as web_channel
 from core import directory
 from core.proposals import proposal_payload
+from core.tools import admin_writes
 from delivery.outbox import replay
 from storage.domain import Assist, Proposal, Schedule
 from storage.models import (
@@ -420,6 +421,15 @@ async def create_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.
     async with gw.db.session() as session:
         new = await directory.create_api_key(
             session, who.workspace_id, name=body.name, actor=who.actor
+        )
+    return json_ok(ApiKeyCreated(id=new.id, prefix=new.prefix, key=new.secret), status=201)
+
+
+async def reveal_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """The value of a key created through the operator, shown exactly once."""
+    async with gw.db.session() as session:
+        new = await admin_writes.reveal_api_key(
+            session, who.workspace_id, request.match_info["key_id"], actor=who.actor
         )
     return json_ok(ApiKeyCreated(id=new.id, prefix=new.prefix, key=new.secret), status=201)
 

@@ -119,6 +119,7 @@ class Decision:
     executed: bool
     message: str
     applied: list[Change] = field(default_factory=list)
+    reversible: bool = False
 
 
 def key_value(model: type[Base], key: str) -> Any:
@@ -302,7 +303,8 @@ def render_proposal(proposal: Proposal, notices: Sequence[str] = ()) -> str:
     for change in shown[:20]:
         if change.field == CREATE:
             verb = "create" if change.before is None else "delete"
-            lines.append(f"- {change.label}: {verb}")
+            detail = f" ({change.shown_after})" if change.shown_after else ""
+            lines.append(f"- {change.label}: {verb}{detail}")
         else:
             before = change.shown_before if change.shown_before is not None else change.before
             after = change.shown_after if change.shown_after is not None else change.after
@@ -418,7 +420,9 @@ async def decide(
     await session.execute(
         update(Proposal).where(Proposal.id == proposal.id).values(outcome="executed")
     )
-    return Decision(proposal, True, f"Done: {proposal.summary}.", applied=changes)
+    return Decision(
+        proposal, True, f"Done: {proposal.summary}.", applied=changes, reversible=reversible
+    )
 
 
 async def undo_last(session: AsyncSession, principal: Principal, *, now: datetime) -> str:

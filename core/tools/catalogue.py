@@ -103,12 +103,13 @@ def _spec(name: str, handler: Handler) -> ToolSpec:
 
 def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistry:
     """Every catalogue tool; HANDLERS overrides (tests, later issues) by name."""
-    from core.tools import control, reads, writes
+    from core.tools import admin_writes, control, reads, writes
 
     chosen: dict[str, Handler] = {
         "help": _help,
         **reads.HANDLERS,
         **writes.HANDLERS,
+        **admin_writes.HANDLERS,
         **control.HANDLERS,
     }
     chosen.update(handlers or {})

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from core.proposals import ProposalError, decide, find_pending, proposal_payload, undo_last
+from core.proposals import (
+    CREATE,
+    ProposalError,
+    decide,
+    find_pending,
+    proposal_payload,
+    undo_last,
+)
 from core.tools.args import ApproveProposalArgs, RejectProposalArgs
 from core.tools.registry import ToolContext
 from delivery.deliverable import Deliverable
@@ -27,11 +34,13 @@ async def _decide(ctx: ToolContext, code: str | None, *, approve: bool) -> list[
     except ProposalError as exc:
         return [Deliverable(kind="error", text=str(exc))]
     lines = [decision.message]
-    lines += [
-        f"- {c.label}: {c.after if c.after is not None else 'removed'}"
-        for c in decision.applied[:20]
-    ]
-    if decision.executed:
+    for change in decision.applied[:20]:
+        if change.field == CREATE:
+            shown = change.shown_after or ("created" if change.after is not None else "removed")
+        else:
+            shown = change.shown_after if change.shown_after is not None else str(change.after)
+        lines.append(f"- {change.label}: {shown}")
+    if decision.executed and decision.reversible:
         lines.append('Say "undo" within 30 seconds to revert.')
     return [
         Deliverable(

@@ -1,0 +1,1213 @@
+"""Admin write tools (training, agent, team, API keys, schedules, integrations, broadcasts):
+each plans its change as a Draft (a proposal); nothing changes until approval."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import directory
+from core.members import MemberNotFound, find_by_name
+from core.proposals import CREATE, Change, Draft, Message
+from core.tools import args as a
+from core.tools.reads import load_assist
+from core.tools.registry import ToolContext
+from delivery.deliverable import Deliverable
+from storage.domain import (
+    AiAgent,
+    AssistEvent,
+    Conversation,
+    Customer,
+    Integration,
+    Invitation,
+    Proposal,
+    QaPair,
+    Schedule,
+    TrainingSource,
+    TrainingSuggestion,
+)
+from storage.models import ApiKey, Base, ChannelIdentity, Member
+from storage.types import new_id
+
+# Recurring briefings per AI agent; None is unlimited.
+SCHEDULE_QUOTAS: dict[str, int | None] = {"plus": 3, "pro": 10, "enterprise": None}
+BROADCAST_LIMIT = 1000
+WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+BRIEFING_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "email", "voice")
+# The helpdesks an import can come from, and everything toggle_integration may create.
+IMPORT_SOURCES = frozenset(
+    {"zendesk", "intercom", "freshdesk", "gorgias", "helpscout", "front", "hubspot", "kustomer"}
+)
+KNOWN_INTEGRATIONS = IMPORT_SOURCES | {
+    "slack",
+    "telegram",
+    "twilio",
+    "sms",
+    "whatsapp",
+    "voice",
+    "email",
+    "sendgrid",
+    "elevenlabs",
+    "shopify",
+    "stripe",
+    "salesforce",
+    "jira",
+    "webhooks",
+}
+
+# API keys created from chat. The key value must never pass through the AI, a proposal, a reply
+# or a log, and a proposal is a static plan made before approval, so no usable secret can exist
+# at draft time. Approval therefore creates a named key *without a value*: `prefix` holds the
+# PENDING_REVEAL marker and `key_hash` an unmatchable placeholder (not hex, so no secret hashes
+# to it): the key authenticates nothing. An admin then obtains the value exactly once through
+# the admin API, which calls `reveal_api_key` to mint the secret, store its hash and return it.
+PENDING_REVEAL = "pending"
+_PLACEHOLDER_HASH = "pending-"
+
+
+def _error(text: str) -> list[Deliverable]:
+    return [Deliverable(kind="error", text=text)]
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _short(value: str, limit: int = 120) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def _set(
+    entity: str,
+    row: Any,
+    name: str,
+    after: Any,
+    label: str,
+    shown: tuple[str, str] | None = None,
+) -> Change:
+    """A change of one field (`settings.x` for a key of a JSON column) from its current value."""
+    head, _, rest = name.partition(".")
+    current = getattr(row, head)
+    before = (current or {}).get(rest) if rest else _iso(current)
+    return Change(
+        entity=entity,
+        key=str(row.id),
+        field=name,
+        before=before,
+        after=after,
+        label=label,
+        shown_before=shown[0] if shown else None,
+        shown_after=shown[1] if shown else None,
+    )
+
+
+def _create(entity: str, row: dict[str, Any], label: str, shown: str) -> Change:
+    return Change(
+        entity=entity,
+        key=str(row["id"]),
+        field=CREATE,
+        before=None,
+        after=row,
+        label=label,
+        shown_before="—",
+        shown_after=shown,
+    )
+
+
+def _stable_id(*parts: str) -> str:
+    # For rows unique on a natural key (an invitation per email, an integration per name): two
+    # pending proposals creating the same row share its id, so the second one to be approved
+    # stops with "exists already" instead of tripping the unique constraint.
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+async def _reserve_id(ctx: ToolContext, model: type[Base], entity: str) -> int:
+    """An integer id for a row a proposal will create (its key must be known at draft time).
+
+    PostgreSQL: `nextval` reserves it for good. SQLite (one node): one past the highest id in
+    the table, in this workspace's pending proposals and in this request; a clash left over
+    (another workspace on the same file) stops execution as stale, changing nothing."""
+    session = ctx.session
+    table = str(model.__tablename__)
+    reserved: dict[str, int] = session.info.setdefault("admin_writes.reserved_ids", {})
+    if session.get_bind().dialect.name == "postgresql":
+        value = int(
+            await session.scalar(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id'))"), {"table": table}
+            )
+        )
+    else:
+        column = model.__table__.c.id  # type: ignore[attr-defined]
+        highest = int(await session.scalar(select(func.max(column))) or 0)
+        value = max(highest, await _pending_max(session, ctx, entity), reserved.get(table, 0)) + 1
+    reserved[table] = value
+    return value
+
+
+async def _pending_max(session: AsyncSession, ctx: ToolContext, entity: str) -> int:
+    plans = await session.scalars(
+        select(Proposal.changes).where(
+            Proposal.workspace_id == ctx.principal.workspace_id, Proposal.status == "pending"
+        )
+    )
+    keys = [
+        int(change["key"])
+        for plan in plans
+        for part in plan
+        for change in part.get("changes", [])
+        if change.get("entity") == entity and change.get("field") == CREATE
+    ]
+    return max(keys, default=0)
+
+
+async def _asker(ctx: ToolContext) -> Member:
+    member = await ctx.session.get(Member, ctx.principal.member_id)
+    assert member is not None, "write tools run for members only"
+    return member
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+async def _qa_pair(ctx: ToolContext, qa_id: int) -> QaPair | None:
+    return await ctx.session.scalar(
+        select(QaPair).where(QaPair.workspace_id == ctx.principal.workspace_id, QaPair.id == qa_id)
+    )
+
+
+async def _new_qa(ctx: ToolContext, question: str, answer: str, source: str) -> dict[str, Any]:
+    return {
+        "id": await _reserve_id(ctx, QaPair, "qa_pair"),
+        "workspace_id": ctx.principal.workspace_id,
+        "question": question,
+        "answer": answer,
+        "source": source,
+        "active": True,
+        "created_at": ctx.now.isoformat(),
+    }
+
+
+async def approve_training_suggestion(
+    ctx: ToolContext, args: BaseModel
+) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.ApproveTrainingSuggestionArgs)
+    suggestion = await ctx.session.scalar(
+        select(TrainingSuggestion).where(
+            TrainingSuggestion.workspace_id == ctx.principal.workspace_id,
+            TrainingSuggestion.id == args.suggestion_id,
+        )
+    )
+    if suggestion is None:
+        return _error(f"There is no training suggestion {args.suggestion_id}.")
+    if suggestion.status != "pending":
+        return [
+            Deliverable(text=f"Training suggestion {suggestion.id} is already {suggestion.status}.")
+        ]
+    status = _set(
+        "training_suggestion",
+        suggestion,
+        "status",
+        "approved",
+        f"training suggestion {suggestion.id} status",
+    )
+    existing = await _qa_pair(ctx, suggestion.conflicts_with) if suggestion.conflicts_with else None
+    if existing is not None and existing.active:
+        # The suggestion answers a question the agent already knows: replace, never duplicate.
+        return Draft(
+            tool="approve_training_suggestion",
+            summary=(
+                f"approve training suggestion {suggestion.id}, replacing the answer of "
+                f"Q&A {existing.id} (they conflict)"
+            ),
+            changes=(
+                status,
+                _set(
+                    "qa_pair",
+                    existing,
+                    "answer",
+                    suggestion.answer,
+                    f"Q&A {existing.id} answer",
+                ),
+            ),
+            notice=(
+                f'This suggestion conflicts with Q&A {existing.id} ("{_short(existing.question)}")'
+                ": approving replaces that answer instead of adding a second one."
+            ),
+        )
+    row = await _new_qa(ctx, suggestion.question, suggestion.answer, "suggestion")
+    return Draft(
+        tool="approve_training_suggestion",
+        summary=f"approve training suggestion {suggestion.id} as Q&A {row['id']}",
+        changes=(
+            status,
+            _create(
+                "qa_pair",
+                row,
+                f"new Q&A {row['id']}",
+                f"{_short(row['question'], 60)} → {_short(row['answer'], 60)}",
+            ),
+        ),
+    )
+
+
+def _same_url(left: str, right: str) -> bool:
+    def norm(url: str) -> str:
+        scheme, _, rest = url.strip().partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme.lower()}://{host.lower()}{slash}{path}".rstrip("/")
+
+    return norm(left) == norm(right)
+
+
+async def add_training_source(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.AddTrainingSourceArgs)
+    sources = await ctx.session.scalars(
+        select(TrainingSource).where(
+            TrainingSource.workspace_id == ctx.principal.workspace_id,
+            TrainingSource.kind == "url",
+        )
+    )
+    for source in sources:
+        if source.url and _same_url(source.url, args.url):
+            if source.active:
+                return _error(
+                    f"{args.url} is already a training source "
+                    f'({source.id}, "{source.title or source.url}").'
+                )
+            return Draft(
+                tool="add_training_source",
+                summary=f"re-activate training source {source.id} ({source.url})",
+                changes=(
+                    _set(
+                        "training_source",
+                        source,
+                        "active",
+                        True,
+                        f"training source {source.id} active",
+                    ),
+                ),
+            )
+    row = {
+        "id": await _reserve_id(ctx, TrainingSource, "training_source"),
+        "workspace_id": ctx.principal.workspace_id,
+        "kind": "url",
+        "title": args.title or args.url.split("://", 1)[1].split("/", 1)[0],
+        "url": args.url,
+        "content": None,
+        "active": True,
+        "created_at": ctx.now.isoformat(),
+    }
+    return Draft(
+        tool="add_training_source",
+        summary=f"add {args.url} as training source {row['id']}",
+        changes=(_create("training_source", row, f"new training source {row['id']}", args.url),),
+    )
+
+
+async def edit_qa_pair(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.EditQaPairArgs)
+    pair = await _qa_pair(ctx, args.qa_id)
+    if pair is None:
+        return _error(f"There is no Q&A {args.qa_id}.")
+    if not pair.active:
+        return _error(f"Q&A {pair.id} was removed; undo or restore that first to edit it.")
+    changes = [
+        _set("qa_pair", pair, name, value, f"Q&A {pair.id} {name}")
+        for name, value in (("question", args.question), ("answer", args.answer))
+        if value is not None and value != getattr(pair, name)
+    ]
+    if not changes:
+        return [Deliverable(text=f"Q&A {pair.id} already says that.")]
+    what = " and ".join(c.field for c in changes)
+    return Draft(
+        tool="edit_qa_pair", summary=f"edit the {what} of Q&A {pair.id}", changes=tuple(changes)
+    )
+
+
+async def remove_qa_pair(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.RemoveQaPairArgs)
+    pair = await _qa_pair(ctx, args.qa_id)
+    if pair is None:
+        return _error(f"There is no Q&A {args.qa_id}.")
+    if not pair.active:
+        return [Deliverable(text=f"Q&A {pair.id} is already removed.")]
+    # Soft removal: the row stays, so undo and restore bring back exactly what was there.
+    return Draft(
+        tool="remove_qa_pair",
+        summary=f'remove Q&A {pair.id} ("{_short(pair.question, 60)}")',
+        changes=(_set("qa_pair", pair, "active", False, f"Q&A {pair.id}", ("active", "removed")),),
+    )
+
+
+_EMAIL_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_ORDER_HASH = re.compile(r"#\d{3,}\b")
+_ORDER_WORD = re.compile(
+    r"\b(order|invoice)(?:\s+(?:no\.?|number|nr\.?))?\s*:?\s+(\d{4,})\b", re.IGNORECASE
+)
+_PHONE_TEXT = re.compile(r"(?<![\w/-])\+?\(?\d[\d\s().-]{5,}\d(?![\w/-])")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _phone(match: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in match.group())
+    if 7 <= digits <= 15 and not _ISO_DATE.fullmatch(match.group().strip()):
+        return "[phone]"
+    return match.group()
+
+
+def scrub_personal_data(value: str, names: Iterable[str] = ()) -> str:
+    """VALUE without obvious personal data: emails, phone numbers, order numbers, NAMES."""
+    value = _EMAIL_TEXT.sub("[email]", value)
+    value = _ORDER_HASH.sub("[order number]", value)
+    value = _ORDER_WORD.sub(lambda m: f"{m.group(1)} [order number]", value)
+    value = _PHONE_TEXT.sub(_phone, value)
+    for name in names:
+        if len(name.strip()) >= 3:
+            value = re.sub(rf"\b{re.escape(name.strip())}\b", "[name]", value, flags=re.I)
+    return value
+
+
+async def promote_assist_to_training(
+    ctx: ToolContext, args: BaseModel
+) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.PromoteAssistToTrainingArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return _error(f"There is no assist {args.assist}.")
+    reply = await ctx.session.scalar(
+        select(AssistEvent)
+        .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
+        .order_by(AssistEvent.created_at.desc())
+        .limit(1)
+    )
+    if reply is None:
+        return _error(
+            f"{assist.ref} has no reply from the team yet, so there is no answer to learn from."
+        )
+    asked = next(
+        (
+            str(entry.get("text") or "")
+            for entry in assist.transcript
+            if isinstance(entry, dict) and entry.get("from") == "customer" and entry.get("text")
+        ),
+        assist.subject or assist.summary,
+    )
+    names = [str(assist.customer_details.get("name") or "")]
+    if assist.customer_id:
+        customer = await ctx.session.get(Customer, assist.customer_id)
+        names.append((customer.name if customer else None) or "")
+    question = scrub_personal_data(asked, names).strip()
+    answer = scrub_personal_data(reply.body, names).strip()
+    if not question:
+        return _error(f"{assist.ref} has no customer question to learn from.")
+    duplicate = await ctx.session.scalar(
+        select(QaPair.id).where(
+            QaPair.workspace_id == ctx.principal.workspace_id,
+            QaPair.active.is_(True),
+            func.lower(QaPair.question) == question.lower(),
+        )
+    )
+    if duplicate is not None:
+        return _error(
+            f"Q&A {duplicate} already has that question; edit its answer instead (edit Q&A "
+            f"{duplicate})."
+        )
+    row = await _new_qa(ctx, question, answer, f"assist:{assist.ref}")
+    return Draft(
+        tool="promote_assist_to_training",
+        summary=f"turn {assist.ref} into Q&A {row['id']}",
+        changes=(
+            _create(
+                "qa_pair",
+                row,
+                f"new Q&A {row['id']} from {assist.ref}",
+                f"{_short(question, 60)} → {_short(answer, 60)}",
+            ),
+        ),
+        notice=(
+            f'Question: "{_short(question, 200)}" Answer: "{_short(answer, 300)}" (emails, '
+            "phone numbers, order numbers and the customer's name were removed)."
+        ),
+    )
+
+
+# --- the AI agent ---------------------------------------------------------------------------------
+
+
+async def _agent(ctx: ToolContext) -> AiAgent | None:
+    return await ctx.session.scalar(
+        select(AiAgent)
+        .where(AiAgent.workspace_id == ctx.principal.workspace_id)
+        .order_by(AiAgent.created_at, AiAgent.id)
+        .limit(1)
+    )
+
+
+async def update_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.UpdateAgentConfigArgs)
+    agent = await _agent(ctx)
+    if agent is None:
+        return _error("This workspace has no AI agent to configure yet.")
+    name = "name" if args.field == "name" else f"config.{args.field}"
+    current = agent.name if args.field == "name" else agent.config.get(args.field)
+    if current == args.value:
+        return [Deliverable(text=f"{agent.name}'s {args.field.replace('_', ' ')} is already that.")]
+    label = f"{agent.name} {args.field.replace('_', ' ')}"
+    return Draft(
+        tool="update_agent_config",
+        summary=f"change {label}",
+        changes=(_set("agent", agent, name, args.value, label),),
+    )
+
+
+# --- members --------------------------------------------------------------------------------------
+
+
+async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.InviteMemberArgs)
+    workspace_id = ctx.principal.workspace_id
+    role = args.role or "support"
+    if role == "owner" and ctx.principal.role != "owner":
+        return _error("Only an owner can invite another owner.")
+    member = await ctx.session.scalar(
+        select(Member).where(Member.workspace_id == workspace_id, Member.email == args.email)
+    )
+    if member is not None:
+        if member.status == "active":
+            return _error(f"{args.email} is already a member ({member.name}, {member.role}).")
+        return _error(
+            f"{args.email} belongs to {member.name}, who was removed; to bring them back, "
+            f'say "reactivate {member.name}".'
+        )
+    invitation = await ctx.session.scalar(
+        select(Invitation).where(
+            Invitation.workspace_id == workspace_id, Invitation.email == args.email
+        )
+    )
+    summary = f"invite {args.email} as {role}"
+    if invitation is None:
+        row = {
+            "id": _stable_id("invitation", workspace_id, args.email),
+            "workspace_id": workspace_id,
+            "email": args.email,
+            "name": args.name,
+            "role": role,
+            "status": "pending",
+            "invited_by": ctx.principal.member_id,
+            "created_at": ctx.now.isoformat(),
+        }
+        shown = f"{args.email} as {role}"
+        change = _create("invitation", row, f"invitation for {args.email}", shown)
+        return Draft(tool="invite_member", summary=summary, changes=(change,))
+    if invitation.status == "pending":
+        return _error(
+            f"{args.email} already has a pending invitation (as {invitation.role}); cancel it "
+            "first to invite them with another role."
+        )
+    # One invitation row per email: an earlier cancelled one is renewed, not duplicated.
+    label = f"invitation for {args.email}"
+    changes = [_set("invitation", invitation, "status", "pending", f"{label} status")]
+    if invitation.role != role:
+        changes.append(_set("invitation", invitation, "role", role, f"{label} role"))
+    if args.name and invitation.name != args.name:
+        changes.append(_set("invitation", invitation, "name", args.name, f"{label} name"))
+    if invitation.invited_by != ctx.principal.member_id:
+        changes.append(
+            _set(
+                "invitation",
+                invitation,
+                "invited_by",
+                ctx.principal.member_id,
+                f"{label} invited by",
+                ("someone else", ctx.principal.name or "you"),
+            )
+        )
+    return Draft(tool="invite_member", summary=summary, changes=tuple(changes))
+
+
+async def _member_for_update(ctx: ToolContext, args: a.UpdateMemberArgs) -> Member | str:
+    try:
+        return await find_by_name(ctx.session, ctx.principal, args.member)
+    except MemberNotFound as exc:
+        if not args.active:
+            return str(exc)
+        # Reactivation names someone no longer active, whom find_by_name does not see.
+        wanted = args.member.strip().lower()
+        removed = list(
+            await ctx.session.scalars(
+                select(Member).where(
+                    Member.workspace_id == ctx.principal.workspace_id,
+                    Member.status != "active",
+                    or_(func.lower(Member.name) == wanted, Member.email == wanted),
+                )
+            )
+        )
+        return removed[0] if len(removed) == 1 else str(exc)
+
+
+async def update_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.UpdateMemberArgs)
+    found = await _member_for_update(ctx, args)
+    if isinstance(found, str):
+        return _error(found)
+    member = found
+    role = args.role or member.role
+    status = member.status if args.active is None else ("active" if args.active else "removed")
+    if (role, status) == (member.role, member.status):
+        return [Deliverable(text=f"{member.name} is already {member.role} and {member.status}.")]
+    if ctx.principal.role != "owner" and "owner" in (member.role, role):
+        return _error("Only an owner can change an owner or make someone an owner.")
+    stays_owner = role == "owner" and status == "active"
+    if member.role == "owner" and member.status == "active" and not stays_owner:
+        owners = await ctx.session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(
+                Member.workspace_id == ctx.principal.workspace_id,
+                Member.role == "owner",
+                Member.status == "active",
+            )
+        )
+        if (owners or 0) <= 1:
+            return _error(
+                f"{member.name} is the workspace's only owner; make someone else an owner first."
+            )
+    changes = []
+    if role != member.role:
+        changes.append(_set("member", member, "role", role, f"{member.name} role"))
+    if status != member.status:
+        changes.append(_set("member", member, "status", status, f"{member.name} status"))
+    what = {
+        "removed": f"remove {member.name} from the team",
+        "active": f"reactivate {member.name}",
+    }
+    parts = [f"make {member.name} {role}"] if role != member.role else []
+    if status != member.status:
+        parts.append(what.get(status, f"set {member.name} {status}"))
+    return Draft(tool="update_member", summary=" and ".join(parts), changes=tuple(changes))
+
+
+async def cancel_invitation(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.CancelInvitationArgs)
+    invitation = await ctx.session.scalar(
+        select(Invitation).where(
+            Invitation.workspace_id == ctx.principal.workspace_id,
+            Invitation.email == args.email,
+        )
+    )
+    if invitation is None or invitation.status != "pending":
+        state = f" (it is {invitation.status})" if invitation is not None else ""
+        return _error(f"There is no pending invitation for {args.email}{state}.")
+    return Draft(
+        tool="cancel_invitation",
+        summary=f"cancel the invitation for {args.email}",
+        changes=(
+            _set(
+                "invitation",
+                invitation,
+                "status",
+                "cancelled",
+                f"invitation for {args.email} status",
+            ),
+        ),
+    )
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+
+async def create_api_key(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.CreateApiKeyArgs)
+    name = args.name or f"key {ctx.now:%Y-%m-%d %H:%M}"
+    clash = await ctx.session.scalar(
+        select(ApiKey).where(
+            ApiKey.workspace_id == ctx.principal.workspace_id,
+            func.lower(ApiKey.name) == name.lower(),
+            ApiKey.revoked_at.is_(None),
+        )
+    )
+    if clash is not None:
+        return _error(
+            f'An API key called "{clash.name}" exists already; choose another name or revoke '
+            "that one first."
+        )
+    row = {
+        "id": new_id(),
+        "workspace_id": ctx.principal.workspace_id,
+        "name": name,
+        "prefix": PENDING_REVEAL,
+        # Random, but never the hash of anything: no key value exists until reveal_api_key.
+        "key_hash": _PLACEHOLDER_HASH + secrets.token_hex(28),
+        "created_by": f"member:{ctx.principal.member_id}",
+        "created_at": ctx.now.isoformat(),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
+    return Draft(
+        tool="create_api_key",
+        summary=f'create API key "{name}" (its value is revealed once through the admin API)',
+        changes=(_create("api_key", row, f'API key "{name}"', "new key, value not yet revealed"),),
+        notice=(
+            "Key values never pass through chat. After approval the key exists without a value; "
+            f"an admin reveals it once with POST /api/v1/apikeys/{row['id']}/reveal."
+        ),
+    )
+
+
+async def reveal_api_key(
+    session: AsyncSession, workspace_id: str, key_id: str, *, actor: str
+) -> directory.NewApiKey:
+    """Mint the value of a key created through the operator and return it, exactly once.
+
+    Raises directory.NotFound for an unknown key, directory.Conflict once it is revealed
+    or revoked."""
+    key = await session.scalar(
+        select(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id)
+        .with_for_update()
+    )
+    if key is None:
+        raise directory.NotFound(f"no API key {key_id!r}")
+    if key.prefix != PENDING_REVEAL or key.revoked_at is not None:
+        raise directory.Conflict("this key's value was already shown once, or the key is revoked")
+    secret = directory.API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key.prefix = secret[:10]
+    key.key_hash = directory.hash_api_key(secret)
+    await session.flush()
+    await directory.audit(
+        session, workspace_id, actor, "apikey.reveal", key.id, {"prefix": key.prefix}
+    )
+    return directory.NewApiKey(
+        id=key.id, workspace_id=workspace_id, prefix=key.prefix, secret=secret
+    )
+
+
+async def revoke_api_key(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.RevokeApiKeyArgs)
+    wanted = args.name.strip().lower()
+    keys = list(
+        await ctx.session.scalars(
+            select(ApiKey)
+            .where(
+                ApiKey.workspace_id == ctx.principal.workspace_id,
+                ApiKey.revoked_at.is_(None),
+                or_(func.lower(ApiKey.name) == wanted, func.lower(ApiKey.prefix) == wanted),
+            )
+            .order_by(ApiKey.created_at)
+        )
+    )
+    if not keys:
+        return _error(f'There is no active API key called "{args.name}".')
+    if len(keys) > 1:
+        options = ", ".join(f"{k.prefix} (created {k.created_at:%d %b %Y})" for k in keys)
+        return [
+            Deliverable(
+                text=f'Several active API keys are called "{args.name}": {options}. Which one? '
+                'Say "revoke API key" with its prefix.'
+            )
+        ]
+    key = keys[0]
+    return Draft(
+        tool="revoke_api_key",
+        summary=f'revoke API key "{key.name}" ({key.prefix})',
+        changes=(
+            _set(
+                "api_key",
+                key,
+                "revoked_at",
+                ctx.now.isoformat(),
+                f'API key "{key.name}"',
+                ("active", "revoked"),
+            ),
+        ),
+        notice="Anything using this key stops working as soon as it is revoked.",
+    )
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+_DEFAULT_FREQUENCY = {
+    "daily_inbox_summary": "daily",
+    "weekly_performance_digest": "weekly",
+    "weekly_knowledge_gaps": "weekly",
+    "monthly_roi": "monthly",
+}
+
+
+def _plan_timing(
+    briefing_type: str, frequency: str | None, days: list[str] | None, current: list[str]
+) -> tuple[str, list[str]] | str:
+    """(frequency, days) from what was asked, or a message saying what does not fit."""
+    if days:
+        if frequency not in (None, "weekly"):
+            return f"Days go with weekly briefings, not {frequency} ones."
+        return "weekly", sorted(set(days), key=WEEK.index)
+    chosen = frequency or _DEFAULT_FREQUENCY[briefing_type]
+    if chosen == "weekly":
+        return chosen, current if current and current != list(WEEK[:5]) else ["monday"]
+    if chosen == "weekdays":
+        return chosen, list(WEEK[:5])
+    return chosen, []
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def first_run(now: datetime, at: str, tz: str, frequency: str, days: list[str]) -> datetime:
+    """When a briefing with this timing is first due after NOW (monthly: on the 1st)."""
+    zone = _zone(tz)
+    local = now.astimezone(zone)
+    hour, minute = (int(x) for x in at.split(":"))
+    for offset in range(0, 63):
+        day = local.date() + timedelta(days=offset)
+        candidate = datetime.combine(day, time(hour, minute), zone)
+        if candidate <= local:
+            continue
+        weekday = WEEK[day.weekday()]
+        if (
+            frequency == "daily"
+            or (frequency == "weekdays" and day.weekday() < 5)
+            or (frequency == "weekly" and weekday in days)
+            or (frequency == "monthly" and day.day == 1)
+        ):
+            return candidate
+    return datetime.combine(local.date() + timedelta(days=1), time(hour, minute), zone)
+
+
+def _describe(briefing_type: str, frequency: str, days: list[str], at: str, channel: str) -> str:
+    when = {
+        "daily": "every day",
+        "weekdays": "on weekdays",
+        "monthly": "on the 1st of each month",
+    }.get(frequency) or "every " + ", ".join(d.capitalize() for d in days)
+    return f"{briefing_type.replace('_', ' ')} {when} at {at} on {channel}"
+
+
+def _schedule_text(schedule: Schedule) -> str:
+    return _describe(
+        schedule.briefing_type,
+        schedule.frequency,
+        list(schedule.days),
+        schedule.time,
+        schedule.channel or "?",
+    )
+
+
+async def _address_for(
+    ctx: ToolContext, member: Member, channel: str, given: str | None
+) -> str | None:
+    """Where a briefing on CHANNEL reaches MEMBER; raises DirectoryError for a bad address."""
+    if given:
+        if channel == "slack" and re.fullmatch(
+            r"#?[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,}", given
+        ):
+            return given
+        return directory.normalize_address(channel, given)
+    if channel == "email" and member.email:
+        return member.email
+    phones = ("sms", "whatsapp", "voice")
+    linked = await ctx.session.scalar(
+        select(ChannelIdentity.address)
+        .where(
+            ChannelIdentity.member_id == member.id,
+            ChannelIdentity.channel.in_(phones if channel in phones else (channel,)),
+        )
+        .limit(1)
+    )
+    if linked is not None:
+        return linked
+    route = ctx.task.reply_route
+    return route.address if route.channel == channel else None
+
+
+async def _agent_schedules(ctx: ToolContext, agent_id: str | None) -> list[Schedule]:
+    query = select(Schedule).where(
+        Schedule.workspace_id == ctx.principal.workspace_id,
+        Schedule.active.is_(True),
+        Schedule.one_off_at.is_(None),
+    )
+    if agent_id is not None:
+        # A schedule without an agent belongs to the workspace's (first) agent.
+        query = query.where(or_(Schedule.agent_id == agent_id, Schedule.agent_id.is_(None)))
+    return list(await ctx.session.scalars(query.order_by(Schedule.id)))
+
+
+def _quota_refusal(ctx: ToolContext, taken: list[Schedule]) -> str | None:
+    plan = ctx.principal.plan
+    limit = SCHEDULE_QUOTAS.get(plan, 0)
+    if limit is None or len(taken) < limit:
+        return None
+    mine = [s for s in taken if s.member_id == ctx.principal.member_id]
+    if mine:
+        listed = ", ".join(f"schedule {s.id}: {s.briefing_type} at {s.time}" for s in mine)
+        free = f'Cancel one of yours to free a slot ({listed}), e.g. "cancel schedule {mine[0].id}"'
+    else:
+        free = "They belong to teammates: one of them can cancel one to free a slot"
+    upgrade = "Enterprise" if plan == "pro" else "Pro (10) or Enterprise (unlimited)"
+    return (
+        f"Your {plan.capitalize()} plan allows {limit} recurring briefings per AI agent and "
+        f"{len(taken)} are active. {free}, or upgrade to {upgrade}."
+    )
+
+
+async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.ScheduleBriefingArgs)
+    member = await _asker(ctx)
+    agent = await _agent(ctx)
+    agent_id = agent.id if agent else None
+    refusal = _quota_refusal(ctx, await _agent_schedules(ctx, agent_id))
+    if refusal:
+        return _error(refusal)
+    timing = _plan_timing(args.briefing_type, args.frequency, args.days, [])
+    if isinstance(timing, str):
+        return _error(timing)
+    frequency, days = timing
+    default = member.default_channel if member.default_channel in BRIEFING_CHANNELS else None
+    came_from = ctx.task.reply_route.channel
+    channel = (
+        args.channel
+        or default
+        or (came_from if came_from in BRIEFING_CHANNELS else None)
+        or ("email" if member.email else None)
+    )
+    if channel is None:
+        return _error("Which channel should the briefing go to (Slack, email, SMS, Telegram...)?")
+    try:
+        address = await _address_for(ctx, member, channel, args.address)
+    except directory.DirectoryError as exc:
+        return _error(f"I can't send briefings there: {exc}.")
+    if address is None:
+        return _error(
+            f"I don't know your {channel} address: link it to your profile, or tell me where to "
+            "send the briefing."
+        )
+    at = args.time or "08:00"
+    tz = member.timezone or ctx.principal.timezone
+    row = {
+        "id": await _reserve_id(ctx, Schedule, "schedule"),
+        "workspace_id": ctx.principal.workspace_id,
+        "member_id": member.id,
+        "agent_id": agent_id,
+        "briefing_type": args.briefing_type,
+        "frequency": frequency,
+        "days": days,
+        "time": at,
+        "timezone": tz,
+        "channel": channel,
+        "address": address,
+        "one_off_at": None,
+        "active": True,
+        "last_run_at": None,
+        # The scheduler computes the run times; the proposal only states the first one.
+        "next_run_at": None,
+        "created_at": ctx.now.isoformat(),
+    }
+    described = _describe(args.briefing_type, frequency, days, at, channel)
+    first = first_run(ctx.now, at, tz, frequency, days)
+    return Draft(
+        tool="schedule_briefing",
+        summary=f"schedule {described} ({tz})",
+        changes=(_create("schedule", row, f"new schedule {row['id']}", f"{described} ({tz})"),),
+        notice=f"The first one is due {first:%a %d %b at %H:%M} ({tz}).",
+    )
+
+
+async def _my_schedule(
+    ctx: ToolContext, briefing_type: str | None, schedule_id: int | None
+) -> Schedule | list[Deliverable]:
+    """The asker's one active schedule the arguments mean, or an answer asking which."""
+    query = select(Schedule).where(
+        Schedule.workspace_id == ctx.principal.workspace_id,
+        Schedule.member_id == ctx.principal.member_id,
+        Schedule.active.is_(True),
+    )
+    if schedule_id is not None:
+        query = query.where(Schedule.id == schedule_id)
+    if briefing_type is not None:
+        query = query.where(Schedule.briefing_type == briefing_type)
+    found = list(await ctx.session.scalars(query.order_by(Schedule.id)))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        what = (
+            f"schedule {schedule_id}"
+            if schedule_id is not None
+            else f"{briefing_type.replace('_', ' ')} briefing"
+            if briefing_type
+            else "scheduled briefing"
+        )
+        return _error(f"You have no active {what}.")
+    options = "; ".join(f"schedule {s.id}: {_schedule_text(s)}" for s in found)
+    return [Deliverable(text=f"Which one do you mean? {options}.")]
+
+
+async def update_schedule(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.UpdateScheduleArgs)
+    found = await _my_schedule(ctx, args.briefing_type, args.schedule_id)
+    if isinstance(found, list):
+        return found
+    schedule = found
+    if args.days is None and args.frequency is None:
+        frequency, days = schedule.frequency, list(schedule.days)
+    else:
+        timing = _plan_timing(
+            schedule.briefing_type, args.frequency, args.days, list(schedule.days)
+        )
+        if isinstance(timing, str):
+            return _error(timing)
+        frequency, days = timing
+    wanted: dict[str, Any] = {"frequency": frequency, "days": days}
+    if args.time:
+        wanted["time"] = args.time
+    if args.channel and args.channel != schedule.channel:
+        member = await _asker(ctx)
+        address = await _address_for(ctx, member, args.channel, None)
+        if address is None:
+            return _error(f"I don't know your {args.channel} address; link it to your profile.")
+        wanted["channel"] = args.channel
+        wanted["address"] = address
+    label = f"schedule {schedule.id} ({schedule.briefing_type.replace('_', ' ')})"
+    changes = [
+        _set("schedule", schedule, name, value, f"{label} {name}")
+        for name, value in wanted.items()
+        if getattr(schedule, name) != value
+    ]
+    if not changes:
+        return [Deliverable(text=f"Schedule {schedule.id} already runs like that.")]
+    described = _describe(
+        schedule.briefing_type,
+        frequency,
+        days,
+        wanted.get("time", schedule.time),
+        wanted.get("channel", schedule.channel or "?"),
+    )
+    return Draft(
+        tool="update_schedule",
+        summary=f"change schedule {schedule.id} to {described}",
+        changes=tuple(changes),
+    )
+
+
+async def cancel_schedule(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.CancelScheduleArgs)
+    found = await _my_schedule(ctx, args.briefing_type, args.schedule_id)
+    if isinstance(found, list):
+        return found
+    schedule = found
+    return Draft(
+        tool="cancel_schedule",
+        summary=f"stop schedule {schedule.id} ({_schedule_text(schedule)})",
+        changes=(
+            _set(
+                "schedule",
+                schedule,
+                "active",
+                False,
+                f"schedule {schedule.id}",
+                ("active", "stopped"),
+            ),
+        ),
+    )
+
+
+# --- integrations, imports, broadcasts ------------------------------------------------------------
+
+
+def _integration_name(value: str) -> str:
+    return re.sub(r"[\s_-]+", "", value.strip().lower())
+
+
+async def _integration(ctx: ToolContext, name: str) -> Integration | None:
+    return await ctx.session.scalar(
+        select(Integration).where(
+            Integration.workspace_id == ctx.principal.workspace_id, Integration.name == name
+        )
+    )
+
+
+async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.ToggleIntegrationArgs)
+    name = _integration_name(args.integration)
+    state = "on" if args.enabled else "off"
+    row = await _integration(ctx, name)
+    if row is not None:
+        if row.enabled == args.enabled:
+            return [Deliverable(text=f"{name} is already {state}.")]
+        was = "on" if row.enabled else "off"
+        changes = (
+            _set("integration", row, "enabled", args.enabled, name, (was, state)),
+            _set(
+                "integration",
+                row,
+                "updated_at",
+                ctx.now.isoformat(),
+                f"{name} last changed",
+                (f"{row.updated_at:%d %b %H:%M}", "now"),
+            ),
+        )
+        return Draft(tool="toggle_integration", summary=f"turn {name} {state}", changes=changes)
+    if name not in KNOWN_INTEGRATIONS:
+        return _error(
+            f"I don't know an integration called {args.integration}. Known: "
+            + ", ".join(sorted(KNOWN_INTEGRATIONS))
+            + "."
+        )
+    created = {
+        "id": _stable_id("integration", ctx.principal.workspace_id, name),
+        "workspace_id": ctx.principal.workspace_id,
+        "name": name,
+        "enabled": args.enabled,
+        "settings": {},
+        "updated_at": ctx.now.isoformat(),
+    }
+    return Draft(
+        tool="toggle_integration",
+        summary=f"turn {name} {state}",
+        changes=(_create("integration", created, f"{name}", state),),
+        notice=f"{name} has not been set up before; its credentials are added in the dashboard.",
+    )
+
+
+async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.RunImportArgs)
+    source = _integration_name(args.source)
+    if source not in IMPORT_SOURCES:
+        return _error(
+            f"I can't import from {args.source}; sources: "
+            + ", ".join(sorted(IMPORT_SOURCES))
+            + "."
+        )
+    integration = await _integration(ctx, source)
+    if integration is None or not integration.enabled:
+        return _error(
+            f'{source} is not connected. Turn it on first ("turn on {source}"), then ask again.'
+        )
+    previous = integration.settings.get("last_import")
+    if isinstance(previous, dict) and previous.get("status") in ("queued", "running"):
+        return _error(
+            f"An import from {source} is already {previous['status']} "
+            f"(requested {previous.get('requested_at', '?')[:16].replace('T', ' ')})."
+        )
+    records = args.records or "tickets"
+    job = {
+        "records": records,
+        "filter_status": args.status,
+        "status": "queued",
+        "requested_by": ctx.principal.member_id,
+        "requested_at": ctx.now.isoformat(),
+    }
+    what = f"{args.status} {records}" if args.status else records
+    # There is no import table: the request is recorded on the integration for the importer.
+    return Draft(
+        tool="run_import",
+        summary=f"queue an import of {what} from {source}",
+        changes=(
+            _set(
+                "integration",
+                integration,
+                "settings.last_import",
+                job,
+                f"{source} import",
+                (
+                    previous.get("status", "—") if isinstance(previous, dict) else "none",
+                    f"queued: {what}",
+                ),
+            ),
+        ),
+        notice=(
+            f"Approving queues the import; {source}'s importer runs it and records the result "
+            "on the integration. Nothing is imported until then."
+        ),
+    )
+
+
+async def _audience(ctx: ToolContext, audience: str) -> list[str]:
+    """Distinct customer emails of AUDIENCE, in a stable order."""
+    query = select(Customer.email).where(
+        Customer.workspace_id == ctx.principal.workspace_id,
+        Customer.email.is_not(None),
+        Customer.email != "",
+    )
+    if audience != "all_customers":
+        talked = select(Conversation.customer_id).where(
+            Conversation.workspace_id == ctx.principal.workspace_id
+        )
+        if audience == "active_conversations":
+            since = ctx.now - timedelta(hours=24)
+            talked = talked.where(
+                or_(Conversation.started_at >= since, Conversation.ended_at >= since)
+            )
+        else:  # website_visitors: customers who talked to the agent on the website
+            talked = talked.where(Conversation.channel == "web")
+        query = query.where(Customer.id.in_(talked))
+    emails = {str(e).lower() for e in await ctx.session.scalars(query)}
+    return sorted(emails)
+
+
+async def send_broadcast(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.SendBroadcastArgs)
+    if args.channel not in (None, "email"):
+        return _error(
+            "Broadcasts go by email only: SMS, WhatsApp and the other channels need each "
+            "customer's consent to bulk messages, which is not recorded here."
+        )
+    audience = args.audience or "all_customers"
+    recipients = await _audience(ctx, audience)
+    shown = audience.replace("_", " ")
+    if not recipients:
+        return _error(f"No customers with an email address match {shown}.")
+    if len(recipients) > BROADCAST_LIMIT:
+        return _error(
+            f"That would email {len(recipients)} customers ({shown}); one broadcast reaches at "
+            f"most {BROADCAST_LIMIT}. Choose a narrower audience, such as active conversations."
+        )
+    subject = f"A message from {ctx.principal.workspace_name}"
+    return Draft(
+        tool="send_broadcast",
+        summary=f"email {len(recipients)} customer(s) ({shown})",
+        changes=(),
+        estimated_count=len(recipients),
+        reversible=False,
+        messages=tuple(
+            Message(channel="email", address=email, text=args.message, subject=subject)
+            for email in recipients
+        ),
+        notice=(
+            f'"{_short(args.message, 200)}" is emailed to {len(recipients)} customer(s) on '
+            "approval. A broadcast cannot be undone."
+        ),
+    )
+
+
+HANDLERS = {
+    "approve_training_suggestion": approve_training_suggestion,
+    "add_training_source": add_training_source,
+    "edit_qa_pair": edit_qa_pair,
+    "remove_qa_pair": remove_qa_pair,
+    "promote_assist_to_training": promote_assist_to_training,
+    "update_agent_config": update_agent_config,
+    "invite_member": invite_member,
+    "update_member": update_member,
+    "cancel_invitation": cancel_invitation,
+    "create_api_key": create_api_key,
+    "revoke_api_key": revoke_api_key,
+    "schedule_briefing": schedule_briefing,
+    "update_schedule": update_schedule,
+    "cancel_schedule": cancel_schedule,
+    "toggle_integration": toggle_integration,
+    "run_import": run_import,
+    "send_broadcast": send_broadcast,
+}
