@@ -7,9 +7,11 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import directory
+from core.proposals import Change
 from storage.domain import (
     AiAgent,
     Assist,
@@ -19,6 +21,8 @@ from storage.domain import (
     Integration,
     KnowledgeGap,
     QaPair,
+    Schedule,
+    Snapshot,
     TrainingSource,
     TrainingSuggestion,
 )
@@ -61,6 +65,25 @@ QA = [
     ("How do refunds work?", "Refunds go back to the original payment method within 5-7 days."),
     ("Can I change my plan?", "Yes, under Settings → Billing; changes apply next cycle."),
 ]
+# Resolved assists, numbered after ASSISTS: subject, category, priority, assignee (the part of
+# their email before the @), days before now it was opened, minutes to the first response,
+# hours from opening to close.
+CLOSED_ASSISTS = [
+    ("Order arrived late, wants shipping refund", "shipping", "normal", "maria", 1.5, 25, 5),
+    ("Promo code expired at checkout", "billing", "low", "tom", 2.2, 40, 24),
+    ("Refund for a duplicate order", "refund", "high", "maria", 6, 10, 2),
+    ("Cannot update card details", "billing", "normal", "tom", 8, 90, 48),
+    ("Password reset link expired", "technical", "high", "maria", 10, 15, 3),
+    ("Wrong size delivered", "shipping", "normal", "tom", 20, 120, 24),
+]
+# Briefings: whose (as above), type, frequency, days, time, channel, address, active.
+SCHEDULES = [
+    ("olivia", "daily_inbox_summary", "weekdays", "mon-fri", "08:00", "slack", "U0DEMO001", True),
+    ("olivia", "weekly_performance_digest", "weekly", "monday", "09:00", "email", None, True),
+    ("olivia", "monthly_roi", "monthly", "", "09:00", "email", None, False),
+    ("maria", "daily_inbox_summary", "daily", "", "08:30", "sms", "+15550100003", True),
+]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
 GAPS = [
     ("Do you ship to Canada?", "shipping", 9),
     ("Can I pay with PayPal?", "billing", 7),
@@ -216,5 +239,140 @@ async def seed_workspace(
         )
     for integration, enabled in (("slack", True), ("zendesk", False), ("shopify", True)):
         session.add(Integration(workspace_id=ws.id, name=integration, enabled=enabled))
+    await _seed_history(session, ws.id, ids, customers, now=now, timezone=timezone)
     await session.flush()
     return Seeded(workspace_id=ws.id, member_ids=ids, agent_id=agent.id)
+
+
+async def _seed_history(
+    session: AsyncSession,
+    workspace_id: str,
+    ids: dict[str, str],
+    customers: list[Customer],
+    *,
+    now: datetime,
+    timezone: str,
+) -> None:
+    """What a workspace accumulates by being used: resolved assists, briefings, reviewed
+    training suggestions and past writes.
+
+    Fixed values (no random draws), so the rows above stay exactly as they were."""
+    member = {email.split("@")[0]: member_id for email, member_id in ids.items()}
+    for n, (subject, category, priority, who, days, respond, close) in enumerate(
+        CLOSED_ASSISTS, start=len(ASSISTS)
+    ):
+        customer = customers[n]
+        created = now - timedelta(days=days)
+        closed = created + timedelta(hours=close)
+        session.add(
+            Assist(
+                workspace_id=workspace_id,
+                number=1040 + n,
+                status="closed",
+                priority=priority,
+                category=category,
+                subject=subject,
+                summary=f"{customer.name} wrote about: {subject.lower()}.",
+                customer_id=customer.id,
+                customer_details={"name": customer.name, "email": customer.email},
+                escalation_reason="customer asked for a person",
+                tags=[category],
+                assignee_id=member[who],
+                transcript=[{"from": "customer", "text": subject}],
+                unread=False,
+                resolution=f"Sorted out by {who.title()}.",
+                created_at=created,
+                updated_at=closed,
+                first_response_at=created + timedelta(minutes=respond),
+                closed_at=closed,
+            )
+        )
+    for who, kind, frequency, on, at, channel, address, active in SCHEDULES:
+        session.add(
+            Schedule(
+                workspace_id=workspace_id,
+                member_id=member[who],
+                briefing_type=kind,
+                frequency=frequency,
+                days=WEEKDAYS if on == "mon-fri" else [on] if on else [],
+                time=at,
+                timezone=timezone,
+                channel=channel,
+                address=address or f"{who}@demo.example",
+                active=active,
+                created_at=now - timedelta(days=30),
+            )
+        )
+    await session.flush()
+    # A suggestion that contradicts an existing answer, and one a member already turned down.
+    shipping = await session.scalar(
+        select(QaPair).where(
+            QaPair.workspace_id == workspace_id, QaPair.question == "When will my order ship?"
+        )
+    )
+    assert shipping is not None
+    session.add(
+        TrainingSuggestion(
+            workspace_id=workspace_id,
+            question="How fast do orders ship?",
+            answer="Orders ship the same day.",
+            quality=0.64,
+            conflicts_with=shipping.id,
+            origin="conversations",
+        )
+    )
+    session.add(
+        TrainingSuggestion(
+            workspace_id=workspace_id,
+            question="Can I return opened items?",
+            answer="Opened items cannot be returned.",
+            quality=0.52,
+            status="rejected",
+            origin="escalations",
+        )
+    )
+    # Two executed writes: one still in force, one undone right away.
+    rows = await session.scalars(
+        select(Assist).where(Assist.workspace_id == workspace_id, Assist.number.in_([1047, 1048]))
+    )
+    by_number = {row.number: row for row in rows}
+    lowered, reassigned = by_number[1047], by_number[1048]
+    session.add(
+        Snapshot(
+            workspace_id=workspace_id,
+            member_id=member["olivia"],
+            summary=f"set {lowered.ref} to low priority",
+            before=[
+                Change(
+                    entity="assist",
+                    key=lowered.id,
+                    field="priority",
+                    before="normal",
+                    after="low",
+                    label=f"{lowered.ref} priority",
+                ).model_dump(mode="json")
+            ],
+            created_at=now - timedelta(days=2, hours=3),
+        )
+    )
+    session.add(
+        Snapshot(
+            workspace_id=workspace_id,
+            member_id=member["adam"],
+            summary=f"assign {reassigned.ref} to Tom Baker",
+            before=[
+                Change(
+                    entity="assist",
+                    key=reassigned.id,
+                    field="assignee_id",
+                    before=None,
+                    after=member["tom"],
+                    label=f"{reassigned.ref} assignee",
+                    shown_before="unassigned",
+                    shown_after="Tom Baker",
+                ).model_dump(mode="json")
+            ],
+            created_at=now - timedelta(days=5, hours=1),
+            undone_at=now - timedelta(days=5, hours=1) + timedelta(seconds=12),
+        )
+    )
