@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from core.proposals import (
     CREATE,
@@ -12,9 +13,12 @@ from core.proposals import (
     proposal_payload,
     undo_last,
 )
-from core.tools.args import ApproveProposalArgs, RejectProposalArgs
+from core.task import Route
+from core.tools.args import ApproveProposalArgs, RejectProposalArgs, SendToArgs
 from core.tools.registry import ToolContext
 from delivery.deliverable import Deliverable
+from delivery.outbox import enqueue
+from storage.models import ChannelIdentity, OutboxRow, TaskRow
 
 
 async def approve_proposal(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -59,8 +63,86 @@ async def undo(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
     return [Deliverable(text=message)]
 
 
+PHONE = ("sms", "whatsapp", "voice")
+
+
+def _guess_channel(address: str) -> str:
+    if "@" in address:
+        return "email"
+    if address.startswith("whatsapp:"):
+        return "whatsapp"
+    if address.startswith("+"):
+        return "sms"
+    return "slack" if address[:1] in ("U", "W", "C") else "telegram"
+
+
+async def send_to(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
+    """Push the member's previous result to another channel or address of the team."""
+    assert isinstance(args, SendToArgs)
+    previous = await ctx.session.scalar(
+        select(TaskRow)
+        .where(
+            TaskRow.workspace_id == ctx.principal.workspace_id,
+            TaskRow.member_id == ctx.principal.member_id,
+            TaskRow.status == "done",
+            TaskRow.id != ctx.task.id,
+        )
+        .order_by(TaskRow.finished_at.desc())
+        .limit(1)
+    )
+    replies = (
+        list(
+            await ctx.session.scalars(
+                select(OutboxRow).where(OutboxRow.task_id == previous.id).order_by(OutboxRow.seq)
+            )
+        )
+        if previous is not None
+        else []
+    )
+    if not replies:
+        return [Deliverable(kind="error", text="There is no earlier result of yours to send.")]
+    channel = args.channel or _guess_channel(args.address or "")
+    identities = list(
+        await ctx.session.scalars(
+            select(ChannelIdentity).where(
+                ChannelIdentity.workspace_id == ctx.principal.workspace_id,
+                ChannelIdentity.channel.in_(PHONE if channel in PHONE else (channel,)),
+            )
+        )
+    )
+    if args.address:
+        wanted = args.address.removeprefix("whatsapp:").lower()
+        match = [i for i in identities if i.address.lower() == wanted]
+        if not match:
+            # Results never leave the workspace for an address nobody on the team holds.
+            return [
+                Deliverable(
+                    kind="error",
+                    text=f"I can only send results to addresses linked to your team; "
+                    f"{args.address} is not one of them.",
+                )
+            ]
+        address = match[0].address
+    else:
+        mine = [i for i in identities if i.member_id == ctx.principal.member_id]
+        if not mine:
+            return [Deliverable(kind="error", text=f"You have no {channel} address linked to you.")]
+        address = mine[0].address
+    target = f"whatsapp:{address}" if channel == "whatsapp" else address
+    enqueue(
+        ctx.session,
+        workspace_id=ctx.principal.workspace_id,
+        task_id=None,
+        route=Route(channel=channel, address=target),  # type: ignore[arg-type]
+        deliverables=[Deliverable.model_validate(r.deliverable) for r in replies],
+        dedupe_prefix=f"send_to:{ctx.task.id}",
+    )
+    return [Deliverable(text=f"Sent your previous result to {channel} ({address}).")]
+
+
 HANDLERS = {
     "approve_proposal": approve_proposal,
     "reject_proposal": reject_proposal,
     "undo_last": undo,
+    "send_to": send_to,
 }

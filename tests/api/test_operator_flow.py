@@ -11,6 +11,7 @@ from sqlalchemy import select
 from core.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Assist
+from storage.models import OutboxRow
 from storage.types import utcnow
 from tests.helpers import wait_until
 
@@ -75,3 +76,32 @@ async def test_support_member_gets_what_to_use_instead(db: Database, make_client
     text = task["replies"][0]["text"]
     assert text.startswith("I can't do that for you.")
     assert "web inbox or by email" in text
+
+
+async def test_send_to_pushes_the_previous_result_to_another_channel(
+    db: Database, make_client: Any
+) -> None:
+    async with db.session() as session:
+        await seed_workspace(session, now=utcnow())
+    client = await make_client()
+    first = await _say(client, "olivia@demo.example", "how is csat this month?")
+    shown = first["replies"][0]["text"]
+
+    pushed = await _say(client, "olivia@demo.example", "send that to my email")
+    assert (
+        pushed["replies"][0]["text"] == "Sent your previous result to email (olivia@demo.example)."
+    )
+
+    async def copy() -> OutboxRow | None:
+        async with db.session() as session:
+            return await session.scalar(
+                select(OutboxRow).where(
+                    OutboxRow.channel == "email", OutboxRow.address == "olivia@demo.example"
+                )
+            )
+
+    row = await wait_until(copy)
+    assert row.deliverable["text"] == shown
+
+    outside = await _say(client, "olivia@demo.example", "forward it to +15559998888 by sms")
+    assert "only send results to addresses linked to your team" in outside["replies"][0]["text"]
