@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity import Principal
+from core.plans import SCHEDULE_QUOTAS
 from core.task import Route
 from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
@@ -31,11 +32,10 @@ from storage.domain import (
     TrainingSource,
     TrainingSuggestion,
 )
-from storage.models import ApiKey, Base, Member
+from storage.models import ApiKey, Base, Member, Workspace
 
 PROPOSAL_TTL = timedelta(hours=24)
 UNDO_WINDOW = timedelta(seconds=30)
-RETENTION_DAYS = {"plus": 7, "pro": 30, "enterprise": 90}
 CREATE = "__row__"  # a Change on this field creates (before None) or deletes (after None) a row
 
 # The entities a proposal may change. Each is a model whose rows carry workspace_id.
@@ -200,6 +200,56 @@ async def apply_changes(
             )
         _set_field(row, change.field, change.after)
     await session.flush()
+
+
+async def check_invariants(session: AsyncSession, workspace_id: str) -> None:
+    """Rules that must hold after any write, checked at execution (drafts may race):
+    an active owner remains, recurring briefings stay within the plan's quota per agent, and
+    no URL is a training source twice. Raises StaleChange naming the broken rule."""
+    owners = await session.scalar(
+        select(func.count())
+        .select_from(Member)
+        .where(
+            Member.workspace_id == workspace_id,
+            Member.role == "owner",
+            Member.status == "active",
+        )
+    )
+    if not owners:
+        raise StaleChange("the workspace would be left without an active owner")
+    plan = await session.scalar(select(Workspace.plan).where(Workspace.id == workspace_id))
+    limit = SCHEDULE_QUOTAS.get(plan or "plus", 0)
+    if limit is not None:
+        per_agent = await session.execute(
+            select(Schedule.agent_id, func.count())
+            .where(
+                Schedule.workspace_id == workspace_id,
+                Schedule.active.is_(True),
+                Schedule.one_off_at.is_(None),
+            )
+            .group_by(Schedule.agent_id)
+        )
+        counts = dict(per_agent.all())
+        unassigned = counts.pop(None, 0)
+        busiest = max(counts.values(), default=0) + unassigned
+        if busiest > limit:
+            raise StaleChange(
+                f"the {plan} plan allows {limit} recurring briefings per AI agent and this "
+                f"would make {busiest}"
+            )
+    duplicate = await session.scalar(
+        select(TrainingSource.url)
+        .where(
+            TrainingSource.workspace_id == workspace_id,
+            TrainingSource.kind == "url",
+            TrainingSource.active.is_(True),
+        )
+        .group_by(TrainingSource.url)
+        .having(func.count() > 1)
+        .limit(1)
+    )
+    if duplicate is not None:
+        raise StaleChange(f"{duplicate} would be a training source twice")
 
 
 async def _new_code(session: AsyncSession, workspace_id: str, rng: random.Random) -> str:
@@ -391,6 +441,7 @@ async def decide(
     try:
         async with session.begin_nested():
             await apply_changes(session, proposal.workspace_id, changes)
+            await check_invariants(session, proposal.workspace_id)
     except StaleChange as exc:
         await session.execute(
             update(Proposal)
@@ -455,7 +506,3 @@ async def undo_last(session: AsyncSession, principal: Principal, *, now: datetim
         raise ProposalError(f"Can't undo: {exc}.") from exc
     snap.undone_at = now
     return f"Undone: {snap.summary}."
-
-
-def retention(plan: str) -> timedelta:
-    return timedelta(days=RETENTION_DAYS.get(plan, 7))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import directory
 from core.members import MemberNotFound, find_by_name
+from core.plans import SCHEDULE_QUOTAS
 from core.proposals import CREATE, Change, Draft, Message
 from core.tools import args as a
 from core.tools.reads import load_assist
@@ -39,7 +40,6 @@ from storage.models import ApiKey, Base, ChannelIdentity, Member
 from storage.types import new_id
 
 # Recurring briefings per AI agent; None is unlimited.
-SCHEDULE_QUOTAS: dict[str, int | None] = {"plus": 3, "pro": 10, "enterprise": None}
 BROADCAST_LIMIT = 1000
 WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 BRIEFING_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "email", "voice")

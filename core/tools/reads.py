@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 
 from core import analytics
 from core.members import MemberNotFound, active_members, find_by_name
-from core.proposals import retention
+from core.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext
 from delivery.deliverable import CardField, Deliverable

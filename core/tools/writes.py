@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from core.members import MemberNotFound, active_members, find_by_name
+from core.plans import retention
 from core.proposals import (
     CREATE,
     ENTITIES,
@@ -17,7 +18,6 @@ from core.proposals import (
     Message,
     field_value,
     key_value,
-    retention,
     row_state,
 )
 from core.tools import args as a

@@ -1231,3 +1231,45 @@ async def test_broadcast_audience_channel_and_cap(db: Database, seeded: Seeded) 
     text = await refused(db, seeded, OLIVIA, "send_broadcast", {"message": "Hi"})
     assert text.startswith(f"That would email {total} customers (all customers)")
     assert "at most 1000" in text
+
+
+async def test_quota_holds_when_two_pending_schedules_race(db: Database) -> None:
+    async with db.session() as session:
+        seeded = await seed_workspace(session, name="Race Co", plan="pro", now=NOW)
+    await _fill_schedules(db, seeded, 9)
+    # Both drafts see 9 of 10 slots taken, so both are proposed...
+    _, first = await proposed(
+        db, seeded, ADAM, "schedule_briefing", {"briefing_type": "monthly_roi"}
+    )
+    _, second = await proposed(
+        db, seeded, ADAM, "schedule_briefing", {"briefing_type": "weekly_knowledge_gaps"}
+    )
+    assert (await approve(db, seeded, ADAM, first["code"])).startswith("Done:")
+    # ...but the quota is checked again at execution: the second one stops, nothing changes.
+    text = await approve(db, seeded, ADAM, second["code"])
+    assert text.startswith("Stopped, nothing was changed: the pro plan allows 10 recurring")
+    active = select(Schedule).where(
+        Schedule.workspace_id == seeded.workspace_id,
+        Schedule.active.is_(True),
+        Schedule.one_off_at.is_(None),
+    )
+    assert await count(db, active) == 10
+
+
+async def test_last_owner_holds_when_two_demotions_race(db: Database, seeded: Seeded) -> None:
+    await alter(db, Member, seeded.member_ids[ADAM], role="owner")
+    _, one = await proposed(
+        db, seeded, OLIVIA, "update_member", {"member": "adam", "role": "admin"}
+    )
+    _, two = await proposed(
+        db, seeded, OLIVIA, "update_member", {"member": "olivia", "role": "admin"}
+    )
+    assert (await approve(db, seeded, OLIVIA, one["code"])).startswith("Done:")
+    text = await approve(db, seeded, OLIVIA, two["code"])
+    assert text == (
+        "Stopped, nothing was changed: the workspace would be left without an active owner."
+    )
+    owners = select(Member).where(
+        Member.workspace_id == seeded.workspace_id, Member.role == "owner"
+    )
+    assert await count(db, owners) == 1
