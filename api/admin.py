@@ -453,27 +453,39 @@ def _status_filter(request: web.Request, allowed: tuple[str, ...]) -> str | None
     return status
 
 
-async def list_tasks(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    status = _status_filter(request, TASK_STATUSES)
+async def _filtered(
+    request: web.Request,
+    gw: Gateway,
+    who: Caller,
+    model: Any,
+    statuses: tuple[str, ...],
+    order: Any,
+) -> list[Any]:
+    """The caller's workspace rows of MODEL, optionally `?status=`, newest first, `?limit=`."""
+    status = _status_filter(request, statuses)
     limit = query_int(request, "limit", 50, lo=1, hi=500)
-    query = select(TaskRow).where(TaskRow.workspace_id == who.workspace_id)
+    query = select(model).where(model.workspace_id == who.workspace_id)
     if status:
-        query = query.where(TaskRow.status == status)
+        query = query.where(model.status == status)
     async with gw.db.session() as session:
-        rows = await session.scalars(query.order_by(TaskRow.received_at.desc()).limit(limit))
-        items = [
-            TaskSummary(
-                id=r.id,
-                channel=r.channel,
-                kind=r.kind,
-                status=r.status,
-                sender=f"{r.sender_channel}:{r.sender_address}",
-                text=r.text,
-                received_at=r.received_at,
-                attempts=r.attempts,
-            )
-            for r in rows
-        ]
+        return list(await session.scalars(query.order_by(order).limit(limit)))
+
+
+async def list_tasks(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    rows = await _filtered(request, gw, who, TaskRow, TASK_STATUSES, TaskRow.received_at.desc())
+    items = [
+        TaskSummary(
+            id=r.id,
+            channel=r.channel,
+            kind=r.kind,
+            status=r.status,
+            sender=f"{r.sender_channel}:{r.sender_address}",
+            text=r.text,
+            received_at=r.received_at,
+            attempts=r.attempts,
+        )
+        for r in rows
+    ]
     return json_ok(Page[TaskSummary](items=items))
 
 
@@ -483,14 +495,10 @@ async def get_task(request: web.Request, gw: Gateway, who: Caller) -> web.Respon
 
 
 async def list_outbox(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    status = _status_filter(request, OUTBOX_STATUSES)
-    limit = query_int(request, "limit", 50, lo=1, hi=500)
-    query = select(OutboxRow).where(OutboxRow.workspace_id == who.workspace_id)
-    if status:
-        query = query.where(OutboxRow.status == status)
-    async with gw.db.session() as session:
-        rows = await session.scalars(query.order_by(OutboxRow.created_at.desc()).limit(limit))
-        items = [OutboxOut.model_validate(r, from_attributes=True) for r in rows]
+    rows = await _filtered(
+        request, gw, who, OutboxRow, OUTBOX_STATUSES, OutboxRow.created_at.desc()
+    )
+    items = [OutboxOut.model_validate(r, from_attributes=True) for r in rows]
     return json_ok(Page[OutboxOut](items=items))
 
 
@@ -555,14 +563,10 @@ def _assist_out(x: Assist) -> AssistOut:
 
 
 async def list_assists(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    status = _status_filter(request, ("open", "pending", "closed"))
-    limit = query_int(request, "limit", 50, lo=1, hi=500)
-    query = select(Assist).where(Assist.workspace_id == who.workspace_id)
-    if status:
-        query = query.where(Assist.status == status)
-    async with gw.db.session() as session:
-        rows = await session.scalars(query.order_by(Assist.number.desc()).limit(limit))
-        items = [_assist_out(x) for x in rows]
+    rows = await _filtered(
+        request, gw, who, Assist, ("open", "pending", "closed"), Assist.number.desc()
+    )
+    items = [_assist_out(x) for x in rows]
     return json_ok(Page[AssistOut](items=items))
 
 
@@ -583,29 +587,24 @@ async def get_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Resp
 
 
 async def list_proposals(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    status = _status_filter(request, ("pending", "executed", "rejected", "expired", "stale"))
-    limit = query_int(request, "limit", 50, lo=1, hi=500)
-    query = select(Proposal).where(Proposal.workspace_id == who.workspace_id)
-    if status:
-        query = query.where(Proposal.status == status)
-    async with gw.db.session() as session:
-        rows = await session.scalars(query.order_by(Proposal.created_at.desc()).limit(limit))
-        items = [
-            ProposalOut(
-                id=p.id,
-                code=p.code,
-                status=p.status,
-                summary=p.summary,
-                requester_id=p.requester_id,
-                estimated_count=p.estimated_count,
-                changes=proposal_payload(p)["changes"],
-                created_at=p.created_at,
-                expires_at=p.expires_at,
-                decided_by=p.decided_by,
-                outcome=p.outcome,
-            )
-            for p in rows
-        ]
+    statuses = ("pending", "executed", "rejected", "expired", "stale")
+    rows = await _filtered(request, gw, who, Proposal, statuses, Proposal.created_at.desc())
+    items = [
+        ProposalOut(
+            id=p.id,
+            code=p.code,
+            status=p.status,
+            summary=p.summary,
+            requester_id=p.requester_id,
+            estimated_count=p.estimated_count,
+            changes=proposal_payload(p)["changes"],
+            created_at=p.created_at,
+            expires_at=p.expires_at,
+            decided_by=p.decided_by,
+            outcome=p.outcome,
+        )
+        for p in rows
+    ]
     return json_ok(Page[ProposalOut](items=items))
 
 

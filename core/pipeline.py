@@ -182,7 +182,6 @@ class PipelineWorker:
         self._on_replies = on_replies
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._in_flight: set[str] = set()
 
     def wake(self, _count: int = 0) -> None:
         self._wakeup.set()
@@ -236,7 +235,6 @@ class PipelineWorker:
 
     async def _handle(self, row: Any, token: str) -> None:
         started = time.perf_counter()
-        self._in_flight.add(row.id)
         self._metrics.workers_busy.inc()
         try:
             task = row_to_task(row)
@@ -257,7 +255,6 @@ class PipelineWorker:
                 log.exception("task %s failed", task.id)
                 await self._fail(task, token, f"{type(exc).__name__}: {exc}")
         finally:
-            self._in_flight.discard(row.id)
             self._metrics.workers_busy.dec()
             self._metrics.task_seconds.observe(time.perf_counter() - started)
 

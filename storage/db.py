@@ -15,7 +15,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -118,10 +117,6 @@ def _pending(connection: Connection) -> list[str]:
             break
         pending.append(rev.revision)
     return pending
-
-
-async def run_in_transaction(conn: AsyncConnection, fn: Any) -> Any:
-    return await conn.run_sync(fn)
 
 
 def run_migrations_blocking(url: str) -> None:

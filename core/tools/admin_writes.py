@@ -21,7 +21,7 @@ from core.plans import SCHEDULE_QUOTAS
 from core.proposals import CREATE, Change, Draft, Message
 from core.tools import args as a
 from core.tools.reads import load_assist
-from core.tools.registry import ToolContext
+from core.tools.registry import ToolContext, error_reply
 from delivery.deliverable import Deliverable
 from storage.domain import (
     AiAgent,
@@ -72,10 +72,6 @@ KNOWN_INTEGRATIONS = IMPORT_SOURCES | {
 # the admin API, which calls `reveal_api_key` to mint the secret, store its hash and return it.
 PENDING_REVEAL = "pending"
 _PLACEHOLDER_HASH = "pending-"
-
-
-def _error(text: str) -> list[Deliverable]:
-    return [Deliverable(kind="error", text=text)]
 
 
 def _iso(value: Any) -> Any:
@@ -207,7 +203,7 @@ async def approve_training_suggestion(
         )
     )
     if suggestion is None:
-        return _error(f"There is no training suggestion {args.suggestion_id}.")
+        return error_reply(f"There is no training suggestion {args.suggestion_id}.")
     if suggestion.status != "pending":
         return [
             Deliverable(text=f"Training suggestion {suggestion.id} is already {suggestion.status}.")
@@ -279,7 +275,7 @@ async def add_training_source(ctx: ToolContext, args: BaseModel) -> list[Deliver
     for source in sources:
         if source.url and _same_url(source.url, args.url):
             if source.active:
-                return _error(
+                return error_reply(
                     f"{args.url} is already a training source "
                     f'({source.id}, "{source.title or source.url}").'
                 )
@@ -317,9 +313,9 @@ async def edit_qa_pair(ctx: ToolContext, args: BaseModel) -> list[Deliverable] |
     assert isinstance(args, a.EditQaPairArgs)
     pair = await _qa_pair(ctx, args.qa_id)
     if pair is None:
-        return _error(f"There is no Q&A {args.qa_id}.")
+        return error_reply(f"There is no Q&A {args.qa_id}.")
     if not pair.active:
-        return _error(f"Q&A {pair.id} was removed; undo or restore that first to edit it.")
+        return error_reply(f"Q&A {pair.id} was removed; undo or restore that first to edit it.")
     changes = [
         _set("qa_pair", pair, name, value, f"Q&A {pair.id} {name}")
         for name, value in (("question", args.question), ("answer", args.answer))
@@ -337,7 +333,7 @@ async def remove_qa_pair(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
     assert isinstance(args, a.RemoveQaPairArgs)
     pair = await _qa_pair(ctx, args.qa_id)
     if pair is None:
-        return _error(f"There is no Q&A {args.qa_id}.")
+        return error_reply(f"There is no Q&A {args.qa_id}.")
     if not pair.active:
         return [Deliverable(text=f"Q&A {pair.id} is already removed.")]
     # Soft removal: the row stays, so undo and restore bring back exactly what was there.
@@ -382,7 +378,7 @@ async def promote_assist_to_training(
     assert isinstance(args, a.PromoteAssistToTrainingArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     reply = await ctx.session.scalar(
         select(AssistEvent)
         .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
@@ -390,7 +386,7 @@ async def promote_assist_to_training(
         .limit(1)
     )
     if reply is None:
-        return _error(
+        return error_reply(
             f"{assist.ref} has no reply from the team yet, so there is no answer to learn from."
         )
     asked = next(
@@ -408,7 +404,7 @@ async def promote_assist_to_training(
     question = scrub_personal_data(asked, names).strip()
     answer = scrub_personal_data(reply.body, names).strip()
     if not question:
-        return _error(f"{assist.ref} has no customer question to learn from.")
+        return error_reply(f"{assist.ref} has no customer question to learn from.")
     duplicate = await ctx.session.scalar(
         select(QaPair.id).where(
             QaPair.workspace_id == ctx.principal.workspace_id,
@@ -417,7 +413,7 @@ async def promote_assist_to_training(
         )
     )
     if duplicate is not None:
-        return _error(
+        return error_reply(
             f"Q&A {duplicate} already has that question; edit its answer instead (edit Q&A "
             f"{duplicate})."
         )
@@ -456,7 +452,7 @@ async def update_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliver
     assert isinstance(args, a.UpdateAgentConfigArgs)
     agent = await _agent(ctx)
     if agent is None:
-        return _error("This workspace has no AI agent to configure yet.")
+        return error_reply("This workspace has no AI agent to configure yet.")
     name = "name" if args.field == "name" else f"config.{args.field}"
     current = agent.name if args.field == "name" else agent.config.get(args.field)
     if current == args.value:
@@ -477,14 +473,14 @@ async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
     workspace_id = ctx.principal.workspace_id
     role = args.role or "support"
     if role == "owner" and ctx.principal.role != "owner":
-        return _error("Only an owner can invite another owner.")
+        return error_reply("Only an owner can invite another owner.")
     member = await ctx.session.scalar(
         select(Member).where(Member.workspace_id == workspace_id, Member.email == args.email)
     )
     if member is not None:
         if member.status == "active":
-            return _error(f"{args.email} is already a member ({member.name}, {member.role}).")
-        return _error(
+            return error_reply(f"{args.email} is already a member ({member.name}, {member.role}).")
+        return error_reply(
             f"{args.email} belongs to {member.name}, who was removed; to bring them back, "
             f'say "reactivate {member.name}".'
         )
@@ -509,7 +505,7 @@ async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
         change = _create("invitation", row, f"invitation for {args.email}", shown)
         return Draft(tool="invite_member", summary=summary, changes=(change,))
     if invitation.status == "pending":
-        return _error(
+        return error_reply(
             f"{args.email} already has a pending invitation (as {invitation.role}); cancel it "
             "first to invite them with another role."
         )
@@ -558,14 +554,14 @@ async def update_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
     assert isinstance(args, a.UpdateMemberArgs)
     found = await _member_for_update(ctx, args)
     if isinstance(found, str):
-        return _error(found)
+        return error_reply(found)
     member = found
     role = args.role or member.role
     status = member.status if args.active is None else ("active" if args.active else "removed")
     if (role, status) == (member.role, member.status):
         return [Deliverable(text=f"{member.name} is already {member.role} and {member.status}.")]
     if ctx.principal.role != "owner" and "owner" in (member.role, role):
-        return _error("Only an owner can change an owner or make someone an owner.")
+        return error_reply("Only an owner can change an owner or make someone an owner.")
     stays_owner = role == "owner" and status == "active"
     if member.role == "owner" and member.status == "active" and not stays_owner:
         owners = await ctx.session.scalar(
@@ -578,7 +574,7 @@ async def update_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
             )
         )
         if (owners or 0) <= 1:
-            return _error(
+            return error_reply(
                 f"{member.name} is the workspace's only owner; make someone else an owner first."
             )
     changes = []
@@ -606,7 +602,7 @@ async def cancel_invitation(ctx: ToolContext, args: BaseModel) -> list[Deliverab
     )
     if invitation is None or invitation.status != "pending":
         state = f" (it is {invitation.status})" if invitation is not None else ""
-        return _error(f"There is no pending invitation for {args.email}{state}.")
+        return error_reply(f"There is no pending invitation for {args.email}{state}.")
     return Draft(
         tool="cancel_invitation",
         summary=f"cancel the invitation for {args.email}",
@@ -636,7 +632,7 @@ async def create_api_key(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
         )
     )
     if clash is not None:
-        return _error(
+        return error_reply(
             f'An API key called "{clash.name}" exists already; choose another name or revoke '
             "that one first."
         )
@@ -706,7 +702,7 @@ async def revoke_api_key(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
         )
     )
     if not keys:
-        return _error(f'There is no active API key called "{args.name}".')
+        return error_reply(f'There is no active API key called "{args.name}".')
     if len(keys) > 1:
         options = ", ".join(f"{k.prefix} (created {k.created_at:%d %b %Y})" for k in keys)
         return [
@@ -870,10 +866,10 @@ async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverab
     agent_id = agent.id if agent else None
     refusal = _quota_refusal(ctx, await _agent_schedules(ctx, agent_id))
     if refusal:
-        return _error(refusal)
+        return error_reply(refusal)
     timing = _plan_timing(args.briefing_type, args.frequency, args.days, [])
     if isinstance(timing, str):
-        return _error(timing)
+        return error_reply(timing)
     frequency, days = timing
     default = member.default_channel if member.default_channel in BRIEFING_CHANNELS else None
     came_from = ctx.task.reply_route.channel
@@ -884,13 +880,15 @@ async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverab
         or ("email" if member.email else None)
     )
     if channel is None:
-        return _error("Which channel should the briefing go to (Slack, email, SMS, Telegram...)?")
+        return error_reply(
+            "Which channel should the briefing go to (Slack, email, SMS, Telegram...)?"
+        )
     try:
         address = await _address_for(ctx, member, channel, args.address)
     except directory.DirectoryError as exc:
-        return _error(f"I can't send briefings there: {exc}.")
+        return error_reply(f"I can't send briefings there: {exc}.")
     if address is None:
-        return _error(
+        return error_reply(
             f"I don't know your {channel} address: link it to your profile, or tell me where to "
             "send the briefing."
         )
@@ -949,7 +947,7 @@ async def _my_schedule(
             if briefing_type
             else "scheduled briefing"
         )
-        return _error(f"You have no active {what}.")
+        return error_reply(f"You have no active {what}.")
     options = "; ".join(f"schedule {s.id}: {_schedule_text(s)}" for s in found)
     return [Deliverable(text=f"Which one do you mean? {options}.")]
 
@@ -967,7 +965,7 @@ async def update_schedule(ctx: ToolContext, args: BaseModel) -> list[Deliverable
             schedule.briefing_type, args.frequency, args.days, list(schedule.days)
         )
         if isinstance(timing, str):
-            return _error(timing)
+            return error_reply(timing)
         frequency, days = timing
     wanted: dict[str, Any] = {"frequency": frequency, "days": days}
     if args.time:
@@ -976,7 +974,9 @@ async def update_schedule(ctx: ToolContext, args: BaseModel) -> list[Deliverable
         member = await _asker(ctx)
         address = await _address_for(ctx, member, args.channel, None)
         if address is None:
-            return _error(f"I don't know your {args.channel} address; link it to your profile.")
+            return error_reply(
+                f"I don't know your {args.channel} address; link it to your profile."
+            )
         wanted["channel"] = args.channel
         wanted["address"] = address
     label = f"schedule {schedule.id} ({schedule.briefing_type.replace('_', ' ')})"
@@ -1060,7 +1060,7 @@ async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Delivera
         )
         return Draft(tool="toggle_integration", summary=f"turn {name} {state}", changes=changes)
     if name not in KNOWN_INTEGRATIONS:
-        return _error(
+        return error_reply(
             f"I don't know an integration called {args.integration}. Known: "
             + ", ".join(sorted(KNOWN_INTEGRATIONS))
             + "."
@@ -1085,19 +1085,19 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
     assert isinstance(args, a.RunImportArgs)
     source = _integration_name(args.source)
     if source not in IMPORT_SOURCES:
-        return _error(
+        return error_reply(
             f"I can't import from {args.source}; sources: "
             + ", ".join(sorted(IMPORT_SOURCES))
             + "."
         )
     integration = await _integration(ctx, source)
     if integration is None or not integration.enabled:
-        return _error(
+        return error_reply(
             f'{source} is not connected. Turn it on first ("turn on {source}"), then ask again.'
         )
     previous = integration.settings.get("last_import")
     if isinstance(previous, dict) and previous.get("status") in ("queued", "running"):
-        return _error(
+        return error_reply(
             f"An import from {source} is already {previous['status']} "
             f"(requested {previous.get('requested_at', '?')[:16].replace('T', ' ')})."
         )
@@ -1160,7 +1160,7 @@ async def _audience(ctx: ToolContext, audience: str) -> list[str]:
 async def send_broadcast(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
     assert isinstance(args, a.SendBroadcastArgs)
     if args.channel not in (None, "email"):
-        return _error(
+        return error_reply(
             "Broadcasts go by email only: SMS, WhatsApp and the other channels need each "
             "customer's consent to bulk messages, which is not recorded here."
         )
@@ -1168,9 +1168,9 @@ async def send_broadcast(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
     recipients = await _audience(ctx, audience)
     shown = audience.replace("_", " ")
     if not recipients:
-        return _error(f"No customers with an email address match {shown}.")
+        return error_reply(f"No customers with an email address match {shown}.")
     if len(recipients) > BROADCAST_LIMIT:
-        return _error(
+        return error_reply(
             f"That would email {len(recipients)} customers ({shown}); one broadcast reaches at "
             f"most {BROADCAST_LIMIT}. Choose a narrower audience, such as active conversations."
         )

@@ -17,7 +17,7 @@ from core import analytics
 from core.members import MemberNotFound, active_members, find_by_name
 from core.plans import retention
 from core.tools import args as a
-from core.tools.registry import ToolContext
+from core.tools.registry import ToolContext, error_reply
 from delivery.deliverable import CardField, Deliverable
 from storage.domain import (
     AiAgent,
@@ -33,10 +33,6 @@ from storage.domain import (
 from storage.models import Member
 
 PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
-
-
-def _error(text: str) -> list[Deliverable]:
-    return [Deliverable(kind="error", text=text)]
 
 
 async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -161,7 +157,7 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
         try:
             member = await find_by_name(ctx.session, ctx.principal, args.member)
         except MemberNotFound as exc:
-            return _error(str(exc))
+            return error_reply(str(exc))
         mine = [x for x in assists if x.assignee_id == member.id]
         urgent = sum(x.priority in ("urgent", "high") for x in mine)
         text = f"{member.name} has {len(mine)} open assists ({urgent} high or urgent)."
@@ -203,7 +199,7 @@ async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         try:
             member = await find_by_name(ctx.session, ctx.principal, args.assignee)
         except MemberNotFound as exc:
-            return _error(str(exc))
+            return error_reply(str(exc))
         query = query.where(Assist.assignee_id == member.id)
     rows = list(await ctx.session.scalars(query))
     if args.label:
@@ -232,7 +228,7 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.ShowAssistArgs)
     x = await load_assist(ctx, args.assist)
     if x is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     assignee = await ctx.session.get(Member, x.assignee_id) if x.assignee_id else None
     fields = (
         CardField(label="Status", value=x.status),
@@ -473,7 +469,7 @@ async def get_inbox_performance(ctx: ToolContext, args: BaseModel) -> list[Deliv
         try:
             member = await find_by_name(ctx.session, ctx.principal, args.member)
         except MemberNotFound as exc:
-            return _error(str(exc))
+            return error_reply(str(exc))
     assists = await _inbox_assists(ctx, previous.start, member.id if member else None)
     now_figures, before = inbox_figures(assists, current), inbox_figures(assists, previous)
     open_now = [x for x in assists if x.status != "closed"]
@@ -741,7 +737,7 @@ def _when(schedule: Schedule) -> str:
 async def list_schedules(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.ListSchedulesArgs)
     if ctx.principal.member_id is None:
-        return _error("Only team members have scheduled briefings.")
+        return error_reply("Only team members have scheduled briefings.")
     query = select(Schedule).where(
         Schedule.workspace_id == ctx.principal.workspace_id,
         Schedule.member_id == ctx.principal.member_id,
@@ -880,7 +876,9 @@ async def list_integrations(ctx: ToolContext, args: BaseModel) -> list[Deliverab
         ]
         if not picked:
             known = ", ".join(r.name for r in rows) or "none yet"
-            return _error(f"There is no integration called {args.integration} (known: {known}).")
+            return error_reply(
+                f"There is no integration called {args.integration} (known: {known})."
+            )
         rows = picked
     if not rows:
         return [Deliverable(text="No integrations are connected yet.")]

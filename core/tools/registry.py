@@ -58,6 +58,11 @@ class ToolSpec:
         return principal.role in roles
 
 
+def error_reply(text: str) -> list[Deliverable]:
+    """A tool's answer when it cannot do what was asked; TEXT says why, for the user."""
+    return [Deliverable(kind="error", text=text)]
+
+
 class ToolRegistry:
     """An explicit mapping of tool name to spec; built once by the composition root."""
 

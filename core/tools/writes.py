@@ -22,17 +22,13 @@ from core.proposals import (
 )
 from core.tools import args as a
 from core.tools.reads import load_assist
-from core.tools.registry import ToolContext
+from core.tools.registry import ToolContext, error_reply
 from delivery.deliverable import Deliverable
 from storage.domain import Assist, Customer, Snapshot
 from storage.models import Member
 from storage.types import new_id
 
 BULK_LIMIT = 5000
-
-
-def _error(text: str) -> list[Deliverable]:
-    return [Deliverable(kind="error", text=text)]
 
 
 def _iso(value: Any) -> Any:
@@ -73,11 +69,11 @@ async def assign_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
     assert isinstance(args, a.AssignAssistArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     try:
         member = await find_by_name(ctx.session, ctx.principal, args.member)
     except MemberNotFound as exc:
-        return _error(str(exc))
+        return error_reply(str(exc))
     names = await _names(ctx)
     if assist.assignee_id == member.id:
         return [Deliverable(text=f"{assist.ref} is already assigned to {member.name}.")]
@@ -93,7 +89,7 @@ async def close_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] |
     assert isinstance(args, a.CloseAssistArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     if assist.status == "closed":
         return [Deliverable(text=f"{assist.ref} is already closed.")]
     return Draft(
@@ -107,7 +103,7 @@ async def set_assist_priority(ctx: ToolContext, args: BaseModel) -> list[Deliver
     assert isinstance(args, a.SetAssistPriorityArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     if assist.priority == args.priority:
         return [Deliverable(text=f"{assist.ref} is already {args.priority} priority.")]
     return Draft(
@@ -143,7 +139,7 @@ async def add_internal_note(ctx: ToolContext, args: BaseModel) -> list[Deliverab
     assert isinstance(args, a.AddInternalNoteArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     return Draft(
         tool="add_internal_note",
         summary=f"add an internal note to {assist.ref}",
@@ -155,11 +151,11 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
     assert isinstance(args, a.ReplyToAssistArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
-        return _error(f"There is no assist {args.assist}.")
+        return error_reply(f"There is no assist {args.assist}.")
     customer = await ctx.session.get(Customer, assist.customer_id) if assist.customer_id else None
     email = (customer.email if customer else None) or assist.customer_details.get("email")
     if not email:
-        return _error(f"{assist.ref} has no customer email to reply to.")
+        return error_reply(f"{assist.ref} has no customer email to reply to.")
     changes = [_event(ctx, assist, "reply", args.message)]
     if assist.first_response_at is None:
         changes.append(_field(assist, "first_response_at", ctx.now.isoformat(), ("—", "now")))
@@ -212,9 +208,9 @@ async def bulk_update_assists(ctx: ToolContext, args: BaseModel) -> list[Deliver
     assert isinstance(args, a.BulkUpdateAssistsArgs)
     found = await _matching(ctx, args.filter)
     if isinstance(found, str):
-        return _error(found)
+        return error_reply(found)
     if len(found) > BULK_LIMIT:
-        return _error(f"That matches more than {BULK_LIMIT} assists; narrow the filter.")
+        return error_reply(f"That matches more than {BULK_LIMIT} assists; narrow the filter.")
     wanted: dict[str, Any] = {}
     assignee: Member | None = None
     if args.action == "close":
@@ -229,10 +225,12 @@ async def bulk_update_assists(ctx: ToolContext, args: BaseModel) -> list[Deliver
         try:
             assignee = await find_by_name(ctx.session, ctx.principal, args.set.assignee)
         except MemberNotFound as exc:
-            return _error(str(exc))
+            return error_reply(str(exc))
         wanted["assignee_id"] = assignee.id
     if not wanted and not args.set.add_label:
-        return _error("What should change on those assists (close, priority, assignee, label)?")
+        return error_reply(
+            "What should change on those assists (close, priority, assignee, label)?"
+        )
     names = await _names(ctx)
     changes: list[Change] = []
     touched = 0
@@ -290,16 +288,16 @@ async def restore_snapshot(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
         )
     )
     if snap is None:
-        return _error(f"There is no snapshot {args.snapshot_id}; show history lists them.")
+        return error_reply(f"There is no snapshot {args.snapshot_id}; show history lists them.")
     keep = retention(ctx.principal.plan)
     age = ctx.now - snap.created_at
     if age > keep:
-        return _error(
+        return error_reply(
             f"Snapshot {snap.id} is {age.days} days old; the {ctx.principal.plan} plan keeps "
             f"snapshots for {keep.days} days, so it can no longer be restored."
         )
     if not snap.before:
-        return _error(
+        return error_reply(
             f"Snapshot {snap.id} ({snap.summary}) sent something out and cannot be restored."
         )
     changes: list[Change] = []
