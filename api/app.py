@@ -14,12 +14,14 @@ from aiohttp import web
 from api import admin, health
 from api.http import Handler, error_middleware
 from api.state import GATEWAY, Gateway
+from channels import create_channels, setup_routes
 from config import Settings
 from core.classify.backend import Classifier, OfflineBackend
 from core.llm.memory import SessionMemory
 from core.metrics import Metrics
 from core.pipeline import PipelineWorker, TaskProcessor
 from core.tools.registry import ToolRegistry, default_registry
+from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
 from storage.db import Database
@@ -28,14 +30,12 @@ from storage.types import new_id
 
 log = logging.getLogger(__name__)
 
+# Channels whose adapters come in later issues: console delivery until then.
 CHANNELS_WITH_CREDENTIALS = {
-    "slack": ("slack_bot_token", "SLACK_BOT_TOKEN"),
-    "telegram": ("telegram_bot_token", "TELEGRAM_BOT_TOKEN"),
-    "sms": ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
-    "whatsapp": ("twilio_whatsapp_from", "TWILIO_WHATSAPP_FROM"),
     "voice": ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
     "email": ("sendgrid_api_key", "SENDGRID_API_KEY"),
 }
+CONSOLE_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "voice", "email")
 
 
 class StartupError(RuntimeError):
@@ -50,7 +50,7 @@ def default_senders(settings: Settings) -> dict[str, Sender]:
     """A sender per channel: the real provider where credentials exist, the console otherwise."""
     console = ConsoleSender()
     senders: dict[str, Sender] = {"web": StoredSender(), "schedule": StoredSender()}
-    for channel in CHANNELS_WITH_CREDENTIALS:
+    for channel in CONSOLE_CHANNELS:
         senders[channel] = console
     return senders
 
@@ -91,6 +91,8 @@ def build_app(
     )
     health.setup(app)
     admin.setup(app)
+    setup_routes(app)
+    app.router.add_get("/media/{token}", _media)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # Resources `_start` opens besides the gateway state (the LLM clients); closed by
@@ -112,6 +114,10 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _media(request: web.Request) -> web.Response:
+    return await request.app[GATEWAY].media.handle(request)
 
 
 async def _start(
@@ -140,6 +146,7 @@ async def _start(
     metrics = Metrics()
     node_id = node_name()
     registry = tools or default_registry()
+    secret = settings.switchboard_secret_key
     gateway = Gateway(
         settings=settings,
         db=db,
@@ -147,11 +154,28 @@ async def _start(
         journal=TaskJournal(db),
         tools=registry,
         node_id=node_id,
+        media=MediaStore(
+            db,
+            secret.get_secret_value().encode() if secret is not None else None,
+            str(settings.public_base_url) if settings.public_base_url else None,
+        ),
     )
+    all_senders = default_senders(settings)
+    try:
+        for channel in create_channels(settings):
+            await channel.start(gateway)  # type: ignore[attr-defined]
+            resources.push_async_callback(channel.stop)  # type: ignore[attr-defined]
+            gateway.channels[channel.name] = channel  # type: ignore[attr-defined]
+            all_senders.update(channel.senders())  # type: ignore[attr-defined]
+    except Exception:
+        await db.dispose()
+        raise
+    all_senders.update(senders or {})
     if run:
         gateway.outbox = OutboxWorker(
             db,
-            senders if senders is not None else default_senders(settings),
+            all_senders,
+            limiter=gateway.limiter,
             node_id=node_id,
             metrics=metrics,
             max_attempts=settings.outbox_max_attempts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -12,7 +13,9 @@ from core.directory import TTLCache
 from core.metrics import Metrics
 from core.pipeline import PipelineWorker
 from core.tools.registry import ToolRegistry
+from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
+from delivery.ratelimit import RateLimiter
 from storage.db import Database
 from storage.journal import TaskJournal
 
@@ -27,6 +30,10 @@ class Gateway:
     journal: TaskJournal
     tools: ToolRegistry
     node_id: str
+    media: MediaStore
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    # Running channel adapters by name ("slack", "telegram", "twilio"); absent when off.
+    channels: dict[str, Any] = field(default_factory=dict)
     pipeline: PipelineWorker | None = None
     outbox: OutboxWorker | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from api.http import bearer_token, json_ok, problem, read_json
 from api.state import GATEWAY, Gateway
+from channels.base import ingest
 from core.directory import Conflict, NotFound, authenticate_api_key, find_member
 from core.task import Route, Sender, Task
-from storage.journal import JournalClosed
 from storage.models import OutboxRow, TaskRow
 from storage.types import new_id, utcnow
 
@@ -113,14 +113,7 @@ async def post_message(request: web.Request) -> web.Response:
         kind="message",
         raw={"member": body.member, "text": body.text},
     )
-    try:
-        accepted = await gateway.journal.append(task)
-    except JournalClosed as exc:
-        raise problem(503, str(exc), **{"Retry-After": "1"}) from exc
-    label = (
-        gateway.metrics.tasks_ingested if accepted.created else gateway.metrics.tasks_deduplicated
-    )
-    label.labels("web").inc()
+    accepted = await ingest(gateway, task)
     return json_ok(Accepted(task_id=accepted.task_id, duplicate=not accepted.created), status=202)
 
 

@@ -21,6 +21,7 @@ from core.identity import Principal, resolve
 from core.metrics import Metrics
 from core.proposals import Draft, proposal_payload, propose, render_proposal
 from core.task import Attachment, Route, Sender, Task
+from core.tools import control
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.deliverable import Deliverable
@@ -82,6 +83,8 @@ class TaskProcessor:
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
+        if task.kind == "approval" and task.raw.get("decision") in ("approve", "reject"):
+            return await self._decide(session, task, principal, now)
         if principal.is_customer:
             # Customer text is data: it never reaches the operator tools.
             return Outcome(task.reply_route, [Deliverable(text=CUSTOMER_ACK)], None)
@@ -117,6 +120,38 @@ class TaskProcessor:
             # Same transaction as the replies: the exchange is kept exactly when they are.
             await self._memory.remember(session, principal, task.text, result, now)
         return Outcome(task.reply_route, deliverables, principal.member_id, result)
+
+    async def _decide(
+        self, session: AsyncSession, task: Task, principal: Principal, now: datetime
+    ) -> Outcome:
+        """An approval by button or by "YES 1234": decided without the classifier. The reply
+        carries the channel's `edit` handle (the prompt's message) once the proposal is decided,
+        so the channel updates the prompt in place with the outcome."""
+        if principal.is_customer:
+            text = (
+                f"This {task.channel} account is not linked to a member of the team, "
+                "so it cannot approve or reject anything."
+            )
+            return Outcome(task.reply_route, [Deliverable(kind="error", text=text)], None)
+        approve = task.raw["decision"] == "approve"
+        ctx = ToolContext(session, principal, task, now, self._tools)
+        proposal_id = task.raw.get("proposal_id")
+        if isinstance(proposal_id, str):
+            produced = await control.decide_by_id(ctx, proposal_id, approve=approve)
+        else:
+            name = "approve_proposal" if approve else "reject_proposal"
+            result = await self._run_tool(ctx, principal, name, {"code": task.raw.get("code")})
+            produced = result if isinstance(result, list) else []
+        edit = task.raw.get("edit")
+        deliverables = []
+        for deliverable in produced:
+            status = deliverable.data.get("proposal", {}).get("status")
+            if edit and status not in (None, "pending"):
+                deliverable = deliverable.model_copy(
+                    update={"data": {**deliverable.data, "edit": edit}}
+                )
+            deliverables.append(deliverable)
+        return Outcome(task.reply_route, deliverables, principal.member_id)
 
     async def _run_tool(
         self, ctx: ToolContext, principal: Principal, name: str, args: dict[str, Any]

@@ -5,6 +5,7 @@ DeliveryError
  │    ├── RateLimited          provider said 429; `retry_after` seconds are honoured
  │    ├── ProviderUnavailable  5xx, connection refused or reset
  │    └── ProviderTimeout      no answer in time
+ ├── Rerouted                 this channel cannot take it now; it goes to `route` instead
  └── PermanentError            retrying cannot help; the row is dead-lettered at once
       ├── Forbidden            401/403: credentials wrong or bot removed
       ├── InvalidRecipient     the address does not exist or has opted out
@@ -12,6 +13,11 @@ DeliveryError
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.task import Route
 
 
 class DeliveryError(Exception):
@@ -42,6 +48,15 @@ class ProviderTimeout(RetryableError):
 
 class PermanentError(DeliveryError):
     pass
+
+
+class Rerouted(DeliveryError):
+    """The reply goes to another linked channel of the same person; NOTICE tells them why."""
+
+    def __init__(self, message: str, *, route: Route, notice: str = "") -> None:
+        super().__init__(message)
+        self.route = route
+        self.notice = notice
 
 
 class Forbidden(PermanentError):

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.metrics import Metrics
 from core.task import Route
 from delivery.deliverable import Deliverable, Receipt
-from delivery.errors import DeliveryError, PermanentError
+from delivery.errors import DeliveryError, PermanentError, Rerouted
+from delivery.ratelimit import RateLimiter
 from delivery.senders import Sender
 from storage.db import Database
-from storage.models import OutboxRow
+from storage.models import DeliveryReceipt, OutboxRow
 from storage.types import new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class ClaimedReply:
     route: Route
     deliverable: Deliverable
     attempts: int
+    parts_sent: int = 0
 
 
 class OutboxWorker:
@@ -108,6 +110,8 @@ class OutboxWorker:
         poll_interval: float = 0.5,
         batch_size: int = 50,
         rng: random.Random | None = None,
+        limiter: RateLimiter | None = None,
+        max_wait: float = 2.0,
     ) -> None:
         self._db = db
         self._senders = senders
@@ -120,6 +124,10 @@ class OutboxWorker:
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._rng = rng or random.Random()
+        # A call whose rate-limit slot is further off than MAX_WAIT is put back in the queue
+        # for that time instead of holding its claim (and a worker) while it waits.
+        self._limiter = limiter or RateLimiter()
+        self._max_wait = max_wait
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -167,6 +175,7 @@ class OutboxWorker:
                 _outbox.c.thread,
                 _outbox.c.deliverable,
                 _outbox.c.attempts,
+                _outbox.c.parts_sent,
             )
         )
         async with self._db.session() as session:
@@ -178,26 +187,120 @@ class OutboxWorker:
                 route=Route(channel=row.channel, address=row.address, thread=row.thread),
                 deliverable=Deliverable.model_validate(row.deliverable),
                 attempts=row.attempts,
+                parts_sent=row.parts_sent or 0,
             )
             for row in rows
         ]
 
     async def _deliver(self, reply: ClaimedReply) -> None:
         sender = self._senders.get(reply.route.channel)
+        parts_sent = reply.parts_sent
         try:
             if sender is None:
                 raise PermanentError(f"no sender for channel {reply.route.channel!r}")
-            receipt = await sender.send(reply.route, reply.deliverable)
+            ops = sender.plan(reply.route, reply.deliverable)
+            receipt = Receipt(status="sent")
+            for index in range(parts_sent, len(ops)):
+                op = ops[index]
+                wait = self._limiter.reserve(op.rate_keys, max_wait=self._max_wait)
+                if wait is None:
+                    await self._defer(reply, parts_sent, self._limiter.ready_in(op.rate_keys))
+                    return
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                try:
+                    receipt = await sender.perform(reply.route, op)
+                except DeliveryError as exc:
+                    if exc.retry_after is not None:
+                        self._limiter.penalize(op.rate_keys, exc.retry_after)
+                    raise
+                parts_sent = index + 1
+                if index + 1 < len(ops):
+                    await self._record_part(reply, index, receipt)
+        except Rerouted as exc:
+            await self._reroute(reply, exc)
         except DeliveryError as exc:
-            await self._record_failure(reply, exc)
+            await self._record_failure(reply, exc, parts_sent)
         except Exception as exc:  # an SDK error nobody mapped: retry, and log the traceback
             log.exception("unmapped delivery error on outbox row %s", reply.id)
-            await self._record_failure(reply, DeliveryError(f"{type(exc).__name__}: {exc}"))
+            await self._record_failure(
+                reply, DeliveryError(f"{type(exc).__name__}: {exc}"), parts_sent
+            )
         else:
-            await self._record_sent(reply, receipt)
+            await self._record_sent(reply, receipt, parts_sent)
 
-    async def _record_sent(self, reply: ClaimedReply, receipt: Receipt) -> None:
+    def _receipt(self, reply: ClaimedReply, part: int, receipt: Receipt) -> DeliveryReceipt | None:
+        if receipt.provider_message_id is None:
+            return None
+        now = utcnow()
+        return DeliveryReceipt(
+            workspace_id=reply.workspace_id,
+            outbox_id=reply.id,
+            part=part,
+            channel=reply.route.channel,
+            provider_message_id=receipt.provider_message_id,
+            status=receipt.status,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def _record_part(self, reply: ClaimedReply, index: int, receipt: Receipt) -> None:
+        """One part went out: remember it before trying the next, so none is sent twice."""
         async with self._db.session() as session:
+            await session.execute(
+                update(_outbox).where(_outbox.c.id == reply.id).values(parts_sent=index + 1)
+            )
+            row = self._receipt(reply, index, receipt)
+            if row is not None:
+                session.add(row)
+
+    async def _defer(self, reply: ClaimedReply, parts_sent: int, delay: float) -> None:
+        """Rate limit: back in the queue when its slot comes, without counting an attempt."""
+        async with self._db.session() as session:
+            await session.execute(
+                update(_outbox)
+                .where(_outbox.c.id == reply.id)
+                .values(
+                    status="pending",
+                    lease_until=None,
+                    parts_sent=parts_sent,
+                    next_attempt_at=utcnow() + timedelta(seconds=delay),
+                )
+            )
+        self._metrics.outbox_sent.labels(reply.route.channel, "deferred").inc()
+
+    async def _reroute(self, reply: ClaimedReply, exc: Rerouted) -> None:
+        """The channel cannot take it (WhatsApp's 24-hour window, say): send it elsewhere."""
+        deliverable = reply.deliverable
+        if exc.notice:
+            deliverable = deliverable.model_copy(
+                update={"text": f"{exc.notice}\n\n{deliverable.text}"}
+            )
+        async with self._db.session() as session:
+            enqueue(
+                session,
+                workspace_id=reply.workspace_id,
+                route=exc.route,
+                deliverables=[deliverable],
+                dedupe_prefix=f"reroute:{reply.id}",
+            )
+            await session.execute(
+                update(_outbox)
+                .where(_outbox.c.id == reply.id)
+                .values(
+                    status="rerouted",
+                    lease_until=None,
+                    last_error=f"moved to {exc.route.channel}: {exc}"[:2000],
+                )
+            )
+        self._metrics.outbox_sent.labels(reply.route.channel, "rerouted").inc()
+        self.wake()
+
+    async def _record_sent(self, reply: ClaimedReply, receipt: Receipt, parts_sent: int) -> None:
+        async with self._db.session() as session:
+            row = self._receipt(reply, max(parts_sent - 1, 0), receipt)
+            if row is not None:
+                session.add(row)
             await session.execute(
                 update(_outbox)
                 .where(_outbox.c.id == reply.id)
@@ -209,16 +312,20 @@ class OutboxWorker:
                     last_error=None,
                     provider_message_id=receipt.provider_message_id,
                     provider_status=receipt.status,
+                    parts_sent=parts_sent,
                 )
             )
         self._metrics.outbox_sent.labels(reply.route.channel, "sent").inc()
 
-    async def _record_failure(self, reply: ClaimedReply, exc: DeliveryError) -> None:
+    async def _record_failure(
+        self, reply: ClaimedReply, exc: DeliveryError, parts_sent: int
+    ) -> None:
         attempts = reply.attempts + 1
         permanent = isinstance(exc, PermanentError)
         dead = permanent or attempts >= self._max_attempts
         values: dict[str, Any] = {
             "attempts": attempts,
+            "parts_sent": parts_sent,
             "lease_until": None,
             "last_error": str(exc)[:2000],
             "status": "dead" if dead else "pending",

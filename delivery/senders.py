@@ -1,21 +1,40 @@
-"""Senders: the last step of delivery, one per channel. Console stands in without credentials."""
+"""Senders: the last step of delivery, one per channel. Console stands in without credentials.
+
+A sender first *plans* a deliverable for a route: the provider calls it takes (`Op`s: message
+parts after splitting, an upload, an edit of an earlier message), each naming the rate-limit
+keys it counts against. The outbox then *performs* them one at a time, recording after each
+one how many went out, so a retry after a failure part-way never sends a part twice.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Protocol, TextIO
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
 
 from core.task import Route
 from delivery.deliverable import Deliverable, Receipt
+from delivery.ratelimit import RateKey
 
 log = logging.getLogger("switchboard.console")
 
 
-class Sender(Protocol):
-    """Sends a deliverable along a route; returns a receipt or raises a DeliveryError."""
+@dataclass(frozen=True)
+class Op:
+    """One provider call: what to do, its arguments, and the rate-limit keys it uses."""
 
-    async def send(self, route: Route, deliverable: Deliverable) -> Receipt: ...
+    action: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    rate_keys: tuple[RateKey, ...] = ()
+
+
+class Sender(Protocol):
+    """Turns deliverables into provider calls and makes them; raises a DeliveryError."""
+
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]: ...
+
+    async def perform(self, route: Route, op: Op) -> Receipt: ...
 
 
 class ConsoleSender:
@@ -24,16 +43,19 @@ class ConsoleSender:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout
 
-    async def send(self, route: Route, deliverable: Deliverable) -> Receipt:
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
+        return [Op("print", {"text": deliverable.text, "kind": deliverable.kind})]
+
+    async def perform(self, route: Route, op: Op) -> Receipt:
         thread = f" thread={route.thread}" if route.thread else ""
         self._stream.write(
             f"--- would send via {route.channel} to {route.address}{thread} ---\n"
-            f"{deliverable.text}\n"
+            f"{op.payload['text']}\n"
         )
         self._stream.flush()
         log.info(
             "console delivery",
-            extra={"channel": route.channel, "address": route.address, "kind": deliverable.kind},
+            extra={"channel": route.channel, "address": route.address, "kind": op.payload["kind"]},
         )
         return Receipt(status="console")
 
@@ -41,5 +63,21 @@ class ConsoleSender:
 class StoredSender:
     """The web channel: the reply is stored in the outbox and read through the API."""
 
-    async def send(self, route: Route, deliverable: Deliverable) -> Receipt:
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
+        return [Op("store")]
+
+    async def perform(self, route: Route, op: Op) -> Receipt:
         return Receipt(status="stored")
+
+
+class WholeSender:
+    """Base for providers that take a deliverable in one call: subclasses write `send`."""
+
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
+        return [Op("send", {"deliverable": deliverable})]
+
+    async def perform(self, route: Route, op: Op) -> Receipt:
+        return await self.send(route, op.payload["deliverable"])
+
+    async def send(self, route: Route, deliverable: Deliverable) -> Receipt:
+        raise NotImplementedError

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -177,8 +178,65 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     provider_status: Mapped[str | None] = mapped_column(String(40))
+    # How many of the reply's provider calls (message parts, uploads) went out: a retry after
+    # a failure part-way resumes here instead of sending the first parts again.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class DeliveryReceipt(Base):
+    """One provider message id of an outbox row (a split reply has several), for status
+    callbacks (Twilio) and later edits (Slack ts, Telegram message id)."""
+
+    __tablename__ = "delivery_receipts"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id", name="uq_delivery_receipts_provider"),
+        Index("ix_delivery_receipts_outbox", "outbox_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    outbox_id: Mapped[str] = mapped_column(String(32))
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str] = mapped_column(String(20))
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(40))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MediaObject(Base):
+    """Generated audio, reports and charts, served by signed expiring `/media/{token}` links
+    and uploaded to providers that take files."""
+
+    __tablename__ = "media"
+    __table_args__ = (Index("ix_media_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class OptOut(Base):
+    """A phone number that texted STOP: never messaged on that channel until it texts START."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "channel", "address", name="uq_opt_outs_address"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEntry(Base):

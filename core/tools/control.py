@@ -18,6 +18,7 @@ from core.tools.args import ApproveProposalArgs, RejectProposalArgs, SendToArgs
 from core.tools.registry import ToolContext
 from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
+from storage.domain import Proposal
 from storage.models import ChannelIdentity, OutboxRow, TaskRow
 
 
@@ -31,9 +32,20 @@ async def reject_proposal(ctx: ToolContext, args: BaseModel) -> list[Deliverable
     return await _decide(ctx, args.code, approve=False)
 
 
-async def _decide(ctx: ToolContext, code: str | None, *, approve: bool) -> list[Deliverable]:
+async def decide_by_id(ctx: ToolContext, proposal_id: str, *, approve: bool) -> list[Deliverable]:
+    """A button press (Slack, Telegram): the proposal is named by id, not by a typed code."""
+    proposal = await ctx.session.get(Proposal, proposal_id)
+    if proposal is None or proposal.workspace_id != ctx.principal.workspace_id:
+        return [Deliverable(kind="error", text="That proposal no longer exists.")]
+    return await _decide(ctx, None, approve=approve, proposal=proposal)
+
+
+async def _decide(
+    ctx: ToolContext, code: str | None, *, approve: bool, proposal: Proposal | None = None
+) -> list[Deliverable]:
     try:
-        proposal = await find_pending(ctx.session, ctx.principal, code, now=ctx.now)
+        if proposal is None:
+            proposal = await find_pending(ctx.session, ctx.principal, code, now=ctx.now)
         decision = await decide(ctx.session, ctx.principal, proposal, approve=approve, now=ctx.now)
     except ProposalError as exc:
         return [Deliverable(kind="error", text=str(exc))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,6 +21,7 @@ from core.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
 from delivery.deliverable import CardField, Deliverable
+from delivery.media import MediaStore
 from storage.domain import (
     AiAgent,
     Assist,
@@ -1319,11 +1322,10 @@ async def run_report(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
     report = await REPORTS[args.report](ReportInput(ctx, current, previous))
     title = f"{REPORT_TITLES[args.report]}, {current.label}"
-    file_note = (
-        f"\nThe {args.format.upper()} version is prepared separately and follows."
-        if args.format
-        else ""
-    )
+    file_note = ""
+    if args.format and args.format != "csv":
+        # PDF and XLSX renderers come with the deliverables work; say so rather than promise.
+        file_note = f"\n{args.format.upper()} export is not available yet; the CSV follows."
     text = (
         f"{title}:\n"
         + "\n".join(f"- {line}" for line in report.lines)
@@ -1347,8 +1349,41 @@ async def run_report(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
                 "end": current.end.isoformat(),
                 "suggestion": report.suggestion,
             },
-        )
+        ),
+        *([_csv_file(ctx, args.report, current.label, report.rows)] if args.format else []),
     ]
+
+
+def _csv_file(ctx: ToolContext, report: str, label: str, rows: list[dict[str, Any]]) -> Deliverable:
+    """The report's rows as a CSV file in the media store, delivered as a file."""
+    buffer = io.StringIO()
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    writer = csv.DictWriter(buffer, fieldnames=columns or ["empty"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    filename = f"{report}-{label.lower().replace(' ', '-')}.csv"
+    media = MediaStore.add(
+        ctx.session,
+        workspace_id=ctx.principal.workspace_id,
+        filename=filename,
+        content_type="text/csv",
+        data=buffer.getvalue().encode("utf-8"),
+        now=ctx.now,
+    )
+    return Deliverable(
+        kind="file",
+        title=filename,
+        text=f"{REPORT_TITLES[report]} ({label}) as CSV: {len(rows)} row(s).",
+        data={
+            "media": {
+                "id": media.id,
+                "filename": media.filename,
+                "content_type": media.content_type,
+                "size": media.size,
+                "expires_at": media.expires_at.isoformat(),
+            }
+        },
+    )
 
 
 HANDLERS = {

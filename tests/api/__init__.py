@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from core.classify.types import Classification, ToolCall
 from core.identity import Principal
 from core.task import Route
+from delivery.senders import WholeSender
 from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import Forbidden
 from storage.db import Database
@@ -47,7 +48,7 @@ class HelpClassifier:
         return Classification(calls=(ToolCall(tool="help"),))
 
 
-class SwitchableSender:
+class SwitchableSender(WholeSender):
     """Records what it sends; while `failing`, refuses like a provider that removed the bot."""
 
     def __init__(self, *, failing: bool = False) -> None:

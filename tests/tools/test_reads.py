@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from storage.domain import (
     Snapshot,
     TrainingSuggestion,
 )
-from storage.models import Member
+from storage.models import MediaObject, Member
 from storage.types import new_id
 
 NOW = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)  # a Wednesday
@@ -489,9 +491,15 @@ async def test_roi_report_counts_hours_and_cost_at_the_configured_rate(db: Datab
         datetime(2026, 11, 1, tzinfo=UTC),
     )
     resolved = sum(r.resolved_by_ai for r in rows)
-    (report,) = await _run(
-        db, seeded, "run_report", {"report": "roi", "period": "last_month", "format": "xlsx"}
+    report, csv_file = await _run(
+        db, seeded, "run_report", {"report": "roi", "period": "last_month", "format": "csv"}
     )
+    assert csv_file.kind == "file" and csv_file.data["media"]["content_type"] == "text/csv"
+    async with db.session() as session:
+        stored = await session.get(MediaObject, csv_file.data["media"]["id"])
+        assert stored is not None
+        table = list(csv.DictReader(io.StringIO(stored.data.decode())))
+    assert {r["metric"]: r["value"] for r in table}["resolved_by_ai"] == str(resolved)
     values = {row["metric"]: row["value"] for row in report.data["rows"]}
     assert values["conversations"] == len(rows)
     assert values["resolved_by_ai"] == resolved
@@ -500,8 +508,7 @@ async def test_roi_report_counts_hours_and_cost_at_the_configured_rate(db: Datab
     assert f"Resolved by AI: {resolved}, " in report.text
     assert f"Hours saved: {resolved * 0.1:.1f} h at 6 min each" in report.text
     assert f"${resolved * 5:,.2f} at $5.00 per human-handled conversation" in report.text
-    assert report.data["format"] == "xlsx"
-    assert "The XLSX version is prepared separately" in report.text
+    assert report.data["format"] == "csv"
     escalated = Counter(r.topic for r in rows if r.escalated)
     topic = min(escalated, key=lambda t: (-escalated[t], t))
     assert f"Next step: Add Q&A for {topic}: its {escalated[topic]} escalations" in report.text
@@ -528,7 +535,7 @@ async def test_inbox_and_assists_reports_match_the_rows(db: Database) -> None:
         assert (rows[key]["value"], rows[key]["previous"]) == (value, before[key])
     assert rows["open_now"]["value"] == sum(x.status != "closed" for x in assists)
 
-    (listing,) = await _run(
+    listing, _csv = await _run(
         db, seeded, "run_report", {"report": "assists", "period": "last_7_days", "format": "csv"}
     )
     opened = sorted((x for x in assists if start <= x.created_at < NOW), key=lambda x: x.number)
@@ -536,7 +543,7 @@ async def test_inbox_and_assists_reports_match_the_rows(db: Database) -> None:
     assert [row["status"] for row in listing.data["rows"]] == [x.status for x in opened]
     closed = sum(x.status == "closed" for x in opened)
     assert f"closed {closed}" in listing.text and closed > 0
-    assert "The CSV version is prepared separately" in listing.text
+    assert _csv.kind == "file" and _csv.data["media"]["filename"].endswith(".csv")
 
 
 async def test_topics_csat_and_gaps_reports_match_the_rows(db: Database) -> None:

@@ -1,0 +1,15 @@
+"""Placeholder: being built."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from config import Settings
+
+NAME = "telegram"
+REQUIRED: tuple[str, ...] = ("SWITCHBOARD_UNBUILT_TELEGRAM",)
+ROUTES: list[web.RouteDef] = []
+
+
+def create(settings: Settings) -> object:
+    raise NotImplementedError
