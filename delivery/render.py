@@ -16,9 +16,7 @@ from delivery.deliverable import Deliverable
 _BREAKS = ("\n\n", "\n", ". ", " ")
 
 
-def split_text(
-    text: str, limit: int, *, measure: Callable[[str], int] = len
-) -> list[str]:
+def split_text(text: str, limit: int, *, measure: Callable[[str], int] = len) -> list[str]:
     """Split TEXT into parts of at most LIMIT (as MEASURE counts: characters by default,
     UTF-16 units or SMS segments for others), at the most natural boundary that fits."""
     if limit <= 0:
@@ -58,9 +56,7 @@ def _longest_prefix(text: str, limit: int, measure: Callable[[str], int]) -> int
                 high = mid - 1
         cut = low
     # Never split a surrogate pair or a combining sequence's base from its mark.
-    while 0 < cut < len(text) and (
-        "\udc00" <= text[cut] <= "\udfff" or _is_combining(text[cut])
-    ):
+    while 0 < cut < len(text) and ("\udc00" <= text[cut] <= "\udfff" or _is_combining(text[cut])):
         cut -= 1
     return max(cut, 1)
 

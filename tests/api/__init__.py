@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from core.classify.types import Classification, ToolCall
 from core.identity import Principal
 from core.task import Route
-from delivery.senders import WholeSender
 from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import Forbidden
+from delivery.senders import WholeSender
 from storage.db import Database
 from storage.models import (
     ApiKey,

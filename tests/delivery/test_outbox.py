@@ -13,8 +13,8 @@ from core.metrics import Metrics
 from core.task import Route
 from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import DeliveryError, Forbidden, ProviderUnavailable, RateLimited
-from delivery.senders import WholeSender
 from delivery.outbox import OutboxWorker, backoff_delay, enqueue, replay
+from delivery.senders import WholeSender
 from storage.db import Database
 from storage.models import OutboxRow
 from storage.types import utcnow
