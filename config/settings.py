@@ -68,12 +68,20 @@ class Settings(BaseSettings):
     telegram_api_url: AnyHttpUrl = Field(
         AnyHttpUrl("https://api.telegram.org/bot"), alias="TELEGRAM_API_URL"
     )
+    # webhook: updates arrive at /telegram/webhook; polling: the gateway fetches them
+    # (getUpdates), for local use without a public URL.
+    telegram_mode: Literal["webhook", "polling"] = Field(
+        "webhook", alias="SWITCHBOARD_TELEGRAM_MODE"
+    )
     # Twilio
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, alias="TWILIO_AUTH_TOKEN")
     twilio_api_url: AnyHttpUrl = Field(AnyHttpUrl("https://api.twilio.com"), alias="TWILIO_API_URL")
     twilio_sms_from: str | None = Field(None, alias="TWILIO_SMS_FROM")
     twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
+    # An approved WhatsApp template (Content SID, HX...) sent when a reply falls outside the
+    # 24-hour customer-service window; without one the reply moves to another linked channel.
+    twilio_whatsapp_template_sid: str | None = Field(None, alias="TWILIO_WHATSAPP_TEMPLATE_SID")
     # Email
     sendgrid_api_key: SecretStr | None = Field(None, alias="SENDGRID_API_KEY")
     sendgrid_api_url: AnyHttpUrl = Field(
