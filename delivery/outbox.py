@@ -159,7 +159,8 @@ class OutboxWorker:
                     and_(_outbox.c.status == "sending", _outbox.c.lease_until < now),
                 )
             )
-            .order_by(_outbox.c.next_attempt_at)
+            # Replies to one conversation go out in the order they were written.
+            .order_by(_outbox.c.next_attempt_at, _outbox.c.created_at, _outbox.c.seq)
             .limit(self._batch_size)
             .with_for_update(skip_locked=True)
         )

@@ -47,15 +47,13 @@ class PartedSender:
 async def _seed(db: Database, *texts: str, channel: str = "sms") -> tuple[str, list[str]]:
     async with db.session() as session:
         ws = await directory.create_workspace(session, "Acme")
-        ids = []
-        for n, text in enumerate(texts):
-            ids += enqueue(
-                session,
-                workspace_id=ws.id,
-                route=Route(channel=channel, address="+15550001111"),  # type: ignore[arg-type]
-                deliverables=[Deliverable(text=text)],
-                dedupe_prefix=f"test:{n}",
-            )
+        ids = enqueue(
+            session,
+            workspace_id=ws.id,
+            route=Route(channel=channel, address="+15550001111"),  # type: ignore[arg-type]
+            deliverables=[Deliverable(text=text) for text in texts],
+            dedupe_prefix="test",
+        )
         return ws.id, ids
 
 
