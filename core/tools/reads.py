@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
 import statistics
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -20,8 +20,11 @@ from core.members import MemberNotFound, active_members, find_by_name
 from core.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
+from delivery import charts
 from delivery.deliverable import CardField, Deliverable
 from delivery.media import MediaStore
+from delivery.reports import CONTENT_TYPES, ReportContent, ReportFormat
+from delivery.reports import render as render_report
 from storage.domain import (
     AiAgent,
     Assist,
@@ -1320,60 +1323,72 @@ async def run_report(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.RunReportArgs)
     period = args.period or "last_30_days"
     current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    report = await REPORTS[args.report](ReportInput(ctx, current, previous))
+    r = ReportInput(ctx, current, previous)
+    report = await REPORTS[args.report](r)
     title = f"{REPORT_TITLES[args.report]}, {current.label}"
-    file_note = ""
-    if args.format and args.format != "csv":
-        # PDF and XLSX renderers come with the deliverables work; say so rather than promise.
-        file_note = f"\n{args.format.upper()} export is not available yet; the CSV follows."
     text = (
         f"{title}:\n"
         + "\n".join(f"- {line}" for line in report.lines)
         + f"\nNext step: {report.suggestion}"
-        + file_note
     )
-    return [
-        Deliverable(
-            kind="card" if report.fields else "list",
-            title=title,
-            text=text,
-            fields=report.fields,
-            items=() if report.fields else tuple(report.lines),
-            data={
-                "report": args.report,
-                "period": period,
-                "format": args.format or "pdf",
-                "rows": report.rows,
-                "title": title,
-                "start": current.start.isoformat(),
-                "end": current.end.isoformat(),
-                "suggestion": report.suggestion,
-            },
-        ),
-        *([_csv_file(ctx, args.report, current.label, report.rows)] if args.format else []),
-    ]
+    card = Deliverable(
+        kind="card" if report.fields else "list",
+        title=title,
+        text=text,
+        fields=report.fields,
+        items=() if report.fields else tuple(report.lines),
+        data={
+            "report": args.report,
+            "period": period,
+            "format": args.format or "pdf",
+            "rows": report.rows,
+            "title": title,
+            "start": current.start.isoformat(),
+            "end": current.end.isoformat(),
+            "suggestion": report.suggestion,
+        },
+    )
+    if not args.format:
+        return [card]
+    return [card, await _report_file(r, args.report, args.format, title, report)]
 
 
-def _csv_file(ctx: ToolContext, report: str, label: str, rows: list[dict[str, Any]]) -> Deliverable:
-    """The report's rows as a CSV file in the media store, delivered as a file."""
-    buffer = io.StringIO()
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    writer = csv.DictWriter(buffer, fieldnames=columns or ["empty"], extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    filename = f"{report}-{label.lower().replace(' ', '-')}.csv"
+FILE_FORMAT_NAMES = {"pdf": "PDF", "xlsx": "spreadsheet (XLSX)", "csv": "CSV"}
+
+
+async def _report_file(
+    r: ReportInput, kind: str, fmt: ReportFormat, title: str, report: Report
+) -> Deliverable:
+    """The report rendered as FMT (off the event loop) and stored in the media store."""
+    tz = ZoneInfo(r.ctx.principal.timezone)
+    first = r.current.start.astimezone(tz).date()
+    last = (r.current.end - timedelta(microseconds=1)).astimezone(tz).date()
+    span = (f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}")
+    content = ReportContent(
+        title=title,
+        period=f"{r.current.label} ({span[0]}{'' if first == last else ' to ' + span[1]})",
+        rows=report.rows,
+        summary=report.lines,
+        fields=tuple((f.label, f.value) for f in report.fields),
+        suggestion=report.suggestion,
+        generated_at=r.ctx.now.astimezone(tz),
+    )
+    chart = await _report_chart(r, kind, report) if fmt == "pdf" else None
+    data = await asyncio.to_thread(_render_report, fmt, content, chart)
+    dates = span[0] if first == last else f"{span[0]}-to-{span[1]}"
+    filename = f"{kind.replace('_', '-')}-report-{dates}.{fmt}"
     media = MediaStore.add(
-        ctx.session,
-        workspace_id=ctx.principal.workspace_id,
+        r.ctx.session,
+        workspace_id=r.ctx.principal.workspace_id,
         filename=filename,
-        content_type="text/csv",
-        data=buffer.getvalue().encode("utf-8"),
-        now=ctx.now,
+        content_type=CONTENT_TYPES[fmt],
+        data=data,
+        now=r.ctx.now,
     )
     return Deliverable(
         kind="file",
         title=filename,
-        text=f"{REPORT_TITLES[report]} ({label}) as CSV: {len(rows)} row(s).",
+        text=f"{title} as {FILE_FORMAT_NAMES[fmt]}: {len(report.rows)} row(s).",
         data={
             "media": {
                 "id": media.id,
@@ -1384,6 +1399,101 @@ def _csv_file(ctx: ToolContext, report: str, label: str, rows: list[dict[str, An
             }
         },
     )
+
+
+def _render_report(
+    fmt: ReportFormat, content: ReportContent, chart: Callable[[], bytes] | None
+) -> bytes:
+    if chart is not None:
+        content = replace(content, chart_png=chart())
+    return render_report(fmt, content)
+
+
+async def _report_chart(r: ReportInput, kind: str, report: Report) -> Callable[[], bytes] | None:
+    """How to draw the report's chart (run later, in a thread): a daily series where the report
+    follows conversations over time, bars where it compares categories."""
+    rows = report.rows
+    if kind in ("performance", "roi"):
+        ws, tz = r.ctx.principal.workspace_id, r.ctx.principal.timezone
+        now = await analytics.conversations(r.ctx.session, ws, r.current)
+        before = await analytics.conversations(r.ctx.session, ws, r.previous)
+        if kind == "roi":
+            now = [c for c in now if c.resolved_by_ai]
+            before = [c for c in before if c.resolved_by_ai]
+        metric = "resolution_rate" if kind == "performance" else "volume"
+        points = analytics.daily_series(metric, now, r.current, tz)
+        earlier = [v for _, v in analytics.daily_series(metric, before, r.previous, tz)]
+        return partial(
+            charts.line_chart,
+            "Resolution rate per day" if kind == "performance" else "Resolved by AI per day",
+            points,
+            previous=earlier,
+            y_label="Resolution rate" if kind == "performance" else "Conversations",
+            percent=kind == "performance",
+        )
+    if not rows:
+        return None
+    if kind == "inbox":
+        figures = {row["metric"]: row for row in rows}
+        keys = [("opened", "Opened"), ("closed", "Closed"), ("open_now", "Open now")]
+        return partial(
+            charts.bar_chart,
+            "AI Inbox: assists opened and closed",
+            [label for _, label in keys],
+            {"This period": [figures[k]["value"] for k, _ in keys]},
+            previous=[figures[k]["previous"] for k, _ in keys],
+            value_label="Assists",
+            category_label="",
+        )
+    if kind == "assists":
+        by_priority = Counter(row["priority"] for row in rows)
+        order = sorted(by_priority, key=lambda p: (PRIORITY_ORDER.get(p, 9), p))
+        return partial(
+            charts.bar_chart,
+            "Assists opened by priority",
+            order,
+            {"Opened": [by_priority[p] for p in order]},
+            value_label="Assists",
+            category_label="Priority",
+        )
+    if kind == "topics":
+        return partial(
+            charts.bar_chart,
+            "Conversations by topic",
+            [row["topic"] for row in rows],
+            {"This period": [row["conversations"] for row in rows]},
+            previous=[row["previous"] for row in rows],
+            value_label="Conversations",
+            category_label="Topic",
+        )
+    if kind == "knowledge_gaps":
+        return partial(
+            charts.bar_chart,
+            "Most asked unanswered questions",
+            [row["question"] for row in rows],
+            {"Times asked": [row["occurrences"] for row in rows]},
+            value_label="Times asked",
+            category_label="Question",
+        )
+    if kind == "workload":
+        return partial(
+            charts.bar_chart,
+            "Assists per member",
+            [row["member"] for row in rows],
+            {"Open": [row["open"] for row in rows], "Closed": [row["closed"] for row in rows]},
+            value_label="Assists",
+            category_label="Member",
+        )
+    if kind == "csat":
+        return partial(
+            charts.bar_chart,
+            "CSAT by topic",
+            [row["topic"] for row in rows],
+            {"CSAT": [row["csat"] for row in rows]},
+            value_label="Average rating (1-5)",
+            category_label="Topic",
+        )
+    return None
 
 
 HANDLERS = {

@@ -9,8 +9,12 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
+from PIL import Image
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from core.identity import Principal
@@ -495,6 +499,7 @@ async def test_roi_report_counts_hours_and_cost_at_the_configured_rate(db: Datab
         db, seeded, "run_report", {"report": "roi", "period": "last_month", "format": "csv"}
     )
     assert csv_file.kind == "file" and csv_file.data["media"]["content_type"] == "text/csv"
+    assert csv_file.data["media"]["filename"] == "roi-report-2026-10-01-to-2026-10-31.csv"
     async with db.session() as session:
         stored = await session.get(MediaObject, csv_file.data["media"]["id"])
         assert stored is not None
@@ -611,3 +616,124 @@ async def test_workload_report_counts_per_member(db: Database) -> None:
     unassigned = sum(x.assignee_id is None and x.status != "closed" for x in assists)
     assert by_name["unassigned"]["open"] == unassigned
     assert f"Next step: Assign the {unassigned} unassigned assist(s) to Sam Support" in report.text
+
+
+async def _stored_file(db: Database, deliverable: Any) -> bytes:
+    media = deliverable.data["media"]
+    async with db.session() as session:
+        stored = await session.get(MediaObject, media["id"])
+        assert stored is not None
+        assert (stored.filename, stored.content_type) == (media["filename"], media["content_type"])
+        assert stored.size == len(stored.data) == media["size"]
+        return bytes(stored.data)
+
+
+async def test_performance_report_as_pdf_shows_the_figures_and_a_chart(db: Database) -> None:
+    seeded = await _seeded(db)
+    card, pdf = await _run(db, seeded, "run_report", {"report": "performance", "format": "pdf"})
+    ws = seeded.workspace_id
+    now = _metrics(await _conversations(db, ws, NOW - timedelta(days=30), NOW))
+    before = _metrics(
+        await _conversations(db, ws, NOW - timedelta(days=60), NOW - timedelta(days=30))
+    )
+    assert pdf.kind == "file"
+    assert pdf.data["media"]["content_type"] == "application/pdf"
+    assert pdf.data["media"]["filename"] == "performance-report-2026-10-19-to-2026-11-18.pdf"
+    assert "not available" not in card.text and card.data["format"] == "pdf"
+    reader = PdfReader(io.BytesIO(await _stored_file(db, pdf)))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert text.startswith("Performance report, the last 30 days")
+    assert "Period: the last 30 days (2026-10-19 to 2026-11-18)" in text
+    rate = now["resolution_rate"]
+    assert f"Resolution rate {rate:.1f}%, " in text  # the key figures
+    labels = {
+        "resolution_rate": "Resolution rate",
+        "csat": "CSAT",
+        "volume": "Conversations",
+        "first_response_time": "First response time",
+        "escalation_rate": "Escalation rate",
+    }
+    for metric, value in now.items():  # the table: metric, label, value, previous, trend
+        assert f"{metric} {labels[metric]} {value:,.2f} {before[metric]:,.2f}" in text
+    assert "Next step " + " ".join(card.data["suggestion"].split()) in text
+    (image,) = reader.pages[0].images
+    assert Image.open(io.BytesIO(image.data)).size == (800, 400)
+
+
+async def test_topics_report_as_xlsx_has_the_counts_as_numbers(db: Database) -> None:
+    seeded = await _seeded(db)
+    ws = seeded.workspace_id
+    rows = await _conversations(db, ws, NOW - timedelta(days=30), NOW)
+    earlier = await _conversations(db, ws, NOW - timedelta(days=60), NOW - timedelta(days=30))
+    card, xlsx = await _run(db, seeded, "run_report", {"report": "topics", "format": "xlsx"})
+    media = xlsx.data["media"]
+    assert media["content_type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert media["filename"] == "topics-report-2026-10-19-to-2026-11-18.xlsx"
+    book = load_workbook(io.BytesIO(await _stored_file(db, xlsx)))
+    assert book.sheetnames == ["Data", "Summary"]
+    sheet = book["Data"]
+    header = [cell.value for cell in sheet[1]]
+    assert header == [
+        "topic",
+        "conversations",
+        "share",
+        "previous",
+        "resolution_rate",
+        "escalated",
+    ]
+    assert sheet.freeze_panes == "A2" and all(cell.font.b for cell in sheet[1])
+    table = [
+        dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)
+    ]
+    counts = Counter(r.topic or "other" for r in rows)
+    before = Counter(r.topic or "other" for r in earlier)
+    assert {r["topic"]: r["conversations"] for r in table} == counts
+    for r in table:
+        topic = [c for c in rows if (c.topic or "other") == r["topic"]]
+        assert type(r["conversations"]) is int and type(r["escalated"]) is int
+        assert r["previous"] == before.get(r["topic"], 0)
+        assert r["share"] == pytest.approx(100 * len(topic) / len(rows))
+        assert r["resolution_rate"] == pytest.approx(
+            100 * sum(c.resolved_by_ai for c in topic) / len(topic)
+        )
+        assert r["escalated"] == sum(c.escalated for c in topic)
+    summary = {r[0]: r[1] for r in book["Summary"].iter_rows(values_only=True) if r[0]}
+    assert book["Summary"]["A1"].value == "Topics report, the last 30 days"
+    assert summary["Rows"] == len(counts)
+    assert summary["Next step"] == card.data["suggestion"]
+
+
+async def test_assists_report_as_xlsx_has_dates_in_the_workspace_time_zone(db: Database) -> None:
+    zone = "America/New_York"
+    seeded = await _seeded(db, timezone=zone)
+    assists = await _rows(db, Assist, seeded.workspace_id)
+    _card, xlsx = await _run(
+        db,
+        seeded,
+        "run_report",
+        {"report": "assists", "period": "last_7_days", "format": "xlsx"},
+        timezone=zone,
+    )
+    assert xlsx.data["media"]["filename"] == "assists-report-2026-11-11-to-2026-11-18.xlsx"
+    sheet = load_workbook(io.BytesIO(await _stored_file(db, xlsx)))["Data"]
+    header = [cell.value for cell in sheet[1]]
+    table = {
+        row[0].value: dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)
+    }
+    start = NOW - timedelta(days=7)
+    opened = [x for x in assists if start <= x.created_at < NOW]
+    assert set(table) == {x.ref for x in opened} and opened
+    local = ZoneInfo(zone)
+    for x in opened:
+        cells = table[x.ref]
+        assert cells["created"].is_date
+        assert cells["created"].value == x.created_at.astimezone(local).replace(
+            tzinfo=None, microsecond=0
+        )
+        assert cells["status"].value == x.status and cells["priority"].value == x.priority
+        if x.closed_at is not None and x.status == "closed":
+            assert cells["closed"].value == x.closed_at.astimezone(local).replace(
+                tzinfo=None, microsecond=0
+            )

@@ -1,0 +1,211 @@
+"""PNG charts for reports and briefings, drawn headless with matplotlib's object API.
+
+matplotlib is imported inside the functions: a gateway that never draws does not pay for it
+(about 30 MB resident). Only `matplotlib.figure.Figure` on an Agg canvas is used, never pyplot's
+global state, so a chart can be drawn in `asyncio.to_thread`; drawing is still serialised by a
+lock because matplotlib does not promise that artists are thread-safe. Text uses the DejaVu Sans
+font matplotlib ships, so no system font is needed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+WIDTH_PX, HEIGHT_PX, DPI = 800, 400, 100
+CURRENT_COLOUR = "#1f5fbf"
+PREVIOUS_COLOUR = "#9dbbe6"  # the same hue, lighter: the period before recedes
+SERIES_COLOURS = (CURRENT_COLOUR, "#e07b39", "#3f9a5c", "#8c6bb1")
+MAX_LABEL = 38
+_DRAWING = threading.Lock()
+
+
+def line_chart(
+    title: str,
+    points: Sequence[tuple[str, float | None]],
+    *,
+    previous: Sequence[float | None] | None = None,
+    y_label: str,
+    x_label: str = "Day",
+    current_label: str = "This period",
+    previous_label: str = "The period before",
+    percent: bool = False,
+) -> bytes:
+    """A daily metric as a line; PREVIOUS (the period before, day by day) as a lighter line.
+
+    POINTS are (day, value) pairs, the day as an ISO date ("2026-11-12") or any label; a None
+    value leaves a gap. Returns PNG bytes, WIDTH_PX by HEIGHT_PX.
+    """
+
+    def draw(ax: Axes) -> None:
+        if not points:
+            _no_data(ax)
+            return
+        xs = list(range(len(points)))
+        marker = "o" if len(points) <= 31 else None
+        if previous:
+            before = [_number(v) for v in previous[: len(points)]]
+            ax.plot(
+                xs[: len(before)],
+                before,
+                color=PREVIOUS_COLOUR,
+                linewidth=1.8,
+                marker=marker,
+                markersize=3,
+                label=_text(previous_label),
+            )
+        ax.plot(
+            xs,
+            [_number(v) for _, v in points],
+            color=CURRENT_COLOUR,
+            linewidth=2.4,
+            marker=marker,
+            markersize=4,
+            label=_text(current_label),
+        )
+        step = max(1, math.ceil(len(points) / 10))
+        ticks = xs[::step]
+        ax.set_xticks(ticks, [_day_label(points[i][0]) for i in ticks])
+        ax.set_xlim(-0.5, len(points) - 0.5)
+        ax.set_ylim(bottom=0)
+        if percent:
+            from matplotlib.ticker import PercentFormatter
+
+            ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        if previous:
+            ax.legend(loc="best", fontsize=9, frameon=False)
+
+    return _render(title, x_label, y_label, draw)
+
+
+def bar_chart(
+    title: str,
+    categories: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    previous: Sequence[float | None] | None = None,
+    previous_label: str = "The period before",
+    value_label: str,
+    category_label: str,
+    limit: int = 12,
+) -> bytes:
+    """Bars per category (topics, members, questions); several SERIES side by side, in order,
+    and PREVIOUS (the first series in the period before) in a lighter shade beside the first.
+
+    The first LIMIT categories are drawn, and the title says so when there were more. Long or
+    many labels turn the bars horizontal so the labels stay readable. Returns PNG bytes.
+    """
+    shown = list(categories[:limit])
+    if len(categories) > limit:
+        title = f"{title} (top {limit} of {len(categories)})"
+    bars: list[tuple[str, Sequence[float | None], str]] = [
+        (name, values, SERIES_COLOURS[n % len(SERIES_COLOURS)])
+        for n, (name, values) in enumerate(series.items())
+    ]
+    if previous is not None and bars:
+        bars.insert(1, (previous_label, previous, PREVIOUS_COLOUR))
+    labels = [_text(c, MAX_LABEL) for c in shown]
+    horizontal = len(shown) > 6 or any(len(label) > 12 for label in labels)
+
+    def draw(ax: Axes) -> None:
+        if not shown or not bars:
+            _no_data(ax)
+            return
+        width = 0.8 / len(bars)
+        drawn: list[float] = []
+        for n, (name, raw, colour) in enumerate(bars):
+            values = [_number(v) for v in list(raw)[: len(shown)]]
+            values += [math.nan] * (len(shown) - len(values))
+            drawn += values
+            offsets = [i - 0.4 + width * (n + 0.5) for i in range(len(shown))]
+            label = _text(name) if len(bars) > 1 else None
+            if horizontal:
+                group = ax.barh(offsets, values, height=width, color=colour, label=label)
+            else:
+                group = ax.bar(offsets, values, width=width, color=colour, label=label)
+            ax.bar_label(group, labels=[_value_label(v) for v in values], fontsize=8, padding=2)
+        positions = list(range(len(shown)))
+        ax.grid(False, axis="y" if horizontal else "x")
+        if horizontal:
+            ax.set_yticks(positions, labels, fontsize=9)
+            ax.invert_yaxis()  # the first category on top, as it reads
+            ax.set_xlim(left=0)
+            ax.margins(x=0.12)
+        else:
+            ax.set_xticks(positions, labels, fontsize=9)
+            ax.set_ylim(bottom=0)
+            ax.margins(y=0.12)
+        if all(math.isnan(v) or v.is_integer() for v in drawn):
+            from matplotlib.ticker import MaxNLocator
+
+            (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+        if len(bars) > 1:
+            ax.legend(loc="best", fontsize=9, frameon=False)
+
+    if horizontal:  # the values run along x
+        return _render(title, value_label, category_label, draw)
+    return _render(title, category_label, value_label, draw)
+
+
+def _render(title: str, x_label: str, y_label: str, draw: Callable[[Axes], None]) -> bytes:
+    # Anyone importing pyplot later in this process still gets a headless backend.
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with _DRAWING:
+        figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot()
+        ax.set_title(_text(title, 90), fontsize=13, loc="left", fontweight="bold")
+        ax.set_xlabel(_text(x_label), fontsize=10)
+        ax.set_ylabel(_text(y_label), fontsize=10)
+        ax.grid(True, axis="both", color="#e3e6ea", linewidth=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        draw(ax)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def _no_data(ax: Axes) -> None:
+    ax.text(0.5, 0.5, "No data for this period", ha="center", va="center", fontsize=12,
+            color="#6b7280", transform=ax.transAxes)  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _text(value: str, limit: int = 80) -> str:
+    """Plain text for matplotlib: `$` would otherwise start mathtext; long labels are cut."""
+    value = " ".join(str(value).split())
+    if len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    return value.replace("$", r"\$")
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _value_label(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _day_label(day: str) -> str:
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        return _text(day, 12)
+    return f"{parsed:%b} {parsed.day}"

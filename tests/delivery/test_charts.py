@@ -1,0 +1,182 @@
+"""Charts decoded back from their PNG bytes: size, colours, and bars as long as their values."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from delivery import charts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _decode(png: bytes) -> Image.Image:
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    assert image.format == "PNG"
+    assert image.size == (charts.WIDTH_PX, charts.HEIGHT_PX) == (800, 400)
+    assert image.mode in ("RGB", "RGBA")
+    return image.convert("RGB")
+
+
+def _near(image: Image.Image, colour: str, tolerance: int = 40) -> int:
+    """Pixels within TOLERANCE of COLOUR (anti-aliased lines are not exactly the colour)."""
+    r0, g0, b0 = _rgb(colour)
+    raw = image.tobytes()
+    return sum(
+        abs(raw[i] - r0) + abs(raw[i + 1] - g0) + abs(raw[i + 2] - b0) <= tolerance
+        for i in range(0, len(raw), 3)
+    )
+
+
+def _bar_runs(image: Image.Image, colour: str, *, vertical: bool) -> list[int]:
+    """The length of each bar of exactly COLOUR: its pixel count along the value axis."""
+    target = _rgb(colour)
+    width, height = image.size
+    pixels = image.load()
+    assert pixels is not None
+    outer, inner = (width, height) if vertical else (height, width)
+    lengths: list[int] = []
+    current = 0
+    for a in range(outer):
+        run = sum(
+            (pixels[a, b] if vertical else pixels[b, a]) == target  # type: ignore[index]
+            for b in range(inner)
+        )
+        if run:
+            current = max(current, run)
+        elif current:
+            lengths.append(current)
+            current = 0
+    if current:
+        lengths.append(current)
+    return lengths
+
+
+def test_line_chart_draws_this_period_and_a_lighter_previous_period() -> None:
+    points = [(f"2026-11-{day:02d}", 40.0 + day) for day in range(1, 31)]
+    previous = [30.0 + day % 7 for day in range(30)]
+    image = _decode(
+        charts.line_chart(
+            "Resolution rate per day", points, previous=previous, y_label="Rate", percent=True
+        )
+    )
+    colours = image.getcolors(maxcolors=100_000)
+    assert colours is not None and len(colours) > 50  # text, lines, grid: not a blank canvas
+    white = max(count for count, colour in colours if colour == (255, 255, 255))
+    assert white < 800 * 400 * 0.97
+    assert _near(image, charts.CURRENT_COLOUR, 0) > 1500
+    assert _near(image, charts.PREVIOUS_COLOUR, 0) > 1000
+
+    alone = _decode(charts.line_chart("Resolution rate per day", points, y_label="Rate"))
+    assert _near(alone, charts.CURRENT_COLOUR, 0) > 1500
+    assert _near(alone, charts.PREVIOUS_COLOUR, 0) == 0
+
+
+def test_line_chart_with_gaps_and_without_data_still_renders() -> None:
+    gappy = [("2026-11-01", 50.0), ("2026-11-02", None), ("2026-11-03", 70.0)]
+    assert _near(_decode(charts.line_chart("Gaps", gappy, y_label="Rate")), charts.CURRENT_COLOUR)
+    empty = _decode(charts.line_chart("Nothing yet", [], y_label="Rate"))
+    assert _near(empty, charts.CURRENT_COLOUR) == 0
+
+
+def test_bar_lengths_follow_the_values() -> None:
+    values = [10, 20, 5, 40]
+    png = charts.bar_chart(
+        "Conversations by topic",
+        ["billing", "shipping", "returns", "account"],
+        {"Conversations": values},
+        value_label="Conversations",
+        category_label="Topic",
+    )
+    lengths = _bar_runs(_decode(png), charts.CURRENT_COLOUR, vertical=True)
+    assert len(lengths) == len(values)
+    scale = lengths[-1] / values[-1]
+    for length, value in zip(lengths, values, strict=True):
+        assert abs(length - value * scale) <= 2
+
+
+def test_long_labels_turn_horizontal_and_only_the_top_bars_are_drawn() -> None:
+    questions = [f"How do I change the delivery address of order {n}?" for n in range(15)]
+    asks = list(range(30, 15, -1))
+    png = charts.bar_chart(
+        "Most asked unanswered questions",
+        questions,
+        {"Times asked": asks},
+        value_label="Times asked",
+        category_label="Question",
+        limit=12,
+    )
+    lengths = _bar_runs(_decode(png), charts.CURRENT_COLOUR, vertical=False)
+    assert len(lengths) == 12
+    assert lengths == sorted(lengths, reverse=True)  # the most asked on top
+    assert abs(lengths[0] / lengths[-1] - asks[0] / asks[11]) < 0.03
+
+
+def test_grouped_bars_show_both_periods_and_dollar_signs_stay_text() -> None:
+    png = charts.bar_chart(
+        "Cost by topic in $",
+        ["refunds over $50", "billing"],
+        {"This period": [3, 4]},
+        previous=[2, None],
+        value_label="Cost in $ (USD)",
+        category_label="Topic",
+    )
+    image = _decode(png)
+    # Two bars this period, one before (the other is missing), each beside a legend swatch.
+    this_period, before = (
+        _near(image, charts.CURRENT_COLOUR, 0),
+        _near(image, charts.PREVIOUS_COLOUR, 0),
+    )
+    assert this_period > 2 * before > 0
+
+    # Series that are not periods get distinct colours, not the lighter "before" shade.
+    workload = _decode(
+        charts.bar_chart(
+            "Assists per member",
+            ["Maria", "Tom"],
+            {"Open": [4, 2], "Closed": [1, 3]},
+            value_label="Assists",
+            category_label="Member",
+        )
+    )
+    assert _near(workload, charts.CURRENT_COLOUR, 0) > 1000
+    assert _near(workload, charts.SERIES_COLOURS[1], 0) > 1000
+    assert _near(workload, charts.PREVIOUS_COLOUR, 0) == 0
+
+
+async def test_charts_drawn_in_threads_at_once_match_one_drawn_alone() -> None:
+    points = [(f"2026-11-{day:02d}", float(day % 5)) for day in range(1, 15)]
+
+    def draw(n: int) -> bytes:
+        return charts.line_chart(
+            f"Chart {n % 2}", points, previous=[v for _, v in points], y_label="Count"
+        )
+
+    alone = [draw(0), draw(1)]
+    drawn = await asyncio.gather(*(asyncio.to_thread(draw, n) for n in range(8)))
+    assert all(png == alone[n % 2] for n, png in enumerate(drawn))
+
+
+def test_importing_the_chart_and_report_modules_does_not_load_the_libraries() -> None:
+    code = (
+        "import sys, core.tools.reads, delivery.charts, delivery.reports\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'matplotlib', 'reportlab', 'openpyxl', 'PIL', 'numpy'})\n"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
