@@ -32,7 +32,13 @@ from twilio.rest import Client
 
 from tests.sims.base import FaultKind, Simulator
 
-__all__ = ["CompatAsyncTwilioHttpClient", "TwilioSim", "twilio_client_for"]
+__all__ = [
+    "CompatAsyncTwilioHttpClient",
+    "TwilioSim",
+    "message_webhook",
+    "twilio_client_for",
+    "twilio_signature",
+]
 
 Resource = dict[str, Any]
 
@@ -84,6 +90,7 @@ class TwilioSim(Simulator):
         self.status_callbacks: list[tuple[str, dict[str, str], int]] = []
         """(url, params, HTTP status) of every status callback the simulator delivered."""
         self._seq = itertools.count(1)
+        self._refusals: list[tuple[int, int, str]] = []
         super().__init__()
 
     # ------------------------------------------------------------------ inspection
@@ -105,11 +112,15 @@ class TwilioSim(Simulator):
         *,
         error_code: int | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - bounds the callback POST to the app
+        deliver_to: str | None = None,
     ) -> int | None:
         """Move message ``sid`` to ``status`` and deliver its signed StatusCallback, if any.
 
         Returns the callback's HTTP status (``None`` when the message has no StatusCallback).
         The ``X-Twilio-Signature`` is computed with the SDK's ``RequestValidator``.
+        ``deliver_to`` posts the callback to another URL while still signing the
+        StatusCallback URL, as a reverse proxy in front of the app would forward it (the
+        StatusCallback names the app's public address, which tests do not serve).
         """
         message = self.messages[sid]
         message["status"] = status
@@ -137,11 +148,23 @@ class TwilioSim(Simulator):
         signature = RequestValidator(self.auth_token).compute_signature(url, params)
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-            session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as response,
+            session.post(
+                deliver_to or url, data=params, headers={"X-Twilio-Signature": signature}
+            ) as response,
         ):
             await response.read()
             self.status_callbacks.append((url, params, response.status))
             return response.status
+
+    def refuse(self, code: int, *, status: int = 400, message: str | None = None) -> None:
+        """Answer the next ``Messages.json`` create with Twilio error ``code`` (e.g. 21610,
+        "Attempt to send to unsubscribed recipient"; 21211, invalid 'To' number)."""
+        known = {
+            21610: "Attempt to send to unsubscribed recipient",
+            21211: "The 'To' number is not a valid phone number.",
+            21614: "'To' number is not a valid mobile number",
+        }
+        self._refusals.append((status, code, message or known.get(code, f"Error {code}")))
 
     # ------------------------------------------------------------------ routes
 
@@ -188,6 +211,8 @@ class TwilioSim(Simulator):
         if (denied := self._authorized(request)) is not None:
             return denied
         record = self.record_of(request)
+        if self._refusals:
+            return _error(*self._refusals.pop(0))
         form = record.form
         to, sender = form.get("To", ""), form.get("From", "")
         body = form.get("Body", "")
@@ -405,3 +430,55 @@ def twilio_client_for(
     client.region = None
     client.api.base_url = sim.url
     return client
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """``X-Twilio-Signature`` for a webhook to ``url`` with form ``params``, as Twilio signs."""
+    return str(RequestValidator(auth_token).compute_signature(url, params))
+
+
+_GEOGRAPHY = ("Country", "State", "City", "Zip")
+
+
+def message_webhook(
+    *,
+    account_sid: str,
+    from_: str,
+    to: str,
+    body: str = "",
+    sid: str | None = None,
+    media: list[tuple[str, str]] | None = None,
+) -> dict[str, str]:
+    """The form Twilio posts to a Messaging webhook for one inbound SMS, MMS or WhatsApp
+    message (``whatsapp:`` addresses); ``media`` is ``[(url, content type), ...]``."""
+    media = media or []
+    sid = sid or _sid("MM" if media else "SM")
+    params = {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": sid,
+        "NumMedia": str(len(media)),
+        "ToCity": "SAN FRANCISCO",
+        "FromZip": "94105",
+        "SmsSid": sid,
+        "FromState": "CA",
+        "SmsStatus": "received",
+        "FromCity": "SAN FRANCISCO",
+        "Body": body,
+        "FromCountry": "US",
+        "To": to,
+        "ToZip": "94105",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "ApiVersion": API_VERSION,
+    }
+    if from_.startswith("whatsapp:"):
+        # WhatsApp webhooks carry the sender's profile instead of the numbers' geography.
+        params = {k: v for k, v in params.items() if not k.endswith(_GEOGRAPHY)}
+        params.update({"ProfileName": "Member", "WaId": from_.removeprefix("whatsapp:+")})
+    for index, (url, content_type) in enumerate(media):
+        params[f"MediaUrl{index}"] = url
+        params[f"MediaContentType{index}"] = content_type
+    return params

@@ -1,0 +1,190 @@
+"""Twilio pieces SMS, WhatsApp and voice share: webhook signatures, the REST client, its errors.
+
+Signatures: Twilio signs the URL it called plus the sorted POST parameters with the account's
+auth token (`X-Twilio-Signature`). Behind a proxy or tunnel the gateway sees another host, so
+the URL is rebuilt from `PUBLIC_BASE_URL` and the request's path and query, never taken from
+the local request.
+
+REST client: `twilio.rest.Client` on an async HTTP client whose constructor timeout really
+applies. twilio 9's `AsyncTwilioHttpClient` hands aiohttp only the per-request timeout, which
+the resource methods never set, so a stalled API would hold a delivery for aiohttp's
+five-minute default.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import parse_qsl
+
+import aiohttp
+from multidict import MultiDict, MultiDictProxy
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from channels.base import InboundRequest
+from delivery.errors import (
+    BadRequest,
+    DeliveryError,
+    Forbidden,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+DEFAULT_TIMEOUT = 10.0
+# Twilio's 429 (error 20429: too many concurrent requests) usually carries no Retry-After;
+# a second is what its docs suggest waiting before trying again.
+DEFAULT_RETRY_AFTER = 1.0
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+# The Retry-After of the last 429 answered in this task (the SDK's exception drops headers).
+_retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", default=None)
+
+
+class SignatureError(Exception):
+    """The request does not carry a valid `X-Twilio-Signature` for our auth token."""
+
+
+class MalformedWebhook(Exception):
+    """The request is signed but its body is not what Twilio sends."""
+
+
+class WebhookVerifier:
+    """Checks `X-Twilio-Signature` with the SDK's `RequestValidator` against the public URL."""
+
+    def __init__(self, auth_token: str, public_base_url: str) -> None:
+        self._validator = RequestValidator(auth_token)
+        self._base = public_base_url.rstrip("/")
+
+    def public_url(self, request: InboundRequest) -> str:
+        """The URL Twilio called: PUBLIC_BASE_URL + path (+ query), not the local host."""
+        query = request.url.partition("?")[2]
+        return self._base + request.path + (f"?{query}" if query else "")
+
+    def verify(self, request: InboundRequest) -> MultiDictProxy[str]:
+        """The form parameters of a correctly signed webhook.
+
+        Raises:
+            SignatureError: the signature is missing or does not match.
+            MalformedWebhook: the body is not url-encoded text.
+        """
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature:
+            raise SignatureError(f"{SIGNATURE_HEADER} is missing")
+        params = parse_form(request)
+        if not self._validator.validate(self.public_url(request), params, signature):
+            raise SignatureError(f"{SIGNATURE_HEADER} does not match this request")
+        return params
+
+
+def parse_form(request: InboundRequest) -> MultiDictProxy[str]:
+    """The url-encoded body as a multidict (blank values kept: Twilio signs them too).
+
+    Raises:
+        MalformedWebhook: another content type, or bytes that are not UTF-8.
+    """
+    content_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if request.body and content_type != "application/x-www-form-urlencoded":
+        raise MalformedWebhook("the body must be application/x-www-form-urlencoded")
+    try:
+        text = request.body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedWebhook(f"the form body cannot be read: {exc}") from exc
+    return MultiDictProxy(MultiDict(pairs))
+
+
+class TimeoutHttpClient(AsyncTwilioHttpClient):
+    """`AsyncTwilioHttpClient` that applies its own timeout, sends Basic auth as a header
+    (aiohttp deprecates `BasicAuth` objects) and remembers a 429's Retry-After."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the SDK's own signature
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        if auth is not None:
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers = {**(headers or {}), "Authorization": f"Basic {credentials}"}
+        _retry_after.set(None)
+        response = await super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            auth=None,
+            timeout=timeout if timeout is not None else self.timeout,
+            allow_redirects=allow_redirects,
+        )
+        if response.status_code == 429:
+            _retry_after.set(_seconds(response.headers))
+        return response
+
+    # The SDK logs every request and response in several INFO lines: one DEBUG line instead.
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        log.debug("Twilio API %s %s", kwargs["method"], kwargs["url"])
+
+    def log_response(self, status_code: int, response: Any) -> None:
+        log.debug("Twilio API answered %s", status_code)
+
+
+def _seconds(headers: object) -> float | None:
+    value = getattr(headers, "get", lambda _name: None)("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def rest_client(
+    account_sid: str, auth_token: str, api_url: str, *, timeout: float = DEFAULT_TIMEOUT
+) -> Client:
+    """A `twilio.rest.Client` on `TimeoutHttpClient`, its API domain at API_URL.
+
+    Call with the event loop running (the HTTP client opens its aiohttp session here); close
+    with `await client.http_client.close()`.
+    """
+    client = Client(account_sid, auth_token, http_client=TimeoutHttpClient(timeout=timeout))
+    # TWILIO_EDGE / TWILIO_REGION would rewrite the host name of every URL: API_URL decides.
+    client.edge = None
+    client.region = None
+    client.api.base_url = api_url.rstrip("/")
+    return client
+
+
+def delivery_error(exc: BaseException) -> DeliveryError:
+    """The outbox's view of a failed REST call (statuses only; channels add error codes)."""
+    if isinstance(exc, TwilioRestException):
+        detail = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
+        if exc.status == 429:
+            return RateLimited(detail, retry_after=_retry_after.get() or DEFAULT_RETRY_AFTER)
+        if exc.status in (401, 403):
+            return Forbidden(detail)
+        if exc.status >= 500 or exc.status == 408:
+            return ProviderUnavailable(detail)
+        return BadRequest(detail)
+    if isinstance(exc, TimeoutError):
+        return ProviderTimeout("Twilio did not answer in time")
+    if isinstance(exc, aiohttp.ClientError | json.JSONDecodeError):
+        # A reset connection or an unreadable answer: the call may or may not have gone out;
+        # retrying risks a duplicate, giving up risks a lost reply. Lost is worse.
+        return ProviderUnavailable(f"Twilio call failed: {type(exc).__name__}: {exc}")
+    return DeliveryError(f"{type(exc).__name__}: {exc}")

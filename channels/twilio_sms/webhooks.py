@@ -1,0 +1,178 @@
+"""The Messaging webhook (`POST /twilio/sms`) and status callbacks (`POST /twilio/status`).
+
+A message is verified, parsed, committed as a Task and answered with empty TwiML: the reply
+goes out later through the REST API, so an answer that takes a while still arrives (a TwiML
+reply would have to be ready within Twilio's 15-second webhook timeout).
+
+STOP, START and HELP (and Twilio's other standard keywords) never reach the operator: they
+are recorded as finished `command` tasks (so a redelivery is recognised), in the same
+transaction as their effect. STOP adds an opt-out for that workspace, channel and number; no
+confirmation is sent, because on long codes Twilio itself answers the standard keywords with
+the carrier-mandated confirmation, and a second text would be one too many (and, after STOP,
+one we promised not to send). START removes the opt-out; HELP gets a short help text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from twilio.twiml.messaging_response import MessagingResponse
+
+from api.http import problem
+from api.state import GATEWAY, Gateway
+from channels import missing_settings
+from channels.base import InboundRequest, channel_or_404, from_aiohttp, ingest, workspace_for
+from channels.twilio_common import MalformedWebhook, SignatureError
+from channels.twilio_sms import store
+from channels.twilio_sms.channel import NAME, REQUIRED, TwilioMessaging
+from channels.twilio_sms.inbound import (
+    WHATSAPP,
+    InboundMessage,
+    Keyword,
+    approval_of,
+    keyword_of,
+    parse_message,
+)
+from core.task import Route, Sender, Task
+from delivery.deliverable import Deliverable
+from delivery.outbox import enqueue
+from storage.journal import task_values
+from storage.types import new_id, utcnow
+
+HELP_TEXT = (
+    'Text a question or request, e.g. "how is our resolution rate this week?". '
+    "Reply STOP to stop messages, START to resume. Msg & data rates may apply."
+)
+
+
+def _channel(request: web.Request) -> TwilioMessaging:
+    missing = missing_settings(request.app[GATEWAY].settings, REQUIRED)
+    channel: TwilioMessaging = channel_or_404(
+        request, NAME, missing[0] if missing else "TWILIO_ACCOUNT_SID"
+    )
+    return channel
+
+
+def _verified(channel: TwilioMessaging, inbound: InboundRequest) -> MultiDictProxy[str]:
+    """The signed form parameters; a 403 for a bad or missing signature, 400 for a bad body."""
+    try:
+        params = channel.verifier.verify(inbound)
+    except SignatureError as exc:
+        raise problem(403, str(exc)) from exc
+    except MalformedWebhook as exc:
+        raise problem(400, str(exc)) from exc
+    account = params.get("AccountSid")
+    if account is not None and account != channel.config.account_sid:
+        raise problem(403, "AccountSid is not this gateway's Twilio account")
+    return params
+
+
+def _twiml() -> web.Response:
+    """Empty TwiML: received, nothing to say now (the reply comes through the REST API)."""
+    return web.Response(text=str(MessagingResponse()), content_type="text/xml")
+
+
+async def sms_webhook(request: web.Request) -> web.Response:
+    channel = _channel(request)
+    gateway = request.app[GATEWAY]
+    params = _verified(channel, await from_aiohttp(request))
+    try:
+        message = parse_message(params)
+    except MalformedWebhook as exc:
+        raise problem(400, str(exc)) from exc
+    workspace_id = await workspace_for(gateway, message.channel, message.our_number)
+    if workspace_id is None:
+        raise problem(404, f"no workspace answers on {message.our_number}")
+    raw: dict[str, Any] = {key: params[key] for key in params}
+    keyword = keyword_of(message.body)
+    if keyword is not None:
+        await _record_keyword(gateway, _task(message, workspace_id, raw, "command"), keyword)
+        return _twiml()
+    approval = approval_of(message.body)
+    if approval is not None:
+        # Decided by the pipeline without the classifier; it checks who may decide.
+        decision, code = approval
+        raw = {**raw, "decision": decision, "code": code}
+    await ingest(gateway, _task(message, workspace_id, raw, "approval" if approval else "message"))
+    return _twiml()
+
+
+def _task(
+    message: InboundMessage,
+    workspace_id: str,
+    raw: dict[str, Any],
+    kind: Literal["message", "approval", "command"] = "message",
+) -> Task:
+    return Task(
+        id=new_id(),
+        workspace_id=workspace_id,
+        channel=message.channel,
+        external_id=message.sid,
+        sender=Sender(channel=message.channel, address=message.number),
+        conversation=message.conversation,
+        text=message.body,
+        attachments=message.media,
+        received_at=utcnow(),
+        # Back to the address that wrote (whatsapp:+... on WhatsApp), from the number it wrote to.
+        reply_route=Route(
+            channel=message.channel, address=message.sender, thread=message.recipient
+        ),
+        kind=kind,
+        raw=raw,
+    )
+
+
+async def _record_keyword(gateway: Gateway, task: Task, keyword: Keyword) -> None:
+    """Apply STOP/START/HELP once per message, with its record, in one transaction."""
+    now = utcnow()
+    values = {
+        **task_values(task),
+        "raw": {**task.raw, "keyword": keyword},
+        "status": "done",
+        "finished_at": now,
+    }
+    number = task.sender.address
+    async with gateway.db.session() as session:
+        created = await store.record_keyword(session, values)
+        if created and keyword == "stop":
+            await store.opt_out(session, task.workspace_id, task.channel, number)
+        elif created and keyword == "start":
+            await store.opt_in(session, task.workspace_id, task.channel, number)
+        elif created:
+            enqueue(
+                session,
+                workspace_id=task.workspace_id,
+                task_id=task.id,
+                route=task.reply_route,
+                deliverables=[Deliverable(text=HELP_TEXT)],
+                dedupe_prefix=f"task:{task.id}",
+            )
+    counter = gateway.metrics.tasks_ingested if created else gateway.metrics.tasks_deduplicated
+    counter.labels(task.channel).inc()
+    if created and keyword == "help" and gateway.outbox is not None:
+        gateway.outbox.wake()
+
+
+async def status_webhook(request: web.Request) -> web.Response:
+    """A message status callback: the receipt and outbox row follow it, never backwards.
+
+    A sid we did not send (another application on the account) is acknowledged and ignored.
+    """
+    channel = _channel(request)
+    gateway = request.app[GATEWAY]
+    params = _verified(channel, await from_aiohttp(request))
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
+    if not sid or not status:
+        raise problem(400, "MessageSid and MessageStatus are required")
+    error_code = (params.get("ErrorCode") or "").strip() or None
+    async with gateway.db.session() as session:
+        receipt = await store.update_status(session, sid, status, error_code)
+        if receipt is not None and error_code == "21610":
+            # The carrier or Twilio says this recipient unsubscribed: stop messaging it too.
+            number = params.get("To", "").removeprefix(WHATSAPP)
+            if number:
+                await store.opt_out(session, receipt.workspace_id, receipt.channel, number)
+    return web.Response(status=200)

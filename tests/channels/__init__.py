@@ -1,0 +1,1 @@
+"""Channel adapter tests: real-format payloads, signed as the providers sign them."""
