@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -48,6 +49,95 @@ _STRING_PARAMS = frozenset(
 )
 
 
+# Telegram's HTML parse mode: the tags it knows (and the entity each makes) and the character
+# references it decodes; anything else is "can't parse entities", as on Telegram.
+_HTML_TAGS = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "span": "spoiler",
+    "tg-spoiler": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
+}
+_HTML_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>")
+_HTML_REF = re.compile(r"&(#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|lt|gt|amp|quot);")
+_NAMED_REFS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures text, captions and entity offsets in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(source: str) -> tuple[str, list[Params]]:
+    """The text a user sees and its entities, as Telegram parses ``parse_mode=HTML``.
+
+    Raises:
+        _ApiError: 400 "can't parse entities" for an unknown or unbalanced tag, or a bare
+            ``<``, ``>`` or ``&`` (Telegram requires them escaped).
+    """
+    plain: list[str] = []
+    length = 0
+    open_tags: list[tuple[str, str, int]] = []
+    entities: list[Params] = []
+    at = 0
+    while at < len(source):
+        char = source[at]
+        if char == "<":
+            tag = _HTML_TAG.match(source, at)
+            if tag is None:
+                raise _cant_parse(f'unexpected "<" at offset {at}')
+            closing, name = tag.group(1) == "/", tag.group(2).lower()
+            if name not in _HTML_TAGS:
+                raise _cant_parse(f'Unsupported start tag "{name}" at offset {at}')
+            if closing:
+                if not open_tags or open_tags[-1][0] != name:
+                    raise _cant_parse(f'Unmatched end tag at offset {at}, expected "</{name}>"')
+                _, kind, start = open_tags.pop()
+                if length > start:
+                    entities.append({"type": kind, "offset": start, "length": length - start})
+            else:
+                open_tags.append((name, _HTML_TAGS[name], length))
+            at = tag.end()
+            continue
+        if char == "&":
+            ref = _HTML_REF.match(source, at)
+            if ref is None:
+                raise _cant_parse(f'unexpected "&" at offset {at}: escape it as "&amp;"')
+            name = ref.group(1)
+            if name.startswith("#x"):
+                char = chr(int(name[2:], 16))
+            elif name.startswith("#"):
+                char = chr(int(name[1:]))
+            else:
+                char = _NAMED_REFS[name]
+            at = ref.end()
+        elif char == ">":
+            raise _cant_parse(f'unexpected ">" at offset {at}: escape it as "&gt;"')
+        else:
+            at += 1
+        plain.append(char)
+        length += utf16_len(char)
+    if open_tags:
+        raise _cant_parse(f'Can\'t find end tag corresponding to start tag "{open_tags[-1][0]}"')
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(plain), entities
+
+
+def _cant_parse(detail: str) -> _ApiError:
+    return _ApiError(400, f"Bad Request: can't parse entities: {detail}")
+
+
 class _ApiError(Exception):
     def __init__(self, status: int, description: str, parameters: Params | None = None) -> None:
         super().__init__(description)
@@ -64,6 +154,12 @@ class TelegramSim(Simulator):
     setWebhook, deleteWebhook, getWebhookInfo, getUpdates (long-polls the updates pushed with
     ``push_update``/``push_message``/``push_callback_query``), getFile, and file downloads at
     ``<url>/file/bot<token>/<file_path>``. A wrong token answers 401 like Telegram.
+
+    With ``parse_mode=HTML`` text and captions are parsed as Telegram parses them: what is
+    stored (``sent``) is the text a user sees, with its ``entities``, and a bare ``<``, ``>``
+    or ``&`` or an unknown tag is refused ("can't parse entities"). Lengths are checked after
+    parsing, in UTF-16 code units. ``message_update``/``callback_query_update`` build updates
+    to POST to a webhook.
     """
 
     name: ClassVar[str] = "telegram"
@@ -92,6 +188,10 @@ class TelegramSim(Simulator):
         self.webhook: Params | None = None
         self.files: dict[str, Params] = {}
         """file_id -> {file_id, file_unique_id, file_path, data}."""
+        self.received: dict[tuple[int | str, int], Params] = {}
+        """Users' messages built by ``message_update``, by (chat id, message id)."""
+        self.missing_chats: set[int | str] = set()
+        """Chats that answer "Bad Request: chat not found" (the bot was never in them)."""
         self._updates: list[Params] = []
         self._update_event = asyncio.Event()
         self._update_ids = itertools.count(100_000_001)
@@ -127,12 +227,13 @@ class TelegramSim(Simulator):
 
     def push_update(self, update: Params) -> Params:
         """Queue an update for ``getUpdates`` (an ``update_id`` is assigned when missing)."""
-        update = {"update_id": next(self._update_ids), **update}
+        if "update_id" not in update:
+            update = {"update_id": next(self._update_ids), **update}
         self._updates.append(update)
         self._update_event.set()
         return update
 
-    def push_message(
+    def message_update(
         self,
         chat_id: int,
         text: str,
@@ -140,28 +241,35 @@ class TelegramSim(Simulator):
         from_id: int | None = None,
         first_name: str = "Test",
         username: str | None = None,
-        chat_type: str = "private",
+        chat_type: str | None = None,
+        message_thread_id: int | None = None,
     ) -> Params:
-        """Queue a user's text message; returns the update."""
+        """A user's text message as Telegram delivers it (an ``update_id`` included), for a
+        webhook POST; the simulator remembers it so that replies to it resolve."""
         sender = {"id": from_id if from_id is not None else chat_id, "is_bot": False}
         sender["first_name"] = first_name
         if username:
             sender["username"] = username
+        chat_type = chat_type or self._chat(chat_id)["type"]
         chat: Params = {"id": chat_id, "type": chat_type}
         chat.update({"first_name": first_name} if chat_type == "private" else {"title": "Group"})
-        message = {
+        message: Params = {
             "message_id": next(self._message_ids),
             "from": sender,
             "chat": chat,
             "date": int(time.time()),
             "text": text,
         }
+        if message_thread_id is not None:
+            message["message_thread_id"] = message_thread_id
+            message["is_topic_message"] = True
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return self.push_update({"message": message})
+        self.received[(chat_id, message["message_id"])] = message
+        return {"update_id": next(self._update_ids), "message": message}
 
-    def push_callback_query(
+    def callback_query_update(
         self,
         chat_id: int,
         data: str,
@@ -170,7 +278,8 @@ class TelegramSim(Simulator):
         from_id: int | None = None,
         first_name: str = "Test",
     ) -> Params:
-        """Queue an inline-button press on the bot's message ``message_id`` (default: last sent)."""
+        """An inline-button press on the bot's message ``message_id`` (default: the last one
+        sent to the chat) as Telegram delivers it, for a webhook POST."""
         target = self._find_sent(chat_id, message_id) if message_id is not None else None
         if target is None:
             sent = [m for m in self.sent if m["chat"]["id"] == chat_id]
@@ -184,7 +293,45 @@ class TelegramSim(Simulator):
             "chat_instance": str(chat_id),
             "data": data,
         }
-        return self.push_update({"callback_query": query})
+        return {"update_id": next(self._update_ids), "callback_query": query}
+
+    def push_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        from_id: int | None = None,
+        first_name: str = "Test",
+        username: str | None = None,
+        chat_type: str = "private",
+    ) -> Params:
+        """Queue a user's text message for ``getUpdates``; returns the update."""
+        return self.push_update(
+            self.message_update(
+                chat_id,
+                text,
+                from_id=from_id,
+                first_name=first_name,
+                username=username,
+                chat_type=chat_type,
+            )
+        )
+
+    def push_callback_query(
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        message_id: int | None = None,
+        from_id: int | None = None,
+        first_name: str = "Test",
+    ) -> Params:
+        """Queue an inline-button press for ``getUpdates`` (see ``callback_query_update``)."""
+        return self.push_update(
+            self.callback_query_update(
+                chat_id, data, message_id=message_id, from_id=from_id, first_name=first_name
+            )
+        )
 
     def add_file(self, data: bytes, *, file_path: str | None = None) -> str:
         """Make ``data`` downloadable through getFile; returns its ``file_id``."""
@@ -294,23 +441,66 @@ class TelegramSim(Simulator):
                 return message
         return None
 
-    @staticmethod
-    def _chat_id(params: Params) -> int | str:
+    def _chat_id(self, params: Params) -> int | str:
         chat_id = params.get("chat_id")
         if chat_id is None or chat_id == "":
             raise _ApiError(400, "Bad Request: chat_id is empty")
+        if chat_id in self.missing_chats:
+            raise _ApiError(400, "Bad Request: chat not found")
         if isinstance(chat_id, int | str):
             return chat_id
         raise _ApiError(400, "Bad Request: chat not found")
 
     def _send_message(self, params: Params, record: Recorded) -> Params:
         chat_id = self._chat_id(params)
-        text = params.get("text")
-        if not text:
+        text, entities = self._text(params)
+        return self._message(
+            chat_id,
+            {
+                "text": text,
+                "entities": entities or None,
+                "reply_markup": params.get("reply_markup"),
+                **self._placement(chat_id, params),
+            },
+        )
+
+    @staticmethod
+    def _formatted(value: Any, params: Params) -> tuple[str, list[Params]]:
+        """VALUE as Telegram stores it: parsed when ``parse_mode`` is HTML (other parse modes
+        are kept verbatim: the simulator does not parse Markdown)."""
+        text = str(value)
+        if str(params.get("parse_mode") or "").upper() == "HTML":
+            return parse_html(text)
+        return text, []
+
+    def _text(self, params: Params) -> tuple[str, list[Params]]:
+        raw = params.get("text")
+        if not raw:
             raise _ApiError(400, "Bad Request: message text is empty")
-        if len(str(text)) > MAX_TEXT:
+        text, entities = self._formatted(raw, params)
+        if not text.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(text) > MAX_TEXT:
             raise _ApiError(400, "Bad Request: message is too long")
-        return self._message(chat_id, {"text": text, "reply_markup": params.get("reply_markup")})
+        return text, entities
+
+    def _placement(self, chat_id: int | str, params: Params) -> Params:
+        """``reply_to_message`` (from ``reply_parameters``) and ``message_thread_id``."""
+        placed: Params = {}
+        reply = params.get("reply_parameters")
+        if isinstance(reply, dict) and reply.get("message_id") is not None:
+            target = self._find_sent(chat_id, reply["message_id"]) or self.received.get(
+                (chat_id, reply["message_id"])
+            )
+            if target is None and not reply.get("allow_sending_without_reply"):
+                raise _ApiError(400, "Bad Request: message to be replied not found")
+            if target is not None:
+                placed["reply_to_message"] = {
+                    k: v for k, v in target.items() if k != "reply_to_message"
+                }
+        if params.get("message_thread_id") is not None:
+            placed["message_thread_id"] = params["message_thread_id"]
+        return placed
 
     def _edit_target(self, params: Params) -> Params | None:
         if params.get("inline_message_id"):
@@ -322,9 +512,7 @@ class TelegramSim(Simulator):
         return message
 
     def _edit_message_text(self, params: Params, record: Recorded) -> Params | bool:
-        text = params.get("text")
-        if not text:
-            raise _ApiError(400, "Bad Request: message text is empty")
+        text, entities = self._text(params)
         message = self._edit_target(params)
         if message is None:
             return True
@@ -337,6 +525,7 @@ class TelegramSim(Simulator):
                 "of the message",
             )
         message["text"] = text
+        _set_or_drop(message, "entities", entities or None)
         _set_or_drop(message, "reply_markup", markup)
         message["edit_date"] = int(time.time())
         return message
@@ -375,11 +564,15 @@ class TelegramSim(Simulator):
             "mime_type": "application/octet-stream",
         }
 
-    def _caption(self, params: Params) -> Any:
-        caption = params.get("caption")
-        if caption is not None and len(str(caption)) > MAX_CAPTION:
+    def _caption(self, params: Params) -> Params:
+        """The caption (parsed as for text) and its entities; empty when there is none."""
+        raw = params.get("caption")
+        if raw is None:
+            return {}
+        caption, entities = self._formatted(raw, params)
+        if utf16_len(caption) > MAX_CAPTION:
             raise _ApiError(400, "Bad Request: message caption is too long")
-        return caption
+        return {"caption": caption, "caption_entities": entities or None}
 
     def _send_photo(self, params: Params, record: Recorded) -> Params:
         chat_id = self._chat_id(params)
@@ -404,7 +597,12 @@ class TelegramSim(Simulator):
         ]
         return self._message(
             chat_id,
-            {"photo": sizes, "caption": caption, "reply_markup": params.get("reply_markup")},
+            {
+                "photo": sizes,
+                **caption,
+                "reply_markup": params.get("reply_markup"),
+                **self._placement(chat_id, params),
+            },
         )
 
     def _send_document(self, params: Params, record: Recorded) -> Params:
@@ -420,7 +618,12 @@ class TelegramSim(Simulator):
         }
         return self._message(
             chat_id,
-            {"document": document, "caption": caption, "reply_markup": params.get("reply_markup")},
+            {
+                "document": document,
+                **caption,
+                "reply_markup": params.get("reply_markup"),
+                **self._placement(chat_id, params),
+            },
         )
 
     def _send_chat_action(self, params: Params, record: Recorded) -> bool:
