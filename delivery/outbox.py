@@ -142,7 +142,14 @@ class OutboxWorker:
         while not self._stopping:
             claimed = await self.claim_due()
             if claimed:
-                await asyncio.gather(*(self._deliver(reply) for reply in claimed))
+                results = await asyncio.gather(
+                    *(self._deliver(reply) for reply in claimed), return_exceptions=True
+                )
+                for result in results:
+                    if isinstance(result, Exception):
+                        # Recording the outcome failed (the database, say): the row's lease
+                        # runs out and it is tried again; the worker itself keeps going.
+                        log.error("outbox delivery crashed", exc_info=result)
                 continue
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
