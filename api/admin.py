@@ -19,7 +19,7 @@ from core import directory
 from core.proposals import proposal_payload
 from core.tools import admin_writes
 from delivery.outbox import replay
-from storage.domain import Assist, Proposal, Schedule
+from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource
 from storage.models import (
     ApiKey,
     AuditEntry,
@@ -187,7 +187,32 @@ class ProposalOut(BaseModel):
     created_at: datetime
     expires_at: datetime
     decided_by: str | None
+    decided_at: datetime | None
     outcome: str | None
+
+
+class SnapshotOut(BaseModel):
+    id: int
+    proposal_id: str | None
+    member_id: str | None
+    summary: str
+    reversible: bool = Field(description="false for writes that sent something out")
+    created_at: datetime
+    undone_at: datetime | None
+    restored_at: datetime | None
+
+
+class TrainingSourceOut(BaseModel):
+    id: int
+    kind: str
+    title: str | None
+    url: str | None
+    active: bool
+    content_chars: int
+    fetch_status: str | None = Field(description="URL sources: pending|fetching|fetched|failed")
+    fetch_error: str | None
+    fetched_at: datetime | None
+    created_at: datetime
 
 
 class ScheduleOut(BaseModel):
@@ -586,26 +611,91 @@ async def get_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Resp
         return json_ok(_assist_out(row))
 
 
+def _proposal_out(p: Proposal) -> ProposalOut:
+    return ProposalOut(
+        id=p.id,
+        code=p.code,
+        status=p.status,
+        summary=p.summary,
+        requester_id=p.requester_id,
+        estimated_count=p.estimated_count,
+        changes=proposal_payload(p)["changes"],
+        created_at=p.created_at,
+        expires_at=p.expires_at,
+        decided_by=p.decided_by,
+        decided_at=p.decided_at,
+        outcome=p.outcome,
+    )
+
+
 async def list_proposals(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     statuses = ("pending", "executed", "rejected", "expired", "stale")
     rows = await _filtered(request, gw, who, Proposal, statuses, Proposal.created_at.desc())
-    items = [
-        ProposalOut(
-            id=p.id,
-            code=p.code,
-            status=p.status,
-            summary=p.summary,
-            requester_id=p.requester_id,
-            estimated_count=p.estimated_count,
-            changes=proposal_payload(p)["changes"],
-            created_at=p.created_at,
-            expires_at=p.expires_at,
-            decided_by=p.decided_by,
-            outcome=p.outcome,
+    return json_ok(Page[ProposalOut](items=[_proposal_out(p) for p in rows]))
+
+
+async def get_proposal(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    proposal_id = request.match_info["proposal_id"]
+    async with gw.db.session() as session:
+        row = await session.scalar(
+            select(Proposal).where(
+                Proposal.id == proposal_id, Proposal.workspace_id == who.workspace_id
+            )
         )
-        for p in rows
-    ]
-    return json_ok(Page[ProposalOut](items=items))
+        if row is None:
+            raise problem(404, f"no proposal {proposal_id!r}")
+        return json_ok(_proposal_out(row))
+
+
+async def list_snapshots(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """Executed writes, newest first: the history that undo and restore work from."""
+    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    async with gw.db.session() as session:
+        rows = await session.scalars(
+            select(Snapshot)
+            .where(Snapshot.workspace_id == who.workspace_id)
+            .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
+            .limit(limit)
+        )
+        items = [
+            SnapshotOut(
+                id=s.id,
+                proposal_id=s.proposal_id,
+                member_id=s.member_id,
+                summary=s.summary,
+                reversible=bool(s.before),
+                created_at=s.created_at,
+                undone_at=s.undone_at,
+                restored_at=s.restored_at,
+            )
+            for s in rows
+        ]
+    return json_ok(Page[SnapshotOut](items=items))
+
+
+async def list_training_sources(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        rows = await session.scalars(
+            select(TrainingSource)
+            .where(TrainingSource.workspace_id == who.workspace_id)
+            .order_by(TrainingSource.id)
+        )
+        items = [
+            TrainingSourceOut(
+                id=t.id,
+                kind=t.kind,
+                title=t.title,
+                url=t.url,
+                active=t.active,
+                content_chars=len(t.content or ""),
+                fetch_status=t.fetch_status,
+                fetch_error=t.fetch_error,
+                fetched_at=t.fetched_at,
+                created_at=t.created_at,
+            )
+            for t in rows
+        ]
+    return json_ok(Page[TrainingSourceOut](items=items))
 
 
 async def list_schedules(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
@@ -736,6 +826,71 @@ ENDPOINTS: list[Endpoint] = [
         _admin(revoke_api_key),
         status=204,
         tag="apikeys",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/apikeys/{key_id}/reveal",
+        "Show, once, the value of a key created through the operator",
+        _admin(reveal_api_key),
+        response=ApiKeyCreated,
+        status=201,
+        tag="apikeys",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/assists",
+        "Assists in the AI Inbox, newest first (?status=, ?limit=)",
+        _admin(list_assists),
+        response=Page[AssistOut],
+        tag="assists",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/assists/{ref}",
+        "One assist by reference (A-1042)",
+        _admin(get_assist),
+        response=AssistOut,
+        tag="assists",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/proposals",
+        "Proposals with their changes, newest first (?status=, ?limit=)",
+        _admin(list_proposals),
+        response=Page[ProposalOut],
+        tag="proposals",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/proposals/{proposal_id}",
+        "One proposal: changes with before/after, status, who decided",
+        _admin(get_proposal),
+        response=ProposalOut,
+        tag="proposals",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/snapshots",
+        "Executed writes (the history undo and restore use), newest first",
+        _admin(list_snapshots),
+        response=Page[SnapshotOut],
+        tag="proposals",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/schedules",
+        "Briefing schedules",
+        _admin(list_schedules),
+        response=Page[ScheduleOut],
+        tag="schedules",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/training/sources",
+        "Training sources; URL sources with their fetch status",
+        _admin(list_training_sources),
+        response=Page[TrainingSourceOut],
+        tag="training",
     ),
     Endpoint(
         "GET",

@@ -21,6 +21,7 @@ from core.llm.memory import SessionMemory
 from core.metrics import Metrics
 from core.pipeline import PipelineWorker, TaskProcessor
 from core.tools.registry import ToolRegistry, default_registry
+from core.training_fetch import TrainingFetcher
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
@@ -208,6 +209,9 @@ async def _start(
         if gateway.pipeline is not None:
             gateway.background.append(asyncio.create_task(gateway.pipeline.run(), name="pipeline"))
         gateway.background.append(asyncio.create_task(gateway.outbox.run(), name="outbox"))
+        # URL training sources are fetched here, after the approval that asked has committed.
+        fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
+        (await resources.enter_async_context(fetcher)).start()
     await gateway.journal.start()
     log_channel_states(settings)
     log.info("gateway node %s started", node_id)

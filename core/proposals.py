@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.identity import Principal
 from core.plans import SCHEDULE_QUOTAS
 from core.task import Route
+from core.training_fetch import request_fetch
 from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
 from storage.domain import (
@@ -32,11 +33,14 @@ from storage.domain import (
     TrainingSource,
     TrainingSuggestion,
 )
-from storage.models import ApiKey, Base, Member, Workspace
+from storage.models import ApiKey, AuditEntry, Base, Member, Workspace
 
 PROPOSAL_TTL = timedelta(hours=24)
 UNDO_WINDOW = timedelta(seconds=30)
 CREATE = "__row__"  # a Change on this field creates (before None) or deletes (after None) a row
+# A proposed value (or a value inside a created row) that becomes the moment the proposal is
+# executed: a key revoked after a night's wait is revoked at approval, not when it was asked.
+AT_EXECUTION = "__executed_at__"
 
 # The entities a proposal may change. Each is a model whose rows carry workspace_id.
 ENTITIES: dict[str, type[Base]] = {
@@ -69,6 +73,11 @@ class Change(BaseModel):
     shown_before: str | None = None
     shown_after: str | None = None
 
+    def at(self, now: datetime) -> Change:
+        """This change as executed at NOW: every AT_EXECUTION in `after` becomes NOW."""
+        after = _stamped(self.after, now.isoformat())
+        return self if after == self.after else self.model_copy(update={"after": after})
+
     def inverse(self) -> Change:
         return self.model_copy(
             update={
@@ -78,6 +87,16 @@ class Change(BaseModel):
                 "shown_after": self.shown_before,
             }
         )
+
+
+def _stamped(value: Any, stamp: str) -> Any:
+    if value == AT_EXECUTION:
+        return stamp
+    if isinstance(value, dict):
+        return {k: _stamped(v, stamp) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stamped(v, stamp) for v in value]
+    return value
 
 
 class Message(BaseModel):
@@ -103,6 +122,7 @@ class Draft(BaseModel):
     reversible: bool = True
     notice: str | None = None  # shown with the proposal, e.g. "the email is sent at once"
     messages: tuple[Message, ...] = ()
+    restores_snapshot: int | None = None  # marked restored when this executes
 
 
 class ProposalError(Exception):
@@ -290,6 +310,7 @@ async def propose(
                 "reversible": d.reversible and not d.messages,
                 "changes": [c.model_dump(mode="json") for c in d.changes],
                 "messages": [m.model_dump(mode="json") for m in d.messages],
+                **({"restores": d.restores_snapshot} if d.restores_snapshot is not None else {}),
             }
             for d in drafts
         ],
@@ -327,14 +348,20 @@ def proposal_payload(proposal: Proposal) -> dict[str, Any]:
                 "label": c.label,
                 "field": c.field,
                 "before": c.shown_before if c.shown_before is not None else c.before,
-                "after": c.shown_after if c.shown_after is not None else c.after,
+                "after": c.shown_after if c.shown_after is not None else _shown(c.after),
             }
             for c in proposal_changes(proposal)
         ],
     }
 
 
+def _shown(value: Any) -> Any:
+    return "on approval" if value == AT_EXECUTION else value
+
+
 def _fmt(value: Any) -> str:
+    if value == AT_EXECUTION:
+        return str(_shown(value))
     if value is None:
         return "—"
     if isinstance(value, dict):
@@ -435,9 +462,11 @@ async def decide(
     )
     if claimed.rowcount != 1:
         return Decision(proposal, False, f"Proposal {proposal.code} was already decided.")
+    actor = f"member:{principal.member_id}"
     if not approve:
+        _audit(session, proposal, actor, "proposal.reject", now)
         return Decision(proposal, False, f"Cancelled: {proposal.summary}. Nothing was changed.")
-    changes = proposal_changes(proposal)
+    changes = [c.at(now) for c in proposal_changes(proposal)]
     try:
         async with session.begin_nested():
             await apply_changes(session, proposal.workspace_id, changes)
@@ -448,6 +477,7 @@ async def decide(
             .where(Proposal.id == proposal.id)
             .values(status="stale", outcome=str(exc))
         )
+        _audit(session, proposal, actor, "proposal.stale", now, reason=str(exc))
         return Decision(proposal, False, f"Stopped, nothing was changed: {exc}.")
     for index, message in enumerate(proposal_messages(proposal)):
         enqueue(
@@ -458,18 +488,37 @@ async def decide(
             dedupe_prefix=f"proposal:{proposal.id}:{index}",
         )
     reversible = all(part.get("reversible", True) for part in proposal.changes)
-    session.add(
-        Snapshot(
-            workspace_id=proposal.workspace_id,
-            proposal_id=proposal.id,
-            member_id=proposal.requester_id,
-            summary=proposal.summary,
-            before=[c.model_dump(mode="json") for c in changes] if reversible else [],
-            created_at=now,
-        )
+    snapshot = Snapshot(
+        workspace_id=proposal.workspace_id,
+        proposal_id=proposal.id,
+        member_id=proposal.requester_id,
+        summary=proposal.summary,
+        before=[c.model_dump(mode="json") for c in changes] if reversible else [],
+        created_at=now,
     )
+    session.add(snapshot)
+    await session.flush()
+    restored = [p["restores"] for p in proposal.changes if p.get("restores") is not None]
+    if restored:
+        await session.execute(
+            update(Snapshot)
+            .where(Snapshot.workspace_id == proposal.workspace_id, Snapshot.id.in_(restored))
+            .values(restored_at=now)
+        )
+    await request_fetch(session, proposal.workspace_id, _sources_touched(changes))
     await session.execute(
         update(Proposal).where(Proposal.id == proposal.id).values(outcome="executed")
+    )
+    _audit(
+        session,
+        proposal,
+        actor,
+        "proposal.execute",
+        now,
+        tools=[part["tool"] for part in proposal.changes],
+        changes=len(changes),
+        snapshot_id=snapshot.id,
+        messages=len(proposal_messages(proposal)),
     )
     return Decision(
         proposal, True, f"Done: {proposal.summary}.", applied=changes, reversible=reversible
@@ -505,4 +554,50 @@ async def undo_last(session: AsyncSession, principal: Principal, *, now: datetim
     except StaleChange as exc:
         raise ProposalError(f"Can't undo: {exc}.") from exc
     snap.undone_at = now
+    proposal = await session.get(Proposal, snap.proposal_id) if snap.proposal_id else None
+    if proposal is not None:
+        restored = [p["restores"] for p in proposal.changes if p.get("restores") is not None]
+        if restored:  # an undone restore leaves those snapshots restorable again
+            await session.execute(
+                update(Snapshot)
+                .where(Snapshot.workspace_id == snap.workspace_id, Snapshot.id.in_(restored))
+                .values(restored_at=None)
+            )
+    await request_fetch(session, principal.workspace_id, _sources_touched(inverse))
+    session.add(
+        AuditEntry(
+            workspace_id=snap.workspace_id,
+            actor=f"member:{principal.member_id}",
+            action="snapshot.undo",
+            target=str(snap.id),
+            details={"proposal_id": snap.proposal_id, "changes": len(inverse)},
+            created_at=now,
+        )
+    )
     return f"Undone: {snap.summary}."
+
+
+def _sources_touched(changes: Sequence[Change]) -> list[int]:
+    """Training sources a write changed: a URL source that is (again) active afterwards is
+    fetched anew, since its page may have changed while the snapshot kept the old text."""
+    return [int(c.key) for c in changes if c.entity == "training_source"]
+
+
+def _audit(
+    session: AsyncSession,
+    proposal: Proposal,
+    actor: str,
+    action: str,
+    now: datetime,
+    **details: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            workspace_id=proposal.workspace_id,
+            actor=actor,
+            action=action,
+            target=proposal.id,
+            details={"code": proposal.code, "summary": proposal.summary, **details},
+            created_at=now,
+        )
+    )

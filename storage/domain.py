@@ -149,6 +149,7 @@ class QaPair(Base):
 
 class TrainingSource(Base):
     __tablename__ = "training_sources"
+    __table_args__ = (Index("ix_training_sources_fetch", "fetch_status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -158,6 +159,12 @@ class TrainingSource(Base):
     content: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # URL sources only: None (never asked), pending, fetching (claimed), fetched or failed.
+    fetch_status: Mapped[str | None] = mapped_column(String(20))
+    fetch_error: Mapped[str | None] = mapped_column(String(500))
+    fetched_at: Mapped[datetime | None] = mapped_column()  # the last attempt, either outcome
+    fetch_token: Mapped[str | None] = mapped_column(String(32))  # the claim, fences its result
+    fetch_lease_until: Mapped[datetime | None] = mapped_column()
 
 
 class TrainingSuggestion(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import directory
 from core.members import MemberNotFound, find_by_name
 from core.plans import SCHEDULE_QUOTAS
-from core.proposals import CREATE, Change, Draft, Message
+from core.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
 from core.tools import args as a
 from core.tools.reads import load_assist
 from core.tools.registry import ToolContext, error_reply
@@ -188,7 +188,7 @@ async def _new_qa(ctx: ToolContext, question: str, answer: str, source: str) -> 
         "answer": answer,
         "source": source,
         "active": True,
-        "created_at": ctx.now.isoformat(),
+        "created_at": AT_EXECUTION,
     }
 
 
@@ -300,7 +300,7 @@ async def add_training_source(ctx: ToolContext, args: BaseModel) -> list[Deliver
         "url": args.url,
         "content": None,
         "active": True,
-        "created_at": ctx.now.isoformat(),
+        "created_at": AT_EXECUTION,
     }
     return Draft(
         tool="add_training_source",
@@ -499,7 +499,7 @@ async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
             "role": role,
             "status": "pending",
             "invited_by": ctx.principal.member_id,
-            "created_at": ctx.now.isoformat(),
+            "created_at": AT_EXECUTION,
         }
         shown = f"{args.email} as {role}"
         change = _create("invitation", row, f"invitation for {args.email}", shown)
@@ -644,7 +644,7 @@ async def create_api_key(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
         # Random, but never the hash of anything: no key value exists until reveal_api_key.
         "key_hash": _PLACEHOLDER_HASH + secrets.token_hex(28),
         "created_by": f"member:{ctx.principal.member_id}",
-        "created_at": ctx.now.isoformat(),
+        "created_at": AT_EXECUTION,
         "last_used_at": None,
         "revoked_at": None,
     }
@@ -720,7 +720,7 @@ async def revoke_api_key(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
                 "api_key",
                 key,
                 "revoked_at",
-                ctx.now.isoformat(),
+                AT_EXECUTION,
                 f'API key "{key.name}"',
                 ("active", "revoked"),
             ),
@@ -911,7 +911,7 @@ async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverab
         "last_run_at": None,
         # The scheduler computes the run times; the proposal only states the first one.
         "next_run_at": None,
-        "created_at": ctx.now.isoformat(),
+        "created_at": AT_EXECUTION,
     }
     described = _describe(args.briefing_type, frequency, days, at, channel)
     first = first_run(ctx.now, at, tz, frequency, days)
@@ -1053,7 +1053,7 @@ async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Delivera
                 "integration",
                 row,
                 "updated_at",
-                ctx.now.isoformat(),
+                AT_EXECUTION,
                 f"{name} last changed",
                 (f"{row.updated_at:%d %b %H:%M}", "now"),
             ),
@@ -1071,7 +1071,7 @@ async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Delivera
         "name": name,
         "enabled": args.enabled,
         "settings": {},
-        "updated_at": ctx.now.isoformat(),
+        "updated_at": AT_EXECUTION,
     }
     return Draft(
         tool="toggle_integration",
@@ -1107,7 +1107,7 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
         "filter_status": args.status,
         "status": "queued",
         "requested_by": ctx.principal.member_id,
-        "requested_at": ctx.now.isoformat(),
+        "requested_at": AT_EXECUTION,
     }
     what = f"{args.status} {records}" if args.status else records
     # There is no import table: the request is recorded on the integration for the importer.

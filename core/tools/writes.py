@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.members import MemberNotFound, active_members, find_by_name
 from core.plans import retention
 from core.proposals import (
+    AT_EXECUTION,
     CREATE,
     ENTITIES,
     Change,
@@ -58,7 +59,7 @@ def _field(assist: Assist, name: str, after: Any, shown: tuple[str, str] | None 
 def _close(assist: Assist, ctx: ToolContext, reason: str | None) -> list[Change]:
     changes = [
         _field(assist, "status", "closed"),
-        _field(assist, "closed_at", ctx.now.isoformat(), ("—", "now")),
+        _field(assist, "closed_at", AT_EXECUTION, ("—", "now")),
     ]
     if reason:
         changes.append(_field(assist, "resolution", reason))
@@ -122,7 +123,7 @@ def _event(ctx: ToolContext, assist: Assist, kind: str, body: str) -> Change:
         "author": ctx.principal.name,
         "body": body,
         "flagged": False,
-        "created_at": ctx.now.isoformat(),
+        "created_at": AT_EXECUTION,
     }
     return Change(
         entity="assist_event",
@@ -158,7 +159,7 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
         return error_reply(f"{assist.ref} has no customer email to reply to.")
     changes = [_event(ctx, assist, "reply", args.message)]
     if assist.first_response_at is None:
-        changes.append(_field(assist, "first_response_at", ctx.now.isoformat(), ("—", "now")))
+        changes.append(_field(assist, "first_response_at", AT_EXECUTION, ("—", "now")))
     if assist.status == "open":
         changes.append(_field(assist, "status", "pending"))
     return Draft(
@@ -313,6 +314,8 @@ async def restore_snapshot(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
             current = row_state(row) if row is not None else None
             if (current is None) == (target is None):
                 continue
+            if recorded.entity == "training_source" and (target or {}).get("kind") == "url":
+                refetch = True
             changes.append(
                 Change(
                     entity=recorded.entity,
@@ -351,6 +354,7 @@ async def restore_snapshot(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
         notice="URL training sources are re-fetched from their pages after the restore."
         if refetch
         else None,
+        restores_snapshot=snap.id,
     )
 
 

@@ -12,7 +12,9 @@ from openapi_spec_validator import validate
 from sqlalchemy import select
 
 from api.admin import ENDPOINTS, Endpoint
+from core.tools.admin_writes import PENDING_REVEAL
 from storage.db import Database
+from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource
 from storage.models import ApiKey, ChannelIdentity, Member, OutboxRow
 from storage.types import utcnow
 from tests.api import (
@@ -590,6 +592,14 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     "POST /api/v1/outbox/replay": None,
     "POST /api/v1/outbox/{outbox_id}/replay": None,
     "GET /api/v1/audit": None,
+    "POST /api/v1/apikeys/{key_id}/reveal": None,
+    "GET /api/v1/assists": None,
+    "GET /api/v1/assists/{ref}": None,
+    "GET /api/v1/proposals": None,
+    "GET /api/v1/proposals/{proposal_id}": None,
+    "GET /api/v1/snapshots": None,
+    "GET /api/v1/schedules": None,
+    "GET /api/v1/training/sources": None,
     "POST /api/v1/messages": {"member": "{member_id}", "text": "help"},
     "GET /api/v1/tasks/{task_id}": None,
 }
@@ -610,23 +620,62 @@ async def test_every_endpoint_answers_as_documented(
     make_client: ClientFactory, db: Database, endpoint: Endpoint
 ) -> None:
     tenant = await make_tenant(db)
+    ws = tenant.workspace_id
     async with db.session() as session:
-        member = await make_member(session, tenant.workspace_id, identities={"sms": "+15550100004"})
-        key = await make_api_key(session, tenant.workspace_id)
-        task = await make_task_row(session, tenant.workspace_id, tenant.member_id)
-        dead = await make_outbox_row(session, tenant.workspace_id, tenant.member_id)
+        member = await make_member(session, ws, identities={"sms": "+15550100004"})
+        # A key the operator created: its value can still be revealed (once), or it revoked.
+        key = ApiKey(workspace_id=ws, name="zapier", prefix=PENDING_REVEAL, key_hash="pending-1")
+        task = await make_task_row(session, ws, tenant.member_id)
+        dead = await make_outbox_row(session, ws, tenant.member_id)
         identity_id = await session.scalar(
             select(ChannelIdentity.id).where(
                 ChannelIdentity.member_id == member.id, ChannelIdentity.channel == "sms"
             )
         )
+        now = utcnow()
+        proposal = Proposal(
+            workspace_id=ws,
+            code="1234",
+            requester_id=tenant.member_id,
+            summary="set A-1042 to urgent priority",
+            changes=[
+                {
+                    "tool": "set_assist_priority",
+                    "changes": [
+                        {
+                            "entity": "assist",
+                            "key": "x",
+                            "field": "priority",
+                            "before": "normal",
+                            "after": "urgent",
+                            "label": "A-1042 priority",
+                        }
+                    ],
+                }
+            ],
+            created_at=now,
+            expires_at=now + timedelta(hours=24),
+        )
+        session.add_all(
+            [
+                key,
+                proposal,
+                Assist(workspace_id=ws, number=1042, summary="Refund request"),
+                Snapshot(workspace_id=ws, summary="close A-1041", created_at=now),
+                Schedule(workspace_id=ws, member_id=tenant.member_id, briefing_type="monthly_roi"),
+                TrainingSource(workspace_id=ws, kind="url", url="https://example.com/faq"),
+            ]
+        )
+        await session.flush()
     values = {
-        "workspace_id": tenant.workspace_id,
+        "workspace_id": ws,
         "member_id": member.id,
         "identity_id": identity_id,
         "key_id": key.id,
         "task_id": task.id,
         "outbox_id": dead.id,
+        "ref": "A-1042",
+        "proposal_id": proposal.id,
     }
     client = await start_gateway(make_client, build=OFF)
     body = VALID_BODIES[_key(endpoint)]

@@ -497,6 +497,8 @@ async def test_every_route_wants_a_key(make_client: ClientFactory, db: Database)
                 "key_id": seed["key_a_id"],
                 "task_id": seed["task_a"],
                 "outbox_id": seed["sent_a"],
+                "ref": "A-1042",
+                "proposal_id": "p",
             }
         )
         response = await client.request(
@@ -544,6 +546,8 @@ async def test_every_route_refuses_other_methods(make_client: ClientFactory, db:
                 "key_id": "k",
                 "task_id": seed["task_a"],
                 "outbox_id": seed["sent_a"],
+                "ref": "A-1042",
+                "proposal_id": "p",
             }
         )
         for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed:

@@ -775,7 +775,7 @@ async def test_revoke_api_key(db: Database, seeded: Seeded) -> None:
         assert await directory.authenticate_api_key(session, new.secret) is not None
 
     await approve(db, seeded, OLIVIA, proposal["code"])
-    assert (await get(db, ApiKey, new.id)).revoked_at is not None
+    assert (await get(db, ApiKey, new.id)).revoked_at == APPROVED_AT  # not when it was asked
     async with db.session() as session:
         assert await directory.authenticate_api_key(session, new.secret) is None
     await undo(db, seeded, OLIVIA)
@@ -1145,7 +1145,8 @@ async def test_run_import(db: Database, seeded: Seeded) -> None:
     assert "last_import" not in (await get(db, Integration, zendesk.id)).settings
 
     await approve(db, seeded, OLIVIA, proposal["code"])
-    assert (await get(db, Integration, zendesk.id)).settings["last_import"] == job
+    executed = {**job, "requested_at": APPROVED_AT.isoformat()}  # requested when approved
+    assert (await get(db, Integration, zendesk.id)).settings["last_import"] == executed
     text = await refused(db, seeded, OLIVIA, "run_import", args)
     assert text.startswith("An import from zendesk is already queued")
     await undo(db, seeded, OLIVIA)
