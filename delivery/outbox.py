@@ -184,10 +184,15 @@ class OutboxWorker:
                 _outbox.c.deliverable,
                 _outbox.c.attempts,
                 _outbox.c.parts_sent,
+                _outbox.c.next_attempt_at,
+                _outbox.c.created_at,
+                _outbox.c.seq,
             )
         )
         async with self._db.session() as session:
             rows = (await session.execute(stmt)).all()
+        # RETURNING follows no order: sort again, so one conversation's replies keep theirs.
+        rows.sort(key=lambda r: (r.next_attempt_at, r.created_at, r.seq))
         return [
             ClaimedReply(
                 id=row.id,
