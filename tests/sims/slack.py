@@ -22,7 +22,8 @@ class SlackSim(Simulator):
 
     Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
     ``files.getUploadURLExternal`` (+ the upload POST to the returned ``upload_url``),
-    ``files.completeUploadExternal``, ``conversations.info``, ``users.info``.
+    ``files.completeUploadExternal``, ``conversations.info``, ``conversations.open``,
+    ``users.info``. ``refuse(method, error)`` scripts an ``ok: false`` answer.
     Every method but the upload needs ``Authorization: Bearer <token>``; like Slack, auth and
     argument errors are HTTP 200 with ``{"ok": false, "error": ...}``.
     """
@@ -53,6 +54,7 @@ class SlackSim(Simulator):
         self.uploads: dict[str, Args] = {}
         """file_id -> {filename, length, data (bytes once uploaded), title, channel_id, ...}."""
         self._seq = itertools.count(1)
+        self._refusals: list[tuple[str, str]] = []
         super().__init__()
         self._methods: dict[str, Callable[[Args], Args]] = {
             "auth.test": self._auth_test,
@@ -62,6 +64,7 @@ class SlackSim(Simulator):
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "users.info": self._users_info,
         }
 
@@ -159,6 +162,16 @@ class SlackSim(Simulator):
         self.channels[channel_id] = channel
         return channel
 
+    def refuse(self, method: str, error: str, *, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 200 ``{"ok": false,
+        "error": error}``, as Slack reports ``channel_not_found``, ``not_in_channel``,
+        ``invalid_auth`` and the like."""
+        self._refusals.extend([(method, error)] * times)
+
+    def reset(self) -> None:
+        super().reset()
+        self._refusals.clear()
+
     # ------------------------------------------------------------------ inspection
 
     def args(self, method: str) -> list[Args]:
@@ -206,9 +219,14 @@ class SlackSim(Simulator):
             return _ok_false("not_authed")
         if token != self.token:
             return _ok_false("invalid_auth")
-        method = self._methods.get(request.match_info["method"])
+        name = request.match_info["method"]
+        method = self._methods.get(name)
         if method is None:
             return _ok_false("unknown_method")
+        for refusal in self._refusals:
+            if refusal[0] == name:
+                self._refusals.remove(refusal)
+                return _ok_false(refusal[1])
         return web.json_response(method(args))
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
@@ -384,6 +402,15 @@ class SlackSim(Simulator):
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         return {"ok": True, "channel": channel}
+
+    def _conversations_open(self, args: Args) -> Args:
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            return {"ok": False, "error": "users_list_not_supplied" if not users else "not_im"}
+        channel_id = self._resolve_channel(users[0])
+        if channel_id not in self.channels:
+            self.add_channel(channel_id, is_im=True, user=users[0])
+        return {"ok": True, "channel": {"id": channel_id}}
 
     def _users_info(self, args: Args) -> Args:
         user = self.users.get(str(args.get("user", "")))

@@ -1,0 +1,258 @@
+"""Slack delivery: deliverables planned as Web API calls (one Op each) and made with the SDK's
+AsyncWebClient; its errors mapped to the outbox's retryable and permanent ones."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels.slack.blocks import Message, escape, render, render_decided
+from core.task import Route
+from delivery.deliverable import Deliverable, Receipt
+from delivery.errors import (
+    BadRequest,
+    DeliveryError,
+    Forbidden,
+    InvalidRecipient,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    from_http_status,
+)
+from delivery.media import MediaStore
+from delivery.ratelimit import RateKey
+from delivery.render import media_of
+from delivery.senders import Op
+
+log = logging.getLogger(__name__)
+
+INVALID_RECIPIENT = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "user_not_found",
+        "user_not_visible",
+        "cannot_dm_bot",
+        "user_disabled",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+    }
+)
+FORBIDDEN = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "ekm_access_denied",
+        "org_login_required",
+        "access_denied",
+    }
+)
+UNAVAILABLE = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+)
+# chat.update cannot change the message any more: the outcome goes to the thread instead.
+UNEDITABLE = frozenset(
+    {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
+)
+DEFAULT_RETRY_AFTER = 1.0
+
+
+def map_error(method: str, exc: SlackApiError) -> DeliveryError:
+    """The outbox's error for a failed Web API call (429 and `ok: false` alike)."""
+    response = exc.response
+    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 200
+    headers = getattr(response, "headers", None) or {}
+    data = getattr(response, "data", None)
+    code = data.get("error") if isinstance(data, dict) else None
+    retry_after = _retry_after(headers.get("Retry-After"))
+    message = f"slack {method}: {code or f'HTTP {status}'}"
+    if status == 429 or code == "ratelimited":
+        return RateLimited(message, retry_after=retry_after or DEFAULT_RETRY_AFTER)
+    if code in INVALID_RECIPIENT:
+        return InvalidRecipient(message)
+    if code in FORBIDDEN:
+        return Forbidden(message)
+    if status >= 400:
+        return from_http_status(status, message, retry_after)
+    if code in UNAVAILABLE or not isinstance(data, dict):
+        # A 200 that is not Slack's JSON is a proxy or outage page, not our mistake.
+        return ProviderUnavailable(message, retry_after=retry_after)
+    return BadRequest(message)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _edit_handle(deliverable: Deliverable) -> Mapping[str, Any] | None:
+    edit = deliverable.data.get("edit")
+    if (
+        isinstance(edit, Mapping)
+        and isinstance(edit.get("channel"), str)
+        and isinstance(edit.get("ts"), str)
+    ):
+        return edit
+    return None
+
+
+class SlackSender:
+    """Block Kit messages in the route's thread, uploads with files_upload_v2, and cards
+    updated in place (chat.update) once their proposal is decided."""
+
+    def __init__(self, client: AsyncWebClient, media: MediaStore, *, team: str = "default") -> None:
+        self._client = client
+        self._media = media
+        self._files_key: RateKey = ("slack.files", team)
+
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
+        edit = _edit_handle(deliverable)
+        if edit is not None:
+            user = edit.get("user")
+            first, *rest = render_decided(deliverable, user if isinstance(user, str) else None)
+            channel = str(edit["channel"])
+            update = Op(
+                "update",
+                {"channel": channel, "ts": str(edit["ts"]), **_message_args(first)},
+                rate_keys=(("slack.channel", channel),),
+            )
+            return [update, *(self._post(route, m) for m in rest)]
+        media = media_of(deliverable)
+        if deliverable.kind == "file" and media is not None:
+            return self._upload_plan(route, deliverable, media)
+        return [self._post(route, m) for m in render(deliverable)]
+
+    def _post(self, route: Route, message: Message) -> Op:
+        return Op("post", _message_args(message), rate_keys=(("slack.channel", route.address),))
+
+    def _upload_plan(
+        self, route: Route, deliverable: Deliverable, media: Mapping[str, Any]
+    ) -> list[Op]:
+        comment = escape(deliverable.text.strip())
+        ops: list[Op] = []
+        if len(comment) > 3000:
+            # Too long for a file comment: the text goes first as messages.
+            ops = [
+                self._post(route, m)
+                for m in render(deliverable.model_copy(update={"kind": "text"}))
+            ]
+            comment = ""
+        filename = str(media.get("filename") or "file")
+        ops.append(
+            Op(
+                "upload",
+                {
+                    "media_id": str(media["id"]),
+                    "filename": filename,
+                    "title": deliverable.title or filename,
+                    "initial_comment": comment,
+                },
+                rate_keys=(("slack.channel", route.address), self._files_key),
+            )
+        )
+        return ops
+
+    async def perform(self, route: Route, op: Op) -> Receipt:
+        """Make OP's call.
+
+        Raises:
+            DeliveryError: RateLimited (429, with Retry-After), Forbidden, InvalidRecipient,
+                BadRequest, ProviderUnavailable or ProviderTimeout.
+        """
+        method = {
+            "post": "chat.postMessage",
+            "update": "chat.update",
+            "upload": "files_upload_v2",
+        }.get(op.action, op.action)
+        try:
+            if op.action == "post":
+                return await self._post_message(route, op.payload)
+            if op.action == "update":
+                return await self._update(route, op.payload)
+            if op.action == "upload":
+                return await self._upload(route, op.payload)
+            raise BadRequest(f"unknown slack operation {op.action!r}")
+        except SlackApiError as exc:
+            raise map_error(method, exc) from exc
+        except TimeoutError as exc:
+            raise ProviderTimeout(f"slack {method}: no answer in time") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ProviderUnavailable(f"slack {method}: {type(exc).__name__}: {exc}") from exc
+        except SlackClientError as exc:
+            raise BadRequest(f"slack {method}: {exc}") from exc
+
+    async def _post_message(self, route: Route, args: Mapping[str, Any]) -> Receipt:
+        response = await self._client.chat_postMessage(
+            channel=route.address,
+            thread_ts=route.thread,
+            unfurl_links=False,
+            unfurl_media=False,
+            **args,
+        )
+        return Receipt(provider_message_id=response.get("ts"))
+
+    async def _update(self, route: Route, payload: Mapping[str, Any]) -> Receipt:
+        args = {k: v for k, v in payload.items() if k not in ("channel", "ts")}
+        try:
+            await self._client.chat_update(channel=payload["channel"], ts=payload["ts"], **args)
+        except SlackApiError as exc:
+            data = getattr(exc.response, "data", None)
+            if not (isinstance(data, dict) and data.get("error") in UNEDITABLE):
+                raise
+            log.info(
+                "slack card %s cannot be updated (%s): outcome posted instead",
+                payload["ts"],
+                data["error"],
+            )
+            return await self._post_message(route, args)
+        # No new message, so no new id: the card's own receipt already names this ts.
+        return Receipt()
+
+    async def _upload(self, route: Route, payload: Mapping[str, Any]) -> Receipt:
+        media = await self._media.load(payload["media_id"])
+        if media is None:
+            raise BadRequest(f"the file {payload['filename']!r} expired before it could be sent")
+        channel = await self._conversation_id(route.address)
+        response = await self._client.files_upload_v2(
+            channel=channel,
+            thread_ts=route.thread,
+            filename=payload["filename"],
+            title=payload["title"],
+            content=media.data,
+            initial_comment=payload["initial_comment"] or None,
+        )
+        uploaded = response.get("file") or {}
+        return Receipt(
+            provider_message_id=uploaded.get("id") if isinstance(uploaded, dict) else None
+        )
+
+    async def _conversation_id(self, address: str) -> str:
+        """Uploads are shared to a conversation; a user id means the DM with that user."""
+        if not address.startswith(("U", "W")):
+            return address
+        opened = await self._client.conversations_open(users=address)
+        channel = opened.get("channel") or {}
+        return (
+            str(channel.get("id")) if isinstance(channel, dict) and channel.get("id") else address
+        )
+
+
+def _message_args(message: Message) -> dict[str, Any]:
+    return {"text": message.text, "blocks": list(message.blocks)}
