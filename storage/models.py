@@ -121,6 +121,8 @@ class TaskRow(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "channel", "external_id", name="uq_tasks_dedupe"),
         Index("ix_tasks_claim", "status", "received_at"),
+        # A sender's latest message on a channel (WhatsApp's 24-hour window).
+        Index("ix_tasks_sender", "channel", "sender_address", "received_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -191,8 +193,10 @@ class DeliveryReceipt(Base):
 
     __tablename__ = "delivery_receipts"
     __table_args__ = (
-        UniqueConstraint("channel", "provider_message_id", name="uq_delivery_receipts_provider"),
-        Index("ix_delivery_receipts_outbox", "outbox_id"),
+        # Provider ids are unique only per channel/chat (a Slack ts, a Telegram message id),
+        # so they are indexed for lookups, not constrained.
+        UniqueConstraint("outbox_id", "part", name="uq_delivery_receipts_part"),
+        Index("ix_delivery_receipts_provider", "channel", "provider_message_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -37,10 +37,16 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_receipts")),
-        sa.UniqueConstraint("channel", "provider_message_id", name="uq_delivery_receipts_provider"),
+        sa.UniqueConstraint("outbox_id", "part", name="uq_delivery_receipts_part"),
     )
     with op.batch_alter_table("delivery_receipts", schema=None) as batch_op:
-        batch_op.create_index("ix_delivery_receipts_outbox", ["outbox_id"], unique=False)
+        batch_op.create_index(
+            "ix_delivery_receipts_provider", ["channel", "provider_message_id"], unique=False
+        )
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tasks_sender", ["channel", "sender_address", "received_at"], unique=False
+        )
 
     op.create_table(
         "media",
@@ -97,8 +103,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_media_expires")
 
     op.drop_table("media")
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_sender")
     with op.batch_alter_table("delivery_receipts", schema=None) as batch_op:
-        batch_op.drop_index("ix_delivery_receipts_outbox")
+        batch_op.drop_index("ix_delivery_receipts_provider")
 
     op.drop_table("delivery_receipts")
     # ### end Alembic commands ###
