@@ -13,6 +13,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -25,6 +26,16 @@ def _split_list(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
     return value
+
+
+# What each email provider needs before it can send (environment names).
+EMAIL_PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "sendgrid": ("SENDGRID_API_KEY",),
+    "postmark": ("POSTMARK_SERVER_TOKEN",),
+    "resend": ("RESEND_API_KEY",),
+    "brevo": ("BREVO_API_KEY",),
+    "smtp": ("SMTP_HOST",),
+}
 
 
 class Settings(BaseSettings):
@@ -91,6 +102,25 @@ class Settings(BaseSettings):
     email_inbound_domain: str | None = Field(None, alias="EMAIL_INBOUND_DOMAIN")
     email_inbound_user: str | None = Field(None, alias="EMAIL_INBOUND_USER")
     email_inbound_password: SecretStr | None = Field(None, alias="EMAIL_INBOUND_PASSWORD")
+    # Which configured provider sends email when a workspace has not chosen one; unset: the
+    # first configured of sendgrid, postmark, resend, brevo, smtp.
+    email_provider: Literal["sendgrid", "postmark", "resend", "brevo", "smtp"] | None = Field(
+        None, alias="SWITCHBOARD_EMAIL_PROVIDER"
+    )
+    postmark_server_token: SecretStr | None = Field(None, alias="POSTMARK_SERVER_TOKEN")
+    postmark_api_url: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.postmarkapp.com"), alias="POSTMARK_API_URL"
+    )
+    resend_api_key: SecretStr | None = Field(None, alias="RESEND_API_KEY")
+    resend_api_url: AnyHttpUrl = Field(AnyHttpUrl("https://api.resend.com"), alias="RESEND_API_URL")
+    brevo_api_key: SecretStr | None = Field(None, alias="BREVO_API_KEY")
+    brevo_api_url: AnyHttpUrl = Field(AnyHttpUrl("https://api.brevo.com/v3"), alias="BREVO_API_URL")
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, alias="SMTP_PORT")
+    smtp_user: str | None = Field(None, alias="SMTP_USER")
+    smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD")
+    # starttls (submission, port 587), tls (implicit TLS, port 465) or none (a local relay)
+    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", alias="SMTP_SECURITY")
     # ElevenLabs
     elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
     elevenlabs_api_url: AnyHttpUrl = Field(
@@ -145,6 +175,26 @@ class Settings(BaseSettings):
         if not (number.startswith("+") and number[1:].isdigit()):
             raise ValueError("must be whatsapp:+E164 or +E164")
         return f"whatsapp:{number}"
+
+    @model_validator(mode="after")
+    def _email_provider_configured(self) -> Settings:
+        chosen = self.email_provider
+        if chosen is not None and chosen not in self.email_providers_configured:
+            needs = EMAIL_PROVIDER_SETTINGS[chosen]
+            raise ValueError(
+                f"SWITCHBOARD_EMAIL_PROVIDER is {chosen} but {' and '.join(needs)} "
+                f"{'is' if len(needs) == 1 else 'are'} not set"
+            )
+        return self
+
+    @property
+    def email_providers_configured(self) -> list[str]:
+        """The email providers whose credentials are set, in the default order."""
+        return [
+            name
+            for name, needs in EMAIL_PROVIDER_SETTINGS.items()
+            if all(getattr(self, variable.lower()) not in (None, "") for variable in needs)
+        ]
 
     # Derived facts, used in several places.
     @property

@@ -74,3 +74,34 @@ async def openai_sim() -> AsyncIterator[OpenAISim]:
     """OpenAI chat completions; ``AsyncOpenAI(base_url=openai_sim.base_url, api_key=...)``."""
     async for sim in _serve(OpenAISim()):
         yield sim
+
+
+# ---------------------------------------------------------------- email providers besides SendGrid
+# (imported inside each fixture: this section is appended to the module.)
+
+
+@pytest_asyncio.fixture
+async def postmark_sim() -> AsyncIterator[Simulator]:
+    """Postmark; ``postmark.ServerClient(postmark_sim.server_token, base_url=postmark_sim.url)``."""
+    from tests.sims.postmark import PostmarkSim
+
+    async for sim in _serve(PostmarkSim()):
+        yield sim
+
+
+@pytest_asyncio.fixture
+async def resend_sim() -> AsyncIterator[Simulator]:
+    """Resend; POST ``{resend_sim.url}/emails`` with ``Bearer resend_sim.api_key``."""
+    from tests.sims.resend import ResendSim
+
+    async for sim in _serve(ResendSim()):
+        yield sim
+
+
+@pytest_asyncio.fixture
+async def brevo_sim() -> AsyncIterator[Simulator]:
+    """Brevo; ``AsyncBrevo(api_key=brevo_sim.api_key, base_url=brevo_sim.base_url)``."""
+    from tests.sims.brevo import BrevoSim
+
+    async for sim in _serve(BrevoSim()):
+        yield sim
