@@ -207,8 +207,18 @@ class Integration(Base):
 
 
 class Schedule(Base):
+    """A briefing sent on a timetable (or once, at `one_off_at`) to one member's channel.
+
+    `briefing_type` is one of the four briefings, `report` or `bulk_action` (a tool call made
+    recurring in learning mode, in `params`), or `training_follow_up` (one-off, with the
+    resolution rate at approval in `params`). `updated_at` moves on every change but the
+    scheduler's own bookkeeping, so the scheduler polls for changes cheaply."""
+
     __tablename__ = "schedules"
-    __table_args__ = (Index("ix_schedules_member", "workspace_id", "member_id"),)
+    __table_args__ = (
+        Index("ix_schedules_member", "workspace_id", "member_id"),
+        Index("ix_schedules_updated", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -221,11 +231,36 @@ class Schedule(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     channel: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[str | None] = mapped_column(String(320))
+    # Monthly briefings: the day they go out (a month without that day: its last day).
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
     one_off_at: Mapped[datetime | None] = mapped_column()
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    last_run_at: Mapped[datetime | None] = mapped_column()
+    last_run_at: Mapped[datetime | None] = mapped_column()  # the fire time last sent
     next_run_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ScheduleOffer(Base):
+    """Learning mode: an offer to make an action recurring, one per member and action.
+
+    `status` is offered, accepted or declined; a declined action is never offered again."""
+
+    __tablename__ = "schedule_offers"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "member_id", "action", name="uq_schedule_offers_action"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(80))  # "run_report:performance", ...
+    call: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"tool", "args"} to repeat
+    status: Mapped[str] = mapped_column(String(20), default="offered")
+    task_id: Mapped[str | None] = mapped_column(String(32))  # the reply that made the offer
+    offered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
 
 
 class Proposal(Base):
