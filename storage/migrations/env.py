@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import storage.domain  # noqa: F401  (registers the domain tables on Base.metadata)
+from storage import email as _email_tables  # noqa: F401  (the email channel's table)
 from storage.models import Base
 
 config = context.config
