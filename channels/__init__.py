@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def provider_modules() -> list[ModuleType]:
-    from channels import slack, telegram, twilio_sms
+    from channels import email, slack, telegram, twilio_sms
 
-    return [slack, telegram, twilio_sms]
+    return [slack, telegram, twilio_sms, email]
 
 
 def setup_routes(app: Application) -> None:

@@ -13,14 +13,11 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import func, select
 
-import channels
 from api.state import GATEWAY, Gateway
-from channels import email as email_channel
 from core.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.email import EmailRecord
@@ -38,18 +35,6 @@ EMAIL_FROM = "Demo Co Support <support@demo.example>"
 SUPPORT = "support@demo.example"
 INBOUND_DOMAIN = "in.demo.example"
 INBOX = f"help@{INBOUND_DOMAIN}"  # the address customers and managers write to
-
-
-def register_email_channel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until `channels.provider_modules` lists the email package (a registry line in a shared
-    file), tests add it themselves."""
-    original = channels.provider_modules
-
-    def with_email() -> list[Any]:
-        modules = original()
-        return modules if email_channel in modules else [*modules, email_channel]
-
-    monkeypatch.setattr(channels, "provider_modules", with_email)
 
 
 def email_settings(sendgrid: SendGridSim | None = None, **overrides: Any) -> dict[str, Any]:

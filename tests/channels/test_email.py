@@ -24,7 +24,6 @@ from tests.channels.email_helpers import (
     SUPPORT,
     Mailroom,
     email_settings,
-    register_email_channel,
     seed,
     start,
     stored_rows,
@@ -46,11 +45,6 @@ JAPANESE_REPLY = (
 )
 MARIA = "maria@demo.example"  # manager in the seeded workspace
 OLIVIA = "olivia@demo.example"  # owner
-
-
-@pytest.fixture(autouse=True)
-def _email_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    register_email_channel(monkeypatch)
 
 
 async def _gateway(

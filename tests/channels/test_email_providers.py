@@ -35,7 +35,6 @@ from storage.db import Database
 from storage.models import OutboxRow, Workspace
 from tests.channels.email_helpers import (
     email_settings,
-    register_email_channel,
     seed,
     smtp_server,
     start,
@@ -346,7 +345,6 @@ async def test_each_workspace_sends_through_the_provider_it_chose(
     sendgrid_sim: SendGridSim,
     postmark_sim: PostmarkSim,
 ) -> None:
-    register_email_channel(monkeypatch)
     await seed(db)
     mailroom = await start(
         make_client,
