@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def provider_modules() -> list[ModuleType]:
-    from channels import email, slack, telegram, twilio_sms
+    from channels import email, slack, telegram, twilio_sms, voice
 
-    return [slack, telegram, twilio_sms, email]
+    return [slack, telegram, twilio_sms, email, voice]
 
 
 def setup_routes(app: Application) -> None:

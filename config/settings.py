@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     )
     elevenlabs_voice_id: str | None = Field(None, alias="ELEVENLABS_VOICE_ID")
     elevenlabs_webhook_secret: SecretStr | None = Field(None, alias="ELEVENLABS_WEBHOOK_SECRET")
+    # Voice: seconds a call's webhook may take to answer (Twilio gives up at 15); an answer
+    # not ready by then is held ("one moment") and fetched again.
+    voice_budget: float = Field(10.0, ge=1, le=14, alias="SWITCHBOARD_VOICE_BUDGET")
     # LLM
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: AnyHttpUrl = Field(

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tests.sims.base import FaultKind, Simulator
 
-__all__ = ["ElevenLabsSim", "silent_mp3"]
+__all__ = ["ElevenLabsSim", "post_call_transcription", "silent_mp3"]
 
 DEFAULT_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
 DEFAULT_MODEL_ID = "eleven_multilingual_v2"
@@ -179,3 +179,85 @@ def _render(text: str, output_format: str) -> tuple[bytes, str]:
     if output_format.startswith("ulaw_"):
         return b"\xff" * (8 * frames * 26), "audio/basic"
     return silent_mp3(text), "audio/mpeg"
+
+
+def post_call_transcription(
+    *,
+    conversation_id: str | None = None,
+    caller: str | None,
+    called: str | None,
+    turns: list[tuple[str, str]],
+    summary: str | None = None,
+    agent_id: str = "agent_01jsimulatoragent000000000",
+    call_sid: str | None = None,
+    event_timestamp: int = 1_767_000_000,
+) -> dict[str, Any]:
+    """A ``post_call_transcription`` webhook body as ElevenLabs sends it for a phone call
+    its conversational agent handled over Twilio; ``turns`` are ``(role, message)`` with
+    role ``agent`` or ``user``. ``caller`` None: a web conversation, no phone call."""
+    conversation_id = conversation_id or "conv_" + uuid.uuid4().hex[:26]
+    call_sid = call_sid or "CA" + uuid.uuid4().hex
+    transcript = [
+        {
+            "role": role,
+            "message": message,
+            "tool_calls": [],
+            "tool_results": [],
+            "feedback": None,
+            "time_in_call_secs": 4 * index,
+            "conversation_turn_metrics": None,
+        }
+        for index, (role, message) in enumerate(turns)
+    ]
+    metadata: dict[str, Any] = {
+        "start_time_unix_secs": event_timestamp - 60,
+        "call_duration_secs": 4 * len(turns) + 3,
+        "cost": 310,
+        "deletion_settings": {},
+        "feedback": {"overall_score": None, "likes": 0, "dislikes": 0},
+        "authorization_method": "signed_url",
+        "charging": {"dev_discount": False},
+        "termination_reason": "Call ended by remote party",
+    }
+    variables: dict[str, Any] = {"system__agent_id": agent_id, "system__time_utc": "now"}
+    if caller is not None:
+        metadata["phone_call"] = {
+            "direction": "inbound",
+            "phone_number_id": "phnum_" + uuid.uuid4().hex[:20],
+            "agent_number": called,
+            "external_number": caller,
+            "type": "twilio",
+            "stream_sid": "MZ" + uuid.uuid4().hex,
+            "call_sid": call_sid,
+        }
+        variables.update(
+            {
+                "system__caller_id": caller,
+                "system__called_number": called,
+                "system__call_sid": call_sid,
+                "system__conversation_id": conversation_id,
+            }
+        )
+    return {
+        "type": "post_call_transcription",
+        "event_timestamp": event_timestamp,
+        "data": {
+            "agent_id": agent_id,
+            "conversation_id": conversation_id,
+            "status": "done",
+            "user_id": None,
+            "transcript": transcript,
+            "metadata": metadata,
+            "analysis": {
+                "evaluation_criteria_results": {},
+                "data_collection_results": {},
+                "call_successful": "success",
+                "transcript_summary": summary,
+            },
+            "conversation_initiation_client_data": {
+                "conversation_config_override": {"agent": {"prompt": None}},
+                "custom_llm_extra_body": {},
+                "dynamic_variables": variables,
+            },
+        },
+    }

@@ -35,7 +35,10 @@ from tests.sims.base import FaultKind, Simulator
 __all__ = [
     "CompatAsyncTwilioHttpClient",
     "TwilioSim",
+    "call_webhook",
     "message_webhook",
+    "recording_webhook",
+    "transcription_webhook",
     "twilio_client_for",
     "twilio_signature",
 ]
@@ -482,3 +485,123 @@ def message_webhook(
         params[f"MediaUrl{index}"] = url
         params[f"MediaContentType{index}"] = content_type
     return params
+
+
+# ---------------------------------------------------------------------------- Voice webhooks
+
+
+def call_webhook(
+    *,
+    account_sid: str,
+    call_sid: str,
+    from_: str,
+    to: str,
+    status: str = "ringing",
+    speech: str | None = None,
+    confidence: float = 0.92,
+) -> dict[str, str]:
+    """The form Twilio posts to a Voice URL: the call's start (``status`` ringing), a status
+    callback (completed, busy, ...), or a ``<Gather input="speech">`` result (``speech``;
+    an empty string is what a silent caller produces with ``actionOnEmptyResult``)."""
+    params = {
+        "Called": to,
+        "ToState": "CA",
+        "CallerCountry": "US",
+        "Direction": "inbound",
+        "CallerState": "CA",
+        "ToZip": "94105",
+        "CallSid": call_sid,
+        "To": to,
+        "CallerZip": "94105",
+        "ToCountry": "US",
+        "CalledZip": "94105",
+        "ApiVersion": API_VERSION,
+        "CalledCity": "SAN FRANCISCO",
+        "CallStatus": status,
+        "From": from_,
+        "AccountSid": account_sid,
+        "CalledCountry": "US",
+        "CallerCity": "SAN FRANCISCO",
+        "ToCity": "SAN FRANCISCO",
+        "FromCountry": "US",
+        "Caller": from_,
+        "FromCity": "SAN FRANCISCO",
+        "CalledState": "CA",
+        "FromZip": "94105",
+        "FromState": "CA",
+    }
+    if status in ("completed", "busy", "no-answer", "failed", "canceled"):
+        params["CallDuration"] = "42"
+        params["Duration"] = "1"
+        params["Timestamp"] = _rfc2822(datetime.now(UTC))
+        params["CallbackSource"] = "call-progress-events"
+        params["SequenceNumber"] = "0"
+    if speech is not None:
+        params["CallStatus"] = "in-progress"
+        params["SpeechResult"] = speech
+        if speech:
+            params["Confidence"] = f"{confidence:.8f}"
+    return params
+
+
+def recording_webhook(
+    *,
+    account_sid: str,
+    call_sid: str,
+    from_: str,
+    to: str,
+    recording_sid: str | None = None,
+    duration: int = 14,
+) -> dict[str, str]:
+    """The form of a ``<Record>`` action request once the caller finished (or hung up)."""
+    recording_sid = recording_sid or _sid("RE")
+    params = call_webhook(
+        account_sid=account_sid, call_sid=call_sid, from_=from_, to=to, status="completed"
+    )
+    for name in ("CallDuration", "Duration", "Timestamp", "CallbackSource", "SequenceNumber"):
+        params.pop(name, None)
+    params.update(
+        {
+            "RecordingSid": recording_sid,
+            "RecordingUrl": (
+                f"https://api.twilio.com/{API_VERSION}/Accounts/{account_sid}"
+                f"/Recordings/{recording_sid}"
+            ),
+            "RecordingDuration": str(duration),
+            "Digits": "hangup",
+        }
+    )
+    return params
+
+
+def transcription_webhook(
+    *,
+    account_sid: str,
+    call_sid: str,
+    from_: str,
+    to: str,
+    recording_sid: str,
+    text: str | None,
+) -> dict[str, str]:
+    """The ``transcribeCallback`` request: ``text`` None means the transcription failed."""
+    transcription_sid = _sid("TR")
+    base = f"https://api.twilio.com/{API_VERSION}/Accounts/{account_sid}"
+    return {
+        "ApiVersion": API_VERSION,
+        "TranscriptionType": "fast",
+        "TranscriptionUrl": f"{base}/Recordings/{recording_sid}/Transcriptions/{transcription_sid}",
+        "TranscriptionSid": transcription_sid,
+        "Called": to,
+        "RecordingSid": recording_sid,
+        "CallStatus": "completed",
+        "RecordingUrl": f"{base}/Recordings/{recording_sid}",
+        "From": from_,
+        "Direction": "inbound",
+        "url": "",
+        "AccountSid": account_sid,
+        "TranscriptionText": text or "",
+        "Caller": from_,
+        "TranscriptionStatus": "completed" if text is not None else "failed",
+        "CallSid": call_sid,
+        "To": to,
+    }
