@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -25,6 +26,9 @@ from core.training_fetch import TrainingFetcher
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
+from scheduler.housekeeping import Housekeeping
+from scheduler.leader import AdvisoryLock, SingleNode
+from scheduler.runner import BriefingScheduler, Clock
 from storage.db import Database
 from storage.journal import TaskJournal
 from storage.types import new_id
@@ -83,6 +87,7 @@ def build_app(
     senders: Mapping[str, Sender] | None = None,
     classifier: Classifier | None = None,
     tools: ToolRegistry | None = None,
+    clock: Clock | None = None,
     run_workers: bool = True,
 ) -> web.Application:
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
@@ -104,6 +109,7 @@ def build_app(
                 classifier=classifier,
                 tools=tools,
                 run=run_workers,
+                clock=clock,
                 resources=resources,
             )
             app[GATEWAY] = gateway
@@ -127,6 +133,7 @@ async def _start(
     classifier: Classifier | None,
     tools: ToolRegistry | None,
     run: bool,
+    clock: Clock | None = None,
     resources: contextlib.AsyncExitStack,
 ) -> Gateway:
     db = Database(settings.database_url)
@@ -211,6 +218,9 @@ async def _start(
         # URL training sources are fetched here, after the approval that asked has committed.
         fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
         (await resources.enter_async_context(fetcher)).start()
+    if run and settings.scheduler_enabled:
+        gateway.scheduler = _scheduler(gateway, clock)
+        gateway.scheduler.start()
     await gateway.journal.start()
     log_channel_states(settings)
     log.info("gateway node %s started", node_id)
@@ -242,8 +252,30 @@ def _default_classifier(
     log.info("classifier: LLM via %s, offline as the last resort", ", ".join(llm.endpoint_names))
     return LlmClassifier(llm, registry, offline=offline, metrics=metrics, memory=SessionMemory(db))
 
+def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
+    """The scheduler, leading on this node while it holds the lock (always on SQLite)."""
+    settings, db, metrics = gateway.settings, gateway.db, gateway.metrics
+
+    def counted(new: int, repeats: int) -> None:
+        metrics.briefings_fired.labels("new").inc(new)
+        metrics.briefings_fired.labels("repeat").inc(repeats)
+
+    return BriefingScheduler(
+        db,
+        lambda task: gateway.journal.append(task),
+        leadership=AdvisoryLock(db.engine) if db.is_postgres else SingleNode(),
+        clock=clock,
+        grace=timedelta(seconds=settings.scheduler_grace),
+        poll_interval=settings.scheduler_poll_interval,
+        housekeeping=Housekeeping(db, gateway.media),
+        on_fired=counted,
+    )
+
+
 
 async def _stop(gateway: Gateway, resources: contextlib.AsyncExitStack) -> None:
+    if gateway.scheduler is not None:  # before the journal it appends to
+        await gateway.scheduler.close(gateway.settings.shutdown_grace)
     """Finish or release claimed work, close the LLM clients, then close the database."""
     await gateway.journal.close()
     for worker in (gateway.pipeline, gateway.outbox):

@@ -16,6 +16,7 @@ from core.tools.registry import ToolRegistry
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
 from delivery.ratelimit import RateLimiter
+from scheduler.runner import BriefingScheduler
 from storage.db import Database
 from storage.journal import TaskJournal
 
@@ -36,6 +37,7 @@ class Gateway:
     channels: dict[str, Any] = field(default_factory=dict)
     pipeline: PipelineWorker | None = None
     outbox: OutboxWorker | None = None
+    scheduler: BriefingScheduler | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # (member ref, workspace scope) -> (member id, workspace id), for the web channel's ingest.
     members: TTLCache = field(default_factory=TTLCache)

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     auto_migrate: bool | None = Field(None, alias="SWITCHBOARD_AUTO_MIGRATE")
     shutdown_grace: float = Field(10.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE")
     poll_interval: float = Field(0.5, gt=0, le=60, alias="SWITCHBOARD_POLL_INTERVAL")
+    # Scheduler: whether this node may run it (one node does, chosen by an advisory lock on
+    # PostgreSQL); how late a missed briefing may still go out; how often schedule changes
+    # are polled and a follower tries to take over.
+    scheduler_enabled: bool = Field(True, alias="SWITCHBOARD_SCHEDULER")
+    scheduler_grace: float = Field(3600.0, ge=0, alias="SWITCHBOARD_SCHEDULER_GRACE")
+    scheduler_poll_interval: float = Field(
+        5.0, gt=0, le=25, alias="SWITCHBOARD_SCHEDULER_POLL_INTERVAL"
+    )
 
     # Slack
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")

@@ -77,5 +77,12 @@ class Metrics:
             registry=r,
         )
 
+        self.briefings_fired = Counter(
+            "switchboard_briefings_fired",
+            "Scheduled occurrences appended to the journal (new) or found there already (repeat)",
+            ["outcome"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

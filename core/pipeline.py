@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import briefings
 from core.classify.backend import Classifier
-from core.classify.types import Classification
+from core.classify.types import Classification, ToolCall
 from core.identity import Principal, resolve
 from core.metrics import Metrics
 from core.proposals import Draft, proposal_payload, propose, render_proposal
@@ -26,6 +27,7 @@ from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
+from scheduler import learning
 from storage.db import Database
 from storage.models import TaskRow
 from storage.types import new_id, utcnow
@@ -83,35 +85,27 @@ class TaskProcessor:
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
+        if task.kind == "briefing":
+            return await self._brief(session, task, principal)
         if task.kind == "approval" and task.raw.get("decision") in ("approve", "reject"):
             return await self._decide(session, task, principal, now)
         if principal.is_customer:
             # Customer text is data: it never reaches the operator tools.
             return Outcome(task.reply_route, [Deliverable(text=CUSTOMER_ACK)], None)
+        ctx = ToolContext(session, principal, task, now, self._tools)
+        # A plain yes or no right after a learning-mode offer answers it, not the classifier.
+        answered = await learning.answer(ctx)
+        if answered is not None:
+            replies = (
+                answered if isinstance(answered, list) else await self._settle(ctx, [answered])
+            )
+            return Outcome(task.reply_route, replies, principal.member_id)
         result = await self._classifier.classify(task.text, principal, now)
         deliverables: list[Deliverable] = []
         if result.reply:
             deliverables.append(Deliverable(text=result.reply))
-        ctx = ToolContext(session, principal, task, now, self._tools)
-        drafts: list[Draft] = []
-        for call in result.calls:
-            produced = await self._run_tool(ctx, principal, call.tool, call.args)
-            if isinstance(produced, Draft):
-                drafts.append(produced)
-            else:
-                deliverables.extend(produced)
-        if drafts:
-            # Every write of one request becomes one proposal, approved (and executed) at once.
-            proposal = await propose(session, principal, drafts, now=now, task_id=task.id)
-            notices = [d.notice for d in drafts if d.notice]
-            deliverables.append(
-                Deliverable(
-                    kind="proposal",
-                    title="Approval needed",
-                    text=render_proposal(proposal, notices),
-                    data={"proposal": proposal_payload(proposal)},
-                )
-            )
+        deliverables.extend(await self._run_calls(ctx, result.calls))
+        deliverables.extend(await learning.offers_for_calls(ctx, result.calls))
         if not deliverables:
             deliverables.append(
                 Deliverable(text='I\'m not sure what you need. Say "help" to see what I can do.')
@@ -120,6 +114,54 @@ class TaskProcessor:
             # Same transaction as the replies: the exchange is kept exactly when they are.
             await self._memory.remember(session, principal, task.text, result, now)
         return Outcome(task.reply_route, deliverables, principal.member_id, result)
+
+    async def _run_calls(self, ctx: ToolContext, calls: Sequence[ToolCall]) -> list[Deliverable]:
+        """Run CALLS: reads answer at once, every write of the request joins one proposal."""
+        deliverables: list[Deliverable] = []
+        drafts: list[Draft] = []
+        for call in calls:
+            produced = await self._run_tool(ctx, ctx.principal, call.tool, call.args)
+            if isinstance(produced, Draft):
+                drafts.append(produced)
+            else:
+                deliverables.extend(produced)
+        return deliverables + await self._settle(ctx, drafts)
+
+    async def _settle(self, ctx: ToolContext, drafts: Sequence[Draft]) -> list[Deliverable]:
+        """Every draft of one request as one proposal, approved (and executed) at once."""
+        if not drafts:
+            return []
+        proposal = await propose(
+            ctx.session, ctx.principal, drafts, now=ctx.now, task_id=ctx.task.id
+        )
+        notices = [d.notice for d in drafts if d.notice]
+        return [
+            Deliverable(
+                kind="proposal",
+                title="Approval needed",
+                text=render_proposal(proposal, notices),
+                data={"proposal": proposal_payload(proposal)},
+            )
+        ]
+
+    async def _brief(self, session: AsyncSession, task: Task, principal: Principal) -> Outcome:
+        """A schedule fired: build its briefing, or run the call it repeats (learning mode).
+        The figures are as of the scheduled time, whenever the task is processed."""
+        if principal.is_customer:
+            log.info("briefing %s skipped: its member is no longer active", task.external_id)
+            return Outcome(task.reply_route, [], None)
+        now = task.received_at
+        ctx = ToolContext(session, principal, task, now, self._tools)
+        params = task.raw.get("params") or {}
+        kind = str(task.raw.get("briefing_type"))
+        if kind in ("report", "bulk_action"):
+            call = params.get("call") or {}
+            replies = await self._run_calls(
+                ctx, [ToolCall(tool=str(call.get("tool")), args=call.get("args") or {})]
+            )
+        else:
+            replies = await briefings.deliverables(ctx, kind, params)
+        return Outcome(task.reply_route, replies, principal.member_id)
 
     async def _decide(
         self, session: AsyncSession, task: Task, principal: Principal, now: datetime
@@ -170,7 +212,13 @@ class TaskProcessor:
                 for e in exc.errors()
             )
             return [Deliverable(kind="error", text=f"I couldn't run {name}: {problems}.")]
-        return await spec.handler(ctx, parsed)
+        produced = await spec.handler(ctx, parsed)
+        if isinstance(produced, Draft):
+            # Kept with the proposal, so an approved request can be repeated on a schedule.
+            return produced.model_copy(
+                update={"call_args": parsed.model_dump(mode="json", exclude_none=True)}
+            )
+        return produced
 
 
 def row_to_task(row: Any) -> Task:

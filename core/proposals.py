@@ -123,6 +123,9 @@ class Draft(BaseModel):
     notice: str | None = None  # shown with the proposal, e.g. "the email is sent at once"
     messages: tuple[Message, ...] = ()
     restores_snapshot: int | None = None  # marked restored when this executes
+    # The tool's arguments as asked, kept with the proposal so the request can be repeated
+    # (learning mode makes an approved bulk action recurring).
+    call_args: dict[str, Any] | None = None
 
 
 class ProposalError(Exception):
@@ -311,6 +314,7 @@ async def propose(
                 "changes": [c.model_dump(mode="json") for c in d.changes],
                 "messages": [m.model_dump(mode="json") for m in d.messages],
                 **({"restores": d.restores_snapshot} if d.restores_snapshot is not None else {}),
+                **({"args": d.call_args} if d.call_args is not None else {}),
             }
             for d in drafts
         ],
@@ -551,6 +555,8 @@ async def undo_last(session: AsyncSession, principal: Principal, *, now: datetim
     try:
         async with session.begin_nested():
             await apply_changes(session, principal.workspace_id, inverse)
+            # Undoing a cancellation must not take briefings past the plan's quota either.
+            await check_invariants(session, principal.workspace_id)
     except StaleChange as exc:
         raise ProposalError(f"Can't undo: {exc}.") from exc
     snap.undone_at = now

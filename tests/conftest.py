@@ -30,6 +30,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "SWITCHBOARD_SHUTDOWN_GRACE": 5,
         "LOG_FORMAT": "text",
         "SWITCHBOARD_AUTO_MIGRATE": True,
+        # Off unless a test is about it: seeded schedules would otherwise fire whenever the
+        # wall clock happens to pass their time during a run. Scheduler tests turn it on.
+        "SWITCHBOARD_SCHEDULER": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -7,9 +7,9 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select, text
@@ -23,6 +23,7 @@ from core.tools import args as a
 from core.tools.reads import load_assist
 from core.tools.registry import ToolContext, error_reply
 from delivery.deliverable import Deliverable
+from scheduler.timing import Timing, next_fire, zone
 from storage.domain import (
     AiAgent,
     AssistEvent,
@@ -739,67 +740,78 @@ _DEFAULT_FREQUENCY = {
 }
 
 
+@dataclass(frozen=True)
+class Cadence:
+    frequency: str
+    days: list[str]
+    day_of_month: int | None
+
+
 def _plan_timing(
-    briefing_type: str, frequency: str | None, days: list[str] | None, current: list[str]
-) -> tuple[str, list[str]] | str:
-    """(frequency, days) from what was asked, or a message saying what does not fit."""
+    briefing_type: str,
+    frequency: str | None,
+    days: list[str] | None,
+    current: list[str],
+    day_of_month: int | None = None,
+    current_day: int | None = None,
+) -> Cadence | str:
+    """The cadence from what was asked, or a message saying what does not fit."""
+    if day_of_month is not None and frequency not in (None, "monthly"):
+        return f"A day of the month goes with monthly briefings, not {frequency} ones."
+    if frequency == "weekdays":  # "on weekdays" may come with the five days spelled out
+        return Cadence("weekdays", list(WEEK[:5]), None)
     if days:
         if frequency not in (None, "weekly"):
             return f"Days go with weekly briefings, not {frequency} ones."
-        return "weekly", sorted(set(days), key=WEEK.index)
-    chosen = frequency or _DEFAULT_FREQUENCY[briefing_type]
+        return Cadence("weekly", sorted(set(days), key=WEEK.index), None)
+    chosen = "monthly" if day_of_month is not None else frequency
+    chosen = chosen or _DEFAULT_FREQUENCY.get(briefing_type, "weekly")
     if chosen == "weekly":
-        return chosen, current if current and current != list(WEEK[:5]) else ["monday"]
-    if chosen == "weekdays":
-        return chosen, list(WEEK[:5])
-    return chosen, []
+        kept = current if current and current != list(WEEK[:5]) else ["monday"]
+        return Cadence(chosen, kept, None)
+    if chosen == "monthly":
+        return Cadence(chosen, [], day_of_month or current_day or 1)
+    return Cadence(chosen, [], None)
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
 
 
-def first_run(now: datetime, at: str, tz: str, frequency: str, days: list[str]) -> datetime:
-    """When a briefing with this timing is first due after NOW (monthly: on the 1st)."""
-    zone = _zone(tz)
-    local = now.astimezone(zone)
-    hour, minute = (int(x) for x in at.split(":"))
-    for offset in range(0, 63):
-        day = local.date() + timedelta(days=offset)
-        candidate = datetime.combine(day, time(hour, minute), zone)
-        if candidate <= local:
-            continue
-        weekday = WEEK[day.weekday()]
-        if (
-            frequency == "daily"
-            or (frequency == "weekdays" and day.weekday() < 5)
-            or (frequency == "weekly" and weekday in days)
-            or (frequency == "monthly" and day.day == 1)
-        ):
-            return candidate
-    return datetime.combine(local.date() + timedelta(days=1), time(hour, minute), zone)
+def cadence_text(cadence: Cadence, at: str) -> str:
+    """ "every day at 08:00", "every Monday, Thursday at 09:00", "on the 15th of each month"."""
+    if cadence.frequency == "monthly":
+        day = cadence.day_of_month or 1
+        when = f"on the {_ordinal(day)} of each month" + (
+            " (or the month's last day)" if day > 28 else ""
+        )
+    else:
+        when = {"daily": "every day", "weekdays": "on weekdays"}.get(
+            cadence.frequency
+        ) or "every " + ", ".join(d.capitalize() for d in cadence.days)
+    return f"{when} at {at}"
 
 
-def _describe(briefing_type: str, frequency: str, days: list[str], at: str, channel: str) -> str:
-    when = {
-        "daily": "every day",
-        "weekdays": "on weekdays",
-        "monthly": "on the 1st of each month",
-    }.get(frequency) or "every " + ", ".join(d.capitalize() for d in days)
-    return f"{briefing_type.replace('_', ' ')} {when} at {at} on {channel}"
+def _describe(label: str, cadence: Cadence, at: str, channel: str) -> str:
+    return f"{label} {cadence_text(cadence, at)} on {channel}"
+
+
+def _label(schedule: Schedule) -> str:
+    return str((schedule.params or {}).get("label") or schedule.briefing_type.replace("_", " "))
 
 
 def _schedule_text(schedule: Schedule) -> str:
-    return _describe(
-        schedule.briefing_type,
-        schedule.frequency,
-        list(schedule.days),
-        schedule.time,
-        schedule.channel or "?",
-    )
+    cadence = Cadence(schedule.frequency, list(schedule.days), schedule.day_of_month)
+    return _describe(_label(schedule), cadence, schedule.time, schedule.channel or "?")
+
+
+def first_run(now: datetime, at: str, tz: str, cadence: Cadence) -> datetime:
+    """When a briefing with this timing is first due after NOW, in its time zone."""
+    timing = Timing(cadence.frequency, at, tz, tuple(cadence.days), cadence.day_of_month)
+    first = next_fire(timing, now)
+    assert first is not None, "a recurring timing always has a next time"
+    return first.astimezone(zone(tz))
 
 
 async def _address_for(
@@ -826,7 +838,9 @@ async def _address_for(
     if linked is not None:
         return linked
     route = ctx.task.reply_route
-    return route.address if route.channel == channel else None
+    if route.channel == channel:
+        return route.address.removeprefix("whatsapp:")
+    return None
 
 
 async def _agent_schedules(ctx: ToolContext, agent_id: str | None) -> list[Schedule]:
@@ -841,50 +855,115 @@ async def _agent_schedules(ctx: ToolContext, agent_id: str | None) -> list[Sched
     return list(await ctx.session.scalars(query.order_by(Schedule.id)))
 
 
-def _quota_refusal(ctx: ToolContext, taken: list[Schedule]) -> str | None:
+def _quota_refusal(ctx: ToolContext, taken: list[Schedule], agent: AiAgent | None) -> str | None:
     plan = ctx.principal.plan
     limit = SCHEDULE_QUOTAS.get(plan, 0)
     if limit is None or len(taken) < limit:
         return None
     mine = [s for s in taken if s.member_id == ctx.principal.member_id]
     if mine:
-        listed = ", ".join(f"schedule {s.id}: {s.briefing_type} at {s.time}" for s in mine)
+        listed = ", ".join(f"schedule {s.id}: {_label(s)} at {s.time}" for s in mine)
         free = f'Cancel one of yours to free a slot ({listed}), e.g. "cancel schedule {mine[0].id}"'
     else:
         free = "They belong to teammates: one of them can cancel one to free a slot"
     upgrade = "Enterprise" if plan == "pro" else "Pro (10) or Enterprise (unlimited)"
+    whose = f" for {agent.name}" if agent is not None else ""
     return (
         f"Your {plan.capitalize()} plan allows {limit} recurring briefings per AI agent and "
-        f"{len(taken)} are active. {free}, or upgrade to {upgrade}."
+        f"{len(taken)} are active{whose}. {free}, or upgrade to {upgrade}."
     )
 
 
-async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
-    assert isinstance(args, a.ScheduleBriefingArgs)
+async def _agents(ctx: ToolContext) -> list[AiAgent]:
+    return list(
+        await ctx.session.scalars(
+            select(AiAgent)
+            .where(AiAgent.workspace_id == ctx.principal.workspace_id)
+            .order_by(AiAgent.created_at, AiAgent.id)
+        )
+    )
+
+
+def _briefing_agent(
+    agents: list[AiAgent], name: str | None, asked_from: str, channel: str | None
+) -> AiAgent | str | None:
+    """The AI agent a briefing is for: the one named, else the one connected to the channel
+    the member is writing from, else the one connected to the channel named, else the first.
+    A message (str) when the name matches no agent."""
+    if name:
+        wanted = name.strip().casefold()
+        for agent in agents:
+            if agent.name.casefold() == wanted:
+                return agent
+        # "the Support bot" for an agent called "Support Bot": the first word, if only one has it
+        by_first = [a for a in agents if a.name.casefold().split()[:1] == wanted.split()[:1]]
+        if len(by_first) == 1:
+            return by_first[0]
+        known = ", ".join(agent.name for agent in agents) or "none yet"
+        return f'There is no AI agent called "{name}" (agents: {known}).'
+    for wanted_channel in (asked_from, channel):
+        for agent in agents:
+            if wanted_channel and wanted_channel in (agent.channels or []):
+                return agent
+    return agents[0] if agents else None
+
+
+async def _briefing_channel(
+    ctx: ToolContext, member: Member, agent: AiAgent | None, several: bool, named: str | None
+) -> str | None:
+    """The channel named; else, where the team has several AI agents, the agent's own channel
+    that reaches the member; else the member's default, the channel asked from, or email."""
+    if named:
+        return named
+    came_from = ctx.task.reply_route.channel
+    default = member.default_channel
+    if several and agent is not None:
+        connected = [c for c in agent.channels or [] if c in BRIEFING_CHANNELS]
+        for channel in dict.fromkeys([came_from, default, *connected]):
+            if channel in connected and await _address_for(ctx, member, channel, None):
+                return channel
+    for channel in (default, came_from):
+        if channel in BRIEFING_CHANNELS:
+            return channel
+    return "email" if member.email else None
+
+
+async def draft_schedule(
+    ctx: ToolContext,
+    *,
+    briefing_type: str,
+    frequency: str | None = None,
+    days: list[str] | None = None,
+    day_of_month: int | None = None,
+    at: str | None = None,
+    channel: str | None = None,
+    address: str | None = None,
+    agent_name: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[Deliverable] | Draft:
+    """A recurring schedule as a proposal, or the answer saying why not (quota, channel).
+
+    Used by `schedule_briefing` and by learning mode (a report or bulk action made recurring,
+    whose call and label travel in PARAMS)."""
     member = await _asker(ctx)
-    agent = await _agent(ctx)
-    agent_id = agent.id if agent else None
-    refusal = _quota_refusal(ctx, await _agent_schedules(ctx, agent_id))
+    agents = await _agents(ctx)
+    agent = _briefing_agent(agents, agent_name, ctx.task.reply_route.channel, channel)
+    if isinstance(agent, str):
+        return error_reply(agent)
+    taken = await _agent_schedules(ctx, agent.id if agent else None)
+    refusal = _quota_refusal(ctx, taken, agent if len(agents) > 1 else None)
     if refusal:
         return error_reply(refusal)
-    timing = _plan_timing(args.briefing_type, args.frequency, args.days, [])
-    if isinstance(timing, str):
-        return error_reply(timing)
-    frequency, days = timing
-    default = member.default_channel if member.default_channel in BRIEFING_CHANNELS else None
-    came_from = ctx.task.reply_route.channel
-    channel = (
-        args.channel
-        or default
-        or (came_from if came_from in BRIEFING_CHANNELS else None)
-        or ("email" if member.email else None)
-    )
+    cadence = _plan_timing(briefing_type, frequency, days, [], day_of_month)
+    if isinstance(cadence, str):
+        return error_reply(cadence)
+    channel = await _briefing_channel(ctx, member, agent, len(agents) > 1, channel)
     if channel is None:
         return error_reply(
             "Which channel should the briefing go to (Slack, email, SMS, Telegram...)?"
         )
     try:
-        address = await _address_for(ctx, member, channel, args.address)
+        address = await _address_for(ctx, member, channel, address)
     except directory.DirectoryError as exc:
         return error_reply(f"I can't send briefings there: {exc}.")
     if address is None:
@@ -892,29 +971,34 @@ async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverab
             f"I don't know your {channel} address: link it to your profile, or tell me where to "
             "send the briefing."
         )
-    at = args.time or "08:00"
+    at = at or "08:00"
     tz = member.timezone or ctx.principal.timezone
     row = {
         "id": await _reserve_id(ctx, Schedule, "schedule"),
         "workspace_id": ctx.principal.workspace_id,
         "member_id": member.id,
-        "agent_id": agent_id,
-        "briefing_type": args.briefing_type,
-        "frequency": frequency,
-        "days": days,
+        "agent_id": agent.id if agent else None,
+        "briefing_type": briefing_type,
+        "frequency": cadence.frequency,
+        "days": cadence.days,
+        "day_of_month": cadence.day_of_month,
         "time": at,
         "timezone": tz,
         "channel": channel,
         "address": address,
         "one_off_at": None,
+        "params": params or {},
         "active": True,
         "last_run_at": None,
         # The scheduler computes the run times; the proposal only states the first one.
         "next_run_at": None,
         "created_at": AT_EXECUTION,
     }
-    described = _describe(args.briefing_type, frequency, days, at, channel)
-    first = first_run(ctx.now, at, tz, frequency, days)
+    label = str((params or {}).get("label") or briefing_type.replace("_", " "))
+    if agent is not None and len(agents) > 1:
+        label = f"{label} for {agent.name}"
+    described = _describe(label, cadence, at, channel)
+    first = first_run(ctx.now, at, tz, cadence)
     return Draft(
         tool="schedule_briefing",
         summary=f"schedule {described} ({tz})",
@@ -923,15 +1007,37 @@ async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverab
     )
 
 
+async def schedule_briefing(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.ScheduleBriefingArgs)
+    return await draft_schedule(
+        ctx,
+        briefing_type=args.briefing_type,
+        frequency=args.frequency,
+        days=args.days,
+        day_of_month=args.day_of_month,
+        at=args.time,
+        channel=args.channel,
+        address=args.address,
+        agent_name=args.agent,
+    )
+
+
 async def _my_schedule(
-    ctx: ToolContext, briefing_type: str | None, schedule_id: int | None
+    ctx: ToolContext,
+    briefing_type: str | None,
+    schedule_id: int | None,
+    *,
+    recurring: bool = False,
 ) -> Schedule | list[Deliverable]:
-    """The asker's one active schedule the arguments mean, or an answer asking which."""
+    """The asker's one active schedule the arguments mean (RECURRING: no one-off follow-ups),
+    or an answer asking which."""
     query = select(Schedule).where(
         Schedule.workspace_id == ctx.principal.workspace_id,
         Schedule.member_id == ctx.principal.member_id,
         Schedule.active.is_(True),
     )
+    if recurring:
+        query = query.where(Schedule.one_off_at.is_(None))
     if schedule_id is not None:
         query = query.where(Schedule.id == schedule_id)
     if briefing_type is not None:
@@ -954,20 +1060,29 @@ async def _my_schedule(
 
 async def update_schedule(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
     assert isinstance(args, a.UpdateScheduleArgs)
-    found = await _my_schedule(ctx, args.briefing_type, args.schedule_id)
+    found = await _my_schedule(ctx, args.briefing_type, args.schedule_id, recurring=True)
     if isinstance(found, list):
         return found
     schedule = found
-    if args.days is None and args.frequency is None:
-        frequency, days = schedule.frequency, list(schedule.days)
+    if args.days is None and args.frequency is None and args.day_of_month is None:
+        cadence = Cadence(schedule.frequency, list(schedule.days), schedule.day_of_month)
     else:
         timing = _plan_timing(
-            schedule.briefing_type, args.frequency, args.days, list(schedule.days)
+            schedule.briefing_type,
+            args.frequency,
+            args.days,
+            list(schedule.days),
+            args.day_of_month,
+            schedule.day_of_month,
         )
         if isinstance(timing, str):
             return error_reply(timing)
-        frequency, days = timing
-    wanted: dict[str, Any] = {"frequency": frequency, "days": days}
+        cadence = timing
+    wanted: dict[str, Any] = {
+        "frequency": cadence.frequency,
+        "days": cadence.days,
+        "day_of_month": cadence.day_of_month,
+    }
     if args.time:
         wanted["time"] = args.time
     if args.channel and args.channel != schedule.channel:
@@ -979,18 +1094,17 @@ async def update_schedule(ctx: ToolContext, args: BaseModel) -> list[Deliverable
             )
         wanted["channel"] = args.channel
         wanted["address"] = address
-    label = f"schedule {schedule.id} ({schedule.briefing_type.replace('_', ' ')})"
+    label = f"schedule {schedule.id} ({_label(schedule)})"
     changes = [
-        _set("schedule", schedule, name, value, f"{label} {name}")
+        _set("schedule", schedule, name, value, f"{label} {name.replace('_', ' ')}")
         for name, value in wanted.items()
         if getattr(schedule, name) != value
     ]
     if not changes:
         return [Deliverable(text=f"Schedule {schedule.id} already runs like that.")]
     described = _describe(
-        schedule.briefing_type,
-        frequency,
-        days,
+        _label(schedule),
+        cadence,
         wanted.get("time", schedule.time),
         wanted.get("channel", schedule.channel or "?"),
     )

@@ -317,13 +317,30 @@ class RevokeApiKeyArgs(_Args):
     name: Label
 
 
+DayOfMonth = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=31,
+        description="Monthly briefings: the day of the month (31: the last day of every month).",
+    ),
+]
+
+
 class ScheduleBriefingArgs(_Args):
     briefing_type: BriefingType
     channel: ChannelName | None = None
     time: ClockTime | None = None
     frequency: Frequency | None = None
     days: list[Weekday] | None = None
+    day_of_month: DayOfMonth | None = None
     address: Label | None = None
+    agent: (
+        Annotated[
+            Label, Field(description="The AI agent the briefing is for, when the team has several.")
+        ]
+        | None
+    ) = None
 
 
 class UpdateScheduleArgs(_Args):
@@ -333,6 +350,7 @@ class UpdateScheduleArgs(_Args):
     time: ClockTime | None = None
     frequency: Frequency | None = None
     days: list[Weekday] | None = None
+    day_of_month: DayOfMonth | None = None
 
 
 class CancelScheduleArgs(_Args):
@@ -549,8 +567,11 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "revoke_api_key": "Revoke an API key by its name.",
     "schedule_briefing": "Schedule a recurring briefing (daily_inbox_summary, "
     "weekly_performance_digest, weekly_knowledge_gaps, monthly_roi) to a channel at a time "
-    "(HH:MM, 24-hour) on given days.",
-    "update_schedule": "Change an existing briefing's time, channel, days or frequency.",
+    "(HH:MM, 24-hour): daily, on weekdays, weekly on given days or monthly on a day of the "
+    "month. Without a channel it goes to the member's default channel (or the agent's, when the "
+    "team has several AI agents).",
+    "update_schedule": "Change an existing briefing's time, channel, days, day of the month or "
+    "frequency.",
     "cancel_schedule": "Stop a scheduled briefing.",
     "toggle_integration": "Turn an integration or channel line on (enabled=true) or off.",
     "run_import": "Import tickets, conversations or articles from another helpdesk (Zendesk, "

@@ -18,6 +18,7 @@ from core.tools.args import ApproveProposalArgs, RejectProposalArgs, SendToArgs
 from core.tools.registry import ToolContext
 from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
+from scheduler import follow_ups, learning
 from storage.domain import Proposal
 from storage.models import ChannelIdentity, OutboxRow, TaskRow
 
@@ -58,13 +59,25 @@ async def _decide(
         lines.append(f"- {change.label}: {shown}")
     if decision.executed and decision.reversible:
         lines.append('Say "undo" within 30 seconds to revert.')
-    return [
+    replies = [
         Deliverable(
             kind="text",
             text="\n".join(lines),
             data={"proposal": proposal_payload(decision.proposal)},
         )
     ]
+    if decision.executed:
+        extras = await follow_ups.after_training_change(ctx, decision.proposal)
+        extras += await learning.offer_for_proposal(ctx, decision.proposal)
+        # One reply per decision: the follow-up note and the offer are its last lines.
+        for extra in extras:
+            replies[0] = replies[0].model_copy(
+                update={
+                    "text": f"{replies[0].text}\n{extra.text}",
+                    "data": {**replies[0].data, **extra.data},
+                }
+            )
+    return replies
 
 
 async def undo(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:

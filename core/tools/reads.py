@@ -316,7 +316,7 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def _age(delta: timedelta) -> str:
+def age_text(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
@@ -325,7 +325,7 @@ def _count(value: float) -> str:
     return f"{value:.0f}"
 
 
-def _change(
+def change_text(
     current: float | None,
     previous: float | None,
     *,
@@ -355,7 +355,7 @@ def _inside(when: datetime | None, window: analytics.Window) -> bool:
     return when is not None and window.start <= when < window.end
 
 
-async def _member_names(ctx: ToolContext) -> dict[str, str]:
+async def member_names(ctx: ToolContext) -> dict[str, str]:
     """Every member's name, former members included: history and reports name them too."""
     rows = await ctx.session.execute(
         select(Member.id, Member.name).where(Member.workspace_id == ctx.principal.workspace_id)
@@ -404,7 +404,7 @@ def inbox_figures(assists: Sequence[Assist], window: analytics.Window) -> InboxF
     )
 
 
-async def _inbox_assists(
+async def inbox_assists(
     ctx: ToolContext, since: datetime, member_id: str | None = None
 ) -> list[Assist]:
     """Assists open now or with anything happening since SINCE (optionally one member's)."""
@@ -431,12 +431,12 @@ def inbox_advice(open_now: Sequence[Assist], now: datetime, *, team: bool) -> st
         oldest = min(unassigned, key=lambda x: x.created_at)
         return (
             f"Assign the {len(unassigned)} unassigned open assist(s), starting with {oldest.ref} "
-            f"({oldest.priority}, waiting {_age(now - oldest.created_at)})."
+            f"({oldest.priority}, waiting {age_text(now - oldest.created_at)})."
         )
     pressing = [x for x in open_now if x.priority in ("urgent", "high")] or list(open_now)
     oldest = min(pressing, key=lambda x: (PRIORITY_ORDER.get(x.priority, 9), x.created_at))
     return (
-        f"Follow up on {oldest.ref} ({oldest.priority}, open {_age(now - oldest.created_at)}): "
+        f"Follow up on {oldest.ref} ({oldest.priority}, open {age_text(now - oldest.created_at)}): "
         f"{oldest.subject or oldest.summary[:60]}."
     )
 
@@ -447,21 +447,21 @@ def _inbox_lines(
     pending = sum(x.status == "pending" for x in open_now)
     first, close = current.first_response, current.time_to_close
     return [
-        ("Opened", f"{current.opened}, {_change(current.opened, previous.opened)}"),
+        ("Opened", f"{current.opened}, {change_text(current.opened, previous.opened)}"),
         (
             "Closed",
-            f"{current.closed}, {_change(current.closed, previous.closed, better='higher')}",
+            f"{current.closed}, {change_text(current.closed, previous.closed, better='higher')}",
         ),
         ("Open now", f"{len(open_now)} ({pending} pending)"),
         (
             "Median first response",
             f"{_duration(first)}, "
-            + _change(first, previous.first_response, relative=True, better="lower"),
+            + change_text(first, previous.first_response, relative=True, better="lower"),
         ),
         (
             "Median time to close",
             f"{_duration(close)}, "
-            + _change(close, previous.time_to_close, relative=True, better="lower"),
+            + change_text(close, previous.time_to_close, relative=True, better="lower"),
         ),
     ]
 
@@ -476,7 +476,7 @@ async def get_inbox_performance(ctx: ToolContext, args: BaseModel) -> list[Deliv
             member = await find_by_name(ctx.session, ctx.principal, args.member)
         except MemberNotFound as exc:
             return error_reply(str(exc))
-    assists = await _inbox_assists(ctx, previous.start, member.id if member else None)
+    assists = await inbox_assists(ctx, previous.start, member.id if member else None)
     now_figures, before = inbox_figures(assists, current), inbox_figures(assists, previous)
     open_now = [x for x in assists if x.status != "closed"]
     lines = _inbox_lines(now_figures, before, open_now)
@@ -610,7 +610,7 @@ async def analyze_patterns(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
     )
     text = (
         f"Recurring issues {current.label}: {total} {subject} "
-        f"({_change(total, prior, relative=True)}).\n"
+        f"({change_text(total, prior, relative=True)}).\n"
         + "\n".join(f"- {i}" for i in items)
         + f"\n{rise}\nNext step: {advice}"
     )
@@ -637,7 +637,7 @@ async def analyze_patterns(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
 # --- training suggestions ------------------------------------------------------------------------
 
 
-def _same_question(text: str) -> str:
+def same_question(text: str) -> str:
     return " ".join(text.casefold().rstrip("?!. ").split())
 
 
@@ -656,12 +656,12 @@ async def list_training_suggestions(ctx: ToolContext, args: BaseModel) -> list[D
         return [Deliverable(text=f"No {status} training suggestions.")]
     qa = list(await ctx.session.scalars(select(QaPair).where(QaPair.workspace_id == ws)))
     by_id = {pair.id: pair for pair in qa}
-    by_question = {_same_question(pair.question): pair for pair in qa if pair.active}
+    by_question = {same_question(pair.question): pair for pair in qa if pair.active}
 
     def conflict(s: TrainingSuggestion) -> QaPair | None:
         # The stored link when scoring found one; else an active Q&A asking the same thing.
         linked = by_id.get(s.conflicts_with) if s.conflicts_with is not None else None
-        return linked or by_question.get(_same_question(s.question))
+        return linked or by_question.get(same_question(s.question))
 
     items: list[str] = []
     for s in suggestions:
@@ -729,7 +729,12 @@ async def list_training_suggestions(ctx: ToolContext, args: BaseModel) -> list[D
 
 def _when(schedule: Schedule) -> str:
     days = [str(d).lower() for d in schedule.days]
-    if schedule.frequency == "weekdays" or days == list(WEEKDAYS[:5]):
+    if schedule.one_off_at is not None:
+        return f"once, {_local(schedule.one_off_at, schedule.timezone)}"
+    if schedule.frequency == "monthly":
+        day = schedule.day_of_month or 1
+        cadence = f"monthly on day {day}" + (" (or the month's last day)" if day > 28 else "")
+    elif schedule.frequency == "weekdays" or days == list(WEEKDAYS[:5]):
         cadence = "weekdays"
     elif schedule.frequency == "weekly" and days:
         cadence = "every " + ", ".join(d.capitalize() for d in days)
@@ -738,6 +743,11 @@ def _when(schedule: Schedule) -> str:
     else:
         cadence = schedule.frequency
     return f"{cadence} at {schedule.time} {schedule.timezone}"
+
+
+def _schedule_label(schedule: Schedule) -> str:
+    named = (schedule.params or {}).get("label")
+    return str(named or BRIEFING_LABELS.get(schedule.briefing_type, schedule.briefing_type))
 
 
 async def list_schedules(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -762,7 +772,7 @@ async def list_schedules(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
         what = BRIEFING_LABELS[args.briefing_type] if args.briefing_type else "briefings"
         return [Deliverable(text=f"You have no scheduled {what}.\nNext step: {advice}")]
     items = tuple(
-        f"#{s.id} {BRIEFING_LABELS.get(s.briefing_type, s.briefing_type)}: {_when(s)}, "
+        f"#{s.id} {_schedule_label(s)}: {_when(s)}, "
         f"on {s.channel or 'your default channel'}" + (f" ({s.address})" if s.address else "")
         for s in shown
     )
@@ -819,7 +829,7 @@ async def show_history(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     )
     if not snaps:
         return [Deliverable(text=f"No changes were made{label}.")]
-    names = await _member_names(ctx)
+    names = await member_names(ctx)
     keep = retention(ctx.principal.plan)
 
     def state(snap: Snapshot) -> str:
@@ -1024,7 +1034,7 @@ def _slowest_channel(rows: Sequence[Conversation]) -> str:
 
 
 async def _inbox_report(r: ReportInput) -> Report:
-    assists = await _inbox_assists(r.ctx, r.previous.start)
+    assists = await inbox_assists(r.ctx, r.previous.start)
     current, previous = inbox_figures(assists, r.current), inbox_figures(assists, r.previous)
     open_now = [x for x in assists if x.status != "closed"]
     lines = _inbox_lines(current, previous, open_now)
@@ -1042,12 +1052,12 @@ async def _inbox_report(r: ReportInput) -> Report:
 async def _assists_report(r: ReportInput) -> Report:
     opened = sorted(await _assists_opened(r.ctx, r.current), key=lambda x: x.number)
     earlier = await _assists_opened(r.ctx, r.previous)
-    names = await _member_names(r.ctx)
+    names = await member_names(r.ctx)
     tz = r.ctx.principal.timezone
     by_status = Counter(x.status for x in opened)
     by_priority = Counter(x.priority for x in opened)
     lines = [
-        f"Opened: {len(opened)}, {_change(len(opened), len(earlier))}",
+        f"Opened: {len(opened)}, {change_text(len(opened), len(earlier))}",
         "By status: " + ", ".join(f"{k} {by_status[k]}" for k in ("open", "pending", "closed")),
         "By priority: "
         + ", ".join(f"{k} {by_priority[k]}" for k in ("urgent", "high", "normal", "low")),
@@ -1153,7 +1163,7 @@ async def _knowledge_gaps_report(r: ReportInput) -> Report:
         for g in gaps
     ]
     lines = [
-        f"{len(gaps)} open gap(s), {new_now} new: {_change(new_now, new_before)}",
+        f"{len(gaps)} open gap(s), {new_now} new: {change_text(new_now, new_before)}",
         *(f'"{g.question}" ({g.topic or "no topic"}): asked {g.occurrences} times' for g in gaps),
     ]
     top = gaps[0]
@@ -1163,7 +1173,7 @@ async def _knowledge_gaps_report(r: ReportInput) -> Report:
 
 async def _workload_report(r: ReportInput) -> Report:
     members = await active_members(r.ctx.session, r.ctx.principal.workspace_id)
-    assists = await _inbox_assists(r.ctx, r.previous.start)
+    assists = await inbox_assists(r.ctx, r.previous.start)
     open_by = Counter(x.assignee_id for x in assists if x.status != "closed")
     pressing_by = Counter(
         x.assignee_id for x in assists if x.status != "closed" and x.priority in ("urgent", "high")
@@ -1189,7 +1199,7 @@ async def _workload_report(r: ReportInput) -> Report:
     unassigned = open_by.get(None, 0)
     lines = [
         f"{o.member}: {o.open} open ({o.high_or_urgent} high or urgent), "
-        f"{o.closed} closed, {_change(o.closed, o.closed_previous)}"
+        f"{o.closed} closed, {change_text(o.closed, o.closed_previous)}"
         for o in out
     ]
     lines.append(f"Unassigned: {unassigned} open")
@@ -1220,7 +1230,7 @@ async def human_cost_per_conversation(ctx: ToolContext) -> float:
         return DEFAULT_HUMAN_COST_PER_CONVERSATION
 
 
-async def _roi_report(r: ReportInput) -> Report:
+async def roi_report(r: ReportInput) -> Report:
     ws = r.ctx.principal.workspace_id
     rows = await analytics.conversations(r.ctx.session, ws, r.current)
     before = await analytics.conversations(r.ctx.session, ws, r.previous)
@@ -1238,17 +1248,20 @@ async def _roi_report(r: ReportInput) -> Report:
         {"metric": "cost_per_human_conversation_usd", "value": rate, "previous": rate},
     ]
     pairs = [
-        ("Conversations", f"{len(rows)}, {_change(len(rows), len(before))}"),
-        ("Resolved by AI", f"{resolved}, {_change(resolved, resolved_before, better='higher')}"),
+        ("Conversations", f"{len(rows)}, {change_text(len(rows), len(before))}"),
+        (
+            "Resolved by AI",
+            f"{resolved}, {change_text(resolved, resolved_before, better='higher')}",
+        ),
         (
             "Hours saved",
             f"{hours:.1f} h at {MINUTES_SAVED_PER_CONVERSATION} min each, "
-            + _change(hours, hours_before, show=lambda v: f"{v:.1f} h", better="higher"),
+            + change_text(hours, hours_before, show=lambda v: f"{v:.1f} h", better="higher"),
         ),
         (
             "Human cost avoided",
             f"${saved:,.2f} at ${rate:,.2f} per human-handled conversation, "
-            + _change(saved, saved_before, show=lambda v: f"${v:,.2f}", better="higher"),
+            + change_text(saved, saved_before, show=lambda v: f"${v:,.2f}", better="higher"),
         ),
     ]
     escalations = Counter(c.topic or "other" for c in rows if c.escalated)
@@ -1314,7 +1327,7 @@ REPORTS: dict[str, Callable[[ReportInput], Awaitable[Report]]] = {
     "topics": _topics_report,
     "knowledge_gaps": _knowledge_gaps_report,
     "workload": _workload_report,
-    "roi": _roi_report,
+    "roi": roi_report,
     "csat": _csat_report,
 }
 
@@ -1373,7 +1386,7 @@ async def _report_file(
         suggestion=report.suggestion,
         generated_at=r.ctx.now.astimezone(tz),
     )
-    chart = await _report_chart(r, kind, report) if fmt == "pdf" else None
+    chart = await report_chart(r, kind, report) if fmt == "pdf" else None
     data = await asyncio.to_thread(_render_report, fmt, content, chart)
     dates = span[0] if first == last else f"{span[0]}-to-{span[1]}"
     filename = f"{kind.replace('_', '-')}-report-{dates}.{fmt}"
@@ -1409,7 +1422,7 @@ def _render_report(
     return render_report(fmt, content)
 
 
-async def _report_chart(r: ReportInput, kind: str, report: Report) -> Callable[[], bytes] | None:
+async def report_chart(r: ReportInput, kind: str, report: Report) -> Callable[[], bytes] | None:
     """How to draw the report's chart (run later, in a thread): a daily series where the report
     follows conversations over time, bars where it compares categories."""
     rows = report.rows

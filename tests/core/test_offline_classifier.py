@@ -205,6 +205,7 @@ WRITES: list[tuple[str, list[Call]]] = [
                     "channel": "email",
                     "time": "07:30",
                     "frequency": "monthly",
+                    "day_of_month": 1,
                 },
             ),
         ],

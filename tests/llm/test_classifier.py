@@ -186,11 +186,9 @@ async def test_several_calls_in_one_answer_all_run(
     assert ran.names == ["get_metrics", "list_assists", "run_report"]
     assert ran.calls[0][1] == {"metric": "resolution_rate", "period": "last_week"}
     assert ran.calls[1][1] == {"status": "open", "priority": "urgent"}
-    assert [d.text for d in outcome.deliverables] == [
-        "ran get_metrics",
-        "ran list_assists",
-        "ran run_report",
-    ]
+    *answers, offer = [d.text for d in outcome.deliverables]
+    assert answers == ["ran get_metrics", "ran list_assists", "ran run_report"]
+    assert offer.startswith("Want the performance report (PDF) on the 1st of each month")
 
 
 async def test_a_tool_the_member_may_not_use_is_refused_and_not_run(

@@ -394,6 +394,7 @@ _DAY_RE = rx(
     r"fridays?|fri|saturdays?|sat|sundays?|sun)\b"
 )
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEK_DAYS = _DAY_NAMES
 _WEEKDAYS_RE = rx(
     r"\bweekdays?\b|\bwork ?days\b|\bworking days\b|\bbusiness days\b|\bmon(?:day)? (?:to|through|"
     r"thru|until|till)? ?fri(?:day)?\b"
@@ -432,6 +433,27 @@ def frequency(s: str) -> str | None:
     for pattern, name in _FREQ_RULES:
         if pattern.search(s):
             return name
+    return None
+
+
+_ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "last": 31}
+_DAY_OF_MONTH_RE = rx(
+    r"\b(?:(?:on|to) )?the (?P<n>[1-9]|[12]\d|3[01]|first|second|third|last)(?: day)?"
+    r"(?: of (?:the|each|every) month)?\b(?! (?:am|pm|oclock|hours|minutes|days|weeks)\b)"
+)
+
+
+def day_of_month(s: str) -> int | None:
+    """The day of the month S names for a monthly briefing ("on the 15th", "the first of each
+    month", "on the last day": 31, which the scheduler takes as the month's last day)."""
+    for m in _DAY_OF_MONTH_RE.finditer(s):
+        n = m.group("n")
+        said_month = "month" in m.group(0)
+        if n.isdigit():
+            if m.group(0).startswith(("on ", "to ")) or said_month:
+                return int(n)
+        elif said_month or (n == "last" and " day" in m.group(0)):
+            return _ORDINAL_WORDS[n]
     return None
 
 

@@ -522,17 +522,48 @@ def _without_briefing(c: Clause, found: tuple[str, int, int] | None) -> str:
     return c.s[: found[1]] + " " + c.s[found[2] :] if found else c.s
 
 
+# Capitalised words that are never an AI agent's name in a scheduling request.
+_NOT_AGENT_NAMES = frozenset(
+    {*cl.CHANNEL_MAP, *cl.WEEK_DAYS, "ai", "roi", "csat", "me", "us", "team", "inbox", "the"}
+)
+
+
+def _agent_name(c: Clause) -> str | None:
+    """An AI agent named as a briefing's subject: "for Max", "for the Max agent", "agent Nova"
+    (a capitalised word, as the member wrote it)."""
+    toks = c.tokens
+    for i, tok in enumerate(toks):
+        if not tok.cap or tok.kind != "word" or tok.norm in _NOT_AGENT_NAMES:
+            continue
+        before = [t.norm for t in toks[max(0, i - 2) : i]]
+        after = toks[i + 1].norm if i + 1 < len(toks) else ""
+        if (
+            before[-1:] == ["for"]
+            or before == ["for", "the"]
+            or before[-1:] in (["agent"], ["bot"])
+            or after in ("agent", "bot")
+        ):
+            return c.source[tok.start : tok.end]
+    return None
+
+
 def _schedule_fields(c: Clause, found: tuple[str, int, int] | None) -> dict[str, Any]:
     rest = _without_briefing(c, found)
     days = cl.weekdays(rest)
     freq = cl.frequency(rest)
+    day = cl.day_of_month(rest)
     if freq is None and days:
         freq = "weekdays" if len(days) == 5 and "saturday" not in days else "weekly"
+    if day is not None and freq in (None, "monthly") and not days:
+        freq = "monthly"
+    else:
+        day = None
     return {
         "channel": cl.channel(c.s, loose=True),
         "time": cl.clock_time(c.s),
         "frequency": freq,
         "days": days,
+        "day_of_month": day,
     }
 
 
@@ -586,7 +617,7 @@ def schedules(c: Clause, ctx: Context) -> Outcome | None:
             fields["frequency"] = {"daily_inbox_summary": "daily", "monthly_roi": "monthly"}.get(
                 b_type, "weekly"
             )
-        return _call("schedule_briefing", briefing_type=b_type, **fields)
+        return _call("schedule_briefing", briefing_type=b_type, agent=_agent_name(c), **fields)
     return None
 
 
