@@ -99,15 +99,22 @@ class Speaker:
             return says
         if deadline - self._now() < MIN_SECONDS:
             return says
+        # Cached clips are taken now: a concurrent answer may evict them meanwhile.
+        clips = {t: self._cached(self._key(workspace_id, t)) for t in dict.fromkeys(texts)}
+        missing = [text for text, clip in clips.items() if clip is None]
         try:
             async with asyncio.timeout(deadline - self._now()):
-                return await self._plays(workspace_id, texts)
+                audio = await asyncio.gather(*(self._synthesize(text) for text in missing))
         except TimeoutError:
             self._trip("ElevenLabs did not answer in the time the call had left")
         except ApiError as exc:
             self._trip(f"ElevenLabs answered {exc.status_code}")
         except (httpx.HTTPError, BadAudio) as exc:
             self._trip(f"ElevenLabs call failed: {type(exc).__name__}: {exc}")
+        else:
+            # Stored outside the timeout: a commit is never cut off half-way.
+            clips.update(await self._store(workspace_id, dict(zip(missing, audio, strict=True))))
+            return [self._play(text, clips[text]) for text in texts]
         return says
 
     def _trip(self, reason: str) -> None:
@@ -127,32 +134,34 @@ class Speaker:
         self._cache.move_to_end(key)
         return found
 
-    async def _plays(self, workspace_id: str, texts: Sequence[str]) -> list[Spoken]:
-        keys = {text: self._key(workspace_id, text) for text in texts}
-        missing = list(dict.fromkeys(t for t in texts if self._cached(keys[t]) is None))
-        if missing:
-            audio = await asyncio.gather(*(self._synthesize(text) for text in missing))
-            async with self._db.session() as session:
-                rows = [
-                    self._media.add(
-                        session,
-                        workspace_id=workspace_id,
-                        filename=f"speech-{index}.mp3",
-                        content_type="audio/mpeg",
-                        data=data,
-                        ttl=AUDIO_TTL,
-                    )
-                    for index, data in enumerate(audio)
-                ]
-            for text, row in zip(missing, rows, strict=True):
-                self._cache[keys[text]] = (row.id, row.expires_at)
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        plays: list[Spoken] = []
-        for text in texts:
-            media_id, expires_at = self._cache[keys[text]]
-            plays.append(Play(self._media.url(media_id, expires_at), text))
-        return plays
+    async def _store(
+        self, workspace_id: str, made: dict[str, bytes]
+    ) -> dict[str, tuple[str, datetime]]:
+        """Media rows for new audio, remembered in the cache; (media id, expiry) by text."""
+        if not made:
+            return {}
+        async with self._db.session() as session:
+            rows = {
+                text: self._media.add(
+                    session,
+                    workspace_id=workspace_id,
+                    filename="speech.mp3",
+                    content_type="audio/mpeg",
+                    data=data,
+                    ttl=AUDIO_TTL,
+                )
+                for text, data in made.items()
+            }
+        stored = {text: (row.id, row.expires_at) for text, row in rows.items()}
+        for text, clip in stored.items():
+            self._cache[self._key(workspace_id, text)] = clip
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return stored
+
+    def _play(self, text: str, clip: tuple[str, datetime] | None) -> Spoken:
+        assert clip is not None
+        return Play(self._media.url(*clip), text)
 
     async def _synthesize(self, text: str) -> bytes:
         assert self._client is not None and self._voice_id is not None

@@ -96,7 +96,8 @@ def _deadline(channel: VoiceChannel) -> float:
 
 
 def _first_name(name: str | None) -> str:
-    return (name or "").split()[0] if name and name.split() else "there"
+    words = (name or "").split()
+    return words[0] if words else "there"
 
 
 async def _say(
