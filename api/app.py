@@ -18,6 +18,7 @@ from api.state import GATEWAY, Gateway
 from channels import create_channels, setup_routes
 from config import Settings
 from core.classify.backend import Classifier, OfflineBackend
+from core.escalation import CustomerDesk
 from core.llm.memory import SessionMemory
 from core.metrics import Metrics
 from core.pipeline import PipelineWorker, TaskProcessor
@@ -203,6 +204,8 @@ async def _start(
                     classifier,
                     registry,
                     memory if isinstance(memory, SessionMemory) else None,
+                    # The AI agent answering customers shares the classifier's LLM endpoints.
+                    CustomerDesk.from_settings(settings, llm=getattr(classifier, "gateway", None)),
                 ),
                 node_id=node_id,
                 metrics=metrics,

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     llm_fallbacks: Annotated[list[str], NoDecode, BeforeValidator(_split_list)] = Field(
         default_factory=list, alias="LLM_FALLBACKS"
     )
+    # The AI agent hands a customer to the team when its best answer scores below this (0..1).
+    escalation_confidence: float = Field(0.5, ge=0, le=1, alias="SWITCHBOARD_ESCALATION_CONFIDENCE")
 
     @field_validator("database_url")
     @classmethod

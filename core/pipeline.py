@@ -33,6 +33,7 @@ from storage.models import TaskRow
 from storage.types import new_id, utcnow
 
 if TYPE_CHECKING:
+    from core.escalation import CustomerDesk
     from core.llm.memory import SessionMemory
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,16 @@ class TaskProcessor:
     """Turns one task into replies: identity, classification, tools. Pure of claiming concerns."""
 
     def __init__(
-        self, classifier: Classifier, tools: ToolRegistry, memory: SessionMemory | None = None
+        self,
+        classifier: Classifier,
+        tools: ToolRegistry,
+        memory: SessionMemory | None = None,
+        customers: CustomerDesk | None = None,
     ) -> None:
         self._classifier = classifier
         self._tools = tools
         self._memory = memory
+        self._customers = customers
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
@@ -90,8 +96,16 @@ class TaskProcessor:
         if task.kind == "approval" and task.raw.get("decision") in ("approve", "reject"):
             return await self._decide(session, task, principal, now)
         if principal.is_customer:
-            # Customer text is data: it never reaches the operator tools.
-            return Outcome(task.reply_route, [Deliverable(text=CUSTOMER_ACK)], None)
+            # Customer text is data: it never reaches the operator tools. The AI agent answers
+            # it (and escalates to the team) where one serves the channel; else an ack.
+            replies = (
+                await self._customers.reply(session, task, principal, now)
+                if self._customers is not None
+                else None
+            )
+            if replies is None:
+                replies = [Deliverable(text=CUSTOMER_ACK)]
+            return Outcome(task.reply_route, replies, None)
         ctx = ToolContext(session, principal, task, now, self._tools)
         # A plain yes or no right after a learning-mode offer answers it, not the classifier.
         answered = await learning.answer(ctx)

@@ -109,6 +109,7 @@ _SYMBOLS = (
 _WORD_SLASH = re.compile(r"\b([A-Za-z]{2,})/([A-Za-z]{2,})\b")
 _QUOTES = re.compile(r"[\"“”«»]|(?<!\w)'|'(?!\w)")
 _STRAY = re.compile(r"[^\w\s.,?!:'%-]", re.UNICODE)
+_BARE_LABEL = re.compile(r"[\w' -]{1,40}:")
 
 
 def reference(digits: str) -> str:
@@ -162,9 +163,9 @@ def _sentences(text: str) -> str:
     """One sentence per line: bullets and line breaks become full stops."""
     lines = []
     for raw in text.splitlines():
-        line = raw.strip().rstrip(",;")
-        if not line:
-            continue
+        line = _STRAY.sub(" ", raw).strip().rstrip(",;").strip()
+        if not line or (_BARE_LABEL.fullmatch(line) and not _BARE_LABEL.fullmatch(raw.strip())):
+            continue  # empty, or a label whose value was only symbols (a sparkline, say)
         if line[-1] not in ".?!:":
             line += "."
         elif line.endswith(":"):
@@ -217,9 +218,7 @@ def for_the_ear(text: str, *, today: date | None = None) -> str:
         text = text.replace(symbol, words)
     text = _WORD_SLASH.sub(r"\1 or \2", text)
     text = _QUOTES.sub("", text)
-    text = _sentences(text)
-    text = _STRAY.sub(" ", text)
-    return _tidy(text)
+    return _tidy(_sentences(text))
 
 
 def _money(match: re.Match[str]) -> str:

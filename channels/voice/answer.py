@@ -13,6 +13,7 @@ from core.speech import count_words, first_words, for_the_ear
 from delivery.deliverable import Deliverable
 
 MAX_SPOKEN_WORDS = 60  # about 25 seconds of speech: more goes by text
+MAX_TURN_WORDS = 100  # all of one turn's replies together
 PREVIEW_WORDS = 35  # what is still said of a pushed answer
 LIST_PREVIEW = 3
 NOWHERE_WORDS = 150  # nowhere to push: say more, but not everything
@@ -138,7 +139,8 @@ def plan_answer(
                 spoken.append("The file is ready, but I have no text channel to send it to.")
             continue
         full = for_the_ear(deliverable.text, today=today)
-        if count_words(full) <= MAX_SPOKEN_WORDS:
+        room = MAX_TURN_WORDS - sum(count_words(part) for part in spoken)
+        if count_words(full) <= min(MAX_SPOKEN_WORDS, room):
             spoken.append(full)
         elif not can_push:
             spoken.append(first_words(full, NOWHERE_WORDS))

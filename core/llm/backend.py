@@ -78,6 +78,11 @@ class LlmClassifier:
         self._metrics = metrics
         self.memory = memory
 
+    @property
+    def gateway(self) -> LlmGateway:
+        """The endpoint chain; the AI agent's answers to customers go through it too."""
+        return self._gateway
+
     async def classify(self, text: str, principal: Principal, now: datetime) -> Classification:
         tools = self._tools.openai_tools(principal)
         if {t["function"]["name"] for t in tools} <= _ALWAYS_OFFERED:

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from channels.email import store
 from channels.email.channel import identity_from
 from channels.email.threads import token_of
-from core.pipeline import CUSTOMER_ACK
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Proposal
 from storage.email import EmailRecord
@@ -391,7 +390,7 @@ async def test_shift_jis_reply_threads_by_subject_tag_only_from_the_customer(
     assert (answer["status"], answer["matched_by"]) == ("threaded", "subject")
     events = await _events(db, assist.id)
     assert [e.body for e in events] == [JAPANESE_REPLY]
-    # The stranger is a customer writing in: acknowledged, never threaded into A-1041.
+    # The stranger is a customer writing in: the AI agent answers, never threaded into A-1041.
     assert stranger["status"] == "accepted"
     await mailroom.settled()
     ack = [
@@ -399,7 +398,11 @@ async def test_shift_jis_reply_threads_by_subject_tag_only_from_the_customer(
         for m in sendgrid_sim.mails()
         if m["personalizations"][0]["to"][0]["email"].startswith("someone")
     ]
-    assert len(ack) == 1 and _content(ack[0])["text/plain"].strip() == CUSTOMER_ACK
+    assert len(ack) == 1
+    # It cannot answer from its training data: it offers the team, asking to confirm the
+    # details the email gave (the sender's name and address).
+    offer = _content(ack[0])["text/plain"]
+    assert "Name: 山田太郎\nEmail: someone@elsewhere.example" in offer and "CONFIRM" in offer
     assert ack[0]["subject"] == "Re: [A-1041] 配送について"
     assert _headers(ack[0])["In-Reply-To"] == "<jp-2@elsewhere.example>"
 

@@ -53,6 +53,11 @@ TODAY = date(2026, 11, 21)
         ),
         ("Adam Admin <adam@demo.example>", "Adam Admin adam at demo dot example."),
         ('Say "undo" within 30 seconds', "Say undo within 30 seconds."),
+        (
+            "Rate: 64.5%\nDaily: \u2588\u2582\u2581\nNext step: add Q&A",
+            "Rate: 64.5 percent. Next step: add Q and A.",
+        ),
+        ("12 assist(s):\n- A-1040 open", "12 assists. A 10 40 open."),
     ],
 )
 def test_text_is_written_for_the_ear(text: str, spoken: str) -> None:
