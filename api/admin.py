@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,11 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.http import bearer_token, json_ok, problem, query_int, read_json
 from api.state import GATEWAY, Gateway
 from channels import web as web_channel
-from core import directory
+from channels.email import store as email_store
+from channels.email.store import EmailIdentity
+from core import directory, inbox
 from core.proposals import proposal_payload
+from core.task import Route
 from core.tools import admin_writes
-from delivery.outbox import replay
-from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource
+from delivery.deliverable import Deliverable
+from delivery.outbox import enqueue, replay
+from storage.domain import (
+    Assist,
+    AssistEvent,
+    Conversation,
+    Customer,
+    Proposal,
+    Schedule,
+    Snapshot,
+    TrainingSource,
+)
 from storage.models import (
     ApiKey,
     AuditEntry,
@@ -29,8 +44,10 @@ from storage.models import (
     TaskRow,
     Workspace,
 )
+from storage.types import new_id, utcnow
 
 Channel = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice"]
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 Role = Literal["owner", "admin", "manager", "support"]
 
 
@@ -174,6 +191,107 @@ class AssistOut(BaseModel):
     unread: bool
     created_at: datetime
     closed_at: datetime | None
+
+
+class AssistEventOut(BaseModel):
+    id: str
+    kind: str = Field(description="note|reply|customer_reply|csat")
+    author: str | None
+    body: str
+    flagged: bool
+    created_at: datetime
+
+
+class PreviousAssistOut(BaseModel):
+    ref: str
+    status: str
+    subject: str | None
+    created_at: datetime
+    resolution: str | None
+
+
+class AssistDetail(AssistOut):
+    customer_details: dict[str, Any]
+    suggested_reply: str | None
+    escalation_reason: str | None
+    resolution: str | None
+    csat: int | None = Field(description="the customer's rating, 1-5")
+    events: list[AssistEventOut] = Field(description="notes, replies, customer replies, ratings")
+    previous: list[PreviousAssistOut] = Field(description="the customer's other assists")
+    training_offer: str | None = Field(
+        None, description="closed with a reply: how to add the resolution to training"
+    )
+    survey_sent_to: str | None = Field(None, description="where the CSAT survey went on closing")
+
+
+class AssistPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    status: Literal["open", "pending", "closed"] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    assignee_id: str | None = Field(None, description="a member id; null unassigns")
+    resolution: str | None = Field(None, max_length=4000)
+    csat_survey: bool = Field(True, description="on closing, email the customer a CSAT survey")
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    text: str | None = Field(
+        None, min_length=1, max_length=20000, description="omitted: the suggested reply"
+    )
+    to: str | None = Field(
+        None, max_length=320, description="omitted: the customer's email address"
+    )
+    author: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_ADDRESS.fullmatch(value):
+            raise ValueError("must be an email address")
+        return value.lower() if value else value
+
+
+class ReplyOut(BaseModel):
+    assist: str
+    event_id: str
+    to: str
+    subject: str
+    text: str
+    message_id: str | None = Field(description="null when email threading is off")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    text: str = Field(min_length=1, max_length=20000)
+    author: str | None = Field(None, min_length=1, max_length=200)
+
+
+class RefineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["regenerate", "shorter", "formal", "casual"]
+
+
+class SuggestedReplyOut(BaseModel):
+    assist: str
+    mode: str
+    text: str
+    backend: str = Field(description="llm or offline")
+
+
+class CsatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5)
+
+
+class CsatOut(BaseModel):
+    assist: str
+    rating: int
+    negative: bool = Field(description="2 or less: flagged on the assist")
 
 
 class ProposalOut(BaseModel):
@@ -595,20 +713,344 @@ async def list_assists(request: web.Request, gw: Gateway, who: Caller) -> web.Re
     return json_ok(Page[AssistOut](items=items))
 
 
-async def get_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    ref = request.match_info["ref"]
+async def _load_assist(session: AsyncSession, who: Caller, ref: str) -> Assist:
     number = ref.upper().removeprefix("A-")
     if not number.isdigit() or len(number) > 9:
         raise problem(404, f"no assist {ref!r}")
-    async with gw.db.session() as session:
-        row = await session.scalar(
-            select(Assist).where(
-                Assist.workspace_id == who.workspace_id, Assist.number == int(number)
-            )
+    row = await session.scalar(
+        select(Assist).where(Assist.workspace_id == who.workspace_id, Assist.number == int(number))
+    )
+    if row is None:
+        raise problem(404, f"no assist {ref!r}")
+    return row
+
+
+async def _assist_detail(session: AsyncSession, x: Assist, **extra: Any) -> AssistDetail:
+    events = await session.scalars(
+        select(AssistEvent)
+        .where(AssistEvent.assist_id == x.id)
+        .order_by(AssistEvent.created_at, AssistEvent.id)
+    )
+    conversation = await session.get(Conversation, x.conversation_id) if x.conversation_id else None
+    previous = [
+        PreviousAssistOut(
+            ref=p.ref,
+            status=p.status,
+            subject=p.subject,
+            created_at=p.created_at,
+            resolution=await inbox.resolution_of(session, p) if p.status == "closed" else None,
         )
-        if row is None:
-            raise problem(404, f"no assist {ref!r}")
-        return json_ok(_assist_out(row))
+        for p in await inbox.customer_assists(session, x)
+    ]
+    return AssistDetail(
+        **_assist_out(x).model_dump(),
+        customer_details=x.customer_details or {},
+        suggested_reply=x.suggested_reply,
+        escalation_reason=x.escalation_reason,
+        resolution=x.resolution,
+        csat=conversation.csat if conversation is not None else None,
+        events=[AssistEventOut.model_validate(e, from_attributes=True) for e in events],
+        previous=previous,
+        **extra,
+    )
+
+
+async def get_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        row = await _load_assist(session, who, request.match_info["ref"])
+        return json_ok(await _assist_detail(session, row))
+
+
+def _email_identity(gw: Gateway) -> EmailIdentity | None:
+    channel = gw.channels.get("email")
+    identity = getattr(channel, "identity", None)
+    return identity if isinstance(identity, EmailIdentity) else None
+
+
+def _links(gw: Gateway) -> inbox.Links:
+    settings = gw.settings
+    secret = settings.switchboard_secret_key
+    return inbox.Links(
+        base_url=str(settings.public_base_url) if settings.public_base_url else None,
+        csat_key=inbox.csat_key(secret.get_secret_value().encode()) if secret else None,
+    )
+
+
+async def _customer_email(session: AsyncSession, x: Assist) -> str | None:
+    customer = await session.get(Customer, x.customer_id) if x.customer_id else None
+    if customer is not None and customer.workspace_id == x.workspace_id and customer.email:
+        return customer.email
+    detail = (x.customer_details or {}).get("email")
+    return detail if isinstance(detail, str) and "@" in detail else None
+
+
+async def _email_customer(
+    session: AsyncSession, gw: Gateway, x: Assist, to: str, text: str, subject: str | None
+) -> tuple[str, str | None]:
+    """Email TO about assist X: threaded (reply address, thread headers) when the email channel
+    runs, else a plain email tagged [A-...]. Returns (subject, Message-ID or None)."""
+    identity = _email_identity(gw)
+    if identity is not None:
+        record = await email_store.send_assist_email(
+            session, identity, x, to=to, text=text, subject=subject
+        )
+        return record.subject, record.message_id
+    tagged = f"{subject or 'Re: ' + (x.subject or 'your request')} [{x.ref}]"
+    enqueue(
+        session,
+        workspace_id=x.workspace_id,
+        route=Route(channel="email", address=to),
+        deliverables=[Deliverable(text=text, title=tagged)],
+        dedupe_prefix=f"assist-email:{new_id()}",
+    )
+    return tagged, None
+
+
+def _wake(gw: Gateway) -> None:
+    if gw.outbox is not None:
+        gw.outbox.wake()
+
+
+async def reply_to_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """The team's answer, emailed to the customer (the suggested reply when no text is given);
+    the assist moves from open to pending and records its first response."""
+    body = await read_json(request, ReplyIn)
+    now = utcnow()
+    async with gw.db.session() as session:
+        x = await _load_assist(session, who, request.match_info["ref"])
+        text = body.text or (x.suggested_reply or "").strip()
+        if not text:
+            raise problem(409, f"{x.ref} has no suggested reply; send a text")
+        to = body.to or await _customer_email(session, x)
+        if to is None:
+            raise problem(409, f"{x.ref} has no customer email; give one in 'to'")
+        subject, message_id = await _email_customer(session, gw, x, to, text, None)
+        event = AssistEvent(
+            id=new_id(),
+            workspace_id=x.workspace_id,
+            assist_id=x.id,
+            kind="reply",
+            author=body.author or who.actor,
+            body=text,
+            created_at=now,
+        )
+        session.add(event)
+        x.first_response_at = x.first_response_at or now
+        if x.status == "open":
+            x.status = "pending"
+        x.unread = False
+        x.updated_at = now
+        out = ReplyOut(
+            assist=x.ref,
+            event_id=event.id,
+            to=to,
+            subject=subject,
+            text=text,
+            message_id=message_id,
+        )
+    _wake(gw)
+    return json_ok(out, status=201)
+
+
+async def add_note(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """An internal note: kept with the assist, never sent to the customer."""
+    body = await read_json(request, NoteIn)
+    now = utcnow()
+    async with gw.db.session() as session:
+        x = await _load_assist(session, who, request.match_info["ref"])
+        event = AssistEvent(
+            id=new_id(),
+            workspace_id=x.workspace_id,
+            assist_id=x.id,
+            kind="note",
+            author=body.author or who.actor,
+            body=body.text,
+            created_at=now,
+        )
+        session.add(event)
+        x.updated_at = now
+        await session.flush()
+        out = AssistEventOut.model_validate(event, from_attributes=True)
+    return json_ok(out, status=201)
+
+
+async def refine_reply(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """Rewrite the suggested reply (regenerate, shorter, formal, casual) and keep it."""
+    body = await read_json(request, RefineIn)
+    identity = _email_identity(gw)
+    async with gw.db.session() as session:
+        x = await _load_assist(session, who, request.match_info["ref"])
+        ws = await session.get(Workspace, x.workspace_id)
+        if identity is not None and identity.sender_name:
+            team = identity.sender_name
+        else:
+            team = f"The {ws.name} team" if ws is not None else "The team"
+        current = (x.suggested_reply or "").strip()
+        fresh = inbox.regenerated_reply(x, team, current=current)
+        text, backend = await inbox.refine(
+            current or fresh,
+            body.mode,
+            context="\n".join(
+                f"{e.get('from')}: {e.get('text')}" for e in x.transcript if isinstance(e, dict)
+            ),
+            regenerated=fresh,
+        )
+        x.suggested_reply = text
+        x.updated_at = utcnow()
+        out = SuggestedReplyOut(assist=x.ref, mode=body.mode, text=text, backend=backend)
+    return json_ok(out)
+
+
+async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """Status, priority, assignee. Closing records the resolution (given, else the last reply),
+    emails the customer a CSAT survey, and offers the resolution to training."""
+    body = await read_json(request, AssistPatch)
+    given = body.model_fields_set
+    now = utcnow()
+    extra: dict[str, Any] = {}
+    async with gw.db.session() as session:
+        x = await _load_assist(session, who, request.match_info["ref"])
+        if "assignee_id" in given and body.assignee_id is not None:
+            await _member(session, who, body.assignee_id)
+        closing = body.status == "closed" and x.status != "closed"
+        if body.status is not None:
+            x.status = body.status
+            x.closed_at = (x.closed_at or now) if body.status == "closed" else None
+        if body.priority is not None:
+            x.priority = body.priority
+        if "assignee_id" in given:
+            x.assignee_id = body.assignee_id
+        if body.resolution is not None:
+            x.resolution = body.resolution
+        x.updated_at = now
+        if closing:
+            extra = await _after_closing(session, gw, x, survey=body.csat_survey, now=now)
+        await session.flush()
+        out = await _assist_detail(session, x, **extra)
+    _wake(gw)
+    return json_ok(out)
+
+
+async def _after_closing(
+    session: AsyncSession, gw: Gateway, x: Assist, *, survey: bool, now: datetime
+) -> dict[str, Any]:
+    resolution = await inbox.resolution_of(session, x)
+    if resolution and not x.resolution:
+        x.resolution = resolution[:4000]
+    extra: dict[str, Any] = {}
+    replied = await session.scalar(
+        select(AssistEvent.id)
+        .where(AssistEvent.assist_id == x.id, AssistEvent.kind == "reply")
+        .limit(1)
+    )
+    if replied is not None:
+        extra["training_offer"] = (
+            f"Add this resolution to the AI agent's training: ask the operator "
+            f'"promote {x.ref} to training" (personal data is removed first).'
+        )
+    to = await _customer_email(session, x)
+    questions = inbox.csat_survey_text(x, _links(gw), now)
+    if survey and to and questions:
+        text = (
+            f"Your request {x.ref} ({x.subject or 'your request'}) is now resolved."
+            + (f"\n\n{resolution}" if resolution and resolution == x.resolution else "")
+            + f"\n\n{questions}\n\nIf anything is still wrong, just reply to this email."
+        )
+        await _email_customer(session, gw, x, to, text, f"Resolved: {x.subject or 'your request'}")
+        extra["survey_sent_to"] = to
+    return extra
+
+
+async def rate_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """A rating the team records (a survey by phone, say); it feeds the CSAT metric."""
+    body = await read_json(request, CsatIn)
+    async with gw.db.session() as session:
+        x = await _load_assist(session, who, request.match_info["ref"])
+        result = await inbox.record_csat(session, x, body.rating)
+        out = CsatOut(assist=x.ref, rating=result.rating, negative=result.negative)
+    return json_ok(out)
+
+
+# ---- the public CSAT survey ---------------------------------------------------------------
+
+_CSAT_LABELS = {5: "Great", 4: "Good", 3: "OK", 2: "Poor", 1: "Bad"}
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    document = (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        '<body style="font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto">'
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return web.Response(text=document, status=status, content_type="text/html")
+
+
+def _rating_form(token: str) -> str:
+    buttons = "".join(
+        f'<button name=rating value={n} style="margin:.2rem;padding:.5rem 1rem">'
+        f"{n} - {label}</button>"
+        for n, label in _CSAT_LABELS.items()
+    )
+    return f'<form method=post action="/csat/{html.escape(token)}">{buttons}</form>'
+
+
+async def csat(request: web.Request) -> web.Response:
+    """`GET /csat/{token}?rating=N` (the one-click link in the email) or `POST` with a `rating`
+    form field records the rating; `GET` without one shows the choices. The token is signed
+    with SWITCHBOARD_SECRET_KEY: forged, altered or expired ones get 404, as do all without
+    a key. A rating of 2 or less is flagged on the assist and the team is told."""
+    gw = request.app[GATEWAY]
+    secret = gw.settings.switchboard_secret_key
+    token = request.match_info["token"]
+    now = utcnow()
+    assist_id = (
+        inbox.read_csat_token(inbox.csat_key(secret.get_secret_value().encode()), token, now)
+        if secret is not None
+        else None
+    )
+    if assist_id is None:
+        raise problem(404, "this survey link is not valid (or has expired)")
+    if request.method == "POST":
+        form = await request.post()
+        given = form.get("rating")
+    else:
+        given = request.query.get("rating")
+    if given is None:
+        return _page("How did we do?", _rating_form(token))
+    if not isinstance(given, str) or given.strip() not in {"1", "2", "3", "4", "5"}:
+        raise problem(400, "rating must be 1, 2, 3, 4 or 5")
+    rating = int(given)
+    identity = _email_identity(gw)
+    async with gw.db.session() as session:
+        x = await session.get(Assist, assist_id)
+        if x is None:
+            raise problem(404, "this survey link is not valid (or has expired)")
+        result = await inbox.record_csat(session, x, rating, now=now)
+        if result.negative and result.changed and identity is not None:
+            link = _links(gw).assist(x.ref)
+            await email_store.notify_team(
+                session,
+                x,
+                title=f"[{x.ref}] Negative rating: {rating}/5",
+                text=f"The customer of {x.ref} ({x.subject or 'no subject'}) rated our help "
+                f"{rating}/5. The assist is flagged; please follow up."
+                + (f"\n\nOpen it: {link}" if link else ""),
+                dedupe_key=f"csat:{x.id}:{now.isoformat()}",
+                identity=identity,
+            )
+    _wake(gw)
+    thanks = (
+        "Thank you! We're sorry it wasn't better: the team will follow up."
+        if (result.negative)
+        else "Thank you for your feedback!"
+    )
+    return _page(
+        thanks,
+        f"<p>You rated our help {rating} of 5 ({_CSAT_LABELS[rating]}). "
+        "Changed your mind? Choose again:</p>" + _rating_form(token),
+    )
 
 
 def _proposal_out(p: Proposal) -> ProposalOut:
@@ -847,9 +1289,56 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/v1/assists/{ref}",
-        "One assist by reference (A-1042)",
+        "One assist by reference (A-1042): details, events, the customer's other assists",
         _admin(get_assist),
-        response=AssistOut,
+        response=AssistDetail,
+        tag="assists",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/assists/{ref}",
+        "Change status, priority or assignee; closing emails a CSAT survey",
+        _admin(patch_assist),
+        request=AssistPatch,
+        response=AssistDetail,
+        tag="assists",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assists/{ref}/replies",
+        "Email the customer a reply (the suggested reply when no text is given)",
+        _admin(reply_to_assist),
+        request=ReplyIn,
+        response=ReplyOut,
+        status=201,
+        tag="assists",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assists/{ref}/notes",
+        "Add an internal note (never sent to the customer)",
+        _admin(add_note),
+        request=NoteIn,
+        response=AssistEventOut,
+        status=201,
+        tag="assists",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assists/{ref}/suggested-reply",
+        "Rewrite the suggested reply: regenerate, shorter, formal or casual",
+        _admin(refine_reply),
+        request=RefineIn,
+        response=SuggestedReplyOut,
+        tag="assists",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/assists/{ref}/csat",
+        "Record the customer's rating (1-5); 2 or less flags the assist",
+        _admin(rate_assist),
+        request=CsatIn,
+        response=CsatOut,
         tag="assists",
     ),
     Endpoint(
@@ -1031,3 +1520,6 @@ def setup(app: web.Application) -> None:
         app.router.add_route(ep.method, ep.path, ep.handler)
     app[OPENAPI] = openapi_document()
     app.router.add_get("/api/v1/openapi.json", openapi)
+    # The customer's one-click survey: signed links, no API key.
+    app.router.add_route("GET", "/csat/{token}", csat)
+    app.router.add_route("POST", "/csat/{token}", csat)

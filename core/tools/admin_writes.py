@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import directory
+from core import directory, inbox
 from core.members import MemberNotFound, find_by_name
 from core.plans import SCHEDULE_QUOTAS
 from core.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
@@ -380,59 +380,77 @@ async def promote_assist_to_training(
     assist = await load_assist(ctx, args.assist)
     if assist is None:
         return error_reply(f"There is no assist {args.assist}.")
-    reply = await ctx.session.scalar(
-        select(AssistEvent)
-        .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
-        .order_by(AssistEvent.created_at.desc())
-        .limit(1)
+    events = list(
+        await ctx.session.scalars(
+            select(AssistEvent)
+            .where(AssistEvent.assist_id == assist.id)
+            .order_by(AssistEvent.created_at, AssistEvent.id)
+        )
     )
-    if reply is None:
+    if not any(e.kind == "reply" for e in events):
         return error_reply(
             f"{assist.ref} has no reply from the team yet, so there is no answer to learn from."
         )
-    asked = next(
-        (
-            str(entry.get("text") or "")
-            for entry in assist.transcript
-            if isinstance(entry, dict) and entry.get("from") == "customer" and entry.get("text")
-        ),
-        assist.subject or assist.summary,
-    )
     names = [str(assist.customer_details.get("name") or "")]
     if assist.customer_id:
         customer = await ctx.session.get(Customer, assist.customer_id)
         names.append((customer.name if customer else None) or "")
-    question = scrub_personal_data(asked, names).strip()
-    answer = scrub_personal_data(reply.body, names).strip()
-    if not question:
+    # Each customer question with the team's reply to it, personal data stripped.
+    pairs = [
+        (inbox.strip_personal_data(q, names).strip(), inbox.strip_personal_data(a_, names).strip())
+        for q, a_ in inbox.training_pairs(assist, events)
+    ]
+    if not pairs and assist.subject:
+        last = next(e for e in reversed(events) if e.kind == "reply")
+        pairs = [
+            (
+                inbox.strip_personal_data(assist.subject, names).strip(),
+                inbox.strip_personal_data(last.body, names).strip(),
+            )
+        ]
+    pairs = [(q, a_) for q, a_ in pairs if q and a_]
+    if not pairs:
         return error_reply(f"{assist.ref} has no customer question to learn from.")
-    duplicate = await ctx.session.scalar(
-        select(QaPair.id).where(
-            QaPair.workspace_id == ctx.principal.workspace_id,
-            QaPair.active.is_(True),
-            func.lower(QaPair.question) == question.lower(),
+    existing = set(
+        await ctx.session.scalars(
+            select(func.lower(QaPair.question)).where(
+                QaPair.workspace_id == ctx.principal.workspace_id, QaPair.active.is_(True)
+            )
         )
     )
-    if duplicate is not None:
+    fresh = [(q, a_) for q, a_ in dict(pairs).items() if q.lower() not in existing]
+    if not fresh:
+        duplicate = await ctx.session.scalar(
+            select(QaPair.id).where(
+                QaPair.workspace_id == ctx.principal.workspace_id,
+                QaPair.active.is_(True),
+                func.lower(QaPair.question) == pairs[0][0].lower(),
+            )
+        )
         return error_reply(
             f"Q&A {duplicate} already has that question; edit its answer instead (edit Q&A "
             f"{duplicate})."
         )
-    row = await _new_qa(ctx, question, answer, f"assist:{assist.ref}")
+    rows = [await _new_qa(ctx, q, a_, f"assist:{assist.ref}") for q, a_ in fresh]
+    shown = " ".join(
+        f'Question: "{_short(row["question"], 200)}" Answer: "{_short(row["answer"], 300)}"'
+        for row in rows
+    )
     return Draft(
         tool="promote_assist_to_training",
-        summary=f"turn {assist.ref} into Q&A {row['id']}",
-        changes=(
+        summary=f"turn {assist.ref} into Q&A {', '.join(str(row['id']) for row in rows)}",
+        changes=tuple(
             _create(
                 "qa_pair",
                 row,
                 f"new Q&A {row['id']} from {assist.ref}",
-                f"{_short(question, 60)} → {_short(answer, 60)}",
-            ),
+                f"{_short(row['question'], 60)} → {_short(row['answer'], 60)}",
+            )
+            for row in rows
         ),
         notice=(
-            f'Question: "{_short(question, 200)}" Answer: "{_short(answer, 300)}" (emails, '
-            "phone numbers, order numbers and the customer's name were removed)."
+            f"{shown} (names, emails, phone numbers, order and card numbers and addresses were "
+            "removed)."
         ),
     )
 

@@ -215,9 +215,13 @@ class SetAssistPriorityArgs(_Args):
     priority: Priority
 
 
+ReplyRefinement = Literal["regenerate", "shorter", "formal", "casual"]
+
+
 class ReplyToAssistArgs(_Args):
     assist: AssistRef
-    message: Text
+    message: Text | None = None
+    refine: ReplyRefinement | None = None
 
 
 class AddInternalNoteArgs(_Args):
@@ -548,7 +552,9 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "assign_assist": "Assign one assist to a team member ('me' for the requester).",
     "close_assist": "Close one assist, with an optional reason.",
     "set_assist_priority": "Set one assist's priority: low, normal, high or urgent.",
-    "reply_to_assist": "Send a reply to the customer of an assist; message is the text sent.",
+    "reply_to_assist": "Email a reply to the customer of an assist; message is the text sent. "
+    "Without a message the assist's suggested reply is sent; refine (regenerate, shorter, formal, "
+    "casual) rewrites the text first.",
     "add_internal_note": "Add an internal note (never shown to the customer) to an assist.",
     "bulk_update_assists": "Change many assists at once: filter says which (status, priority, "
     "age in days, label, assignee, category or explicit refs), action and set say what changes. "

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
-from core import analytics
+from core import analytics, inbox
 from core.members import MemberNotFound, active_members, find_by_name
 from core.plans import retention
 from core.tools import args as a
@@ -251,6 +251,23 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         + (f"\nEscalated because: {x.escalation_reason}" if x.escalation_reason else "")
         + (f"\nSuggested reply: {x.suggested_reply}" if x.suggested_reply else "")
     )
+    if x.status == "closed":
+        resolution = await inbox.resolution_of(ctx.session, x)
+        if resolution:
+            text += f"\nResolution: {resolution}"
+    earlier = await inbox.customer_assists(ctx.session, x)
+    if earlier:
+        lines = []
+        for other in earlier:
+            opened = f"{other.created_at:%Y-%m-%d}"
+            line = f"- {other.ref} ({other.status}, {opened}): {other.subject or ''}"
+            resolution = (
+                await inbox.resolution_of(ctx.session, other) if other.status == "closed" else None
+            )
+            if resolution:
+                line += f" — resolved: {resolution[:160]}"
+            lines.append(line)
+        text += "\nPrevious assists of this customer:\n" + "\n".join(lines)
     return [Deliverable(kind="card", title=x.ref, text=text, fields=fields)]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from core import inbox
 from core.members import MemberNotFound, active_members, find_by_name
 from core.plans import retention
 from core.proposals import (
@@ -25,7 +26,7 @@ from core.tools import args as a
 from core.tools.reads import load_assist
 from core.tools.registry import ToolContext, error_reply
 from delivery.deliverable import Deliverable
-from storage.domain import Assist, Customer, Snapshot
+from storage.domain import Assist, AssistEvent, Customer, Snapshot
 from storage.models import Member
 from storage.types import new_id
 
@@ -66,6 +67,17 @@ def _close(assist: Assist, ctx: ToolContext, reason: str | None) -> list[Change]
     return changes
 
 
+async def _resolution(ctx: ToolContext, assist: Assist, reason: str | None) -> list[Change]:
+    """Closing with no reason records the team's last reply as the resolution: it stays with
+    the customer, and the AI agent recalls it the next time they write."""
+    if reason or assist.resolution:
+        return []
+    resolution = await inbox.resolution_of(ctx.session, assist)
+    if not resolution:
+        return []
+    return [_field(assist, "resolution", resolution[:2000])]
+
+
 async def assign_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
     assert isinstance(args, a.AssignAssistArgs)
     assist = await load_assist(ctx, args.assist)
@@ -93,10 +105,20 @@ async def close_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] |
         return error_reply(f"There is no assist {args.assist}.")
     if assist.status == "closed":
         return [Deliverable(text=f"{assist.ref} is already closed.")]
+    changes = _close(assist, ctx, args.reason) + await _resolution(ctx, assist, args.reason)
+    replied = await ctx.session.scalar(
+        select(AssistEvent.id)
+        .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
+        .limit(1)
+    )
+    offer = None
+    if replied is not None:
+        offer = (
+            f"Once it is closed, its resolution can become training data for the AI agent: "
+            f"say 'promote {assist.ref} to training'."
+        )
     return Draft(
-        tool="close_assist",
-        summary=f"close {assist.ref}",
-        changes=tuple(_close(assist, ctx, args.reason)),
+        tool="close_assist", summary=f"close {assist.ref}", changes=tuple(changes), notice=offer
     )
 
 
@@ -149,6 +171,8 @@ async def add_internal_note(ctx: ToolContext, args: BaseModel) -> list[Deliverab
 
 
 async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    """The member's message, or the assist's suggested reply (refined when asked), emailed to
+    the customer on approval; a refined suggestion is kept as the assist's new suggestion."""
     assert isinstance(args, a.ReplyToAssistArgs)
     assist = await load_assist(ctx, args.assist)
     if assist is None:
@@ -157,24 +181,39 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
     email = (customer.email if customer else None) or assist.customer_details.get("email")
     if not email:
         return error_reply(f"{assist.ref} has no customer email to reply to.")
-    changes = [_event(ctx, assist, "reply", args.message)]
+    text = args.message or (assist.suggested_reply or "").strip()
+    if not text:
+        return error_reply(f"{assist.ref} has no suggested reply; say what to send.")
+    changes: list[Change] = []
+    if args.refine:
+        team = f"The {ctx.principal.workspace_name} team"
+        text, _ = await inbox.refine(
+            text,
+            args.refine,
+            regenerated=inbox.regenerated_reply(assist, team, current=text),
+        )
+        if not args.message and text != assist.suggested_reply:
+            changes.append(_field(assist, "suggested_reply", text))
+    changes.append(_event(ctx, assist, "reply", text))
     if assist.first_response_at is None:
         changes.append(_field(assist, "first_response_at", AT_EXECUTION, ("—", "now")))
     if assist.status == "open":
         changes.append(_field(assist, "status", "pending"))
+    what = "the suggested reply" if not args.message else "a reply"
     return Draft(
         tool="reply_to_assist",
-        summary=f"email the customer of {assist.ref} ({email})",
+        summary=f"email {what} to the customer of {assist.ref} ({email})",
         changes=tuple(changes),
         messages=(
             Message(
                 channel="email",
                 address=email,
-                text=args.message,
+                text=text,
                 subject=f"Re: {assist.subject or 'your request'} [{assist.ref}]",
             ),
         ),
-        notice="The reply is emailed to the customer on approval and cannot be undone.",
+        notice="The reply is emailed to the customer on approval and cannot be undone. "
+        f"It reads:\n{text}",
     )
 
 
