@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import directory
+from core import analytics, directory
 from core.seed import Seeded
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Conversation, Customer
+from storage.types import utcnow
 from tests.channels.email_helpers import Mailroom, email_settings, seed
 from tests.sims.sendgrid import SendGridSim
 
@@ -45,6 +46,14 @@ async def _call(
     body = await response.json()
     assert response.status == status, body
     return body
+
+
+async def _csat_scores(db: Database, workspace_id: str) -> list[int]:
+    """The ratings the CSAT metric averages over the last 30 days."""
+    window, _ = analytics.windows("last_30_days", utcnow(), "UTC")
+    async with db.session() as session:
+        rows = await analytics.conversations(session, workspace_id, window)
+    return sorted(r.csat for r in rows if r.csat is not None)
 
 
 def _to(mail: dict[str, Any]) -> str:
@@ -146,8 +155,9 @@ async def _close_with_survey(
 async def test_closing_sends_a_csat_survey_whose_link_records_the_rating(
     db: Database, make_client: Any, sendgrid_sim: SendGridSim
 ) -> None:
-    mailroom, _, auth = await _gateway(db, make_client, sendgrid_sim)
+    mailroom, seeded, auth = await _gateway(db, make_client, sendgrid_sim)
     customer = str((await _assist(db, 1040)).customer_details["email"])
+    scores = await _csat_scores(db, seeded.workspace_id)
 
     closed, links = await _close_with_survey(mailroom, auth, sendgrid_sim)
 
@@ -164,7 +174,8 @@ async def test_closing_sends_a_csat_survey_whose_link_records_the_rating(
     assist = await _assist(db, 1040)
     async with db.session() as session:
         conversation = await session.get(Conversation, assist.conversation_id)
-    assert conversation is not None and conversation.csat == 5  # the CSAT metric reads this
+    assert conversation is not None and conversation.csat == 5
+    assert await _csat_scores(db, seeded.workspace_id) == sorted([*scores, 5])  # the metric
     assert conversation.started_at == assist.created_at and conversation.escalated
     detail = await _call(mailroom, auth, "GET", "/api/v1/assists/A-1040", 200)
     assert detail["csat"] == 5 and "negative-csat" not in detail["labels"]
