@@ -7,7 +7,6 @@ reference number). Customer text is data: nothing here runs an operator tool."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -23,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.email import store as email_store
 from core import inbox
 from core.assists import create_assist, customer_for
 from core.identity import Principal
@@ -46,7 +46,6 @@ from storage.types import new_id
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
 
-    from channels.email.store import EmailIdentity
     from config import Settings
     from core.llm.gateway import LlmGateway
 
@@ -383,7 +382,7 @@ class CustomerDesk:
         self,
         *,
         confidence: float = DEFAULT_CONFIDENCE,
-        identity: EmailIdentity | None = None,
+        identity: email_store.EmailIdentity | None = None,
         links: inbox.Links | None = None,
         llm: LlmGateway | None = None,
     ) -> None:
@@ -642,9 +641,11 @@ class _Turn:
         )
         if self.desk.llm is None:
             return offline
-        return await self._answer_with_llm(matches, offline)
+        return await self._answer_with_llm(self.desk.llm, matches, offline)
 
-    async def _answer_with_llm(self, matches: Sequence[Match], offline: AgentAnswer) -> AgentAnswer:
+    async def _answer_with_llm(
+        self, llm: LlmGateway, matches: Sequence[Match], offline: AgentAnswer
+    ) -> AgentAnswer:
         from core.llm.gateway import LlmError, MalformedAnswer
 
         config = self.agent.config or {}
@@ -684,18 +685,14 @@ class _Turn:
                 messages.append({"role": "assistant", "content": said})
 
         def parse(completion: ChatCompletion) -> _LlmAnswer:
-            choices = completion.choices or []
-            message = choices[0].message if choices else None
-            for call in (message.tool_calls if message else None) or ():
-                if call.type == "function" and call.function.name == "answer_customer":
-                    try:
-                        return _LlmAnswer.model_validate(json.loads(call.function.arguments))
-                    except (ValueError, ValidationError) as exc:
-                        raise MalformedAnswer("answer_customer arguments are unusable") from exc
-            raise MalformedAnswer("the model did not call answer_customer")
+            arguments = inbox.tool_arguments(completion, "answer_customer")
+            try:
+                return _LlmAnswer.model_validate(arguments)
+            except ValidationError as exc:
+                raise MalformedAnswer("answer_customer arguments do not validate") from exc
 
         try:
-            answer = await self.desk.llm.complete(messages, tools=[ANSWER_TOOL], parse=parse)  # type: ignore[union-attr]
+            answer = await llm.complete(messages, tools=[ANSWER_TOOL], parse=parse)
         except LlmError as exc:
             log.warning("customer answer offline: %s", exc)
             return offline
@@ -811,8 +808,6 @@ class _Turn:
 
     async def _open(self) -> list[Deliverable]:
         """The customer confirmed: the assist, the team's email and the customer's."""
-        from channels.email import store
-
         row = self.row
         desk = self.desk
         ws = self.principal.workspace_id
@@ -865,9 +860,9 @@ class _Turn:
         await self._link_emails(assist)
         emailed = False
         if desk.identity is not None:
-            await self._notify_team(assist, analysis, store)
+            await self._notify_team(assist, analysis)
             if row.email:
-                await store.send_assist_email(
+                await email_store.send_assist_email(
                     self.session,
                     desk.identity,
                     assist,
@@ -926,7 +921,7 @@ class _Turn:
                 .values(assist_id=assist.id)
             )
 
-    async def _notify_team(self, assist: Assist, analysis: inbox.Analysis, store: Any) -> None:
+    async def _notify_team(self, assist: Assist, analysis: inbox.Analysis) -> None:
         link = self.desk.links.assist(assist.ref)
         who = " ".join(
             part
@@ -965,7 +960,7 @@ class _Turn:
         ]
         if link:
             fields.append(CardField(label="Link", value=link))
-        await store.notify_team(
+        await email_store.notify_team(
             self.session,
             assist,
             title=f"[{assist.ref}] New escalation: {analysis.subject}",

@@ -487,7 +487,12 @@ _HOW = {
 }
 
 
-def _tool_arguments(completion: ChatCompletion, name: str) -> dict[str, Any]:
+def tool_arguments(completion: ChatCompletion, name: str) -> dict[str, Any]:
+    """The JSON arguments of the completion's call to NAME.
+
+    Raises:
+        MalformedAnswer: the model did not call NAME, or not with a JSON object.
+    """
     from core.llm.gateway import MalformedAnswer
 
     choices = completion.choices or []
@@ -534,7 +539,7 @@ async def analyze(escalation: Escalation, llm: LlmGateway | None = None) -> Anal
         from core.llm.gateway import MalformedAnswer
 
         try:
-            return _LlmAnalysis.model_validate(_tool_arguments(completion, "file_assist"))
+            return _LlmAnalysis.model_validate(tool_arguments(completion, "file_assist"))
         except ValidationError as exc:
             raise MalformedAnswer("file_assist arguments do not validate") from exc
 
@@ -720,7 +725,7 @@ async def refine(
 
     def parse(completion: ChatCompletion) -> str:
         try:
-            return _LlmReply.model_validate(_tool_arguments(completion, "write_reply")).text
+            return _LlmReply.model_validate(tool_arguments(completion, "write_reply")).text
         except ValidationError as exc:
             raise MalformedAnswer("write_reply arguments do not validate") from exc
 

@@ -361,6 +361,24 @@ async def test_details_can_be_corrected_or_the_escalation_dropped(db: Database) 
     assert len(await _assists(db, seeded)) == before
 
 
+async def test_without_email_the_assist_is_opened_and_the_customer_told_in_the_chat(
+    db: Database,
+) -> None:
+    seeded = await _seeded(db)
+    processor = _processor(identity=None)  # EMAIL_FROM unset: no emails at all
+    for said in ("customer service please", "Jane Roe", "jane@example.com"):
+        await say(db, seeded, said, processor=processor)
+    (done,) = await say(db, seeded, "confirm", processor=processor)
+
+    assist = (await _assists(db, seeded))[-1]
+    assert done == (
+        f"Thanks, Jane! Your request is {assist.ref}: our team will get back to you by email at "
+        "jane@example.com."
+    )
+    assert assist.customer_details["email"] == "jane@example.com"
+    assert await _emails(db) == []
+
+
 async def test_an_email_customer_is_only_asked_to_confirm(db: Database) -> None:
     seeded = await _seeded(db)
     raw = {"from_name": "Jane Roe", "subject": "Help"}
