@@ -107,9 +107,7 @@ async def test_reply_refined_on_request_updates_the_suggestion(db: Database) -> 
     before = (await _assist(db, 1041)).suggested_reply
     assert before is not None and before.startswith("Hi ")
 
-    (proposal,) = await ask(
-        db, seeded, "reply_to_assist", {"assist": "A-1041", "refine": "formal"}
-    )
+    (proposal,) = await ask(db, seeded, "reply_to_assist", {"assist": "A-1041", "refine": "formal"})
     labels = [c["label"] for c in proposal.data["proposal"]["changes"]]
     assert "A-1041 suggested reply" in labels
     await approve(db, seeded, proposal)
