@@ -4,6 +4,8 @@ chart as a PNG file the channels upload (or link, where they take no files)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,8 +60,55 @@ class Briefing:
     chart_caption: str
 
 
+class ChartCache:
+    """Charts drawn lately, by what they show. Every member of a workspace who gets the same
+    briefing at the same time gets the same chart: it is drawn once (80 ms of matplotlib),
+    and concurrent requests for it wait for that one drawing."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._drawn: OrderedDict[str, bytes] = OrderedDict()
+        self._drawing: dict[str, asyncio.Future[bytes]] = {}
+
+    async def png(self, chart: Callable[[], bytes]) -> bytes:
+        key = _chart_key(chart)
+        if key is None:
+            return await asyncio.to_thread(chart)
+        if key in self._drawn:
+            self._drawn.move_to_end(key)
+            return self._drawn[key]
+        if key in self._drawing:
+            return await asyncio.shield(self._drawing[key])
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._drawing[key] = future
+        try:
+            png = await asyncio.to_thread(chart)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a failure reaches the waiters, not the loop's log
+            raise
+        finally:
+            del self._drawing[key]
+        future.set_result(png)
+        self._drawn[key] = png
+        if len(self._drawn) > self._size:
+            self._drawn.popitem(last=False)
+        return png
+
+
+def _chart_key(chart: Callable[[], bytes]) -> str | None:
+    """A digest of a chart's function and arguments; None when it is not a plain partial."""
+    if not isinstance(chart, partial):
+        return None
+    spec = repr((chart.func.__qualname__, chart.args, sorted(chart.keywords.items())))
+    return hashlib.sha256(spec.encode()).hexdigest()
+
+
 async def deliverables(
-    ctx: ToolContext, briefing_type: str, params: dict[str, Any]
+    ctx: ToolContext,
+    briefing_type: str,
+    params: dict[str, Any],
+    charts: ChartCache | None = None,
 ) -> list[Deliverable]:
     """The briefing as [card, chart file]; empty when there is nothing to send (a follow-up of
     a change that was undone). Raises KeyError for an unknown briefing type."""
@@ -68,7 +117,7 @@ async def deliverables(
         return []
     if briefing.chart is None:
         return [briefing.card]
-    png = await asyncio.to_thread(briefing.chart)
+    png = await (charts or ChartCache(0)).png(briefing.chart)
     day = ctx.now.astimezone(ZoneInfo(ctx.principal.timezone)).date()
     # Media expiry follows the wall clock, not the (possibly past) time the briefing is for.
     media = MediaStore.add(

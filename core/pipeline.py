@@ -87,6 +87,7 @@ class TaskProcessor:
         self._classifier = classifier
         self._tools = tools
         self._memory = memory
+        self._charts = briefings.ChartCache()
         self._customers = customers
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
@@ -174,7 +175,7 @@ class TaskProcessor:
                 ctx, [ToolCall(tool=str(call.get("tool")), args=call.get("args") or {})]
             )
         else:
-            replies = await briefings.deliverables(ctx, kind, params)
+            replies = await briefings.deliverables(ctx, kind, params, self._charts)
         return Outcome(task.reply_route, replies, principal.member_id)
 
     async def _decide(

@@ -219,6 +219,7 @@ async def _open_offer(ctx: ToolContext) -> ScheduleOffer | None:
             TaskRow.workspace_id == ctx.principal.workspace_id,
             TaskRow.member_id == ctx.principal.member_id,
             TaskRow.status == "done",
+            TaskRow.channel != "schedule",  # a briefing arriving meanwhile is no answer
             TaskRow.id != ctx.task.id,
         )
         .order_by(TaskRow.finished_at.desc())

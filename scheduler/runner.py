@@ -40,6 +40,7 @@ _T = TypeVar("_T")
 CHANGE_MARGIN = timedelta(minutes=5)
 HOUSEKEEPING_EVERY = timedelta(days=1)
 _CHUNK = 500
+_SECOND = timedelta(seconds=1)
 _TIMING_COLUMNS = (
     _s.c.id,
     _s.c.active,
@@ -144,6 +145,7 @@ class BriefingScheduler:
         self._heap: list[tuple[datetime, int]] = []
         self._watermark: datetime | None = None
         self._next_housekeeping: datetime | None = None
+        self._timings: dict[Timing, Timing] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -217,6 +219,7 @@ class BriefingScheduler:
     def _forget(self) -> None:
         self._entries.clear()
         self._heap.clear()
+        self._timings.clear()
         self._watermark = None
         self._next_housekeeping = None
 
@@ -236,9 +239,10 @@ class BriefingScheduler:
             result = await session.stream(
                 select(*_TIMING_COLUMNS).where(_s.c.active.is_(True)).order_by(_s.c.id)
             )
+            memo: dict[tuple[Timing, datetime], datetime | None] = {}
             async for part in result.partitions(5000):
                 for row in part:
-                    due = self._plan(row, now, catch_up=True)
+                    due = self._plan(row, now, catch_up=True, memo=memo)
                     if due is None and row.one_off_at is not None:
                         expired.append(row.id)
                     elif due != row.next_run_at and (due is None or due > now):
@@ -263,6 +267,11 @@ class BriefingScheduler:
             await self._housekeeping(now)
         return fired
 
+    @property
+    def planned(self) -> int:
+        """How many schedules this node has planned (0 while it does not lead)."""
+        return len(self._entries)
+
     def next_due(self) -> datetime | None:
         """The earliest planned fire time (for tests and logs)."""
         live = [at for at, sid in self._heap if self._entries.get(sid, _NONE).due == at]
@@ -270,13 +279,29 @@ class BriefingScheduler:
 
     # --- planning -------------------------------------------------------------------------
 
-    def _plan(self, row: Any, now: datetime, *, catch_up: bool) -> datetime | None:
+    def _plan(
+        self,
+        row: Any,
+        now: datetime,
+        *,
+        catch_up: bool,
+        memo: dict[tuple[Timing, datetime], datetime | None] | None = None,
+    ) -> datetime | None:
+        """Plan ROW's next fire time. MEMO (at load) shares the answer between schedules with
+        the same timing: before the grace period, when they were last sent makes no difference."""
         timing = Timing.of(row)
-        since = row.last_run_at or row.created_at
+        since = max(row.last_run_at or row.created_at, now - self._grace - _SECOND)
+        if memo is not None:  # equal timings share one object: 100,000 schedules, few timings
+            timing = self._timings.setdefault(timing, timing)
+        key = (timing, since)
         try:
-            if catch_up:
+            if memo is not None and key in memo:
+                due = memo[key]
+            elif catch_up:
                 missed, upcoming = plan(timing, since=since, now=now, grace=self._grace)
                 due = missed or upcoming
+                if memo is not None:
+                    memo[key] = due
             else:  # a live edit: from now on, nothing retroactive
                 due = next_fire(timing, max(now, since))
         except ValueError:

@@ -59,7 +59,7 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def trigger(timing: Timing) -> BaseTrigger:
     """The APScheduler trigger for a recurring TIMING (raises ValueError for `once`)."""
     if timing.frequency == "once":

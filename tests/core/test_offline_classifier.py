@@ -196,6 +196,59 @@ WRITES: list[tuple[str, list[Call]]] = [
     ("generate an API key named hubspot-sync", [("create_api_key", {"name": "hubspot-sync"})]),
     ("delete the old-crm key", [("revoke_api_key", {"name": "old-crm"})]),
     (
+        "send me the monthly ROI report on the 15th at 10am by email",
+        [
+            (
+                "schedule_briefing",
+                {
+                    "briefing_type": "monthly_roi",
+                    "channel": "email",
+                    "time": "10:00",
+                    "frequency": "monthly",
+                    "day_of_month": 15,
+                },
+            ),
+        ],
+    ),
+    (
+        "every weekday at 7:30 send me the inbox summary",
+        [
+            (
+                "schedule_briefing",
+                {
+                    "briefing_type": "daily_inbox_summary",
+                    "time": "07:30",
+                    "frequency": "weekdays",
+                    "days": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                },
+            ),
+        ],
+    ),
+    (
+        "send the daily inbox summary for Max at 8 on Slack",
+        [
+            (
+                "schedule_briefing",
+                {
+                    "briefing_type": "daily_inbox_summary",
+                    "channel": "slack",
+                    "time": "08:00",
+                    "frequency": "daily",
+                    "agent": "Max",
+                },
+            ),
+        ],
+    ),
+    (
+        "move my ROI report to the 20th",
+        [
+            (
+                "update_schedule",
+                {"briefing_type": "monthly_roi", "frequency": "monthly", "day_of_month": 20},
+            ),
+        ],
+    ),
+    (
         "email me the monthly ROI report on the first of every month at 7:30",
         [
             (

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import statistics
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from core.briefings import ChartCache
 from core.classify.backend import OfflineBackend
 from core.pipeline import TaskProcessor
 from core.seed import Seeded, seed_workspace
@@ -211,3 +214,21 @@ async def test_monthly_roi_counts_resolutions_hours_and_costs(db: Database, seed
         f"conversations, ${(len(month) - resolved) * rate:,.2f} with the AI resolving {resolved}"
     ) in card.text
     await chart_of(db, chart)
+
+
+async def test_a_chart_everyone_gets_is_drawn_once() -> None:
+    drawn: list[str] = []
+
+    def draw(title: str, values: list[int]) -> bytes:
+        drawn.append(title)
+        return f"{title}:{values}".encode()
+
+    cache = ChartCache()
+    same, again, other = await asyncio.gather(
+        cache.png(partial(draw, "inbox", [1, 2])),
+        cache.png(partial(draw, "inbox", [1, 2])),
+        cache.png(partial(draw, "inbox", [1, 3])),
+    )
+    assert (same, again, other) == (b"inbox:[1, 2]", b"inbox:[1, 2]", b"inbox:[1, 3]")
+    assert sorted(drawn) == ["inbox", "inbox"]  # once per distinct chart
+    assert await cache.png(partial(draw, "inbox", [1, 2])) == same and len(drawn) == 2
