@@ -442,13 +442,7 @@ async def decide(
     if principal.workspace_id != proposal.workspace_id or not _may_decide(principal, proposal):
         raise ProposalError("Only the person who asked, or an owner or admin, can decide this.")
     if proposal.status != "pending":
-        state = {
-            "executed": "was already approved and carried out",
-            "rejected": "was rejected",
-            "expired": "has expired",
-            "stale": "could not be carried out because the data changed",
-        }.get(proposal.status, f"is {proposal.status}")
-        return Decision(proposal, False, f"Proposal {proposal.code} {state}.")
+        return Decision(proposal, False, _decided(proposal.code, proposal.status))
     if proposal.expires_at <= now:
         await session.execute(
             update(Proposal).where(Proposal.id == proposal.id).values(status="expired")
@@ -465,7 +459,9 @@ async def decide(
         )
     )
     if claimed.rowcount != 1:
-        return Decision(proposal, False, f"Proposal {proposal.code} was already decided.")
+        # Another approval won the race (a double tap): say what became of the proposal.
+        status = await session.scalar(select(Proposal.status).where(Proposal.id == proposal.id))
+        return Decision(proposal, False, _decided(proposal.code, status or "decided"))
     actor = f"member:{principal.member_id}"
     if not approve:
         _audit(session, proposal, actor, "proposal.reject", now)
@@ -527,6 +523,17 @@ async def decide(
     return Decision(
         proposal, True, f"Done: {proposal.summary}.", applied=changes, reversible=reversible
     )
+
+
+def _decided(code: str, status: str) -> str:
+    state = {
+        "executed": "was already approved and carried out",
+        "rejected": "was rejected",
+        "expired": "has expired",
+        "stale": "could not be carried out because the data changed",
+        "pending": "was already decided",
+    }.get(status, f"is {status}")
+    return f"Proposal {code} {state}."
 
 
 async def undo_last(session: AsyncSession, principal: Principal, *, now: datetime) -> str:
