@@ -344,6 +344,9 @@ class ScheduleOut(BaseModel):
     channel: str | None
     active: bool
     next_run_at: datetime | None
+    day_of_month: int | None = None
+    one_off_at: datetime | None = None
+    last_run_at: datetime | None = None
 
 
 # ---- auth ---------------------------------------------------------------------------------

@@ -108,10 +108,18 @@ def _plan(
     }
 
 
+def _may_schedule(ctx: ToolContext, tool: str) -> bool:
+    """Whether the member may run TOOL and schedule briefings: only then is an offer made."""
+    return all(
+        (spec := ctx.registry.get(name)) is not None and spec.allows(ctx.principal)
+        for name in (tool, "schedule_briefing")
+    )
+
+
 async def offers_for_calls(ctx: ToolContext, calls: Sequence[ToolCall]) -> list[Deliverable]:
     """After reads ran: the offer for a report, if one was run and never offered before."""
     for call in calls:
-        if call.tool != "run_report":
+        if call.tool != "run_report" or not _may_schedule(ctx, call.tool):
             continue
         try:
             args = RunReportArgs.model_validate(call.args)
@@ -123,6 +131,8 @@ async def offers_for_calls(ctx: ToolContext, calls: Sequence[ToolCall]) -> list[
 
 async def offer_for_proposal(ctx: ToolContext, proposal: Proposal) -> list[Deliverable]:
     """After an approval executed PROPOSAL: the offer for its bulk action, if it had one."""
+    if not _may_schedule(ctx, "bulk_update_assists"):
+        return []
     for part in proposal.changes:
         if part.get("tool") != "bulk_update_assists" or not part.get("args"):
             continue
@@ -175,7 +185,7 @@ async def answer(ctx: ToolContext) -> list[Deliverable] | Draft | None:
     """A yes or no right after an offer: the schedule's proposal (a Draft) or the refusal's
     acknowledgement. None when the message is not an answer to an open offer."""
     said = verdict(ctx.task.text)
-    if said is None or ctx.principal.member_id is None:
+    if said is None or not _may_schedule(ctx, "schedule_briefing"):
         return None
     offer = await _open_offer(ctx)
     if offer is None:
