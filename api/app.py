@@ -88,8 +88,8 @@ def build_app(
     senders: Mapping[str, Sender] | None = None,
     classifier: Classifier | None = None,
     tools: ToolRegistry | None = None,
-    clock: Clock | None = None,
     run_workers: bool = True,
+    clock: Clock | None = None,
 ) -> web.Application:
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
     app = web.Application(
@@ -110,8 +110,8 @@ def build_app(
                 classifier=classifier,
                 tools=tools,
                 run=run_workers,
-                clock=clock,
                 resources=resources,
+                clock=clock,
             )
             app[GATEWAY] = gateway
             try:
@@ -134,8 +134,8 @@ async def _start(
     classifier: Classifier | None,
     tools: ToolRegistry | None,
     run: bool,
-    clock: Clock | None = None,
     resources: contextlib.AsyncExitStack,
+    clock: Clock | None = None,
 ) -> Gateway:
     db = Database(settings.database_url)
     try:
@@ -221,10 +221,10 @@ async def _start(
         # URL training sources are fetched here, after the approval that asked has committed.
         fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
         (await resources.enter_async_context(fetcher)).start()
+    await gateway.journal.start()
     if run and settings.scheduler_enabled:
         gateway.scheduler = _scheduler(gateway, clock)
         gateway.scheduler.start()
-    await gateway.journal.start()
     log_channel_states(settings)
     log.info("gateway node %s started", node_id)
     return gateway
@@ -255,6 +255,7 @@ def _default_classifier(
     log.info("classifier: LLM via %s, offline as the last resort", ", ".join(llm.endpoint_names))
     return LlmClassifier(llm, registry, offline=offline, metrics=metrics, memory=SessionMemory(db))
 
+
 def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
     """The scheduler, leading on this node while it holds the lock (always on SQLite)."""
     settings, db, metrics = gateway.settings, gateway.db, gateway.metrics
@@ -275,11 +276,10 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
     )
 
 
-
 async def _stop(gateway: Gateway, resources: contextlib.AsyncExitStack) -> None:
+    """Finish or release claimed work, close the LLM clients, then close the database."""
     if gateway.scheduler is not None:  # before the journal it appends to
         await gateway.scheduler.close(gateway.settings.shutdown_grace)
-    """Finish or release claimed work, close the LLM clients, then close the database."""
     await gateway.journal.close()
     for worker in (gateway.pipeline, gateway.outbox):
         if worker is not None:
