@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 # Channels whose adapters come in later issues: console delivery until then.
 CHANNELS_WITH_CREDENTIALS = {
-    "email": ("sendgrid_api_key", "SENDGRID_API_KEY"),
 }
 CONSOLE_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "voice", "email")
 
