@@ -20,16 +20,14 @@ from channels import web as web_channel
 from channels.email import store as email_store
 from channels.email.store import EmailIdentity
 from core import directory, inbox
+from core.assist_mail import AssistMailer, customer_email
 from core.proposals import proposal_payload
-from core.task import Route
 from core.tools import admin_writes
-from delivery.deliverable import Deliverable
-from delivery.outbox import enqueue, replay
+from delivery.outbox import replay
 from storage.domain import (
     Assist,
     AssistEvent,
     Conversation,
-    Customer,
     Proposal,
     Schedule,
     Snapshot,
@@ -779,34 +777,9 @@ def _links(gw: Gateway) -> inbox.Links:
     )
 
 
-async def _customer_email(session: AsyncSession, x: Assist) -> str | None:
-    customer = await session.get(Customer, x.customer_id) if x.customer_id else None
-    if customer is not None and customer.workspace_id == x.workspace_id and customer.email:
-        return customer.email
-    detail = (x.customer_details or {}).get("email")
-    return detail if isinstance(detail, str) and "@" in detail else None
-
-
-async def _email_customer(
-    session: AsyncSession, gw: Gateway, x: Assist, to: str, text: str, subject: str | None
-) -> tuple[str, str | None]:
-    """Email TO about assist X: threaded (reply address, thread headers) when the email channel
-    runs, else a plain email tagged [A-...]. Returns (subject, Message-ID or None)."""
-    identity = _email_identity(gw)
-    if identity is not None:
-        record = await email_store.send_assist_email(
-            session, identity, x, to=to, text=text, subject=subject
-        )
-        return record.subject, record.message_id
-    tagged = f"{subject or 'Re: ' + (x.subject or 'your request')} [{x.ref}]"
-    enqueue(
-        session,
-        workspace_id=x.workspace_id,
-        route=Route(channel="email", address=to),
-        deliverables=[Deliverable(text=text, title=tagged)],
-        dedupe_prefix=f"assist-email:{new_id()}",
-    )
-    return tagged, None
+def _mailer(gw: Gateway) -> AssistMailer:
+    """Threaded emails when the email channel runs (else plain, tagged [A-...]), signed links."""
+    return AssistMailer(identity=_email_identity(gw), links=_links(gw))
 
 
 def _wake(gw: Gateway) -> None:
@@ -824,10 +797,10 @@ async def reply_to_assist(request: web.Request, gw: Gateway, who: Caller) -> web
         text = body.text or (x.suggested_reply or "").strip()
         if not text:
             raise problem(409, f"{x.ref} has no suggested reply; send a text")
-        to = body.to or await _customer_email(session, x)
+        to = body.to or await customer_email(session, x)
         if to is None:
             raise problem(409, f"{x.ref} has no customer email; give one in 'to'")
-        subject, message_id = await _email_customer(session, gw, x, to, text, None)
+        subject, message_id = await _mailer(gw).email_customer(session, x, to, text, None)
         event = AssistEvent(
             id=new_id(),
             workspace_id=x.workspace_id,
@@ -927,41 +900,11 @@ async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Re
             x.resolution = body.resolution
         x.updated_at = now
         if closing:
-            extra = await _after_closing(session, gw, x, survey=body.csat_survey, now=now)
+            extra = await _mailer(gw).after_closing(session, x, survey=body.csat_survey, now=now)
         await session.flush()
         out = await _assist_detail(session, x, **extra)
     _wake(gw)
     return json_ok(out)
-
-
-async def _after_closing(
-    session: AsyncSession, gw: Gateway, x: Assist, *, survey: bool, now: datetime
-) -> dict[str, Any]:
-    resolution = await inbox.resolution_of(session, x)
-    if resolution and not x.resolution:
-        x.resolution = resolution[:4000]
-    extra: dict[str, Any] = {}
-    replied = await session.scalar(
-        select(AssistEvent.id)
-        .where(AssistEvent.assist_id == x.id, AssistEvent.kind == "reply")
-        .limit(1)
-    )
-    if replied is not None:
-        extra["training_offer"] = (
-            f"Add this resolution to the AI agent's training: ask the operator "
-            f'"promote {x.ref} to training" (personal data is removed first).'
-        )
-    to = await _customer_email(session, x)
-    questions = inbox.csat_survey_text(x, _links(gw), now)
-    if survey and to and questions:
-        text = (
-            f"Your request {x.ref} ({x.subject or 'your request'}) is now resolved."
-            + (f"\n\n{resolution}" if resolution and resolution == x.resolution else "")
-            + f"\n\n{questions}\n\nIf anything is still wrong, just reply to this email."
-        )
-        await _email_customer(session, gw, x, to, text, f"Resolved: {x.subject or 'your request'}")
-        extra["survey_sent_to"] = to
-    return extra
 
 
 async def rate_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
@@ -1016,7 +959,10 @@ async def csat(request: web.Request) -> web.Response:
     if assist_id is None:
         raise problem(404, "this survey link is not valid (or has expired)")
     if request.method == "POST":
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError as exc:  # a body that is not UTF-8, or a broken multipart form
+            raise problem(400, "the form body cannot be read") from exc
         given = form.get("rating")
     else:
         given = request.query.get("rating")

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.email import store as email_store
 from core import inbox
+from core.assist_mail import AssistMailer
 from core.assists import create_assist, customer_for
 from core.identity import Principal
 from core.llm.prompt import quote_customer_text, redact
@@ -395,22 +396,18 @@ class CustomerDesk:
     def from_settings(cls, settings: Settings, *, llm: LlmGateway | None = None) -> CustomerDesk:
         """The desk for SETTINGS: the threshold, our email identity (None without EMAIL_FROM:
         no emails then), the base URL and key of links."""
-        from channels.email.channel import identity_from
-
-        identity = None
-        if settings.email_from:
-            try:
-                identity = identity_from(settings)
-            except ValueError:
-                identity = None
-        secret = settings.switchboard_secret_key
-        links = inbox.Links(
-            base_url=str(settings.public_base_url) if settings.public_base_url else None,
-            csat_key=inbox.csat_key(secret.get_secret_value().encode()) if secret else None,
-        )
+        mail = AssistMailer.from_settings(settings)
         return cls(
-            confidence=settings.escalation_confidence, identity=identity, links=links, llm=llm
+            confidence=settings.escalation_confidence,
+            identity=mail.identity,
+            links=mail.links,
+            llm=llm,
         )
+
+    @property
+    def mailer(self) -> AssistMailer:
+        """How the team's replies and closings reach this desk's customers by email."""
+        return AssistMailer(identity=self.identity, links=self.links)
 
     # ------------------------------------------------------------------ entry point
 

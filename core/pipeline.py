@@ -89,6 +89,7 @@ class TaskProcessor:
         self._memory = memory
         self._charts = briefings.ChartCache()
         self._customers = customers
+        self._mailer = customers.mailer if customers is not None else None
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
@@ -107,7 +108,7 @@ class TaskProcessor:
             if replies is None:
                 replies = [Deliverable(text=CUSTOMER_ACK)]
             return Outcome(task.reply_route, replies, None)
-        ctx = ToolContext(session, principal, task, now, self._tools)
+        ctx = ToolContext(session, principal, task, now, self._tools, self._mailer)
         # A plain yes or no right after a learning-mode offer answers it, not the classifier.
         answered = await learning.answer(ctx)
         if answered is not None:
@@ -166,7 +167,7 @@ class TaskProcessor:
             log.info("briefing %s skipped: its member is no longer active", task.external_id)
             return Outcome(task.reply_route, [], None)
         now = task.received_at
-        ctx = ToolContext(session, principal, task, now, self._tools)
+        ctx = ToolContext(session, principal, task, now, self._tools, self._mailer)
         params = task.raw.get("params") or {}
         kind = str(task.raw.get("briefing_type"))
         if kind in ("report", "bulk_action"):
@@ -191,7 +192,7 @@ class TaskProcessor:
             )
             return Outcome(task.reply_route, [Deliverable(kind="error", text=text)], None)
         approve = task.raw["decision"] == "approve"
-        ctx = ToolContext(session, principal, task, now, self._tools)
+        ctx = ToolContext(session, principal, task, now, self._tools, self._mailer)
         proposal_id = task.raw.get("proposal_id")
         if isinstance(proposal_id, str):
             produced = await control.decide_by_id(ctx, proposal_id, approve=approve)

@@ -8,7 +8,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
@@ -34,6 +34,9 @@ from storage.domain import (
     TrainingSuggestion,
 )
 from storage.models import ApiKey, AuditEntry, Base, Member, Workspace
+
+if TYPE_CHECKING:
+    from core.assist_mail import AssistMailer
 
 PROPOSAL_TTL = timedelta(hours=24)
 UNDO_WINDOW = timedelta(seconds=30)
@@ -108,6 +111,8 @@ class Message(BaseModel):
     address: str
     text: str
     subject: str | None = None
+    # An email to an assist's customer goes in the assist's thread (reply address, headers).
+    assist_id: str | None = None
 
 
 class Draft(BaseModel):
@@ -126,6 +131,8 @@ class Draft(BaseModel):
     # The tool's arguments as asked, kept with the proposal so the request can be repeated
     # (learning mode makes an approved bulk action recurring).
     call_args: dict[str, Any] | None = None
+    # Assists this closes: on execution their customers get the resolution and a CSAT survey.
+    closes: tuple[str, ...] = ()
 
 
 class ProposalError(Exception):
@@ -315,6 +322,7 @@ async def propose(
                 "messages": [m.model_dump(mode="json") for m in d.messages],
                 **({"restores": d.restores_snapshot} if d.restores_snapshot is not None else {}),
                 **({"args": d.call_args} if d.call_args is not None else {}),
+                **({"closes": list(d.closes)} if d.closes else {}),
             }
             for d in drafts
         ],
@@ -437,8 +445,11 @@ async def decide(
     *,
     approve: bool,
     now: datetime,
+    mailer: AssistMailer | None = None,
 ) -> Decision:
-    """Approve (execute) or reject PROPOSAL for PRINCIPAL; executes at most once."""
+    """Approve (execute) or reject PROPOSAL for PRINCIPAL; executes at most once. MAILER sends
+    the emails about assists (threaded replies, the CSAT survey on closing); without it a reply
+    goes as a plain email and closing sends no survey."""
     if principal.workspace_id != proposal.workspace_id or not _may_decide(principal, proposal):
         raise ProposalError("Only the person who asked, or an owner or admin, can decide this.")
     if proposal.status != "pending":
@@ -480,6 +491,15 @@ async def decide(
         _audit(session, proposal, actor, "proposal.stale", now, reason=str(exc))
         return Decision(proposal, False, f"Stopped, nothing was changed: {exc}.")
     for index, message in enumerate(proposal_messages(proposal)):
+        assist = (
+            await session.get(Assist, message.assist_id)
+            if message.assist_id and message.channel == "email" and mailer is not None
+            else None
+        )
+        if assist is not None and assist.workspace_id == proposal.workspace_id:
+            assert mailer is not None
+            await mailer.email_customer(session, assist, message.address, message.text, None)
+            continue
         enqueue(
             session,
             workspace_id=proposal.workspace_id,
@@ -487,6 +507,11 @@ async def decide(
             deliverables=[Deliverable(text=message.text, title=message.subject)],
             dedupe_prefix=f"proposal:{proposal.id}:{index}",
         )
+    if mailer is not None:
+        for assist_id in [a for part in proposal.changes for a in part.get("closes", [])]:
+            closed = await session.get(Assist, assist_id)
+            if closed is not None and closed.workspace_id == proposal.workspace_id:
+                await mailer.after_closing(session, closed, survey=True, now=now)
     reversible = all(part.get("reversible", True) for part in proposal.changes)
     snapshot = Snapshot(
         workspace_id=proposal.workspace_id,

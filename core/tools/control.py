@@ -47,7 +47,9 @@ async def _decide(
     try:
         if proposal is None:
             proposal = await find_pending(ctx.session, ctx.principal, code, now=ctx.now)
-        decision = await decide(ctx.session, ctx.principal, proposal, approve=approve, now=ctx.now)
+        decision = await decide(
+            ctx.session, ctx.principal, proposal, approve=approve, now=ctx.now, mailer=ctx.mailer
+        )
     except ProposalError as exc:
         return [Deliverable(kind="error", text=str(exc))]
     lines = [decision.message]

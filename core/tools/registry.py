@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,9 @@ from core.proposals import Draft
 from core.task import Task
 from core.tools.schema import function_definition
 from delivery.deliverable import Deliverable
+
+if TYPE_CHECKING:
+    from core.assist_mail import AssistMailer
 
 ToolKind = Literal["read", "write", "control"]
 ALL_PLANS = frozenset({"plus", "pro", "enterprise"})
@@ -30,6 +33,8 @@ class ToolContext:
     task: Task
     now: datetime
     registry: ToolRegistry
+    # Emails about assists (threaded replies, CSAT surveys on closing); None: plain emails.
+    mailer: AssistMailer | None = None
 
 
 # Reads and control tools answer with deliverables; write tools return a Draft (a proposal).

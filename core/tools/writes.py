@@ -118,7 +118,11 @@ async def close_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] |
             f"say 'promote {assist.ref} to training'."
         )
     return Draft(
-        tool="close_assist", summary=f"close {assist.ref}", changes=tuple(changes), notice=offer
+        tool="close_assist",
+        summary=f"close {assist.ref}",
+        changes=tuple(changes),
+        notice=offer,
+        closes=(assist.id,),
     )
 
 
@@ -210,6 +214,7 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
                 address=email,
                 text=text,
                 subject=f"Re: {assist.subject or 'your request'} [{assist.ref}]",
+                assist_id=assist.id,
             ),
         ),
         notice="The reply is emailed to the customer on approval and cannot be undone. "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from typing import Any
 
 import pytest
@@ -585,6 +586,108 @@ async def test_a_write_is_proposed_by_email_and_approved_by_reply(
     assert task is not None and task.kind == "approval"
     done = sendgrid_sim.mails()[1]
     assert _headers(done)["In-Reply-To"] == "<olivia-2@demo.example>"
+
+
+async def _say(mailroom: Mailroom, member: str, text: str) -> str:
+    """MEMBER types TEXT in the web channel; returns the operator's reply."""
+    response = await mailroom.client.post("/api/v1/messages", json={"member": member, "text": text})
+    assert response.status == 202, await response.text()
+    task_id = (await response.json())["task_id"]
+
+    async def answered() -> str | None:
+        body = await (await mailroom.client.get(f"/api/v1/tasks/{task_id}")).json()
+        done = body["status"] in ("done", "failed") and body["replies"]
+        return "\n".join(r["text"] for r in body["replies"]) if done else None
+
+    return await wait_until(answered, timeout=10)
+
+
+async def test_a_reply_and_a_close_approved_in_chat_stay_in_the_assists_thread(
+    db: Database, make_client: Any, sendgrid_sim: SendGridSim
+) -> None:
+    """The operator's reply_to_assist and close_assist, approved by the owner, email the
+    customer exactly as the AI Inbox does: in the assist's thread, with a reply address that
+    routes the customer's answer back, and on closing the resolution with a CSAT survey."""
+    await seed(db)
+    mailroom = await _gateway(make_client, db, sendgrid_sim)
+    earlier = await _email_team(mailroom, 1043, "Hi, we have refunded order #5521.")
+    await sendgrid_sim.wait_for(1)
+    assist = await _assist(db, 1043)
+    customer = str(assist.customer_details["email"])
+
+    proposed = await _say(mailroom, OLIVIA, "reply to A-1043: The invoice for 5521 is attached.")
+    code = (await _pending(db)).code
+    assert customer in proposed and code in proposed
+    assert len(sendgrid_sim.mails()) == 1  # nothing sent before the approval
+    await _say(mailroom, OLIVIA, f"approve {code}")
+    await sendgrid_sim.wait_for(2)
+
+    reply = sendgrid_sim.mails()[1]
+    assert sendgrid_sim.recipients() == [customer, customer]
+    assert "The invoice for 5521 is attached" in _content(reply)["text/plain"]
+    assert reply["subject"] == "Re: [A-1043] Package marked delivered but missing"
+    headers = _headers(reply)
+    assert headers["In-Reply-To"] == earlier.message_id
+    assert earlier.message_id in headers["References"]
+    reply_to = reply["reply_to"]["email"]
+    assert token_of(reply_to, INBOUND_DOMAIN) is not None
+    async with db.session() as session:
+        record = await session.scalar(
+            select(EmailRecord).where(EmailRecord.message_id == headers["Message-ID"])
+        )
+    assert record is not None and record.assist_id == assist.id and record.direction == "out"
+
+    # The customer answers that email (no thread headers): it lands in A-1043.
+    raw = simple_email(
+        sender=customer,
+        to=reply_to,
+        subject=f"Re: {reply['subject']}",
+        text="Got it, thank you!",
+        message_id="<customer-thanks@mail.example>",
+    )
+    answer = await mailroom.deliver(inbound_parse(raw, envelope_to=[reply_to]))
+    assert (answer["assist"], answer["matched_by"]) == ("A-1043", "token")
+    assert [e.body for e in await _events(db, assist.id)] == ["Got it, thank you!"]
+    await mailroom.settled()
+    before_close = len(sendgrid_sim.mails())
+
+    proposed = await _say(mailroom, OLIVIA, "close A-1043")
+    code = (await _pending(db)).code
+    assert len(sendgrid_sim.mails()) == before_close
+    await _say(mailroom, OLIVIA, f"approve {code}")
+    await sendgrid_sim.wait_for(before_close + 1)
+    await mailroom.settled()
+
+    survey = sendgrid_sim.mails()[before_close]
+    assert sendgrid_sim.recipients()[before_close:] == [customer]
+    text = _content(survey)["text/plain"]
+    assert "A-1043" in text and "is now resolved" in text
+    links = re.findall(r"https://gw\.example/csat/\S+", text)
+    assert [link.rsplit("=", 1)[1] for link in links] == ["5", "4", "3", "2", "1"]
+    assert survey["reply_to"]["email"].startswith("reply+")
+    assert _headers(survey)["In-Reply-To"] == "<customer-thanks@mail.example>"  # latest
+    page = await mailroom.client.get(links[1].removeprefix("https://gw.example"))
+    assert page.status == 200 and "4 of 5" in await page.text()
+    closed = await _assist(db, 1043)
+    assert closed.status == "closed" and closed.resolution
+    async with db.session() as session:
+        rated = await session.scalar(
+            select(AssistEvent.body).where(
+                AssistEvent.assist_id == assist.id, AssistEvent.kind == "csat"
+            )
+        )
+    assert rated == "The customer rated the help 4/5."
+
+
+async def _pending(db: Database) -> Proposal:
+    async with db.session() as session:
+        found = await session.scalar(
+            select(Proposal)
+            .where(Proposal.status == "pending")
+            .order_by(Proposal.created_at.desc())
+        )
+    assert found is not None
+    return found
 
 
 async def test_a_members_address_failing_spf_and_dkim_runs_nothing(

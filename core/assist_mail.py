@@ -1,0 +1,115 @@
+"""Emails to an assist's customer: the team's replies in the assist's thread, and the resolution
+with its CSAT survey on closing. One implementation for the admin API and the operator's tools
+(an approved `reply_to_assist` or `close_assist`), so both send the same email."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.email import store as email_store
+from core import inbox
+from core.task import Route
+from delivery.deliverable import Deliverable
+from delivery.outbox import enqueue
+from storage.domain import Assist, AssistEvent, Customer
+from storage.types import new_id
+
+if TYPE_CHECKING:
+    from config import Settings
+
+
+@dataclass(frozen=True)
+class AssistMailer:
+    """Our email identity (None when the email channel is off) and the links we may sign."""
+
+    identity: email_store.EmailIdentity | None = None
+    links: inbox.Links = field(default_factory=inbox.Links)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AssistMailer:
+        """The identity of EMAIL_FROM (None without it, or when it is not an address), and
+        CSAT links signed with SWITCHBOARD_SECRET_KEY under PUBLIC_BASE_URL."""
+        from channels.email.channel import identity_from
+
+        identity = None
+        if settings.email_from:
+            try:
+                identity = identity_from(settings)
+            except ValueError:
+                identity = None
+        secret = settings.switchboard_secret_key
+        links = inbox.Links(
+            base_url=str(settings.public_base_url) if settings.public_base_url else None,
+            csat_key=inbox.csat_key(secret.get_secret_value().encode()) if secret else None,
+        )
+        return cls(identity=identity, links=links)
+
+    async def email_customer(
+        self, session: AsyncSession, assist: Assist, to: str, text: str, subject: str | None
+    ) -> tuple[str, str | None]:
+        """Queue an email to TO about ASSIST in the caller's transaction: in the assist's thread
+        (reply address, Message-ID, In-Reply-To/References) when we have an email identity,
+        else a plain email tagged [A-...]. Returns (subject, Message-ID or None)."""
+        if self.identity is not None:
+            record = await email_store.send_assist_email(
+                session, self.identity, assist, to=to, text=text, subject=subject
+            )
+            return record.subject, record.message_id
+        tagged = f"{subject or 'Re: ' + (assist.subject or 'your request')} [{assist.ref}]"
+        enqueue(
+            session,
+            workspace_id=assist.workspace_id,
+            route=Route(channel="email", address=to),
+            deliverables=[Deliverable(text=text, title=tagged)],
+            dedupe_prefix=f"assist-email:{new_id()}",
+        )
+        return tagged, None
+
+    async def after_closing(
+        self, session: AsyncSession, assist: Assist, *, survey: bool, now: datetime
+    ) -> dict[str, Any]:
+        """ASSIST was just closed: keep its resolution (given, else the team's last reply), email
+        the customer the resolution with a one-click CSAT survey, and say how to offer it to
+        training. Returns what happened: `survey_sent_to`, `training_offer`."""
+        resolution = await inbox.resolution_of(session, assist)
+        if resolution and not assist.resolution:
+            assist.resolution = resolution[:4000]
+        extra: dict[str, Any] = {}
+        replied = await session.scalar(
+            select(AssistEvent.id)
+            .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
+            .limit(1)
+        )
+        if replied is not None:
+            extra["training_offer"] = (
+                f"Add this resolution to the AI agent's training: ask the operator "
+                f'"promote {assist.ref} to training" (personal data is removed first).'
+            )
+        to = await customer_email(session, assist)
+        questions = inbox.csat_survey_text(assist, self.links, now)
+        if survey and to and questions:
+            text = (
+                f"Your request {assist.ref} ({assist.subject or 'your request'}) is now resolved."
+                + (f"\n\n{resolution}" if resolution and resolution == assist.resolution else "")
+                + f"\n\n{questions}\n\nIf anything is still wrong, just reply to this email."
+            )
+            await self.email_customer(
+                session, assist, to, text, f"Resolved: {assist.subject or 'your request'}"
+            )
+            extra["survey_sent_to"] = to
+        return extra
+
+
+async def customer_email(session: AsyncSession, assist: Assist) -> str | None:
+    """The address of ASSIST's customer: their record in the same workspace, else the one the
+    escalation collected."""
+    customer = await session.get(Customer, assist.customer_id) if assist.customer_id else None
+    if customer is not None and customer.workspace_id == assist.workspace_id and customer.email:
+        return customer.email
+    detail = (assist.customer_details or {}).get("email")
+    return detail if isinstance(detail, str) and "@" in detail else None
