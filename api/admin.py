@@ -870,6 +870,7 @@ async def refine_reply(request: web.Request, gw: Gateway, who: Caller) -> web.Re
                 f"{e.get('from')}: {e.get('text')}" for e in x.transcript if isinstance(e, dict)
             ),
             regenerated=fresh,
+            llm=gw.llm,
         )
         x.suggested_reply = text
         x.updated_at = utcnow()

@@ -37,8 +37,7 @@ from storage.types import new_id
 log = logging.getLogger(__name__)
 
 # Channels whose adapters come in later issues: console delivery until then.
-CHANNELS_WITH_CREDENTIALS = {
-}
+CHANNELS_WITH_CREDENTIALS = {}
 CONSOLE_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "voice", "email")
 
 
@@ -194,6 +193,7 @@ async def _start(
         if settings.workers > 0:
             if classifier is None:
                 classifier = _default_classifier(settings, db, metrics, registry, resources)
+            gateway.llm = getattr(classifier, "gateway", None)
             # Session memory is kept only where the classifier reads it back (the LLM one
             # exposes it as `memory`); the offline classifier has no use for it.
             memory = getattr(classifier, "memory", None)
@@ -204,7 +204,7 @@ async def _start(
                     registry,
                     memory if isinstance(memory, SessionMemory) else None,
                     # The AI agent answering customers shares the classifier's LLM endpoints.
-                    CustomerDesk.from_settings(settings, llm=getattr(classifier, "gateway", None)),
+                    CustomerDesk.from_settings(settings, llm=gateway.llm),
                 ),
                 node_id=node_id,
                 metrics=metrics,

@@ -38,6 +38,8 @@ class Gateway:
     pipeline: PipelineWorker | None = None
     outbox: OutboxWorker | None = None
     scheduler: BriefingScheduler | None = None
+    # The LLM endpoints the classifier uses (None: offline); the AI Inbox refines replies with it.
+    llm: Any = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # (member ref, workspace scope) -> (member id, workspace id), for the web channel's ingest.
     members: TTLCache = field(default_factory=TTLCache)

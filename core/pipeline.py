@@ -90,6 +90,12 @@ class TaskProcessor:
         self._charts = briefings.ChartCache()
         self._customers = customers
         self._mailer = customers.mailer if customers is not None else None
+        self._llm = customers.llm if customers is not None else None
+
+    def _context(
+        self, session: AsyncSession, principal: Principal, task: Task, now: datetime
+    ) -> ToolContext:
+        return ToolContext(session, principal, task, now, self._tools, self._mailer, self._llm)
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
@@ -108,7 +114,7 @@ class TaskProcessor:
             if replies is None:
                 replies = [Deliverable(text=CUSTOMER_ACK)]
             return Outcome(task.reply_route, replies, None)
-        ctx = ToolContext(session, principal, task, now, self._tools, self._mailer)
+        ctx = self._context(session, principal, task, now)
         # A plain yes or no right after a learning-mode offer answers it, not the classifier.
         answered = await learning.answer(ctx)
         if answered is not None:
@@ -167,7 +173,7 @@ class TaskProcessor:
             log.info("briefing %s skipped: its member is no longer active", task.external_id)
             return Outcome(task.reply_route, [], None)
         now = task.received_at
-        ctx = ToolContext(session, principal, task, now, self._tools, self._mailer)
+        ctx = self._context(session, principal, task, now)
         params = task.raw.get("params") or {}
         kind = str(task.raw.get("briefing_type"))
         if kind in ("report", "bulk_action"):
@@ -192,7 +198,7 @@ class TaskProcessor:
             )
             return Outcome(task.reply_route, [Deliverable(kind="error", text=text)], None)
         approve = task.raw["decision"] == "approve"
-        ctx = ToolContext(session, principal, task, now, self._tools, self._mailer)
+        ctx = self._context(session, principal, task, now)
         proposal_id = task.raw.get("proposal_id")
         if isinstance(proposal_id, str):
             produced = await control.decide_by_id(ctx, proposal_id, approve=approve)

@@ -18,6 +18,7 @@ from delivery.deliverable import Deliverable
 
 if TYPE_CHECKING:
     from core.assist_mail import AssistMailer
+    from core.llm.gateway import LlmGateway
 
 ToolKind = Literal["read", "write", "control"]
 ALL_PLANS = frozenset({"plus", "pro", "enterprise"})
@@ -35,6 +36,8 @@ class ToolContext:
     registry: ToolRegistry
     # Emails about assists (threaded replies, CSAT surveys on closing); None: plain emails.
     mailer: AssistMailer | None = None
+    # The LLM endpoints, where configured: the AI Inbox's refinements use them.
+    llm: LlmGateway | None = None
 
 
 # Reads and control tools answer with deliverables; write tools return a Draft (a proposal).

@@ -194,7 +194,13 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
         text, _ = await inbox.refine(
             text,
             args.refine,
+            context="\n".join(
+                f"{e.get('from')}: {e.get('text')}"
+                for e in assist.transcript
+                if isinstance(e, dict)
+            ),
             regenerated=inbox.regenerated_reply(assist, team, current=text),
+            llm=ctx.llm,
         )
         if not args.message and text != assist.suggested_reply:
             changes.append(_field(assist, "suggested_reply", text))

@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.domain import Assist, AssistEvent, Conversation, Customer
 from storage.types import utcnow
 from tests.channels.email_helpers import Mailroom, email_settings, seed
+from tests.sims.openai import OpenAISim
 from tests.sims.sendgrid import SendGridSim
 
 Client = Any
@@ -130,6 +131,35 @@ async def test_the_suggested_reply_is_refined_and_kept(
     again = await _call(mailroom, auth, "POST", path, 200, json={"mode": "regenerate"})
     assert again["text"] != casual["text"]
     await _call(mailroom, auth, "POST", path, 400, json={"mode": "pirate"})
+
+
+async def test_the_suggested_reply_is_refined_by_the_llm_when_one_is_configured(
+    db: Database, make_client: Any, openai_sim: OpenAISim
+) -> None:
+    seeded = await seed(db)
+    async with db.session() as session:
+        key = await directory.create_api_key(session, seeded.workspace_id, name="inbox")
+    client = await make_client(
+        OPENAI_API_KEY=openai_sim.api_key, OPENAI_BASE_URL=openai_sim.base_url
+    )
+    mailroom, auth = Mailroom(client, db), {"Authorization": f"Bearer {key.secret}"}
+    before = (await _assist(db, 1042)).suggested_reply
+    openai_sim.reply_tool_calls([("write_reply", {"text": "Dear customer, it ships today."})])
+
+    formal = await _call(
+        mailroom,
+        auth,
+        "POST",
+        "/api/v1/assists/A-1042/suggested-reply",
+        200,
+        json={"mode": "formal"},
+    )
+
+    assert (formal["text"], formal["backend"]) == ("Dear customer, it ships today.", "llm")
+    request = openai_sim.last_chat_request()
+    assert "formal" in request["messages"][0]["content"]
+    assert before and before in request["messages"][-1]["content"]
+    assert (await _assist(db, 1042)).suggested_reply == "Dear customer, it ships today."
 
 
 async def _close_with_survey(
