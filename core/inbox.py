@@ -982,23 +982,28 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _csat_signature(key: bytes, body: str) -> str:
+    return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest()[:18])
+
+
 def csat_token(key: bytes, assist_id: str, expires_at: datetime) -> str:
     """A link token naming ASSIST_ID until EXPIRES_AT, signed with KEY."""
     body = f"{assist_id}.{int(expires_at.timestamp())}"
-    signature = hmac.new(key, body.encode(), hashlib.sha256).digest()[:18]
-    return f"{body}.{_b64(signature)}"
+    return f"{body}.{_csat_signature(key, body)}"
 
 
 def read_csat_token(key: bytes, token: str, now: datetime) -> str | None:
     """The assist id TOKEN names, or None when it is malformed, forged or expired."""
     parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit() or len(token) > 200:
+    if len(parts) != 3 or len(token) > 200:
         return None
-    assist_id, expires, _ = parts
-    if not re.fullmatch(r"[0-9a-f]{32}", assist_id):
+    assist_id, expires, signature = parts
+    # ASCII digits only (str.isdigit() also takes "²", which int() refuses), and the signature
+    # is checked over the text as given: no date is built from an unverified number.
+    if not re.fullmatch(r"[0-9a-f]{32}", assist_id) or not re.fullmatch(r"[0-9]{1,12}", expires):
         return None
-    expected = csat_token(key, assist_id, datetime.fromtimestamp(int(expires), tz=now.tzinfo))
-    if not hmac.compare_digest(expected.encode(), token.encode()):
+    expected = _csat_signature(key, f"{assist_id}.{expires}")
+    if not signature.isascii() or not hmac.compare_digest(expected, signature):
         return None
     if int(expires) < now.timestamp():
         return None

@@ -14,7 +14,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import delete
@@ -92,12 +92,16 @@ class MediaStore:
     def verify(self, token: str, now: datetime | None = None) -> str | None:
         """The media id a token grants, or None when forged, malformed or expired."""
         parts = token.split(".")
-        if len(parts) != 3 or not parts[1].isdigit() or len(token) > 200:
+        if len(parts) != 3 or len(token) > 200:
             return None
         media_id, expiry, signature = parts
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses; and
+        # compare_digest raises on non-ASCII text instead of answering False.
+        if not (expiry.isascii() and expiry.isdigit() and signature.isascii()):
+            return None
         if not hmac.compare_digest(self._sign(f"{media_id}.{expiry}"), signature):
             return None
-        if datetime.fromtimestamp(int(expiry), UTC) <= (now or utcnow()):
+        if int(expiry) <= (now or utcnow()).timestamp():
             return None
         return media_id
 

@@ -107,7 +107,7 @@ def parse_message(params: MultiDictProxy[str]) -> InboundMessage:
 
 def _media(params: MultiDictProxy[str]) -> tuple[Attachment, ...]:
     raw = params.get("NumMedia", "0").strip() or "0"
-    if not raw.isdigit() or int(raw) > MAX_MEDIA:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_MEDIA:
         raise MalformedWebhook(f"NumMedia must be a number from 0 to {MAX_MEDIA}")
     found = []
     for index in range(int(raw)):

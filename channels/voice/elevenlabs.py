@@ -74,7 +74,8 @@ class WebhookVerifier:
                 timestamp = value
             elif name == "v0":
                 signatures.append(value)
-        if timestamp is None or not timestamp.isdigit() or not signatures:
+        # isascii: str.isdigit() also takes "²", which int() refuses.
+        if timestamp is None or not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
             raise SignatureError(f"{SIGNATURE_HEADER} is not t=TIMESTAMP,v0=SIGNATURE")
         if abs(self._clock() - int(timestamp)) > self._tolerance:
             raise SignatureError(f"{SIGNATURE_HEADER} timestamp is outside the replay window")

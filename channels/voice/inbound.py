@@ -203,7 +203,7 @@ def parse_voicemail(params: MultiDictProxy[str]) -> Voicemail:
     if not RECORDING_SID.match(recording_sid):
         raise MalformedWebhook(f"RecordingSid {recording_sid[:40]!r} is not a recording sid")
     duration_text = params.get("RecordingDuration", "").strip()
-    if duration_text and not duration_text.isdigit():
+    if duration_text and not (duration_text.isascii() and duration_text.isdigit()):
         raise MalformedWebhook("RecordingDuration must be a number of seconds")
     text = params.get("TranscriptionText")
     if text is not None and len(text) > MAX_TRANSCRIPT:
@@ -233,7 +233,8 @@ def parse_turn(query: Mapping[str, str]) -> TurnQuery:
     values = {}
     for name, default, highest in (("turn", 1, MAX_TURNS), ("wait", 0, 100), ("silent", 0, 10)):
         raw = query.get(name, str(default))
-        if not raw.isdigit() or not (0 <= int(raw) <= highest):
+        # isascii: str.isdigit() also takes "²", which int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or not (0 <= int(raw) <= highest):
             raise MalformedWebhook(f"{name} must be a number from 0 to {highest}")
         values[name] = int(raw)
     return TurnQuery(turn=max(1, values["turn"]), wait=values["wait"], silent=values["silent"])
