@@ -110,8 +110,9 @@ async def deliverables(
     params: dict[str, Any],
     charts: ChartCache | None = None,
 ) -> list[Deliverable]:
-    """The briefing as [card, chart file]; empty when there is nothing to send (a follow-up of
-    a change that was undone). Raises KeyError for an unknown briefing type."""
+    """The briefing as [card, chart file] (by email one card with the chart inline); empty when
+    there is nothing to send (a follow-up of a change that was undone). Raises KeyError for an
+    unknown briefing type."""
     briefing = await BUILDERS[briefing_type](ctx, params)
     if briefing is None:
         return []
@@ -141,6 +142,14 @@ async def deliverables(
             }
         },
     )
+    if ctx.task.reply_route.channel == "email":
+        # One email: the card with its chart inline (the email renderer shows an image's media
+        # in the HTML body, its caption as the alt text).
+        return [
+            briefing.card.model_copy(
+                update={"data": {**briefing.card.data, "media": chart.data["media"]}}
+            )
+        ]
     return [briefing.card, chart]
 
 

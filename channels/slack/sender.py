@@ -163,6 +163,13 @@ class SlackSender:
                     "filename": filename,
                     "title": deliverable.title or filename,
                     "initial_comment": comment,
+                    # Images are described for screen readers (Slack's 1,000-character limit).
+                    **(
+                        {"alt_txt": deliverable.text.strip()[:1000]}
+                        if str(media.get("content_type") or "").startswith("image/")
+                        and deliverable.text.strip()
+                        else {}
+                    ),
                 },
                 rate_keys=(("slack.channel", route.address), self._files_key),
             )
@@ -237,6 +244,7 @@ class SlackSender:
             title=payload["title"],
             content=media.data,
             initial_comment=payload["initial_comment"] or None,
+            alt_txt=payload.get("alt_txt"),
         )
         uploaded = response.get("file") or {}
         return Receipt(
