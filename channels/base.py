@@ -109,12 +109,10 @@ async def ingest(gateway: Gateway, task: Task) -> Accepted:
 
 async def workspace_for(gateway: Gateway, channel: str, address: str) -> str | None:
     """The workspace an inbound address (Slack team, Twilio number, bot) belongs to, cached."""
-    key = ("route", channel, address)
-    cached = gateway.members.get(key)
-    if cached is not None:
-        return str(cached)
-    async with gateway.db.session() as session:
-        found = await route_workspace(session, channel, address)
-    if found is not None:
-        gateway.members.put(key, found)
-    return found
+
+    async def load() -> str | None:
+        async with gateway.db.session() as session:
+            return await route_workspace(session, channel, address)
+
+    found = await gateway.members.get_or_load(("route", channel, address), load)
+    return None if found is None else str(found)

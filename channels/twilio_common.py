@@ -14,19 +14,20 @@ five-minute default.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
 import re
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 import aiohttp
 from multidict import MultiDict, MultiDictProxy
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, remove_port
 from twilio.rest import Client
 
 from channels.base import InboundRequest
@@ -66,11 +67,19 @@ class WebhookVerifier:
     def __init__(self, auth_token: str, public_base_url: str) -> None:
         self._validator = RequestValidator(auth_token)
         self._base = public_base_url.rstrip("/")
+        # Twilio may sign the URL with or without its port (the SDK's validate() tries both):
+        # both forms of the base, worked out once rather than per request.
+        parsed = urlparse(self._base)
+        self._bases = (remove_port(parsed), add_port(parsed))
 
     def public_url(self, request: InboundRequest) -> str:
         """The URL Twilio called: PUBLIC_BASE_URL + path (+ query), not the local host."""
+        return self._base + self._rest(request)
+
+    @staticmethod
+    def _rest(request: InboundRequest) -> str:
         query = request.url.partition("?")[2]
-        return self._base + request.path + (f"?{query}" if query else "")
+        return request.path + (f"?{query}" if query else "")
 
     def verify(self, request: InboundRequest) -> MultiDictProxy[str]:
         """The form parameters of a correctly signed webhook.
@@ -83,7 +92,16 @@ class WebhookVerifier:
         if not signature:
             raise SignatureError(f"{SIGNATURE_HEADER} is missing")
         params = parse_form(request)
-        if not self._validator.validate(self.public_url(request), params, signature):
+        rest = self._rest(request)
+        # What RequestValidator.validate does for a form body, with the SDK's own signature,
+        # but the second URL form computed only when the first does not match.
+        expected = signature.encode()
+        if not any(
+            hmac.compare_digest(
+                self._validator.compute_signature(base + rest, params).encode(), expected
+            )
+            for base in self._bases
+        ):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match this request")
         return params
 

@@ -73,19 +73,18 @@ async def _workspace_scope(request: web.Request, gateway: Gateway) -> str | None
 
 async def _resolve_member(gateway: Gateway, ref: str, scope: str | None) -> tuple[str, str]:
     """(member id, workspace id) for REF; raises a 404 or 409 problem."""
-    cache_key = (ref.lower(), scope)
-    cached: tuple[str, str] | None = gateway.members.get(cache_key)
-    if cached is not None:
-        return cached
-    async with gateway.db.session() as session:
-        try:
-            member = await find_member(session, ref, workspace_id=scope)
-        except NotFound as exc:
-            raise problem(404, str(exc)) from exc
-        except Conflict as exc:
-            raise problem(409, str(exc)) from exc
-        found = (member.id, member.workspace_id)
-    gateway.members.put(cache_key, found)
+
+    async def load() -> tuple[str, str]:
+        async with gateway.db.session() as session:
+            try:
+                member = await find_member(session, ref, workspace_id=scope)
+            except NotFound as exc:
+                raise problem(404, str(exc)) from exc
+            except Conflict as exc:
+                raise problem(409, str(exc)) from exc
+            return member.id, member.workspace_id
+
+    found: tuple[str, str] = await gateway.members.get_or_load((ref.lower(), scope), load)
     return found
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,6 +283,36 @@ class TTLCache:
         self._maxsize = maxsize
         self._clock = clock
         self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._loading: dict[Hashable, asyncio.Future[Any]] = {}
+        self._generation = 0  # bumped by clear(): a load begun before it is not cached
+
+    async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[Any]]) -> Any | None:
+        """The cached value for KEY, or what LOAD returns (cached unless None; its exception
+        raised). Concurrent misses on one key share one LOAD: when an entry expires under
+        load, one database round trip refills it instead of one per waiting request."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(key, load, self._generation))
+            # Retrieved here too, in case every waiter went away before it failed.
+            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._loading[key] = pending
+        # Shielded: one waiter going away (a client disconnecting) does not cancel the others'.
+        return await asyncio.shield(pending)
+
+    async def _load(
+        self, key: Hashable, load: Callable[[], Awaitable[Any]], generation: int
+    ) -> Any:
+        try:
+            value = await load()
+            if value is not None and generation == self._generation:
+                self.put(key, value)
+            return value
+        finally:
+            if self._loading.get(key) is asyncio.current_task():
+                del self._loading[key]
 
     def get(self, key: Hashable) -> Any | None:
         entry = self._entries.get(key)
@@ -302,3 +333,5 @@ class TTLCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._loading.clear()  # later misses load afresh
+        self._generation += 1

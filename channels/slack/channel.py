@@ -21,9 +21,11 @@ from channels.slack.inbound import (
     BOT_USER_IDS,
     DRAFT,
     ENVELOPE,
+    MESSAGE_EVENTS,
     Draft,
     EventCallback,
     build_app,
+    event_draft,
     parse,
     verify,
 )
@@ -91,7 +93,8 @@ class SlackChannel:
         return {"slack": self._sender}
 
     async def handle(self, inbound: InboundRequest) -> web.StreamResponse:
-        """Verify, parse, let bolt route it to a listener, commit the task, then answer.
+        """Verify, parse, turn it into a draft (message events directly, the rest through
+        bolt's dispatch), commit the task, then answer.
 
         Raises:
             HTTPException: 401 (signature), 400 (malformed), 503 (shutting down: Slack retries).
@@ -99,6 +102,11 @@ class SlackChannel:
         assert self._app is not None and self._gateway is not None, "start() first"
         verify(inbound, self._verifier)
         body, envelope = parse(inbound)
+        if isinstance(envelope, EventCallback) and envelope.event.type in MESSAGE_EVENTS:
+            draft = await event_draft(body, envelope)
+            if draft is not None:
+                await self._commit(draft, inbound)
+            return web.Response(status=200)
         context: dict[str, object] = {ENVELOPE: envelope, BOT_USER_IDS: ()}
         if isinstance(envelope, EventCallback):
             context[BOT_USER_IDS] = envelope.bot_user_ids

@@ -69,9 +69,13 @@ def _verified(channel: TwilioMessaging, inbound: InboundRequest) -> MultiDictPro
     return params
 
 
+# Rendered once: the SDK builds the same document every time.
+EMPTY_TWIML = str(MessagingResponse())
+
+
 def _twiml() -> web.Response:
     """Empty TwiML: received, nothing to say now (the reply comes through the REST API)."""
-    return web.Response(text=str(MessagingResponse()), content_type="text/xml")
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
 async def sms_webhook(request: web.Request) -> web.Response:
