@@ -1,5 +1,17 @@
-"""Ingest benchmark: web-channel messages committed and answered per second, next to a bare
-aiohttp handler taking the same body, at 64 concurrent clients. Run: `python bench/ingest.py`.
+"""Ingest benchmark: signed webhooks verified, committed and answered per second, next to a
+bare aiohttp handler taking the same body, at 64 concurrent clients.
+
+Channels: `slack` (Events API `app_mention` envelopes signed with `v0` HMAC-SHA256 over
+`v0:{X-Slack-Request-Timestamp}:{body}`, distinct event ids), `twilio` (Messaging webhooks
+signed with `X-Twilio-Signature` by the SDK's RequestValidator against PUBLIC_BASE_URL,
+distinct MessageSids) and `web` (the REST web channel, unsigned). The gateway is a real
+`main.py serve` process in ingest-only mode (no pipeline workers); the reference is
+`bench/bare_server.py`. Bare and gateway runs alternate for `--rounds` rounds and the medians
+are reported. After the runs the journal is counted: every 2xx must be a committed row.
+
+Run: `python bench/ingest.py` (SQLite) or
+`python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench`
+(a fresh database named after it is created on that server and dropped afterwards).
 """
 
 from __future__ import annotations
@@ -7,24 +19,118 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
+import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._load import Child, closed_loop, python, write_results
+from sqlalchemy import func, select
+
+from bench._http import (
+    Child,
+    Conditions,
+    LoadResult,
+    RequestMaker,
+    closed_loop,
+    fresh_database,
+    python,
+    write_results,
+)
 from core import directory
 from storage.db import Database
+from storage.models import TaskRow, WorkspaceAddress
+from tests.channels.slack_payloads import mention, sign
+from tests.sims.twilio import message_webhook, twilio_signature
 
 ROOT = Path(__file__).resolve().parents[1]
 
+SLACK_SECRET = "bench-signing-secret-0123456789abcdef"
+SLACK_TEAM, SLACK_USER, SLACK_CHANNEL = "T0BENCH01", "U0BENCH01", "C0BENCH01"
+TWILIO_SID = "AC" + "b" * 32
+TWILIO_TOKEN = "benchauthtoken" + "0" * 18
+PUBLIC_BASE_URL = "https://gw.bench.example"
+OUR_NUMBER, MEMBER_NUMBER = "+15550001000", "+15550002000"
+TEXT = "how is our resolution rate this week?"
 
-def body(i: int) -> tuple[bytes, dict[str, str]]:
-    payload = {"member": "olivia@acme.test", "text": f"how is our resolution rate this week? #{i}"}
-    return json.dumps(payload).encode(), {
-        "Content-Type": "application/json",
-        "Idempotency-Key": f"bench-{i}",
+# Per channel: path, expected status, and a maker of request N's body and headers.
+CHANNELS = ("slack", "twilio", "web")
+
+
+def slack_request(run: str) -> RequestMaker:
+    def make(i: int) -> tuple[bytes, dict[str, str]]:
+        envelope = mention(
+            f"{TEXT} #{i}",
+            user=SLACK_USER,
+            channel=SLACK_CHANNEL,
+            ts=f"{int(time.time())}.{i:06d}",
+            event_id=f"Ev{run}{i:08d}",
+            team=SLACK_TEAM,
+        )
+        body = json.dumps(envelope).encode()
+        return body, {"Content-Type": "application/json", **sign(body, secret=SLACK_SECRET)}
+
+    return make
+
+
+def twilio_request(run: str) -> RequestMaker:
+    url = f"{PUBLIC_BASE_URL}/twilio/sms"
+
+    def make(i: int) -> tuple[bytes, dict[str, str]]:
+        params = message_webhook(
+            account_sid=TWILIO_SID,
+            from_=MEMBER_NUMBER,
+            to=OUR_NUMBER,
+            body=f"{TEXT} #{i}",
+            sid=f"SM{run}{i:024x}",
+        )
+        return urlencode(params).encode(), {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url, params),
+        }
+
+    return make
+
+
+def web_request(run: str) -> RequestMaker:
+    def make(i: int) -> tuple[bytes, dict[str, str]]:
+        payload = {"member": "olivia@acme.test", "text": f"{TEXT} #{i}"}
+        return json.dumps(payload).encode(), {
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"bench-{run}-{i}",
+        }
+
+    return make
+
+
+MAKERS = {"slack": slack_request, "twilio": twilio_request, "web": web_request}
+PATHS = {"slack": "/slack/events", "twilio": "/twilio/sms", "web": "/api/v1/messages"}
+EXPECT = {"slack": 200, "twilio": 200, "web": 202}
+JOURNAL_CHANNEL = {"slack": "slack", "twilio": "sms", "web": "web"}
+
+
+def gateway_env(url: str, workers: int) -> dict[str, str]:
+    return {
+        "DATABASE_URL": url,
+        "SWITCHBOARD_HOST": "127.0.0.1",
+        "SWITCHBOARD_PORT": "0",
+        "SWITCHBOARD_WORKERS": str(workers),
+        "SWITCHBOARD_AUTO_MIGRATE": "true",
+        "SWITCHBOARD_SCHEDULER": "false",
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "json",
+        "SLACK_BOT_TOKEN": "xoxb-bench-0000",
+        "SLACK_SIGNING_SECRET": SLACK_SECRET,
+        # Nothing is sent in ingest-only mode; a closed port makes any attempt fail loudly.
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_API_URL": "http://127.0.0.1:9",
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
     }
 
 
@@ -34,83 +140,176 @@ async def seed(url: str) -> None:
     async with db.session() as session:
         ws = await directory.create_workspace(session, "Bench")
         await directory.add_member(
-            session, ws.id, name="Olivia", role="owner", email="olivia@acme.test"
+            session,
+            ws.id,
+            name="Olivia",
+            role="owner",
+            email="olivia@acme.test",
+            identities={"slack": SLACK_USER, "sms": MEMBER_NUMBER},
         )
+        session.add(WorkspaceAddress(workspace_id=ws.id, channel="slack", address=SLACK_TEAM))
+        session.add(WorkspaceAddress(workspace_id=ws.id, channel="sms", address=OUR_NUMBER))
     await db.dispose()
+
+
+async def committed(url: str) -> dict[str, int]:
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            rows = await session.execute(
+                select(TaskRow.channel, func.count()).group_by(TaskRow.channel)
+            )
+            return {channel: count for channel, count in rows}
+    finally:
+        await db.dispose()
+
+
+def median_result(name: str, runs: list[LoadResult]) -> dict[str, object]:
+    return {
+        "name": name,
+        "rounds": len(runs),
+        "rate": round(statistics.median(r.rate for r in runs), 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in runs), 2),
+        "p99_ms": round(statistics.median(r.p99_ms for r in runs), 2),
+        "errors": sum(r.errors for r in runs),
+        "server_cpu": round(statistics.median(r.server_cpu for r in runs), 2),
+        "client_cpu": round(statistics.median(r.client_cpu for r in runs), 2),
+        "runs": [r.__dict__ for r in runs],
+    }
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--requests", type=int, default=6000, help="per run")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/gateway runs per channel")
+    parser.add_argument(
+        "--channels", default="slack,twilio", help=f"comma-separated, of {', '.join(CHANNELS)}"
+    )
+    parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
+    parser.add_argument(
+        "--profile", type=Path, help="run the gateway under cProfile, writing its stats here"
+    )
     parser.add_argument(
         "--workers", type=int, default=0, help="pipeline workers in the gateway (0: ingest only)"
     )
     args = parser.parse_args()
+    channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    for channel in channels:
+        if channel not in CHANNELS:
+            parser.error(f"unknown channel {channel!r}")
 
+    run_id = secrets.token_hex(4)
+    warmup = min(500, max(1, args.requests // 10))
+    summary: dict[str, dict[str, object]] = {}
+    conditions = Conditions()
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        await seed(url)
-        warmup = min(500, args.requests // 10)
+        async with fresh_database(args.database_url, tmp) as url:
+            await seed(url)
+            env = gateway_env(url, args.workers)
+            bare_argv = [python(), str(ROOT / "bench" / "bare_server.py")]
+            profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
+            gw_argv = [python(), *profile, str(ROOT / "main.py"), "serve"]
+            async with Child(bare_argv, {}, Path(tmp)) as ref, Child(gw_argv, env, Path(tmp)) as gw:
+                conditions.track(ref.pid, gw.pid)
+                rss_idle = gw.rss_mb()
+                conditions.start()
+                for channel in channels:
+                    make = MAKERS[channel](run_id)
+                    path, expect = PATHS[channel], EXPECT[channel]
+                    offset = 0
 
-        async with Child([python(), str(ROOT / "bench" / "bare_server.py")], {}, Path(tmp)) as ref:
-            target = f"{ref.url}/api/v1/messages"
-            await closed_loop(
-                "warmup", target, body, concurrency=args.concurrency, total=warmup, expect=202
+                    def shifted(base: int, maker: RequestMaker = make) -> RequestMaker:
+                        return lambda i: maker(base + i)
+
+                    bare_runs: list[LoadResult] = []
+                    gw_runs: list[LoadResult] = []
+                    for server in (ref, gw):
+                        await closed_loop(
+                            "warmup",
+                            server.url + path,
+                            shifted(offset),
+                            concurrency=args.concurrency,
+                            total=warmup,
+                            expect=expect,
+                        )
+                        offset += warmup
+                    for _ in range(args.rounds):
+                        for server, runs, label in (
+                            (ref, bare_runs, "bare aiohttp"),
+                            (gw, gw_runs, f"switchboard {channel}"),
+                        ):
+                            cpu = server.cpu_seconds()
+                            result = await closed_loop(
+                                label,
+                                server.url + path,
+                                shifted(offset),
+                                concurrency=args.concurrency,
+                                total=args.requests,
+                                expect=expect,
+                            )
+                            # How much of one core the server used: near 1.0 is CPU-bound.
+                            result.server_cpu = round(
+                                (server.cpu_seconds() - cpu) / result.seconds, 2
+                            )
+                            runs.append(result)
+                            offset += args.requests
+                    summary[channel] = {
+                        "reference": median_result("bare aiohttp", bare_runs),
+                        "gateway": median_result(f"switchboard {channel}", gw_runs),
+                        "ratios": [
+                            round(g.rate / b.rate, 3)
+                            for b, g in zip(bare_runs, gw_runs, strict=True)
+                        ],
+                        "accepted": sum(r.statuses.get(str(expect), 0) for r in gw_runs),
+                    }
+                load = conditions.stop()
+                rss_after = gw.rss_mb()
+            # Counted after the gateway stopped: what each 2xx promised is in the journal.
+            rows = await committed(url)
+
+    backend = "postgresql" if args.database_url else "sqlite"
+    print(f"ingest on {backend}, {args.concurrency} concurrent clients, {args.requests} requests")
+    print(f"per run, median of {args.rounds} rounds (bare and gateway alternating)")
+    print(f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'gen':>5}")
+    for channel, result in summary.items():
+        for side in ("reference", "gateway"):
+            r = result[side]
+            assert isinstance(r, dict)
+            print(
+                f"{r['name']:22} {r['rate']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+                f"{r['errors']:7d} {r['server_cpu']:5.2f} {r['client_cpu']:5.2f}"
             )
-            reference = await closed_loop(
-                "bare aiohttp",
-                target,
-                body,
-                concurrency=args.concurrency,
-                total=args.requests,
-                expect=202,
-            )
-
-        env = {
-            "DATABASE_URL": url,
-            "SWITCHBOARD_PORT": "0",
-            "SWITCHBOARD_WORKERS": str(args.workers),
-            "SWITCHBOARD_AUTO_MIGRATE": "true",
-            "LOG_LEVEL": "WARNING",
-            "LOG_FORMAT": "json",
-        }
-        async with Child([python(), str(ROOT / "main.py"), "serve"], env, Path(tmp)) as gw:
-            target = f"{gw.url}/api/v1/messages"
-
-            def unique(i: int) -> tuple[bytes, dict[str, str]]:
-                return body(i + 10_000_000)
-
-            await closed_loop(
-                "warmup", target, unique, concurrency=args.concurrency, total=warmup, expect=202
-            )
-            gateway = await closed_loop(
-                "switchboard web channel",
-                target,
-                body,
-                concurrency=args.concurrency,
-                total=args.requests,
-                expect=202,
-            )
-            rss = gw.rss_mb()
-
-    ratio = gateway.rate / reference.rate
-    backend = "postgresql" if url.startswith("postgresql") else "sqlite"
-    print(f"{'':26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for r in (reference, gateway):
-        print(f"{r.name:26} {r.rate:9.1f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:7d}")
-    print(f"ratio (gateway / bare) on {backend}: {ratio:.1%}; gateway RSS after run {rss} MB")
+        ref_r, gw_r = result["reference"], result["gateway"]
+        assert isinstance(ref_r, dict) and isinstance(gw_r, dict)
+        ratio = gw_r["rate"] / ref_r["rate"]
+        result["ratio"] = round(ratio, 3)
+        journal = rows.get(JOURNAL_CHANNEL[channel], 0)
+        # Warm-up requests are committed too.
+        result["committed_rows"] = journal
+        result["committed_expected"] = result["accepted"] + warmup
+        goal = ratio >= 0.5 and gw_r["p99_ms"] <= 25
+        print(
+            f"  {channel}: {ratio:.1%} of bare (per round {result['ratios']}); "
+            f"p99 {gw_r['p99_ms']} ms; goal >= 50 % and p99 <= 25 ms: "
+            f"{'met' if goal else 'NOT met'}; journal rows {journal} "
+            f"(2xx answered incl. warm-up: {result['committed_expected']})"
+        )
+        if journal != result["committed_expected"]:
+            print(f"  WARNING: {channel}: answered 2xx and journal rows differ")
+    print(f"gateway RSS: {rss_idle} MB idle, {rss_after} MB after the runs")
+    print(f"load: {load}")
     path = write_results(
         f"ingest-{backend}",
         {
             "backend": backend,
             "concurrency": args.concurrency,
+            "requests_per_run": args.requests,
+            "rounds": args.rounds,
             "workers": args.workers,
-            "reference": reference.__dict__,
-            "gateway": gateway.__dict__,
-            "ratio": round(ratio, 3),
-            "gateway_rss_mb": rss,
+            "channels": summary,
+            "gateway_rss_mb": {"idle": rss_idle, "after": rss_after},
+            "load": load,
         },
     )
     print(f"results written to {path}")
