@@ -1,0 +1,1 @@
+"""Fault tests: crashes, provider outages, several nodes."""

@@ -1,0 +1,215 @@
+"""Three gateway processes on one PostgreSQL, the scheduler's leader killed (SIGKILL) while
+webhooks arrive at all three: no task is lost or answered twice, another node takes the
+scheduler over within 30 seconds, and briefings due around the kill go out once each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import select, text
+
+from storage.db import Database
+from storage.domain import Schedule
+from storage.models import OutboxRow, TaskRow
+from storage.types import utcnow
+from tests.faults.harness import (
+    Copy,
+    Provider,
+    Team,
+    Webhook,
+    copies_by_token,
+    explained,
+    gateway_env,
+    mixed_webhooks,
+    seed_team,
+    settled,
+    slack_copies,
+    sms_copies,
+    stored,
+)
+from tests.helpers import wait_until
+from tests.process import GatewayProcess
+from tests.sims.slack import SlackSim
+from tests.sims.twilio import TwilioSim
+
+REQUESTS = 200
+CONCURRENCY = 12
+LEADS = "this node runs the scheduler"
+# Where the two briefings go (SMS: one message for the card, one with the chart's link).
+BRIEFED = ("+15559990001", "+15559990002")
+
+
+def leads(node: GatewayProcess) -> bool:
+    """Whether NODE has logged that it runs the scheduler (JSON log lines)."""
+    for line in node.text.splitlines():
+        if line.startswith("{") and json.loads(line).get("message") == LEADS:
+            return True
+    return False
+
+
+async def advisory_locks(db: Database) -> int:
+    """Advisory locks held in this database: the scheduler leader's, and only that one."""
+    async with db.session() as session:
+        return int(
+            await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                )
+            )
+            or 0
+        )
+
+
+async def schedule_now(db: Database, team: Team, phone: str) -> int:
+    """A one-off daily inbox summary to PHONE by SMS, due at once."""
+    async with db.session() as session:
+        row = Schedule(
+            workspace_id=team.workspace_id,
+            member_id=team.owner_id,
+            briefing_type="daily_inbox_summary",
+            frequency="once",
+            one_off_at=utcnow(),
+            channel="sms",
+            address=phone,
+            created_at=utcnow() - timedelta(minutes=1),
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def briefings(db: Database, schedule_id: int) -> list[TaskRow]:
+    async with db.session() as session:
+        return list(
+            await session.scalars(
+                select(TaskRow).where(TaskRow.external_id.startswith(f"schedule:{schedule_id}:"))
+            )
+        )
+
+
+class Cluster:
+    """Three nodes behind a load balancer: each delivery goes to the next live node."""
+
+    def __init__(self, nodes: list[GatewayProcess]) -> None:
+        self.nodes = nodes
+        self.dead: set[int] = set()
+        self.turn = 0
+        self.acknowledged = 0
+
+    def next_url(self) -> str:
+        live = [n for i, n in enumerate(self.nodes) if i not in self.dead]
+        self.turn += 1
+        return live[self.turn % len(live)].url
+
+    async def load(self, provider: Provider, hooks: list[Webhook]) -> None:
+        queue = list(reversed(hooks))
+
+        async def worker() -> None:
+            while queue:
+                hook = queue.pop()
+                if await provider.deliver(hook, self.next_url()) == "ok":
+                    self.acknowledged += 1
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+
+async def test_three_nodes_survive_the_scheduler_leader_s_sigkill(
+    postgres_url: str, tmp_path: Path, slack_sim: SlackSim, twilio_sim: TwilioSim
+) -> None:
+    team = await seed_team(postgres_url, phones=REQUESTS // 2)
+    hooks = mixed_webhooks(REQUESTS, twilio_sim, team)
+    env = gateway_env(
+        postgres_url,
+        slack_sim,
+        twilio_sim,
+        SWITCHBOARD_SCHEDULER="true",
+        # A follower tries for the lock twice a second; a dead node's claims expire in 3 s.
+        SWITCHBOARD_SCHEDULER_POLL_INTERVAL="0.5",
+        SWITCHBOARD_TASK_LEASE_SECONDS="3",
+        SWITCHBOARD_WORKERS="4",
+        LOG_LEVEL="INFO",
+    )
+    nodes = list(await asyncio.gather(*(GatewayProcess(env, tmp_path).start() for _ in range(3))))
+    cluster = Cluster(nodes)
+    db = Database(postgres_url)
+    kill_times: list[float] = []
+    try:
+        await wait_until(lambda: sum(map(leads, nodes)) == 1, timeout=30, message="one leader")
+        [leader] = [i for i, node in enumerate(nodes) if leads(node)]
+        assert await advisory_locks(db) == 1
+
+        async def kill_the_leader() -> tuple[int, int]:
+            await wait_until(lambda: cluster.acknowledged >= REQUESTS // 4, timeout=60)
+            # Due now: the leader fires it, and dies right after it did.
+            first = await schedule_now(db, team, BRIEFED[0])
+            await wait_until(lambda: briefings(db, first), timeout=30, interval=0.005)
+            cluster.dead.add(leader)
+            kill_times.append(time.monotonic())
+            await nodes[leader].kill()
+            # Due while nobody leads: the next leader fires it.
+            second = await schedule_now(db, team, BRIEFED[1])
+            await wait_until(
+                lambda: any(leads(n) for i, n in enumerate(nodes) if i != leader),
+                timeout=30,
+                message="another node runs the scheduler within 30 s of the leader's death",
+            )
+            return first, second
+
+        async with aiohttp.ClientSession() as http:
+            provider = Provider(http, twilio_sim)
+            (first, second), _ = await asyncio.gather(
+                kill_the_leader(), cluster.load(provider, hooks)
+            )
+            assert await advisory_locks(db) == 1
+            # The providers redeliver what the dead node never acknowledged, to a live one.
+            await provider.redeliver(hooks, cluster.next_url())
+            await settled(postgres_url, timeout=60)
+        for schedule_id in (first, second):
+            [task] = await briefings(db, schedule_id)
+            assert task.status == "done"
+        async with db.session() as session:
+            briefing_replies = list(
+                await session.scalars(select(OutboxRow).where(OutboxRow.address.in_(BRIEFED)))
+            )
+            processed_by = set(
+                await session.scalars(select(TaskRow.claimed_by).where(TaskRow.status == "done"))
+            )
+    finally:
+        for i, node in enumerate(nodes):
+            if i not in cluster.dead:
+                await node.stop()
+        await db.dispose()
+
+    # Every webhook: one task, one reply recorded as sent, received once (or again only
+    # because the node that sent it was killed before it could record that it had).
+    books = await stored(postgres_url, hooks)
+    copies = copies_by_token(slack_copies(slack_sim) + sms_copies(twilio_sim))
+    for hook in hooks:
+        book = books[hook.external_id]
+        assert (book.tasks, book.status) == (1, "done"), (hook, book)
+        [(status, provider_id)] = book.replies
+        assert status == "sent", (hook, book)
+        received = copies[hook.token]
+        assert {c.address for c in received} == {hook.address}, received
+        assert received[-1].provider_id == provider_id, (hook, received)
+        assert explained(received, kill_times), received
+
+    # Each briefing once: its card and its chart, each message received once.
+    assert sorted({r.address for r in briefing_replies}) == sorted(BRIEFED)
+    assert all(r.status == "sent" for r in briefing_replies)
+    for phone in BRIEFED:
+        messages: dict[str, list[Copy]] = {}
+        for copy in sms_copies(twilio_sim):
+            if copy.address == phone:
+                messages.setdefault(copy.text, []).append(copy)
+        sent = [r for r in briefing_replies if r.address == phone]
+        assert len(messages) == len(sent) == 2, messages
+        assert all(explained(same, kill_times) for same in messages.values()), messages
+    assert len(processed_by) >= 2, "the surviving nodes shared the work"
