@@ -716,7 +716,7 @@ async def list_assists(request: web.Request, gw: Gateway, who: Caller) -> web.Re
 
 async def _load_assist(session: AsyncSession, who: Caller, ref: str) -> Assist:
     number = ref.upper().removeprefix("A-")
-    if not number.isdigit() or len(number) > 9:
+    if not (number.isascii() and number.isdigit()) or len(number) > 9:
         raise problem(404, f"no assist {ref!r}")
     row = await session.scalar(
         select(Assist).where(Assist.workspace_id == who.workspace_id, Assist.number == int(number))
@@ -1425,6 +1425,10 @@ def openapi_document() -> dict[str, Any]:
             ],
             "responses": {"400": error, "401": error, "404": error, "413": error},
         }
+        if ep.method != "GET":
+            # A write can conflict with the current state (a duplicate, a key already
+            # revealed, a reply already delivered, no suggested reply to send).
+            op["responses"]["409"] = error
         if ep.auth == "key":
             op["security"] = [{"bearer": []}]
         else:

@@ -47,7 +47,8 @@ DEFAULT_TIMEOUT = 10.0
 # Twilio's 429 (error 20429: too many concurrent requests) usually carries no Retry-After;
 # a second is what its docs suggest waiting before trying again.
 DEFAULT_RETRY_AFTER = 1.0
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# ASCII digits (\d takes any script's digits); \Z, since $ also matches before a final newline.
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 
 # The Retry-After of the last 429 answered in this task (the SDK's exception drops headers).
 _retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", default=None)

@@ -21,7 +21,8 @@ from storage.types import utcnow
 PLANS = ("plus", "pro", "enterprise")
 ROLES = ("owner", "admin", "manager", "support")
 IDENTITY_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "email", "voice")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# ASCII digits (\d takes any script's digits); \Z, since $ also matches before a final newline.
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 API_KEY_PREFIX = "sb_"
 
@@ -52,7 +53,8 @@ def normalize_address(channel: str, address: str) -> str:
             raise DirectoryError(f"{address!r} is not an E.164 phone number such as +15551234567")
         return number
     if channel == "telegram":
-        if not address.lstrip("-").isdigit():
+        # ASCII digits, one optional minus (groups are negative): what int() takes back.
+        if not re.fullmatch(r"-?[0-9]{1,20}", address):
             raise DirectoryError(f"{address!r} is not a Telegram user id")
         return address
     if channel == "slack":

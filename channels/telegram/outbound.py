@@ -10,6 +10,7 @@ as plain text (measured in UTF-16) and escaped afterwards.
 from __future__ import annotations
 
 import html
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -166,7 +167,7 @@ def plan(route: Route, deliverable: Deliverable) -> list[Op]:
 
 
 def _chat(address: str) -> int | str:
-    return int(address) if address.lstrip("-").isdigit() else address
+    return int(address) if re.fullmatch(r"-?[0-9]+", address) else address
 
 
 def _keyboard(buttons: list[tuple[str, str]] | None) -> InlineKeyboardMarkup | None:
