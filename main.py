@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -49,6 +50,12 @@ async def _serve(settings: Settings) -> None:
         )
         raise SystemExit(2) from exc
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+    # What start-up built (modules, SDK clients, compiled statements) lives as long as the
+    # process: frozen, it is out of the collector's way, so a full collection walks only what
+    # requests allocate (it walked ~225,000 objects for up to 0.4 s under ingest load,
+    # stalling every request in flight).
+    gc.collect()
+    gc.freeze()
     print(f"Switchboard listening on http://{host}:{port}", flush=True)
     log.info("listening on http://%s:%s", host, port)
     stop = asyncio.Event()
