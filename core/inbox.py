@@ -525,14 +525,18 @@ async def analyze(escalation: Escalation, llm: LlmGateway | None = None) -> Anal
         return offline
     from core.llm.gateway import LlmError
 
-    facts = (
-        f"Channel: {escalation.channel}. Reason for escalating: {escalation.reason}. "
-        f"Customer name: {escalation.name or 'unknown'}. "
-        f"Customer email: {escalation.email or 'unknown'}."
+    facts = f"Channel: {escalation.channel}. Reason for escalating: {escalation.reason}."
+    # The name and email are the customer's own words too (any four words pass for a name):
+    # quoted like the conversation, never given as facts.
+    given = quote_customer_text(
+        redact(
+            f"Customer name: {escalation.name or 'unknown'}\n"
+            f"Customer email: {escalation.email or 'unknown'}"
+        )
     )
     messages = [
         {"role": "system", "content": _ANALYSIS_PROMPT.format(team=escalation.team)},
-        {"role": "user", "content": facts + "\n\n" + _conversation_text(escalation)},
+        {"role": "user", "content": f"{facts}\n\n{given}\n\n{_conversation_text(escalation)}"},
     ]
 
     def parse(completion: ChatCompletion) -> _LlmAnalysis:

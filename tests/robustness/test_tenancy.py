@@ -21,7 +21,7 @@ from core import directory
 from core.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Assist, Proposal
-from storage.models import Base, ChannelIdentity, OutboxRow, TaskRow, WorkspaceAddress
+from storage.models import ChannelIdentity, OutboxRow, TaskRow, WorkspaceAddress
 from storage.types import utcnow
 from tests.api import Client, ClientFactory, finished_task
 from tests.channels.slack_payloads import TEAM as TEAM_A
@@ -40,6 +40,7 @@ from tests.robustness.webhooks import (
     slack_event,
     slack_form,
     sms,
+    snapshot,
     telegram_update,
 )
 from tests.sims.sendgrid import SendGridSim
@@ -102,19 +103,6 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
         "outbox_id": dead.id,
     }
     return Tenants(a, b, key_a.secret, key_b.secret, ids_b)
-
-
-async def snapshot(db: Database, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of WORKSPACE_ID in every table, as plain tuples in primary-key order."""
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    async with db.session() as session:
-        for table in Base.metadata.sorted_tables:
-            owner = table.c.id if table.name == "workspaces" else table.c.workspace_id
-            rows = await session.execute(
-                select(table).where(owner == workspace_id).order_by(*table.primary_key.columns)
-            )
-            found[table.name] = [tuple(row) for row in rows]
-    return found
 
 
 def identifiers(rows: dict[str, list[tuple[Any, ...]]]) -> set[str]:

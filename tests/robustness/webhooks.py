@@ -43,6 +43,7 @@ from storage.inbox import CustomerSession
 from storage.models import (
     ApiKey,
     AuditEntry,
+    Base,
     ChannelIdentity,
     MediaObject,
     Member,
@@ -501,3 +502,16 @@ async def stored(db: Database) -> dict[str, int]:
     async with db.session() as session:
         row = (await session.execute(select(*counts))).one()
     return dict(zip(STORED, (int(n) for n in row), strict=True))
+
+
+async def snapshot(db: Database, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of WORKSPACE_ID in every table, as plain tuples in primary-key order."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.session() as session:
+        for table in Base.metadata.sorted_tables:
+            owner = table.c.id if table.name == "workspaces" else table.c.workspace_id
+            rows = await session.execute(
+                select(table).where(owner == workspace_id).order_by(*table.primary_key.columns)
+            )
+            found[table.name] = [tuple(row) for row in rows]
+    return found
