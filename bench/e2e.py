@@ -190,6 +190,7 @@ async def run_phase(
         "slack_calls": len(sim.calls("chat.postMessage")),
         # CPU seconds the gateway used per second, from the first request to the last reply.
         "gateway_cpu": round(gateway_cpu / wall, 2),
+        "gateway_cpu_ms_per_request": round(gateway_cpu / total * 1000, 2),
     }
     return result
 
@@ -199,7 +200,8 @@ def print_phase(r: dict[str, object]) -> None:
         f"{r['rate']:>5} req/s x {r['requests']}: reply p50 {r['reply_p50_ms']} ms, "
         f"p90 {r['reply_p90_ms']} ms, p99 {r['reply_p99_ms']} ms, max {r['reply_max_ms']} ms; "
         f"webhook answered p50 {r['ack_p50_ms']} / p99 {r['ack_p99_ms']} ms; "
-        f"{r['missing_replies']} replies missing; gateway CPU {r['gateway_cpu']}; "
+        f"{r['missing_replies']} replies missing; gateway CPU {r['gateway_cpu']} "
+        f"({r['gateway_cpu_ms_per_request']} ms per request); "
         f"generator lag p99 {r['generator_lag_p99_ms']} ms"
     )
 
@@ -210,7 +212,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--workers", type=int, default=4, help="pipeline workers")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
+    parser.add_argument(
+        "--profile", type=Path, help="run the gateway under cProfile, writing its stats here"
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile = args.profile.resolve()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
 
     phases: list[dict[str, object]] = []
@@ -221,7 +228,8 @@ async def main() -> None:
             async with SlackSim(token=SLACK_TOKEN, team_id=TEAM) as sim:
                 mentions = Mentions(channels=max(600, int(max(rates) * 3)))
                 env = gateway_env(url, sim, args.workers)
-                argv = [python(), str(ROOT / "main.py"), "serve"]
+                profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+                argv = [python(), *profile, str(ROOT / "main.py"), "serve"]
                 async with Child(argv, env, Path(tmp)) as gw:
                     conditions.track(gw.pid)
                     warm = await run_phase(gw, sim, mentions, rate=50, total=200, offset=0)

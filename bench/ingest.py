@@ -174,6 +174,10 @@ def median_result(name: str, runs: list[LoadResult]) -> dict[str, object]:
         "errors": sum(r.errors for r in runs),
         "server_cpu": round(statistics.median(r.server_cpu for r in runs), 2),
         "client_cpu": round(statistics.median(r.client_cpu for r in runs), 2),
+        # Server CPU per accepted request: steadier than rates on a shared machine.
+        "cpu_us_per_request": round(
+            statistics.median(r.server_cpu / r.rate * 1e6 for r in runs if r.rate), 1
+        ),
         "runs": [r.__dict__ for r in runs],
     }
 
@@ -270,15 +274,20 @@ async def main() -> None:
 
     backend = "postgresql" if args.database_url else "sqlite"
     print(f"ingest on {backend}, {args.concurrency} concurrent clients, {args.requests} requests")
-    print(f"per run, median of {args.rounds} rounds (bare and gateway alternating)")
-    print(f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'gen':>5}")
+    print(f"per run, median of {args.rounds} rounds (bare and gateway alternating); cpu: server")
+    print("cores busy, gen: load generator cores busy, us/req: server CPU per accepted request")
+    print(
+        f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'gen':>5} "
+        f"{'us/req':>7}"
+    )
     for channel, result in summary.items():
         for side in ("reference", "gateway"):
             r = result[side]
             assert isinstance(r, dict)
             print(
                 f"{r['name']:22} {r['rate']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-                f"{r['errors']:7d} {r['server_cpu']:5.2f} {r['client_cpu']:5.2f}"
+                f"{r['errors']:7d} {r['server_cpu']:5.2f} {r['client_cpu']:5.2f} "
+                f"{r['cpu_us_per_request']:7.0f}"
             )
         ref_r, gw_r = result["reference"], result["gateway"]
         assert isinstance(ref_r, dict) and isinstance(gw_r, dict)
