@@ -53,8 +53,14 @@ class GatewayProcess:
                         host, port = match.groups()
                         self.url = f"http://{host.decode()}:{port.decode()}"
                         break
-        except TimeoutError as exc:
-            raise AssertionError(f"gateway did not start in {timeout}s:\n{self.text}") from exc
+        except BaseException as exc:
+            # Not started (or the test gave up on it): no child outlives the test.
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+            if isinstance(exc, TimeoutError):
+                raise AssertionError(f"gateway did not start in {timeout}s:\n{self.text}") from exc
+            raise
         self._drain = asyncio.create_task(self._read_rest())
         return self
 

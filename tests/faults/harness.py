@@ -5,12 +5,14 @@ simulators received to the request it answers."""
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
+import dataclasses
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -22,6 +24,7 @@ from storage.models import ChannelIdentity, Member, OutboxRow, TaskRow
 from storage.types import new_id
 from tests.channels.slack_payloads import SIGNING_SECRET, mention, sign
 from tests.helpers import wait_until
+from tests.process import GatewayProcess
 from tests.sims.slack import SlackSim
 from tests.sims.twilio import TwilioSim, message_webhook, twilio_signature
 
@@ -36,6 +39,28 @@ TOKEN = re.compile(r"A-\d{6}")
 Kind = Literal["slack", "sms"]
 # What one POST came to: 2xx, the gateway's refusal, or the connection's fate.
 Outcome = Literal["ok", "refused", "reset", "error"]
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The provider APIs one gateway sends its replies to: a Slack and a Twilio simulator."""
+
+    slack: SlackSim
+    twilio: TwilioSim
+
+    @classmethod
+    async def start(cls, stack: contextlib.AsyncExitStack) -> Providers:
+        """A new pair, closed with STACK; a simulator whose handler failed fails the test."""
+        pair = cls(
+            await stack.enter_async_context(SlackSim()),
+            await stack.enter_async_context(TwilioSim()),
+        )
+        stack.callback(pair.check)
+        return pair
+
+    def check(self) -> None:
+        for sim in (self.slack, self.twilio):
+            assert not sim.handler_errors, f"{sim.name} simulator failed: {sim.handler_errors}"
 
 
 def gateway_env(
@@ -58,6 +83,22 @@ def gateway_env(
     }
 
 
+async def start_nodes(
+    envs: Sequence[dict[str, str]], cwd: Path, stack: contextlib.AsyncExitStack
+) -> list[GatewayProcess]:
+    """A `main.py serve` process per ENVS entry, started together; each is stopped (SIGTERM,
+    or nothing if it was killed) when STACK closes."""
+    nodes = [GatewayProcess(env, cwd) for env in envs]
+    started = await asyncio.gather(*(n.start() for n in nodes), return_exceptions=True)
+    for node, result in zip(nodes, started, strict=True):
+        if not isinstance(result, BaseException):
+            stack.push_async_callback(node.stop)
+    for result in started:
+        if isinstance(result, BaseException):
+            raise result
+    return nodes
+
+
 def gateway_settings(slack: SlackSim, twilio: TwilioSim, **overrides: Any) -> dict[str, Any]:
     """The same settings for an in-process gateway (`make_client`)."""
     env = gateway_env("", slack, twilio)
@@ -74,7 +115,7 @@ class Team:
 
 
 def member_phone(index: int) -> str:
-    return f"+1555{index:07d}"
+    return f"+1556{index:07d}"  # apart from OUR_NUMBERS
 
 
 async def seed_team(database_url: str, *, phones: int, migrate: bool = True) -> Team:
@@ -121,9 +162,9 @@ class Webhook:
     token: str  # A-nnnnnn: asked about, so the reply quotes it
     external_id: str  # Slack event_id / Twilio MessageSid: the gateway's dedupe key
     address: str  # where the reply goes: Slack channel / member's phone
+    thread: str  # Slack: the mention's ts, which the reply is threaded under / our number
     body: bytes = b""  # Slack: the JSON envelope (signed afresh on every delivery)
     form: dict[str, str] = field(default_factory=dict)  # Twilio: the signed form
-    thread: str = ""  # Slack: the mention's ts, which the reply is threaded under
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -140,21 +181,24 @@ def slack_webhook(index: int) -> Webhook:
         token=token,
         external_id=payload["event_id"],
         address=channel,
-        body=json.dumps(payload).encode(),
         thread=payload["event"]["ts"],
+        body=json.dumps(payload).encode(),
     )
 
 
 def sms_webhook(index: int, twilio: TwilioSim, phone: str) -> Webhook:
     token = f"A-{200000 + index}"
+    ours = OUR_NUMBERS[index % len(OUR_NUMBERS)]
     form = message_webhook(
-        account_sid=twilio.account_sid,
-        from_=phone,
-        to=OUR_NUMBERS[index % len(OUR_NUMBERS)],
-        body=f"show assist {token}",
+        account_sid=twilio.account_sid, from_=phone, to=ours, body=f"show assist {token}"
     )
     return Webhook(
-        kind="sms", token=token, external_id=form["MessageSid"], address=phone, form=form
+        kind="sms",
+        token=token,
+        external_id=form["MessageSid"],
+        address=phone,
+        thread=ours,
+        form=form,
     )
 
 
@@ -228,10 +272,20 @@ class Copy:
     """A reply as a simulator received it."""
 
     token: str
-    address: str
+    address: str  # Slack channel / recipient's number
+    thread: str  # Slack thread_ts / the number it was sent from
     text: str
     at: float  # time.monotonic() at arrival in the simulator
     provider_id: str  # Slack ts / Twilio message sid
+    node: int = 0  # which gateway process sent it (each talks to simulators of its own)
+
+
+def copies(providers: Providers, node: int = 0) -> list[Copy]:
+    """Every reply PROVIDERS accepted (Slack and SMS), sent by gateway NODE."""
+    return [
+        dataclasses.replace(c, node=node)
+        for c in slack_copies(providers.slack) + sms_copies(providers.twilio)
+    ]
 
 
 def slack_copies(slack: SlackSim) -> list[Copy]:
@@ -246,6 +300,7 @@ def slack_copies(slack: SlackSim) -> list[Copy]:
             Copy(
                 token=found.group() if found else "",
                 address=message["channel"],
+                thread=message.get("thread_ts", ""),
                 text=message["text"],
                 at=call.at,
                 provider_id=message["ts"],
@@ -266,6 +321,7 @@ def sms_copies(twilio: TwilioSim) -> list[Copy]:
             Copy(
                 token=found.group() if found else "",
                 address=message["to"],
+                thread=message["from"],
                 text=message["body"],
                 at=call.at,
                 provider_id=message["sid"],
@@ -345,8 +401,10 @@ def copies_by_token(copies: Iterable[Copy]) -> dict[str, list[Copy]]:
     return found
 
 
-def explained(copies: Sequence[Copy], kills: Sequence[float]) -> bool:
-    """Whether each repeat of a reply (COPIES, by arrival) follows a SIGKILL (at KILLS,
-    time.monotonic()) that struck after the copy before it: the killed node had sent that one
-    and died before recording it, so the reply was sent again. Any other repeat is a bug."""
-    return all(any(a.at < k < b.at for k in kills) for a, b in itertools.pairwise(copies))
+def explained(received: Sequence[Copy], killed: Collection[int]) -> bool:
+    """Whether the repeats of one reply (RECEIVED, by arrival) are those a SIGKILL explains:
+    each copy from another node, and every copy but the last from a node that was killed (it
+    had sent the reply and died before recording that it had, so another node sent it again).
+    A node sending one reply twice, or a live node repeating another's, is a bug."""
+    nodes = [c.node for c in received]
+    return len(set(nodes)) == len(nodes) and all(n in killed for n in nodes[:-1])

@@ -5,8 +5,9 @@ scheduler over within 30 seconds, and briefings due around the kill go out once 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,22 +21,21 @@ from storage.types import utcnow
 from tests.faults.harness import (
     Copy,
     Provider,
+    Providers,
     Team,
     Webhook,
+    copies,
     copies_by_token,
     explained,
     gateway_env,
     mixed_webhooks,
     seed_team,
     settled,
-    slack_copies,
-    sms_copies,
+    start_nodes,
     stored,
 )
 from tests.helpers import wait_until
 from tests.process import GatewayProcess
-from tests.sims.slack import SlackSim
-from tests.sims.twilio import TwilioSim
 
 REQUESTS = 200
 CONCURRENCY = 12
@@ -120,27 +120,40 @@ class Cluster:
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
-async def test_three_nodes_survive_the_scheduler_leader_s_sigkill(
-    postgres_url: str, tmp_path: Path, slack_sim: SlackSim, twilio_sim: TwilioSim
-) -> None:
-    team = await seed_team(postgres_url, phones=REQUESTS // 2)
-    hooks = mixed_webhooks(REQUESTS, twilio_sim, team)
-    env = gateway_env(
-        postgres_url,
-        slack_sim,
-        twilio_sim,
-        SWITCHBOARD_SCHEDULER="true",
-        # A follower tries for the lock twice a second; a dead node's claims expire in 3 s.
-        SWITCHBOARD_SCHEDULER_POLL_INTERVAL="0.5",
-        SWITCHBOARD_TASK_LEASE_SECONDS="3",
-        SWITCHBOARD_WORKERS="4",
-        LOG_LEVEL="INFO",
-    )
-    nodes = list(await asyncio.gather(*(GatewayProcess(env, tmp_path).start() for _ in range(3))))
-    cluster = Cluster(nodes)
-    db = Database(postgres_url)
-    kill_times: list[float] = []
-    try:
+@dataclass(frozen=True)
+class Run:
+    hooks: list[Webhook]
+    killed: set[int]
+    received: list[Copy]  # every reply any provider accepted, from any node
+    briefing_replies: list[OutboxRow]
+    processed_by: set[str | None]  # the nodes that finished tasks
+
+
+async def _run(postgres_url: str, tmp_path: Path, team: Team) -> Run:
+    """Three nodes under load, the leader killed; returns once everything has settled and
+    the nodes and simulators are stopped."""
+    async with contextlib.AsyncExitStack() as stack:
+        db = Database(postgres_url)
+        stack.push_async_callback(db.dispose)
+        # Each node sends to simulators of its own, so every reply names the node that sent it.
+        providers = [await Providers.start(stack) for _ in range(3)]
+        hooks = mixed_webhooks(REQUESTS, providers[0].twilio, team)
+        envs = [
+            gateway_env(
+                postgres_url,
+                p.slack,
+                p.twilio,
+                SWITCHBOARD_SCHEDULER="true",
+                # A follower tries for the lock twice a second; a dead node's claims expire
+                # after 3 s.
+                SWITCHBOARD_SCHEDULER_POLL_INTERVAL="0.5",
+                SWITCHBOARD_TASK_LEASE_SECONDS="3",
+                LOG_LEVEL="INFO",
+            )
+            for p in providers
+        ]
+        nodes = await start_nodes(envs, tmp_path, stack)
+        cluster = Cluster(nodes)
         await wait_until(lambda: sum(map(leads, nodes)) == 1, timeout=30, message="one leader")
         [leader] = [i for i, node in enumerate(nodes) if leads(node)]
         assert await advisory_locks(db) == 1
@@ -151,7 +164,6 @@ async def test_three_nodes_survive_the_scheduler_leader_s_sigkill(
             first = await schedule_now(db, team, BRIEFED[0])
             await wait_until(lambda: briefings(db, first), timeout=30, interval=0.005)
             cluster.dead.add(leader)
-            kill_times.append(time.monotonic())
             await nodes[leader].kill()
             # Due while nobody leads: the next leader fires it.
             second = await schedule_now(db, team, BRIEFED[1])
@@ -162,15 +174,13 @@ async def test_three_nodes_survive_the_scheduler_leader_s_sigkill(
             )
             return first, second
 
-        async with aiohttp.ClientSession() as http:
-            provider = Provider(http, twilio_sim)
-            (first, second), _ = await asyncio.gather(
-                kill_the_leader(), cluster.load(provider, hooks)
-            )
-            assert await advisory_locks(db) == 1
-            # The providers redeliver what the dead node never acknowledged, to a live one.
-            await provider.redeliver(hooks, cluster.next_url())
-            await settled(postgres_url, timeout=60)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        provider = Provider(http, providers[0].twilio)
+        (first, second), _ = await asyncio.gather(kill_the_leader(), cluster.load(provider, hooks))
+        assert await advisory_locks(db) == 1
+        # The providers redeliver what the dead node never acknowledged, to a live one.
+        await provider.redeliver(hooks, cluster.next_url())
+        await settled(postgres_url, timeout=60)
         for schedule_id in (first, second):
             [task] = await briefings(db, schedule_id)
             assert task.status == "done"
@@ -181,35 +191,39 @@ async def test_three_nodes_survive_the_scheduler_leader_s_sigkill(
             processed_by = set(
                 await session.scalars(select(TaskRow.claimed_by).where(TaskRow.status == "done"))
             )
-    finally:
-        for i, node in enumerate(nodes):
-            if i not in cluster.dead:
-                await node.stop()
-        await db.dispose()
+    received = [c for n, p in enumerate(providers) for c in copies(p, n)]
+    return Run(hooks, cluster.dead, received, briefing_replies, processed_by)
+
+
+async def test_three_nodes_survive_the_scheduler_leader_s_sigkill(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    team = await seed_team(postgres_url, phones=REQUESTS // 2)
+    run = await _run(postgres_url, tmp_path, team)
 
     # Every webhook: one task, one reply recorded as sent, received once (or again only
     # because the node that sent it was killed before it could record that it had).
-    books = await stored(postgres_url, hooks)
-    copies = copies_by_token(slack_copies(slack_sim) + sms_copies(twilio_sim))
-    for hook in hooks:
+    books = await stored(postgres_url, run.hooks)
+    by_token = copies_by_token(run.received)
+    for hook in run.hooks:
         book = books[hook.external_id]
         assert (book.tasks, book.status) == (1, "done"), (hook, book)
         [(status, provider_id)] = book.replies
         assert status == "sent", (hook, book)
-        received = copies[hook.token]
-        assert {c.address for c in received} == {hook.address}, received
-        assert received[-1].provider_id == provider_id, (hook, received)
-        assert explained(received, kill_times), received
+        got = by_token[hook.token]
+        assert {(c.address, c.thread) for c in got} == {(hook.address, hook.thread)}, got
+        assert got[-1].provider_id == provider_id, (hook, got)
+        assert explained(got, run.killed), got
 
     # Each briefing once: its card and its chart, each message received once.
-    assert sorted({r.address for r in briefing_replies}) == sorted(BRIEFED)
-    assert all(r.status == "sent" for r in briefing_replies)
+    assert sorted({r.address for r in run.briefing_replies}) == sorted(BRIEFED)
+    assert all(r.status == "sent" for r in run.briefing_replies)
     for phone in BRIEFED:
         messages: dict[str, list[Copy]] = {}
-        for copy in sms_copies(twilio_sim):
+        for copy in sorted(run.received, key=lambda c: c.at):
             if copy.address == phone:
                 messages.setdefault(copy.text, []).append(copy)
-        sent = [r for r in briefing_replies if r.address == phone]
+        sent = [r for r in run.briefing_replies if r.address == phone]
         assert len(messages) == len(sent) == 2, messages
-        assert all(explained(same, kill_times) for same in messages.values()), messages
-    assert len(processed_by) >= 2, "the surviving nodes shared the work"
+        assert all(explained(same, run.killed) for same in messages.values()), messages
+    assert len(run.processed_by) >= 2, "the surviving nodes shared the work"
