@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ChannelName = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice", "web", "schedule"]
 TaskKind = Literal[
@@ -59,6 +59,24 @@ class Task(BaseModel):
     kind: TaskKind = "message"
     raw: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("text", "conversation", "raw", mode="before")
+    @classmethod
+    def _without_nul(cls, value: Any) -> Any:
+        """NUL is no character anyone writes, and PostgreSQL cannot store it in text or JSON:
+        a provider's payload carrying one is kept without it."""
+        return without_nul(value)
+
     @property
     def dedupe_key(self) -> tuple[str, str, str]:
         return (self.workspace_id, self.channel, self.external_id)
+
+
+def without_nul(value: Any) -> Any:
+    """VALUE with every NUL character removed from its strings (keys too), at any depth."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(without_nul(v) for v in value)
+    return value

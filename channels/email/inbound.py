@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 from mailparser_reply import EmailReplyParser
 
 from channels.email.threads import message_ids, thread_root
+from core.task import without_nul
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # each; larger ones are listed but not kept
 MAX_ATTACHMENTS = 20
@@ -283,29 +284,49 @@ def parse_inbound(fields: Mapping[str, FormPart]) -> InboundEmail:
     if not text.strip() and html.strip():
         text = html_to_text(html)
     text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT_CHARS]
-    return InboundEmail(
-        from_address=from_address,
-        from_name=from_name,
-        subject=mail.subject.strip()[:998],
-        text=text,
-        html=html[: MAX_TEXT_CHARS * 2],
-        reply_text=strip_reply(text),
-        message_id=(message_ids(headers.get("Message-ID")) or [None])[0],
-        in_reply_to=reply_to_ids[-1] if reply_to_ids else None,
-        references=references,
-        to=tuple(mail.to),
-        cc=tuple(mail.cc),
-        envelope_to=tuple(envelope_to),
-        envelope_from=envelope_from,
-        spf=spf,
-        dkim=tuple(dkim),
-        attachments=tuple(mail.attachments),
-        skipped=tuple(mail.skipped),
-        raw_mode="email" in fields,
-        date=headers.get("Date"),
-        auto_submitted=_is_automatic(headers),
-        headers=headers,
+    return _without_nul(
+        InboundEmail(
+            from_address=from_address,
+            from_name=from_name,
+            subject=mail.subject.strip()[:998],
+            text=text,
+            html=html[: MAX_TEXT_CHARS * 2],
+            reply_text=strip_reply(text),
+            message_id=(message_ids(headers.get("Message-ID")) or [None])[0],
+            in_reply_to=reply_to_ids[-1] if reply_to_ids else None,
+            references=references,
+            to=tuple(mail.to),
+            cc=tuple(mail.cc),
+            envelope_to=tuple(envelope_to),
+            envelope_from=envelope_from,
+            spf=spf,
+            dkim=tuple(dkim),
+            attachments=tuple(mail.attachments),
+            skipped=tuple(mail.skipped),
+            raw_mode="email" in fields,
+            date=headers.get("Date"),
+            auto_submitted=_is_automatic(headers),
+            headers=headers,
+        )
     )
+
+
+def _without_nul(mail: InboundEmail) -> InboundEmail:
+    """MAIL without NUL characters in any of its text: nobody writes one, and PostgreSQL
+    cannot store it (attachments keep their bytes; their names lose it too)."""
+    values = {
+        f.name: without_nul(getattr(mail, f.name)) for f in fields(mail) if f.name != "attachments"
+    }
+    values["attachments"] = tuple(
+        replace(
+            a,
+            filename=without_nul(a.filename),
+            content_type=without_nul(a.content_type),
+            content_id=without_nul(a.content_id),
+        )
+        for a in mail.attachments
+    )
+    return InboundEmail(**values)
 
 
 @dataclass(frozen=True, slots=True)

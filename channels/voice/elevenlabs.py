@@ -123,7 +123,8 @@ def _text(value: Any, name: str, *, limit: int = 500) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > limit:
         raise MalformedWebhook(f"{name} must be a string of at most {limit} characters")
-    return value.strip() or None
+    # NUL: nobody says one, and PostgreSQL cannot store it.
+    return value.replace("\x00", "").strip() or None
 
 
 def _object(value: Any, name: str) -> Mapping[str, Any]:
