@@ -30,9 +30,9 @@ from tests.faults.harness import (
 )
 from tests.process import GatewayProcess
 
-# 2,000 per database take about 75 s on these two busy cores, most of the fault tests' budget,
-# so CI posts 800 (set SWITCHBOARD_FAULT_REQUESTS to post more).
-REQUESTS = int(os.environ.get("SWITCHBOARD_FAULT_REQUESTS", "800"))
+# 2,000 per database take 75 s or more on these two shared cores, most of the fault tests'
+# budget, so CI posts 600 (SWITCHBOARD_FAULT_REQUESTS=2000 posts more).
+REQUESTS = int(os.environ.get("SWITCHBOARD_FAULT_REQUESTS", "600"))
 KILLS = 4
 CONCURRENCY = 24
 
@@ -125,9 +125,9 @@ async def _load(provider: Provider, crashes: Crashes, hooks: list[Webhook]) -> N
 async def test_sigkill_under_load_loses_no_acknowledged_request_and_answers_each_once(
     database_url: str, tmp_path: Path
 ) -> None:
-    rng = random.Random()
-    seed = rng.randrange(1 << 30)
-    rng.seed(seed)
+    # Random kill points; SWITCHBOARD_FAULT_SEED replays a run (failures name their seed).
+    seed = int(os.environ.get("SWITCHBOARD_FAULT_SEED") or random.randrange(1 << 30))
+    rng = random.Random(seed)
     team = await seed_team(database_url, phones=REQUESTS // 2)
     kill_at = sorted(rng.sample(range(REQUESTS // 10, REQUESTS * 8 // 10), KILLS))
     async with contextlib.AsyncExitStack() as stack:
@@ -150,12 +150,12 @@ async def test_sigkill_under_load_loses_no_acknowledged_request_and_answers_each
             book = books[hook.external_id]
             if hook.acknowledged:
                 assert (book.tasks, book.status) == (1, "done"), (hook, book, seed)
-                assert [s for s, _ in book.replies] == ["sent"], (hook, book, seed)
+                assert [status for status, _ in book.replies] == ["sent"], (hook, book, seed)
             elif "refused" in hook.outcomes and "reset" not in hook.outcomes:
                 assert book.tasks == 0, (hook, book, seed)
             else:  # cut off mid-request: committed or not, answered at most once
                 assert book.tasks == len(book.replies) <= 1, (hook, book, seed)
-                assert all(s == "sent" for s, _ in book.replies), (hook, book, seed)
+                assert all(status == "sent" for status, _ in book.replies), (hook, book, seed)
         failed = [h for h in hooks if not h.acknowledged]
 
         # The providers redeliver what was not acknowledged.
@@ -172,6 +172,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_request_and_answers_each
         [(status, provider_id)] = book.replies
         assert status == "sent", (hook, book, seed)
         got = received[hook.token]
+        # Each copy went where the request came from and quotes what it asked about.
         assert {(c.address, c.thread) for c in got} == {(hook.address, hook.thread)}, got
         assert all(f"There is no assist {hook.token}" in c.text for c in got), got
         # The reply the gateway recorded is the last copy the provider received.

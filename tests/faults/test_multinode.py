@@ -46,10 +46,11 @@ BRIEFED = ("+15559990001", "+15559990002")
 
 def leads(node: GatewayProcess) -> bool:
     """Whether NODE has logged that it runs the scheduler (JSON log lines)."""
-    for line in node.text.splitlines():
-        if line.startswith("{") and json.loads(line).get("message") == LEADS:
-            return True
-    return False
+    return any(
+        json.loads(line).get("message") == LEADS
+        for line in node.text.splitlines()
+        if LEADS in line and line.startswith("{")
+    )
 
 
 async def advisory_locks(db: Database) -> int:
