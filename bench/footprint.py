@@ -4,9 +4,10 @@ each pointed at its provider simulator, idle and after load on the same process.
 
 Phases: idle (once started, and after settling), an ingest burst (signed Slack mentions at
 64 concurrent clients, each in its own channel, processed and answered by the pipeline and
-outbox, waited for until every reply reached the simulator), an end-to-end run (open-loop
-Slack mentions at 200 requests/s, as `bench/e2e.py`), then idle again. RSS is VmRSS and the
-peak VmHWM from /proc. Goal (DESIGN): <= 150 MB resident, idle, every channel on.
+outbox, waited for until every reply reached the simulator), end-to-end runs (open-loop
+Slack mentions at 50, then 200 requests/s, as `bench/e2e.py`, each waited for until every
+reply arrived), then idle again. RSS is VmRSS and the peak VmHWM from /proc.
+Goal (DESIGN): <= 150 MB resident, idle, every channel on.
 
 The gateway runs as installed, without the packages only the dev extras bring (httpx, for
 one, loads rich and click when they are importable); an idle reading of the virtualenv as it
@@ -30,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._http import Child, Conditions, closed_loop, fresh_database, python, write_results
+from bench._runtime_only import dev_only_modules
 from bench.e2e import SLACK_SECRET, Mentions, Replies, run_phase, seed
 from tests.sims.elevenlabs import ElevenLabsSim
 from tests.sims.openai import OpenAISim
@@ -62,12 +64,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--settle", type=float, default=10.0, help="idle seconds before measuring")
     parser.add_argument("--burst", type=int, default=6000, help="ingest burst requests")
-    parser.add_argument("--e2e-rate", type=float, default=200.0)
+    parser.add_argument("--e2e-rates", default="50,200", help="as bench/e2e.py, one run each")
     parser.add_argument("--e2e-seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--llm", action="store_true", help="the LLM classifier on too")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
     args = parser.parse_args()
+    e2e_rates = [float(r) for r in args.e2e_rates.split(",") if r.strip()]
 
     readings: list[dict[str, object]] = []
     conditions = Conditions()
@@ -122,7 +125,8 @@ async def main() -> None:
                 f"{'idle, dev virtualenv as is':34} RSS {dev_idle['rss_mb']:6.1f} MB   "
                 f"peak {dev_idle['peak_mb']:6.1f} MB"
             )
-            async with Child(argv, env, Path(tmp)) as gw:
+            installed = {**env, "ABSENT_MODULES": ",".join(sorted(dev_only_modules()))}
+            async with Child(argv, installed, Path(tmp)) as gw:
                 conditions.track(gw.pid)
                 conditions.start()
 
@@ -138,7 +142,8 @@ async def main() -> None:
                 channels = [name for name, says in STARTED.items() if re.search(says, output)]
                 reading(f"idle after {args.settle:g} s", channels_on=channels)
 
-                mentions = Mentions(channels=args.burst + int(args.e2e_rate * args.e2e_seconds))
+                e2e_total = sum(int(rate * args.e2e_seconds) for rate in e2e_rates)
+                mentions = Mentions(channels=args.burst + e2e_total)
                 began = time.monotonic()
                 burst = await closed_loop(
                     "ingest burst",
@@ -159,20 +164,19 @@ async def main() -> None:
                     seconds=round(time.monotonic() - began, 1),
                 )
 
-                phase = await run_phase(
-                    gw,
-                    slack,
-                    mentions,
-                    rate=args.e2e_rate,
-                    total=int(args.e2e_rate * args.e2e_seconds),
-                    offset=args.burst,
-                )
-                reading(
-                    f"after e2e at {args.e2e_rate:g} req/s",
-                    reply_p50_ms=phase["reply_p50_ms"],
-                    reply_p99_ms=phase["reply_p99_ms"],
-                    missing=phase["missing_replies"],
-                )
+                offset = args.burst
+                for rate in e2e_rates:
+                    total = int(rate * args.e2e_seconds)
+                    phase = await run_phase(
+                        gw, slack, mentions, rate=rate, total=total, offset=offset, grace=180
+                    )
+                    offset += total
+                    reading(
+                        f"after e2e at {rate:g} req/s",
+                        reply_p50_ms=phase["reply_p50_ms"],
+                        reply_p99_ms=phase["reply_p99_ms"],
+                        missing=phase["missing_replies"],
+                    )
                 await asyncio.sleep(args.settle)
                 reading(f"idle again after {args.settle:g} s")
                 load = conditions.stop()
