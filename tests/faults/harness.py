@@ -368,7 +368,7 @@ async def stored(database_url: str, hooks: Sequence[Webhook]) -> dict[str, Store
     return {h.external_id: books.get(h.external_id, Stored(0, None, ())) for h in hooks}
 
 
-async def settled(database_url: str, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+async def settled(database_url: str, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109
     """Wait until no task is queued or running and no reply is pending or being sent."""
     db = Database(database_url)
 
