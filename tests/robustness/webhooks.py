@@ -124,12 +124,6 @@ class Wire:
     def with_headers(self, **headers: str) -> Wire:
         return replace(self, headers={**self.headers, **headers})
 
-    def without(self, *names: str) -> Wire:
-        lowered = {n.lower() for n in names}
-        return replace(
-            self, headers={k: v for k, v in self.headers.items() if k.lower() not in lowered}
-        )
-
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
