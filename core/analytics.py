@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -94,20 +95,44 @@ def windows(period: str, now: datetime, tz: str) -> tuple[Window, Window]:
     )
 
 
+# The conversation rows the analytics read, as plain result rows (attribute access by column
+# name, e.g. `row.topic`) rather than ORM objects: they are only read, and building ORM
+# instances for every conversation of a period was most of a read request's cost.
+ConversationRow = Any
+_conversations = Conversation.__table__
+_CONVERSATION_COLUMNS = tuple(_conversations.c)
+
+
 async def conversations(
     session: AsyncSession, workspace_id: str, window: Window
-) -> list[Conversation]:
-    rows = await session.scalars(
-        select(Conversation).where(
-            Conversation.workspace_id == workspace_id,
-            Conversation.started_at >= window.start,
-            Conversation.started_at < window.end,
+) -> list[ConversationRow]:
+    """The workspace's conversations started inside WINDOW."""
+    result = await session.execute(
+        select(*_CONVERSATION_COLUMNS).where(
+            _conversations.c.workspace_id == workspace_id,
+            _conversations.c.started_at >= window.start,
+            _conversations.c.started_at < window.end,
         )
     )
-    return list(rows)
+    return list(result)
 
 
-def compute(metric: str, rows: Sequence[Conversation]) -> float | None:
+async def conversations_pair(
+    session: AsyncSession, workspace_id: str, current: Window, previous: Window
+) -> tuple[list[ConversationRow], list[ConversationRow]]:
+    """The conversations of CURRENT and of PREVIOUS; one query when the windows touch (as
+    every pair from `windows` does), split by start time."""
+    if previous.end != current.start:
+        return (
+            await conversations(session, workspace_id, current),
+            await conversations(session, workspace_id, previous),
+        )
+    both = await conversations(session, workspace_id, Window(previous.start, current.end, ""))
+    split = current.start
+    return [r for r in both if r.started_at >= split], [r for r in both if r.started_at < split]
+
+
+def compute(metric: str, rows: Sequence[ConversationRow]) -> float | None:
     """The metric over ROWS; None when there is nothing to measure."""
     if metric == "volume":
         return float(len(rows))
@@ -157,11 +182,11 @@ def trend(metric: str, current: float | None, previous: float | None) -> str:
     return f"{direction} {size} on the period before ({'better' if better else 'worse'})"
 
 
-def top_topics(rows: Sequence[Conversation], n: int = 5) -> list[tuple[str, int]]:
+def top_topics(rows: Sequence[ConversationRow], n: int = 5) -> list[tuple[str, int]]:
     return Counter(r.topic or "other" for r in rows).most_common(n)
 
 
-def suggestion(metric: str, rows: Sequence[Conversation]) -> str:
+def suggestion(metric: str, rows: Sequence[ConversationRow]) -> str:
     """One specific next action, drawn from where the misses cluster."""
     if metric in ("resolution_rate", "escalation_rate", "csat"):
         misses = [r for r in rows if r.escalated or not r.resolved_by_ai or (r.csat or 5) <= 2]
@@ -191,11 +216,11 @@ def sparkline(values: Sequence[float]) -> str:
 
 
 def daily_series(
-    metric: str, rows: Sequence[Conversation], window: Window, tz: str
+    metric: str, rows: Sequence[ConversationRow], window: Window, tz: str
 ) -> list[tuple[str, float | None]]:
     """The metric per local day across WINDOW, for charts."""
     zone = ZoneInfo(tz)
-    by_day: dict[str, list[Conversation]] = {}
+    by_day: dict[str, list[ConversationRow]] = {}
     for row in rows:
         by_day.setdefault(row.started_at.astimezone(zone).date().isoformat(), []).append(row)
     day = window.start.astimezone(zone).date()

@@ -28,7 +28,6 @@ from delivery.reports import render as render_report
 from storage.domain import (
     AiAgent,
     Assist,
-    Conversation,
     Integration,
     KnowledgeGap,
     QaPair,
@@ -45,8 +44,9 @@ async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetMetricsArgs)
     period = args.period or "this_week"
     current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    rows = await analytics.conversations(ctx.session, ctx.principal.workspace_id, current)
-    before = await analytics.conversations(ctx.session, ctx.principal.workspace_id, previous)
+    rows, before = await analytics.conversations_pair(
+        ctx.session, ctx.principal.workspace_id, current, previous
+    )
     if args.channel:
         rows = [r for r in rows if r.channel == args.channel]
         before = [r for r in before if r.channel == args.channel]
@@ -91,11 +91,10 @@ async def get_topic_breakdown(ctx: ToolContext, args: BaseModel) -> list[Deliver
     assert isinstance(args, a.GetTopicBreakdownArgs)
     period = args.period or "this_month"
     current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    rows = await analytics.conversations(ctx.session, ctx.principal.workspace_id, current)
-    before = Counter(
-        r.topic or "other"
-        for r in await analytics.conversations(ctx.session, ctx.principal.workspace_id, previous)
+    rows, earlier = await analytics.conversations_pair(
+        ctx.session, ctx.principal.workspace_id, current, previous
     )
+    before = Counter(r.topic or "other" for r in earlier)
     if not rows:
         return [Deliverable(text=f"No conversations {current.label}.")]
     top = analytics.top_topics(rows, args.limit or 5)
@@ -532,7 +531,7 @@ PATTERN_SUBJECTS = {
 }
 
 
-def _pattern_keys(focus: str, rows: Sequence[Conversation]) -> list[str]:
+def _pattern_keys(focus: str, rows: Sequence[analytics.ConversationRow]) -> list[str]:
     if focus == "escalations":
         picked = [r for r in rows if r.escalated]
     elif focus == "conversations":
@@ -572,10 +571,9 @@ async def analyze_patterns(ctx: ToolContext, args: BaseModel) -> list[Deliverabl
         now = Counter(x.category or "other" for x in opened)
         before = Counter(x.category or "other" for x in await _assists_opened(ctx, previous))
     else:
-        now = Counter(_pattern_keys(focus, await analytics.conversations(ctx.session, ws, current)))
-        before = Counter(
-            _pattern_keys(focus, await analytics.conversations(ctx.session, ws, previous))
-        )
+        rows, earlier = await analytics.conversations_pair(ctx.session, ws, current, previous)
+        now = Counter(_pattern_keys(focus, rows))
+        before = Counter(_pattern_keys(focus, earlier))
     subject = PATTERN_SUBJECTS[focus]
     total, prior = sum(now.values()), sum(before.values())
     if not total:
@@ -1008,8 +1006,7 @@ class ReportInput:
 
 async def _performance_report(r: ReportInput) -> Report:
     ws = r.ctx.principal.workspace_id
-    rows = await analytics.conversations(r.ctx.session, ws, r.current)
-    before = await analytics.conversations(r.ctx.session, ws, r.previous)
+    rows, before = await analytics.conversations_pair(r.ctx.session, ws, r.current, r.previous)
     out: list[dict[str, Any]] = []
     fields: list[CardField] = []
     worse: list[str] = []
@@ -1034,7 +1031,7 @@ async def _performance_report(r: ReportInput) -> Report:
     )
 
 
-def _slowest_channel(rows: Sequence[Conversation]) -> str:
+def _slowest_channel(rows: Sequence[analytics.ConversationRow]) -> str:
     """Where first responses are slowest: the channel whose settings to look at first."""
     times: dict[str, list[float]] = {}
     for c in rows:
@@ -1098,13 +1095,11 @@ async def _assists_report(r: ReportInput) -> Report:
 
 async def _topics_report(r: ReportInput) -> Report:
     ws = r.ctx.principal.workspace_id
-    rows = await analytics.conversations(r.ctx.session, ws, r.current)
-    before = Counter(
-        c.topic or "other" for c in await analytics.conversations(r.ctx.session, ws, r.previous)
-    )
+    rows, earlier = await analytics.conversations_pair(r.ctx.session, ws, r.current, r.previous)
+    before = Counter(c.topic or "other" for c in earlier)
     if not rows:
         return Report(lines=["No conversations."], rows=[], suggestion="Nothing to act on yet.")
-    groups: dict[str, list[Conversation]] = {}
+    groups: dict[str, list[analytics.ConversationRow]] = {}
     for c in rows:
         groups.setdefault(c.topic or "other", []).append(c)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
@@ -1249,8 +1244,7 @@ async def human_cost_per_conversation(ctx: ToolContext) -> float:
 
 async def roi_report(r: ReportInput) -> Report:
     ws = r.ctx.principal.workspace_id
-    rows = await analytics.conversations(r.ctx.session, ws, r.current)
-    before = await analytics.conversations(r.ctx.session, ws, r.previous)
+    rows, before = await analytics.conversations_pair(r.ctx.session, ws, r.current, r.previous)
     rate = await human_cost_per_conversation(r.ctx)
     resolved = sum(c.resolved_by_ai for c in rows)
     resolved_before = sum(c.resolved_by_ai for c in before)
@@ -1300,10 +1294,8 @@ async def roi_report(r: ReportInput) -> Report:
 
 async def _csat_report(r: ReportInput) -> Report:
     ws = r.ctx.principal.workspace_id
-    rows = [
-        c for c in await analytics.conversations(r.ctx.session, ws, r.current) if c.csat is not None
-    ]
-    before = await analytics.conversations(r.ctx.session, ws, r.previous)
+    current, before = await analytics.conversations_pair(r.ctx.session, ws, r.current, r.previous)
+    rows = [c for c in current if c.csat is not None]
     value, prior = analytics.compute("csat", rows), analytics.compute("csat", before)
     trend = analytics.trend("csat", value, prior)
     spread = Counter(c.csat for c in rows)
@@ -1445,8 +1437,7 @@ async def report_chart(r: ReportInput, kind: str, report: Report) -> Callable[[]
     rows = report.rows
     if kind in ("performance", "roi"):
         ws, tz = r.ctx.principal.workspace_id, r.ctx.principal.timezone
-        now = await analytics.conversations(r.ctx.session, ws, r.current)
-        before = await analytics.conversations(r.ctx.session, ws, r.previous)
+        now, before = await analytics.conversations_pair(r.ctx.session, ws, r.current, r.previous)
         if kind == "roi":
             now = [c for c in now if c.resolved_by_ai]
             before = [c for c in before if c.resolved_by_ai]
