@@ -73,10 +73,7 @@ async def _make_due(db: Database, row_id: str) -> None:
 
 
 async def _drain_once(worker: OutboxWorker) -> int:
-    claimed = await worker.claim_due()
-    for reply in claimed:
-        await worker._deliver(reply)
-    return len(claimed)
+    return await worker.drain()
 
 
 async def test_retryable_error_is_retried_after_retry_after(db: Database) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.parser
 import email.policy
 import json
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Any, ClassVar, Literal, Self
@@ -17,7 +20,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-__all__ = ["FaultKind", "Recorded", "Simulator", "UploadedFile"]
+__all__ = ["FaultKind", "Limit", "Recorded", "Simulator", "UploadedFile"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,16 @@ class Recorded:
 _RECORD = web.RequestKey("switchboard_sim_record", Recorded)
 
 
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A provider's documented limit: at most ``limit`` requests on ``key`` in any sliding
+    ``window`` seconds, counted on arrival."""
+
+    key: str
+    limit: int
+    window: float
+
+
 @dataclass(slots=True)
 class _Fault:
     kind: FaultKind
@@ -113,7 +126,11 @@ class Simulator:
 
     name: ClassVar[str] = "provider"
 
-    def __init__(self) -> None:
+    def __init__(self, *, enforce_limits: bool = False) -> None:
+        self.enforce_limits = enforce_limits
+        """Answer 429 with Retry-After to a request over one of the provider's documented
+        limits (``limits``), as the provider would; off unless asked for."""
+        self._windows: dict[str, deque[float]] = {}
         self._records: list[Recorded] = []
         self._faults: list[_Fault] = []
         self._arrival = asyncio.Event()
@@ -308,6 +325,10 @@ class Simulator:
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         """Add the provider's routes."""
 
+    def limits(self, record: Recorded) -> Iterable[Limit]:
+        """The documented limits a request counts against (subclasses override)."""
+        return ()
+
     def error_response(
         self,
         status: int,
@@ -349,11 +370,18 @@ class Simulator:
         body = await request.read()
         fault = self._take_fault(request.path)
         record = _record(request, body, fault.kind if fault else None)
+        retry_after = self._over_limit(record) if fault is None and self.enforce_limits else None
+        if retry_after is not None:
+            record = dataclasses.replace(record, fault="throttle")
         self._records.append(record)
         request[_RECORD] = record
         self._arrival.set()
         self._arrival = asyncio.Event()
 
+        if retry_after is not None:
+            response = self.error_response(429, kind="throttle", retry_after=retry_after)
+            response.headers["Retry-After"] = str(retry_after)
+            return response
         if fault is not None:
             response = await self._apply_fault(fault)
             if response is not None:
@@ -369,6 +397,24 @@ class Simulator:
                 "%s simulator handler failed for %s %s", self.name, request.method, request.path
             )
             raise
+
+    def _over_limit(self, record: Recorded) -> int | None:
+        """Whole seconds until the request would be within every limit it counts against, or
+        None (and it is counted) when it is within them now. Refused requests do not count."""
+        limits = list(self.limits(record))
+        now = record.at
+        wait = 0.0
+        for limit in limits:
+            arrivals = self._windows.setdefault(limit.key, deque())
+            while arrivals and arrivals[0] <= now - limit.window:
+                arrivals.popleft()
+            if len(arrivals) >= limit.limit:
+                wait = max(wait, arrivals[len(arrivals) - limit.limit] + limit.window - now)
+        if wait > 0:
+            return max(1, math.ceil(wait))
+        for limit in limits:
+            self._windows[limit.key].append(now)
+        return None
 
     async def _apply_fault(self, fault: _Fault) -> web.StreamResponse | None:
         match fault.kind:

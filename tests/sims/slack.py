@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.sims.base import FaultKind, Simulator
+from tests.sims.base import FaultKind, Limit, Recorded, Simulator
 
 __all__ = ["SlackSim"]
 
@@ -24,6 +24,8 @@ class SlackSim(Simulator):
     ``files.getUploadURLExternal`` (+ the upload POST to the returned ``upload_url``),
     ``files.completeUploadExternal``, ``conversations.info``, ``conversations.open``,
     ``users.info``. ``refuse(method, error)`` scripts an ``ok: false`` answer.
+    ``enforce_limits=True``: ``chat.postMessage`` 1 per second per channel and file uploads
+    (``files.completeUploadExternal``) Tier 2, 20 per minute per workspace, else 429.
     Every method but the upload needs ``Authorization: Bearer <token>``; like Slack, auth and
     argument errors are HTTP 200 with ``{"ok": false, "error": ...}``.
     """
@@ -39,6 +41,7 @@ class SlackSim(Simulator):
         bot_user_id: str = "U0SIMBOT1",
         bot_id: str = "B0SIMBOT1",
         app_id: str = "A0SIMAPP1",
+        enforce_limits: bool = False,
     ) -> None:
         self.token = token
         self.team_id = team_id
@@ -55,7 +58,7 @@ class SlackSim(Simulator):
         """file_id -> {filename, length, data (bytes once uploaded), title, channel_id, ...}."""
         self._seq = itertools.count(1)
         self._refusals: list[tuple[str, str]] = []
-        super().__init__()
+        super().__init__(enforce_limits=enforce_limits)
         self._methods: dict[str, Callable[[Args], Args]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -191,6 +194,14 @@ class SlackSim(Simulator):
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("*", "/api/{method}", self._api)
         router.add_post("/upload/v1/{file_id}", self._upload)
+
+    def limits(self, record: Recorded) -> list[Limit]:
+        method = record.path.rsplit("/", 1)[-1]
+        if method == "chat.postMessage":
+            return [Limit(f"channel:{record.params.get('channel')}", 1, 1.0)]
+        if method == "files.completeUploadExternal":
+            return [Limit("files", 20, 60.0)]
+        return []
 
     def error_response(
         self,

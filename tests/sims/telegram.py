@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests.sims.base import FaultKind, Recorded, Simulator
+from tests.sims.base import FaultKind, Limit, Recorded, Simulator
 
 __all__ = ["TelegramSim"]
 
@@ -22,6 +22,10 @@ Params = dict[str, Any]
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_LONG_POLL = 50.0
+# Methods that send or change a message: what the Bot FAQ's limits count.
+_MESSAGE_METHODS = frozenset(
+    {"sendmessage", "sendphoto", "senddocument", "editmessagetext", "editmessagereplymarkup"}
+)
 
 # Parameters whose values are strings even when they look like JSON numbers or booleans.
 _STRING_PARAMS = frozenset(
@@ -160,6 +164,10 @@ class TelegramSim(Simulator):
     or ``&`` or an unknown tag is refused ("can't parse entities"). Lengths are checked after
     parsing, in UTF-16 code units. ``message_update``/``callback_query_update`` build updates
     to POST to a webhook.
+
+    ``enforce_limits=True``: messages (sends and edits) over the Bot FAQ's limits are refused
+    with 429 and ``retry_after``: 1 per second in one chat, 20 per minute in one group or
+    channel, 30 per second for the bot.
     """
 
     name: ClassVar[str] = "telegram"
@@ -170,6 +178,7 @@ class TelegramSim(Simulator):
         token: str = "123456789:AAsimTOKENsimTOKENsimTOKENsimTOKEN0",
         username: str = "switchboard_sim_bot",
         first_name: str = "Switchboard",
+        enforce_limits: bool = False,
     ) -> None:
         self.token = token
         self.bot_user: Params = {
@@ -197,7 +206,7 @@ class TelegramSim(Simulator):
         self._update_ids = itertools.count(100_000_001)
         self._message_ids = itertools.count(1)
         self._file_seq = itertools.count(1)
-        super().__init__()
+        super().__init__(enforce_limits=enforce_limits)
         self._methods: dict[str, Callable[[Params, Recorded], Any]] = {
             "getme": lambda p, r: self.bot_user,
             "sendmessage": self._send_message,
@@ -363,6 +372,18 @@ class TelegramSim(Simulator):
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_route("*", "/bot{token}/{method}", self._api)
         router.add_get("/file/bot{token}/{file_path:.+}", self._download)
+
+    def limits(self, record: Recorded) -> list[Limit]:
+        if not record.path.startswith("/bot"):
+            return []
+        method = record.path.rsplit("/", 1)[-1].lower()
+        if method not in _MESSAGE_METHODS:
+            return []
+        chat = _decode_params(record).get("chat_id")
+        limits = [Limit(f"chat:{chat}", 1, 1.0), Limit("bot", 30, 1.0)]
+        if isinstance(chat, str) or (isinstance(chat, int) and chat < 0):
+            limits.append(Limit(f"group:{chat}", 20, 60.0))
+        return limits
 
     def error_response(
         self,

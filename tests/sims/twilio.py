@@ -30,7 +30,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from tests.sims.base import FaultKind, Simulator
+from tests.sims.base import FaultKind, Limit, Recorded, Simulator
 
 __all__ = [
     "CompatAsyncTwilioHttpClient",
@@ -74,6 +74,10 @@ class TwilioSim(Simulator):
     with sid ``SM...``/``MM...`` and status ``queued``), ``GET .../Messages/{sid}.json``,
     ``POST .../Calls.json``, ``GET``/``POST .../Calls/{sid}.json``. HTTP Basic auth must be
     account sid + auth token; errors use Twilio's ``{code, message, more_info, status}`` body.
+    ``enforce_limits=True``: message creates over 1 per second to one recipient or 25 per
+    second from one sender are refused with 429 (error 20429) and Retry-After. (Twilio queues
+    what exceeds a number's throughput rather than refusing it; refusing shows a test when
+    the gateway sends faster than it means to.)
     """
 
     name: ClassVar[str] = "twilio"
@@ -83,6 +87,7 @@ class TwilioSim(Simulator):
         *,
         account_sid: str = "AC" + "5" * 32,
         auth_token: str = "simauthtoken" + "0" * 20,
+        enforce_limits: bool = False,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -94,7 +99,7 @@ class TwilioSim(Simulator):
         """(url, params, HTTP status) of every status callback the simulator delivered."""
         self._seq = itertools.count(1)
         self._refusals: list[tuple[int, int, str]] = []
-        super().__init__()
+        super().__init__(enforce_limits=enforce_limits)
 
     # ------------------------------------------------------------------ inspection
 
@@ -178,6 +183,13 @@ class TwilioSim(Simulator):
         router.add_post(f"{base}/Calls.json", self._create_call)
         router.add_get(f"{base}/Calls/{{sid}}.json", self._fetch_call)
         router.add_post(f"{base}/Calls/{{sid}}.json", self._update_call)
+
+    def limits(self, record: Recorded) -> list[Limit]:
+        if record.method != "POST" or not record.path.endswith("/Messages.json"):
+            return []
+        params = record.params
+        sender = params.get("From") or params.get("MessagingServiceSid")
+        return [Limit(f"to:{params.get('To')}", 1, 1.0), Limit(f"from:{sender}", 25, 1.0)]
 
     def error_response(
         self,

@@ -1,0 +1,257 @@
+"""How the outbox drains under rate limits, on a controlled clock: a busy conversation never
+holds up the others, a shared limit is used in full but never exceeded in any window, a
+conversation's replies keep their order, and two nodes never send one reply twice."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core import directory
+from core.metrics import Metrics
+from core.task import Route
+from delivery.deliverable import Deliverable, Receipt
+from delivery.outbox import OutboxWorker, enqueue
+from delivery.ratelimit import RateLimiter, Rule
+from delivery.senders import Op
+from storage.db import Database
+from storage.models import OutboxRow
+from storage.types import utcnow
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
+    """The scheduling does not depend on the backend; claiming does (two nodes: both)."""
+    database = Database(sqlite_url)
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ChatSender:
+    """One call per reply, counted against its chat and the bot; records when (on the test's
+    clock) each call reached the "provider"."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[float, str, str]] = []  # (time, chat, text)
+
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
+        return [Op("post", {"text": deliverable.text}, (("chat", route.address), ("bot", "b")))]
+
+    async def perform(self, route: Route, op: Op) -> Receipt:
+        self.calls.append((self.clock.now, route.address, op.payload["text"]))
+        return Receipt(provider_message_id=f"m{len(self.calls)}")
+
+
+async def _enqueue(db: Database, replies: list[tuple[str, str]], *, batch: int = 0) -> None:
+    """Each (chat, text) a reply of its own, written in the order given."""
+    async with db.session() as session:
+        ws = await directory.create_workspace(session, f"Acme {batch}")
+    base = utcnow() - timedelta(minutes=1) + timedelta(seconds=batch)
+    for n, (chat, text) in enumerate(replies):
+        async with db.session() as session:
+            (row_id,) = enqueue(
+                session,
+                workspace_id=ws.id,
+                route=Route(channel="telegram", address=chat),
+                deliverables=[Deliverable(text=text)],
+                dedupe_prefix=f"r{batch}:{n}",
+            )
+            await session.flush()
+            # Distinct, ordered creation times (the order the replies were written in).
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(created_at=base + timedelta(milliseconds=n))
+            )
+
+
+def _worker(
+    db: Database,
+    sender: ChatSender,
+    limiter: RateLimiter,
+    clock: Clock,
+    *,
+    node: str = "n1",
+    max_wait: float = 2.0,
+    batch_size: int = 50,
+) -> OutboxWorker:
+    return OutboxWorker(
+        db,
+        {"telegram": sender},  # type: ignore[dict-item]
+        node_id=node,
+        metrics=Metrics(),
+        rng=random.Random(5),
+        limiter=limiter,
+        clock=clock,
+        max_wait=max_wait,
+        batch_size=batch_size,
+    )
+
+
+async def _make_due(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.status == "pending")
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def _statuses(db: Database) -> Counter[str]:
+    async with db.session() as session:
+        return Counter(await session.scalars(select(OutboxRow.status)))
+
+
+def _max_in_window(times: list[float], window: float = 1.0) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window - 1e-9:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_a_busy_conversation_does_not_hold_up_the_others(sqlite_db: Database) -> None:
+    db = sqlite_db
+    clock = Clock()
+    limiter = RateLimiter({"chat": Rule.per(1, 1.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(db, sender, limiter, clock)
+    # Chat A's three replies were written first; B, C and D have one each.
+    await _enqueue(db, [("A", "a1"), ("A", "a2"), ("A", "a3"), ("B", "b"), ("C", "c"), ("D", "d")])
+
+    await worker.drain()
+    # A's next slot is a second away: B, C and D went at once, not after it.
+    assert sorted(text for _, _, text in sender.calls) == ["a1", "b", "c", "d"]
+    clock.now += 1.0
+    await worker.drain()
+    clock.now += 1.0
+    await worker.drain()
+    assert [text for _, chat, text in sender.calls if chat == "A"] == ["a1", "a2", "a3"]
+    assert [t for t, chat, _ in sender.calls if chat == "A"] == [5000.0, 5001.0, 5002.0]
+    assert await _statuses(db) == Counter(sent=6)
+
+
+async def test_a_shared_limit_is_used_in_full_and_never_exceeded(sqlite_db: Database) -> None:
+    db = sqlite_db
+    """12 chats, two replies each, a bot allowed 5 calls per second: 24 calls need at least
+    floor(23 / 5) = 4 seconds; the outbox takes no longer, and no second sees a sixth call."""
+    clock = Clock()
+    limiter = RateLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(db, sender, limiter, clock)
+    chats = [f"chat{n:02d}" for n in range(12)]
+    await _enqueue(db, [(chat, f"{chat}-{k}") for k in (1, 2) for chat in chats])
+
+    for _ in range(100):
+        await worker.drain()
+        if len(sender.calls) == 24:
+            break
+        clock.now += 0.25
+    times = [t for t, _, _ in sender.calls]
+    assert len(times) == 24
+    assert max(times) - 5000.0 <= 4.0
+    assert _max_in_window(times) <= 5
+    for chat in chats:
+        mine = [(t, text) for t, c, text in sender.calls if c == chat]
+        assert [text for _, text in mine] == [f"{chat}-1", f"{chat}-2"]
+        assert mine[1][0] - mine[0][0] >= 1.0
+    assert await _statuses(db) == Counter(sent=24)
+
+
+async def test_a_conversation_on_the_critical_path_gets_the_shared_slots_first(
+    sqlite_db: Database,
+) -> None:
+    """Twenty chats with one reply each were written before chat H's six. The bot allows 5
+    calls a second: 26 calls need 5 s, and so do H's six at 1 a second, but only if H goes
+    every second from the start. Oldest first would put H after the others (9 s)."""
+    db = sqlite_db
+    clock = Clock()
+    limiter = RateLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(db, sender, limiter, clock, max_wait=10.0)
+    light = [(f"chat{n:02d}", f"light{n:02d}") for n in range(20)]
+    await _enqueue(db, light + [("H", f"h{n}") for n in range(6)])
+
+    for _ in range(40):
+        await worker.drain()
+        if len(sender.calls) == 26:
+            break
+        clock.now += 0.25
+    assert [t - 5000.0 for t, chat, _ in sender.calls if chat == "H"] == [0, 1, 2, 3, 4, 5]
+    assert max(t for t, _, _ in sender.calls) - 5000.0 == 5.0
+    assert sorted(text for _, chat, text in sender.calls if chat != "H") == [t for _, t in light]
+    assert _max_in_window([t for t, _, _ in sender.calls]) <= 5
+
+
+async def test_replies_whose_slot_is_far_off_go_back_in_order(sqlite_db: Database) -> None:
+    db = sqlite_db
+    clock = Clock()
+    limiter = RateLimiter({"chat": Rule.per(1, 10.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(db, sender, limiter, clock, max_wait=0.5)
+    await _enqueue(db, [("A", f"a{n}") for n in range(1, 5)] + [("B", "b")])
+
+    await worker.drain()
+    assert sorted(text for _, _, text in sender.calls) == ["a1", "b"]
+    # a2..a4 could not go within half a second (one per 10 s in a chat here): back in the
+    # queue until shortly before their slot, no attempt counted.
+    async with db.session() as session:
+        pending = select(OutboxRow).where(OutboxRow.status == "pending")
+        waiting = list(await session.scalars(pending))
+    assert sorted(r.deliverable["text"] for r in waiting) == ["a2", "a3", "a4"]
+    assert all(r.attempts == 0 and r.next_attempt_at > utcnow() for r in waiting)
+    assert worker.held == 0
+
+    # A newer reply to A, claimed while a2..a4 are still away, waits behind them.
+    await _enqueue(db, [("A", "a5")], batch=1)
+    await worker.drain()
+    assert [text for _, _, text in sender.calls].count("a5") == 0
+    for _ in range(8):
+        clock.now += 10.0
+        await _make_due(db)
+        await worker.drain()
+    assert [text for _, chat, text in sender.calls if chat == "A"] == [
+        "a1",
+        "a2",
+        "a3",
+        "a4",
+        "a5",
+    ]
+    times = [t for t, chat, _ in sender.calls if chat == "A"]
+    assert all(later - earlier >= 10.0 for earlier, later in itertools.pairwise(times))
+
+
+async def test_two_nodes_never_send_the_same_reply(db: Database) -> None:
+    clock = Clock()
+    senders = [ChatSender(clock), ChatSender(clock)]
+    nodes = [
+        _worker(db, sender, RateLimiter({}, clock=clock), clock, node=f"n{n}", batch_size=4)
+        for n, sender in enumerate(senders)
+    ]
+    await _enqueue(db, [(f"chat{n}", f"r{n}") for n in range(40)])
+    await asyncio.gather(*(node.drain() for node in nodes))
+    texts = Counter(text for sender in senders for _, _, text in sender.calls)
+    assert texts == Counter({f"r{n}": 1 for n in range(40)})
+    assert all(sender.calls for sender in senders)  # both nodes took part
+    assert await _statuses(db) == Counter(sent=40)
