@@ -156,7 +156,14 @@ async def _open_assists(ctx: ToolContext) -> list[Assist]:
 async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetAgentWorkloadArgs)
     members = {m.id: m for m in await active_members(ctx.session, ctx.principal.workspace_id)}
-    assists = await _open_assists(ctx)
+    # Only who holds each open assist and how urgent it is: plain rows, not whole assists.
+    assists = list(
+        await ctx.session.execute(
+            select(Assist.assignee_id, Assist.priority).where(
+                Assist.workspace_id == ctx.principal.workspace_id, Assist.status != "closed"
+            )
+        )
+    )
     counts = Counter(x.assignee_id for x in assists)
     if args.member:
         try:
