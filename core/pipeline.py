@@ -334,7 +334,7 @@ class PipelineWorker:
             )
             .returning(*_tasks.c)
         )
-        async with self._db.session() as session:
+        async with self._db.writing(), self._db.session() as session:
             rows = (await session.execute(stmt)).all()
         return [(row, token) for row in rows]
 
@@ -347,9 +347,19 @@ class PipelineWorker:
                 await self._fail(task, token, "gave up after repeated crashes")
                 return
             try:
-                async with self._db.session() as session:
+                async with self._db.sessions() as session:
                     outcome = await self._processor.process(session, task, utcnow())
-                    await self._finish(session, task, token, outcome)
+                    # The reads above ran beside other writers; the writes and their commit
+                    # take this node's turn at the write lock (SQLite) in one go. A task that
+                    # already wrote holds SQLite's lock: waiting for a turn then would deadlock.
+                    turn = (
+                        contextlib.nullcontext()
+                        if await self._writing(session)
+                        else self._db.writing()
+                    )
+                    async with turn:
+                        await self._finish(session, task, token, outcome)
+                        await session.commit()
                 self._metrics.tasks_processed.labels("done").inc()
                 if self._on_replies is not None:
                     self._on_replies()
@@ -362,6 +372,14 @@ class PipelineWorker:
         finally:
             self._metrics.workers_busy.dec()
             self._metrics.task_seconds.observe(time.perf_counter() - started)
+
+    async def _writing(self, session: AsyncSession) -> bool:
+        """Whether SESSION's SQLite connection is inside a write transaction already (the
+        driver begins one at the first write); always False elsewhere."""
+        if not self._db.is_sqlite:
+            return False
+        raw = await (await session.connection()).get_raw_connection()
+        return bool(getattr(raw.driver_connection, "in_transaction", False))
 
     async def _finish(
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome
@@ -399,7 +417,7 @@ class PipelineWorker:
 
     async def _fail(self, task: Task, token: str, error: str) -> None:
         try:
-            async with self._db.session() as session:
+            async with self._db.writing(), self._db.session() as session:
                 await self._mark(session, task.id, token, status="failed", error=error[:2000])
                 enqueue(
                     session,

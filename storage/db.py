@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one write lock per file, and a writer that finds it taken sleeps in
+        # SQLite's busy handler (1, 2, 5, 10, ... 100 ms steps) however soon it is freed. The
+        # writers of this process queue here instead and take it in turn without sleeping.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -72,6 +77,13 @@ class Database:
         """A session in a transaction: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    def writing(self) -> AbstractAsyncContextManager[object]:
+        """Hold around a write transaction, from before its first write until after its
+        commit: on SQLite this process's writers take turns here; elsewhere it does nothing."""
+        if self._write_lock is None:
+            return contextlib.nullcontext()
+        return self._write_lock
 
     async def migrate(self) -> None:
         """Apply every pending migration (serialised across nodes on PostgreSQL)."""

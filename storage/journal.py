@@ -115,7 +115,7 @@ class TaskJournal:
     async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[Accepted]]]) -> None:
         rows = [values for values, _ in batch]
         try:
-            async with self._db.engine.begin() as conn:
+            async with self._db.writing(), self._db.engine.begin() as conn:
                 inserted = set((await conn.execute(self._insert, rows)).scalars())
                 missing = [r for r in rows if r["id"] not in inserted]
                 existing: dict[tuple[str, str, str], str] = {}
