@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import briefings
@@ -46,6 +47,26 @@ FAILURE_REPLY = (
     "Sorry, something went wrong while handling your request (reference {ref}). "
     "The team has been notified; please try again in a moment."
 )
+
+
+# How many times a task's transaction is run when the database refuses it for a concurrent
+# writer before the task fails.
+TRANSIENT_RETRIES = 3
+_TRANSIENT_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock detected
+
+
+def transient(exc: DBAPIError) -> bool:
+    """Whether EXC is the database refusing a transaction for a concurrent writer, so the same
+    transaction can simply be run again: SQLite's "database is locked" (a read transaction that
+    another connection's commit overtook cannot become a write one, whatever the busy timeout),
+    or PostgreSQL's serialization failure or deadlock."""
+    orig = exc.orig
+    if "database is locked" in str(orig):
+        return True
+    state = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
+    )
+    return state in _TRANSIENT_SQLSTATES
 
 
 class LostClaim(Exception):
@@ -347,6 +368,26 @@ class PipelineWorker:
                 await self._fail(task, token, "gave up after repeated crashes")
                 return
             try:
+                await self._process(task, token)
+                self._metrics.tasks_processed.labels("done").inc()
+                if self._on_replies is not None:
+                    self._on_replies()
+            except LostClaim:
+                log.warning("task %s was reclaimed by another node; discarding", task.id)
+                self._metrics.tasks_processed.labels("lost").inc()
+            except Exception as exc:  # the one error boundary per task
+                log.exception("task %s failed", task.id)
+                await self._fail(task, token, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._metrics.workers_busy.dec()
+            self._metrics.task_seconds.observe(time.perf_counter() - started)
+
+    async def _process(self, task: Task, token: str) -> None:
+        """Process TASK and commit its outcome. A transaction the database refused for a
+        concurrent writer (SQLite's lock, a PostgreSQL serialization failure or deadlock) was
+        rolled back whole, so it is simply run again, a few times, before the task fails."""
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
                 async with self._db.sessions() as session:
                     outcome = await self._processor.process(session, task, utcnow())
                     # The reads above ran beside other writers; the writes and their commit
@@ -360,18 +401,12 @@ class PipelineWorker:
                     async with turn:
                         await self._finish(session, task, token, outcome)
                         await session.commit()
-                self._metrics.tasks_processed.labels("done").inc()
-                if self._on_replies is not None:
-                    self._on_replies()
-            except LostClaim:
-                log.warning("task %s was reclaimed by another node; discarding", task.id)
-                self._metrics.tasks_processed.labels("lost").inc()
-            except Exception as exc:  # the one error boundary per task
-                log.exception("task %s failed", task.id)
-                await self._fail(task, token, f"{type(exc).__name__}: {exc}")
-        finally:
-            self._metrics.workers_busy.dec()
-            self._metrics.task_seconds.observe(time.perf_counter() - started)
+                return
+            except DBAPIError as exc:
+                if attempt == TRANSIENT_RETRIES or not transient(exc):
+                    raise
+                log.info("task %s: the database refused a concurrent write; again", task.id)
+                await asyncio.sleep(0.05 * attempt)
 
     async def _writing(self, session: AsyncSession) -> bool:
         """Whether SESSION's SQLite connection is inside a write transaction already (the

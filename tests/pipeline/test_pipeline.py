@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from core import directory
 from core.classify.types import Classification, ToolCall
@@ -262,3 +264,59 @@ async def test_shutdown_releases_claimed_work(db: Database) -> None:
     async with db.session() as session:
         task = await session.get(TaskRow, accepted.task_id)
         assert task is not None and (task.status, task.lease_until) == ("queued", None)
+
+
+class LockedOnceClassifier(HelpClassifier):
+    """The first classification finds the database locked by another writer (SQLite refuses a
+    read transaction that a concurrent commit overtook); later ones go through."""
+
+    async def classify(self, text: str, principal: Principal, now: Any) -> Classification:
+        self.texts.append(text)
+        if len(self.texts) == 1:
+            raise OperationalError(
+                "UPDATE tasks", {}, sqlite3.OperationalError("database is locked")
+            )
+        return Classification(calls=(ToolCall(tool="help"),))
+
+
+async def test_a_transaction_refused_for_a_concurrent_writer_is_run_again(db: Database) -> None:
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    classifier = LockedOnceClassifier()
+    worker = make_worker(db, classifier, "node-a")
+    for row, token in await worker.claim():
+        await worker._handle(row, token)
+
+    assert len(classifier.texts) == 2
+    (reply,) = await replies_for(db, accepted.task_id)
+    assert reply.deliverable["kind"] != "error"
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+    assert task is not None and (task.status, task.attempts) == ("done", 1)
+
+
+async def test_a_database_error_that_is_not_a_conflict_fails_the_task_at_once(
+    db: Database,
+) -> None:
+    class Broken(HelpClassifier):
+        async def classify(self, text: str, principal: Principal, now: Any) -> Classification:
+            self.texts.append(text)
+            raise OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
+
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    classifier = Broken()
+    worker = make_worker(db, classifier, "node-a")
+    for row, token in await worker.claim():
+        await worker._handle(row, token)
+
+    assert len(classifier.texts) == 1
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+    assert task is not None and task.status == "failed"
