@@ -34,6 +34,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Seconds between looks for held rows whose slot moved away (a 429, a shared limit busier
 # than hoped); rows arriving are looked at at once.
 _CHECK_EVERY = 0.25
+# Least seconds between two claims that new replies ask for: each claim is a query that
+# sorts the due rows, and a busy pipeline commits replies many times a second.
+_CLAIM_GAP = 0.1
 
 
 def enqueue(
@@ -159,6 +162,26 @@ class _Parked:
         return max((slot for o, slot in self.rows.values() if o < order), default=None)
 
 
+@dataclass(eq=False)
+class _Sent:
+    """A row whose calls all went out, waiting for its record to be written."""
+
+    reply: ClaimedReply
+    receipt: Receipt
+    parts_sent: int
+    at: datetime
+    done: asyncio.Future[None]
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # its call was cancelled (shutdown) while it waited
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
 class OutboxWorker:
     """Claims due replies, sends them, and records receipts, retries or dead letters.
 
@@ -230,11 +253,15 @@ class OutboxWorker:
         self._parked: dict[Conversation, _Parked] = {}
         self._checked_at = -math.inf  # the last look for rows to put back
         self._returns: list[float] = []  # heap: when parked rows become due again
+        self._sent: list[_Sent] = []  # rows sent, their record not yet written
+        self._recorder: asyncio.Task[None] | None = None
         self._claim_at = -math.inf
+        self._claimed_at = -math.inf
 
     def wake(self) -> None:
-        """New replies were committed: claim at once."""
-        self._claim_at = -math.inf
+        """New replies were committed: claim them soon (at once, unless a claim was made in
+        the last CLAIM_GAP seconds: replies committed one by one are claimed together)."""
+        self._claim_at = min(self._claim_at, self._claimed_at + _CLAIM_GAP)
         self._fed.set()
 
     def stop(self) -> None:
@@ -265,6 +292,8 @@ class OutboxWorker:
             # Calls already made are recorded; rows not started go back with `release`.
             if self._calls:
                 await asyncio.gather(*self._calls, return_exceptions=True)
+            if self._recorder is not None:
+                await asyncio.gather(self._recorder, return_exceptions=True)
 
     async def _idle(self) -> None:
         timeout = self._poll_interval
@@ -295,7 +324,7 @@ class OutboxWorker:
         if now >= self._next_claim() and self._room_to_claim():
             limit = min(self._batch_size, self._max_held - self._held)
             claimed = await self.claim_due(limit)
-            now = self._clock()
+            now = self._claimed_at = self._clock()
             self._claim_at = now if len(claimed) >= limit else now + self._poll_interval
             while self._returns and self._returns[0] <= now:
                 heapq.heappop(self._returns)
@@ -640,25 +669,69 @@ class OutboxWorker:
         self.wake()
 
     async def _record_sent(self, reply: ClaimedReply, receipt: Receipt, parts_sent: int) -> None:
+        """Mark the row sent, with its receipt. Rows sent while a previous write is under way
+        are written together in the next transaction (group commit): under load one commit
+        records many, and the database stays free for the work that makes the replies."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append(_Sent(reply, receipt, parts_sent, utcnow(), done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._write_sent())
+        await done
+
+    async def _write_sent(self) -> None:
+        while self._sent:
+            batch, self._sent = self._sent, []
+            try:
+                await self._mark_sent(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0].done, exc)
+                    continue
+                # One bad row must not cost the others their record (and a resend): alone.
+                for sent in batch:
+                    try:
+                        await self._mark_sent([sent])
+                    except Exception as alone:
+                        _settle(sent.done, alone)
+                    else:
+                        _settle(sent.done, None)
+            else:
+                for sent in batch:
+                    _settle(sent.done, None)
+
+    async def _mark_sent(self, batch: list[_Sent]) -> None:
         async with self._db.session() as session:
-            row = self._receipt(reply, max(parts_sent - 1, 0), receipt)
-            if row is not None:
-                session.add(row)
+            for sent in batch:
+                row = self._receipt(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt)
+                if row is not None:
+                    session.add(row)
             await session.execute(
                 update(_outbox)
-                .where(_outbox.c.id == reply.id)
+                .where(_outbox.c.id == bindparam("row_id"))
                 .values(
                     status="sent",
-                    attempts=reply.attempts + 1,
-                    sent_at=utcnow(),
+                    attempts=bindparam("attempts"),
+                    sent_at=bindparam("at"),
                     lease_until=None,
                     last_error=None,
-                    provider_message_id=receipt.provider_message_id,
-                    provider_status=receipt.status,
-                    parts_sent=parts_sent,
-                )
+                    provider_message_id=bindparam("message_id"),
+                    provider_status=bindparam("provider_status"),
+                    parts_sent=bindparam("parts"),
+                ),
+                [
+                    {
+                        "row_id": sent.reply.id,
+                        "attempts": sent.reply.attempts + 1,
+                        "at": sent.at,
+                        "message_id": sent.receipt.provider_message_id,
+                        "provider_status": sent.receipt.status,
+                        "parts": sent.parts_sent,
+                    }
+                    for sent in batch
+                ],
             )
-        self._metrics.outbox_sent.labels(reply.route.channel, "sent").inc()
+        for sent in batch:
+            self._metrics.outbox_sent.labels(sent.reply.route.channel, "sent").inc()
 
     async def _record_failure(
         self, reply: ClaimedReply, exc: DeliveryError, parts_sent: int
