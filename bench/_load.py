@@ -9,9 +9,10 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -128,6 +129,18 @@ class Child:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
         return round(kb / 1024, 1)
+
+
+def peak_rate(records: Iterable[Any], window: float = 1.0) -> int:
+    """The most requests (anything with an `at` time, e.g. a simulator's `Recorded`) that
+    arrived within any WINDOW seconds."""
+    times = sorted(r.at for r in records)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def write_results(name: str, payload: dict[str, object]) -> Path:

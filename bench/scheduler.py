@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select, update
 
 from api.app import build_app
 from api.state import GATEWAY
-from bench._load import percentile, write_results
+from bench._load import peak_rate, percentile, write_results
 from config import Settings
 from core.seed import seed_workspace
 from scheduler.runner import BriefingScheduler
@@ -38,7 +38,6 @@ from storage.domain import Schedule
 from storage.journal import Accepted
 from storage.models import Member, OutboxRow, TaskRow
 from storage.types import utcnow
-from tests.sims.base import Recorded
 from tests.sims.telegram import TelegramSim
 from tests.sims.twilio import TwilioSim
 
@@ -145,17 +144,6 @@ async def measure_load(url: str) -> dict[str, float]:
     }
 
 
-def peak_rate(records: list[Recorded], window: float = 1.0) -> int:
-    """The most requests in any WINDOW seconds."""
-    times = sorted(r.at for r in records)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--schedules", type=int, default=100_000)
@@ -195,7 +183,10 @@ async def main() -> None:
                     .values(time=f"{fire_at:%H:%M}")
                 )
 
-        async with TelegramSim() as telegram, TwilioSim() as twilio:
+        async with (
+            TelegramSim(enforce_limits=True) as telegram,
+            TwilioSim(enforce_limits=True) as twilio,
+        ):
             settings = Settings(
                 _env_file=None,  # type: ignore[call-arg]
                 DATABASE_URL=url,
@@ -299,7 +290,8 @@ async def main() -> None:
     lateness = [(last - fired).total_seconds() for fired, last, _ in rows if last is not None]
     minimum = max(len(sent[c]) / LIMITS[c] for c in LIMITS)
     drained = max(lateness, default=float("nan"))
-    peaks = {c: peak_rate(sent[c]) for c in sent}
+    refused = {c: sum(1 for r in sent[c] if r.fault == "throttle") for c in sent}
+    peaks = {c: peak_rate([r for r in sent[c] if r.fault is None]) for c in sent}
     results = {
         "backend": "postgresql" if url.startswith("postgresql") else "sqlite",
         "schedules": args.schedules,
@@ -318,6 +310,7 @@ async def main() -> None:
         "outbox": outcomes,
         "outbox_errors": dict(errors.most_common(5)),
         "provider_calls": {c: len(v) for c, v in sent.items()},
+        "responses_429": refused,
         "peak_calls_per_second": peaks,
         "rate_limits_per_second": LIMITS,
         "minimum_drain_seconds": round(minimum, 1),
@@ -330,7 +323,8 @@ async def main() -> None:
     }
     for key, value in results.items():
         print(f"{key:28} {value}")
-    path = write_results(f"scheduler-{results['backend']}", results)
+    name = "scheduler" if results["backend"] == "sqlite" else "scheduler-postgresql"
+    path = write_results(name, results)
     print(f"results written to {path}")
 
 
