@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from storage.db import Database
 
 T = TypeVar("T")
 
@@ -58,3 +61,32 @@ def _describe(predicate: Callable[..., object]) -> str:
     if name.endswith("<lambda>") and len(source) <= 200:
         return source
     return name
+
+
+async def settled(
+    db: Database,
+    *,
+    timeout: float = 15.0,  # noqa: ASYNC109 - a bounded wait
+    interval: float = 0.01,
+    message: str = "tasks and outbox settled",
+) -> None:
+    """Wait until no task is queued or running and no reply is pending or being sent."""
+    from sqlalchemy import func, select
+
+    from storage.models import OutboxRow, TaskRow
+
+    async def quiet() -> bool:
+        async with db.session() as session:
+            busy = await session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(TaskRow.status.in_(("queued", "running")))
+            )
+            unsent = await session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.status.in_(("pending", "sending")))
+            )
+        return busy == 0 and unsent == 0
+
+    await wait_until(quiet, timeout=timeout, interval=interval, message=message)

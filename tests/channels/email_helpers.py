@@ -21,11 +21,11 @@ from api.state import GATEWAY, Gateway
 from core.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.email import EmailRecord
-from storage.models import MediaObject, OutboxRow, TaskRow
+from storage.models import MediaObject
 from storage.types import utcnow
 from tests.api import count_rows
 from tests.channels.email_payloads import INBOUND_PASSWORD, INBOUND_USER, Post
-from tests.helpers import wait_until
+from tests.helpers import settled
 from tests.sims.sendgrid import SendGridSim
 
 Client = TestClient[Any, Any]
@@ -87,22 +87,7 @@ class Mailroom:
 
     async def settled(self) -> None:
         """Every task finished and every email in a final delivery state."""
-
-        async def done() -> bool:
-            async with self.db.session() as session:
-                busy = await session.scalar(
-                    select(func.count())
-                    .select_from(TaskRow)
-                    .where(TaskRow.status.in_(("queued", "running")))
-                )
-                pending = await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxRow)
-                    .where(OutboxRow.status.in_(("pending", "sending")))
-                )
-            return busy == 0 and pending == 0
-
-        await wait_until(done, timeout=15, message="tasks and outbox settled")
+        await settled(self.db)
 
 
 async def stored_rows(db: Database) -> dict[str, int]:

@@ -15,9 +15,9 @@ from api.state import GATEWAY, Gateway
 from core.classify.types import Classification
 from core.identity import Principal
 from storage.db import Database
-from storage.models import OptOut, OutboxRow, TaskRow
+from storage.models import OptOut
 from tests.api import count_rows
-from tests.helpers import wait_until
+from tests.helpers import settled, wait_until
 from tests.sims.twilio import TwilioSim, message_webhook, twilio_signature
 
 Client = TestClient[Any, Any]
@@ -111,22 +111,7 @@ class Phone:
 
     async def settled(self, db: Database) -> None:
         """Every task finished and every reply in a final delivery state."""
-
-        async def done() -> bool:
-            async with db.session() as session:
-                busy = await session.scalar(
-                    select(func.count())
-                    .select_from(TaskRow)
-                    .where(TaskRow.status.in_(("queued", "running")))
-                )
-                pending = await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxRow)
-                    .where(OutboxRow.status.in_(("pending", "sending")))
-                )
-            return busy == 0 and pending == 0
-
-        await wait_until(done, timeout=15, message="tasks and outbox settled")
+        await settled(db)
 
 
 async def start(

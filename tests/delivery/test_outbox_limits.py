@@ -29,6 +29,7 @@ from delivery.ratelimit import RateLimiter
 from storage.db import Database
 from storage.models import OutboxRow
 from storage.types import utcnow
+from tests.helpers import wait_until
 from tests.sims.base import Recorded
 from tests.sims.slack import SlackSim
 from tests.sims.telegram import TelegramSim
@@ -148,15 +149,15 @@ async def test_the_outbox_keeps_to_the_limits_through_the_real_sdks(
     )
     running = asyncio.create_task(worker.run())
     try:
-        async with asyncio.timeout(30):
-            while True:
-                async with db.session() as session:
-                    waiting = await session.scalar(
-                        select(func.count()).where(OutboxRow.status != "sent")
-                    )
-                if waiting == 0:
-                    break
-                await asyncio.sleep(0.1)
+
+        async def all_sent() -> bool:
+            async with db.session() as session:
+                waiting = await session.scalar(
+                    select(func.count()).where(OutboxRow.status != "sent")
+                )
+            return waiting == 0
+
+        await wait_until(all_sent, timeout=30, interval=0.1, message="every reply sent")
     finally:
         worker.stop()
         await running

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core import directory
 from storage.db import Database
 from storage.models import ChannelIdentity, Member, OutboxRow, TaskRow
 from storage.types import new_id
 from tests.channels.slack_payloads import SIGNING_SECRET, mention, sign
-from tests.helpers import wait_until
+from tests.helpers import settled as wait_settled
 from tests.process import GatewayProcess
 from tests.sims.slack import SlackSim
 from tests.sims.twilio import TwilioSim, message_webhook, twilio_signature
@@ -371,23 +371,8 @@ async def stored(database_url: str, hooks: Sequence[Webhook]) -> dict[str, Store
 async def settled(database_url: str, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109
     """Wait until no task is queued or running and no reply is pending or being sent."""
     db = Database(database_url)
-
-    async def quiet() -> bool:
-        async with db.session() as session:
-            busy = await session.scalar(
-                select(func.count())
-                .select_from(TaskRow)
-                .where(TaskRow.status.in_(("queued", "running")))
-            )
-            unsent = await session.scalar(
-                select(func.count())
-                .select_from(OutboxRow)
-                .where(OutboxRow.status.in_(("pending", "sending")))
-            )
-        return busy == 0 and unsent == 0
-
     try:
-        await wait_until(quiet, timeout=timeout, interval=0.1, message="tasks and outbox settled")
+        await wait_settled(db, timeout=timeout, interval=0.1)
     finally:
         await db.dispose()
 

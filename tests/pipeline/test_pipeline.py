@@ -279,22 +279,28 @@ class LockedOnceClassifier(HelpClassifier):
         return Classification(calls=(ToolCall(tool="help"),))
 
 
-async def test_a_transaction_refused_for_a_concurrent_writer_is_run_again(db: Database) -> None:
+async def _handled_once(db: Database, classifier: Any) -> str:
+    """One web task journaled, claimed and handled by a worker using CLASSIFIER; its id."""
     ws_id, member_id = await seed(db)
     journal = TaskJournal(db)
     await journal.start()
     accepted = await journal.append(web_task(ws_id, member_id))
     await journal.close()
-    classifier = LockedOnceClassifier()
     worker = make_worker(db, classifier, "node-a")
     for row, token in await worker.claim():
         await worker._handle(row, token)
+    return accepted.task_id
+
+
+async def test_a_transaction_refused_for_a_concurrent_writer_is_run_again(db: Database) -> None:
+    classifier = LockedOnceClassifier()
+    task_id = await _handled_once(db, classifier)
 
     assert len(classifier.texts) == 2
-    (reply,) = await replies_for(db, accepted.task_id)
+    (reply,) = await replies_for(db, task_id)
     assert reply.deliverable["kind"] != "error"
     async with db.session() as session:
-        task = await session.get(TaskRow, accepted.task_id)
+        task = await session.get(TaskRow, task_id)
     assert task is not None and (task.status, task.attempts) == ("done", 1)
 
 
@@ -306,17 +312,10 @@ async def test_a_database_error_that_is_not_a_conflict_fails_the_task_at_once(
             self.texts.append(text)
             raise OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
 
-    ws_id, member_id = await seed(db)
-    journal = TaskJournal(db)
-    await journal.start()
-    accepted = await journal.append(web_task(ws_id, member_id))
-    await journal.close()
     classifier = Broken()
-    worker = make_worker(db, classifier, "node-a")
-    for row, token in await worker.claim():
-        await worker._handle(row, token)
+    task_id = await _handled_once(db, classifier)
 
     assert len(classifier.texts) == 1
     async with db.session() as session:
-        task = await session.get(TaskRow, accepted.task_id)
+        task = await session.get(TaskRow, task_id)
     assert task is not None and task.status == "failed"

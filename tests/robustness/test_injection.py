@@ -15,17 +15,16 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core import directory
 from core.seed import TEAM, seed_workspace
 from storage.db import Database
 from storage.domain import Assist, Customer
-from storage.models import OutboxRow, TaskRow
 from storage.types import utcnow
 from tests.api import ClientFactory
 from tests.channels.email_payloads import inbound_parse
-from tests.helpers import wait_until
+from tests.helpers import settled
 from tests.robustness.conftest import send
 from tests.robustness.injection_corpus import CORPUS, EVIL, Injection
 from tests.robustness.webhooks import (
@@ -164,21 +163,7 @@ def obeying() -> Any:
 
 
 async def _settled(db: Database) -> None:
-    async def done() -> bool:
-        async with db.session() as session:
-            busy = await session.scalar(
-                select(func.count())
-                .select_from(TaskRow)
-                .where(TaskRow.status.in_(("queued", "running")))
-            )
-            pending = await session.scalar(
-                select(func.count())
-                .select_from(OutboxRow)
-                .where(OutboxRow.status.in_(("pending", "sending")))
-            )
-        return busy == 0 and pending == 0
-
-    await wait_until(done, timeout=60, message="every injection answered")
+    await settled(db, timeout=60, message="every injection answered")
 
 
 def _outside_quotes(content: str) -> str:

@@ -20,7 +20,6 @@ from urllib.parse import quote, quote_plus, urlencode
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
 
 from api.state import GATEWAY
 from config import Settings
@@ -28,12 +27,11 @@ from config.logging import RedactSecrets
 from core import directory
 from core.seed import seed_workspace
 from storage.db import Database
-from storage.models import OutboxRow, TaskRow
 from storage.types import utcnow
 from tests.api import ClientFactory
 from tests.channels.email_payloads import inbound_parse, simple_email
 from tests.channels.slack_payloads import mention
-from tests.helpers import wait_until
+from tests.helpers import settled
 from tests.process import GatewayProcess
 from tests.robustness.webhooks import (
     INBOX,
@@ -136,23 +134,8 @@ async def _seed(database_url: str) -> str:
 
 async def _settled(database_url: str) -> None:
     db = Database(database_url)
-
-    async def done() -> bool:
-        async with db.session() as session:
-            busy = await session.scalar(
-                select(func.count())
-                .select_from(TaskRow)
-                .where(TaskRow.status.in_(("queued", "running")))
-            )
-            pending = await session.scalar(
-                select(func.count())
-                .select_from(OutboxRow)
-                .where(OutboxRow.status.in_(("pending", "sending")))
-            )
-        return busy == 0 and pending == 0
-
     try:
-        await wait_until(done, timeout=45, interval=0.1, message="tasks and outbox settled")
+        await settled(db, timeout=45, interval=0.1)
     finally:
         await db.dispose()
 
