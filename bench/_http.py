@@ -1,6 +1,5 @@
 """Load generators (closed- and open-loop), a server-process runner and load-condition
-records for the ingest, end-to-end and footprint benchmarks. Copied and extended from
-`bench/_load.py` so the two can change independently."""
+records shared by the benchmarks."""
 
 from __future__ import annotations
 
@@ -13,10 +12,11 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -296,6 +296,18 @@ async def fresh_database(url: str | None, tmp: str) -> AsyncIterator[str]:
             await conn.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+def peak_rate(records: Iterable[Any], window: float = 1.0) -> int:
+    """The most requests (anything with an `at` time, e.g. a simulator's `Recorded`) that
+    arrived within any WINDOW seconds."""
+    times = sorted(r.at for r in records)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def write_results(name: str, payload: dict[str, object]) -> Path:

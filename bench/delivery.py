@@ -37,7 +37,7 @@ from sqlalchemy import func, insert, select, update
 
 from api.app import build_app
 from api.state import GATEWAY
-from bench._load import peak_rate, write_results
+from bench._http import peak_rate, write_results
 from config import Settings
 from core import directory
 from delivery.deliverable import Deliverable

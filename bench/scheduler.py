@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select, update
 
 from api.app import build_app
 from api.state import GATEWAY
-from bench._load import peak_rate, percentile, write_results
+from bench._http import peak_rate, percentile, write_results
 from config import Settings
 from core.seed import seed_workspace
 from scheduler.runner import BriefingScheduler
