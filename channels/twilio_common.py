@@ -205,8 +205,12 @@ def delivery_error(exc: BaseException) -> DeliveryError:
         return BadRequest(detail)
     if isinstance(exc, TimeoutError):
         return ProviderTimeout("Twilio did not answer in time")
-    if isinstance(exc, aiohttp.ClientError | json.JSONDecodeError):
-        # A reset connection or an unreadable answer: the call may or may not have gone out;
-        # retrying risks a duplicate, giving up risks a lost reply. Lost is worse.
+    if isinstance(exc, aiohttp.ClientConnectorError):  # nothing reached Twilio
         return ProviderUnavailable(f"Twilio call failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, aiohttp.ClientError | json.JSONDecodeError):
+        # A reset connection or an unreadable answer: the call may or may not have gone out.
+        # It is retried (a lost reply is worse), after asking Twilio whether it has it.
+        return ProviderUnavailable(
+            f"Twilio call failed: {type(exc).__name__}: {exc}", maybe_sent=True
+        )
     return DeliveryError(f"{type(exc).__name__}: {exc}")

@@ -4,7 +4,7 @@ DeliveryError
  ├── RetryableError            the outbox tries again later
  │    ├── RateLimited          provider said 429; `retry_after` seconds are honoured
  │    ├── ProviderUnavailable  5xx, connection refused or reset
- │    └── ProviderTimeout      no answer in time
+ │    └── ProviderTimeout      no answer in time (the call may have gone through: maybe_sent)
  ├── Rerouted                 this channel cannot take it now; it goes to `route` instead
  └── PermanentError            retrying cannot help; the row is dead-lettered at once
       ├── Forbidden            401/403: credentials wrong or bot removed
@@ -24,10 +24,17 @@ class DeliveryError(Exception):
     """Base of every delivery failure."""
 
     retryable = False
+    # Whether the request may have reached the provider and been acted on all the same (no
+    # answer in time, the connection cut after sending): the outbox checks before sending again.
+    maybe_sent = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, maybe_sent: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        if maybe_sent is not None:
+            self.maybe_sent = maybe_sent
 
 
 class RetryableError(DeliveryError):
@@ -43,7 +50,7 @@ class ProviderUnavailable(RetryableError):
 
 
 class ProviderTimeout(RetryableError):
-    pass
+    maybe_sent = True
 
 
 class PermanentError(DeliveryError):

@@ -10,7 +10,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -23,7 +23,7 @@ from core.task import Route
 from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import DeliveryError, PermanentError, Rerouted
 from delivery.ratelimit import Permit, RateKey, RateLimiter
-from delivery.senders import Op, Sender
+from delivery.senders import Confirms, Op, Sender
 from storage.db import Database
 from storage.models import DeliveryReceipt, OutboxRow
 from storage.types import new_id, utcnow
@@ -104,6 +104,8 @@ class ClaimedReply:
     parts_sent: int = 0
     created_at: datetime | None = None
     seq: int = 0
+    # The part at parts_sent may already be at the provider (see OutboxRow.in_doubt).
+    in_doubt: bool = False
 
 
 Conversation = tuple[str, str]  # (channel, address): one rate-limited, ordered stream
@@ -125,9 +127,11 @@ class _Job:
     paces: list[tuple[float, float]]
     conversation: Conversation = field(init=False)
     order: Order = field(init=False)
+    in_doubt: bool = field(init=False)  # until the provider has been asked
 
     def __post_init__(self) -> None:
         reply = self.reply
+        self.in_doubt = reply.in_doubt
         self.conversation = (reply.route.channel, reply.route.address)
         self.order = (reply.created_at or _EPOCH, reply.seq, reply.id)
 
@@ -371,7 +375,13 @@ class OutboxWorker:
         stmt = (
             update(_outbox)
             .where(_outbox.c.id.in_(due.scalar_subquery()))
-            .values(status="sending", claimed_by=self._node_id, lease_until=now + self._lease)
+            .values(
+                status="sending",
+                claimed_by=self._node_id,
+                lease_until=now + self._lease,
+                # Taken over from a node whose lease ran out: it may have died mid-call.
+                in_doubt=or_(_outbox.c.in_doubt, _outbox.c.status == "sending"),
+            )
             .returning(
                 _outbox.c.id,
                 _outbox.c.workspace_id,
@@ -383,6 +393,7 @@ class OutboxWorker:
                 _outbox.c.parts_sent,
                 _outbox.c.created_at,
                 _outbox.c.seq,
+                _outbox.c.in_doubt,
             )
         )
         async with self._db.session() as session:
@@ -399,6 +410,7 @@ class OutboxWorker:
                 parts_sent=row.parts_sent or 0,
                 created_at=row.created_at,
                 seq=row.seq,
+                in_doubt=bool(row.in_doubt),
             )
             for row in rows
         ]
@@ -416,9 +428,12 @@ class OutboxWorker:
             try:
                 if sender is None:
                     raise PermanentError(f"no sender for channel {reply.route.channel!r}")
-                ops = sender.plan(reply.route, reply.deliverable)
+                ops = [
+                    replace(op, ref=f"{reply.id}:{n}")
+                    for n, op in enumerate(sender.plan(reply.route, reply.deliverable))
+                ]
             except Exception as exc:  # the plan failed: recorded as the row's failure
-                await self._guarded(self._fail(reply, exc, reply.parts_sent))
+                await self._guarded(self._fail(reply, exc, reply.parts_sent, reply.in_doubt))
                 continue
             if reply.parts_sent >= len(ops):  # every part went out; only the record was lost
                 await self._guarded(self._record_sent(reply, Receipt(), reply.parts_sent))
@@ -535,7 +550,12 @@ class OutboxWorker:
             op = job.ops[job.parts_sent]
             try:
                 try:
-                    receipt = await job.sender.perform(reply.route, op)
+                    receipt = None
+                    if job.in_doubt:
+                        receipt = await self._confirm(job, op)
+                        job.in_doubt = False
+                    if receipt is None:
+                        receipt = await job.sender.perform(reply.route, op)
                 finally:
                     self._limiter.release(permit)
             except DeliveryError as exc:
@@ -545,7 +565,7 @@ class OutboxWorker:
                 raise
             except Exception as exc:  # an SDK error nobody mapped: retry, and log the traceback
                 log.exception("unmapped delivery error on outbox row %s", reply.id)
-                raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+                raise DeliveryError(f"{type(exc).__name__}: {exc}", maybe_sent=True) from exc
             # The job's count moves on once recorded: until then the call is still its own
             # (and its lane's) in flight.
             sent = job.parts_sent + 1
@@ -556,7 +576,9 @@ class OutboxWorker:
                 await self._record_sent(reply, receipt, sent)
             job.parts_sent = sent
         except DeliveryError as exc:
-            await self._guarded(self._fail(reply, exc, job.parts_sent))
+            await self._guarded(
+                self._fail(reply, exc, job.parts_sent, job.in_doubt or exc.maybe_sent)
+            )
         except Exception:
             # Recording the outcome failed (the database, say): the row's lease runs out and
             # it is tried again; the worker itself keeps going.
@@ -581,16 +603,57 @@ class OutboxWorker:
         except Exception:
             log.exception("outbox could not record an outcome; the row's lease will run out")
 
-    async def _fail(self, reply: ClaimedReply, exc: BaseException, parts_sent: int) -> None:
+    async def _fail(
+        self, reply: ClaimedReply, exc: BaseException, parts_sent: int, in_doubt: bool
+    ) -> None:
         if isinstance(exc, Rerouted):
             await self._reroute(reply, exc)
         elif isinstance(exc, DeliveryError):
-            await self._record_failure(reply, exc, parts_sent)
+            await self._record_failure(reply, exc, parts_sent, in_doubt)
         else:
             log.error("could not plan outbox row %s", reply.id, exc_info=exc)
             await self._record_failure(
-                reply, DeliveryError(f"{type(exc).__name__}: {exc}"), parts_sent
+                reply, DeliveryError(f"{type(exc).__name__}: {exc}"), parts_sent, in_doubt
             )
+
+    async def _confirm(self, job: _Job, op: Op) -> Receipt | None:
+        """Whether the provider already has OP's message, sent by a call this row's previous
+        claim made and never recorded (its node died, or the call timed out): its receipt if
+        so, and the call is not made again. None when the sender cannot tell (Telegram and
+        e-mail have no way to look): the call is made again, which may repeat it."""
+        sender, reply = job.sender, job.reply
+        if not isinstance(sender, Confirms):
+            return None
+        found = await sender.find_sent(reply.route, op, reply.created_at or _EPOCH)
+        ids = [r.provider_message_id for r in found if r.provider_message_id]
+        if not ids:
+            return None
+        # A message already recorded for another reply (the same words to the same person,
+        # say) is not this one's.
+        async with self._db.session() as session:
+            known = set(
+                (
+                    await session.execute(
+                        select(DeliveryReceipt.provider_message_id).where(
+                            DeliveryReceipt.channel == reply.route.channel,
+                            DeliveryReceipt.provider_message_id.in_(ids),
+                        )
+                    )
+                ).scalars()
+            )
+        for receipt in found:
+            if receipt.provider_message_id and receipt.provider_message_id not in known:
+                log.warning(
+                    "reply part was already at the provider; recorded, not sent again",
+                    extra={
+                        "outbox_id": reply.id,
+                        "channel": reply.route.channel,
+                        "part": job.parts_sent,
+                    },
+                )
+                self._metrics.outbox_sent.labels(reply.route.channel, "found").inc()
+                return receipt
+        return None
 
     def _receipt(self, reply: ClaimedReply, part: int, receipt: Receipt) -> DeliveryReceipt | None:
         if receipt.provider_message_id is None:
@@ -611,7 +674,9 @@ class OutboxWorker:
         """One part went out: remember it before trying the next, so none is sent twice."""
         async with self._db.session() as session:
             await session.execute(
-                update(_outbox).where(_outbox.c.id == reply.id).values(parts_sent=index + 1)
+                update(_outbox)
+                .where(_outbox.c.id == reply.id)
+                .values(parts_sent=index + 1, in_doubt=False)
             )
             row = self._receipt(reply, index, receipt)
             if row is not None:
@@ -627,12 +692,14 @@ class OutboxWorker:
                     status="pending",
                     lease_until=None,
                     parts_sent=bindparam("parts"),
+                    in_doubt=bindparam("doubt"),
                     next_attempt_at=bindparam("due"),
                 ),
                 [
                     {
                         "row_id": job.reply.id,
                         "parts": job.parts_sent,
+                        "doubt": job.in_doubt,
                         "due": wall + timedelta(seconds=max(0.0, slot - self._lookahead - now)),
                     }
                     for job, slot in back
@@ -717,6 +784,7 @@ class OutboxWorker:
                     provider_message_id=bindparam("message_id"),
                     provider_status=bindparam("provider_status"),
                     parts_sent=bindparam("parts"),
+                    in_doubt=False,
                 ),
                 [
                     {
@@ -734,7 +802,7 @@ class OutboxWorker:
             self._metrics.outbox_sent.labels(sent.reply.route.channel, "sent").inc()
 
     async def _record_failure(
-        self, reply: ClaimedReply, exc: DeliveryError, parts_sent: int
+        self, reply: ClaimedReply, exc: DeliveryError, parts_sent: int, in_doubt: bool
     ) -> None:
         attempts = reply.attempts + 1
         permanent = isinstance(exc, PermanentError)
@@ -742,6 +810,7 @@ class OutboxWorker:
         values: dict[str, Any] = {
             "attempts": attempts,
             "parts_sent": parts_sent,
+            "in_doubt": in_doubt,
             "lease_until": None,
             "last_error": str(exc)[:2000],
             "status": "dead" if dead else "pending",

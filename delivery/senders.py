@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from datetime import datetime
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from core.task import Route
 from delivery.deliverable import Deliverable, Receipt
@@ -27,6 +28,9 @@ class Op:
     action: str
     payload: dict[str, Any] = field(default_factory=dict)
     rate_keys: tuple[RateKey, ...] = ()
+    # `<outbox id>:<part>`, set by the outbox: a sender that can tag what it sends with it
+    # (Slack message metadata) finds the message again by it.
+    ref: str = ""
 
 
 class Sender(Protocol):
@@ -35,6 +39,21 @@ class Sender(Protocol):
     def plan(self, route: Route, deliverable: Deliverable) -> list[Op]: ...
 
     async def perform(self, route: Route, op: Op) -> Receipt: ...
+
+
+@runtime_checkable
+class Confirms(Protocol):
+    """A sender that can ask its provider whether a call already went through.
+
+    The outbox asks before repeating a call that may have reached the provider unrecorded (the
+    node making it died, or the call timed out), and sends again only if the answer is no.
+    """
+
+    async def find_sent(self, route: Route, op: Op, since: datetime) -> list[Receipt]:
+        """Messages at the provider that may be OP's, sent after SINCE, best match first; the
+        outbox takes the first it has no record of. Raises a DeliveryError if it cannot tell
+        now (the outbox tries again later); returns [] if the provider has none."""
+        ...
 
 
 class ConsoleSender:

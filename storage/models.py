@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -183,6 +184,10 @@ class OutboxRow(Base):
     # How many of the reply's provider calls (message parts, uploads) went out: a retry after
     # a failure part-way resumes here instead of sending the first parts again.
     parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The part at `parts_sent` may have reached the provider unrecorded: the node sending it
+    # died (its claim was taken over) or the call timed out. Before sending that part again
+    # the outbox asks the provider whether it has it (see delivery.senders.Confirms).
+    in_doubt: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
 

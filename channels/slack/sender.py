@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -70,6 +71,12 @@ UNEDITABLE = frozenset(
     {"message_not_found", "cant_update_message", "edit_window_closed", "msg_too_long"}
 )
 DEFAULT_RETRY_AFTER = 1.0
+# Every message the outbox posts carries its `<outbox id>:<part>` as message metadata, so a
+# node taking over a dead node's reply can find out whether it was posted before posting it.
+METADATA_EVENT = "switchboard_reply"
+# How far back, and how many pages of a conversation, a look for such a message reads.
+LOOKBACK_SECONDS = 60.0
+LOOKUP_PAGES = 5
 
 
 def map_error(method: str, exc: SlackApiError) -> DeliveryError:
@@ -190,9 +197,9 @@ class SlackSender:
         }.get(op.action, op.action)
         try:
             if op.action == "post":
-                return await self._post_message(route, op.payload)
+                return await self._post_message(route, op.payload, op.ref)
             if op.action == "update":
-                return await self._update(route, op.payload)
+                return await self._update(route, op.payload, op.ref)
             if op.action == "upload":
                 return await self._upload(route, op.payload)
             raise BadRequest(f"unknown slack operation {op.action!r}")
@@ -205,17 +212,71 @@ class SlackSender:
         except SlackClientError as exc:
             raise BadRequest(f"slack {method}: {exc}") from exc
 
-    async def _post_message(self, route: Route, args: Mapping[str, Any]) -> Receipt:
+    async def _post_message(self, route: Route, args: Mapping[str, Any], ref: str) -> Receipt:
         response = await self._client.chat_postMessage(
             channel=route.address,
             thread_ts=route.thread,
             unfurl_links=False,
             unfurl_media=False,
+            metadata=(
+                {"event_type": METADATA_EVENT, "event_payload": {"ref": ref}} if ref else None
+            ),
             **args,
         )
         return Receipt(provider_message_id=response.get("ts"))
 
-    async def _update(self, route: Route, payload: Mapping[str, Any]) -> Receipt:
+    async def find_sent(self, route: Route, op: Op, since: datetime) -> list[Receipt]:
+        """The message OP posted, found by its metadata in the thread (conversations.replies)
+        or the channel (conversations.history) since shortly before SINCE.
+
+        Edits (chat.update) can be made twice without harm and uploads carry no metadata:
+        both are made again. Without the history scopes (`channels:history`,
+        `groups:history`, `im:history`) Slack cannot tell us, so the post is made again.
+        """
+        if op.action != "post" or not op.ref:
+            return []
+        oldest = f"{max(0.0, since.timestamp() - LOOKBACK_SECONDS):.6f}"
+        try:
+            channel = await self._conversation_id(route.address)
+            cursor = None
+            for _ in range(LOOKUP_PAGES):
+                args: dict[str, Any] = {
+                    "channel": channel,
+                    "oldest": oldest,
+                    "include_all_metadata": True,
+                    "limit": 200,
+                }
+                if cursor:
+                    args["cursor"] = cursor
+                if route.thread:
+                    page = await self._client.conversations_replies(ts=route.thread, **args)
+                else:
+                    page = await self._client.conversations_history(**args)
+                for message in page.get("messages") or ():
+                    if _ref_of(message) == op.ref and message.get("ts"):
+                        return [Receipt(provider_message_id=str(message["ts"]))]
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            error = map_error("conversations.history", exc)
+            if isinstance(error, Forbidden | InvalidRecipient):
+                log.warning(
+                    "slack: cannot look for an earlier post in %s (%s); posting again",
+                    route.address,
+                    error,
+                )
+                return []
+            raise error from exc
+        except TimeoutError as exc:
+            raise ProviderTimeout("slack conversations.history: no answer in time") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ProviderUnavailable(
+                f"slack conversations.history: {type(exc).__name__}: {exc}"
+            ) from exc
+        return []
+
+    async def _update(self, route: Route, payload: Mapping[str, Any], ref: str) -> Receipt:
         args = {k: v for k, v in payload.items() if k not in ("channel", "ts")}
         try:
             await self._client.chat_update(channel=payload["channel"], ts=payload["ts"], **args)
@@ -228,7 +289,7 @@ class SlackSender:
                 payload["ts"],
                 data["error"],
             )
-            return await self._post_message(route, args)
+            return await self._post_message(route, args, ref)
         # No new message, so no new id: the card's own receipt already names this ts.
         return Receipt()
 
@@ -260,6 +321,15 @@ class SlackSender:
         return (
             str(channel.get("id")) if isinstance(channel, dict) and channel.get("id") else address
         )
+
+
+def _ref_of(message: Mapping[str, Any]) -> str | None:
+    metadata = message.get("metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("event_type") != METADATA_EVENT:
+        return None
+    payload = metadata.get("event_payload")
+    ref = payload.get("ref") if isinstance(payload, Mapping) else None
+    return ref if isinstance(ref, str) else None
 
 
 def _message_args(message: Message) -> dict[str, Any]:

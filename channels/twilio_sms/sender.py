@@ -42,6 +42,10 @@ REROUTE_NOTICE = (
 )
 _UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient"
 _BAD_NUMBERS = frozenset((21211, 21614, 21612, 21408))  # invalid, not mobile, unroutable
+# A look for a message that may have gone out reads the pair's latest messages, back to a
+# minute before the reply was written (clocks differ).
+LOOKUP_LIMIT = 50
+LOOKBACK = timedelta(minutes=1)
 _APPROVAL_LINE = re.compile(r'^Reply "approve \d+".*$')
 
 
@@ -202,6 +206,30 @@ class TwilioMessageSender:
         except Exception as exc:  # timeouts, resets, unreadable answers: mapped, never hidden
             raise delivery_error(exc) from exc
         return Receipt(provider_message_id=message.sid, status=str(message.status or "queued"))
+
+    async def find_sent(self, route: Route, op: Op, since: datetime) -> list[Receipt]:
+        """Messages from our number to the recipient with this part's exact text, created
+        since shortly before SINCE, newest first (Twilio keeps no reference of ours on a
+        message, so the words are the match; the outbox skips any it has already recorded).
+        A template sent outside WhatsApp's window has other words and is not found."""
+        payload = op.payload
+        try:
+            messages = await self._channel.client.messages.list_async(
+                to=payload["to"], from_=payload["from"], limit=LOOKUP_LIMIT
+            )
+        except Exception as exc:
+            raise delivery_error(exc) from exc
+        after = since - LOOKBACK
+        found = [
+            m
+            for m in messages
+            if m.body == payload["body"]
+            and m.sid
+            and (m.date_created is None or m.date_created >= after)
+            and m.status not in ("failed", "undelivered", "canceled")
+        ]
+        found.sort(key=lambda m: m.date_created or after, reverse=True)
+        return [Receipt(provider_message_id=m.sid, status=str(m.status or "queued")) for m in found]
 
     async def _record_opt_out(self, number: str, workspace_id: str | None) -> None:
         if workspace_id is None:

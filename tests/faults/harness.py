@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -277,15 +276,11 @@ class Copy:
     text: str
     at: float  # time.monotonic() at arrival in the simulator
     provider_id: str  # Slack ts / Twilio message sid
-    node: int = 0  # which gateway process sent it (each talks to simulators of its own)
 
 
-def copies(providers: Providers, node: int = 0) -> list[Copy]:
-    """Every reply PROVIDERS accepted (Slack and SMS), sent by gateway NODE."""
-    return [
-        dataclasses.replace(c, node=node)
-        for c in slack_copies(providers.slack) + sms_copies(providers.twilio)
-    ]
+def copies(providers: Providers) -> list[Copy]:
+    """Every reply PROVIDERS accepted (Slack and SMS)."""
+    return slack_copies(providers.slack) + sms_copies(providers.twilio)
 
 
 def slack_copies(slack: SlackSim) -> list[Copy]:
@@ -384,12 +379,3 @@ def copies_by_token(copies: Iterable[Copy]) -> dict[str, list[Copy]]:
     for same in found.values():
         same.sort(key=lambda c: c.at)
     return found
-
-
-def explained(received: Sequence[Copy], killed: Collection[int]) -> bool:
-    """Whether the repeats of one reply (RECEIVED, by arrival) are those a SIGKILL explains:
-    each copy from another node, and every copy but the last from a node that was killed (it
-    had sent the reply and died before recording that it had, so another node sent it again).
-    A node sending one reply twice, or a live node repeating another's, is a bug."""
-    nodes = [c.node for c in received]
-    return len(set(nodes)) == len(nodes) and all(n in killed for n in nodes[:-1])

@@ -24,7 +24,7 @@ __all__ = ["FaultKind", "Limit", "Recorded", "Simulator", "UploadedFile"]
 
 log = logging.getLogger(__name__)
 
-FaultKind = Literal["fail", "throttle", "stall", "malformed", "forbid"]
+FaultKind = Literal["fail", "throttle", "stall", "malformed", "forbid", "lost"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -278,6 +278,12 @@ class Simulator:
         """
         self._faults.append(_Fault("stall", times, path))
 
+    def lose_answer(self, times: int | None = 1, path: str | None = None) -> None:
+        """Act on the request (a message is stored, as the provider would), then never answer
+        it, as when the answer is lost on the way back: the client times out not knowing the
+        call went through. ``release_stalled()`` lets the held answers go."""
+        self._faults.append(_Fault("lost", times, path))
+
     def malformed(
         self,
         times: int | None = 1,
@@ -382,12 +388,15 @@ class Simulator:
             response = self.error_response(429, kind="throttle", retry_after=retry_after)
             response.headers["Retry-After"] = str(retry_after)
             return response
-        if fault is not None:
+        if fault is not None and fault.kind != "lost":
             response = await self._apply_fault(fault)
             if response is not None:
                 return response
         try:
-            return await handler(request)
+            response = await handler(request)
+            if fault is not None and fault.kind == "lost":  # acted on, the answer held back
+                await self._apply_fault(dataclasses.replace(fault, kind="stall"))
+            return response
         except web.HTTPException:
             raise
         except Exception as exc:

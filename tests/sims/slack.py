@@ -23,6 +23,8 @@ class SlackSim(Simulator):
     Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
     ``files.getUploadURLExternal`` (+ the upload POST to the returned ``upload_url``),
     ``files.completeUploadExternal``, ``conversations.info``, ``conversations.open``,
+    ``conversations.history`` and ``conversations.replies`` (the bot's own messages; their
+    ``metadata`` only with ``include_all_metadata``; ``oldest``, ``limit`` and cursors),
     ``users.info``. ``refuse(method, error)`` scripts an ``ok: false`` answer.
     ``enforce_limits=True``: ``chat.postMessage`` 1 per second per channel and file uploads
     (``files.completeUploadExternal``) Tier 2, 20 per minute per workspace, else 429.
@@ -68,6 +70,8 @@ class SlackSim(Simulator):
             "files.completeUploadExternal": self._complete_upload,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
         }
 
@@ -201,6 +205,8 @@ class SlackSim(Simulator):
             return [Limit(f"channel:{record.params.get('channel')}", 1, 1.0)]
         if method == "files.completeUploadExternal":
             return [Limit("files", 20, 60.0)]
+        if method in ("conversations.history", "conversations.replies"):
+            return [Limit(method, 50, 60.0)]  # Tier 3
         return []
 
     def error_response(
@@ -422,6 +428,51 @@ class SlackSim(Simulator):
         if channel_id not in self.channels:
             self.add_channel(channel_id, is_im=True, user=users[0])
         return {"ok": True, "channel": {"id": channel_id}}
+
+    def _conversations_history(self, args: Args) -> Args:
+        """The channel's messages newest first; replies in threads are not among them."""
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        found = [
+            m
+            for m in self.messages
+            if m["channel"] == channel and m.get("thread_ts", m["ts"]) == m["ts"]
+        ]
+        return self._page(args, sorted(found, key=lambda m: float(m["ts"]), reverse=True))
+
+    def _conversations_replies(self, args: Args) -> Args:
+        """A thread's messages oldest first (the parent, if the bot wrote it, then replies)."""
+        channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+        if not channel or not ts:
+            return {"ok": False, "error": "channel_not_found" if not channel else "invalid_ts"}
+        found = [
+            m
+            for m in self.messages
+            if m["channel"] == channel and ts in (m["ts"], m.get("thread_ts"))
+        ]
+        return self._page(args, sorted(found, key=lambda m: float(m["ts"])))
+
+    def _page(self, args: Args, messages: list[Args]) -> Args:
+        oldest = float(args.get("oldest") or 0)
+        messages = [m for m in messages if float(m["ts"]) >= oldest]
+        start = int(str(args.get("cursor") or "off:0").removeprefix("off:") or 0)
+        limit = min(int(args.get("limit") or 100), 1000)
+        page = messages[start : start + limit]
+        metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [
+            {k: v for k, v in m.items() if k not in ("channel", "_via")}
+            | ({} if metadata or "metadata" not in m else {"metadata": None})
+            for m in page
+        ]
+        shown = [{k: v for k, v in m.items() if v is not None} for m in shown]
+        more = start + limit < len(messages)
+        return {
+            "ok": True,
+            "messages": shown,
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"off:{start + limit}" if more else ""},
+        }
 
     def _users_info(self, args: Args) -> Args:
         user = self.users.get(str(args.get("user", "")))

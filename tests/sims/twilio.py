@@ -22,6 +22,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -72,6 +73,7 @@ class TwilioSim(Simulator):
 
     ``POST .../Messages.json`` (To, From, Body, MediaUrl, StatusCallback → message resource
     with sid ``SM...``/``MM...`` and status ``queued``), ``GET .../Messages/{sid}.json``,
+    ``GET .../Messages.json`` (To/From filters, newest first, PageSize/Page paging),
     ``POST .../Calls.json``, ``GET``/``POST .../Calls/{sid}.json``. HTTP Basic auth must be
     account sid + auth token; errors use Twilio's ``{code, message, more_info, status}`` body.
     ``enforce_limits=True``: message creates over 1 per second to one recipient or 25 per
@@ -179,6 +181,7 @@ class TwilioSim(Simulator):
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         base = f"/{API_VERSION}/Accounts/{{account_sid}}"
         router.add_post(f"{base}/Messages.json", self._create_message)
+        router.add_get(f"{base}/Messages.json", self._list_messages)
         router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch_message)
         router.add_post(f"{base}/Calls.json", self._create_call)
         router.add_get(f"{base}/Calls/{{sid}}.json", self._fetch_call)
@@ -277,6 +280,45 @@ class TwilioSim(Simulator):
             "_media": media,
         }
         return web.json_response(message, status=201)
+
+    async def _list_messages(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._authorized(request)) is not None:
+            return denied
+        self.record_of(request)
+        query = request.query
+        found = [
+            self._public(m)
+            for m in reversed(self.messages.values())
+            if all(
+                query.get(name) in (None, m.get(field))
+                for name, field in (("To", "to"), ("From", "from"))
+            )
+        ]
+        try:
+            size = max(1, min(int(query.get("PageSize", "50")), 1000))
+            page = max(0, int(query.get("Page", "0")))
+        except ValueError:
+            return _error(400, 20001, "Invalid paging parameter.")
+        start = page * size
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+
+        def uri(n: int) -> str:
+            return f"{base}?{urlencode({**query, 'PageSize': size, 'Page': n})}"
+
+        more = start + size < len(found)
+        return web.json_response(
+            {
+                "messages": found[start : start + size],
+                "page": page,
+                "page_size": size,
+                "start": start,
+                "end": start + min(size, max(0, len(found) - start)) - 1,
+                "uri": uri(page),
+                "first_page_uri": uri(0),
+                "next_page_uri": uri(page + 1) if more else None,
+                "previous_page_uri": uri(page - 1) if page else None,
+            }
+        )
 
     def _public(self, resource: Resource) -> Resource:
         return {k: v for k, v in resource.items() if not k.startswith("_")}
