@@ -53,6 +53,10 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
+            # Enough pooled connections for every concurrent user (journal, pipeline workers,
+            # outbox, requests): an overflow connection is closed when returned, and each new
+            # aiosqlite connection costs a thread, an open and the pragmas below.
+            kwargs.update(pool_size=20, max_overflow=20)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
