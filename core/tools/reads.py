@@ -43,20 +43,29 @@ PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetMetricsArgs)
     period = args.period or "this_week"
-    current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    rows, before = await analytics.conversations_pair(
-        ctx.session, ctx.principal.workspace_id, current, previous
+    tz = ctx.principal.timezone
+    current, previous = analytics.windows(period, ctx.now, tz)
+    ws = ctx.principal.workspace_id
+    # Counted by the database where it can; the rows only for what needs them (a median).
+    summary = await analytics.metric_summary(
+        ctx.session, ws, args.metric, current, previous, tz, args.channel or None
     )
-    if args.channel:
-        rows = [r for r in rows if r.channel == args.channel]
-        before = [r for r in before if r.channel == args.channel]
-    value = analytics.compute(args.metric, rows)
-    prior = analytics.compute(args.metric, before)
+    if summary is not None:
+        count, value, prior = summary.count, summary.value, summary.previous
+        series, advice = summary.series, summary.suggestion
+    else:
+        rows, before = await analytics.conversations_pair(ctx.session, ws, current, previous)
+        if args.channel:
+            rows = [r for r in rows if r.channel == args.channel]
+            before = [r for r in before if r.channel == args.channel]
+        count = len(rows)
+        value = analytics.compute(args.metric, rows)
+        prior = analytics.compute(args.metric, before)
+        series = analytics.daily_series(args.metric, rows, current, tz)
+        advice = analytics.suggestion(args.metric, rows)
     label = analytics.METRIC_LABELS[args.metric]
-    series = analytics.daily_series(args.metric, rows, current, ctx.principal.timezone)
     points = [v for _, v in series if v is not None]
     trend = analytics.trend(args.metric, value, prior)
-    advice = analytics.suggestion(args.metric, rows)
     where = f" on {args.channel}" if args.channel else ""
     text = (
         f"{label} {current.label}{where}: {analytics.fmt(args.metric, value)}, {trend}.\n"
@@ -72,7 +81,7 @@ async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
                 CardField(label=label, value=analytics.fmt(args.metric, value)),
                 CardField(label="Before", value=analytics.fmt(args.metric, prior)),
                 CardField(label="Trend", value=trend),
-                CardField(label="Conversations", value=str(len(rows))),
+                CardField(label="Conversations", value=str(count)),
             ),
             data={
                 "metric": args.metric,
@@ -91,21 +100,28 @@ async def get_topic_breakdown(ctx: ToolContext, args: BaseModel) -> list[Deliver
     assert isinstance(args, a.GetTopicBreakdownArgs)
     period = args.period or "this_month"
     current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    rows, earlier = await analytics.conversations_pair(
-        ctx.session, ctx.principal.workspace_id, current, previous
-    )
-    before = Counter(r.topic or "other" for r in earlier)
-    if not rows:
+    ws = ctx.principal.workspace_id
+    counted = await analytics.topic_counts_pair(ctx.session, ws, current, previous)
+    if counted is not None:
+        now, earlier = counted
+        total = sum(n for n, _ in now.values())
+        before = Counter({topic: n for topic, (n, _) in earlier.items()})
+        top = analytics.ranked_topics(now, args.limit or 5)
+    else:
+        rows, rows_before = await analytics.conversations_pair(ctx.session, ws, current, previous)
+        total = len(rows)
+        before = Counter(r.topic or "other" for r in rows_before)
+        top = analytics.top_topics(rows, args.limit or 5)
+    if not total:
         return [Deliverable(text=f"No conversations {current.label}.")]
-    top = analytics.top_topics(rows, args.limit or 5)
     items = []
     for topic, count in top:
-        share = 100 * count / len(rows)
+        share = 100 * count / total
         change = count - before.get(topic, 0)
         items.append(f"{topic}: {count} ({share:.0f}%, {change:+d} vs the period before)")
     lead = top[0][0]
     text = (
-        f"Top topics {current.label} ({len(rows)} conversations):\n"
+        f"Top topics {current.label} ({total} conversations):\n"
         + "\n".join(f"- {i}" for i in items)
         + f"\nNext step: review the answers for {lead}, the biggest driver."
     )
@@ -115,7 +131,7 @@ async def get_topic_breakdown(ctx: ToolContext, args: BaseModel) -> list[Deliver
             title=f"Topics, {current.label}",
             text=text,
             items=tuple(items),
-            data={"topics": top, "total": len(rows), "chart": {"type": "bar"}},
+            data={"topics": top, "total": total, "chart": {"type": "bar"}},
         )
     ]
 
