@@ -13,7 +13,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import bindparam, case, func, literal_column, not_, or_, select
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import Conversation
@@ -346,15 +357,17 @@ def day_bounds(window: Window, tz: str) -> list[datetime] | None:
     return bounds
 
 
+# `day_index` of the per-topic rows of the metric statement.
+_TOPICS = -2
+
+
 @functools.cache
 def _metric_statement(days: int, by_channel: bool) -> Any:
-    """Per local day of the current window (-1: the previous window) and topic: the counts
-    every metric but the median response time is computed from. Day boundaries are bound as
-    `b0`, `b1`, ...; DAYS is how many days the window has."""
-    whens = [(_c.started_at < bindparam("split"), -1)]
-    whens += [(_c.started_at < bindparam(f"b{i}"), i) for i in range(days - 1)]
-    day = case(*whens, else_=days - 1).label("day_index")
-    key = _topic_key().label("topic_key")
+    """The counts every metric but the median response time is computed from, in two sets
+    of rows: per topic over the current window (`day_index` -2: conversations and misses,
+    and when each topic's first conversation and first miss started), then per local day of
+    the current window (-1: the previous window). Day boundaries are bound as `b0`, `b1`,
+    ...; DAYS is how many days the window has."""
     where = [
         _c.workspace_id == bindparam("workspace_id"),
         _c.started_at >= bindparam("start"),
@@ -362,22 +375,42 @@ def _metric_statement(days: int, by_channel: bool) -> Any:
     ]
     if by_channel:
         where.append(_c.channel == bindparam("channel"))
-    return (
+    zero = literal_column("0", Integer)
+    topics = (
         select(
-            day,
-            key,
+            literal_column(str(_TOPICS), Integer).label("day_index"),
+            _topic_key().label("topic_key"),
+            func.count().label("n"),
+            zero.label("resolved"),
+            zero.label("escalated"),
+            zero.label("csat_sum"),
+            zero.label("csat_n"),
+            func.sum(_flag(_MISS)).label("misses"),
+            func.min(_c.started_at).label("first"),
+            func.min(case((_MISS, _c.started_at))).label("first_miss"),
+        )
+        .where(*where, _c.started_at >= bindparam("split"))
+        .group_by(literal_column("topic_key"))
+    )
+    whens = [(_c.started_at < bindparam("split"), -1)]
+    whens += [(_c.started_at < bindparam(f"b{i}"), i) for i in range(days - 1)]
+    per_day = (
+        select(
+            case(*whens, else_=days - 1).label("day_index"),
+            null().label("topic_key"),
             func.count().label("n"),
             func.sum(_flag(_c.resolved_by_ai)).label("resolved"),
             func.sum(_flag(_c.escalated)).label("escalated"),
             func.sum(_c.csat).label("csat_sum"),
             func.count(_c.csat).label("csat_n"),
-            func.sum(_flag(_MISS)).label("misses"),
-            func.min(_c.started_at).label("first"),
-            func.min(case((_MISS, _c.started_at))).label("first_miss"),
+            zero.label("misses"),
+            null().label("first"),
+            null().label("first_miss"),
         )
         .where(*where)
-        .group_by(literal_column("day_index"), literal_column("topic_key"))
+        .group_by(literal_column("day_index"))
     )
+    return union_all(topics, per_day)
 
 
 @dataclass
@@ -452,16 +485,15 @@ async def metric_summary(
     topics: dict[str, tuple[int, datetime]] = {}
     misses: dict[str, tuple[int, datetime]] = {}
     for row in result:
-        if row.day_index < 0:
+        if row.day_index == _TOPICS:
+            topics[row.topic_key] = (row.n, row.first)
+            if row.misses:
+                misses[row.topic_key] = (row.misses, row.first_miss)
+        elif row.day_index < 0:
             before.add(row)
-            continue
-        now.add(row)
-        days[row.day_index].add(row)
-        count, first = topics.get(row.topic_key, (0, row.first))
-        topics[row.topic_key] = (count + row.n, min(first, row.first))
-        if row.misses:
-            count, first = misses.get(row.topic_key, (0, row.first_miss))
-            misses[row.topic_key] = (count + row.misses, min(first, row.first_miss))
+        else:
+            now.add(row)
+            days[row.day_index].add(row)
     zone = ZoneInfo(tz)
     day = current.start.astimezone(zone).date()
     series = []
