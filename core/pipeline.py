@@ -266,17 +266,22 @@ class TaskProcessor:
 
 
 def row_to_task(row: Any) -> Task:
-    return Task(
+    """The Task a claimed row holds. Built without validating again: every row was
+    journaled from a validated Task (the fields' limits and NUL stripping applied then)."""
+    route = row.reply_route
+    return Task.model_construct(
         id=row.id,
         workspace_id=row.workspace_id,
         channel=row.channel,
         external_id=row.external_id,
-        sender=Sender(channel=row.sender_channel, address=row.sender_address),
+        sender=Sender.model_construct(channel=row.sender_channel, address=row.sender_address),
         conversation=row.conversation,
         text=row.text,
-        attachments=tuple(Attachment.model_validate(a) for a in row.attachments or ()),
+        attachments=tuple(Attachment.model_construct(**a) for a in row.attachments or ()),
         received_at=row.received_at,
-        reply_route=Route.model_validate(row.reply_route),
+        reply_route=Route.model_construct(
+            channel=route["channel"], address=route["address"], thread=route.get("thread")
+        ),
         kind=row.kind,
         raw=row.raw or {},
     )

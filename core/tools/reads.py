@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from core import analytics, inbox
-from core.members import MemberNotFound, active_members, find_by_name
+from core.members import MemberNotFound, active_member_names, active_members, find_by_name
 from core.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
@@ -138,14 +138,15 @@ async def get_topic_breakdown(ctx: ToolContext, args: BaseModel) -> list[Deliver
 
 async def get_knowledge_gaps(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetKnowledgeGapsArgs)
-    query = select(KnowledgeGap).where(
+    # Only what the reply shows: plain rows, not whole gaps.
+    query = select(KnowledgeGap.question, KnowledgeGap.occurrences).where(
         KnowledgeGap.workspace_id == ctx.principal.workspace_id, KnowledgeGap.resolved.is_(False)
     )
     if args.period:
         current, _ = analytics.windows(args.period, ctx.now, ctx.principal.timezone)
         query = query.where(KnowledgeGap.last_seen >= current.start)
     gaps = list(
-        await ctx.session.scalars(
+        await ctx.session.execute(
             query.order_by(KnowledgeGap.occurrences.desc()).limit(args.limit or 10)
         )
     )
@@ -171,7 +172,7 @@ async def _open_assists(ctx: ToolContext) -> list[Assist]:
 
 async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetAgentWorkloadArgs)
-    members = {m.id: m for m in await active_members(ctx.session, ctx.principal.workspace_id)}
+    names = await active_member_names(ctx.session, ctx.principal.workspace_id)
     # Only who holds each open assist and how urgent it is: plain rows, not whole assists.
     assists = list(
         await ctx.session.execute(
@@ -191,7 +192,7 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
         text = f"{member.name} has {len(mine)} open assists ({urgent} high or urgent)."
         return [Deliverable(kind="card", title=f"Workload: {member.name}", text=text)]
     ranking = sorted(
-        ((members[mid].name, n) for mid, n in counts.items() if mid in members),
+        ((names[mid], n) for mid, n in counts.items() if mid in names),
         key=lambda pair: (-pair[1], pair[0]),
     )
     unassigned = counts.get(None, 0)
@@ -199,20 +200,35 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
     text = "Open assists by assignee:\n" + "\n".join(f"- {i}" for i in items)
     text += f"\nUnassigned: {unassigned}."
     if ranking and unassigned:
-        lightest = min(members.values(), key=lambda m: counts.get(m.id, 0))
-        text += f"\nNext step: assign the unassigned ones to {lightest.name}, who has the fewest."
+        lightest = min(names, key=lambda member_id: counts.get(member_id, 0))
+        text += f"\nNext step: assign the unassigned ones to {names[lightest]}, who has the fewest."
     return [Deliverable(kind="list", title="Workload", text=text, items=items)]
 
 
-def assist_line(x: Assist, names: dict[str, str]) -> str:
+def assist_line(x: Any, names: dict[str, str]) -> str:
+    """One line for an assist (an Assist, or a row of `_ASSIST_LINE_COLUMNS`)."""
     who = names.get(x.assignee_id or "", "unassigned")
     subject = x.subject or x.summary[:60]
-    return f"{x.ref} [{x.priority}] {x.status} — {subject} ({who})"
+    return f"A-{x.number} [{x.priority}] {x.status} — {subject} ({who})"
+
+
+# What a list of assists shows and filters on: plain rows, not whole assists (whose
+# transcripts and details would each be parsed from JSON).
+_ASSIST_LINE_COLUMNS = (
+    Assist.number,
+    Assist.status,
+    Assist.priority,
+    Assist.subject,
+    Assist.summary,
+    Assist.assignee_id,
+    Assist.created_at,
+    Assist.labels,
+)
 
 
 async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.ListAssistsArgs)
-    query = select(Assist).where(Assist.workspace_id == ctx.principal.workspace_id)
+    query = select(*_ASSIST_LINE_COLUMNS).where(Assist.workspace_id == ctx.principal.workspace_id)
     if args.status:
         query = query.where(Assist.status == args.status)
     if args.priority:
@@ -229,11 +245,11 @@ async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         except MemberNotFound as exc:
             return error_reply(str(exc))
         query = query.where(Assist.assignee_id == member.id)
-    rows = list(await ctx.session.scalars(query))
+    rows = list(await ctx.session.execute(query))
     if args.label:
         rows = [x for x in rows if args.label.lower() in [str(v).lower() for v in x.labels]]
     rows.sort(key=lambda x: (PRIORITY_ORDER.get(x.priority, 9), x.created_at))
-    names = {m.id: m.name for m in await active_members(ctx.session, ctx.principal.workspace_id)}
+    names = await active_member_names(ctx.session, ctx.principal.workspace_id)
     shown = rows[: args.limit or 20]
     if not shown:
         return [Deliverable(text="No assists match.")]
