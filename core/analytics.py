@@ -8,7 +8,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -337,13 +337,22 @@ def ranked_topics(counts: dict[str, tuple[int, datetime]], n: int) -> list[tuple
     return _ranked(counts, n)
 
 
-def day_bounds(window: Window, tz: str) -> list[datetime] | None:
+def day_bounds(window: Window, tz: str) -> tuple[datetime, ...] | None:
     """The UTC instants where WINDOW's local days (as `daily_series` counts them) begin,
     after the first; None where a clock change repeats local times around midnight, so that
     a later instant can fall on an earlier local day (then only the rows tell)."""
     zone = ZoneInfo(tz)
-    day = window.start.astimezone(zone).date()
+    first = window.start.astimezone(zone).date()
     last = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    return _day_bounds(first, last, tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_bounds(first: date, last: date, tz: str) -> tuple[datetime, ...] | None:
+    """Local midnights after FIRST up to LAST in TZ, in UTC (a function of its arguments
+    alone: kept, as every request over the same days and zone asks again)."""
+    zone = ZoneInfo(tz)
+    day = first
     bounds = []
     while day < last:
         day += timedelta(days=1)
@@ -354,7 +363,7 @@ def day_bounds(window: Window, tz: str) -> list[datetime] | None:
         ).astimezone(UTC) != before.astimezone(UTC):
             return None
         bounds.append(midnight.astimezone(UTC))
-    return bounds
+    return tuple(bounds)
 
 
 # `day_index` of the per-topic rows of the metric statement.
@@ -392,11 +401,15 @@ def _metric_statement(days: int, by_channel: bool) -> Any:
         .where(*where, _c.started_at >= bindparam("split"))
         .group_by(literal_column("topic_key"))
     )
-    whens = [(_c.started_at < bindparam("split"), -1)]
-    whens += [(_c.started_at < bindparam(f"b{i}"), i) for i in range(days - 1)]
+    # The day numbers written into the statement (it is built once per number of days).
+    whens = [(_c.started_at < bindparam("split"), literal_column("-1", Integer))]
+    whens += [
+        (_c.started_at < bindparam(f"b{i}"), literal_column(str(i), Integer))
+        for i in range(days - 1)
+    ]
     per_day = (
         select(
-            case(*whens, else_=days - 1).label("day_index"),
+            case(*whens, else_=literal_column(str(days - 1), Integer)).label("day_index"),
             null().label("topic_key"),
             func.count().label("n"),
             func.sum(_flag(_c.resolved_by_ai)).label("resolved"),
