@@ -3,16 +3,28 @@ trends against the previous period, and one next action to suggest."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import Conversation
@@ -97,10 +109,23 @@ def windows(period: str, now: datetime, tz: str) -> tuple[Window, Window]:
 
 # The conversation rows the analytics read, as plain result rows (attribute access by column
 # name, e.g. `row.topic`) rather than ORM objects: they are only read, and building ORM
-# instances for every conversation of a period was most of a read request's cost.
+# instances for every conversation of a period was most of a read request's cost. Only the
+# columns the figures use are read (not the ids or `ended_at`, whose values each cost a
+# conversion per row).
 ConversationRow = Any
 _conversations = Conversation.__table__
-_CONVERSATION_COLUMNS = tuple(_conversations.c)
+_CONVERSATION_COLUMNS = tuple(
+    _conversations.c[name]
+    for name in (
+        "channel",
+        "topic",
+        "resolved_by_ai",
+        "escalated",
+        "csat",
+        "first_response_seconds",
+        "started_at",
+    )
+)
 
 
 async def conversations(
@@ -231,3 +256,286 @@ def daily_series(
         series.append((key, compute(metric, by_day.get(key, []))))
         day += timedelta(days=1)
     return series
+
+
+# --------------------------------------------------------------------------- SQL aggregates
+# The read tools' figures computed by the database: one grouped statement instead of every
+# conversation of two periods as rows (a month and the one before are ~300 rows, most of a
+# request's cost). They give exactly what the row functions above give from the same rows,
+# ties included: Counter order is first appearance, and the rows come in start order.
+
+
+def _topic_key() -> Any:
+    """`row.topic or "other"`, in SQL."""
+    return func.coalesce(
+        func.nullif(_conversations.c.topic, literal_column("''")), literal_column("'other'")
+    )
+
+
+def _flag(condition: Any) -> Any:
+    return case((condition, 1), else_=0)
+
+
+_c = _conversations.c
+_MISS = or_(_c.escalated, not_(_c.resolved_by_ai), func.coalesce(_c.csat, 5) <= 2)
+
+
+@dataclass(frozen=True)
+class TopicCount:
+    topic: str
+    count: int
+    first: datetime  # when the first conversation of the group started
+
+
+def _ranked(counts: dict[str, tuple[int, datetime]], n: int) -> list[tuple[str, int]]:
+    """`Counter(...).most_common(n)` over rows in start order: by count, ties by first seen."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+    return [(topic, count) for topic, (count, _) in ranked[:n]]
+
+
+@functools.cache
+def _topics_statement() -> Any:
+    key = _topic_key().label("topic_key")
+    current = (_c.started_at >= bindparam("split")).label("in_current")
+    return (
+        select(key, current, func.count().label("n"), func.min(_c.started_at).label("first"))
+        .where(
+            _c.workspace_id == bindparam("workspace_id"),
+            _c.started_at >= bindparam("start"),
+            _c.started_at < bindparam("end"),
+        )
+        # By the output names: the expressions hold bound parameters, which PostgreSQL
+        # would not see as the same expression twice.
+        .group_by(literal_column("topic_key"), literal_column("in_current"))
+    )
+
+
+async def topic_counts_pair(
+    session: AsyncSession, workspace_id: str, current: Window, previous: Window
+) -> tuple[dict[str, tuple[int, datetime]], dict[str, tuple[int, datetime]]] | None:
+    """Conversations per topic (`topic or "other"`) in CURRENT and in PREVIOUS, each as
+    topic -> (count, first start); None when the windows do not touch (use the rows)."""
+    if previous.end != current.start:
+        return None
+    result = await session.execute(
+        _topics_statement(),
+        {
+            "workspace_id": workspace_id,
+            "split": current.start,
+            "start": previous.start,
+            "end": current.end,
+        },
+    )
+    now: dict[str, tuple[int, datetime]] = {}
+    before: dict[str, tuple[int, datetime]] = {}
+    for row in result:
+        (now if row.in_current else before)[row.topic_key] = (row.n, row.first)
+    return now, before
+
+
+def ranked_topics(counts: dict[str, tuple[int, datetime]], n: int) -> list[tuple[str, int]]:
+    return _ranked(counts, n)
+
+
+def day_bounds(window: Window, tz: str) -> tuple[datetime, ...] | None:
+    """The UTC instants where WINDOW's local days (as `daily_series` counts them) begin,
+    after the first; None where a clock change repeats local times around midnight, so that
+    a later instant can fall on an earlier local day (then only the rows tell)."""
+    zone = ZoneInfo(tz)
+    first = window.start.astimezone(zone).date()
+    last = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    return _day_bounds(first, last, tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_bounds(first: date, last: date, tz: str) -> tuple[datetime, ...] | None:
+    """Local midnights after FIRST up to LAST in TZ, in UTC (a function of its arguments
+    alone: kept, as every request over the same days and zone asks again)."""
+    zone = ZoneInfo(tz)
+    day = first
+    bounds = []
+    while day < last:
+        day += timedelta(days=1)
+        midnight = datetime.combine(day, time(0), zone)
+        before = datetime.combine(day - timedelta(days=1), time.max, zone)
+        if midnight.replace(fold=1).astimezone(UTC) != midnight.astimezone(UTC) or before.replace(
+            fold=1
+        ).astimezone(UTC) != before.astimezone(UTC):
+            return None
+        bounds.append(midnight.astimezone(UTC))
+    return tuple(bounds)
+
+
+# `day_index` of the per-topic rows of the metric statement.
+_TOPICS = -2
+
+
+@functools.cache
+def _metric_statement(days: int, by_channel: bool) -> Any:
+    """The counts every metric but the median response time is computed from, in two sets
+    of rows: per topic over the current window (`day_index` -2: conversations and misses,
+    and when each topic's first conversation and first miss started), then per local day of
+    the current window (-1: the previous window). Day boundaries are bound as `b0`, `b1`,
+    ...; DAYS is how many days the window has."""
+    where = [
+        _c.workspace_id == bindparam("workspace_id"),
+        _c.started_at >= bindparam("start"),
+        _c.started_at < bindparam("end"),
+    ]
+    if by_channel:
+        where.append(_c.channel == bindparam("channel"))
+    zero = literal_column("0", Integer)
+    topics = (
+        select(
+            literal_column(str(_TOPICS), Integer).label("day_index"),
+            _topic_key().label("topic_key"),
+            func.count().label("n"),
+            zero.label("resolved"),
+            zero.label("escalated"),
+            zero.label("csat_sum"),
+            zero.label("csat_n"),
+            func.sum(_flag(_MISS)).label("misses"),
+            func.min(_c.started_at).label("first"),
+            func.min(case((_MISS, _c.started_at))).label("first_miss"),
+        )
+        .where(*where, _c.started_at >= bindparam("split"))
+        .group_by(literal_column("topic_key"))
+    )
+    # The day numbers written into the statement (it is built once per number of days).
+    whens = [(_c.started_at < bindparam("split"), literal_column("-1", Integer))]
+    whens += [
+        (_c.started_at < bindparam(f"b{i}"), literal_column(str(i), Integer))
+        for i in range(days - 1)
+    ]
+    per_day = (
+        select(
+            case(*whens, else_=literal_column(str(days - 1), Integer)).label("day_index"),
+            null().label("topic_key"),
+            func.count().label("n"),
+            func.sum(_flag(_c.resolved_by_ai)).label("resolved"),
+            func.sum(_flag(_c.escalated)).label("escalated"),
+            func.sum(_c.csat).label("csat_sum"),
+            func.count(_c.csat).label("csat_n"),
+            zero.label("misses"),
+            null().label("first"),
+            null().label("first_miss"),
+        )
+        .where(*where)
+        .group_by(literal_column("day_index"))
+    )
+    return union_all(topics, per_day)
+
+
+@dataclass
+class _Tally:
+    n: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    csat_sum: int = 0
+    csat_n: int = 0
+
+    def add(self, row: Any) -> None:
+        self.n += row.n
+        self.resolved += row.resolved or 0
+        self.escalated += row.escalated or 0
+        self.csat_sum += row.csat_sum or 0
+        self.csat_n += row.csat_n
+
+    def value(self, metric: str) -> float | None:
+        """What `compute` gives for the same rows."""
+        if metric == "volume":
+            return float(self.n)
+        if not self.n:
+            return None
+        if metric == "resolution_rate":
+            return 100.0 * self.resolved / self.n
+        if metric == "escalation_rate":
+            return 100.0 * self.escalated / self.n
+        if metric == "csat":
+            return self.csat_sum / self.csat_n if self.csat_n else None
+        raise ValueError(f"unknown metric {metric!r}")
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    count: int
+    value: float | None
+    previous: float | None
+    series: list[tuple[str, float | None]]
+    suggestion: str
+
+
+async def metric_summary(
+    session: AsyncSession,
+    workspace_id: str,
+    metric: str,
+    current: Window,
+    previous: Window,
+    tz: str,
+    channel: str | None = None,
+) -> MetricSummary | None:
+    """METRIC over CURRENT and PREVIOUS (optionally one channel's conversations), its daily
+    series and suggestion, as `compute`, `daily_series` and `suggestion` give them from the
+    rows; None where only the rows can tell (the median response time, windows that do not
+    touch, a clock change around midnight)."""
+    if metric == "first_response_time" or previous.end != current.start:
+        return None
+    bounds = day_bounds(current, tz)
+    if bounds is None:
+        return None
+    params: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "split": current.start,
+        "start": previous.start,
+        "end": current.end,
+        **{f"b{i}": bound for i, bound in enumerate(bounds)},
+    }
+    if channel is not None:
+        params["channel"] = channel
+    result = await session.execute(_metric_statement(len(bounds) + 1, channel is not None), params)
+    days = [_Tally() for _ in range(len(bounds) + 1)]
+    now, before = _Tally(), _Tally()
+    topics: dict[str, tuple[int, datetime]] = {}
+    misses: dict[str, tuple[int, datetime]] = {}
+    for row in result:
+        if row.day_index == _TOPICS:
+            topics[row.topic_key] = (row.n, row.first)
+            if row.misses:
+                misses[row.topic_key] = (row.misses, row.first_miss)
+        elif row.day_index < 0:
+            before.add(row)
+        else:
+            now.add(row)
+            days[row.day_index].add(row)
+    zone = ZoneInfo(tz)
+    day = current.start.astimezone(zone).date()
+    series = []
+    for tally in days:
+        series.append((day.isoformat(), tally.value(metric)))
+        day += timedelta(days=1)
+    return MetricSummary(
+        count=now.n,
+        value=now.value(metric),
+        previous=before.value(metric),
+        series=series,
+        suggestion=_suggestion(metric, now.n, topics, misses),
+    )
+
+
+def _suggestion(
+    metric: str,
+    count: int,
+    topics: dict[str, tuple[int, datetime]],
+    misses: dict[str, tuple[int, datetime]],
+) -> str:
+    """`suggestion` from the per-topic counts."""
+    if metric in ("resolution_rate", "escalation_rate", "csat") and misses:
+        topic, n = _ranked(misses, 1)[0]
+        return (
+            f"Most misses are about {topic} ({n} conversations): add Q&A for {topic} "
+            "to let the agent answer them."
+        )
+    if metric == "volume" and count:
+        topic, n = _ranked(topics, 1)[0]
+        return f"{topic} drives the most conversations ({n}); make sure its answers are current."
+    return "Not enough conversations yet to suggest anything specific."

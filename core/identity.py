@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.task import Task
@@ -35,17 +35,54 @@ class Principal:
         return self.member_id is None
 
 
+_workspaces = Workspace.__table__
+_members = Member.__table__
+_identities = ChannelIdentity.__table__
+_WORKSPACE = (_workspaces.c.id, _workspaces.c.name, _workspaces.c.plan, _workspaces.c.timezone)
+_MEMBER = (
+    _members.c.id.label("member_id"),
+    _members.c.name.label("member_name"),
+    _members.c.role,
+    _members.c.status,
+)
+# Every task resolves its sender, so the workspace and its member come back in one statement,
+# built once (bound parameters only): the workspace row, outer-joined to the member the
+# sender's address names in it (none for a customer).
+_BY_MEMBER_ID = (
+    select(*_WORKSPACE, *_MEMBER)
+    .select_from(
+        _workspaces.outerjoin(
+            _members,
+            and_(
+                _members.c.id == bindparam("address"),
+                _members.c.workspace_id == _workspaces.c.id,
+            ),
+        )
+    )
+    .where(_workspaces.c.id == bindparam("workspace_id"))
+)
+_BY_IDENTITY = (
+    select(*_WORKSPACE, *_MEMBER)
+    .select_from(
+        _workspaces.outerjoin(
+            _identities.join(_members, _members.c.id == _identities.c.member_id),
+            and_(
+                _identities.c.workspace_id == _workspaces.c.id,
+                _identities.c.channel.in_(bindparam("channels", expanding=True)),
+                _identities.c.address == bindparam("address"),
+            ),
+        )
+    )
+    .where(_workspaces.c.id == bindparam("workspace_id"))
+    .limit(1)
+)
+
+
 async def resolve(session: AsyncSession, task: Task) -> Principal:
     """The principal behind TASK; raises LookupError if the workspace is gone."""
-    workspace = await session.get(Workspace, task.workspace_id)
-    if workspace is None:
-        raise LookupError(f"workspace {task.workspace_id} does not exist")
-    member: Member | None = None
     if task.sender.channel in ("web", "schedule"):
         # These senders are member ids put there by our own authenticated edge.
-        member = await session.get(Member, task.sender.address)
-        if member is not None and member.workspace_id != workspace.id:
-            member = None
+        query, params = _BY_MEMBER_ID, {"address": task.sender.address}
     else:
         channels = (
             _PHONE_CHANNELS if task.sender.channel in _PHONE_CHANNELS else (task.sender.channel,)
@@ -53,22 +90,16 @@ async def resolve(session: AsyncSession, task: Task) -> Principal:
         address = task.sender.address.removeprefix("whatsapp:")
         if task.sender.channel == "email":
             address = address.lower()
-        member = await session.scalar(
-            select(Member)
-            .join(ChannelIdentity, ChannelIdentity.member_id == Member.id)
-            .where(
-                ChannelIdentity.workspace_id == workspace.id,
-                ChannelIdentity.channel.in_(channels),
-                ChannelIdentity.address == address,
-            )
-            .limit(1)
-        )
+        query, params = _BY_IDENTITY, {"address": address, "channels": list(channels)}
+    row = (await session.execute(query, {"workspace_id": task.workspace_id, **params})).first()
+    if row is None:
+        raise LookupError(f"workspace {task.workspace_id} does not exist")
     base = {
-        "workspace_id": workspace.id,
-        "workspace_name": workspace.name,
-        "plan": workspace.plan,
-        "timezone": workspace.timezone,
+        "workspace_id": row.id,
+        "workspace_name": row.name,
+        "plan": row.plan,
+        "timezone": row.timezone,
     }
-    if member is None or member.status != "active":
+    if row.member_id is None or row.status != "active":
         return Principal(**base)
-    return Principal(**base, member_id=member.id, name=member.name, role=member.role)
+    return Principal(**base, member_id=row.member_id, name=row.member_name, role=row.role)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,19 +266,69 @@ class TaskProcessor:
 
 
 def row_to_task(row: Any) -> Task:
-    return Task(
+    """The Task a claimed row holds. Built without validating again: every row was
+    journaled from a validated Task (the fields' limits and NUL stripping applied then)."""
+    route = row.reply_route
+    return Task.model_construct(
         id=row.id,
         workspace_id=row.workspace_id,
         channel=row.channel,
         external_id=row.external_id,
-        sender=Sender(channel=row.sender_channel, address=row.sender_address),
+        sender=Sender.model_construct(channel=row.sender_channel, address=row.sender_address),
         conversation=row.conversation,
         text=row.text,
-        attachments=tuple(Attachment.model_validate(a) for a in row.attachments or ()),
+        attachments=tuple(Attachment.model_construct(**a) for a in row.attachments or ()),
         received_at=row.received_at,
-        reply_route=Route.model_validate(row.reply_route),
+        reply_route=Route.model_construct(
+            channel=route["channel"], address=route["address"], thread=route.get("thread")
+        ),
         kind=row.kind,
         raw=row.raw or {},
+    )
+
+
+def _claim_statement(limit: int) -> Any:
+    """The claim: up to LIMIT queued tasks, or running ones whose lease expired, oldest
+    first, marked running under a new token in one statement (SKIP LOCKED on PostgreSQL).
+    Built once per worker; each claim only binds the time, node, token and lease."""
+    claimable = (
+        select(_tasks.c.id)
+        .where(
+            or_(
+                _tasks.c.status == "queued",
+                and_(_tasks.c.status == "running", _tasks.c.lease_until < bindparam("claim_now")),
+            )
+        )
+        .order_by(_tasks.c.received_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(_tasks)
+        .where(_tasks.c.id.in_(claimable.scalar_subquery()))
+        .values(
+            status="running",
+            claimed_by=bindparam("claim_node"),
+            claim_token=bindparam("claim_token"),
+            lease_until=bindparam("claim_lease"),
+            attempts=_tasks.c.attempts + 1,
+        )
+        .returning(*_tasks.c)
+    )
+
+
+@functools.cache
+def _mark_statement(columns: frozenset[str]) -> Any:
+    """The fenced update that ends a claim, setting COLUMNS (bound by name) as well as
+    `finished_at` and `lease_until`; one statement per set of columns, built once."""
+    return (
+        update(_tasks)
+        .where(
+            _tasks.c.id == bindparam("mark_id"),
+            _tasks.c.claim_token == bindparam("mark_token"),
+            _tasks.c.status == "running",
+        )
+        .values({name: bindparam(name) for name in {"finished_at", "lease_until", *columns}})
     )
 
 
@@ -308,6 +359,7 @@ class PipelineWorker:
         self._on_replies = on_replies
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._claim = _claim_statement(concurrency)
 
     def wake(self, _count: int = 0) -> None:
         self._wakeup.set()
@@ -330,34 +382,15 @@ class PipelineWorker:
     async def claim(self) -> list[tuple[Any, str]]:
         """Claim queued tasks, or running ones whose lease expired (their node died)."""
         now = utcnow()
-        token = new_id()
-        claimable = (
-            select(_tasks.c.id)
-            .where(
-                or_(
-                    _tasks.c.status == "queued",
-                    and_(_tasks.c.status == "running", _tasks.c.lease_until < now),
-                )
-            )
-            .order_by(_tasks.c.received_at)
-            .limit(self._concurrency)
-            .with_for_update(skip_locked=True)
-        )
-        stmt = (
-            update(_tasks)
-            .where(_tasks.c.id.in_(claimable.scalar_subquery()))
-            .values(
-                status="running",
-                claimed_by=self._node_id,
-                claim_token=token,
-                lease_until=now + self._lease,
-                attempts=_tasks.c.attempts + 1,
-            )
-            .returning(*_tasks.c)
-        )
+        params = {
+            "claim_now": now,
+            "claim_node": self._node_id,
+            "claim_token": new_id(),
+            "claim_lease": now + self._lease,
+        }
         async with self._db.writing(), self._db.session() as session:
-            rows = (await session.execute(stmt)).all()
-        return [(row, token) for row in rows]
+            rows = (await session.execute(self._claim, params)).all()
+        return [(row, params["claim_token"]) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:
         started = time.perf_counter()
@@ -439,13 +472,14 @@ class PipelineWorker:
 
     async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
         result = await session.execute(
-            update(_tasks)
-            .where(
-                _tasks.c.id == task_id,
-                _tasks.c.claim_token == token,
-                _tasks.c.status == "running",
-            )
-            .values(finished_at=utcnow(), lease_until=None, **values)
+            _mark_statement(frozenset(values)),
+            {
+                "mark_id": task_id,
+                "mark_token": token,
+                "finished_at": utcnow(),
+                "lease_until": None,
+                **values,
+            },
         )
         if result.rowcount != 1:
             raise LostClaim(task_id)

@@ -45,6 +45,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+    """Roll back a connection returned to the pool only if it is inside a transaction.
+
+    The pool's own reset rolls back every connection returned, committed or not, and on
+    aiosqlite each rollback is a round trip to the connection's thread. sqlite3 begins a
+    transaction only before a write and reads outside one, so a connection not
+    `in_transaction` has nothing to roll back. (Not when the connection is being discarded
+    outside the event loop: it is closed then, which rolls back.)"""
+    if not state.asyncio_safe or state.transaction_was_reset:
+        return
+    if record.driver_connection is not None and record.driver_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 class Database:
     """Owns the engine and hands out sessions; one per process."""
 
@@ -53,11 +67,18 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30}
+            # Enough pooled connections for every concurrent user (journal, pipeline workers,
+            # outbox, requests): an overflow connection is closed when returned, and each new
+            # aiosqlite connection costs a thread, an open and the pragmas below.
+            kwargs.update(pool_size=20, max_overflow=20)
+            # The pool's reset-on-return is done by `_sqlite_reset` instead (see there).
+            kwargs["pool_reset_on_return"] = None
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine.pool, "reset", _sqlite_reset)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one write lock per file, and a writer that finds it taken sleeps in
         # SQLite's busy handler (1, 2, 5, 10, ... 100 ms steps) however soon it is freed. The

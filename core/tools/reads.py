@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from core import analytics, inbox
-from core.members import MemberNotFound, active_members, find_by_name
+from core.members import MemberNotFound, active_member_names, active_members, find_by_name
 from core.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
@@ -43,20 +43,29 @@ PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetMetricsArgs)
     period = args.period or "this_week"
-    current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    rows, before = await analytics.conversations_pair(
-        ctx.session, ctx.principal.workspace_id, current, previous
+    tz = ctx.principal.timezone
+    current, previous = analytics.windows(period, ctx.now, tz)
+    ws = ctx.principal.workspace_id
+    # Counted by the database where it can; the rows only for what needs them (a median).
+    summary = await analytics.metric_summary(
+        ctx.session, ws, args.metric, current, previous, tz, args.channel or None
     )
-    if args.channel:
-        rows = [r for r in rows if r.channel == args.channel]
-        before = [r for r in before if r.channel == args.channel]
-    value = analytics.compute(args.metric, rows)
-    prior = analytics.compute(args.metric, before)
+    if summary is not None:
+        count, value, prior = summary.count, summary.value, summary.previous
+        series, advice = summary.series, summary.suggestion
+    else:
+        rows, before = await analytics.conversations_pair(ctx.session, ws, current, previous)
+        if args.channel:
+            rows = [r for r in rows if r.channel == args.channel]
+            before = [r for r in before if r.channel == args.channel]
+        count = len(rows)
+        value = analytics.compute(args.metric, rows)
+        prior = analytics.compute(args.metric, before)
+        series = analytics.daily_series(args.metric, rows, current, tz)
+        advice = analytics.suggestion(args.metric, rows)
     label = analytics.METRIC_LABELS[args.metric]
-    series = analytics.daily_series(args.metric, rows, current, ctx.principal.timezone)
     points = [v for _, v in series if v is not None]
     trend = analytics.trend(args.metric, value, prior)
-    advice = analytics.suggestion(args.metric, rows)
     where = f" on {args.channel}" if args.channel else ""
     text = (
         f"{label} {current.label}{where}: {analytics.fmt(args.metric, value)}, {trend}.\n"
@@ -72,7 +81,7 @@ async def get_metrics(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
                 CardField(label=label, value=analytics.fmt(args.metric, value)),
                 CardField(label="Before", value=analytics.fmt(args.metric, prior)),
                 CardField(label="Trend", value=trend),
-                CardField(label="Conversations", value=str(len(rows))),
+                CardField(label="Conversations", value=str(count)),
             ),
             data={
                 "metric": args.metric,
@@ -91,21 +100,28 @@ async def get_topic_breakdown(ctx: ToolContext, args: BaseModel) -> list[Deliver
     assert isinstance(args, a.GetTopicBreakdownArgs)
     period = args.period or "this_month"
     current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
-    rows, earlier = await analytics.conversations_pair(
-        ctx.session, ctx.principal.workspace_id, current, previous
-    )
-    before = Counter(r.topic or "other" for r in earlier)
-    if not rows:
+    ws = ctx.principal.workspace_id
+    counted = await analytics.topic_counts_pair(ctx.session, ws, current, previous)
+    if counted is not None:
+        now, earlier = counted
+        total = sum(n for n, _ in now.values())
+        before = Counter({topic: n for topic, (n, _) in earlier.items()})
+        top = analytics.ranked_topics(now, args.limit or 5)
+    else:
+        rows, rows_before = await analytics.conversations_pair(ctx.session, ws, current, previous)
+        total = len(rows)
+        before = Counter(r.topic or "other" for r in rows_before)
+        top = analytics.top_topics(rows, args.limit or 5)
+    if not total:
         return [Deliverable(text=f"No conversations {current.label}.")]
-    top = analytics.top_topics(rows, args.limit or 5)
     items = []
     for topic, count in top:
-        share = 100 * count / len(rows)
+        share = 100 * count / total
         change = count - before.get(topic, 0)
         items.append(f"{topic}: {count} ({share:.0f}%, {change:+d} vs the period before)")
     lead = top[0][0]
     text = (
-        f"Top topics {current.label} ({len(rows)} conversations):\n"
+        f"Top topics {current.label} ({total} conversations):\n"
         + "\n".join(f"- {i}" for i in items)
         + f"\nNext step: review the answers for {lead}, the biggest driver."
     )
@@ -115,21 +131,22 @@ async def get_topic_breakdown(ctx: ToolContext, args: BaseModel) -> list[Deliver
             title=f"Topics, {current.label}",
             text=text,
             items=tuple(items),
-            data={"topics": top, "total": len(rows), "chart": {"type": "bar"}},
+            data={"topics": top, "total": total, "chart": {"type": "bar"}},
         )
     ]
 
 
 async def get_knowledge_gaps(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetKnowledgeGapsArgs)
-    query = select(KnowledgeGap).where(
+    # Only what the reply shows: plain rows, not whole gaps.
+    query = select(KnowledgeGap.question, KnowledgeGap.occurrences).where(
         KnowledgeGap.workspace_id == ctx.principal.workspace_id, KnowledgeGap.resolved.is_(False)
     )
     if args.period:
         current, _ = analytics.windows(args.period, ctx.now, ctx.principal.timezone)
         query = query.where(KnowledgeGap.last_seen >= current.start)
     gaps = list(
-        await ctx.session.scalars(
+        await ctx.session.execute(
             query.order_by(KnowledgeGap.occurrences.desc()).limit(args.limit or 10)
         )
     )
@@ -155,7 +172,7 @@ async def _open_assists(ctx: ToolContext) -> list[Assist]:
 
 async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetAgentWorkloadArgs)
-    members = {m.id: m for m in await active_members(ctx.session, ctx.principal.workspace_id)}
+    names = await active_member_names(ctx.session, ctx.principal.workspace_id)
     # Only who holds each open assist and how urgent it is: plain rows, not whole assists.
     assists = list(
         await ctx.session.execute(
@@ -175,7 +192,7 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
         text = f"{member.name} has {len(mine)} open assists ({urgent} high or urgent)."
         return [Deliverable(kind="card", title=f"Workload: {member.name}", text=text)]
     ranking = sorted(
-        ((members[mid].name, n) for mid, n in counts.items() if mid in members),
+        ((names[mid], n) for mid, n in counts.items() if mid in names),
         key=lambda pair: (-pair[1], pair[0]),
     )
     unassigned = counts.get(None, 0)
@@ -183,20 +200,35 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
     text = "Open assists by assignee:\n" + "\n".join(f"- {i}" for i in items)
     text += f"\nUnassigned: {unassigned}."
     if ranking and unassigned:
-        lightest = min(members.values(), key=lambda m: counts.get(m.id, 0))
-        text += f"\nNext step: assign the unassigned ones to {lightest.name}, who has the fewest."
+        lightest = min(names, key=lambda member_id: counts.get(member_id, 0))
+        text += f"\nNext step: assign the unassigned ones to {names[lightest]}, who has the fewest."
     return [Deliverable(kind="list", title="Workload", text=text, items=items)]
 
 
-def assist_line(x: Assist, names: dict[str, str]) -> str:
+def assist_line(x: Any, names: dict[str, str]) -> str:
+    """One line for an assist (an Assist, or a row of `_ASSIST_LINE_COLUMNS`)."""
     who = names.get(x.assignee_id or "", "unassigned")
     subject = x.subject or x.summary[:60]
-    return f"{x.ref} [{x.priority}] {x.status} — {subject} ({who})"
+    return f"A-{x.number} [{x.priority}] {x.status} — {subject} ({who})"
+
+
+# What a list of assists shows and filters on: plain rows, not whole assists (whose
+# transcripts and details would each be parsed from JSON).
+_ASSIST_LINE_COLUMNS = (
+    Assist.number,
+    Assist.status,
+    Assist.priority,
+    Assist.subject,
+    Assist.summary,
+    Assist.assignee_id,
+    Assist.created_at,
+    Assist.labels,
+)
 
 
 async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.ListAssistsArgs)
-    query = select(Assist).where(Assist.workspace_id == ctx.principal.workspace_id)
+    query = select(*_ASSIST_LINE_COLUMNS).where(Assist.workspace_id == ctx.principal.workspace_id)
     if args.status:
         query = query.where(Assist.status == args.status)
     if args.priority:
@@ -213,11 +245,11 @@ async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         except MemberNotFound as exc:
             return error_reply(str(exc))
         query = query.where(Assist.assignee_id == member.id)
-    rows = list(await ctx.session.scalars(query))
+    rows = list(await ctx.session.execute(query))
     if args.label:
         rows = [x for x in rows if args.label.lower() in [str(v).lower() for v in x.labels]]
     rows.sort(key=lambda x: (PRIORITY_ORDER.get(x.priority, 9), x.created_at))
-    names = {m.id: m.name for m in await active_members(ctx.session, ctx.principal.workspace_id)}
+    names = await active_member_names(ctx.session, ctx.principal.workspace_id)
     shown = rows[: args.limit or 20]
     if not shown:
         return [Deliverable(text="No assists match.")]
