@@ -346,7 +346,7 @@ class PipelineWorker:
         concurrency: int = 4,
         max_attempts: int = 5,
         poll_interval: float = 0.5,
-        on_replies: Callable[[], None] | None = None,
+        on_replies: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._db = db
         self._processor = processor
@@ -401,10 +401,10 @@ class PipelineWorker:
                 await self._fail(task, token, "gave up after repeated crashes")
                 return
             try:
-                await self._process(task, token)
+                replies = await self._process(task, token)
                 self._metrics.tasks_processed.labels("done").inc()
                 if self._on_replies is not None:
-                    self._on_replies()
+                    self._on_replies(replies)
             except LostClaim:
                 log.warning("task %s was reclaimed by another node; discarding", task.id)
                 self._metrics.tasks_processed.labels("lost").inc()
@@ -415,10 +415,11 @@ class PipelineWorker:
             self._metrics.workers_busy.dec()
             self._metrics.task_seconds.observe(time.perf_counter() - started)
 
-    async def _process(self, task: Task, token: str) -> None:
-        """Process TASK and commit its outcome. A transaction the database refused for a
-        concurrent writer (SQLite's lock, a PostgreSQL serialization failure or deadlock) was
-        rolled back whole, so it is simply run again, a few times, before the task fails."""
+    async def _process(self, task: Task, token: str) -> list[str]:
+        """Process TASK and commit its outcome; returns its replies' outbox ids. A transaction
+        the database refused for a concurrent writer (SQLite's lock, a PostgreSQL serialization
+        failure or deadlock) was rolled back whole, so it is simply run again, a few times,
+        before the task fails."""
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
                 async with self._db.sessions() as session:
@@ -432,9 +433,9 @@ class PipelineWorker:
                         else self._db.writing()
                     )
                     async with turn:
-                        await self._finish(session, task, token, outcome)
+                        replies = await self._finish(session, task, token, outcome)
                         await session.commit()
-                return
+                return replies
             except DBAPIError as exc:
                 if attempt == TRANSIENT_RETRIES or not transient(exc):
                     raise
@@ -451,7 +452,7 @@ class PipelineWorker:
 
     async def _finish(
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome
-    ) -> None:
+    ) -> list[str]:
         # Fence first: a node whose claim was taken over must not write a second reply.
         await self._mark(
             session,
@@ -461,7 +462,7 @@ class PipelineWorker:
             member_id=outcome.member_id,
             **usage_columns(outcome.classification),
         )
-        enqueue(
+        return enqueue(
             session,
             workspace_id=task.workspace_id,
             task_id=task.id,
@@ -488,7 +489,7 @@ class PipelineWorker:
         try:
             async with self._db.writing(), self._db.session() as session:
                 await self._mark(session, task.id, token, status="failed", error=error[:2000])
-                enqueue(
+                replies = enqueue(
                     session,
                     workspace_id=task.workspace_id,
                     task_id=task.id,
@@ -502,7 +503,7 @@ class PipelineWorker:
             return
         self._metrics.tasks_processed.labels("failed").inc()
         if self._on_replies is not None:
-            self._on_replies()
+            self._on_replies(replies)
 
     async def release(self) -> None:
         """On shutdown: put tasks this node still holds back in the queue for another node."""

@@ -9,7 +9,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -37,6 +37,8 @@ _CHECK_EVERY = 0.25
 # Least seconds between two claims that new replies ask for: each claim is a query that
 # sorts the due rows, and a busy pipeline commits replies many times a second.
 _CLAIM_GAP = 0.1
+# Replies named to `wake` waiting for their claim by id; beyond this the search takes them.
+_MAX_WANTED = 1000
 
 
 def enqueue(
@@ -261,11 +263,17 @@ class OutboxWorker:
         self._recorder: asyncio.Task[None] | None = None
         self._claim_at = -math.inf
         self._claimed_at = -math.inf
+        self._wanted: set[str] = set()  # committed replies to claim by id
 
-    def wake(self) -> None:
-        """New replies were committed: claim them soon (at once, unless a claim was made in
-        the last CLAIM_GAP seconds: replies committed one by one are claimed together)."""
-        self._claim_at = min(self._claim_at, self._claimed_at + _CLAIM_GAP)
+    def wake(self, ids: Iterable[str] = ()) -> None:
+        """New replies were committed: claim them soon. Replies named by IDS are claimed at
+        once, by id (no search for due rows; what is committed while a claim is under way is
+        claimed together next); others with the next search, at once unless one was made in
+        the last CLAIM_GAP seconds (replies committed one by one are claimed together)."""
+        if ids and len(self._wanted) < _MAX_WANTED:
+            self._wanted.update(ids)
+        else:
+            self._claim_at = min(self._claim_at, self._claimed_at + _CLAIM_GAP)
         self._fed.set()
 
     def stop(self) -> None:
@@ -325,6 +333,13 @@ class OutboxWorker:
     async def feed(self) -> None:
         """Claim what is due if there is room, and put back what cannot go soon."""
         now = self._clock()
+        if self._wanted and self._held < self._max_held:
+            ids = [self._wanted.pop() for _ in range(min(len(self._wanted), self._batch_size))]
+            ids = ids[: self._max_held - self._held]
+            claimed = await self.claim_due(len(ids), ids=ids)
+            await self._admit(claimed, self._clock())
+            self._freed.set()
+            now = self._clock()
         if now >= self._next_claim() and self._room_to_claim():
             limit = min(self._batch_size, self._max_held - self._held)
             claimed = await self.claim_due(limit)
@@ -355,8 +370,11 @@ class OutboxWorker:
             made += len(self._calls)
             await asyncio.gather(*list(self._calls))
 
-    async def claim_due(self, limit: int | None = None) -> list[ClaimedReply]:
-        """Claim replies whose time has come, or whose claim outlived its lease, oldest first."""
+    async def claim_due(
+        self, limit: int | None = None, *, ids: Collection[str] = ()
+    ) -> list[ClaimedReply]:
+        """Claim replies whose time has come, or whose claim outlived its lease, oldest first;
+        with IDS, those of them still waiting (just committed: no search, no sort)."""
         now = utcnow()
         due = (
             select(_outbox.c.id)
@@ -372,9 +390,16 @@ class OutboxWorker:
             .limit(limit or self._batch_size)
             .with_for_update(skip_locked=True)
         )
+        # Another node may claim the same rows at the same time: the status condition, read
+        # again once its row lock is released, lets only one have each.
+        where = (
+            and_(_outbox.c.id.in_(ids), _outbox.c.status == "pending")
+            if ids
+            else _outbox.c.id.in_(due.scalar_subquery())
+        )
         stmt = (
             update(_outbox)
-            .where(_outbox.c.id.in_(due.scalar_subquery()))
+            .where(where)
             .values(
                 status="sending",
                 claimed_by=self._node_id,

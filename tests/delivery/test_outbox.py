@@ -166,3 +166,27 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert all(1.0 <= s <= ceiling for s in samples)
         if ceiling > 4:
             assert max(samples) > ceiling / 2  # jitter spreads across the range
+
+
+async def test_replies_named_on_wake_are_claimed_at_once_by_id(db: Database) -> None:
+    worker = _worker(db, ScriptedSender(), poll_interval=60)
+    await worker.feed()  # nothing due: the next search for due rows is a minute away
+    _, row_id = await _seed_reply(db)
+    worker.wake([row_id])
+    await worker.feed()
+    row = await _row(db, row_id)
+    assert (row.status, row.claimed_by) == ("sending", "n1")
+    assert worker.held == 1
+
+
+async def test_a_reply_named_on_wake_but_taken_by_another_node_is_left_to_it(
+    db: Database,
+) -> None:
+    _, row_id = await _seed_reply(db)
+    other = OutboxWorker(db, {"sms": ScriptedSender()}, node_id="n2", metrics=Metrics())
+    assert [r.id for r in await other.claim_due()] == [row_id]
+    worker = _worker(db, ScriptedSender())
+    worker.wake([row_id])
+    await worker.feed()
+    assert worker.held == 0
+    assert (await _row(db, row_id)).claimed_by == "n2"
