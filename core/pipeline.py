@@ -57,10 +57,13 @@ _TRANSIENT_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock det
 
 
 def transient(exc: DBAPIError) -> bool:
-    """Whether EXC is the database refusing a transaction for a concurrent writer, so the same
-    transaction can simply be run again: SQLite's "database is locked" (a read transaction that
-    another connection's commit overtook cannot become a write one, whatever the busy timeout),
-    or PostgreSQL's serialization failure or deadlock."""
+    """Whether the same transaction can simply be run again after EXC: the database refused
+    it for a concurrent writer (SQLite's "database is locked": a read transaction that another
+    connection's commit overtook cannot become a write one, whatever the busy timeout;
+    PostgreSQL's serialization failure or deadlock), or its connection was found cut (a
+    database restart or failover; the pool has discarded its connections and opens new ones)."""
+    if exc.connection_invalidated:
+        return True
     orig = exc.orig
     if "database is locked" in str(orig):
         return True

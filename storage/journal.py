@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from core.task import Task
 from storage.db import Database
@@ -112,35 +113,60 @@ class TaskJournal:
             if self._closed:
                 return
 
+    async def _write(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[set[str], dict[tuple[str, str, str], str]]:
+        """Insert ROWS (skipping duplicates) in one transaction; the ids inserted, and the ids
+        of the tasks already there for the others, by (workspace, channel, external id)."""
+        async with self._db.writing(), self._db.engine.begin() as conn:
+            inserted = set((await conn.execute(self._insert, rows)).scalars())
+            missing = [r for r in rows if r["id"] not in inserted]
+            existing: dict[tuple[str, str, str], str] = {}
+            if missing:
+                keys = or_(
+                    *(
+                        and_(
+                            _tasks.c.workspace_id == r["workspace_id"],
+                            _tasks.c.channel == r["channel"],
+                            _tasks.c.external_id == r["external_id"],
+                        )
+                        for r in missing
+                    )
+                )
+                query = select(
+                    _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
+                ).where(keys)
+                for row in await conn.execute(query):
+                    existing[(row.workspace_id, row.channel, row.external_id)] = row.id
+        return inserted, existing
+
+    @staticmethod
+    def _fail(
+        batch: list[tuple[dict[str, Any], asyncio.Future[Accepted]]], exc: BaseException
+    ) -> None:
+        """Every waiting handler must hear of the failure."""
+        log.error("journal commit failed for %d tasks", len(batch), exc_info=exc)
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
     async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[Accepted]]]) -> None:
         rows = [values for values, _ in batch]
-        try:
-            async with self._db.writing(), self._db.engine.begin() as conn:
-                inserted = set((await conn.execute(self._insert, rows)).scalars())
-                missing = [r for r in rows if r["id"] not in inserted]
-                existing: dict[tuple[str, str, str], str] = {}
-                if missing:
-                    keys = or_(
-                        *(
-                            and_(
-                                _tasks.c.workspace_id == r["workspace_id"],
-                                _tasks.c.channel == r["channel"],
-                                _tasks.c.external_id == r["external_id"],
-                            )
-                            for r in missing
-                        )
-                    )
-                    query = select(
-                        _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
-                    ).where(keys)
-                    for row in await conn.execute(query):
-                        existing[(row.workspace_id, row.channel, row.external_id)] = row.id
-        except Exception as exc:  # every waiting handler must hear of the failure
-            log.exception("journal commit failed for %d tasks", len(batch))
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+        for attempt in (1, 2):
+            try:
+                inserted, existing = await self._write(rows)
+                break
+            except DBAPIError as exc:
+                # A connection found cut (a database restart) invalidated the pool: once more,
+                # on a new connection, before the handlers hear of it.
+                if attempt == 1 and exc.connection_invalidated:
+                    log.warning("journal: database connection lost; writing again")
+                    continue
+                self._fail(batch, exc)
+                return
+            except Exception as exc:
+                self._fail(batch, exc)
+                return
         for values, future in batch:
             if future.done():  # the handler went away (client disconnected)
                 continue
