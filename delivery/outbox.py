@@ -334,8 +334,8 @@ class OutboxWorker:
         """Claim what is due if there is room, and put back what cannot go soon."""
         now = self._clock()
         if self._wanted and self._held < self._max_held:
-            ids = [self._wanted.pop() for _ in range(min(len(self._wanted), self._batch_size))]
-            ids = ids[: self._max_held - self._held]
+            room = min(len(self._wanted), self._batch_size, self._max_held - self._held)
+            ids = [self._wanted.pop() for _ in range(room)]
             claimed = await self.claim_due(len(ids), ids=ids)
             await self._admit(claimed, self._clock())
             self._freed.set()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
@@ -321,56 +323,61 @@ async def test_a_database_error_that_is_not_a_conflict_fails_the_task_at_once(
     assert task is not None and task.status == "failed"
 
 
-async def test_a_task_survives_its_database_connections_being_cut(postgres_url: str) -> None:
+@pytest.fixture
+async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database of its own (only PostgreSQL's connections can be cut)."""
+    db = Database(postgres_url)
+    await db.migrate()
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def test_a_task_survives_its_database_connections_being_cut(
+    pg_db: Database, postgres_url: str
+) -> None:
     """A PostgreSQL restart or failover closes every pooled connection. The pool does not
     ping before each use (a round trip per checkout): the task's transaction fails on the
     dead connection, the pool is invalidated, and the transaction is run again on a new one."""
-    db = Database(postgres_url)
-    await db.migrate()
-    try:
-        ws_id, member_id = await seed(db)
-        journal = TaskJournal(db)
-        await journal.start()
-        accepted = await journal.append(web_task(ws_id, member_id))
-        await journal.close()
-        classifier = HelpClassifier()
-        worker = make_worker(db, classifier, "node-a")
-        claimed = await worker.claim()
-        assert [row.id for row, _ in claimed] == [accepted.task_id]
+    db = pg_db
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    classifier = HelpClassifier()
+    worker = make_worker(db, classifier, "node-a")
+    claimed = await worker.claim()
+    assert [row.id for row, _ in claimed] == [accepted.task_id]
 
-        assert await _restart(postgres_url) >= 1
-        for row, token in claimed:
-            await worker._handle(row, token)
+    assert await _restart(postgres_url) >= 1
+    for row, token in claimed:
+        await worker._handle(row, token)
 
-        async with db.session() as session:
-            task = await session.get(TaskRow, accepted.task_id)
-        assert task is not None and (task.status, task.attempts) == ("done", 1)
-        (reply,) = await replies_for(db, accepted.task_id)
-        assert reply.deliverable["kind"] != "error"
-    finally:
-        await db.dispose()
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+    assert task is not None and (task.status, task.attempts) == ("done", 1)
+    (reply,) = await replies_for(db, accepted.task_id)
+    assert reply.deliverable["kind"] != "error"
 
 
 async def test_a_webhook_is_journaled_although_the_connections_were_cut(
-    postgres_url: str,
+    pg_db: Database, postgres_url: str
 ) -> None:
-    db = Database(postgres_url)
-    await db.migrate()
+    db = pg_db
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
     try:
-        ws_id, member_id = await seed(db)
-        journal = TaskJournal(db)
-        await journal.start()
-        try:
-            first = await journal.append(web_task(ws_id, member_id, external_id="before"))
-            assert await _restart(postgres_url) >= 1
-            after = await journal.append(web_task(ws_id, member_id, external_id="after"))
-        finally:
-            await journal.close()
-        assert first.created and after.created
-        async with db.session() as session:
-            assert await session.scalar(select(func.count()).select_from(TaskRow)) == 2
+        first = await journal.append(web_task(ws_id, member_id, external_id="before"))
+        assert await _restart(postgres_url) >= 1
+        after = await journal.append(web_task(ws_id, member_id, external_id="after"))
     finally:
-        await db.dispose()
+        await journal.close()
+    assert first.created and after.created
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(TaskRow)) == 2
 
 
 async def _restart(postgres_url: str) -> int:
