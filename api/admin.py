@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.http import bearer_token, json_ok, problem, query_int, read_json
+from api.http import Input, bearer_token, json_ok, problem, query_int, read_json
 from api.state import GATEWAY, Gateway
 from channels import web as web_channel
 from channels.email import store as email_store
@@ -73,18 +73,14 @@ class IdentityOut(BaseModel):
     address: str
 
 
-class MemberIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class MemberIn(Input):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     email: str | None = Field(None, max_length=320)
     identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
 
 
-class MemberPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class MemberPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     role: Role | None = None
     default_channel: Channel | None = Field(None, description="null clears it")
@@ -222,9 +218,7 @@ class AssistDetail(AssistOut):
     survey_sent_to: str | None = Field(None, description="where the CSAT survey went on closing")
 
 
-class AssistPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class AssistPatch(Input):
     status: Literal["open", "pending", "closed"] | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     assignee_id: str | None = Field(None, description="a member id; null unassigns")
@@ -232,9 +226,7 @@ class AssistPatch(BaseModel):
     csat_survey: bool = Field(True, description="on closing, email the customer a CSAT survey")
 
 
-class ReplyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ReplyIn(Input):
     text: str | None = Field(
         None, min_length=1, max_length=20000, description="omitted: the suggested reply"
     )
@@ -260,9 +252,7 @@ class ReplyOut(BaseModel):
     message_id: str | None = Field(description="null when email threading is off")
 
 
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class NoteIn(Input):
     text: str = Field(min_length=1, max_length=20000)
     author: str | None = Field(None, min_length=1, max_length=200)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from annotated_types import MaxLen
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -85,6 +88,40 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise problem(400, validation_message(exc)) from exc
+
+
+class Input(BaseModel):
+    """A request body: unknown fields refused, strings stripped of surrounding whitespace.
+
+    A string's length limit holds for what was sent, as the OpenAPI document says, not only
+    for what is left once stripped (pydantic strips first, then measures)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sent_lengths(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, limit in _max_lengths(cls):
+                value = data.get(key)
+                if isinstance(value, str) and len(value) > limit:
+                    raise PydanticCustomError(
+                        "string_too_long",
+                        "{field} should have at most {max_length} characters",
+                        {"field": key, "max_length": limit},
+                    )
+        return data
+
+
+@functools.cache
+def _max_lengths(model: type[BaseModel]) -> tuple[tuple[str, int], ...]:
+    """(key in the body, maximum length) of each of MODEL's fields that has one."""
+    return tuple(
+        (field.alias or name, meta.max_length)
+        for name, field in model.model_fields.items()
+        for meta in field.metadata
+        if isinstance(meta, MaxLen)
+    )
 
 
 def _has_nul(data: Any) -> bool:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.http import bearer_token, json_ok, problem, read_json
+from api.http import Input, bearer_token, json_ok, problem, read_json
 from api.state import GATEWAY, Gateway
 from channels.base import ingest
 from core.directory import Conflict, NotFound, authenticate_api_key, find_member
@@ -21,9 +21,7 @@ MAX_TEXT = 8000
 MAX_IDEMPOTENCY_KEY = 128
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class MessageIn(Input):
     member: str = Field(min_length=1, max_length=320, description="member id or email")
     text: str = Field(min_length=1, max_length=MAX_TEXT)
 

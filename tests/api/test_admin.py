@@ -750,3 +750,27 @@ def _refs(node: Any) -> list[str]:
     if isinstance(node, list):
         return [r for value in node for r in _refs(value)]
     return []
+
+
+async def test_a_name_longer_than_the_document_allows_is_refused_even_if_it_is_padded(
+    make_client: ClientFactory, db: Database
+) -> None:
+    """Found by schemathesis: a no-break space and 200 characters were stripped to 200 and
+    accepted, against the OpenAPI document's maxLength of 200 for what is sent."""
+    tenant = await make_tenant(db)
+    client = await start_gateway(make_client, build=OFF)
+    before = await workspace_snapshot(db, tenant.workspace_id)
+
+    padded = await client.post(
+        "/api/v1/members",
+        headers=tenant.auth,
+        json={"name": "\u00a0" + "*" * 200, "role": "owner"},
+    )
+    body = await _json(padded, 400)
+    assert "name should have at most 200 characters" in body["message"]
+    assert await workspace_snapshot(db, tenant.workspace_id) == before
+
+    at_the_limit = await client.post(
+        "/api/v1/members", headers=tenant.auth, json={"name": " " + "*" * 199, "role": "owner"}
+    )
+    assert (await _json(at_the_limit, 201))["name"] == "*" * 199
