@@ -68,7 +68,7 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
-    from core.directory import DirectoryError
+    from core.team.directory import DirectoryError
     from storage.db import Database
 
     db = Database(settings.database_url)
@@ -85,7 +85,7 @@ async def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> i
 
 
 def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
-    from core import directory
+    from core.team import directory
 
     async def go(session: Any) -> int:
         ws = await directory.create_workspace(
@@ -98,7 +98,7 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
-    from core import directory
+    from core.team import directory
 
     async def go(session: Any) -> int:
         ws = await directory.find_workspace(session, args.workspace)
@@ -123,7 +123,7 @@ def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
-    from core import directory
+    from core.team import directory
 
     async def go(session: Any) -> int:
         ws = await directory.find_workspace(session, args.workspace)
@@ -144,7 +144,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_classify(settings: Settings | None, args: argparse.Namespace) -> int:
-    from core.classify.cli import run
+    from cli.classify import run
 
     if settings is None:
         try:
@@ -156,7 +156,7 @@ def cmd_classify(settings: Settings | None, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from core.demo import run_demo
+    from cli.demo import run_demo
 
     return asyncio.run(run_demo(settings))
 

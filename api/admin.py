@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import web as web_channel
 from api.http import Input, bearer_token, json_ok, problem, query_int, read_json
 from api.state import GATEWAY, Gateway
-from channels import web as web_channel
 from channels.email import store as email_store
 from channels.email.store import EmailIdentity
-from core import directory, inbox
-from core.assist_mail import AssistMailer, customer_email
-from core.proposals import proposal_payload
+from core.approvals.proposals import proposal_payload
+from core.assists import inbox
+from core.assists.mail import AssistMailer, customer_email
+from core.team import directory
 from core.tools import admin_writes
 from delivery.outbox import replay
 from storage.domain import (

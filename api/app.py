@@ -17,13 +17,13 @@ from api.http import Handler, error_middleware
 from api.state import GATEWAY, Gateway
 from channels import create_channels, setup_routes
 from config import Settings
+from config.metrics import Metrics
+from core.assists.agent import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
-from core.escalation import CustomerDesk
 from core.llm.memory import SessionMemory
-from core.metrics import Metrics
-from core.pipeline import PipelineWorker, TaskProcessor
+from core.processing.pipeline import PipelineWorker, TaskProcessor
 from core.tools.registry import ToolRegistry, default_registry
-from core.training_fetch import TrainingFetcher
+from core.training.fetch import TrainingFetcher
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender

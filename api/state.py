@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from config import Settings
-from core.directory import TTLCache
-from core.metrics import Metrics
-from core.pipeline import PipelineWorker
+from config.metrics import Metrics
+from core.processing.pipeline import PipelineWorker
+from core.team.directory import TTLCache
 from core.tools.registry import ToolRegistry
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker

@@ -39,8 +39,8 @@ from api.app import build_app
 from api.state import GATEWAY
 from bench._http import peak_rate, write_results
 from config import Settings
-from core import directory
-from delivery.deliverable import Deliverable
+from core.team import directory
+from models.deliverable import Deliverable
 from storage.db import Database
 from storage.models import OutboxRow
 from storage.types import new_id, utcnow

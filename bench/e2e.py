@@ -38,7 +38,7 @@ from bench._http import (
     python,
     write_results,
 )
-from core.seed import seed_workspace
+from cli.seed import seed_workspace
 from storage.db import Database
 from storage.models import WorkspaceAddress
 from storage.types import utcnow

@@ -41,7 +41,7 @@ from bench._http import (
     python,
     write_results,
 )
-from core import directory
+from core.team import directory
 from storage.db import Database
 from storage.models import TaskRow, WorkspaceAddress
 from tests.channels.slack_payloads import mention, sign

@@ -30,8 +30,8 @@ from sqlalchemy import func, insert, select, update
 from api.app import build_app
 from api.state import GATEWAY
 from bench._http import peak_rate, percentile, write_results
+from cli.seed import seed_workspace
 from config import Settings
-from core.seed import seed_workspace
 from scheduler.runner import BriefingScheduler
 from storage.db import Database
 from storage.domain import Schedule

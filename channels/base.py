@@ -12,8 +12,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from api.http import problem
 from api.state import GATEWAY
-from core.directory import route_workspace
-from core.task import Task
+from core.team.directory import route_workspace
+from models.task import Task
 from storage.journal import Accepted, JournalClosed
 
 if TYPE_CHECKING:

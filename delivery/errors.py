@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.task import Route
+    from models.task import Route
 
 
 class DeliveryError(Exception):

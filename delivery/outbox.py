@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.metrics import Metrics
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
+from config.metrics import Metrics
 from delivery.errors import DeliveryError, PermanentError, Rerouted
 from delivery.ratelimit import Permit, RateKey, RateLimiter
 from delivery.senders import Confirms, Op, Sender
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.models import DeliveryReceipt, OutboxRow
 from storage.types import new_id, utcnow

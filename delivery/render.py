@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
 
 # Boundaries tried in order: paragraph, line, sentence, word; a hard cut only as a last resort.
 _BREAKS = ("\n\n", "\n", ". ", " ")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TextIO, runtime_checkable
 
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
 from delivery.ratelimit import RateKey
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 
 log = logging.getLogger("switchboard.console")
 

@@ -6,7 +6,7 @@ builds the briefing and the outbox delivers it. A second fire of the same occurr
 between the append and the bookkeeping, or two nodes for a moment) is the same journal row.
 
 Only the leader (see `scheduler.leader`) keeps the schedules in memory: a heap of due times,
-computed with APScheduler's triggers (`scheduler.timing`). Changes made after start-up are
+computed with APScheduler's triggers (`core.schedules.timing`). Changes made after start-up are
 picked up by polling `schedules.updated_at` every few seconds.
 """
 
@@ -23,9 +23,9 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import bindparam, func, select, update
 
-from core.task import Route, Sender, Task
+from core.schedules.timing import Timing, next_fire, plan
+from models.task import Route, Sender, Task
 from scheduler.leader import Leadership, SingleNode
-from scheduler.timing import Timing, next_fire, plan
 from storage.db import Database
 from storage.domain import Schedule
 from storage.journal import Accepted, JournalClosed

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import directory
+from core.team import directory
 from storage.db import Database
 from storage.models import Member, OutboxRow, TaskRow, Workspace
 from storage.types import new_id, utcnow

@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import directory
+from cli.seed import Seeded
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.pipeline import TaskProcessor
-from core.seed import Seeded
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
+from core.team import directory
+from core.team.identity import Principal
 from core.tools.registry import default_registry
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Integration, Invitation
 from storage.types import new_id

@@ -16,9 +16,9 @@ from channels.email import store
 from channels.email.providers import EmailProvider
 from channels.email.sender import EmailSender
 from channels.email.store import EmailIdentity
-from channels.email.threads import token_key
 from config import Settings
-from core.directory import TTLCache
+from core.team.directory import TTLCache
+from models.email_threads import token_key
 
 if TYPE_CHECKING:
     from api.state import Gateway

@@ -29,8 +29,8 @@ from typing import Any
 
 from mailparser_reply import EmailReplyParser
 
-from channels.email.threads import message_ids, thread_root
-from core.task import without_nul
+from models.email_threads import message_ids, thread_root
+from models.task import without_nul
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # each; larger ones are listed but not kept
 MAX_ATTACHMENTS = 20

@@ -16,10 +16,10 @@ from typing import Any
 from channels.email.message import OutgoingAttachment, OutgoingEmail
 from channels.email.store import EmailIdentity
 from delivery import charts
-from delivery.deliverable import Deliverable
 from delivery.errors import BadRequest
 from delivery.media import MediaFile
 from delivery.render import media_of
+from models.deliverable import Deliverable
 
 log = logging.getLogger(__name__)
 

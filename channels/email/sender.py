@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from channels.email import store
 from channels.email.render import Envelope, default_subject, render_email
-from channels.email.threads import new_message_id, reply_subject, thread_references
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import InvalidRecipient
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.email_threads import new_message_id, reply_subject, thread_references
+from models.task import Route
 
 if TYPE_CHECKING:
     from channels.email.channel import EmailChannel

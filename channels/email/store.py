@@ -20,7 +20,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.email.inbound import InboundEmail
-from channels.email.threads import (
+from delivery.media import MediaStore
+from delivery.outbox import enqueue
+from models.deliverable import CardField, Deliverable, DeliverableKind
+from models.email_threads import (
     assist_subject,
     new_message_id,
     reply_address,
@@ -29,10 +32,7 @@ from channels.email.threads import (
     thread_references,
     token_hash,
 )
-from core.task import Attachment, Route
-from delivery.deliverable import CardField, Deliverable, DeliverableKind
-from delivery.media import MediaStore
-from delivery.outbox import enqueue
+from models.task import Attachment, Route
 from storage.domain import Assist, AssistEvent, Customer, Integration
 from storage.email import EmailRecord
 from storage.models import ChannelIdentity, Member, TaskRow, Workspace
@@ -288,7 +288,7 @@ async def record_inbound(
 
 
 def task_attachment(stored: dict[str, Any], media_url: MediaUrl) -> dict[str, Any]:
-    """A stored attachment as the task records it (`core.task.Attachment`), linked."""
+    """A stored attachment as the task records it (`models.task.Attachment`), linked."""
     expires = datetime.fromisoformat(str(stored["expires_at"]))
     return Attachment(
         name=str(stored["name"]),

@@ -33,8 +33,8 @@ from channels.base import channel_or_404, ingest, workspace_for
 from channels.email import store
 from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
-from channels.email.threads import assist_number, tokens_in
-from core.task import Attachment, Route, Sender, Task
+from models.email_threads import assist_number, tokens_in
+from models.task import Attachment, Route, Sender, Task
 from storage.journal import task_values
 from storage.types import new_id, utcnow
 

@@ -19,9 +19,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from core.proposals import CREATE
-from delivery.deliverable import CardField, Deliverable
+from core.approvals.proposals import CREATE
 from delivery.render import split_text
+from models.deliverable import CardField, Deliverable
 
 # Slack's documented limits (Block Kit reference; chat.postMessage truncates `text` at 40,000).
 SECTION_TEXT = 3000
@@ -218,7 +218,7 @@ def _change_line(change: Mapping[str, Any]) -> str:
 
 def _notices(text: str) -> list[str]:
     """Lines of the proposal's text that the structured card does not show (warnings the
-    write carries), as the core renders them (core.proposals.render_proposal)."""
+    write carries), as the core renders them (core.approvals.proposals.render_proposal)."""
     kept = []
     for line in text.splitlines():
         stripped = line.strip()

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from api.http import problem, validation_message
 from channels.base import InboundRequest
 from channels.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from core.task import Attachment, Route, Sender, Task, TaskKind
+from models.task import Attachment, Route, Sender, Task, TaskKind
 from storage.types import new_id
 
 COMMAND = "/operator"

@@ -13,8 +13,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack.blocks import Message, escape, render, render_decided
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -29,6 +27,8 @@ from delivery.media import MediaStore
 from delivery.ratelimit import RateKey
 from delivery.render import media_of
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from core.task import Route, Sender, Task
+from models.task import Route, Sender, Task
 from storage.types import new_id, utcnow
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

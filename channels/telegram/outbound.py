@@ -34,13 +34,13 @@ from telegram.error import (
 )
 
 from channels.telegram.inbound import button_data
-from core.task import Route
 from delivery import errors
-from delivery.deliverable import Deliverable, Receipt
 from delivery.media import MediaStore
 from delivery.ratelimit import RateKey
 from delivery.render import media_of, split_text, utf16_len
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024

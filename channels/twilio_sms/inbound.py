@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from multidict import MultiDictProxy
 
 from channels.twilio_common import E164, MalformedWebhook
-from core.task import Attachment
+from models.task import Attachment
 
 PhoneChannel = Literal["sms", "whatsapp"]
 Keyword = Literal["stop", "start", "help"]

@@ -17,11 +17,11 @@ from channels.twilio_common import delivery_error
 from channels.twilio_sms import store
 from channels.twilio_sms.inbound import WHATSAPP, PhoneChannel
 from channels.twilio_sms.segments import gsm_friendly, segment_count
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
 from delivery.errors import BadRequest, InvalidRecipient, Rerouted
 from delivery.render import media_of, split_text
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.types import utcnow
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.task import ChannelName, Route
+from models.task import ChannelName, Route
 from storage.models import ChannelIdentity, DeliveryReceipt, Member, OptOut, OutboxRow, TaskRow
 from storage.types import new_id, utcnow
 

@@ -35,9 +35,9 @@ from channels.twilio_sms.inbound import (
     keyword_of,
     parse_message,
 )
-from core.task import Route, Sender, Task
-from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.journal import task_values
 from storage.types import new_id, utcnow
 

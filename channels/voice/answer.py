@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from core.speech import count_words, first_words, for_the_ear
-from delivery.deliverable import Deliverable
+from core.processing.speech import count_words, first_words, for_the_ear
+from models.deliverable import Deliverable
 
 MAX_SPOKEN_WORDS = 60  # about 25 seconds of speech: more goes by text
 MAX_TURN_WORDS = 100  # all of one turn's replies together

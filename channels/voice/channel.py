@@ -15,9 +15,9 @@ from channels.twilio_common import WebhookVerifier
 from channels.voice import store
 from channels.voice.tts import Speaker
 from config import Settings
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 
 if TYPE_CHECKING:
     from api.state import Gateway

@@ -26,7 +26,7 @@ from channels.base import ingest, workspace_for
 from channels.twilio_common import E164, MalformedWebhook
 from channels.voice import store
 from channels.voice.channel import NAME, VoiceChannel
-from core.task import Route, Sender, Task
+from models.task import Route, Sender, Task
 from storage.types import new_id, utcnow
 
 SIGNATURE_HEADER = "ElevenLabs-Signature"

@@ -20,9 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.twilio_sms.store import PHONE_CHANNELS, other_route
-from core.assists import create_assist, customer_for, guess_category
-from core.task import Route
-from delivery.deliverable import Deliverable
+from core.assists.records import create_assist, customer_for, guess_category
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.domain import AiAgent, Assist
 from storage.models import ChannelIdentity, Member, OutboxRow, TaskRow, Workspace, WorkspaceAddress
 from storage.types import new_id, utcnow

@@ -29,8 +29,8 @@ from channels.voice.answer import APPROVAL_PROMPT, PLACES, plan_answer, where_no
 from channels.voice.channel import NAME, REQUIRED, VoiceChannel
 from channels.voice.inbound import CallEvent, intent_of, parse_call, parse_turn, parse_voicemail
 from channels.voice.tts import Say
-from core.task import Route, Sender, Task
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.types import new_id, utcnow
 from storage.voice import VoiceCall
 

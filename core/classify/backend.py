@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.classify.types import Classification
-from core.identity import Principal
+from core.team.identity import Principal
 
 
 class Classifier(Protocol):

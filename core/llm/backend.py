@@ -10,13 +10,13 @@ from typing import Any
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from pydantic import ValidationError
 
+from config.metrics import Metrics
 from core.classify.backend import Classifier
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
 from core.llm.gateway import AllEndpointsFailed, LlmGateway, MalformedAnswer
 from core.llm.memory import SessionMemory
 from core.llm.prompt import system_prompt, user_message
-from core.metrics import Metrics
+from core.team.identity import Principal
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolRegistry
 

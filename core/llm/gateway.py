@@ -39,10 +39,10 @@ from openai.types.chat import (
 )
 
 from config import Settings
+from config.metrics import Metrics
 from core.classify.types import Usage
 from core.llm.breaker import CircuitBreaker
 from core.llm.pricing import estimate_cost
-from core.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

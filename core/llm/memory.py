@@ -11,8 +11,8 @@ from sqlalchemy import CursorResult, case, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.classify.types import Classification
-from core.identity import Principal
 from core.llm.prompt import redact, user_message
+from core.team.identity import Principal
 from storage.db import Database
 from storage.models import SessionMessage
 

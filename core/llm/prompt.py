@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.identity import Principal
+from core.team.identity import Principal
 
 RULES = """\
 Rules:

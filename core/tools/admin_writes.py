@@ -15,15 +15,16 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import directory, inbox
-from core.members import MemberNotFound, find_by_name
-from core.plans import SCHEDULE_QUOTAS
-from core.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
+from core.approvals.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
+from core.assists import inbox
+from core.schedules.timing import Timing, next_fire, zone
+from core.team import directory
+from core.team.members import MemberNotFound, find_by_name
+from core.team.plans import SCHEDULE_QUOTAS
 from core.tools import args as a
 from core.tools.reads import load_assist
 from core.tools.registry import ToolContext, error_reply
-from delivery.deliverable import Deliverable
-from scheduler.timing import Timing, next_fire, zone
+from models.deliverable import Deliverable
 from storage.domain import (
     AiAgent,
     AssistEvent,

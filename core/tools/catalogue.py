@@ -15,7 +15,7 @@ from core.tools.registry import (
     ToolRegistry,
     ToolSpec,
 )
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
 
 PAID_PLANS = frozenset({"pro", "enterprise"})
 # The AI Inbox tools: what an Enterprise manager may use besides control and help.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from core.proposals import (
+from core.approvals.proposals import (
     CREATE,
     ProposalError,
     decide,
@@ -13,12 +13,12 @@ from core.proposals import (
     proposal_payload,
     undo_last,
 )
-from core.task import Route
+from core.schedules import follow_ups, learning
 from core.tools.args import ApproveProposalArgs, RejectProposalArgs, SendToArgs
 from core.tools.registry import ToolContext
-from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
-from scheduler import follow_ups, learning
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.domain import Proposal
 from storage.models import ChannelIdentity, OutboxRow, TaskRow
 

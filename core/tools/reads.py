@@ -15,16 +15,17 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
-from core import analytics, inbox
-from core.members import MemberNotFound, active_member_names, active_members, find_by_name
-from core.plans import retention
+from core.assists import inbox
+from core.reports import analytics
+from core.team.members import MemberNotFound, active_member_names, active_members, find_by_name
+from core.team.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
 from delivery import charts
-from delivery.deliverable import CardField, Deliverable
 from delivery.media import MediaStore
 from delivery.reports import CONTENT_TYPES, ReportContent, ReportFormat
 from delivery.reports import render as render_report
+from models.deliverable import CardField, Deliverable
 from storage.domain import (
     AiAgent,
     Assist,

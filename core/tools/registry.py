@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.identity import Principal
-from core.proposals import Draft
-from core.task import Task
+from core.approvals.proposals import Draft
+from core.team.identity import Principal
 from core.tools.schema import function_definition
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Task
 
 if TYPE_CHECKING:
-    from core.assist_mail import AssistMailer
+    from core.assists.mail import AssistMailer
     from core.llm.gateway import LlmGateway
 
 ToolKind = Literal["read", "write", "control"]

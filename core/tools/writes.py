@@ -8,10 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from core import inbox
-from core.members import MemberNotFound, active_members, find_by_name
-from core.plans import retention
-from core.proposals import (
+from core.approvals.proposals import (
     AT_EXECUTION,
     CREATE,
     ENTITIES,
@@ -22,10 +19,13 @@ from core.proposals import (
     key_value,
     row_state,
 )
+from core.assists import inbox
+from core.team.members import MemberNotFound, active_members, find_by_name
+from core.team.plans import retention
 from core.tools import args as a
 from core.tools.reads import load_assist
 from core.tools.registry import ToolContext, error_reply
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
 from storage.domain import Assist, AssistEvent, Customer, Snapshot
 from storage.models import Member
 from storage.types import new_id

@@ -10,11 +10,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
+from core.team.identity import Principal
 from delivery.errors import Forbidden
 from delivery.senders import WholeSender
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.models import (
     ApiKey,

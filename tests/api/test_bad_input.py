@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.admin import ENDPOINTS
-from core import directory
+from core.team import directory
 from storage.db import Database
 from tests.api import Client, ClientFactory, count_rows, start_gateway
 from tests.factories import make_api_key, make_member, make_outbox_row, make_task_row, make_tenant

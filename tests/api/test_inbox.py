@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import analytics, directory
-from core.seed import Seeded
+from cli.seed import Seeded
+from core.reports import analytics
+from core.team import directory
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Conversation, Customer
 from storage.types import utcnow

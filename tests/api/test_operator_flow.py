@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from core.seed import Seeded, seed_workspace
+from cli.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Assist
 from storage.models import OutboxRow

@@ -16,10 +16,8 @@ from sqlalchemy import func, select, update
 
 from api.state import GATEWAY
 from channels.base import ingest
-from core.classify.backend import OfflineBackend
-from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.proposals import (
+from cli.seed import Seeded, seed_workspace
+from core.approvals.proposals import (
     AT_EXECUTION,
     CREATE,
     ENTITIES,
@@ -29,8 +27,10 @@ from core.proposals import (
     key_value,
     proposal_changes,
 )
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from core.classify.backend import OfflineBackend
+from core.classify.types import Classification, ToolCall
+from core.team.identity import Principal
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Proposal, Snapshot
 from storage.models import ApiKey, OutboxRow

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import func, select
 
 from api.state import GATEWAY, Gateway
-from core.seed import Seeded, seed_workspace
+from cli.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.email import EmailRecord
 from storage.models import MediaObject

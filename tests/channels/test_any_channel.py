@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from core.seed import seed_workspace
+from cli.seed import seed_workspace
 from storage.db import Database
 from storage.types import utcnow
 from tests.channels.slack_payloads import SIGNING_SECRET

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from channels.email import store
 from channels.email.channel import identity_from
-from channels.email.threads import token_of
+from models.email_threads import token_of
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Proposal
 from storage.email import EmailRecord

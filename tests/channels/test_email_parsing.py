@@ -13,7 +13,8 @@ from channels.email.inbound import (
     parse_inbound,
     strip_reply,
 )
-from channels.email.threads import (
+from channels.email.webhook import approval_of
+from models.email_threads import (
     assist_number,
     assist_subject,
     message_ids,
@@ -24,7 +25,6 @@ from channels.email.threads import (
     token_of,
     tokens_in,
 )
-from channels.email.webhook import approval_of
 from tests.channels.email_payloads import DATA, eml, form, inbound_parse, simple_email
 
 TO = "reply+abcdefghijklmnopqrstuvwxyz@in.demo.example"

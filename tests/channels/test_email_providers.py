@@ -21,8 +21,6 @@ from channels.email.providers.smtp import SmtpProvider
 from channels.email.render import Envelope, render_email
 from channels.email.store import EmailIdentity
 from config import SettingsError, load_settings
-from core.task import Route
-from delivery.deliverable import Deliverable
 from delivery.errors import (
     BadRequest,
     Forbidden,
@@ -31,6 +29,8 @@ from delivery.errors import (
     RateLimited,
 )
 from delivery.outbox import enqueue
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.db import Database
 from storage.models import OutboxRow, Workspace
 from tests.channels.email_helpers import (

@@ -24,13 +24,11 @@ from api.state import GATEWAY
 from channels.slack import SlackChannel
 from channels.slack.blocks import escape, render
 from channels.slack.sender import SlackSender
+from cli.seed import Seeded, seed_workspace
 from core.classify.types import Classification, ToolCall
-from core.directory import link_identity
-from core.identity import Principal
-from core.pipeline import CUSTOMER_ACK
-from core.seed import Seeded, seed_workspace
-from core.task import Route
-from delivery.deliverable import CardField, Deliverable, Receipt
+from core.processing.pipeline import CUSTOMER_ACK
+from core.team.directory import link_identity
+from core.team.identity import Principal
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -41,6 +39,8 @@ from delivery.errors import (
 )
 from delivery.media import MediaFile
 from delivery.outbox import enqueue
+from models.deliverable import CardField, Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.domain import Assist, Proposal
 from storage.models import Member, OutboxRow, TaskRow, WorkspaceAddress

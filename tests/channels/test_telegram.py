@@ -20,20 +20,20 @@ from sqlalchemy import func, select
 from api.app import build_app
 from channels.telegram.inbound import message_task
 from channels.telegram.outbound import TelegramSender, plan, rate_keys
-from core import analytics
+from cli.seed import seed_workspace
 from core.classify.backend import OfflineBackend
 from core.classify.types import Classification
-from core.directory import link_identity
-from core.identity import Principal
-from core.pipeline import CUSTOMER_ACK
-from core.seed import seed_workspace
-from core.task import Route
+from core.processing.pipeline import CUSTOMER_ACK
+from core.reports import analytics
+from core.team.directory import link_identity
+from core.team.identity import Principal
 from delivery import errors
-from delivery.deliverable import CardField, Deliverable
 from delivery.media import MediaStore
 from delivery.outbox import enqueue
 from delivery.ratelimit import RULES, Rule
 from delivery.render import utf16_len
+from models.deliverable import CardField, Deliverable
+from models.task import Route
 from storage.db import Database
 from storage.domain import Assist, Proposal, Snapshot
 from storage.models import MediaObject, Member, OutboxRow, TaskRow, WorkspaceAddress

@@ -23,13 +23,13 @@ from channels.twilio_sms.sender import (
     split_message,
 )
 from channels.twilio_sms.webhooks import HELP_TEXT
-from core import analytics
-from core.directory import link_identity
-from core.seed import Seeded, seed_workspace
-from core.task import Route
-from delivery.deliverable import Deliverable
+from cli.seed import Seeded, seed_workspace
+from core.reports import analytics
+from core.team.directory import link_identity
 from delivery.errors import ProviderTimeout
 from delivery.outbox import enqueue
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.db import Database
 from storage.domain import Assist, Conversation, Proposal
 from storage.models import (

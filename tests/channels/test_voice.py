@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from channels.voice import webhooks
 from channels.voice.elevenlabs import sign
-from core.seed import Seeded, seed_workspace
+from cli.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Assist, Customer, Proposal
 from storage.models import MediaObject, OutboxRow, TaskRow

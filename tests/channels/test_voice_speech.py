@@ -18,9 +18,9 @@ from channels.voice.answer import (
 from channels.voice.elevenlabs import SignatureError, WebhookVerifier, sign
 from channels.voice.inbound import intent_of, parse_call, parse_turn
 from channels.voice.tts import looks_like_mp3
-from core.assists import guess_category
-from core.speech import count_words, first_words, for_the_ear
-from delivery.deliverable import CardField, Deliverable
+from core.assists.records import guess_category
+from core.processing.speech import count_words, first_words, for_the_ear
+from models.deliverable import CardField, Deliverable
 
 TODAY = date(2026, 11, 21)
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from api.state import GATEWAY, Gateway
 from core.classify.types import Classification
-from core.identity import Principal
+from core.team.identity import Principal
 from storage.db import Database
 from storage.models import OptOut
 from tests.api import count_rows

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from api.state import GATEWAY, Gateway
 from core.classify.types import Classification
-from core.identity import Principal
+from core.team.identity import Principal
 from storage.db import Database
 from storage.domain import Assist, Customer
 from storage.models import MediaObject

@@ -13,16 +13,16 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from channels.email.store import EmailIdentity
+from cli.seed import Seeded, seed_workspace
+from config.metrics import Metrics
+from core.assists.agent import CustomerDesk, asks_for_person, parse_name
+from core.assists.inbox import Links
 from core.classify.types import Classification
-from core.escalation import CustomerDesk, asks_for_person, parse_name
-from core.identity import Principal
-from core.inbox import Links
 from core.llm.gateway import LlmGateway
-from core.metrics import Metrics
-from core.pipeline import CUSTOMER_ACK, TaskProcessor
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from core.processing.pipeline import CUSTOMER_ACK, TaskProcessor
+from core.team.identity import Principal
 from core.tools.registry import default_registry
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import (
     AiAgent,

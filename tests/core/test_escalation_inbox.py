@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from core.inbox import (
+from config.metrics import Metrics
+from core.assists.inbox import (
     Escalation,
     Turn,
     analyze,
@@ -25,7 +26,6 @@ from core.inbox import (
     strip_personal_data,
 )
 from core.llm.gateway import LlmGateway
-from core.metrics import Metrics
 from tests.llm import endpoint
 from tests.sims.openai import OpenAISim
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from core.directory import TTLCache
+from core.team.directory import TTLCache
 
 
 class Clock:

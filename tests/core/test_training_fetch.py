@@ -17,9 +17,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from core.proposals import Change, apply_changes
-from core.seed import Seeded, seed_workspace
-from core.training_fetch import (
+from cli.seed import Seeded, seed_workspace
+from core.approvals.proposals import Change, apply_changes
+from core.training.fetch import (
     NotPublicAddress,
     PublicOnlyResolver,
     TrainingFetcher,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from api.state import GATEWAY
-from core import directory
+from core.team import directory
 from delivery.media import MediaStore
 from storage.db import Database
 from storage.types import utcnow

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import directory
-from core.metrics import Metrics
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
+from config.metrics import Metrics
+from core.team import directory
 from delivery.errors import DeliveryError, Forbidden, ProviderUnavailable, RateLimited
 from delivery.outbox import OutboxWorker, backoff_delay, enqueue, replay
 from delivery.senders import WholeSender
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.models import OutboxRow
 from storage.types import utcnow

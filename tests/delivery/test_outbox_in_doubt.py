@@ -22,12 +22,12 @@ from sqlalchemy import select, update
 
 from api.state import GATEWAY
 from channels.slack.sender import SlackSender
-from core import directory
-from core.metrics import Metrics
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
+from config.metrics import Metrics
+from core.team import directory
 from delivery.outbox import OutboxWorker, enqueue
 from delivery.senders import Op, Sender
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.models import DeliveryReceipt, OutboxRow
 from storage.types import utcnow

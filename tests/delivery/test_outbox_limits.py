@@ -19,13 +19,13 @@ from twilio.base.exceptions import TwilioRestException
 
 from channels.slack.sender import SlackSender
 from channels.telegram.outbound import TelegramSender, plan
-from core import directory
-from core.metrics import Metrics
-from core.task import Route
+from config.metrics import Metrics
+from core.team import directory
 from delivery import errors
-from delivery.deliverable import Deliverable
 from delivery.outbox import OutboxWorker, enqueue
 from delivery.ratelimit import RateLimiter
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.db import Database
 from storage.models import OutboxRow
 from storage.types import utcnow

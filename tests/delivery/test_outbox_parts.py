@@ -8,14 +8,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import directory
-from core.metrics import Metrics
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
+from config.metrics import Metrics
+from core.team import directory
 from delivery.errors import DeliveryError, ProviderUnavailable, RateLimited, Rerouted
 from delivery.outbox import OutboxWorker, enqueue
 from delivery.ratelimit import RateLimiter, Rule
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.models import DeliveryReceipt, OutboxRow
 from storage.types import utcnow

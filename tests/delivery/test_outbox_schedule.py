@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core import directory
-from core.metrics import Metrics
-from core.task import Route
-from delivery.deliverable import Deliverable, Receipt
+from config.metrics import Metrics
+from core.team import directory
 from delivery.outbox import OutboxWorker, enqueue
 from delivery.ratelimit import RateLimiter, Rule
 from delivery.senders import Op
+from models.deliverable import Deliverable, Receipt
+from models.task import Route
 from storage.db import Database
 from storage.models import OutboxRow
 from storage.types import utcnow

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from pypdf import PdfReader
 
-from core import directory
+from core.team import directory
 from delivery import charts, reports
 from storage.db import Database
 from tests.helpers import wait_until

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import aiohttp
 from sqlalchemy import select
 
-from core import directory
+from core.team import directory
 from storage.db import Database
 from storage.models import ChannelIdentity, Member, OutboxRow, TaskRow
 from storage.types import new_id

@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from core.identity import Principal
 from core.llm.gateway import EndpointConfig
-from core.task import Route, Sender, Task
+from core.team.identity import Principal
 from core.tools.registry import Handler, ToolContext
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.types import new_id
 from tests.sims.openai import OpenAISim
 

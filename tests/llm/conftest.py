@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from config.metrics import Metrics
 from core.llm.gateway import LlmGateway
-from core.metrics import Metrics
 from tests.llm import FakeClock, endpoint
 from tests.sims.openai import OpenAISim
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from config.metrics import Metrics
 from core.classify.backend import OfflineBackend
 from core.classify.types import ToolCall
 from core.llm.backend import LlmClassifier
-from core.metrics import Metrics
-from core.pipeline import TaskProcessor
+from core.processing.pipeline import TaskProcessor
 from core.tools.args import TOOL_ARGS
 from core.tools.catalogue import build_registry
 from core.tools.registry import ToolRegistry

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from config.metrics import Metrics
 from core.classify.backend import OfflineBackend
 from core.classify.types import ToolCall
 from core.llm.backend import LlmClassifier, answer_message
@@ -17,7 +18,6 @@ from core.llm.gateway import (
     endpoints_from_settings,
     retry_after_seconds,
 )
-from core.metrics import Metrics
 from core.tools.catalogue import build_registry
 from tests.conftest import make_settings
 from tests.llm import FakeClock, principal

@@ -9,12 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, select
 
+from config.metrics import Metrics
 from core.classify.backend import OfflineBackend
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
 from core.llm.backend import LlmClassifier
 from core.llm.memory import SessionMemory, prune_expired, remember
-from core.metrics import Metrics
+from core.team.identity import Principal
 from core.tools.catalogue import build_registry
 from storage.db import Database
 from storage.models import Base, SessionMessage

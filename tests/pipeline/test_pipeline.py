@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from core import directory
+from config.metrics import Metrics
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.metrics import Metrics
-from core.pipeline import PipelineWorker, TaskProcessor
-from core.task import Route, Sender, Task
+from core.processing.pipeline import PipelineWorker, TaskProcessor
+from core.team import directory
+from core.team.identity import Principal
 from core.tools.registry import default_registry
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.journal import TaskJournal
 from storage.models import OutboxRow, TaskRow
@@ -231,7 +231,7 @@ async def test_unlinked_sender_is_a_customer_and_never_reaches_tools(db: Databas
 
 async def test_phone_identity_is_shared_by_sms_whatsapp_and_voice(db: Database) -> None:
     ws_id, member_id = await seed(db)
-    from core.identity import resolve
+    from core.team.identity import resolve
 
     for channel, address in (
         ("sms", "+15550001111"),

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
-from core import directory
+from core.team import directory
 from storage.db import Database
 from storage.models import OutboxRow, TaskRow
 from tests.helpers import wait_until

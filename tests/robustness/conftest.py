@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import func, select
 
-from core import directory
-from core.seed import seed_workspace
+from cli.seed import seed_workspace
+from core.team import directory
 from delivery.media import MediaStore
 from storage.db import Database
 from storage.domain import Assist

@@ -37,7 +37,7 @@ from tests.robustness.webhooks import (
     web_message,
 )
 
-# Addresses of the seeded team (core.seed.TEAM) and of strangers.
+# Addresses of the seeded team (cli.seed.TEAM) and of strangers.
 MEMBER_PHONES = ("+15550100001", "+15550100003")
 MEMBER_EMAILS = ("olivia@demo.example", "adam@demo.example", "sam@demo.example")
 MEMBER_SLACK = ("U0DEMO001",)

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from core import directory
+from core.team import directory
 from storage.db import Database
 from storage.domain import Assist, Proposal
 from storage.models import ChannelIdentity, Member, OutboxRow

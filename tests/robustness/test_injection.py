@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core import directory
-from core.seed import TEAM, seed_workspace
+from cli.seed import TEAM, seed_workspace
+from core.team import directory
 from storage.db import Database
 from storage.domain import Assist, Customer
 from storage.types import utcnow

@@ -22,10 +22,10 @@ import pytest
 from pydantic import SecretStr
 
 from api.state import GATEWAY
+from cli.seed import seed_workspace
 from config import Settings
 from config.logging import RedactSecrets
-from core import directory
-from core.seed import seed_workspace
+from core.team import directory
 from storage.db import Database
 from storage.types import utcnow
 from tests.api import ClientFactory

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from api.admin import ENDPOINTS
 from channels.slack.blocks import APPROVE_ACTION
 from channels.telegram.inbound import button_data
-from core import directory
-from core.seed import Seeded, seed_workspace
+from cli.seed import Seeded, seed_workspace
+from core.team import directory
 from storage.db import Database
 from storage.domain import Assist, Proposal
 from storage.models import ChannelIdentity, OutboxRow, TaskRow, WorkspaceAddress

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from channels.voice.elevenlabs import sign as elevenlabs_sign
-from core.inbox import csat_key, csat_token
+from core.assists.inbox import csat_key, csat_token
 from storage.db import Database
 from storage.domain import (
     Assist,

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 
 from core.classify.backend import OfflineBackend
-from core.pipeline import Outcome, TaskProcessor, row_to_task
-from core.task import Task
+from core.processing.pipeline import Outcome, TaskProcessor, row_to_task
 from core.tools.registry import default_registry
+from models.task import Task
 from scheduler.leader import Leadership
 from scheduler.runner import BriefingScheduler, briefing_task
 from storage.db import Database

@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from core.briefings import ChartCache
+from cli.seed import Seeded, seed_workspace
 from core.classify.backend import OfflineBackend
-from core.pipeline import TaskProcessor
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
+from core.schedules.briefings import ChartCache
 from core.tools.registry import default_registry
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Assist, Conversation, KnowledgeGap, TrainingSuggestion
 from storage.models import MediaObject

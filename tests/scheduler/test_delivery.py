@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from api.state import GATEWAY
-from core.seed import Seeded, seed_workspace
+from cli.seed import Seeded, seed_workspace
 from delivery.ratelimit import RULES, Rule
 from storage.db import Database
 from storage.domain import Schedule

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from cli.seed import Seeded, seed_workspace
 from core.classify.backend import OfflineBackend
-from core.pipeline import TaskProcessor
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
 from core.tools.registry import default_registry
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Conversation, Schedule, TrainingSuggestion
 from storage.models import Member, Workspace

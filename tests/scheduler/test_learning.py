@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from core.seed import seed_workspace
+from cli.seed import seed_workspace
 from storage.db import Database
 from storage.domain import Assist, Proposal, Schedule, ScheduleOffer
 from storage.types import utcnow

@@ -11,10 +11,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from core.classify.backend import OfflineBackend
-from core.pipeline import TaskProcessor
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
 from core.tools.registry import default_registry
 from delivery.media import MediaStore
+from models.task import Route, Sender, Task
 from scheduler.housekeeping import Housekeeping
 from scheduler.leader import AdvisoryLock
 from storage.db import Database

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
+from core.approvals.proposals import Draft
 from core.classify.backend import OfflineBackend
-from core.identity import Principal
-from core.pipeline import TaskProcessor
-from core.proposals import Draft
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
+from core.team.identity import Principal
 from core.tools.admin_writes import schedule_briefing
 from core.tools.args import ScheduleBriefingArgs
 from core.tools.registry import ToolContext, default_registry
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import AiAgent, Proposal, Schedule
 from storage.models import Member

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scheduler.timing import Timing, next_fire, plan
+from core.schedules.timing import Timing, next_fire, plan
 
 NY = "America/New_York"
 HOUR = timedelta(hours=1)

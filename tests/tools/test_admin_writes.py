@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
-from core import directory
+from cli.seed import Seeded, seed_workspace
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.pipeline import TaskProcessor
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
+from core.team import directory
+from core.team.identity import Principal
 from core.tools import args as a
 from core.tools.admin_writes import (
     HANDLERS,
@@ -28,7 +27,8 @@ from core.tools.admin_writes import (
 )
 from core.tools.catalogue import build_registry
 from core.tools.registry import ToolContext
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import (
     AiAgent,

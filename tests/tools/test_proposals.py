@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from cli.seed import Seeded, seed_workspace
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.pipeline import TaskProcessor
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
+from core.team.identity import Principal
 from core.tools.registry import default_registry
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Proposal, Snapshot
 from storage.models import OutboxRow

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import analytics
-from core.seed import seed_workspace
+from cli.seed import seed_workspace
+from core.reports import analytics
 from storage.db import Database
 from storage.domain import Conversation
 

@@ -17,10 +17,10 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from core.identity import Principal
-from core.seed import Seeded, seed_workspace
-from core.task import Route, Sender, Task
+from cli.seed import Seeded, seed_workspace
+from core.team.identity import Principal
 from core.tools.registry import ToolContext, default_registry
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import (
     AiAgent,

@@ -8,13 +8,13 @@ import pytest
 from pydantic import BaseModel
 
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal
-from core.pipeline import TaskProcessor
-from core.task import Route, Sender, Task
+from core.processing.pipeline import TaskProcessor
+from core.team.identity import Principal
 from core.tools.args import CONTROL_TOOLS, READ_TOOLS, TOOL_ARGS, WRITE_TOOLS
 from core.tools.catalogue import build_registry
 from core.tools.registry import ToolContext
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
+from models.task import Route, Sender, Task
 from storage.types import new_id, utcnow
 
 # Written out from DESIGN.md ("Who uses it") rather than derived from the code under test.
@@ -161,7 +161,7 @@ async def test_tools_execute_only_where_allowed(
     async def resolve(_session: Any, _task: Task) -> Principal:
         return who
 
-    monkeypatch.setattr("core.pipeline.resolve", resolve)
+    monkeypatch.setattr("core.processing.pipeline.resolve", resolve)
     outcome = await processor.process(FakeSession(), task, utcnow())  # type: ignore[arg-type]
     allowed = expected(tool, role, plan)
     assert ran == ([role] if allowed else [])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.seed import Seeded, seed_workspace
+from cli.seed import Seeded, seed_workspace
 from core.tools.args import WRITE_TOOLS
 from storage.db import Database
 from storage.domain import Proposal, Snapshot

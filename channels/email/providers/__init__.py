@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from channels.email.message import OutgoingEmail
-from delivery.deliverable import Receipt
+from models.deliverable import Receipt
 
 # Each provider's own deadline per call; the outbox retries what times out.
 API_TIMEOUT = 20.0

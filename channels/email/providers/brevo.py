@@ -16,8 +16,8 @@ from brevo.core.api_error import ApiError
 
 from channels.email.message import OutgoingEmail
 from channels.email.providers import API_TIMEOUT, retry_after
-from delivery.deliverable import Receipt
 from delivery.errors import ProviderTimeout, ProviderUnavailable, from_http_status
+from models.deliverable import Receipt
 
 
 class BrevoProvider:

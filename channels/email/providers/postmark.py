@@ -21,7 +21,6 @@ from postmark.exceptions import (
 
 from channels.email.message import OutgoingEmail
 from channels.email.providers import API_TIMEOUT
-from delivery.deliverable import Receipt
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -32,6 +31,7 @@ from delivery.errors import (
     RateLimited,
     from_http_status,
 )
+from models.deliverable import Receipt
 
 DEFAULT_RETRY_AFTER = 5.0  # Postmark's 429 carries no Retry-After the SDK keeps
 

@@ -16,8 +16,8 @@ import aiohttp
 
 from channels.email.message import OutgoingEmail
 from channels.email.providers import API_TIMEOUT, retry_after
-from delivery.deliverable import Receipt
 from delivery.errors import BadRequest, ProviderTimeout, ProviderUnavailable, from_http_status
+from models.deliverable import Receipt
 
 
 def build_body(mail: OutgoingEmail) -> dict[str, Any]:

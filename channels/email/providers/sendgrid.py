@@ -28,7 +28,6 @@ from sendgrid.helpers.mail import (
 
 from channels.email.message import OutgoingEmail
 from channels.email.providers import API_TIMEOUT, retry_after
-from delivery.deliverable import Receipt
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -36,6 +35,7 @@ from delivery.errors import (
     ProviderUnavailable,
     from_http_status,
 )
+from models.deliverable import Receipt
 
 
 def build_mail(mail: OutgoingEmail) -> Mail:

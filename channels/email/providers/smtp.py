@@ -7,7 +7,6 @@ import aiosmtplib
 
 from channels.email.message import OutgoingEmail
 from channels.email.providers import API_TIMEOUT
-from delivery.deliverable import Receipt
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -16,6 +15,7 @@ from delivery.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from models.deliverable import Receipt
 
 # 5xx replies that mean "no such mailbox" rather than "your message is wrong".
 _NO_MAILBOX = frozenset({550, 551, 553})

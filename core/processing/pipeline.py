@@ -17,25 +17,24 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import briefings
+from config.metrics import Metrics
+from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
 from core.classify.backend import Classifier
 from core.classify.types import Classification, ToolCall
-from core.identity import Principal, resolve
-from core.metrics import Metrics
-from core.proposals import Draft, proposal_payload, propose, render_proposal
-from core.task import Attachment, Route, Sender, Task
+from core.schedules import briefings, learning
+from core.team.identity import Principal, resolve
 from core.tools import control
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
-from delivery.deliverable import Deliverable
 from delivery.outbox import enqueue
-from scheduler import learning
+from models.deliverable import Deliverable
+from models.task import Attachment, Route, Sender, Task
 from storage.db import Database
 from storage.models import TaskRow
 from storage.types import new_id, utcnow
 
 if TYPE_CHECKING:
-    from core.escalation import CustomerDesk
+    from core.assists.agent import CustomerDesk
     from core.llm.memory import SessionMemory
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.task import Task
+from models.task import Task
 from storage.models import ChannelIdentity, Member, Workspace
 
 # A phone number is one identity across SMS, WhatsApp and voice.

@@ -23,13 +23,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.email import store as email_store
-from core import inbox
-from core.assist_mail import AssistMailer
-from core.assists import create_assist, customer_for
-from core.identity import Principal
+from core.assists import inbox
+from core.assists.mail import AssistMailer
+from core.assists.records import create_assist, customer_for
 from core.llm.prompt import quote_customer_text, redact
-from core.task import Task
-from delivery.deliverable import CardField, Deliverable
+from core.team.identity import Principal
+from models.deliverable import CardField, Deliverable
+from models.task import Task
 from storage.domain import (
     AiAgent,
     Assist,

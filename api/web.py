@@ -11,8 +11,8 @@ from sqlalchemy import select
 from api.http import Input, bearer_token, json_ok, problem, read_json
 from api.state import GATEWAY, Gateway
 from channels.base import ingest
-from core.directory import Conflict, NotFound, authenticate_api_key, find_member
-from core.task import Route, Sender, Task
+from core.team.directory import Conflict, NotFound, authenticate_api_key, find_member
+from models.task import Route, Sender, Task
 from storage.models import OutboxRow, TaskRow
 from storage.types import new_id, utcnow
 

@@ -14,13 +14,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from core.approvals.proposals import Draft
 from core.classify.types import ToolCall
-from core.proposals import Draft
 from core.tools.admin_writes import Cadence, cadence_text, draft_schedule
 from core.tools.args import BulkUpdateAssistsArgs, RunReportArgs
 from core.tools.reads import REPORT_TITLES
 from core.tools.registry import ToolContext
-from delivery.deliverable import Deliverable
+from models.deliverable import Deliverable
 from storage.domain import Proposal, ScheduleOffer
 from storage.models import Member, TaskRow
 

@@ -14,12 +14,12 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.identity import Principal
-from core.plans import SCHEDULE_QUOTAS
-from core.task import Route
-from core.training_fetch import request_fetch
-from delivery.deliverable import Deliverable
+from core.team.identity import Principal
+from core.team.plans import SCHEDULE_QUOTAS
+from core.training.fetch import request_fetch
 from delivery.outbox import enqueue
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.domain import (
     AiAgent,
     Assist,
@@ -36,7 +36,7 @@ from storage.domain import (
 from storage.models import ApiKey, AuditEntry, Base, Member, Workspace
 
 if TYPE_CHECKING:
-    from core.assist_mail import AssistMailer
+    from core.assists.mail import AssistMailer
 
 PROPOSAL_TTL = timedelta(hours=24)
 UNDO_WINDOW = timedelta(seconds=30)

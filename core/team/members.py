@@ -6,7 +6,7 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.identity import Principal
+from core.team.identity import Principal
 from storage.models import Member
 
 

@@ -9,8 +9,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from api.app import build_app
+from cli.seed import TEAM, seed_workspace
 from config import Settings
-from core.seed import TEAM, seed_workspace
 from storage.db import Database
 from storage.models import Workspace
 from storage.types import utcnow

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz
 from sqlalchemy import select
 
-from core import analytics
+from core.reports import analytics
 from core.tools.reads import (
     MINUTES_SAVED_PER_CONVERSATION,
     PRIORITY_ORDER,
@@ -33,8 +33,8 @@ from core.tools.reads import (
 )
 from core.tools.registry import ToolContext
 from delivery import charts
-from delivery.deliverable import CardField, Deliverable
 from delivery.media import MediaStore
+from models.deliverable import CardField, Deliverable
 from storage.domain import Assist, KnowledgeGap, Snapshot, TrainingSuggestion
 
 BRIEFING_TYPES = (

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.email import store as email_store
-from core import inbox
-from core.task import Route
-from delivery.deliverable import Deliverable
+from core.assists import inbox
 from delivery.outbox import enqueue
+from models.deliverable import Deliverable
+from models.task import Route
 from storage.domain import Assist, AssistEvent, Customer
 from storage.types import new_id
 

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import analytics
+from core.reports import analytics
+from core.schedules.timing import zone
 from core.tools.registry import ToolContext
-from delivery.deliverable import Deliverable
-from scheduler.timing import zone
+from models.deliverable import Deliverable
 from storage.domain import Proposal, Schedule
 from storage.models import ChannelIdentity, Member
 

@@ -80,11 +80,11 @@ async def _run_llm(
     stdout: TextIO,
 ) -> None:
     # Imported here: the offline path stays free of the SDK and the database layer.
+    from config.metrics import Metrics
     from core.classify.backend import OfflineBackend
-    from core.identity import Principal
     from core.llm.backend import LlmClassifier
     from core.llm.gateway import LlmGateway
-    from core.metrics import Metrics
+    from core.team.identity import Principal
     from core.tools.registry import default_registry
 
     # Who asks on the command line: an owner on Enterprise, so the model is offered every tool.

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import directory
-from core.proposals import Change
+from core.approvals.proposals import Change
+from core.team import directory
 from storage.domain import (
     AiAgent,
     Assist,
