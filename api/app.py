@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from api import admin, health
+from api import health
+from api.admin import routes as admin_routes
 from api.http import Handler, error_middleware
 from api.state import GATEWAY, Gateway
 from channels import create_channels, setup_routes
@@ -94,7 +95,7 @@ def build_app(
         client_max_size=settings.max_body_bytes, middlewares=[count_requests, error_middleware]
     )
     health.setup(app)
-    admin.setup(app)
+    admin_routes.setup(app)
     setup_routes(app)
     app.router.add_get("/media/{token}", _media)
 

@@ -11,7 +11,8 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from sqlalchemy import select
 
-from api.admin import ENDPOINTS, Endpoint
+from api.admin.openapi import Endpoint
+from api.admin.routes import ENDPOINTS
 from core.tools.admin_writes import PENDING_REVEAL
 from storage.db import Database
 from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource

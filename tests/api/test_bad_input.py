@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api.admin import ENDPOINTS
+from api.admin.routes import ENDPOINTS
 from core.team import directory
 from storage.db import Database
 from tests.api import Client, ClientFactory, count_rows, start_gateway

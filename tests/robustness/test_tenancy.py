@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from api.admin import ENDPOINTS
+from api.admin.routes import ENDPOINTS
 from channels.slack.blocks import APPROVE_ACTION
 from channels.telegram.inbound import button_data
 from cli.seed import Seeded, seed_workspace

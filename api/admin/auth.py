@@ -1,0 +1,52 @@
+"""The caller: a Bearer API key resolved to its workspace; directory errors become problems."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from api.http import bearer_token, problem
+from api.state import GATEWAY, Gateway
+from core.team import directory
+
+
+@dataclass(frozen=True)
+class Caller:
+    workspace_id: str
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"apikey:{self.key_id}"
+
+
+async def caller(request: web.Request, gateway: Gateway) -> Caller:
+    token = bearer_token(request)
+    if token is None:
+        raise problem(401, "an API key is required", **{"WWW-Authenticate": "Bearer"})
+    async with gateway.db.session() as session:
+        key = await directory.authenticate_api_key(session, token)
+        if key is None:
+            raise problem(401, "invalid or revoked API key", **{"WWW-Authenticate": "Bearer"})
+        return Caller(workspace_id=key.workspace_id, key_id=key.id)
+
+
+AdminHandler = Callable[[web.Request, Gateway, Caller], Awaitable[web.Response]]
+
+
+def admin_route(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def wrapped(request: web.Request) -> web.Response:
+        gateway = request.app[GATEWAY]
+        who = await caller(request, gateway)
+        try:
+            return await handler(request, gateway, who)
+        except directory.NotFound as exc:
+            raise problem(404, str(exc)) from exc
+        except directory.Conflict as exc:
+            raise problem(409, str(exc)) from exc
+        except directory.DirectoryError as exc:
+            raise problem(400, str(exc)) from exc
+
+    return wrapped

@@ -1,0 +1,33 @@
+"""How the admin API emails customers: threaded when the email channel runs, with signed links."""
+
+from __future__ import annotations
+
+from api.state import Gateway
+from channels.email.store import EmailIdentity
+from core.assists import inbox
+from core.assists.mail import AssistMailer
+
+
+def email_identity(gw: Gateway) -> EmailIdentity | None:
+    channel = gw.channels.get("email")
+    identity = getattr(channel, "identity", None)
+    return identity if isinstance(identity, EmailIdentity) else None
+
+
+def assist_links(gw: Gateway) -> inbox.Links:
+    settings = gw.settings
+    secret = settings.switchboard_secret_key
+    return inbox.Links(
+        base_url=str(settings.public_base_url) if settings.public_base_url else None,
+        csat_key=inbox.csat_key(secret.get_secret_value().encode()) if secret else None,
+    )
+
+
+def mailer(gw: Gateway) -> AssistMailer:
+    """Threaded emails when the email channel runs (else plain, tagged [A-...]), signed links."""
+    return AssistMailer(identity=email_identity(gw), links=assist_links(gw))
+
+
+def wake_outbox(gw: Gateway) -> None:
+    if gw.outbox is not None:
+        gw.outbox.wake()

@@ -1,0 +1,300 @@
+"""The admin API's request and response bodies (pydantic; they make the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.http import Input
+
+Channel = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice"]
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+Role = Literal["owner", "admin", "manager", "support"]
+
+
+class WorkspaceOut(BaseModel):
+    id: str
+    name: str
+    plan: str
+    timezone: str
+    created_at: datetime
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    address: str = Field(min_length=1, max_length=320)
+
+
+class IdentityOut(BaseModel):
+    id: str
+    channel: str
+    address: str
+
+
+class MemberIn(Input):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    email: str | None = Field(None, max_length=320)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=20)
+
+
+class MemberPatch(Input):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    role: Role | None = None
+    default_channel: Channel | None = Field(None, description="null clears it")
+
+    @field_validator("name", "role")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        # Omit a field to keep it; only default_channel can be cleared with null.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class MemberOut(BaseModel):
+    id: str
+    workspace_id: str
+    name: str
+    email: str | None
+    role: str
+    status: str
+    default_channel: str | None
+    identities: list[IdentityOut]
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=200)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(BaseModel):
+    id: str
+    prefix: str
+    key: str = Field(description="shown once; store it now")
+
+
+class TaskSummary(BaseModel):
+    id: str
+    channel: str
+    kind: str
+    status: str
+    sender: str
+    text: str
+    received_at: datetime
+    attempts: int
+
+
+class OutboxOut(BaseModel):
+    id: str
+    task_id: str | None
+    channel: str
+    address: str
+    thread: str | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    provider_message_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class ReplayOut(BaseModel):
+    replayed: int
+
+
+class AuditOut(BaseModel):
+    id: str
+    actor: str
+    action: str
+    target: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+
+
+class AssistOut(BaseModel):
+    ref: str
+    status: str
+    priority: str
+    category: str | None
+    subject: str | None
+    summary: str
+    assignee_id: str | None
+    labels: list[Any]
+    tags: list[Any]
+    unread: bool
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class AssistEventOut(BaseModel):
+    id: str
+    kind: str = Field(description="note|reply|customer_reply|csat")
+    author: str | None
+    body: str
+    flagged: bool
+    created_at: datetime
+
+
+class PreviousAssistOut(BaseModel):
+    ref: str
+    status: str
+    subject: str | None
+    created_at: datetime
+    resolution: str | None
+
+
+class AssistDetail(AssistOut):
+    customer_details: dict[str, Any]
+    suggested_reply: str | None
+    escalation_reason: str | None
+    resolution: str | None
+    csat: int | None = Field(description="the customer's rating, 1-5")
+    events: list[AssistEventOut] = Field(description="notes, replies, customer replies, ratings")
+    previous: list[PreviousAssistOut] = Field(description="the customer's other assists")
+    training_offer: str | None = Field(
+        None, description="closed with a reply: how to add the resolution to training"
+    )
+    survey_sent_to: str | None = Field(None, description="where the CSAT survey went on closing")
+
+
+class AssistPatch(Input):
+    status: Literal["open", "pending", "closed"] | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    assignee_id: str | None = Field(None, description="a member id; null unassigns")
+    resolution: str | None = Field(None, max_length=4000)
+    csat_survey: bool = Field(True, description="on closing, email the customer a CSAT survey")
+
+
+class ReplyIn(Input):
+    text: str | None = Field(
+        None, min_length=1, max_length=20000, description="omitted: the suggested reply"
+    )
+    to: str | None = Field(
+        None, max_length=320, description="omitted: the customer's email address"
+    )
+    author: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_ADDRESS.fullmatch(value):
+            raise ValueError("must be an email address")
+        return value.lower() if value else value
+
+
+class ReplyOut(BaseModel):
+    assist: str
+    event_id: str
+    to: str
+    subject: str
+    text: str
+    message_id: str | None = Field(description="null when email threading is off")
+
+
+class NoteIn(Input):
+    text: str = Field(min_length=1, max_length=20000)
+    author: str | None = Field(None, min_length=1, max_length=200)
+
+
+class RefineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["regenerate", "shorter", "formal", "casual"]
+
+
+class SuggestedReplyOut(BaseModel):
+    assist: str
+    mode: str
+    text: str
+    backend: str = Field(description="llm or offline")
+
+
+class CsatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5)
+
+
+class CsatOut(BaseModel):
+    assist: str
+    rating: int
+    negative: bool = Field(description="2 or less: flagged on the assist")
+
+
+class ProposalOut(BaseModel):
+    id: str
+    code: str
+    status: str
+    summary: str
+    requester_id: str
+    estimated_count: int | None
+    changes: list[dict[str, Any]]
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    outcome: str | None
+
+
+class SnapshotOut(BaseModel):
+    id: int
+    proposal_id: str | None
+    member_id: str | None
+    summary: str
+    reversible: bool = Field(description="false for writes that sent something out")
+    created_at: datetime
+    undone_at: datetime | None
+    restored_at: datetime | None
+
+
+class TrainingSourceOut(BaseModel):
+    id: int
+    kind: str
+    title: str | None
+    url: str | None
+    active: bool
+    content_chars: int
+    fetch_status: str | None = Field(description="URL sources: pending|fetching|fetched|failed")
+    fetch_error: str | None
+    fetched_at: datetime | None
+    created_at: datetime
+
+
+class ScheduleOut(BaseModel):
+    id: int
+    member_id: str
+    briefing_type: str
+    frequency: str
+    days: list[Any]
+    time: str
+    timezone: str
+    channel: str | None
+    active: bool
+    next_run_at: datetime | None
+    day_of_month: int | None = None
+    one_off_at: datetime | None = None
+    last_run_at: datetime | None = None
