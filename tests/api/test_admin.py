@@ -12,7 +12,7 @@ from openapi_spec_validator import validate
 from sqlalchemy import select
 
 from api.admin import ENDPOINTS, Endpoint
-from core.tools.admin_writes import PENDING_REVEAL
+from core.tools.writes.api_keys import PENDING_REVEAL
 from storage.db import Database
 from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource
 from storage.models import ApiKey, ChannelIdentity, Member, OutboxRow
