@@ -75,7 +75,7 @@ async def reserve_id(ctx: ToolContext, model: type[Base], entity: str) -> int:
     (another workspace on the same file) stops execution as stale, changing nothing."""
     session = ctx.session
     table = str(model.__tablename__)
-    reserved: dict[str, int] = session.info.setdefault("admin_writes.reserved_ids", {})
+    reserved: dict[str, int] = session.info.setdefault("writes.reserved_ids", {})
     if session.get_bind().dialect.name == "postgresql":
         value = int(
             await session.scalar(
