@@ -23,7 +23,8 @@ from core.assists.agent import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
 from core.llm.memory import SessionMemory
 from core.processing.pipeline import PipelineWorker, TaskProcessor
-from core.tools.registry import ToolRegistry, default_registry
+from core.tools.catalogue import default_registry
+from core.tools.registry import ToolRegistry
 from core.training.fetch import TrainingFetcher
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker

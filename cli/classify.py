@@ -85,7 +85,7 @@ async def _run_llm(
     from core.llm.backend import LlmClassifier
     from core.llm.gateway import LlmGateway
     from core.team.identity import Principal
-    from core.tools.registry import default_registry
+    from core.tools.catalogue import default_registry
 
     # Who asks on the command line: an owner on Enterprise, so the model is offered every tool.
     principal = Principal(

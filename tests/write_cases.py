@@ -14,7 +14,7 @@ from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database

@@ -10,7 +10,7 @@ from api.admin.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, Page
 from api.http import json_ok, read_json
 from api.state import Gateway
 from core.team import directory
-from core.tools import admin_writes
+from core.tools.writes import api_keys
 from storage.models import ApiKey
 
 
@@ -47,7 +47,7 @@ async def create_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.
 async def reveal_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     """The value of a key created through the operator, shown exactly once."""
     async with gw.db.session() as session:
-        new = await admin_writes.reveal_api_key(
+        new = await api_keys.reveal_api_key(
             session, who.workspace_id, request.match_info["key_id"], actor=who.actor
         )
     return json_ok(ApiKeyCreated(id=new.id, prefix=new.prefix, key=new.secret), status=201)

@@ -21,9 +21,9 @@ from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
 from core.classify.backend import Classifier
 from core.classify.types import Classification, ToolCall
-from core.schedules import briefings, learning
+from core.schedules import briefings
 from core.team.identity import Principal, resolve
-from core.tools import control
+from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.outbox import enqueue

@@ -17,21 +17,12 @@ from rapidfuzz import fuzz
 from sqlalchemy import select
 
 from core.reports import analytics
-from core.tools.reads import (
-    MINUTES_SAVED_PER_CONVERSATION,
-    PRIORITY_ORDER,
-    ReportInput,
-    age_text,
-    change_text,
-    human_cost_per_conversation,
-    inbox_advice,
-    inbox_assists,
-    member_names,
-    report_chart,
-    roi_report,
-    same_question,
-)
-from core.tools.registry import ToolContext
+from core.reports.documents import report_chart
+from core.reports.figures import PRIORITY_ORDER, age_text, change_text, member_names, same_question
+from core.reports.inbox import inbox_advice, inbox_assists
+from core.reports.report import ReportInput
+from core.reports.roi import MINUTES_SAVED_PER_CONVERSATION, human_cost_per_conversation, roi_report
+from core.schedules.scope import TaskScope
 from delivery import charts
 from delivery.media import MediaStore
 from models.deliverable import CardField, Deliverable
@@ -105,7 +96,7 @@ def _chart_key(chart: Callable[[], bytes]) -> str | None:
 
 
 async def deliverables(
-    ctx: ToolContext,
+    ctx: TaskScope,
     briefing_type: str,
     params: dict[str, Any],
     charts: ChartCache | None = None,
@@ -176,7 +167,7 @@ def _card(
     )
 
 
-def _day_label(ctx: ToolContext) -> str:
+def _day_label(ctx: TaskScope) -> str:
     return ctx.now.astimezone(ZoneInfo(ctx.principal.timezone)).strftime("%a %d %b")
 
 
@@ -207,7 +198,7 @@ def attention(open_now: Sequence[Assist], now: datetime, names: dict[str, str]) 
     ]
 
 
-async def daily_inbox_summary(ctx: ToolContext, _params: dict[str, Any]) -> Briefing:
+async def daily_inbox_summary(ctx: TaskScope, _params: dict[str, Any]) -> Briefing:
     now = ctx.now
     assists = [x for x in await inbox_assists(ctx, now - 2 * DAY) if x.created_at <= now]
     open_now = [x for x in assists if x.status != "closed"]
@@ -280,7 +271,7 @@ async def daily_inbox_summary(ctx: ToolContext, _params: dict[str, Any]) -> Brie
 # --- weekly performance digest ---------------------------------------------------------------
 
 
-async def weekly_performance_digest(ctx: ToolContext, _params: dict[str, Any]) -> Briefing:
+async def weekly_performance_digest(ctx: TaskScope, _params: dict[str, Any]) -> Briefing:
     ws, tz = ctx.principal.workspace_id, ctx.principal.timezone
     current, previous = analytics.windows("last_7_days", ctx.now, tz)
     rows = await analytics.conversations(ctx.session, ws, current)
@@ -333,7 +324,7 @@ def matching_suggestion(
     return max(scored, key=lambda item: item[:3])[3] if scored else None
 
 
-async def weekly_knowledge_gaps(ctx: ToolContext, _params: dict[str, Any]) -> Briefing:
+async def weekly_knowledge_gaps(ctx: TaskScope, _params: dict[str, Any]) -> Briefing:
     ws = ctx.principal.workspace_id
     week_ago = ctx.now - 7 * DAY
     gaps = list(
@@ -417,7 +408,7 @@ async def weekly_knowledge_gaps(ctx: ToolContext, _params: dict[str, Any]) -> Br
 # --- monthly ROI ---------------------------------------------------------------------------------
 
 
-async def monthly_roi(ctx: ToolContext, _params: dict[str, Any]) -> Briefing:
+async def monthly_roi(ctx: TaskScope, _params: dict[str, Any]) -> Briefing:
     current, previous = analytics.windows("last_30_days", ctx.now, ctx.principal.timezone)
     r = ReportInput(ctx, current, previous)
     report = await roi_report(r)
@@ -458,7 +449,7 @@ async def monthly_roi(ctx: ToolContext, _params: dict[str, Any]) -> Briefing:
 # --- training follow-up --------------------------------------------------------------------------
 
 
-async def training_follow_up(ctx: ToolContext, params: dict[str, Any]) -> Briefing | None:
+async def training_follow_up(ctx: TaskScope, params: dict[str, Any]) -> Briefing | None:
     """A week after a training change: the resolution rate since, against the rate recorded at
     approval (over the week before it). Nothing is sent if the change was undone."""
     proposal_id = params.get("proposal_id")
@@ -521,7 +512,7 @@ async def training_follow_up(ctx: ToolContext, params: dict[str, Any]) -> Briefi
     return Briefing(card, chart, "Resolution rate in the week before and the week after.")
 
 
-BUILDERS: dict[str, Callable[[ToolContext, dict[str, Any]], Awaitable[Briefing | None]]] = {
+BUILDERS: dict[str, Callable[[TaskScope, dict[str, Any]], Awaitable[Briefing | None]]] = {
     "daily_inbox_summary": daily_inbox_summary,
     "weekly_performance_digest": weekly_performance_digest,
     "weekly_knowledge_gaps": weekly_knowledge_gaps,

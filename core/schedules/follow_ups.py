@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.reports import analytics
+from core.schedules.scope import TaskScope
 from core.schedules.timing import zone
-from core.tools.registry import ToolContext
 from models.deliverable import Deliverable
 from storage.domain import Proposal, Schedule
 from storage.models import ChannelIdentity, Member
@@ -55,7 +55,7 @@ async def delivery_point(
     return None
 
 
-async def after_training_change(ctx: ToolContext, proposal: Proposal) -> list[Deliverable]:
+async def after_training_change(ctx: TaskScope, proposal: Proposal) -> list[Deliverable]:
     """Schedule the comparison if PROPOSAL (just executed) changed the agent's training."""
     if not {part.get("tool") for part in proposal.changes} & TRAINING_TOOLS:
         return []

@@ -6,15 +6,21 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from core.tools import control
 from core.tools.args import CONTROL_TOOLS, TOOL_ARGS, TOOL_DESCRIPTIONS, WRITE_TOOLS
+from core.tools.reads import history, inbox, metrics, reports, workspace
+from core.tools.reads import schedules as schedule_reads
 from core.tools.registry import (
     ALL_PLANS,
     OPERATOR_ROLES,
     Handler,
     ToolContext,
+    ToolKind,
     ToolRegistry,
     ToolSpec,
 )
+from core.tools.writes import api_keys, assists, broadcasts, integrations, snapshots, team, training
+from core.tools.writes import schedules as schedule_writes
 from models.deliverable import Deliverable
 
 PAID_PLANS = frozenset({"pro", "enterprise"})
@@ -82,7 +88,9 @@ def unavailable_reason(plan: str, role: str | None) -> str:
 
 
 def _spec(name: str, handler: Handler) -> ToolSpec:
-    kind = "control" if name in CONTROL_TOOLS else "write" if name in WRITE_TOOLS else "read"
+    kind: ToolKind = (
+        "control" if name in CONTROL_TOOLS else "write" if name in WRITE_TOOLS else "read"
+    )
     if name == "help":
         roles, plans, extra = frozenset({"owner", "admin", "manager", "support"}), ALL_PLANS, {}
     elif name in CONTROL_TOOLS or name in INBOX_TOOLS:
@@ -103,14 +111,28 @@ def _spec(name: str, handler: Handler) -> ToolSpec:
 
 def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistry:
     """Every catalogue tool; HANDLERS overrides (tests, later issues) by name."""
-    from core.tools import admin_writes, control, reads, writes
-
     chosen: dict[str, Handler] = {
         "help": _help,
-        **reads.HANDLERS,
-        **writes.HANDLERS,
-        **admin_writes.HANDLERS,
+        **metrics.HANDLERS,
+        **inbox.HANDLERS,
+        **workspace.HANDLERS,
+        **schedule_reads.HANDLERS,
+        **history.HANDLERS,
+        **reports.HANDLERS,
+        **assists.HANDLERS,
+        **snapshots.HANDLERS,
+        **training.HANDLERS,
+        **team.HANDLERS,
+        **api_keys.HANDLERS,
+        **schedule_writes.HANDLERS,
+        **integrations.HANDLERS,
+        **broadcasts.HANDLERS,
         **control.HANDLERS,
     }
     chosen.update(handlers or {})
     return ToolRegistry([_spec(name, chosen.get(name, _not_built)) for name in TOOL_ARGS])
+
+
+def default_registry() -> ToolRegistry:
+    """Every tool the gateway knows, with its own handler."""
+    return build_registry()

@@ -13,7 +13,8 @@ from core.approvals.proposals import (
     proposal_payload,
     undo_last,
 )
-from core.schedules import follow_ups, learning
+from core.schedules import follow_ups
+from core.tools import learning
 from core.tools.args import ApproveProposalArgs, RejectProposalArgs, SendToArgs
 from core.tools.registry import ToolContext
 from delivery.outbox import enqueue

@@ -97,10 +97,3 @@ class ToolRegistry:
             function_definition(spec.name, spec.description, spec.args)
             for spec in self.allowed(principal)
         ]
-
-
-def default_registry() -> ToolRegistry:
-    """Every tool the gateway knows (see core/tools/catalogue.py)."""
-    from core.tools.catalogue import build_registry
-
-    return build_registry()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from api.admin.openapi import Endpoint
 from api.admin.routes import ENDPOINTS
-from core.tools.admin_writes import PENDING_REVEAL
+from core.tools.writes.api_keys import PENDING_REVEAL
 from storage.db import Database
 from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource
 from storage.models import ApiKey, ChannelIdentity, Member, OutboxRow

@@ -21,7 +21,7 @@ from core.classify.types import Classification
 from core.llm.gateway import LlmGateway
 from core.processing.pipeline import CUSTOMER_ACK, TaskProcessor
 from core.team.identity import Principal
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import (

@@ -170,7 +170,7 @@ async def test_charts_drawn_in_threads_at_once_match_one_drawn_alone() -> None:
 
 def test_importing_the_chart_and_report_modules_does_not_load_the_libraries() -> None:
     code = (
-        "import sys, core.tools.reads, delivery.charts, delivery.reports\n"
+        "import sys, core.reports.documents, delivery.charts, delivery.reports\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'matplotlib', 'reportlab', 'openpyxl', 'PIL', 'numpy'})\n"
         "print(','.join(heavy))"

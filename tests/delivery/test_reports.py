@@ -212,6 +212,6 @@ async def test_gateway_start_and_a_request_load_no_chart_or_report_library(
         for line in node.text.splitlines()
         if line.startswith("import time:")
     }
-    assert "aiohttp" in imported and "core.tools.reads" in imported
+    assert "aiohttp" in imported and "core.reports.documents" in imported
     heavy = {m for m in imported if m.split(".")[0] in {"matplotlib", "reportlab", "openpyxl"}}
     assert heavy == set()

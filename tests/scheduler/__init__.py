@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.classify.backend import OfflineBackend
 from core.processing.pipeline import Outcome, TaskProcessor, row_to_task
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.task import Task
 from scheduler.leader import Leadership
 from scheduler.runner import BriefingScheduler, briefing_task

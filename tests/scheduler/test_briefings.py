@@ -17,7 +17,7 @@ from cli.seed import Seeded, seed_workspace
 from core.classify.backend import OfflineBackend
 from core.processing.pipeline import TaskProcessor
 from core.schedules.briefings import ChartCache
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from cli.seed import Seeded, seed_workspace
 from core.classify.backend import OfflineBackend
 from core.processing.pipeline import TaskProcessor
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Conversation, Schedule, TrainingSuggestion

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from core.classify.backend import OfflineBackend
 from core.processing.pipeline import TaskProcessor
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from delivery.media import MediaStore
 from models.task import Route, Sender, Task
 from scheduler.housekeeping import Housekeeping

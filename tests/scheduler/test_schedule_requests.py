@@ -12,9 +12,10 @@ from core.approvals.proposals import Draft
 from core.classify.backend import OfflineBackend
 from core.processing.pipeline import TaskProcessor
 from core.team.identity import Principal
-from core.tools.admin_writes import schedule_briefing
 from core.tools.args import ScheduleBriefingArgs
-from core.tools.registry import ToolContext, default_registry
+from core.tools.catalogue import default_registry
+from core.tools.registry import ToolContext
+from core.tools.writes.schedules import schedule_briefing
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import AiAgent, Proposal, Schedule

@@ -18,15 +18,12 @@ from core.processing.pipeline import TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
 from core.tools import args as a
-from core.tools.admin_writes import (
-    HANDLERS,
-    PENDING_REVEAL,
-    reveal_api_key,
-    schedule_briefing,
-    scrub_personal_data,
-)
 from core.tools.catalogue import build_registry
 from core.tools.registry import ToolContext
+from core.tools.writes import api_keys, broadcasts, integrations, schedules, team, training
+from core.tools.writes.api_keys import PENDING_REVEAL, reveal_api_key
+from core.tools.writes.schedules import schedule_briefing
+from core.tools.writes.training import scrub_personal_data
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database
@@ -58,7 +55,16 @@ OLIVIA, ADAM, MARIA, TOM, SAM = (
     "tom@demo.example",
     "sam@demo.example",
 )
-REGISTRY = build_registry(HANDLERS)
+REGISTRY = build_registry(
+    {
+        **training.HANDLERS,
+        **team.HANDLERS,
+        **api_keys.HANDLERS,
+        **schedules.HANDLERS,
+        **integrations.HANDLERS,
+        **broadcasts.HANDLERS,
+    }
+)
 
 
 class Scripted:

@@ -11,7 +11,7 @@ from cli.seed import Seeded, seed_workspace
 from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import TaskProcessor
 from core.team.identity import Principal
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database

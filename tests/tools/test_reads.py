@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from cli.seed import Seeded, seed_workspace
 from core.team.identity import Principal
-from core.tools.registry import ToolContext, default_registry
+from core.tools.catalogue import default_registry
+from core.tools.registry import ToolContext
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import (

@@ -1,9 +1,4 @@
-"""Learning mode: after a report is run or a bulk action approved, offer to make it recurring.
-
-Each action is offered once per member: the reply right after the offer decides it. "yes"
-drafts the schedule as a proposal, approved like any write; "no" is remembered, so that action
-is never offered to that member again.
-"""
+"""Learning mode: after a report is run or a bulk action approved, offer to make it recurring."""
 
 from __future__ import annotations
 
@@ -16,14 +11,18 @@ from sqlalchemy import select
 
 from core.approvals.proposals import Draft
 from core.classify.types import ToolCall
-from core.tools.admin_writes import Cadence, cadence_text, draft_schedule
+from core.reports.report import REPORT_TITLES
+from core.schedules.cadence import Cadence, cadence_text
 from core.tools.args import BulkUpdateAssistsArgs, RunReportArgs
-from core.tools.reads import REPORT_TITLES
 from core.tools.registry import ToolContext
+from core.tools.writes.schedules import draft_schedule
 from models.deliverable import Deliverable
 from storage.domain import Proposal, ScheduleOffer
 from storage.models import Member, TaskRow
 
+# Each action is offered once per member: the reply right after the offer decides it. "yes"
+# drafts the schedule as a proposal, approved like any write; "no" is remembered, so that action
+# is never offered to that member again.
 YES = frozenset(
     {
         "yes",

@@ -1,0 +1,1 @@
+"""Read tools: answered at once from the workspace's data."""

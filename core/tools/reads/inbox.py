@@ -1,0 +1,198 @@
+"""Read tools on the AI Inbox: assists, who holds them, and how the inbox performs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from core.assists import inbox
+from core.reports import analytics
+from core.reports.figures import PRIORITY_ORDER
+from core.reports.inbox import inbox_performance
+from core.reports.workload import open_assignments
+from core.team.members import MemberNotFound, active_member_names, find_by_name
+from core.tools import args as a
+from core.tools.registry import ToolContext, error_reply
+from models.deliverable import CardField, Deliverable
+from storage.domain import Assist
+from storage.models import Member
+
+
+async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
+    assert isinstance(args, a.GetAgentWorkloadArgs)
+    names = await active_member_names(ctx.session, ctx.principal.workspace_id)
+    assists = await open_assignments(ctx)
+    counts = Counter(x.assignee_id for x in assists)
+    if args.member:
+        try:
+            member = await find_by_name(ctx.session, ctx.principal, args.member)
+        except MemberNotFound as exc:
+            return error_reply(str(exc))
+        mine = [x for x in assists if x.assignee_id == member.id]
+        urgent = sum(x.priority in ("urgent", "high") for x in mine)
+        text = f"{member.name} has {len(mine)} open assists ({urgent} high or urgent)."
+        return [Deliverable(kind="card", title=f"Workload: {member.name}", text=text)]
+    ranking = sorted(
+        ((names[mid], n) for mid, n in counts.items() if mid in names),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    unassigned = counts.get(None, 0)
+    items = tuple(f"{name}: {n} open" for name, n in ranking)
+    text = "Open assists by assignee:\n" + "\n".join(f"- {i}" for i in items)
+    text += f"\nUnassigned: {unassigned}."
+    if ranking and unassigned:
+        lightest = min(names, key=lambda member_id: counts.get(member_id, 0))
+        text += f"\nNext step: assign the unassigned ones to {names[lightest]}, who has the fewest."
+    return [Deliverable(kind="list", title="Workload", text=text, items=items)]
+
+
+async def get_inbox_performance(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
+    assert isinstance(args, a.GetInboxPerformanceArgs)
+    period = args.period or "this_week"
+    current, previous = analytics.windows(period, ctx.now, ctx.principal.timezone)
+    member: Member | None = None
+    if args.member:
+        try:
+            member = await find_by_name(ctx.session, ctx.principal, args.member)
+        except MemberNotFound as exc:
+            return error_reply(str(exc))
+    inbox_now = await inbox_performance(ctx, current, previous, member.id if member else None)
+    lines, advice = inbox_now.lines, inbox_now.advice
+    who = member.name if member else "the team"
+    text = (
+        f"AI Inbox {current.label} for {who}:\n"
+        + "\n".join(f"- {label}: {value}" for label, value in lines)
+        + f"\nNext step: {advice}"
+    )
+    return [
+        Deliverable(
+            kind="card",
+            title=f"Inbox performance, {current.label}" + (f": {member.name}" if member else ""),
+            text=text,
+            fields=tuple(CardField(label=label, value=value) for label, value in lines),
+            data={
+                "period": period,
+                "member": member.name if member else None,
+                "current": inbox_now.current.as_row(),
+                "previous": inbox_now.previous.as_row(),
+                "open_now": len(inbox_now.open_now),
+                "suggestion": advice,
+            },
+        )
+    ]
+
+
+def assist_line(x: Any, names: dict[str, str]) -> str:
+    """One line for an assist (an Assist, or a row of `_ASSIST_LINE_COLUMNS`)."""
+    who = names.get(x.assignee_id or "", "unassigned")
+    subject = x.subject or x.summary[:60]
+    return f"A-{x.number} [{x.priority}] {x.status} — {subject} ({who})"
+
+
+# What a list of assists shows and filters on: plain rows, not whole assists (whose
+# transcripts and details would each be parsed from JSON).
+_ASSIST_LINE_COLUMNS = (
+    Assist.number,
+    Assist.status,
+    Assist.priority,
+    Assist.subject,
+    Assist.summary,
+    Assist.assignee_id,
+    Assist.created_at,
+    Assist.labels,
+)
+
+
+async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
+    assert isinstance(args, a.ListAssistsArgs)
+    query = select(*_ASSIST_LINE_COLUMNS).where(Assist.workspace_id == ctx.principal.workspace_id)
+    if args.status:
+        query = query.where(Assist.status == args.status)
+    if args.priority:
+        query = query.where(Assist.priority == args.priority)
+    if args.category:
+        query = query.where(func.lower(Assist.category) == args.category.lower())
+    if args.older_than_days is not None:
+        query = query.where(Assist.created_at < ctx.now - timedelta(days=args.older_than_days))
+    if args.unassigned:
+        query = query.where(Assist.assignee_id.is_(None))
+    if args.assignee:
+        try:
+            member = await find_by_name(ctx.session, ctx.principal, args.assignee)
+        except MemberNotFound as exc:
+            return error_reply(str(exc))
+        query = query.where(Assist.assignee_id == member.id)
+    rows = list(await ctx.session.execute(query))
+    if args.label:
+        rows = [x for x in rows if args.label.lower() in [str(v).lower() for v in x.labels]]
+    rows.sort(key=lambda x: (PRIORITY_ORDER.get(x.priority, 9), x.created_at))
+    names = await active_member_names(ctx.session, ctx.principal.workspace_id)
+    shown = rows[: args.limit or 20]
+    if not shown:
+        return [Deliverable(text="No assists match.")]
+    items = tuple(assist_line(x, names) for x in shown)
+    more = f"\n… and {len(rows) - len(shown)} more." if len(rows) > len(shown) else ""
+    text = f"{len(rows)} assist(s):\n" + "\n".join(f"- {i}" for i in items) + more
+    return [Deliverable(kind="list", title="Assists", text=text, items=items)]
+
+
+async def load_assist(ctx: ToolContext, ref: str) -> Assist | None:
+    number = int(ref.split("-", 1)[1])
+    return await ctx.session.scalar(
+        select(Assist).where(
+            Assist.workspace_id == ctx.principal.workspace_id, Assist.number == number
+        )
+    )
+
+
+async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
+    assert isinstance(args, a.ShowAssistArgs)
+    x = await load_assist(ctx, args.assist)
+    if x is None:
+        return error_reply(f"There is no assist {args.assist}.")
+    assignee = await ctx.session.get(Member, x.assignee_id) if x.assignee_id else None
+    fields = (
+        CardField(label="Status", value=x.status),
+        CardField(label="Priority", value=x.priority),
+        CardField(label="Category", value=x.category or "—"),
+        CardField(label="Assignee", value=assignee.name if assignee else "unassigned"),
+    )
+    details = ", ".join(f"{k}: {v}" for k, v in x.customer_details.items())
+    text = (
+        f"{x.ref}: {x.subject or ''}\n"
+        + "\n".join(f"{f.label}: {f.value}" for f in fields)
+        + f"\nSummary: {x.summary}"
+        + (f"\nCustomer: {details}" if details else "")
+        + (f"\nEscalated because: {x.escalation_reason}" if x.escalation_reason else "")
+        + (f"\nSuggested reply: {x.suggested_reply}" if x.suggested_reply else "")
+    )
+    if x.status == "closed":
+        resolution = await inbox.resolution_of(ctx.session, x)
+        if resolution:
+            text += f"\nResolution: {resolution}"
+    earlier = await inbox.customer_assists(ctx.session, x)
+    if earlier:
+        lines = []
+        for other in earlier:
+            opened = f"{other.created_at:%Y-%m-%d}"
+            line = f"- {other.ref} ({other.status}, {opened}): {other.subject or ''}"
+            resolution = (
+                await inbox.resolution_of(ctx.session, other) if other.status == "closed" else None
+            )
+            if resolution:
+                line += f" — resolved: {resolution[:160]}"
+            lines.append(line)
+        text += "\nPrevious assists of this customer:\n" + "\n".join(lines)
+    return [Deliverable(kind="card", title=x.ref, text=text, fields=fields)]
+
+
+HANDLERS = {
+    "get_agent_workload": get_agent_workload,
+    "get_inbox_performance": get_inbox_performance,
+    "list_assists": list_assists,
+    "show_assist": show_assist,
+}

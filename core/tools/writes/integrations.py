@@ -1,0 +1,150 @@
+"""Integration write tools: turn one on or off, queue an import from a helpdesk."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from core.approvals.proposals import AT_EXECUTION, Draft
+from core.tools import args as a
+from core.tools.registry import ToolContext, error_reply
+from core.tools.writes.drafting import create_row, set_field, stable_id
+from models.deliverable import Deliverable
+from storage.domain import Integration
+
+# The helpdesks an import can come from, and everything toggle_integration may create.
+IMPORT_SOURCES = frozenset(
+    {"zendesk", "intercom", "freshdesk", "gorgias", "helpscout", "front", "hubspot", "kustomer"}
+)
+KNOWN_INTEGRATIONS = IMPORT_SOURCES | {
+    "slack",
+    "telegram",
+    "twilio",
+    "sms",
+    "whatsapp",
+    "voice",
+    "email",
+    "sendgrid",
+    "elevenlabs",
+    "shopify",
+    "stripe",
+    "salesforce",
+    "jira",
+    "webhooks",
+}
+
+
+def _integration_name(value: str) -> str:
+    return re.sub(r"[\s_-]+", "", value.strip().lower())
+
+
+async def _integration(ctx: ToolContext, name: str) -> Integration | None:
+    return await ctx.session.scalar(
+        select(Integration).where(
+            Integration.workspace_id == ctx.principal.workspace_id, Integration.name == name
+        )
+    )
+
+
+async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.ToggleIntegrationArgs)
+    name = _integration_name(args.integration)
+    state = "on" if args.enabled else "off"
+    row = await _integration(ctx, name)
+    if row is not None:
+        if row.enabled == args.enabled:
+            return [Deliverable(text=f"{name} is already {state}.")]
+        was = "on" if row.enabled else "off"
+        changes = (
+            set_field("integration", row, "enabled", args.enabled, name, (was, state)),
+            set_field(
+                "integration",
+                row,
+                "updated_at",
+                AT_EXECUTION,
+                f"{name} last changed",
+                (f"{row.updated_at:%d %b %H:%M}", "now"),
+            ),
+        )
+        return Draft(tool="toggle_integration", summary=f"turn {name} {state}", changes=changes)
+    if name not in KNOWN_INTEGRATIONS:
+        return error_reply(
+            f"I don't know an integration called {args.integration}. Known: "
+            + ", ".join(sorted(KNOWN_INTEGRATIONS))
+            + "."
+        )
+    created = {
+        "id": stable_id("integration", ctx.principal.workspace_id, name),
+        "workspace_id": ctx.principal.workspace_id,
+        "name": name,
+        "enabled": args.enabled,
+        "settings": {},
+        "updated_at": AT_EXECUTION,
+    }
+    return Draft(
+        tool="toggle_integration",
+        summary=f"turn {name} {state}",
+        changes=(create_row("integration", created, f"{name}", state),),
+        notice=f"{name} has not been set up before; its credentials are added in the dashboard.",
+    )
+
+
+async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.RunImportArgs)
+    source = _integration_name(args.source)
+    if source not in IMPORT_SOURCES:
+        return error_reply(
+            f"I can't import from {args.source}; sources: "
+            + ", ".join(sorted(IMPORT_SOURCES))
+            + "."
+        )
+    integration = await _integration(ctx, source)
+    if integration is None or not integration.enabled:
+        return error_reply(
+            f'{source} is not connected. Turn it on first ("turn on {source}"), then ask again.'
+        )
+    previous = integration.settings.get("last_import")
+    if isinstance(previous, dict) and previous.get("status") in ("queued", "running"):
+        return error_reply(
+            f"An import from {source} is already {previous['status']} "
+            f"(requested {previous.get('requested_at', '?')[:16].replace('T', ' ')})."
+        )
+    records = args.records or "tickets"
+    job = {
+        "records": records,
+        "filter_status": args.status,
+        "status": "queued",
+        "requested_by": ctx.principal.member_id,
+        "requested_at": AT_EXECUTION,
+    }
+    what = f"{args.status} {records}" if args.status else records
+    # There is no import table: the request is recorded on the integration for the importer.
+    return Draft(
+        tool="run_import",
+        summary=f"queue an import of {what} from {source}",
+        changes=(
+            set_field(
+                "integration",
+                integration,
+                "settings.last_import",
+                job,
+                f"{source} import",
+                (
+                    previous.get("status", "—") if isinstance(previous, dict) else "none",
+                    f"queued: {what}",
+                ),
+            ),
+        ),
+        notice=(
+            f"Approving queues the import; {source}'s importer runs it and records the result "
+            "on the integration. Nothing is imported until then."
+        ),
+    )
+
+
+HANDLERS = {
+    "toggle_integration": toggle_integration,
+    "run_import": run_import,
+}

@@ -1,0 +1,199 @@
+"""Team write tools: the AI agent's settings, members, invitations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+
+from core.approvals.proposals import AT_EXECUTION, Draft
+from core.team.members import MemberNotFound, find_by_name
+from core.tools import args as a
+from core.tools.registry import ToolContext, error_reply
+from core.tools.writes.drafting import create_row, set_field, stable_id
+from models.deliverable import Deliverable
+from storage.domain import AiAgent, Invitation
+from storage.models import Member
+
+
+async def _agent(ctx: ToolContext) -> AiAgent | None:
+    return await ctx.session.scalar(
+        select(AiAgent)
+        .where(AiAgent.workspace_id == ctx.principal.workspace_id)
+        .order_by(AiAgent.created_at, AiAgent.id)
+        .limit(1)
+    )
+
+
+async def update_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.UpdateAgentConfigArgs)
+    agent = await _agent(ctx)
+    if agent is None:
+        return error_reply("This workspace has no AI agent to configure yet.")
+    name = "name" if args.field == "name" else f"config.{args.field}"
+    current = agent.name if args.field == "name" else agent.config.get(args.field)
+    if current == args.value:
+        return [Deliverable(text=f"{agent.name}'s {args.field.replace('_', ' ')} is already that.")]
+    label = f"{agent.name} {args.field.replace('_', ' ')}"
+    return Draft(
+        tool="update_agent_config",
+        summary=f"change {label}",
+        changes=(set_field("agent", agent, name, args.value, label),),
+    )
+
+
+async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.InviteMemberArgs)
+    workspace_id = ctx.principal.workspace_id
+    role = args.role or "support"
+    if role == "owner" and ctx.principal.role != "owner":
+        return error_reply("Only an owner can invite another owner.")
+    member = await ctx.session.scalar(
+        select(Member).where(Member.workspace_id == workspace_id, Member.email == args.email)
+    )
+    if member is not None:
+        if member.status == "active":
+            return error_reply(f"{args.email} is already a member ({member.name}, {member.role}).")
+        return error_reply(
+            f"{args.email} belongs to {member.name}, who was removed; to bring them back, "
+            f'say "reactivate {member.name}".'
+        )
+    invitation = await ctx.session.scalar(
+        select(Invitation).where(
+            Invitation.workspace_id == workspace_id, Invitation.email == args.email
+        )
+    )
+    summary = f"invite {args.email} as {role}"
+    if invitation is None:
+        row = {
+            "id": stable_id("invitation", workspace_id, args.email),
+            "workspace_id": workspace_id,
+            "email": args.email,
+            "name": args.name,
+            "role": role,
+            "status": "pending",
+            "invited_by": ctx.principal.member_id,
+            "created_at": AT_EXECUTION,
+        }
+        shown = f"{args.email} as {role}"
+        change = create_row("invitation", row, f"invitation for {args.email}", shown)
+        return Draft(tool="invite_member", summary=summary, changes=(change,))
+    if invitation.status == "pending":
+        return error_reply(
+            f"{args.email} already has a pending invitation (as {invitation.role}); cancel it "
+            "first to invite them with another role."
+        )
+    # One invitation row per email: an earlier cancelled one is renewed, not duplicated.
+    label = f"invitation for {args.email}"
+    changes = [set_field("invitation", invitation, "status", "pending", f"{label} status")]
+    if invitation.role != role:
+        changes.append(set_field("invitation", invitation, "role", role, f"{label} role"))
+    if args.name and invitation.name != args.name:
+        changes.append(set_field("invitation", invitation, "name", args.name, f"{label} name"))
+    if invitation.invited_by != ctx.principal.member_id:
+        changes.append(
+            set_field(
+                "invitation",
+                invitation,
+                "invited_by",
+                ctx.principal.member_id,
+                f"{label} invited by",
+                ("someone else", ctx.principal.name or "you"),
+            )
+        )
+    return Draft(tool="invite_member", summary=summary, changes=tuple(changes))
+
+
+async def _member_for_update(ctx: ToolContext, args: a.UpdateMemberArgs) -> Member | str:
+    try:
+        return await find_by_name(ctx.session, ctx.principal, args.member)
+    except MemberNotFound as exc:
+        if not args.active:
+            return str(exc)
+        # Reactivation names someone no longer active, whom find_by_name does not see.
+        wanted = args.member.strip().lower()
+        removed = list(
+            await ctx.session.scalars(
+                select(Member).where(
+                    Member.workspace_id == ctx.principal.workspace_id,
+                    Member.status != "active",
+                    or_(func.lower(Member.name) == wanted, Member.email == wanted),
+                )
+            )
+        )
+        return removed[0] if len(removed) == 1 else str(exc)
+
+
+async def update_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.UpdateMemberArgs)
+    found = await _member_for_update(ctx, args)
+    if isinstance(found, str):
+        return error_reply(found)
+    member = found
+    role = args.role or member.role
+    status = member.status if args.active is None else ("active" if args.active else "removed")
+    if (role, status) == (member.role, member.status):
+        return [Deliverable(text=f"{member.name} is already {member.role} and {member.status}.")]
+    if ctx.principal.role != "owner" and "owner" in (member.role, role):
+        return error_reply("Only an owner can change an owner or make someone an owner.")
+    stays_owner = role == "owner" and status == "active"
+    if member.role == "owner" and member.status == "active" and not stays_owner:
+        owners = await ctx.session.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(
+                Member.workspace_id == ctx.principal.workspace_id,
+                Member.role == "owner",
+                Member.status == "active",
+            )
+        )
+        if (owners or 0) <= 1:
+            return error_reply(
+                f"{member.name} is the workspace's only owner; make someone else an owner first."
+            )
+    changes = []
+    if role != member.role:
+        changes.append(set_field("member", member, "role", role, f"{member.name} role"))
+    if status != member.status:
+        changes.append(set_field("member", member, "status", status, f"{member.name} status"))
+    what = {
+        "removed": f"remove {member.name} from the team",
+        "active": f"reactivate {member.name}",
+    }
+    parts = [f"make {member.name} {role}"] if role != member.role else []
+    if status != member.status:
+        parts.append(what.get(status, f"set {member.name} {status}"))
+    return Draft(tool="update_member", summary=" and ".join(parts), changes=tuple(changes))
+
+
+async def cancel_invitation(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    assert isinstance(args, a.CancelInvitationArgs)
+    invitation = await ctx.session.scalar(
+        select(Invitation).where(
+            Invitation.workspace_id == ctx.principal.workspace_id,
+            Invitation.email == args.email,
+        )
+    )
+    if invitation is None or invitation.status != "pending":
+        state = f" (it is {invitation.status})" if invitation is not None else ""
+        return error_reply(f"There is no pending invitation for {args.email}{state}.")
+    return Draft(
+        tool="cancel_invitation",
+        summary=f"cancel the invitation for {args.email}",
+        changes=(
+            set_field(
+                "invitation",
+                invitation,
+                "status",
+                "cancelled",
+                f"invitation for {args.email} status",
+            ),
+        ),
+    )
+
+
+HANDLERS = {
+    "update_agent_config": update_agent_config,
+    "invite_member": invite_member,
+    "update_member": update_member,
+    "cancel_invitation": cancel_invitation,
+}
