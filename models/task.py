@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ChannelName = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice", "web", "schedule"]
 TaskKind = Literal[
@@ -41,6 +41,40 @@ class Attachment(BaseModel):
     size: int | None = None
 
 
+class Approval(BaseModel):
+    """A decision on a proposal, taken at the edge (a button, "YES 1234", a spoken yes): the
+    pipeline applies it without the classifier. A button names its proposal, a typed reply
+    gives its code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision: Literal["approve", "reject"]
+    proposal_id: str | None = None
+    code: str | None = None
+    # The channel's handle on the message that asked (Slack channel and ts, Telegram chat and
+    # message id): the outcome replaces its buttons once the proposal is decided.
+    prompt: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, value: Any) -> Any:
+        return without_nul(value)
+
+
+class Briefing(BaseModel):
+    """What a schedule's occurrence asks for: the briefing type and the schedule's parameters."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_nul(cls, value: Any) -> Any:
+        return without_nul(value)
+
+
 class Task(BaseModel):
     """One inbound request, normalized. The dedupe key is (workspace_id, channel, external_id)."""
 
@@ -57,9 +91,16 @@ class Task(BaseModel):
     received_at: datetime
     reply_route: Route
     kind: TaskKind = "message"
+    approval: Approval | None = None
+    briefing: Briefing | None = None
+    # The name the provider gives the sender (an email's From name, a Telegram user's name).
+    sender_name: str | None = None
+    # The kept email (`email_records` id) an email request arrived as.
+    email_record: str | None = None
+    # The provider's payload as received, kept for audit; the pipeline reads the fields above.
     raw: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("text", "conversation", "raw", mode="before")
+    @field_validator("text", "conversation", "sender_name", "raw", mode="before")
     @classmethod
     def _without_nul(cls, value: Any) -> Any:
         """NUL is no character anyone writes, and PostgreSQL cannot store it in text or JSON:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import bindparam, func, select, update
 
 from core.schedules.timing import Timing, next_fire, plan
-from models.task import Route, Sender, Task
+from models.task import Briefing, Route, Sender, Task
 from scheduler.leader import Leadership, SingleNode
 from storage.db import Database
 from storage.domain import Schedule
@@ -105,11 +105,10 @@ def briefing_task(row: Any, fire_at: datetime, fired_at: datetime) -> Task:
         received_at=fire_at,
         reply_route=reply_route(row.channel, row.address),
         kind="briefing",
+        briefing=Briefing(type=row.briefing_type, params=row.params or {}),
         raw={
             "schedule_id": row.id,
-            "briefing_type": row.briefing_type,
             "agent_id": row.agent_id,
-            "params": row.params or {},
             "fire_at": fire_at.isoformat(),
             "fired_at": fired_at.isoformat(),
         },

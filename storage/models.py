@@ -138,6 +138,11 @@ class TaskRow(Base):
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     reply_route: Mapped[dict[str, Any]] = mapped_column()
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The typed intent a channel parsed (models.task.Task): SQL NULL when the task has none.
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    briefing: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    sender_name: Mapped[str | None] = mapped_column(Text)
+    email_record: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(20), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

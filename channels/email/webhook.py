@@ -34,7 +34,7 @@ from channels.email import store
 from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
 from models.email_threads import assist_number, tokens_in
-from models.task import Attachment, Route, Sender, Task
+from models.task import Approval, Attachment, Route, Sender, Task
 from storage.journal import task_values
 from storage.types import new_id, utcnow
 
@@ -174,6 +174,7 @@ def _task(
         received_at=utcnow(),
         reply_route=Route(channel="email", address=mail.from_address, thread=thread),
         kind=kind,
+        sender_name=mail.from_name or None,
         raw=raw,
     )
 
@@ -252,10 +253,6 @@ async def _request(
     """A request: the email is kept, then journalled as a Task and answered in its thread."""
     now = utcnow()
     approval = approval_of(mail.reply_text)
-    raw = _raw(mail)
-    if approval is not None:
-        # Decided by the pipeline without the classifier; it checks who may decide.
-        raw = {**raw, "decision": approval[0], "code": approval[1]}
     task_id = new_id()
     async with gateway.db.session() as session:
         record, _ = await store.record_inbound(
@@ -269,8 +266,15 @@ async def _request(
         mail,
         workspace_id,
         kind="approval" if approval else "message",
-        raw={**raw, "email_record": record.id},
+        raw=_raw(mail),
         attachments=attachments,
-    ).model_copy(update={"id": task_id})
+    ).model_copy(
+        update={
+            "id": task_id,
+            "email_record": record.id,
+            # Decided by the pipeline without the classifier; it checks who may decide.
+            "approval": Approval(decision=approval[0], code=approval[1]) if approval else None,
+        }
+    )
     accepted = await ingest(gateway, task)
     return {"status": "accepted", "task_id": accepted.task_id, "duplicate": not accepted.created}

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from api.http import problem, validation_message
 from channels.base import InboundRequest
 from channels.slack.blocks import APPROVE_ACTION, REJECT_ACTION
-from models.task import Attachment, Route, Sender, Task, TaskKind
+from models.task import Approval, Attachment, Route, Sender, Task, TaskKind
 from storage.types import new_id
 
 COMMAND = "/operator"
@@ -300,6 +300,7 @@ class Draft:
     route: Route
     raw: dict[str, Any]
     attachments: tuple[Attachment, ...] = field(default=())
+    approval: Approval | None = None
 
     def task(self, workspace_id: str, received_at: datetime) -> Task:
         return Task(
@@ -314,6 +315,7 @@ class Draft:
             received_at=received_at,
             reply_route=self.route,
             kind=self.kind,
+            approval=self.approval,
             raw=self.raw,
         )
 
@@ -437,7 +439,9 @@ async def _on_decision(
             status=400,
             body="invalid request: a proposal button needs its value, team, channel and message",
         )
-    decision = "approve" if action.action_id == APPROVE_ACTION else "reject"
+    decision: Literal["approve", "reject"] = (
+        "approve" if action.action_id == APPROVE_ACTION else "reject"
+    )
     user = payload.user.id
     thread = thread or message_ts
     context[DRAFT] = Draft(
@@ -449,12 +453,12 @@ async def _on_decision(
         conversation=f"{channel}:{thread}",
         text=decision,
         route=Route(channel="slack", address=channel, thread=thread),
-        raw={
-            "decision": decision,
-            "proposal_id": action.value,
-            "edit": {"channel": channel, "ts": message_ts, "user": user},
-            "payload": body,
-        },
+        raw=body,
+        approval=Approval(
+            decision=decision,
+            proposal_id=action.value,
+            prompt={"channel": channel, "ts": message_ts, "user": user},
+        ),
     )
     await ack()
     return None

@@ -12,9 +12,9 @@ import json
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from telegram import Bot, Message, Update
+from telegram import Bot, Message, Update, User
 from telegram.constants import MessageEntityType
 from telegram.ext import (
     Application,
@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from models.task import Route, Sender, Task
+from models.task import Approval, Route, Sender, Task
 from storage.types import new_id, utcnow
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -35,7 +35,7 @@ ALLOWED_UPDATES = ("message", "callback_query")
 # Inline keyboard buttons of a proposal: "p:<proposal id>:a" (approve) or ":r" (reject).
 # Telegram allows 64 bytes of callback data; a proposal id is 32 hex digits.
 _BUTTON = re.compile(r"p:([A-Za-z0-9_-]{1,56}):([ar])")
-_DECISIONS = {"a": "approve", "r": "reject"}
+_DECISIONS: dict[str, Literal["approve", "reject"]] = {"a": "approve", "r": "reject"}
 _GREETINGS = ("start", "help")
 
 
@@ -205,8 +205,13 @@ def message_task(update: Update, workspace_id: str, bot_username: str | None) ->
         received_at=utcnow(),
         reply_route=Route(channel="telegram", address=chat, thread=_thread_of(message)),
         kind="command" if is_command else "message",
+        sender_name=_name_of(message.from_user),
         raw={"update": update.to_dict()},
     )
+
+
+def _name_of(user: User) -> str | None:
+    return " ".join(n for n in (user.first_name, user.last_name) if n) or None
 
 
 def button_task(update: Update, workspace_id: str) -> Task | None:
@@ -223,18 +228,18 @@ def button_task(update: Update, workspace_id: str) -> Task | None:
     user = str(query.from_user.id)
     prompt = query.message
     chat = str(prompt.chat.id) if prompt is not None else user
-    raw: dict[str, Any] = {
-        "decision": decision,
-        "proposal_id": proposal_id,
-        "update": update.to_dict(),
-    }
-    if prompt is not None:
+    approval = Approval(
+        decision=decision,
+        proposal_id=proposal_id,
         # The prompt to update in place once decided (the pipeline hands this back).
-        raw["edit"] = {
+        prompt={
             "chat_id": prompt.chat.id,
             "message_id": prompt.message_id,
             "callback_query_id": query.id,
         }
+        if prompt is not None
+        else None,
+    )
     return Task(
         id=new_id(),
         workspace_id=workspace_id,
@@ -250,5 +255,6 @@ def button_task(update: Update, workspace_id: str) -> Task | None:
             thread=str(prompt.message_id) if prompt is not None else None,
         ),
         kind="approval",
-        raw=raw,
+        approval=approval,
+        raw={"update": update.to_dict()},
     )

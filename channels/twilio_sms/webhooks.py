@@ -37,7 +37,7 @@ from channels.twilio_sms.inbound import (
 )
 from delivery.outbox import enqueue
 from models.deliverable import Deliverable
-from models.task import Route, Sender, Task
+from models.task import Approval, Route, Sender, Task
 from storage.journal import task_values
 from storage.types import new_id, utcnow
 
@@ -95,11 +95,12 @@ async def sms_webhook(request: web.Request) -> web.Response:
         await _record_keyword(gateway, _task(message, workspace_id, raw, "command"), keyword)
         return _twiml()
     approval = approval_of(message.body)
+    task = _task(message, workspace_id, raw, "approval" if approval else "message")
     if approval is not None:
         # Decided by the pipeline without the classifier; it checks who may decide.
         decision, code = approval
-        raw = {**raw, "decision": decision, "code": code}
-    await ingest(gateway, _task(message, workspace_id, raw, "approval" if approval else "message"))
+        task = task.model_copy(update={"approval": Approval(decision=decision, code=code)})
+    await ingest(gateway, task)
     return _twiml()
 
 

@@ -30,7 +30,7 @@ from channels.voice.channel import NAME, REQUIRED, VoiceChannel
 from channels.voice.inbound import CallEvent, intent_of, parse_call, parse_turn, parse_voicemail
 from channels.voice.tts import Say
 from models.deliverable import Deliverable
-from models.task import Route, Sender, Task
+from models.task import Approval, Route, Sender, Task
 from storage.types import new_id, utcnow
 from storage.voice import VoiceCall
 
@@ -221,11 +221,14 @@ async def gather_webhook(request: web.Request) -> web.Response:
     raw: dict[str, Any] = {key: params[key] for key in params}
     raw["turn"] = turn.turn
     kind: Any = "message"
+    approval = None
     if intent in ("yes", "no"):
         # Decided by the pipeline without the classifier; it checks who may decide.
         kind = "approval"
-        raw["decision"] = "approve" if intent == "yes" else "reject"
-        raw["proposal_id"] = record.pending_proposal_id
+        approval = Approval(
+            decision="approve" if intent == "yes" else "reject",
+            proposal_id=record.pending_proposal_id,
+        )
     task = Task(
         id=new_id(),
         workspace_id=record.workspace_id,
@@ -237,6 +240,7 @@ async def gather_webhook(request: web.Request) -> web.Response:
         received_at=utcnow(),
         reply_route=Route(channel="voice", address=call.call_sid, thread=str(turn.turn)),
         kind=kind,
+        approval=approval,
         raw=raw,
     )
     async with gateway.db.session() as session:

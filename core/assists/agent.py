@@ -350,15 +350,7 @@ def _caller(task: Task) -> _Caller:
     channel = task.sender.channel
     email = address.lower() if channel == "email" and "@" in address else None
     phone = address.removeprefix("whatsapp:") if channel in PHONE_CHANNELS else None
-    name = None
-    if channel == "email":
-        name = task.raw.get("from_name") or None
-    elif channel == "telegram":
-        sender = ((task.raw.get("update") or {}).get("message") or {}).get("from") or {}
-        parts = [sender.get("first_name"), sender.get("last_name")]
-        name = " ".join(str(p) for p in parts if p) or None
-    if name is not None:
-        name = parse_name(str(name))
+    name = parse_name(task.sender_name) if task.sender_name else None
     return _Caller(channel, address, email, phone, name)
 
 
@@ -605,8 +597,8 @@ class _Turn:
         entry: dict[str, Any] = {"from": speaker, "text": text, "at": self.now.isoformat()}
         if step:
             entry["step"] = step
-        if speaker == "customer" and self.task.raw.get("email_record"):
-            entry["email_record"] = self.task.raw["email_record"]
+        if speaker == "customer" and self.task.email_record:
+            entry["email_record"] = self.task.email_record
         self.row.transcript = [*self.row.transcript, entry][-TRANSCRIPT_TURNS:]
         self.row.updated_at = self.now
 

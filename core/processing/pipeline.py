@@ -28,7 +28,7 @@ from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.outbox import enqueue
 from models.deliverable import Deliverable
-from models.task import Attachment, Route, Sender, Task
+from models.task import Approval, Attachment, Briefing, Route, Sender, Task
 from storage.db import Database
 from storage.models import TaskRow
 from storage.types import new_id, utcnow
@@ -125,8 +125,8 @@ class TaskProcessor:
         principal = await resolve(session, task)
         if task.kind == "briefing":
             return await self._brief(session, task, principal)
-        if task.kind == "approval" and task.raw.get("decision") in ("approve", "reject"):
-            return await self._decide(session, task, principal, now)
+        if task.kind == "approval" and task.approval is not None:
+            return await self._decide(session, task, task.approval, principal, now)
         if principal.is_customer:
             # Customer text is data: it never reaches the operator tools. The AI agent answers
             # it (and escalates to the team) where one serves the channel; else an ack.
@@ -198,8 +198,9 @@ class TaskProcessor:
             return Outcome(task.reply_route, [], None)
         now = task.received_at
         ctx = self._context(session, principal, task, now)
-        params = task.raw.get("params") or {}
-        kind = str(task.raw.get("briefing_type"))
+        if task.briefing is None:
+            raise LookupError(f"briefing task {task.external_id} carries no briefing")
+        params, kind = task.briefing.params, task.briefing.type
         if kind in ("report", "bulk_action"):
             call = params.get("call") or {}
             replies = await self._run_calls(
@@ -210,10 +211,15 @@ class TaskProcessor:
         return Outcome(task.reply_route, replies, principal.member_id)
 
     async def _decide(
-        self, session: AsyncSession, task: Task, principal: Principal, now: datetime
+        self,
+        session: AsyncSession,
+        task: Task,
+        approval: Approval,
+        principal: Principal,
+        now: datetime,
     ) -> Outcome:
         """An approval by button or by "YES 1234": decided without the classifier. The reply
-        carries the channel's `edit` handle (the prompt's message) once the proposal is decided,
+        carries the channel's `edit` handle (APPROVAL's prompt) once the proposal is decided,
         so the channel updates the prompt in place with the outcome."""
         if principal.is_customer:
             text = (
@@ -221,16 +227,15 @@ class TaskProcessor:
                 "so it cannot approve or reject anything."
             )
             return Outcome(task.reply_route, [Deliverable(kind="error", text=text)], None)
-        approve = task.raw["decision"] == "approve"
+        approve = approval.decision == "approve"
         ctx = self._context(session, principal, task, now)
-        proposal_id = task.raw.get("proposal_id")
-        if isinstance(proposal_id, str):
-            produced = await control.decide_by_id(ctx, proposal_id, approve=approve)
+        if approval.proposal_id is not None:
+            produced = await control.decide_by_id(ctx, approval.proposal_id, approve=approve)
         else:
             name = "approve_proposal" if approve else "reject_proposal"
-            result = await self._run_tool(ctx, principal, name, {"code": task.raw.get("code")})
+            result = await self._run_tool(ctx, principal, name, {"code": approval.code})
             produced = result if isinstance(result, list) else []
-        edit = task.raw.get("edit")
+        edit = approval.prompt
         deliverables = []
         for deliverable in produced:
             status = deliverable.data.get("proposal", {}).get("status")
@@ -285,6 +290,10 @@ def row_to_task(row: Any) -> Task:
             channel=route["channel"], address=route["address"], thread=route.get("thread")
         ),
         kind=row.kind,
+        approval=Approval.model_construct(**row.approval) if row.approval else None,
+        briefing=Briefing.model_construct(**row.briefing) if row.briefing else None,
+        sender_name=row.sender_name,
+        email_record=row.email_record,
         raw=row.raw or {},
     )
 

@@ -30,7 +30,7 @@ from core.approvals.proposals import (
 from core.classify.backend import OfflineBackend
 from core.classify.types import Classification, ToolCall
 from core.team.identity import Principal
-from models.task import Route, Sender, Task
+from models.task import Approval, Route, Sender, Task
 from storage.db import Database
 from storage.domain import Proposal, Snapshot
 from storage.models import ApiKey, OutboxRow
@@ -221,7 +221,7 @@ async def approve_from_unlinked_sms(gw: Gateway, code: str) -> str:
         received_at=utcnow(),
         reply_route=Route(channel="sms", address=STRANGER),
         kind="approval",
-        raw={"decision": "approve", "code": code},
+        approval=Approval(decision="approve", code=code),
     )
     accepted = await ingest(gateway, task)
     body = await finished_task(gw.client, accepted.task_id, **gw.auth)

@@ -335,7 +335,8 @@ async def test_a_proposal_is_read_back_and_approved_by_a_spoken_yes(
     assert {a.status for a in rows} == {"closed"}
     assert proposal is not None and proposal.status == "executed"
     tasks = await _tasks(db)
-    assert [(t.kind, t.raw.get("decision"), t.raw.get("proposal_id")) for t in tasks] == [
+    approvals = [(t.kind, t.approval or {}) for t in tasks]
+    assert [(kind, a.get("decision"), a.get("proposal_id")) for kind, a in approvals] == [
         ("message", None, None),
         ("approval", "approve", proposal.id),
     ]

@@ -82,6 +82,7 @@ async def say(
     at: datetime = NOW,
     processor: TaskProcessor | None = None,
     raw: dict[str, Any] | None = None,
+    sender_name: str | None = None,
 ) -> list[str]:
     """The customer at ADDRESS says TEXT on CHANNEL; the texts the pipeline answers with."""
     task = Task(
@@ -94,6 +95,7 @@ async def say(
         text=text,
         received_at=at,
         reply_route=Route(channel=channel, address=address),  # type: ignore[arg-type]
+        sender_name=sender_name,
         raw=raw or {},
     )
     async with db.session() as session:
@@ -389,9 +391,18 @@ async def test_an_email_customer_is_only_asked_to_confirm(db: Database) -> None:
         channel="email",
         address="jane@example.com",
         raw=raw,
+        sender_name="Jane Roe",
     )
     assert "Name: Jane Roe\nEmail: jane@example.com" in confirm
-    replies = await say(db, seeded, "Yes", channel="email", address="jane@example.com", raw=raw)
+    replies = await say(
+        db,
+        seeded,
+        "Yes",
+        channel="email",
+        address="jane@example.com",
+        raw=raw,
+        sender_name="Jane Roe",
+    )
     assert replies == []  # the confirmation email in the customer's thread is the answer
     assist = (await _assists(db, seeded))[-1]
     assert assist.customer_details["email"] == "jane@example.com"

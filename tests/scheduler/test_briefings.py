@@ -19,7 +19,7 @@ from core.processing.pipeline import TaskProcessor
 from core.schedules.briefings import ChartCache
 from core.tools.catalogue import default_registry
 from models.deliverable import Deliverable
-from models.task import Route, Sender, Task
+from models.task import Briefing, Route, Sender, Task
 from storage.db import Database
 from storage.domain import Assist, Conversation, KnowledgeGap, TrainingSuggestion
 from storage.models import MediaObject
@@ -51,7 +51,8 @@ async def brief(
         received_at=NOW,
         reply_route=Route(channel="slack", address="U0DEMO001"),
         kind="briefing",
-        raw={"schedule_id": 1, "briefing_type": briefing_type, "params": params or {}},
+        briefing=Briefing(type=briefing_type, params=params or {}),
+        raw={"schedule_id": 1},
     )
     processor = TaskProcessor(OfflineBackend(), default_registry())
     async with db.session() as session:
