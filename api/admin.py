@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import web as web_channel
 from api.http import Input, bearer_token, json_ok, problem, query_int, read_json
 from api.state import GATEWAY, Gateway
-from channels.email import store as email_store
-from channels.email.store import EmailIdentity
 from core.approvals.proposals import proposal_payload
-from core.assists import inbox
+from core.assists import drafting, history
+from core.assists.csat import Links, csat_key, read_csat_token, record_csat
+from core.assists.email_identity import EmailIdentity
 from core.assists.mail import AssistMailer, customer_email
+from core.assists.notify import notify_team
 from core.team import directory
 from core.tools import admin_writes
 from delivery.outbox import replay
@@ -730,9 +731,9 @@ async def _assist_detail(session: AsyncSession, x: Assist, **extra: Any) -> Assi
             status=p.status,
             subject=p.subject,
             created_at=p.created_at,
-            resolution=await inbox.resolution_of(session, p) if p.status == "closed" else None,
+            resolution=await history.resolution_of(session, p) if p.status == "closed" else None,
         )
-        for p in await inbox.customer_assists(session, x)
+        for p in await history.customer_assists(session, x)
     ]
     return AssistDetail(
         **_assist_out(x).model_dump(),
@@ -759,12 +760,12 @@ def _email_identity(gw: Gateway) -> EmailIdentity | None:
     return identity if isinstance(identity, EmailIdentity) else None
 
 
-def _links(gw: Gateway) -> inbox.Links:
+def _links(gw: Gateway) -> Links:
     settings = gw.settings
     secret = settings.switchboard_secret_key
-    return inbox.Links(
+    return Links(
         base_url=str(settings.public_base_url) if settings.public_base_url else None,
-        csat_key=inbox.csat_key(secret.get_secret_value().encode()) if secret else None,
+        csat_key=csat_key(secret.get_secret_value().encode()) if secret else None,
     )
 
 
@@ -853,8 +854,8 @@ async def refine_reply(request: web.Request, gw: Gateway, who: Caller) -> web.Re
         else:
             team = f"The {ws.name} team" if ws is not None else "The team"
         current = (x.suggested_reply or "").strip()
-        fresh = inbox.regenerated_reply(x, team, current=current)
-        text, backend = await inbox.refine(
+        fresh = drafting.regenerated_reply(x, team, current=current)
+        text, backend = await drafting.refine(
             current or fresh,
             body.mode,
             context="\n".join(
@@ -904,7 +905,7 @@ async def rate_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Res
     body = await read_json(request, CsatIn)
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
-        result = await inbox.record_csat(session, x, body.rating)
+        result = await record_csat(session, x, body.rating)
         out = CsatOut(assist=x.ref, rating=result.rating, negative=result.negative)
     return json_ok(out)
 
@@ -944,7 +945,7 @@ async def csat(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     now = utcnow()
     assist_id = (
-        inbox.read_csat_token(inbox.csat_key(secret.get_secret_value().encode()), token, now)
+        read_csat_token(csat_key(secret.get_secret_value().encode()), token, now)
         if secret is not None
         else None
     )
@@ -968,10 +969,10 @@ async def csat(request: web.Request) -> web.Response:
         x = await session.get(Assist, assist_id)
         if x is None:
             raise problem(404, "this survey link is not valid (or has expired)")
-        result = await inbox.record_csat(session, x, rating, now=now)
+        result = await record_csat(session, x, rating, now=now)
         if result.negative and result.changed and identity is not None:
             link = _links(gw).assist(x.ref)
-            await email_store.notify_team(
+            await notify_team(
                 session,
                 x,
                 title=f"[{x.ref}] Negative rating: {rating}/5",

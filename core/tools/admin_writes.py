@@ -16,7 +16,8 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.approvals.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
-from core.assists import inbox
+from core.assists.history import training_pairs
+from core.assists.personal_data import strip_personal_data
 from core.schedules.timing import Timing, next_fire, zone
 from core.team import directory
 from core.team.members import MemberNotFound, find_by_name
@@ -398,15 +399,15 @@ async def promote_assist_to_training(
         names.append((customer.name if customer else None) or "")
     # Each customer question with the team's reply to it, personal data stripped.
     pairs = [
-        (inbox.strip_personal_data(q, names).strip(), inbox.strip_personal_data(a_, names).strip())
-        for q, a_ in inbox.training_pairs(assist, events)
+        (strip_personal_data(q, names).strip(), strip_personal_data(a_, names).strip())
+        for q, a_ in training_pairs(assist, events)
     ]
     if not pairs and assist.subject:
         last = next(e for e in reversed(events) if e.kind == "reply")
         pairs = [
             (
-                inbox.strip_personal_data(assist.subject, names).strip(),
-                inbox.strip_personal_data(last.body, names).strip(),
+                strip_personal_data(assist.subject, names).strip(),
+                strip_personal_data(last.body, names).strip(),
             )
         ]
     pairs = [(q, a_) for q, a_ in pairs if q and a_]
