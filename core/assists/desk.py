@@ -1,6 +1,5 @@
-"""The AI agent's desk, where the pipeline brings a customer's message: which agent serves the
-channel, who the customer is as far as the channel tells, and their session row, locked while
-the message is handled."""
+"""The AI agent's desk, where the pipeline brings a customer's message: the agent serving the
+channel, who the customer is as the channel tells, their session row locked while handled."""
 
 from __future__ import annotations
 
@@ -66,8 +65,9 @@ def _insert(session: AsyncSession) -> Any:
 
 
 class CustomerDesk:
-    """What the pipeline asks for a customer's message (see the module docstring). Built once
-    by the composition root from the settings; holds no per-customer state itself."""
+    """What the pipeline asks for a customer's message: the AI agent's replies, an answer from
+    the workspace's knowledge or an escalation to the team. Built once by the composition root
+    from the settings; holds no per-customer state itself."""
 
     def __init__(
         self,

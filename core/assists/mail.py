@@ -1,6 +1,6 @@
-"""Emails to an assist's customer: the team's replies in the assist's thread, and the resolution
-with its CSAT survey on closing. One implementation for the admin API and the operator's tools
-(an approved `reply_to_assist` or `close_assist`), so both send the same email."""
+"""Emails to an assist's customer, in the assist's thread: the escalation's confirmation, the
+team's replies, and the resolution with its CSAT survey on closing. One implementation for the
+AI agent, the admin API and the operator's tools, so all send the same email."""
 
 from __future__ import annotations
 
