@@ -82,6 +82,7 @@ Knowledge:
 
 
 async def answer(turn: CustomerTurn) -> AgentAnswer:
+    """The best-ranked passage as the answer, or the LLM's answer from the best passages."""
     found = await passages(turn.session, turn.principal.workspace_id)
     matches = rank(turn.text, found)
     offline = (
@@ -91,10 +92,10 @@ async def answer(turn: CustomerTurn) -> AgentAnswer:
     )
     if turn.desk.llm is None:
         return offline
-    return await answer_with_llm(turn, turn.desk.llm, matches, offline)
+    return await _answer_with_llm(turn, turn.desk.llm, matches, offline)
 
 
-async def answer_with_llm(
+async def _answer_with_llm(
     turn: CustomerTurn, llm: LlmGateway, matches: Sequence[Match], offline: AgentAnswer
 ) -> AgentAnswer:
     from core.llm.gateway import LlmError, MalformedAnswer
@@ -143,11 +144,11 @@ async def answer_with_llm(
             raise MalformedAnswer("answer_customer arguments do not validate") from exc
 
     try:
-        answer = await llm.complete(messages, tools=[ANSWER_TOOL], parse=parse)
+        completed = await llm.complete(messages, tools=[ANSWER_TOOL], parse=parse)
     except LlmError as exc:
         log.warning("customer answer offline: %s", exc)
         return offline
-    value = answer.value
+    value = completed.value
     return AgentAnswer(
         value.answer.strip() or None,
         value.confidence,
