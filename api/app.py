@@ -19,7 +19,7 @@ from api.state import GATEWAY, Gateway
 from channels import create_channels, setup_routes
 from config import Settings
 from config.metrics import Metrics
-from core.assists.agent import CustomerDesk
+from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
 from core.llm.memory import SessionMemory
 from core.processing.pipeline import PipelineWorker, TaskProcessor

@@ -29,7 +29,9 @@ from api.admin.models import (
 )
 from api.http import json_ok, problem, read_json
 from api.state import Gateway
-from core.assists import inbox
+from core.assists.csat import record_csat
+from core.assists.drafting import refine, regenerated_reply
+from core.assists.history import customer_assists, resolution_of
 from core.assists.mail import customer_email
 from storage.domain import Assist, AssistEvent, Conversation
 from storage.models import Workspace
@@ -86,9 +88,9 @@ async def _assist_detail(session: AsyncSession, x: Assist, **extra: Any) -> Assi
             status=p.status,
             subject=p.subject,
             created_at=p.created_at,
-            resolution=await inbox.resolution_of(session, p) if p.status == "closed" else None,
+            resolution=await resolution_of(session, p) if p.status == "closed" else None,
         )
-        for p in await inbox.customer_assists(session, x)
+        for p in await customer_assists(session, x)
     ]
     return AssistDetail(
         **_assist_out(x).model_dump(),
@@ -184,8 +186,8 @@ async def refine_reply(request: web.Request, gw: Gateway, who: Caller) -> web.Re
         else:
             team = f"The {ws.name} team" if ws is not None else "The team"
         current = (x.suggested_reply or "").strip()
-        fresh = inbox.regenerated_reply(x, team, current=current)
-        text, backend = await inbox.refine(
+        fresh = regenerated_reply(x, team, current=current)
+        text, backend = await refine(
             current or fresh,
             body.mode,
             context="\n".join(
@@ -235,6 +237,6 @@ async def rate_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Res
     body = await read_json(request, CsatIn)
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
-        result = await inbox.record_csat(session, x, body.rating)
+        result = await record_csat(session, x, body.rating)
         out = CsatOut(assist=x.ref, rating=result.rating, negative=result.negative)
     return json_ok(out)

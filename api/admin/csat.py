@@ -9,8 +9,8 @@ from aiohttp import web
 from api.admin.mailing import assist_links, email_identity, wake_outbox
 from api.http import problem
 from api.state import GATEWAY
-from channels.email import store as email_store
-from core.assists import inbox
+from core.assists.csat import csat_key, read_csat_token, record_csat
+from core.assists.notify import notify_team
 from storage.domain import Assist
 from storage.types import utcnow
 
@@ -47,7 +47,7 @@ async def csat(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     now = utcnow()
     assist_id = (
-        inbox.read_csat_token(inbox.csat_key(secret.get_secret_value().encode()), token, now)
+        read_csat_token(csat_key(secret.get_secret_value().encode()), token, now)
         if secret is not None
         else None
     )
@@ -71,10 +71,10 @@ async def csat(request: web.Request) -> web.Response:
         x = await session.get(Assist, assist_id)
         if x is None:
             raise problem(404, "this survey link is not valid (or has expired)")
-        result = await inbox.record_csat(session, x, rating, now=now)
+        result = await record_csat(session, x, rating, now=now)
         if result.negative and result.changed and identity is not None:
             link = assist_links(gw).assist(x.ref)
-            await email_store.notify_team(
+            await notify_team(
                 session,
                 x,
                 title=f"[{x.ref}] Negative rating: {rating}/5",

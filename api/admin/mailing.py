@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from api.state import Gateway
-from channels.email.store import EmailIdentity
-from core.assists import inbox
+from core.assists.csat import Links, csat_key
+from core.assists.email_identity import EmailIdentity
 from core.assists.mail import AssistMailer
 
 
@@ -14,12 +14,12 @@ def email_identity(gw: Gateway) -> EmailIdentity | None:
     return identity if isinstance(identity, EmailIdentity) else None
 
 
-def assist_links(gw: Gateway) -> inbox.Links:
+def assist_links(gw: Gateway) -> Links:
     settings = gw.settings
     secret = settings.switchboard_secret_key
-    return inbox.Links(
+    return Links(
         base_url=str(settings.public_base_url) if settings.public_base_url else None,
-        csat_key=inbox.csat_key(secret.get_secret_value().encode()) if secret else None,
+        csat_key=csat_key(secret.get_secret_value().encode()) if secret else None,
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from channels.email.channel import NAME, REQUIRED, EmailChannel, EmailConfig, identity_from
+from channels.email.channel import NAME, REQUIRED, EmailChannel, EmailConfig
 from channels.email.webhook import expect_continue, inbound_webhook
 from config import Settings
 
-__all__ = ["NAME", "REQUIRED", "ROUTES", "EmailChannel", "create", "identity_from"]
+__all__ = ["NAME", "REQUIRED", "ROUTES", "EmailChannel", "create"]
 
 ROUTES: list[web.RouteDef] = [
     web.post("/email/inbound", inbound_webhook, expect_handler=expect_continue)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import hmac
 import logging
 from collections.abc import Mapping
@@ -15,10 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.email import store
 from channels.email.providers import EmailProvider
 from channels.email.sender import EmailSender
-from channels.email.store import EmailIdentity
 from config import Settings
+from core.assists.email_identity import EmailIdentity, identity_from
 from core.team.directory import TTLCache
-from models.email_threads import token_key
 
 if TYPE_CHECKING:
     from api.state import Gateway
@@ -65,29 +63,6 @@ class EmailConfig:
         if not self.inbound_password:
             return "EMAIL_INBOUND_PASSWORD"
         return None
-
-
-def identity_from(settings: Settings) -> EmailIdentity:
-    """Our sender and domains from EMAIL_FROM ("Acme Support <support@acme.example>") and
-    EMAIL_INBOUND_DOMAIN; usable by the AI Inbox code to queue assist emails.
-
-    Raises:
-        ValueError: EMAIL_FROM is not set or holds no address.
-    """
-    name, address = email.utils.parseaddr(settings.email_from or "")
-    if "@" not in address:
-        raise ValueError(
-            "EMAIL_FROM must be an address such as 'Acme Support <support@acme.example>'"
-        )
-    inbound = (settings.email_inbound_domain or "").strip().lower() or None
-    secret = settings.switchboard_secret_key
-    return EmailIdentity(
-        sender=address.lower(),
-        sender_name=name.strip(),
-        domain=inbound or address.rpartition("@")[2].lower(),
-        inbound_domain=inbound,
-        token_key=token_key(secret.get_secret_value().encode()) if secret is not None else None,
-    )
 
 
 def build_provider(name: str, settings: Settings) -> EmailProvider:

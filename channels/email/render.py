@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from channels.email.message import OutgoingAttachment, OutgoingEmail
-from channels.email.store import EmailIdentity
+from core.assists.email_identity import EmailIdentity
 from delivery import charts
 from delivery.errors import BadRequest
 from delivery.media import MediaFile

@@ -25,7 +25,7 @@ ACCOUNT_KEY = ("email.account", "all")
 class EmailSender:
     """Each deliverable is one email: multipart/alternative text and HTML, charts inline, files
     attached. A reply to an email continues its thread (In-Reply-To, References, "Re:");
-    emails about an assist carry the headers `store.send_assist_email` chose."""
+    emails about an assist carry the headers `core.assists.mail.send_assist_email` chose."""
 
     def __init__(self, channel: EmailChannel) -> None:
         self._channel = channel

@@ -33,6 +33,7 @@ from channels.base import channel_or_404, ingest, workspace_for
 from channels.email import store
 from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
+from core.assists import email_records, matching, replies
 from models.email_threads import assist_number, tokens_in
 from models.task import Approval, Attachment, Route, Sender, Task
 from storage.journal import task_values
@@ -184,15 +185,15 @@ async def receive(gateway: Gateway, channel: EmailChannel, mail: InboundEmail) -
     domain = channel.identity.inbound_domain
     tokens = tokens_in([*mail.envelope_to, *mail.to, *mail.cc], domain)
     async with gateway.db.session() as session:
-        match = await store.match_by_token(session, tokens)
+        match = await matching.match_by_token(session, tokens)
         workspace_id = match.workspace_id if match else await _workspace(gateway, mail)
         member = await store.is_member(session, workspace_id, mail.from_address)
         if match is None and not member:
             # A member's email is a request even when it answers an assist thread; only
             # the reply address itself (method 1) binds an email to an assist whoever sent it.
-            match = await store.match_by_references(
+            match = await matching.match_by_references(
                 session, workspace_id, mail.thread_ids
-            ) or await store.match_by_subject(
+            ) or await matching.match_by_subject(
                 session, workspace_id, assist_number(mail.subject), mail.from_address
             )
     if match is not None:
@@ -206,14 +207,14 @@ async def receive(gateway: Gateway, channel: EmailChannel, mail: InboundEmail) -
 
 
 async def _thread_into_assist(
-    gateway: Gateway, channel: EmailChannel, mail: InboundEmail, match: store.AssistMatch
+    gateway: Gateway, channel: EmailChannel, mail: InboundEmail, match: matching.AssistMatch
 ) -> dict[str, Any]:
     raw = _raw(mail)
     task = _task(mail, match.workspace_id, kind="email_reply", raw=raw)
     now = utcnow()
     values = {**task_values(task), "status": "done", "finished_at": now}
     async with gateway.db.session() as session:
-        outcome = await store.append_customer_reply(
+        outcome = await replies.thread_email_reply(
             session,
             match,
             mail,
@@ -243,7 +244,7 @@ async def _keep_only(
 ) -> dict[str, Any]:
     now = utcnow()
     async with gateway.db.session() as session:
-        await store.record_inbound(session, workspace_id, mail, now=now, flag_reason=reason)
+        await email_records.record_inbound(session, workspace_id, mail, now=now, flag_reason=reason)
     return {"status": "kept", "reason": reason}
 
 
@@ -255,11 +256,11 @@ async def _request(
     approval = approval_of(mail.reply_text)
     task_id = new_id()
     async with gateway.db.session() as session:
-        record, _ = await store.record_inbound(
+        record, _ = await email_records.record_inbound(
             session, workspace_id, mail, now=now, task_id=task_id
         )
     attachments = tuple(
-        Attachment.model_validate(store.task_attachment(a, gateway.media.url))
+        Attachment.model_validate(email_records.task_attachment(a, gateway.media.url))
         for a in record.attachments
     )
     task = _task(

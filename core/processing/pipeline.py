@@ -34,7 +34,7 @@ from storage.models import TaskRow
 from storage.types import new_id, utcnow
 
 if TYPE_CHECKING:
-    from core.assists.agent import CustomerDesk
+    from core.assists.desk import CustomerDesk
     from core.llm.memory import SessionMemory
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from channels.email import store
-from channels.email.channel import identity_from
+from core.assists.email_identity import identity_from
+from core.assists.mail import send_assist_email
 from models.email_threads import token_of
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Proposal
@@ -84,7 +84,7 @@ async def _email_team(mailroom: Mailroom, number: int, text: str) -> EmailRecord
         assist = await session.scalar(select(Assist).where(Assist.number == number))
         assert assist is not None
         to = str(assist.customer_details["email"])
-        record = await store.send_assist_email(session, identity, assist, to=to, text=text)
+        record = await send_assist_email(session, identity, assist, to=to, text=text)
     assert mailroom.gateway.outbox is not None
     mailroom.gateway.outbox.wake()
     return record

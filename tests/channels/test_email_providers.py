@@ -19,8 +19,8 @@ from channels.email.providers.resend import ResendProvider
 from channels.email.providers.sendgrid import SendGridProvider
 from channels.email.providers.smtp import SmtpProvider
 from channels.email.render import Envelope, render_email
-from channels.email.store import EmailIdentity
 from config import SettingsError, load_settings
+from core.assists.email_identity import EmailIdentity
 from delivery.errors import (
     BadRequest,
     Forbidden,

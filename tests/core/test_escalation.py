@@ -12,11 +12,12 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from channels.email.store import EmailIdentity
 from cli.seed import Seeded, seed_workspace
 from config.metrics import Metrics
-from core.assists.agent import CustomerDesk, asks_for_person, parse_name
-from core.assists.inbox import Links
+from core.assists.csat import Links
+from core.assists.desk import CustomerDesk
+from core.assists.email_identity import EmailIdentity
+from core.assists.phrases import asks_for_person, parse_name
 from core.classify.types import Classification
 from core.llm.gateway import LlmGateway
 from core.processing.pipeline import CUSTOMER_ACK, TaskProcessor

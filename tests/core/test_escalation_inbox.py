@@ -10,21 +10,12 @@ import pytest
 import pytest_asyncio
 
 from config.metrics import Metrics
-from core.assists.inbox import (
-    Escalation,
-    Turn,
-    analyze,
-    analyze_offline,
-    category_of,
-    csat_key,
-    csat_token,
-    extract_details,
-    priority_of,
-    read_csat_token,
-    refine,
-    refine_offline,
-    strip_personal_data,
-)
+from core.assists.analysis import Escalation, Turn, analyze, analyze_offline
+from core.assists.csat import csat_key, csat_token, read_csat_token
+from core.assists.details import extract_details
+from core.assists.drafting import refine, refine_offline
+from core.assists.personal_data import strip_personal_data
+from core.assists.triage import category_of, priority_of
 from core.llm.gateway import LlmGateway
 from tests.llm import endpoint
 from tests.sims.openai import OpenAISim

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from cli.seed import Seeded, seed_workspace
 from config.metrics import Metrics
 from core.processing.pipeline import PipelineWorker, TaskProcessor, row_to_task
-from core.tools.registry import default_registry
+from core.tools.catalogue import default_registry
 from models.task import Approval, Briefing, Route, Sender, Task
 from storage.db import Database, alembic_config
 from storage.domain import Proposal

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from channels.voice.elevenlabs import sign as elevenlabs_sign
-from core.assists.inbox import csat_key, csat_token
+from core.assists.csat import csat_key, csat_token
 from storage.db import Database
 from storage.domain import (
     Assist,
@@ -436,7 +436,7 @@ def media_token(secret: str, media_id: str, expiry: str) -> str:
 
 
 def survey_token(secret: str, assist_id: str, expiry: str) -> str:
-    """A /csat token over ASSIST_ID and EXPIRY (any text), signed as `inbox.csat_token` signs."""
+    """A /csat token over ASSIST_ID and EXPIRY (any text), signed as `csat.csat_token` signs."""
     key = csat_key(secret.encode())
     if expiry.isascii() and expiry.isdigit() and len(expiry) <= 10:
         return csat_token(key, assist_id, datetime.fromtimestamp(int(expiry), tz=utcnow().tzinfo))

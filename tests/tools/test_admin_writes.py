@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
 from cli.seed import Seeded, seed_workspace
+from core.assists.personal_data import strip_personal_data
 from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import TaskProcessor
 from core.team import directory
@@ -23,7 +24,6 @@ from core.tools.registry import ToolContext
 from core.tools.writes import api_keys, broadcasts, integrations, schedules, team, training
 from core.tools.writes.api_keys import PENDING_REVEAL, reveal_api_key
 from core.tools.writes.schedules import schedule_briefing
-from core.tools.writes.training import scrub_personal_data
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database
@@ -413,14 +413,14 @@ async def test_remove_qa_pair_stale(db: Database, seeded: Seeded) -> None:
 # --- promote_assist_to_training -------------------------------------------------------------------
 
 
-def test_scrub_personal_data() -> None:
+def test_personal_data_is_stripped_from_a_training_answer() -> None:
     text = (
         "I'm Jane Roe, mail jane.roe@example.com or call +1 (555) 010-0001 / 0171 2345678 "
         "about order #48213 and order number 99120, placed 2026-11-18, refund in 5-7 days."
     )
-    assert scrub_personal_data(text, ["Jane Roe"]) == (
+    assert strip_personal_data(text, ["Jane Roe"]) == (
         "I'm [name], mail [email] or call [phone] / [phone] about order [order number] and "
-        "order [order number], placed 2026-11-18, refund in 5-7 days."
+        "order number [order number], placed 2026-11-18, refund in 5-7 days."
     )
 
 

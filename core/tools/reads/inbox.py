@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from core.assists import inbox
+from core.assists.history import customer_assists, resolution_of
 from core.reports import analytics
 from core.reports.figures import PRIORITY_ORDER
 from core.reports.inbox import inbox_performance
@@ -171,17 +171,17 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         + (f"\nSuggested reply: {x.suggested_reply}" if x.suggested_reply else "")
     )
     if x.status == "closed":
-        resolution = await inbox.resolution_of(ctx.session, x)
+        resolution = await resolution_of(ctx.session, x)
         if resolution:
             text += f"\nResolution: {resolution}"
-    earlier = await inbox.customer_assists(ctx.session, x)
+    earlier = await customer_assists(ctx.session, x)
     if earlier:
         lines = []
         for other in earlier:
             opened = f"{other.created_at:%Y-%m-%d}"
             line = f"- {other.ref} ({other.status}, {opened}): {other.subject or ''}"
             resolution = (
-                await inbox.resolution_of(ctx.session, other) if other.status == "closed" else None
+                await resolution_of(ctx.session, other) if other.status == "closed" else None
             )
             if resolution:
                 line += f" — resolved: {resolution[:160]}"

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from core.approvals.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
-from core.assists import inbox
+from core.assists.drafting import refine, regenerated_reply
+from core.assists.history import resolution_of
 from core.team.members import MemberNotFound, active_members, find_by_name
 from core.tools import args as a
 from core.tools.reads.inbox import load_assist
@@ -61,7 +62,7 @@ async def _resolution(ctx: ToolContext, assist: Assist, reason: str | None) -> l
     the customer, and the AI agent recalls it the next time they write."""
     if reason or assist.resolution:
         return []
-    resolution = await inbox.resolution_of(ctx.session, assist)
+    resolution = await resolution_of(ctx.session, assist)
     if not resolution:
         return []
     return [_field(assist, "resolution", resolution[:2000])]
@@ -180,7 +181,7 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
     changes: list[Change] = []
     if args.refine:
         team = f"The {ctx.principal.workspace_name} team"
-        text, _ = await inbox.refine(
+        text, _ = await refine(
             text,
             args.refine,
             context="\n".join(
@@ -188,7 +189,7 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
                 for e in assist.transcript
                 if isinstance(e, dict)
             ),
-            regenerated=inbox.regenerated_reply(assist, team, current=text),
+            regenerated=regenerated_reply(assist, team, current=text),
             llm=ctx.llm,
         )
         if not args.message and text != assist.suggested_reply:

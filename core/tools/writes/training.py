@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from core.approvals.proposals import AT_EXECUTION, Draft
-from core.assists import inbox
+from core.assists.history import training_pairs
+from core.assists.personal_data import strip_personal_data
 from core.tools import args as a
 from core.tools.reads.inbox import load_assist
 from core.tools.registry import ToolContext, error_reply
@@ -191,34 +190,6 @@ async def remove_qa_pair(ctx: ToolContext, args: BaseModel) -> list[Deliverable]
     )
 
 
-_EMAIL_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_ORDER_HASH = re.compile(r"#\d{3,}\b")
-_ORDER_WORD = re.compile(
-    r"\b(order|invoice)(?:\s+(?:no\.?|number|nr\.?))?\s*:?\s+(\d{4,})\b", re.IGNORECASE
-)
-_PHONE_TEXT = re.compile(r"(?<![\w/-])\+?\(?\d[\d\s().-]{5,}\d(?![\w/-])")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _phone(match: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in match.group())
-    if 7 <= digits <= 15 and not _ISO_DATE.fullmatch(match.group().strip()):
-        return "[phone]"
-    return match.group()
-
-
-def scrub_personal_data(value: str, names: Iterable[str] = ()) -> str:
-    """VALUE without obvious personal data: emails, phone numbers, order numbers, NAMES."""
-    value = _EMAIL_TEXT.sub("[email]", value)
-    value = _ORDER_HASH.sub("[order number]", value)
-    value = _ORDER_WORD.sub(lambda m: f"{m.group(1)} [order number]", value)
-    value = _PHONE_TEXT.sub(_phone, value)
-    for name in names:
-        if len(name.strip()) >= 3:
-            value = re.sub(rf"\b{re.escape(name.strip())}\b", "[name]", value, flags=re.I)
-    return value
-
-
 async def promote_assist_to_training(
     ctx: ToolContext, args: BaseModel
 ) -> list[Deliverable] | Draft:
@@ -243,15 +214,15 @@ async def promote_assist_to_training(
         names.append((customer.name if customer else None) or "")
     # Each customer question with the team's reply to it, personal data stripped.
     pairs = [
-        (inbox.strip_personal_data(q, names).strip(), inbox.strip_personal_data(a_, names).strip())
-        for q, a_ in inbox.training_pairs(assist, events)
+        (strip_personal_data(q, names).strip(), strip_personal_data(a_, names).strip())
+        for q, a_ in training_pairs(assist, events)
     ]
     if not pairs and assist.subject:
         last = next(e for e in reversed(events) if e.kind == "reply")
         pairs = [
             (
-                inbox.strip_personal_data(assist.subject, names).strip(),
-                inbox.strip_personal_data(last.body, names).strip(),
+                strip_personal_data(assist.subject, names).strip(),
+                strip_personal_data(last.body, names).strip(),
             )
         ]
     pairs = [(q, a_) for q, a_ in pairs if q and a_]
