@@ -15,8 +15,7 @@ from aiohttp import web
 from api import admin, health
 from api.http import Handler, error_middleware, error_response
 from api.state import GATEWAY, Gateway
-from channels.base import ExpectHandler
-from channels.base import Handler as ChannelHandler
+from channels.base import ExpectHandler, WebhookHandler
 from channels.errors import ChannelRejected
 from channels.registry import SPECS, create_channels
 from config import Settings
@@ -138,7 +137,7 @@ def setup_channel_routes(app: web.Application) -> None:
             )
 
 
-def _with_context(handler: ChannelHandler) -> Handler:
+def _with_context(handler: WebhookHandler) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await handler(request, request.app[GATEWAY])
 

@@ -122,7 +122,7 @@ class Channel(Protocol):
         ...
 
 
-Handler = Callable[[web.Request, ChannelContext], Awaitable[web.StreamResponse]]
+WebhookHandler = Callable[[web.Request, ChannelContext], Awaitable[web.StreamResponse]]
 ExpectHandler = Callable[[web.Request, ChannelContext], Awaitable[web.StreamResponse | None]]
 
 
@@ -132,7 +132,7 @@ class ChannelRoute:
 
     method: str
     path: str
-    handler: Handler
+    handler: WebhookHandler
     # Answers `Expect: 100-continue` before the body is sent (None: aiohttp's default).
     expect: ExpectHandler | None = None
 
