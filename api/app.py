@@ -7,16 +7,18 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 
 from aiohttp import web
 
 from api import health
 from api.admin import routes as admin_routes
-from api.http import Handler, error_middleware
+from api.http import Handler, error_middleware, error_response
 from api.state import GATEWAY, Gateway
-from channels import create_channels, setup_routes
+from channels.base import ExpectHandler, WebhookHandler
+from channels.errors import ChannelRejected
+from channels.registry import SPECS, create_channels
 from config import Settings
 from config.metrics import Metrics
 from core.assists.desk import CustomerDesk
@@ -39,7 +41,7 @@ from storage.types import new_id
 log = logging.getLogger(__name__)
 
 # Channels whose adapters come in later issues: console delivery until then.
-CHANNELS_WITH_CREDENTIALS = {}
+CHANNELS_WITH_CREDENTIALS: dict[str, tuple[str, str]] = {}
 CONSOLE_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "voice", "email")
 
 
@@ -97,7 +99,7 @@ def build_app(
     )
     health.setup(app)
     admin_routes.setup(app)
-    setup_routes(app)
+    setup_channel_routes(app)
     app.router.add_get("/media/{token}", _media)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -121,6 +123,42 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def setup_channel_routes(app: web.Application) -> None:
+    """Every channel's webhooks, registered whether or not the channel is on (its handler
+    answers 404 naming the missing setting). Each handler is called with the gateway as its
+    `ChannelContext`, so channels never look into the application themselves."""
+    for spec in SPECS:
+        for route in spec.routes:
+            app.router.add_route(
+                route.method,
+                route.path,
+                _with_context(route.handler),
+                expect_handler=_expect_with_context(route.expect) if route.expect else None,
+            )
+
+
+def _with_context(handler: WebhookHandler) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await handler(request, request.app[GATEWAY])
+
+    return handle
+
+
+def _expect_with_context(
+    expect: ExpectHandler,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse | None]]:
+    """An `Expect: 100-continue` handler: aiohttp answers with what it returns before any
+    middleware runs, so a refusal is rendered here."""
+
+    async def handle(request: web.Request) -> web.StreamResponse | None:
+        try:
+            return await expect(request, request.app[GATEWAY])
+        except ChannelRejected as exc:
+            return error_response(exc.status, exc.message, **exc.headers)
+
+    return handle
 
 
 async def _media(request: web.Request) -> web.Response:
@@ -171,10 +209,10 @@ async def _start(
     all_senders = default_senders(settings)
     try:
         for channel in create_channels(settings):
-            await channel.start(gateway)  # type: ignore[attr-defined]
-            resources.push_async_callback(channel.stop)  # type: ignore[attr-defined]
-            gateway.channels[channel.name] = channel  # type: ignore[attr-defined]
-            all_senders.update(channel.senders())  # type: ignore[attr-defined]
+            await channel.start(gateway)
+            resources.push_async_callback(channel.stop)
+            gateway.channels[channel.name] = channel
+            all_senders.update(channel.senders())
     except Exception:
         await db.dispose()
         raise

@@ -13,6 +13,8 @@ from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from channels.errors import ChannelRejected, validation_message
+
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,6 +48,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except _Problem as exc:
         return error_response(exc.status_code, exc.message, **_extra_headers(exc))
+    except ChannelRejected as exc:
+        return error_response(exc.status, exc.message, **exc.headers)
     except web.HTTPRequestEntityTooLarge:
         # The exception does not keep the limit; the request does.
         limit = request.client_max_size
@@ -138,14 +142,6 @@ def _has_nul(data: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
-
-
-def validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid request: " + "; ".join(parts)
 
 
 def query_int(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:

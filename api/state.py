@@ -1,4 +1,4 @@
-"""The per-process gateway state and its typed application key."""
+"""The per-process gateway state, the context channels get from it, and its typed key."""
 
 from __future__ import annotations
 
@@ -8,22 +8,26 @@ from typing import Any
 
 from aiohttp import web
 
+from channels.base import Channel
+from channels.errors import ChannelRejected
 from config import Settings
 from config.metrics import Metrics
 from core.processing.pipeline import PipelineWorker
-from core.team.directory import TTLCache
+from core.team.directory import TTLCache, route_workspace
 from core.tools.registry import ToolRegistry
 from delivery.media import MediaStore
 from delivery.outbox import OutboxWorker
 from delivery.ratelimit import RateLimiter
+from models.task import Task
 from scheduler.runner import BriefingScheduler
 from storage.db import Database
-from storage.journal import TaskJournal
+from storage.journal import Accepted, JournalClosed, TaskJournal
 
 
 @dataclass
 class Gateway:
-    """Everything one gateway process owns; handlers reach it through `GATEWAY`."""
+    """Everything one gateway process owns; handlers reach it through `GATEWAY`. It is the
+    `channels.base.ChannelContext` the channels get, which lets them see only a few of it."""
 
     settings: Settings
     db: Database
@@ -34,7 +38,7 @@ class Gateway:
     media: MediaStore
     limiter: RateLimiter = field(default_factory=RateLimiter)
     # Running channel adapters by name ("slack", "telegram", "twilio"); absent when off.
-    channels: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)
     pipeline: PipelineWorker | None = None
     outbox: OutboxWorker | None = None
     scheduler: BriefingScheduler | None = None
@@ -43,6 +47,34 @@ class Gateway:
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # (member ref, workspace scope) -> (member id, workspace id), for the web channel's ingest.
     members: TTLCache = field(default_factory=TTLCache)
+
+    async def ingest(self, task: Task) -> Accepted:
+        """Commit TASK to the inbound journal (deduped by its key) before the webhook is
+        answered; a 503 with Retry-After while the journal is closed (shutting down)."""
+        try:
+            accepted = await self.journal.append(task)
+        except JournalClosed as exc:
+            raise ChannelRejected(503, str(exc), {"Retry-After": "1"}) from exc
+        self.count_task(task.channel, created=accepted.created)
+        return accepted
+
+    def count_task(self, channel: str, *, created: bool) -> None:
+        counter = self.metrics.tasks_ingested if created else self.metrics.tasks_deduplicated
+        counter.labels(channel).inc()
+
+    async def workspace_for(self, channel: str, address: str) -> str | None:
+        """The workspace an inbound address (Slack team, Twilio number, bot) belongs to, cached."""
+
+        async def load() -> str | None:
+            async with self.db.session() as session:
+                return await route_workspace(session, channel, address)
+
+        found = await self.members.get_or_load(("route", channel, address), load)
+        return None if found is None else str(found)
+
+    def wake_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from api.http import Input, bearer_token, json_ok, problem, read_json
 from api.state import GATEWAY, Gateway
-from channels.base import ingest
 from core.team.directory import Conflict, NotFound, authenticate_api_key, find_member
 from models.task import Route, Sender, Task
 from storage.models import OutboxRow, TaskRow
@@ -110,7 +109,7 @@ async def post_message(request: web.Request) -> web.Response:
         kind="message",
         raw={"member": body.member, "text": body.text},
     )
-    accepted = await ingest(gateway, task)
+    accepted = await gateway.ingest(task)
     return json_ok(Accepted(task_id=accepted.task_id, duplicate=not accepted.created), status=202)
 
 

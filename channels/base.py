@@ -1,24 +1,25 @@
-"""The channel contract and the framework-neutral inbound request."""
+"""The channel contract: the framework-neutral inbound request, the narrow context a channel
+gets from the gateway, the adapter Protocol and the spec each provider declares itself with."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from api.http import problem
-from api.state import GATEWAY
-from core.team.directory import route_workspace
+from channels.errors import ChannelRejected
+from config import Settings
+from delivery.media import MediaStore
+from delivery.senders import Sender
 from models.task import Task
-from storage.journal import Accepted, JournalClosed
+from storage.db import Database
+from storage.journal import Accepted
 
-if TYPE_CHECKING:
-    from api.state import Gateway
-    from delivery.senders import Sender
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +69,50 @@ async def from_aiohttp(request: web.Request) -> InboundRequest:
     )
 
 
+class ChannelContext(Protocol):
+    """What the gateway lends a channel: its database, media store and settings, the running
+    adapters, and the ways in (ingest) and out (waking the outbox). Nothing else of the
+    process is reachable from a channel."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def media(self) -> MediaStore: ...
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        """The running adapters by name; a channel that is off is absent."""
+        ...
+
+    async def ingest(self, task: Task) -> Accepted:
+        """Commit TASK to the inbound journal (deduped by its key) before the webhook is
+        answered; raises ChannelRejected (503, Retry-After) while the gateway shuts down."""
+        ...
+
+    def count_task(self, channel: str, *, created: bool) -> None:
+        """Count a task a channel recorded itself (finished on arrival), new or a redelivery."""
+
+    async def workspace_for(self, channel: str, address: str) -> str | None:
+        """The workspace an inbound address (Slack team, Twilio number, bot) belongs to."""
+        ...
+
+    def wake_outbox(self) -> None:
+        """Deliver what was just enqueued now rather than at the next poll."""
+
+
 class Channel(Protocol):
-    """A provider adapter with credentials: verifies and parses inbound traffic (its routes,
-    registered by `channels.setup_routes`), and sends through its SDK (its senders)."""
+    """A provider adapter with credentials: verifies and parses inbound traffic (its routes),
+    and sends through its SDK (its senders)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    async def start(self, gateway: Gateway) -> None:
-        """Open SDK clients; the gateway's database, journal and media store are ready."""
+    async def start(self, context: ChannelContext) -> None:
+        """Open SDK clients; the context's database, journal and media store are ready."""
 
     async def stop(self) -> None:
         """Close what `start` opened."""
@@ -85,34 +122,42 @@ class Channel(Protocol):
         ...
 
 
-def channel_or_404(request: web.Request, name: str, variable: str) -> Any:
+WebhookHandler = Callable[[web.Request, ChannelContext], Awaitable[web.StreamResponse]]
+ExpectHandler = Callable[[web.Request, ChannelContext], Awaitable[web.StreamResponse | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRoute:
+    """A webhook route: the API layer registers it and calls HANDLER with the context."""
+
+    method: str
+    path: str
+    handler: WebhookHandler
+    # Answers `Expect: 100-continue` before the body is sent (None: aiohttp's default).
+    expect: ExpectHandler | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """How a provider declares itself: its routes are registered whether or not it is
+    configured (a call to a channel that is off gets a 404 naming the missing setting);
+    without all of REQUIRED (environment names) it is off; CREATE builds the adapter."""
+
+    name: str
+    required: tuple[str, ...]
+    routes: tuple[ChannelRoute, ...]
+    create: Callable[[Settings], Channel]
+
+
+def missing_settings(settings: Settings, required: tuple[str, ...]) -> list[str]:
+    return [name for name in required if getattr(settings, name.lower(), None) in (None, "")]
+
+
+def channel_or_404(context: ChannelContext, name: str, kind: type[C], variable: str) -> C:
     """The running adapter behind a webhook route; a 404 naming the setting when it is off."""
-    gateway = request.app[GATEWAY]
-    channel = gateway.channels.get(name)
+    channel = context.channels.get(name)
     if channel is None:
-        raise problem(404, f"the {name} channel is off: {variable} is not set")
+        raise ChannelRejected(404, f"the {name} channel is off: {variable} is not set")
+    if not isinstance(channel, kind):
+        raise TypeError(f"the {name} channel is a {type(channel).__name__}, not {kind.__name__}")
     return channel
-
-
-async def ingest(gateway: Gateway, task: Task) -> Accepted:
-    """Commit TASK to the inbound journal (deduped by its key) before the webhook is answered."""
-    try:
-        accepted = await gateway.journal.append(task)
-    except JournalClosed as exc:
-        raise problem(503, str(exc), **{"Retry-After": "1"}) from exc
-    counter = (
-        gateway.metrics.tasks_ingested if accepted.created else gateway.metrics.tasks_deduplicated
-    )
-    counter.labels(task.channel).inc()
-    return accepted
-
-
-async def workspace_for(gateway: Gateway, channel: str, address: str) -> str | None:
-    """The workspace an inbound address (Slack team, Twilio number, bot) belongs to, cached."""
-
-    async def load() -> str | None:
-        async with gateway.db.session() as session:
-            return await route_workspace(session, channel, address)
-
-    found = await gateway.members.get_or_load(("route", channel, address), load)
-    return None if found is None else str(found)

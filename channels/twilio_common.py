@@ -1,4 +1,5 @@
-"""Twilio pieces SMS, WhatsApp and voice share: webhook signatures, the REST client, its errors.
+"""Twilio pieces SMS, WhatsApp and voice share: webhook signatures and answers, the REST
+client, its errors.
 
 Signatures: Twilio signs the URL it called plus the sorted POST parameters with the account's
 auth token (`X-Twilio-Signature`). Behind a proxy or tunnel the gateway sees another host, so
@@ -19,10 +20,11 @@ import json
 import logging
 import re
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlparse
 
 import aiohttp
+from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -30,7 +32,14 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator, add_port, remove_port
 from twilio.rest import Client
 
-from channels.base import InboundRequest
+from channels.base import (
+    ChannelContext,
+    InboundRequest,
+    channel_or_404,
+    from_aiohttp,
+    missing_settings,
+)
+from channels.errors import ChannelRejected
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -41,6 +50,7 @@ from delivery.errors import (
 )
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 DEFAULT_TIMEOUT = 10.0
@@ -125,6 +135,36 @@ def parse_form(request: InboundRequest) -> MultiDictProxy[str]:
         # Twilio never sends one, and PostgreSQL cannot take one as a query parameter.
         raise MalformedWebhook("the form holds a NUL character")
     return MultiDictProxy(MultiDict(pairs))
+
+
+def running_channel(
+    context: ChannelContext, name: str, kind: type[C], required: tuple[str, ...]
+) -> C:
+    """The running Twilio adapter NAME; a 404 naming its first missing setting when it is off."""
+    missing = missing_settings(context.settings, required)
+    return channel_or_404(context, name, kind, missing[0] if missing else "TWILIO_ACCOUNT_SID")
+
+
+async def verified_params(
+    verifier: WebhookVerifier, account_sid: str, request: web.Request
+) -> MultiDictProxy[str]:
+    """The signed form parameters of REQUEST; a 403 for a bad or missing signature or another
+    account's webhook, 400 for a bad body."""
+    try:
+        params = verifier.verify(await from_aiohttp(request))
+    except SignatureError as exc:
+        raise ChannelRejected(403, str(exc)) from exc
+    except MalformedWebhook as exc:
+        raise ChannelRejected(400, str(exc)) from exc
+    account = params.get("AccountSid")
+    if account is not None and account != account_sid:
+        raise ChannelRejected(403, "AccountSid is not this gateway's Twilio account")
+    return params
+
+
+def twiml_response(document: object) -> web.Response:
+    """A TwiML answer (the SDK's response objects render themselves with str())."""
+    return web.Response(text=str(document), content_type="text/xml")
 
 
 class TimeoutHttpClient(AsyncTwilioHttpClient):

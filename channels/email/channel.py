@@ -9,17 +9,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import BasicAuth
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.email import store
+from channels.base import ChannelContext
+from channels.email.choice import ProviderChoice
 from channels.email.providers import EmailProvider
 from channels.email.sender import EmailSender
 from config import Settings
 from core.assists.email_identity import EmailIdentity, identity_from
-from core.team.directory import TTLCache
 
 if TYPE_CHECKING:
-    from api.state import Gateway
     from delivery.senders import Sender
 
 log = logging.getLogger("switchboard.email")
@@ -112,20 +110,14 @@ class EmailChannel:
         self.config = config
         self.identity = config.identity
         self.providers: dict[str, EmailProvider] = {}
-        self._gateway: Gateway | None = None
-        # workspace id -> provider name it chose ("" for none); the choice rarely changes.
-        self._chosen = TTLCache(ttl=30.0)
+        self._context: ChannelContext | None = None
+        self._choice: ProviderChoice | None = None
 
-    @property
-    def gateway(self) -> Gateway:
-        if self._gateway is None:
-            raise RuntimeError("the email channel is not started")
-        return self._gateway
-
-    async def start(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    async def start(self, context: ChannelContext) -> None:
+        self._context = context
         for name in self.config.settings.email_providers_configured:
             self.providers[name] = build_provider(name, self.config.settings)
+        self._choice = ProviderChoice(self.providers, self.config.default_provider, context.db)
         if self.providers:
             log.info(
                 "email channel is on: sending through %s (default %s)",
@@ -154,7 +146,9 @@ class EmailChannel:
             await provider.close()
 
     def senders(self) -> Mapping[str, Sender]:
-        return {"email": EmailSender(self)} if self.providers else {}
+        if not self.providers or self._choice is None or self._context is None:
+            return {}
+        return {"email": EmailSender(self.identity, self._choice, self._context)}
 
     def check_auth(self, header: str | None) -> bool:
         """Whether HEADER is HTTP Basic with our inbound user and password (constant time)."""
@@ -169,34 +163,7 @@ class EmailChannel:
         password_ok = hmac.compare_digest(given.password.encode(), password.encode())
         return user_ok and password_ok
 
-    async def provider_for(self, workspace_id: str | None) -> EmailProvider:
-        """The provider WORKSPACE_ID chose when it is configured, else the default."""
-        chosen: str | None = None
-        if workspace_id is not None:
-            cached = self._chosen.get(workspace_id)
-            if cached is None:
-                async with self.gateway.db.session() as session:
-                    cached = await store.workspace_provider(session, workspace_id) or ""
-                self._chosen.put(workspace_id, cached)
-            chosen = cached or None
-        if chosen is not None and chosen in self.providers:
-            return self.providers[chosen]
-        if chosen is not None:
-            log.warning(
-                "workspace %s chose email provider %s, which is not configured here; "
-                "sending through %s",
-                workspace_id,
-                chosen,
-                self.config.default_provider,
-            )
-        default = self.config.default_provider
-        if default is not None and default in self.providers:
-            return self.providers[default]
-        return next(iter(self.providers.values()))
-
     def forget_choice(self, workspace_id: str) -> None:
         """Drop the cached provider choice of a workspace (after it changed)."""
-        self._chosen.put(workspace_id, None)
-
-    async def workspace_of(self, session: AsyncSession, address: str) -> str | None:
-        return await store.workspace_of_address(session, address)
+        if self._choice is not None:
+            self._choice.forget(workspace_id)

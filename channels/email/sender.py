@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from channels.base import ChannelContext
 from channels.email import store
+from channels.email.choice import ProviderChoice
 from channels.email.render import Envelope, default_subject, render_email
+from core.assists.email_identity import EmailIdentity
 from delivery.errors import InvalidRecipient
 from delivery.senders import Op
 from models.deliverable import Deliverable, Receipt
 from models.email_threads import new_message_id, reply_subject, thread_references
 from models.task import Route
-
-if TYPE_CHECKING:
-    from channels.email.channel import EmailChannel
 
 # No provider documents a per-recipient limit; a 429 (account-wide at every provider) holds
 # back all email for its Retry-After, and one recipient's key only that recipient.
@@ -27,8 +27,12 @@ class EmailSender:
     attached. A reply to an email continues its thread (In-Reply-To, References, "Re:");
     emails about an assist carry the headers `core.assists.mail.send_assist_email` chose."""
 
-    def __init__(self, channel: EmailChannel) -> None:
-        self._channel = channel
+    def __init__(
+        self, identity: EmailIdentity, choice: ProviderChoice, context: ChannelContext
+    ) -> None:
+        self._identity = identity
+        self._choice = choice
+        self._context = context
 
     def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
         return [
@@ -50,13 +54,13 @@ class EmailSender:
             raise InvalidRecipient(f"{route.address!r} is not an email address")
         deliverable: Deliverable = op.payload["deliverable"]
         envelope, workspace_id = await self._envelope(route, deliverable)
-        provider = await self._channel.provider_for(workspace_id)
+        provider = await self._choice.provider_for(workspace_id)
         mail = await render_email(
             deliverable,
             route.address.strip(),
             envelope,
-            self._channel.identity,
-            load_media=self._channel.gateway.media.load,
+            self._identity,
+            load_media=self._context.media.load,
             inline_images=provider.inline_images,
         )
         return await provider.send(mail)
@@ -65,16 +69,16 @@ class EmailSender:
         self, route: Route, deliverable: Deliverable
     ) -> tuple[Envelope, str | None]:
         """Subject and thread headers, and the workspace the email is sent for."""
-        domain = self._channel.identity.domain
+        domain = self._identity.domain
         given = deliverable.data.get("email")
         if isinstance(given, dict):
             envelope = _given(given, deliverable, route, domain)
             record_id = _str(given.get("reply_record"))
             if record_id is not None:
-                reply_to = self._channel.identity.reply_address(record_id)
+                reply_to = self._identity.reply_address(record_id)
                 envelope = replace(envelope, reply_to=reply_to)
             return envelope, _str(given.get("workspace_id"))
-        async with self._channel.gateway.db.session() as session:
+        async with self._context.db.session() as session:
             parent = (
                 await store.thread_of(session, route.thread, route.address)
                 if route.thread
@@ -83,7 +87,7 @@ class EmailSender:
             workspace_id = (
                 parent.workspace_id
                 if parent is not None
-                else await self._channel.workspace_of(session, route.address)
+                else await store.workspace_of_address(session, route.address)
             )
         if route.thread is None:
             return Envelope(default_subject(deliverable), new_message_id(domain)), workspace_id

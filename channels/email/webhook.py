@@ -27,12 +27,11 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from api.http import error_response, problem
-from api.state import GATEWAY, Gateway
-from channels.base import channel_or_404, ingest, workspace_for
+from channels.base import ChannelContext, channel_or_404
 from channels.email import store
 from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
+from channels.errors import ChannelRejected
 from core.assists import email_records, matching, replies
 from models.email_threads import assist_number, tokens_in
 from models.task import Approval, Attachment, Route, Sender, Task
@@ -63,46 +62,48 @@ def approval_of(text: str) -> tuple[Literal["approve", "reject"], str] | None:
     return ("approve" if word in _APPROVE_WORDS else "reject"), match["code"]
 
 
-def _admitted(request: web.Request) -> EmailChannel:
+def _admitted(request: web.Request, context: ChannelContext) -> EmailChannel:
     """The checks made before any of the body is read: the channel and inbound credentials
     are set (404), HTTP Basic matches (401), the declared length is within the cap (413)."""
-    channel: EmailChannel = channel_or_404(request, NAME, "EMAIL_FROM")
+    channel = channel_or_404(context, NAME, EmailChannel, "EMAIL_FROM")
     missing = channel.config.inbound_missing
     if missing is not None:
-        raise problem(404, f"inbound email is off: {missing} is not set")
+        raise ChannelRejected(404, f"inbound email is off: {missing} is not set")
     if not channel.check_auth(request.headers.get("Authorization")):
-        raise problem(
-            401, "HTTP Basic credentials are missing or wrong", **{"WWW-Authenticate": REALM}
+        raise ChannelRejected(
+            401, "HTTP Basic credentials are missing or wrong", {"WWW-Authenticate": REALM}
         )
     declared = request.content_length
     if declared is not None and declared > MAX_INBOUND_BYTES:
-        raise problem(413, TOO_LARGE)
+        raise ChannelRejected(413, TOO_LARGE)
     return channel
 
 
-async def expect_continue(request: web.Request) -> web.StreamResponse | None:
-    """`Expect: 100-continue`: refuse (auth, size) before the client sends 30 MB for nothing."""
-    try:
-        _admitted(request)
-    except web.HTTPException as exc:
-        headers = {k: v for k, v in exc.headers.items() if k == "WWW-Authenticate"}
-        return error_response(exc.status_code, exc.text or exc.reason, **headers)
+async def expect_continue(
+    request: web.Request, context: ChannelContext
+) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: refuse (auth, size) before the client sends 30 MB for nothing.
+
+    Raises:
+        ChannelRejected: what `_admitted` refuses; 417 for another expectation.
+    """
+    _admitted(request, context)
     if request.version == aiohttp.HttpVersion11:
         if request.headers.get("Expect", "").lower() != "100-continue":
-            return error_response(417, "only Expect: 100-continue is understood")
+            raise ChannelRejected(417, "only Expect: 100-continue is understood")
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0
     return None
 
 
-async def inbound_webhook(request: web.Request) -> web.Response:
-    channel = _admitted(request)
+async def inbound_webhook(request: web.Request, context: ChannelContext) -> web.Response:
+    channel = _admitted(request, context)
     body = await read_capped(request, MAX_INBOUND_BYTES)
     try:
         mail = parse_inbound(parse_form(request.headers.get("Content-Type", ""), body))
     except MalformedEmail as exc:
-        raise problem(400, str(exc)) from exc
-    return web.json_response(await receive(request.app[GATEWAY], channel, mail))
+        raise ChannelRejected(400, str(exc)) from exc
+    return web.json_response(await receive(context, channel, mail))
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes:
@@ -114,15 +115,15 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
         async for chunk in request.content.iter_chunked(CHUNK):
             total += len(chunk)
             if total > limit:
-                raise problem(413, too_large)
+                raise ChannelRejected(413, too_large)
             chunks.append(chunk)
     except (aiohttp.ClientError, HttpProcessingError, ConnectionError) as exc:
         # A broken chunked encoding or a body cut short: nothing usable arrived.
-        raise problem(400, f"the body could not be read: {type(exc).__name__}") from exc
+        raise ChannelRejected(400, f"the body could not be read: {type(exc).__name__}") from exc
     return b"".join(chunks)
 
 
-async def _workspace(gateway: Gateway, mail: InboundEmail) -> str:
+async def _workspace(context: ChannelContext, mail: InboundEmail) -> str:
     """The workspace of the first recipient address that belongs to one."""
     for address in mail.recipients:
         candidates = [address]
@@ -130,11 +131,11 @@ async def _workspace(gateway: Gateway, mail: InboundEmail) -> str:
         if "+" in local:
             candidates.append(f"{local.split('+', 1)[0]}@{domain}")
         for candidate in candidates:
-            found = await workspace_for(gateway, "email", candidate)
+            found = await context.workspace_for("email", candidate)
             if found is not None:
                 return found
     shown = ", ".join(mail.recipients[:3]) or "no recipient"
-    raise problem(404, f"no workspace receives email at {shown}")
+    raise ChannelRejected(404, f"no workspace receives email at {shown}")
 
 
 def _raw(mail: InboundEmail) -> dict[str, Any]:
@@ -180,13 +181,15 @@ def _task(
     )
 
 
-async def receive(gateway: Gateway, channel: EmailChannel, mail: InboundEmail) -> dict[str, Any]:
+async def receive(
+    context: ChannelContext, channel: EmailChannel, mail: InboundEmail
+) -> dict[str, Any]:
     """Route MAIL to its assist or to the operator; returns what the webhook answers."""
     domain = channel.identity.inbound_domain
     tokens = tokens_in([*mail.envelope_to, *mail.to, *mail.cc], domain)
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         match = await matching.match_by_token(session, tokens)
-        workspace_id = match.workspace_id if match else await _workspace(gateway, mail)
+        workspace_id = match.workspace_id if match else await _workspace(context, mail)
         member = await store.is_member(session, workspace_id, mail.from_address)
         if match is None and not member:
             # A member's email is a request even when it answers an assist thread; only
@@ -197,39 +200,36 @@ async def receive(gateway: Gateway, channel: EmailChannel, mail: InboundEmail) -
                 session, workspace_id, assist_number(mail.subject), mail.from_address
             )
     if match is not None:
-        return await _thread_into_assist(gateway, channel, mail, match)
+        return await _thread_into_assist(context, channel, mail, match)
     if mail.from_address == channel.identity.sender or mail.auto_submitted:
-        return await _keep_only(gateway, workspace_id, mail, "automatic or our own email")
+        return await _keep_only(context, workspace_id, mail, "automatic or our own email")
     if member and mail.authenticated is False:
         reason = f"from a member's address but failed SPF and DKIM for {mail.from_domain}"
-        return await _keep_only(gateway, workspace_id, mail, reason)
-    return await _request(gateway, channel, mail, workspace_id)
+        return await _keep_only(context, workspace_id, mail, reason)
+    return await _request(context, channel, mail, workspace_id)
 
 
 async def _thread_into_assist(
-    gateway: Gateway, channel: EmailChannel, mail: InboundEmail, match: matching.AssistMatch
+    context: ChannelContext, channel: EmailChannel, mail: InboundEmail, match: matching.AssistMatch
 ) -> dict[str, Any]:
     raw = _raw(mail)
     task = _task(mail, match.workspace_id, kind="email_reply", raw=raw)
     now = utcnow()
     values = {**task_values(task), "status": "done", "finished_at": now}
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         outcome = await replies.thread_email_reply(
             session,
             match,
             mail,
             values,
             channel.identity,
-            media_url=gateway.media.url,
+            media_url=context.media.url,
             now=now,
             automatic=mail.auto_submitted,
         )
-    counter = (
-        gateway.metrics.tasks_ingested if outcome.created else gateway.metrics.tasks_deduplicated
-    )
-    counter.labels("email").inc()
-    if outcome.notified and gateway.outbox is not None:
-        gateway.outbox.wake()
+    context.count_task("email", created=outcome.created)
+    if outcome.notified:
+        context.wake_outbox()
     return {
         "status": "threaded",
         "assist": f"A-{match.number}",
@@ -240,27 +240,27 @@ async def _thread_into_assist(
 
 
 async def _keep_only(
-    gateway: Gateway, workspace_id: str, mail: InboundEmail, reason: str
+    context: ChannelContext, workspace_id: str, mail: InboundEmail, reason: str
 ) -> dict[str, Any]:
     now = utcnow()
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         await email_records.record_inbound(session, workspace_id, mail, now=now, flag_reason=reason)
     return {"status": "kept", "reason": reason}
 
 
 async def _request(
-    gateway: Gateway, channel: EmailChannel, mail: InboundEmail, workspace_id: str
+    context: ChannelContext, channel: EmailChannel, mail: InboundEmail, workspace_id: str
 ) -> dict[str, Any]:
     """A request: the email is kept, then journalled as a Task and answered in its thread."""
     now = utcnow()
     approval = approval_of(mail.reply_text)
     task_id = new_id()
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         record, _ = await email_records.record_inbound(
             session, workspace_id, mail, now=now, task_id=task_id
         )
     attachments = tuple(
-        Attachment.model_validate(email_records.task_attachment(a, gateway.media.url))
+        Attachment.model_validate(email_records.task_attachment(a, context.media.url))
         for a in record.attachments
     )
     task = _task(
@@ -277,5 +277,5 @@ async def _request(
             "approval": Approval(decision=approval[0], code=approval[1]) if approval else None,
         }
     )
-    accepted = await ingest(gateway, task)
+    accepted = await context.ingest(task)
     return {"status": "accepted", "task_id": accepted.task_id, "duplicate": not accepted.created}

@@ -15,8 +15,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from api.http import problem
-from channels.base import InboundRequest, ingest, workspace_for
+from channels.base import ChannelContext, InboundRequest
+from channels.errors import ChannelRejected
 from channels.slack.inbound import (
     BOT_USER_IDS,
     DRAFT,
@@ -34,7 +34,6 @@ from config import Settings
 from storage.types import utcnow
 
 if TYPE_CHECKING:
-    from api.state import Gateway
     from delivery.senders import Sender
 
 log = logging.getLogger("switchboard.slack")
@@ -54,16 +53,16 @@ class SlackChannel:
             settings.slack_signing_secret.get_secret_value(), clock=clock or Clock()
         )
         self._api_url = str(settings.slack_api_url)
-        self._gateway: Gateway | None = None
+        self._context: ChannelContext | None = None
         self._session: aiohttp.ClientSession | None = None
         self._app: AsyncApp | None = None
         self._sender: SlackSender | None = None
         self.client: AsyncWebClient | None = None
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, context: ChannelContext) -> None:
         """Open the Web API client; nothing is called yet (no auth.test), so start-up needs
         no network."""
-        self._gateway = gateway
+        self._context = context
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
         # retry_handlers=[]: the SDK would retry connection errors itself (and 429s if asked);
         # the outbox owns retries, so a reply is never sent twice by two layers retrying.
@@ -80,7 +79,7 @@ class SlackChannel:
             base_url=self._api_url, session=self._session, retry_handlers=[]
         )
         self._app = build_app(self._token, bolt_client, log.getChild("bolt"))
-        self._sender = SlackSender(self.client, gateway.media)
+        self._sender = SlackSender(self.client, context.media)
         log.info("slack channel is on: POST /slack/events; Web API at %s", self._api_url)
 
     async def stop(self) -> None:
@@ -97,9 +96,9 @@ class SlackChannel:
         bolt's dispatch), commit the task, then answer.
 
         Raises:
-            HTTPException: 401 (signature), 400 (malformed), 503 (shutting down: Slack retries).
+            ChannelRejected: 401 (signature), 400 (malformed), 503 (shutting down: Slack retries).
         """
-        assert self._app is not None and self._gateway is not None, "start() first"
+        assert self._app is not None and self._context is not None, "start() first"
         verify(inbound, self._verifier)
         body, envelope = parse(inbound)
         if isinstance(envelope, EventCallback) and envelope.event.type in MESSAGE_EVENTS:
@@ -122,7 +121,7 @@ class SlackChannel:
         )
         response = await self._app.async_dispatch(request)
         if response.status == 400:
-            raise problem(400, response.body or "invalid request")
+            raise ChannelRejected(400, response.body or "invalid request")
         if response.status >= 500:
             raise RuntimeError(f"slack listener failed with {response.status}: {response.body}")
         draft = request.context.get(DRAFT)
@@ -138,15 +137,15 @@ class SlackChannel:
         """Ingest DRAFT in its team's workspace; False (dropped, logged) for an unknown team.
 
         Unknown teams are acknowledged anyway: Slack would otherwise retry for hours."""
-        assert self._gateway is not None
-        workspace_id = await workspace_for(self._gateway, "slack", draft.team_id)
+        assert self._context is not None
+        workspace_id = await self._context.workspace_for("slack", draft.team_id)
         if workspace_id is None:
             log.warning(
                 "slack request from team %s dropped: no workspace is mapped to it",
                 draft.team_id,
             )
             return False
-        accepted = await ingest(self._gateway, draft.task(workspace_id, utcnow()))
+        accepted = await self._context.ingest(draft.task(workspace_id, utcnow()))
         if not accepted.created:
             log.info(
                 "slack %s %s is a redelivery (retry %s): already task %s",

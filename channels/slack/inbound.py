@@ -21,8 +21,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from api.http import problem, validation_message
 from channels.base import InboundRequest
+from channels.errors import ChannelRejected, validation_message
 from channels.slack.blocks import APPROVE_ACTION, REJECT_ACTION
 from models.task import Approval, Attachment, Route, Sender, Task, TaskKind
 from storage.types import new_id
@@ -50,24 +50,24 @@ def verify(inbound: InboundRequest, verifier: SignatureVerifier) -> None:
     """Check `X-Slack-Signature` over `v0:{timestamp}:{body}` with the SDK's verifier.
 
     Raises:
-        HTTPException: 401 when the signature or timestamp is missing, malformed, more than
+        ChannelRejected: 401 when the signature or timestamp is missing, malformed, more than
             five minutes from now, or does not match the body.
     """
     timestamp = inbound.headers.get("X-Slack-Request-Timestamp")
     signature = inbound.headers.get("X-Slack-Signature")
     if not timestamp or not signature:
-        raise problem(401, "X-Slack-Signature and X-Slack-Request-Timestamp are required")
+        raise ChannelRejected(401, "X-Slack-Signature and X-Slack-Request-Timestamp are required")
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        raise problem(401, "X-Slack-Request-Timestamp must be a Unix time in seconds")
+        raise ChannelRejected(401, "X-Slack-Request-Timestamp must be a Unix time in seconds")
     if abs(verifier.clock.now() - int(timestamp)) > MAX_CLOCK_SKEW:
-        raise problem(401, "stale request: X-Slack-Request-Timestamp is over 5 minutes off")
+        raise ChannelRejected(401, "stale request: X-Slack-Request-Timestamp is over 5 minutes off")
     try:
         body = inbound.body.decode("utf-8")
     except UnicodeDecodeError:
         body = None  # Slack signs UTF-8 text; these bytes cannot be what it signed
     # compare_digest refuses non-ASCII strings: such a header cannot match anyway.
     if body is None or not signature.isascii() or not verifier.is_valid(body, timestamp, signature):
-        raise problem(401, "X-Slack-Signature does not match the request body")
+        raise ChannelRejected(401, "X-Slack-Signature does not match the request body")
 
 
 # --------------------------------------------------------------------------- payload models
@@ -209,11 +209,11 @@ def parse(inbound: InboundRequest) -> tuple[dict[str, Any], Envelope]:
     interactivity, and a plain form for slash commands.
 
     Raises:
-        HTTPException: 400 naming what is malformed or missing.
+        ChannelRejected: 400 naming what is malformed or missing.
     """
     text = inbound.body.decode("utf-8")  # verify() has checked that it decodes
     if "\x00" in text:
-        raise problem(400, "the body must not contain NUL characters")
+        raise ChannelRejected(400, "the body must not contain NUL characters")
     content_type = inbound.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         form = dict(parse_qsl(text, keep_blank_values=True))
@@ -222,11 +222,11 @@ def parse(inbound: InboundRequest) -> tuple[dict[str, Any], Envelope]:
         elif "command" in form or "ssl_check" in form:
             body = dict(form)
         else:
-            raise problem(400, "a form body needs a payload (interactivity) or a command")
+            raise ChannelRejected(400, "a form body needs a payload (interactivity) or a command")
     elif content_type in ("application/json", ""):
         body = _json_object(text, "the body")
     else:
-        raise problem(400, f"unsupported Content-Type {content_type!r}")
+        raise ChannelRejected(400, f"unsupported Content-Type {content_type!r}")
     for name in SECRET_FIELDS:
         body.pop(name, None)
     return body, _envelope(body)
@@ -236,15 +236,15 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except RecursionError as exc:
-        raise problem(400, f"{what} is not valid JSON: nested too deeply") from exc
+        raise ChannelRejected(400, f"{what} is not valid JSON: nested too deeply") from exc
     except ValueError as exc:
-        raise problem(400, f"{what} is not valid JSON: {exc}") from exc
+        raise ChannelRejected(400, f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise problem(400, f"{what} must be a JSON object")
+        raise ChannelRejected(400, f"{what} must be a JSON object")
     # json.loads refuses raw control characters in strings, so a NUL can only come from a
     # \u0000 escape: the walk is needed only when the text has one.
     if "\\u0000" in text and _has_nul(data):
-        raise problem(400, f"{what} must not contain NUL (\\u0000) characters")
+        raise ChannelRejected(400, f"{what} must not contain NUL (\\u0000) characters")
     return data
 
 
@@ -272,16 +272,17 @@ def _envelope(body: dict[str, Any]) -> Envelope:
     else:
         kind = body.get("type")
         if not isinstance(kind, str):
-            raise problem(400, "invalid request: type: a string is required")
-        model = {
+            raise ChannelRejected(400, "invalid request: type: a string is required")
+        models: dict[str, type[_Model]] = {
             "event_callback": EventCallback,
             "url_verification": UrlVerification,
             "block_actions": BlockActions,
-        }.get(kind, OtherPayload)
+        }
+        model = models.get(kind, OtherPayload)
     try:
         return model.model_validate(body)  # type: ignore[return-value]
     except ValidationError as exc:
-        raise problem(400, validation_message(exc)) from exc
+        raise ChannelRejected(400, validation_message(exc)) from exc
 
 
 # --------------------------------------------------------------------------- task drafts
@@ -475,13 +476,13 @@ async def event_draft(body: dict[str, Any], envelope: EventCallback) -> Draft | 
     listeners do not do (they ignore the bot's own messages; authorization is per request).
 
     Raises:
-        HTTPException: 400 when the event is malformed.
+        ChannelRejected: 400 when the event is malformed.
     """
     listener = MESSAGE_EVENTS[envelope.event.type]
     context: dict[str, Any] = {ENVELOPE: envelope, BOT_USER_IDS: envelope.bot_user_ids}
     response = await listener(body, body["event"], context)  # type: ignore[arg-type]
     if response is not None:
-        raise problem(400, str(response.body) or "invalid request")
+        raise ChannelRejected(400, str(response.body) or "invalid request")
     draft = context.get(DRAFT)
     return draft if isinstance(draft, Draft) else None
 

@@ -13,8 +13,8 @@ from aiohttp import web
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 
-from api.http import problem
-from channels.base import InboundRequest, ingest, workspace_for
+from channels.base import ChannelContext, InboundRequest
+from channels.errors import ChannelRejected
 from channels.telegram.inbound import (
     ALLOWED_UPDATES,
     SECRET_HEADER,
@@ -29,7 +29,6 @@ from config import Settings
 from storage.journal import Accepted
 
 if TYPE_CHECKING:
-    from api.state import Gateway
     from delivery.senders import Sender
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ class TelegramChannel:
         self.sender = TelegramSender(self.application.bot)
         self._poll_timeout = poll_timeout
         self._retry_delay = retry_delay
-        self._gateway: Gateway | None = None
+        self._context: ChannelContext | None = None
         self._ready = asyncio.Event()
         self._offset: int | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -87,14 +86,14 @@ class TelegramChannel:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, gateway: Gateway) -> None:
+    async def start(self, context: ChannelContext) -> None:
         """Initialize the bot (getMe); in polling mode start fetching updates.
 
         Raises:
             RuntimeError: Telegram rejected the token.
         """
-        self._gateway = gateway
-        self.sender.media = gateway.media
+        self._context = context
+        self.sender.media = context.media
         if self.mode == "webhook" and self._secret is None:
             log.error(
                 "TELEGRAM_WEBHOOK_SECRET is not set: every call to %s is refused until it "
@@ -181,11 +180,11 @@ class TelegramChannel:
         Raises:
             UnusableUpdate: the handlers could not read the update.
             NoWorkspace: no workspace takes this bot's traffic.
-            web.HTTPException: 503 while the gateway shuts down (from `ingest`).
+            ChannelRejected: 503 while the gateway shuts down (from `ingest`).
         """
-        gateway = self._gateway
-        assert gateway is not None, "start() first"
-        workspace_id = await workspace_for(gateway, "telegram", self.bot_id)
+        context = self._context
+        assert context is not None, "start() first"
+        workspace_id = await context.workspace_for("telegram", self.bot_id)
         if workspace_id is None:
             raise NoWorkspace(
                 f"several workspaces exist and none is mapped to Telegram bot {self.bot_id}"
@@ -193,7 +192,7 @@ class TelegramChannel:
         intake = await parse_update(
             self.application, update, Intake(workspace_id, self.bot.username)
         )
-        accepted = await ingest(gateway, intake.task) if intake.task is not None else None
+        accepted = await context.ingest(intake.task) if intake.task is not None else None
         if intake.callback_query_id is not None:
             # Stops the button's spinner now; the outcome edits the prompt once decided (a
             # refusal comes as a reply to it).
@@ -214,35 +213,37 @@ class TelegramChannel:
         """POST /telegram/webhook: secret checked, update committed, then 200.
 
         Raises:
-            web.HTTPException: 404 in polling mode, 403 without a configured secret, 401 for
+            ChannelRejected: 404 in polling mode, 403 without a configured secret, 401 for
                 a missing or wrong secret header, 400 for a body that is not an update, 503
                 before the bot is initialized or when no workspace takes the bot's traffic.
         """
         if self.mode != "webhook":
-            raise problem(
+            raise ChannelRejected(
                 404, "the Telegram channel fetches its updates (polling mode): no webhook"
             )
         if self._secret is None:
-            raise problem(403, "TELEGRAM_WEBHOOK_SECRET is not set: webhooks are refused")
+            raise ChannelRejected(403, "TELEGRAM_WEBHOOK_SECRET is not set: webhooks are refused")
         given = request.headers.get(SECRET_HEADER)
         if given is None or not hmac.compare_digest(
             given.encode("utf-8", "surrogateescape"), self._secret
         ):
-            raise problem(401, f"missing or wrong {SECRET_HEADER} header")
+            raise ChannelRejected(401, f"missing or wrong {SECRET_HEADER} header")
         try:
             update = decode_update(request.body, self.bot)
         except UnusableUpdate as exc:
-            raise problem(400, str(exc)) from exc
+            raise ChannelRejected(400, str(exc)) from exc
         if not self._ready.is_set():
-            raise problem(503, "the Telegram bot is not initialized yet", **{"Retry-After": "5"})
+            raise ChannelRejected(
+                503, "the Telegram bot is not initialized yet", {"Retry-After": "5"}
+            )
         try:
             await self.receive(update)
         except UnusableUpdate as exc:
             log.warning("Telegram update %s refused: %s", update.update_id, exc.__cause__)
-            raise problem(400, str(exc)) from exc
+            raise ChannelRejected(400, str(exc)) from exc
         except NoWorkspace as exc:
             log.error("%s: map it in workspace_addresses (channel telegram)", exc)
-            raise problem(503, str(exc), **{"Retry-After": "60"}) from exc
+            raise ChannelRejected(503, str(exc), {"Retry-After": "60"}) from exc
         return web.json_response({"ok": True})
 
     # ------------------------------------------------------------------ long polling

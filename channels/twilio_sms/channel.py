@@ -1,63 +1,22 @@
-"""The Twilio messaging adapter: configuration, the REST client's lifetime, the two senders."""
+"""The Twilio messaging adapter: the REST client's lifetime and the two senders."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from channels.base import ChannelContext
 from channels.twilio_common import WebhookVerifier, rest_client
+from channels.twilio_sms.config import NAME, TwilioConfig
 from channels.twilio_sms.sender import TwilioMessageSender
-from config import Settings
 
 if TYPE_CHECKING:
     from twilio.rest import Client
 
-    from api.state import Gateway
     from delivery.senders import Sender
 
 log = logging.getLogger(__name__)
-
-NAME = "twilio"
-# Sending also needs a number to send from: a reply goes out from the number the member wrote
-# to; TWILIO_SMS_FROM / TWILIO_WHATSAPP_FROM are for messages that start with us.
-REQUIRED: tuple[str, ...] = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")
-
-
-@dataclass(frozen=True, slots=True)
-class TwilioConfig:
-    """What the channel needs from the settings, checked once."""
-
-    account_sid: str
-    auth_token: str
-    api_url: str
-    public_base_url: str
-    sms_from: str | None
-    whatsapp_from: str | None
-    whatsapp_template_sid: str | None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TwilioConfig:
-        if (
-            settings.twilio_account_sid is None
-            or settings.twilio_auth_token is None
-            or settings.public_base_url is None
-        ):
-            raise ValueError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL are needed")
-        return cls(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token.get_secret_value(),
-            api_url=str(settings.twilio_api_url).rstrip("/"),
-            public_base_url=str(settings.public_base_url).rstrip("/"),
-            sms_from=settings.twilio_sms_from,
-            whatsapp_from=settings.twilio_whatsapp_from,
-            whatsapp_template_sid=settings.twilio_whatsapp_template_sid,
-        )
-
-    @property
-    def status_callback(self) -> str:
-        return f"{self.public_base_url}/twilio/status"
 
 
 class TwilioMessaging:
@@ -69,7 +28,7 @@ class TwilioMessaging:
         self.config = config
         self.verifier = WebhookVerifier(config.auth_token, config.public_base_url)
         self._client: Client | None = None
-        self._gateway: Gateway | None = None
+        self._context: ChannelContext | None = None
 
     @property
     def client(self) -> Client:
@@ -77,14 +36,8 @@ class TwilioMessaging:
             raise RuntimeError("the Twilio channel is not started")
         return self._client
 
-    @property
-    def gateway(self) -> Gateway:
-        if self._gateway is None:
-            raise RuntimeError("the Twilio channel is not started")
-        return self._gateway
-
-    async def start(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    async def start(self, context: ChannelContext) -> None:
+        self._context = context
         self._client = rest_client(
             self.config.account_sid, self.config.auth_token, self.config.api_url
         )
@@ -105,10 +58,12 @@ class TwilioMessaging:
     async def stop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await client.http_client.close()  # type: ignore[attr-defined]
+            await client.http_client.close()
 
     def senders(self) -> Mapping[str, Sender]:
+        if self._context is None:
+            raise RuntimeError("the Twilio channel is not started")
         return {
-            "sms": TwilioMessageSender(self, "sms"),
-            "whatsapp": TwilioMessageSender(self, "whatsapp"),
+            kind: TwilioMessageSender(kind, self.config, self.client, self._context)
+            for kind in ("sms", "whatsapp")
         }

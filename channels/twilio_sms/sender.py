@@ -7,14 +7,16 @@ import json
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
-from channels.base import workspace_for
+from channels.base import ChannelContext
 from channels.twilio_common import delivery_error
 from channels.twilio_sms import store
+from channels.twilio_sms.config import TwilioConfig
 from channels.twilio_sms.inbound import WHATSAPP, PhoneChannel
 from channels.twilio_sms.segments import gsm_friendly, segment_count
 from delivery.errors import BadRequest, InvalidRecipient, Rerouted
@@ -23,9 +25,6 @@ from delivery.senders import Op
 from models.deliverable import Deliverable, Receipt
 from models.task import Route
 from storage.types import utcnow
-
-if TYPE_CHECKING:
-    from channels.twilio_sms.channel import TwilioMessaging
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +79,13 @@ def split_message(text: str, channel: PhoneChannel) -> list[str]:
 class TwilioMessageSender:
     """The `sms` or `whatsapp` sender: `plan` is pure, `perform` makes one REST call."""
 
-    def __init__(self, channel: TwilioMessaging, kind: PhoneChannel) -> None:
-        self._channel = channel
+    def __init__(
+        self, kind: PhoneChannel, config: TwilioConfig, client: Client, context: ChannelContext
+    ) -> None:
         self._kind = kind
+        self._config = config
+        self._client = client
+        self._context = context
 
     # ------------------------------------------------------------------ plan
 
@@ -91,7 +94,7 @@ class TwilioMessageSender:
         return f"{WHATSAPP}{number}" if self._kind == "whatsapp" else number
 
     def _sender_address(self, route: Route) -> str:
-        config = self._channel.config
+        config = self._config
         if route.thread:  # a reply: from the number the member wrote to
             return self._address(route.thread)
         configured = config.whatsapp_from if self._kind == "whatsapp" else config.sms_from
@@ -108,7 +111,7 @@ class TwilioMessageSender:
         media_urls = []
         if media is not None:
             expires_at = datetime.fromisoformat(media["expires_at"])
-            media_urls = [self._channel.gateway.media.url(media["id"], expires_at)]
+            media_urls = [self._context.media.url(media["id"], expires_at)]
         text = message_text(deliverable)
         if deliverable.kind == "file" and media_urls:
             parts = [split_message(text, self._kind)[0][:FILE_BODY]]
@@ -133,12 +136,11 @@ class TwilioMessageSender:
         payload = op.payload
         to, sender = payload["to"], payload["from"]
         number = to.removeprefix(WHATSAPP)
-        gateway = self._channel.gateway
-        workspace_id = await workspace_for(gateway, self._kind, sender.removeprefix(WHATSAPP))
+        workspace_id = await self._context.workspace_for(self._kind, sender.removeprefix(WHATSAPP))
         content: dict[str, Any] = {"body": payload["body"]}
         if payload.get("media_url"):
             content["media_url"] = payload["media_url"]
-        async with gateway.db.session() as session:
+        async with self._context.db.session() as session:
             if await store.is_opted_out(session, self._kind, number, workspace_id):
                 raise InvalidRecipient(
                     f"{number} opted out of {self._kind} messages (STOP); nothing was sent"
@@ -159,14 +161,14 @@ class TwilioMessageSender:
     ) -> dict[str, Any] | None:
         """The template to send instead of free-form text (None: this part is covered by the
         template already sent); raises Rerouted or InvalidRecipient when there is none."""
-        template_sid = self._channel.config.whatsapp_template_sid
+        template_sid = self._config.whatsapp_template_sid
         if template_sid:
             if payload["part"] > 0:
                 return None
             variables = {"1": payload.get("summary") or "a new reply"}
             return {"content_sid": template_sid, "content_variables": json.dumps(variables)}
         usable = ["slack", "telegram", "email"]
-        if self._channel.config.sms_from:
+        if self._config.sms_from:
             usable.append("sms")
         target = None
         if workspace_id is not None:
@@ -186,10 +188,10 @@ class TwilioMessageSender:
         self, to: str, sender: str, content: dict[str, Any], number: str, workspace_id: str | None
     ) -> Receipt:
         try:
-            message = await self._channel.client.messages.create_async(
+            message = await self._client.messages.create_async(
                 to=to,
                 from_=sender,
-                status_callback=self._channel.config.status_callback,
+                status_callback=self._config.status_callback,
                 **content,
             )
         except TwilioRestException as exc:
@@ -214,7 +216,7 @@ class TwilioMessageSender:
         A template sent outside WhatsApp's window has other words and is not found."""
         payload = op.payload
         try:
-            messages = await self._channel.client.messages.list_async(
+            messages = await self._client.messages.list_async(
                 to=payload["to"], from_=payload["from"], limit=LOOKUP_LIMIT
             )
         except Exception as exc:
@@ -235,5 +237,5 @@ class TwilioMessageSender:
         if workspace_id is None:
             log.warning("twilio: %s unsubscribed, but its workspace is unknown", self._kind)
             return
-        async with self._channel.gateway.db.session() as session:
+        async with self._context.db.session() as session:
             await store.opt_out(session, workspace_id, self._kind, number)

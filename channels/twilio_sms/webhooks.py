@@ -17,16 +17,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aiohttp import web
-from multidict import MultiDictProxy
 from twilio.twiml.messaging_response import MessagingResponse
 
-from api.http import problem
-from api.state import GATEWAY, Gateway
-from channels import missing_settings
-from channels.base import InboundRequest, channel_or_404, from_aiohttp, ingest, workspace_for
-from channels.twilio_common import MalformedWebhook, SignatureError
+from channels.base import ChannelContext
+from channels.errors import ChannelRejected
+from channels.twilio_common import (
+    MalformedWebhook,
+    running_channel,
+    twiml_response,
+    verified_params,
+)
 from channels.twilio_sms import store
-from channels.twilio_sms.channel import NAME, REQUIRED, TwilioMessaging
+from channels.twilio_sms.channel import TwilioMessaging
+from channels.twilio_sms.config import NAME, REQUIRED
 from channels.twilio_sms.inbound import (
     WHATSAPP,
     InboundMessage,
@@ -47,26 +50,8 @@ HELP_TEXT = (
 )
 
 
-def _channel(request: web.Request) -> TwilioMessaging:
-    missing = missing_settings(request.app[GATEWAY].settings, REQUIRED)
-    channel: TwilioMessaging = channel_or_404(
-        request, NAME, missing[0] if missing else "TWILIO_ACCOUNT_SID"
-    )
-    return channel
-
-
-def _verified(channel: TwilioMessaging, inbound: InboundRequest) -> MultiDictProxy[str]:
-    """The signed form parameters; a 403 for a bad or missing signature, 400 for a bad body."""
-    try:
-        params = channel.verifier.verify(inbound)
-    except SignatureError as exc:
-        raise problem(403, str(exc)) from exc
-    except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
-    account = params.get("AccountSid")
-    if account is not None and account != channel.config.account_sid:
-        raise problem(403, "AccountSid is not this gateway's Twilio account")
-    return params
+def _channel(context: ChannelContext) -> TwilioMessaging:
+    return running_channel(context, NAME, TwilioMessaging, REQUIRED)
 
 
 # Rendered once: the SDK builds the same document every time.
@@ -75,24 +60,23 @@ EMPTY_TWIML = str(MessagingResponse())
 
 def _twiml() -> web.Response:
     """Empty TwiML: received, nothing to say now (the reply comes through the REST API)."""
-    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+    return twiml_response(EMPTY_TWIML)
 
 
-async def sms_webhook(request: web.Request) -> web.Response:
-    channel = _channel(request)
-    gateway = request.app[GATEWAY]
-    params = _verified(channel, await from_aiohttp(request))
+async def sms_webhook(request: web.Request, context: ChannelContext) -> web.Response:
+    channel = _channel(context)
+    params = await verified_params(channel.verifier, channel.config.account_sid, request)
     try:
         message = parse_message(params)
     except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
-    workspace_id = await workspace_for(gateway, message.channel, message.our_number)
+        raise ChannelRejected(400, str(exc)) from exc
+    workspace_id = await context.workspace_for(message.channel, message.our_number)
     if workspace_id is None:
-        raise problem(404, f"no workspace answers on {message.our_number}")
+        raise ChannelRejected(404, f"no workspace answers on {message.our_number}")
     raw: dict[str, Any] = {key: params[key] for key in params}
     keyword = keyword_of(message.body)
     if keyword is not None:
-        await _record_keyword(gateway, _task(message, workspace_id, raw, "command"), keyword)
+        await _record_keyword(context, _task(message, workspace_id, raw, "command"), keyword)
         return _twiml()
     approval = approval_of(message.body)
     task = _task(message, workspace_id, raw, "approval" if approval else "message")
@@ -100,7 +84,7 @@ async def sms_webhook(request: web.Request) -> web.Response:
         # Decided by the pipeline without the classifier; it checks who may decide.
         decision, code = approval
         task = task.model_copy(update={"approval": Approval(decision=decision, code=code)})
-    await ingest(gateway, task)
+    await context.ingest(task)
     return _twiml()
 
 
@@ -129,7 +113,7 @@ def _task(
     )
 
 
-async def _record_keyword(gateway: Gateway, task: Task, keyword: Keyword) -> None:
+async def _record_keyword(context: ChannelContext, task: Task, keyword: Keyword) -> None:
     """Apply STOP/START/HELP once per message, with its record, in one transaction."""
     now = utcnow()
     values = {
@@ -139,7 +123,7 @@ async def _record_keyword(gateway: Gateway, task: Task, keyword: Keyword) -> Non
         "finished_at": now,
     }
     number = task.sender.address
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         created = await store.record_keyword(session, values)
         if created and keyword == "stop":
             await store.opt_out(session, task.workspace_id, task.channel, number)
@@ -154,26 +138,24 @@ async def _record_keyword(gateway: Gateway, task: Task, keyword: Keyword) -> Non
                 deliverables=[Deliverable(text=HELP_TEXT)],
                 dedupe_prefix=f"task:{task.id}",
             )
-    counter = gateway.metrics.tasks_ingested if created else gateway.metrics.tasks_deduplicated
-    counter.labels(task.channel).inc()
-    if created and keyword == "help" and gateway.outbox is not None:
-        gateway.outbox.wake()
+    context.count_task(task.channel, created=created)
+    if created and keyword == "help":
+        context.wake_outbox()
 
 
-async def status_webhook(request: web.Request) -> web.Response:
+async def status_webhook(request: web.Request, context: ChannelContext) -> web.Response:
     """A message status callback: the receipt and outbox row follow it, never backwards.
 
     A sid we did not send (another application on the account) is acknowledged and ignored.
     """
-    channel = _channel(request)
-    gateway = request.app[GATEWAY]
-    params = _verified(channel, await from_aiohttp(request))
+    channel = _channel(context)
+    params = await verified_params(channel.verifier, channel.config.account_sid, request)
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
     if not sid or not status:
-        raise problem(400, "MessageSid and MessageStatus are required")
+        raise ChannelRejected(400, "MessageSid and MessageStatus are required")
     error_code = (params.get("ErrorCode") or "").strip() or None
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         receipt = await store.update_status(session, sid, status, error_code)
         if receipt is not None and error_code == "21610":
             # The carrier or Twilio says this recipient unsubscribed: stop messaging it too.

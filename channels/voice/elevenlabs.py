@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from api.http import json_ok, problem
-from api.state import GATEWAY, Gateway
-from channels.base import ingest, workspace_for
+from channels.base import ChannelContext
+from channels.errors import ChannelRejected
 from channels.twilio_common import E164, MalformedWebhook
 from channels.voice import store
-from channels.voice.channel import NAME, VoiceChannel
+from channels.voice.channel import VoiceChannel
+from channels.voice.config import NAME
 from models.task import Route, Sender, Task
 from storage.types import new_id, utcnow
 
@@ -197,47 +197,57 @@ def parse_post_call(payload: Any) -> PostCall | None:
     )
 
 
-async def _workspace(gateway: Gateway, called: str | None) -> str | None:
+def _json(payload: dict[str, Any]) -> web.Response:
+    # Non-ASCII kept as it is, as every JSON answer of the gateway does.
+    return web.json_response(payload, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+
+async def _workspace(context: ChannelContext, called: str | None) -> str | None:
     """The workspace of the number called; without one, the only workspace (if just one)."""
     if called:
-        return await workspace_for(gateway, "voice", called) or await workspace_for(
-            gateway, "sms", called
+        return await context.workspace_for("voice", called) or await context.workspace_for(
+            "sms", called
         )
-    return await workspace_for(gateway, "voice", "")  # the only workspace, if just one
+    return await context.workspace_for("voice", "")  # the only workspace, if just one
 
 
-async def elevenlabs_webhook(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY]
-    secret = gateway.settings.elevenlabs_webhook_secret
+async def elevenlabs_webhook(request: web.Request, context: ChannelContext) -> web.Response:
+    secret = context.settings.elevenlabs_webhook_secret
     if secret is None:
-        raise problem(404, "ElevenLabs webhooks are off: ELEVENLABS_WEBHOOK_SECRET is not set")
+        raise ChannelRejected(
+            404, "ElevenLabs webhooks are off: ELEVENLABS_WEBHOOK_SECRET is not set"
+        )
     body = await request.read()
     try:
         WebhookVerifier(secret.get_secret_value()).verify(
             body, request.headers.get(SIGNATURE_HEADER)
         )
     except SignatureError as exc:
-        raise problem(401, str(exc)) from exc
+        raise ChannelRejected(401, str(exc)) from exc
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise problem(400, "the body is not valid JSON") from exc
+        raise ChannelRejected(400, "the body is not valid JSON") from exc
     try:
         event = parse_post_call(payload)
     except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
+        raise ChannelRejected(400, str(exc)) from exc
     if event is None:
-        return json_ok({"status": "ignored", "type": payload["type"]})
-    workspace_id = await _workspace(gateway, event.called)
+        return _json({"status": "ignored", "type": payload["type"]})
+    workspace_id = await _workspace(context, event.called)
     if workspace_id is None:
-        raise problem(404, f"no workspace answers on {event.called or 'this agent'}")
-    voice: VoiceChannel | None = gateway.channels.get(NAME)
-    async with gateway.db.session() as session:
+        raise ChannelRejected(404, f"no workspace answers on {event.called or 'this agent'}")
+    voice = context.channels.get(NAME)
+    async with context.db.session() as session:
         member = None
         if event.caller_number is not None:
             member = await store.member_by_phone(session, workspace_id, event.caller_number)
         route = None
-        if member is not None and voice is not None and event.caller_number is not None:
+        if (
+            member is not None
+            and isinstance(voice, VoiceChannel)
+            and event.caller_number is not None
+        ):
             route = await voice.push_route(
                 session, workspace_id, event.caller_number, event.called or ""
             )
@@ -264,12 +274,12 @@ async def elevenlabs_webhook(request: web.Request) -> web.Response:
             reply_route=route or Route(channel="voice", address=key),
             raw=raw,
         )
-        accepted = await ingest(gateway, task)
-        return json_ok(
+        accepted = await context.ingest(task)
+        return _json(
             {"status": "accepted", "task_id": accepted.task_id, "duplicate": not accepted.created}
         )
     caller = event.caller or "an unknown caller"
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         brand, _welcome = await store.line_brand(session, workspace_id)
         assist, created = await store.record_voicemail(
             session,
@@ -294,4 +304,4 @@ async def elevenlabs_webhook(request: web.Request) -> web.Response:
             summary=event.summary or f"Call from {caller}: {event.request or 'nothing said'}",
             raw=raw,
         )
-    return json_ok({"status": "accepted", "assist": assist.ref, "duplicate": not created})
+    return _json({"status": "accepted", "assist": assist.ref, "duplicate": not created})

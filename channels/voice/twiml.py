@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiohttp import web
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from channels.voice.tts import Play, Spoken
@@ -20,10 +19,6 @@ def _speak(verb: VoiceResponse | Gather, spoken: Sequence[Spoken]) -> None:
             verb.play(part.url)
         else:
             verb.say(part.text, language=LANGUAGE)
-
-
-def reply(response: VoiceResponse) -> web.Response:
-    return web.Response(text=str(response), content_type="text/xml")
 
 
 def listen(spoken: Sequence[Spoken], action: str, *, hints: str | None = None) -> VoiceResponse:

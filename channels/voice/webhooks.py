@@ -16,18 +16,22 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
 from twilio.twiml.voice_response import VoiceResponse
 
-from api.http import problem
-from api.state import GATEWAY, Gateway
-from channels import missing_settings
-from channels.base import InboundRequest, channel_or_404, from_aiohttp, ingest, workspace_for
-from channels.twilio_common import MalformedWebhook, SignatureError
+from channels.base import ChannelContext
+from channels.errors import ChannelRejected
+from channels.twilio_common import (
+    MalformedWebhook,
+    running_channel,
+    twiml_response,
+    verified_params,
+)
 from channels.voice import store, twiml
 from channels.voice.answer import APPROVAL_PROMPT, PLACES, plan_answer, where_notice
-from channels.voice.channel import NAME, REQUIRED, VoiceChannel
+from channels.voice.channel import VoiceChannel
+from channels.voice.config import NAME, REQUIRED
 from channels.voice.inbound import CallEvent, intent_of, parse_call, parse_turn, parse_voicemail
+from channels.voice.sender import usable_channels
 from channels.voice.tts import Say
 from models.deliverable import Deliverable
 from models.task import Approval, Route, Sender, Task
@@ -62,32 +66,14 @@ NOWHERE = "This is taking longer than usual. Please ask me again in a few minute
 ALREADY_SENT = "I've sent that answer to {place}."
 
 
-def _channel(request: web.Request) -> VoiceChannel:
-    missing = missing_settings(request.app[GATEWAY].settings, REQUIRED)
-    channel: VoiceChannel = channel_or_404(
-        request, NAME, missing[0] if missing else "TWILIO_ACCOUNT_SID"
-    )
-    return channel
+def _channel(context: ChannelContext) -> VoiceChannel:
+    return running_channel(context, NAME, VoiceChannel, REQUIRED)
 
 
-def _verified(channel: VoiceChannel, inbound: InboundRequest) -> MultiDictProxy[str]:
-    """The signed form parameters; a 403 for a bad or missing signature, 400 for a bad body."""
-    try:
-        params = channel.verifier.verify(inbound)
-    except SignatureError as exc:
-        raise problem(403, str(exc)) from exc
-    except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
-    account = params.get("AccountSid")
-    if account is not None and account != channel.config.account_sid:
-        raise problem(403, "AccountSid is not this gateway's Twilio account")
-    return params
-
-
-async def _workspace(gateway: Gateway, number: str) -> str | None:
+async def _workspace(context: ChannelContext, number: str) -> str | None:
     """The workspace our NUMBER belongs to (mapped for voice, or for SMS on the same number)."""
-    return await workspace_for(gateway, "voice", number) or await workspace_for(
-        gateway, "sms", number
+    return await context.workspace_for("voice", number) or await context.workspace_for(
+        "sms", number
     )
 
 
@@ -111,38 +97,37 @@ async def _say(
 # ---------------------------------------------------------------------------- call start
 
 
-async def call_webhook(request: web.Request) -> web.Response:
+async def call_webhook(request: web.Request, context: ChannelContext) -> web.Response:
     """A call starts: members are greeted by name and asked what they need; anyone else
     hears the AI agent's greeting and may leave a voicemail. A final CallStatus (this URL as
     the number's status callback) ends the call: an answer it did not hear goes by text."""
-    channel = _channel(request)
-    gateway = request.app[GATEWAY]
-    params = _verified(channel, await from_aiohttp(request))
+    channel = _channel(context)
+    params = await verified_params(channel.verifier, channel.config.account_sid, request)
     deadline = _deadline(channel)
     try:
         call = parse_call(params)
     except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
+        raise ChannelRejected(400, str(exc)) from exc
     if call.ended:
-        async with gateway.db.session() as session:
+        async with context.db.session() as session:
             ended = await store.end_call(
                 session,
                 call.call_sid,
-                usable=channel.usable_channels(),
+                usable=usable_channels(context),
                 sms_from=channel.config.sms_from,
             )
-        if ended and gateway.outbox is not None:
-            gateway.outbox.wake()
-        return twiml.reply(twiml.empty())
-    workspace_id = await _workspace(gateway, call.called)
+        if ended:
+            context.wake_outbox()
+        return twiml_response(twiml.empty())
+    workspace_id = await _workspace(context, call.called)
     if workspace_id is None:
-        return twiml.reply(twiml.goodbye(await _say(channel, None, [NOT_IN_SERVICE], deadline)))
-    record = await _start(gateway, call, workspace_id)
-    return twiml.reply(await _greeting(channel, record, deadline))
+        return twiml_response(twiml.goodbye(await _say(channel, None, [NOT_IN_SERVICE], deadline)))
+    record = await _start(context, call, workspace_id)
+    return twiml_response(await _greeting(channel, record, deadline))
 
 
-async def _start(gateway: Gateway, call: CallEvent, workspace_id: str) -> VoiceCall:
-    async with gateway.db.session() as session:
+async def _start(context: ChannelContext, call: CallEvent, workspace_id: str) -> VoiceCall:
+    async with context.db.session() as session:
         member = None
         if call.caller_number is not None:
             member = await store.member_by_phone(session, workspace_id, call.caller_number)
@@ -160,8 +145,7 @@ async def _start(gateway: Gateway, call: CallEvent, workspace_id: str) -> VoiceC
 
 
 async def _greeting(channel: VoiceChannel, record: VoiceCall, deadline: float) -> VoiceResponse:
-    gateway = channel.gateway
-    async with gateway.db.session() as session:
+    async with channel.context.db.session() as session:
         member = None
         if record.member_id is not None:
             member = await store.member_by_phone(session, record.workspace_id, record.caller)
@@ -181,42 +165,43 @@ async def _greeting(channel: VoiceChannel, record: VoiceCall, deadline: float) -
 # ---------------------------------------------------------------------------- one turn
 
 
-async def gather_webhook(request: web.Request) -> web.Response:
+async def gather_webhook(request: web.Request, context: ChannelContext) -> web.Response:
     """One turn: the caller's speech (or silence), or a hold coming back for its answer."""
-    channel = _channel(request)
-    gateway = request.app[GATEWAY]
-    params = _verified(channel, await from_aiohttp(request))
+    channel = _channel(context)
+    params = await verified_params(channel.verifier, channel.config.account_sid, request)
     deadline = _deadline(channel)
     try:
         call = parse_call(params)
         turn = parse_turn(request.query)
     except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
-    async with gateway.db.session() as session:
+        raise ChannelRejected(400, str(exc)) from exc
+    async with context.db.session() as session:
         record = await store.get_call(session, call.call_sid)
     if record is None:
         # The number's webhook points here directly: start the call now.
-        workspace_id = await _workspace(gateway, call.called)
+        workspace_id = await _workspace(context, call.called)
         if workspace_id is None:
-            return twiml.reply(twiml.goodbye(await _say(channel, None, [NOT_IN_SERVICE], deadline)))
-        record = await _start(gateway, call, workspace_id)
+            return twiml_response(
+                twiml.goodbye(await _say(channel, None, [NOT_IN_SERVICE], deadline))
+            )
+        record = await _start(context, call, workspace_id)
     if record.member_id is None:
         # Requests are for members; anyone else reaches the voicemail.
-        return twiml.reply(await _greeting(channel, record, deadline))
+        return twiml_response(await _greeting(channel, record, deadline))
     if turn.wait:
-        return twiml.reply(await _come_back(channel, record, turn.turn, turn.wait, deadline))
+        return twiml_response(await _come_back(channel, record, turn.turn, turn.wait, deadline))
     intent = intent_of(call.speech, proposal_pending=record.pending_proposal_id is not None)
     if intent == "silence":
         if turn.silent + 1 >= QUIET_TURNS:
             spoken = await _say(channel, record.workspace_id, [HANG_UP_SILENT], deadline)
-            return twiml.reply(twiml.goodbye(spoken))
+            return twiml_response(twiml.goodbye(spoken))
         prompt = APPROVAL_PROMPT if record.pending_proposal_id else NOT_HEARD
         spoken = await _say(channel, record.workspace_id, [prompt], deadline)
         action = channel.config.url(GATHER, turn=turn.turn, silent=turn.silent + 1)
-        return twiml.reply(twiml.listen(spoken, action, hints=_hints(record)))
+        return twiml_response(twiml.listen(spoken, action, hints=_hints(record)))
     if intent == "done":
         spoken = await _say(channel, record.workspace_id, [FAREWELL], deadline)
-        return twiml.reply(twiml.goodbye(spoken))
+        return twiml_response(twiml.goodbye(spoken))
     assert call.speech is not None
     raw: dict[str, Any] = {key: params[key] for key in params}
     raw["turn"] = turn.turn
@@ -243,10 +228,10 @@ async def gather_webhook(request: web.Request) -> web.Response:
         approval=approval,
         raw=raw,
     )
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         await store.begin_turn(session, call.call_sid, turn.turn)
-    accepted = await ingest(gateway, task)
-    return twiml.reply(await _answer(channel, record, turn.turn, 0, accepted.task_id, deadline))
+    accepted = await context.ingest(task)
+    return twiml_response(await _answer(channel, record, turn.turn, 0, accepted.task_id, deadline))
 
 
 def _hints(record: VoiceCall) -> str | None:
@@ -257,7 +242,7 @@ async def _come_back(
     channel: VoiceChannel, record: VoiceCall, turn: int, wait: int, deadline: float
 ) -> VoiceResponse:
     """A hold redirected back: look for the turn's task again."""
-    async with channel.gateway.db.session() as session:
+    async with channel.context.db.session() as session:
         task = await store.find_task(session, record.workspace_id, store.turn_key(record.id, turn))
     if task is None:
         spoken = await _say(channel, record.workspace_id, [NOT_HEARD], deadline)
@@ -270,7 +255,7 @@ async def _wait_for_replies(
 ) -> list[Deliverable] | None:
     loop = asyncio.get_running_loop()
     while True:
-        async with channel.gateway.db.session() as session:
+        async with channel.context.db.session() as session:
             replies = await store.turn_replies(session, task_id)
         if replies is not None:
             return replies
@@ -289,7 +274,7 @@ async def _answer(
     deadline: float,
 ) -> VoiceResponse:
     """Speak TURN's answer, or hold for it, or hand it to the text channel."""
-    gateway = channel.gateway
+    context = channel.context
     reserve = min(3.0, channel.config.budget * 0.3)
     replies = await _wait_for_replies(channel, task_id, deadline - reserve)
     next_turn = channel.config.url(GATHER, turn=turn + 1)
@@ -298,20 +283,20 @@ async def _answer(
         text = ONE_MOMENT if wait == 0 else STILL_WORKING
         spoken = await _say(channel, record.workspace_id, [text], deadline)
         return twiml.hold(spoken, channel.config.url(GATHER, turn=turn, wait=wait + 1))
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         route = await channel.push_route(session, record.workspace_id, record.caller, record.called)
         if replies is None:
             call = await store.lock_call(session, record.id)
             reached = call is not None and await store.hand_off(session, call, turn, route)
     if replies is None:
-        if route is not None and gateway.outbox is not None:
-            gateway.outbox.wake()
+        if route is not None:
+            context.wake_outbox()
         place = PLACES.get(route.channel, route.channel) if route is not None else ""
         text = HANDED_OFF.format(place=place) if reached else NOWHERE
         spoken = await _say(channel, record.workspace_id, [text, ANYTHING_ELSE], deadline)
         return twiml.listen(spoken, next_turn)
     answer = plan_answer(replies, can_push=route is not None, today=utcnow().date())
-    async with gateway.db.session() as session:
+    async with context.db.session() as session:
         speakable = await store.settle_turn(
             session,
             record.id,
@@ -322,8 +307,8 @@ async def _answer(
             proposal_id=answer.proposal_id,
             decided=answer.decided,
         )
-    if answer.pushes and route is not None and gateway.outbox is not None:
-        gateway.outbox.wake()
+    if answer.pushes and route is not None:
+        context.wake_outbox()
     if not speakable:
         place = PLACES.get(route.channel, route.channel) if route is not None else "you"
         texts = [ALREADY_SENT.format(place=place), ANYTHING_ELSE]
@@ -344,25 +329,24 @@ async def _answer(
 # ---------------------------------------------------------------------------- voicemail
 
 
-async def recording_webhook(request: web.Request) -> web.Response:
+async def recording_webhook(request: web.Request, context: ChannelContext) -> web.Response:
     """A voicemail (the `<Record>` action) or its transcription: one assist per recording,
     with the transcript attached when Twilio has it and the line's brand as its label."""
-    channel = _channel(request)
-    gateway = request.app[GATEWAY]
-    params = _verified(channel, await from_aiohttp(request))
+    channel = _channel(context)
+    params = await verified_params(channel.verifier, channel.config.account_sid, request)
     deadline = _deadline(channel)
     try:
         voicemail = parse_voicemail(params)
     except MalformedWebhook as exc:
-        raise problem(400, str(exc)) from exc
-    workspace_id = await _workspace(gateway, voicemail.called)
+        raise ChannelRejected(400, str(exc)) from exc
+    workspace_id = await _workspace(context, voicemail.called)
     if workspace_id is None:
-        raise problem(404, f"no workspace answers on {voicemail.called}")
+        raise ChannelRejected(404, f"no workspace answers on {voicemail.called}")
     empty_recording = voicemail.duration == 0 and not voicemail.transcription
     if empty_recording and not voicemail.is_transcription:
         spoken = await _say(channel, workspace_id, [NO_MESSAGE], deadline)
-        return twiml.reply(twiml.goodbye(spoken))
-    async with gateway.db.session() as session:
+        return twiml_response(twiml.goodbye(spoken))
+    async with context.db.session() as session:
         brand, _welcome = await store.line_brand(session, workspace_id)
         assist, created = await store.record_voicemail(
             session,
@@ -380,6 +364,6 @@ async def recording_webhook(request: web.Request) -> web.Response:
     if created:
         log.info("voicemail from a caller became assist %s", assist.ref)
     if voicemail.is_transcription:
-        return twiml.reply(twiml.empty())
+        return twiml_response(twiml.empty())
     spoken = await _say(channel, workspace_id, [VOICEMAIL_THANKS], deadline)
-    return twiml.reply(twiml.goodbye(spoken))
+    return twiml_response(twiml.goodbye(spoken))

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from api.state import GATEWAY
-from channels.base import ingest
 from cli.seed import Seeded, seed_workspace
 from core.approvals.proposals import (
     AT_EXECUTION,
@@ -223,7 +222,7 @@ async def approve_from_unlinked_sms(gw: Gateway, code: str) -> str:
         kind="approval",
         approval=Approval(decision="approve", code=code),
     )
-    accepted = await ingest(gateway, task)
+    accepted = await gateway.ingest(task)
     body = await finished_task(gw.client, accepted.task_id, **gw.auth)
     (reply,) = body["replies"]
     assert (reply["channel"], reply["address"]) == ("sms", STRANGER)

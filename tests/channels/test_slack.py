@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 
 from api.state import GATEWAY
-from channels.slack import SlackChannel
 from channels.slack.blocks import escape, render
+from channels.slack.channel import SlackChannel
 from channels.slack.sender import SlackSender
 from cli.seed import Seeded, seed_workspace
 from core.classify.types import Classification, ToolCall

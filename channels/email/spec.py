@@ -1,0 +1,21 @@
+"""The email channel's declaration: the Inbound Parse route and the adapter."""
+
+from __future__ import annotations
+
+from channels.base import ChannelRoute, ChannelSpec
+from channels.email.channel import NAME, REQUIRED, EmailChannel, EmailConfig
+from channels.email.webhook import expect_continue, inbound_webhook
+from config import Settings
+
+
+def create(settings: Settings) -> EmailChannel:
+    """The adapter; its settings were checked against REQUIRED by the registry."""
+    return EmailChannel(EmailConfig.from_settings(settings))
+
+
+EMAIL = ChannelSpec(
+    name=NAME,
+    required=REQUIRED,
+    routes=(ChannelRoute("POST", "/email/inbound", inbound_webhook, expect=expect_continue),),
+    create=create,
+)
