@@ -283,7 +283,7 @@ def _default_classifier(
         log.info("classifier: offline (OPENAI_API_KEY is not set)")
         return offline
     # Imported only here: an offline gateway never loads the OpenAI SDK (15 MB, 0.4 s).
-    from core.llm.backend import LlmClassifier
+    from core.classify.llm import LlmClassifier
     from core.llm.gateway import LlmConfigError, LlmGateway
 
     try:

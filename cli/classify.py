@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
 from core.classify.offline import OfflineClassifier
-from core.classify.types import Classification
+from models.classification import Classification
 
 if TYPE_CHECKING:
     from config import Settings
@@ -82,7 +82,7 @@ async def _run_llm(
     # Imported here: the offline path stays free of the SDK and the database layer.
     from config.metrics import Metrics
     from core.classify.backend import OfflineBackend
-    from core.llm.backend import LlmClassifier
+    from core.classify.llm import LlmClassifier
     from core.llm.gateway import LlmGateway
     from core.team.identity import Principal
     from core.tools.catalogue import default_registry

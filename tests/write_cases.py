@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from cli.seed import Seeded
-from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
 from core.tools.catalogue import default_registry
+from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from core.classify.types import Classification
 from core.team.identity import Principal
+from models.classification import Classification
 
 
 class Classifier(Protocol):

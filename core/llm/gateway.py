@@ -40,9 +40,9 @@ from openai.types.chat import (
 
 from config import Settings
 from config.metrics import Metrics
-from core.classify.types import Usage
 from core.llm.breaker import CircuitBreaker
 from core.llm.pricing import estimate_cost
+from models.classification import Usage
 
 log = logging.getLogger(__name__)
 

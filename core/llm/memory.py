@@ -10,9 +10,9 @@ from typing import Any, Literal, cast
 from sqlalchemy import CursorResult, case, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.classify.types import Classification
 from core.llm.prompt import redact, user_message
 from core.team.identity import Principal
+from models.classification import Classification
 from storage.db import Database
 from storage.models import SessionMessage
 

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
 from core.classify.backend import Classifier
-from core.classify.types import Classification, ToolCall
 from core.schedules import briefings
 from core.team.identity import Principal, resolve
 from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.outbox import enqueue
+from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task
 from storage.db import Database

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from core.approvals.proposals import Draft
-from core.classify.types import ToolCall
 from core.reports.report import REPORT_TITLES
 from core.schedules.cadence import Cadence, cadence_text
 from core.tools.args import BulkUpdateAssistsArgs, RunReportArgs
 from core.tools.registry import ToolContext
 from core.tools.writes.schedules import draft_schedule
+from models.classification import ToolCall
 from models.deliverable import Deliverable
 from storage.domain import Proposal, ScheduleOffer
 from storage.models import Member, TaskRow

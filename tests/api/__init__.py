@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from core.classify.types import Classification, ToolCall
 from core.team.identity import Principal
 from delivery.errors import Forbidden
 from delivery.senders import WholeSender
+from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable, Receipt
 from models.task import Route
 from storage.db import Database

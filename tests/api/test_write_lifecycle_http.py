@@ -27,8 +27,8 @@ from core.approvals.proposals import (
     proposal_changes,
 )
 from core.classify.backend import OfflineBackend
-from core.classify.types import Classification, ToolCall
 from core.team.identity import Principal
+from models.classification import Classification, ToolCall
 from models.task import Approval, Route, Sender, Task
 from storage.db import Database
 from storage.domain import Proposal, Snapshot

@@ -25,7 +25,6 @@ from channels.slack.blocks import escape, render
 from channels.slack.channel import SlackChannel
 from channels.slack.sender import SlackSender
 from cli.seed import Seeded, seed_workspace
-from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import CUSTOMER_ACK
 from core.team.directory import link_identity
 from core.team.identity import Principal
@@ -39,6 +38,7 @@ from delivery.errors import (
 )
 from delivery.media import MediaFile
 from delivery.outbox import enqueue
+from models.classification import Classification, ToolCall
 from models.deliverable import CardField, Deliverable, Receipt
 from models.task import Route
 from storage.db import Database

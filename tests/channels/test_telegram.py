@@ -22,7 +22,6 @@ from channels.telegram.inbound import message_task
 from channels.telegram.outbound import TelegramSender, plan, rate_keys
 from cli.seed import seed_workspace
 from core.classify.backend import OfflineBackend
-from core.classify.types import Classification
 from core.processing.pipeline import CUSTOMER_ACK
 from core.reports import analytics
 from core.team.directory import link_identity
@@ -32,6 +31,7 @@ from delivery.media import MediaStore
 from delivery.outbox import enqueue
 from delivery.ratelimit import RULES, Rule
 from delivery.render import utf16_len
+from models.classification import Classification
 from models.deliverable import CardField, Deliverable
 from models.task import Route
 from storage.db import Database

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from api.state import GATEWAY, Gateway
-from core.classify.types import Classification
 from core.team.identity import Principal
+from models.classification import Classification
 from storage.db import Database
 from storage.domain import Assist, Customer
 from storage.models import MediaObject

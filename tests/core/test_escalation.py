@@ -18,11 +18,11 @@ from core.assists.csat import Links
 from core.assists.desk import CustomerDesk
 from core.assists.email_identity import EmailIdentity
 from core.assists.phrases import asks_for_person, parse_name
-from core.classify.types import Classification
 from core.llm.gateway import LlmGateway
 from core.processing.pipeline import CUSTOMER_ACK, TaskProcessor
 from core.team.identity import Principal
 from core.tools.catalogue import default_registry
+from models.classification import Classification
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import (

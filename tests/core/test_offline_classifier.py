@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from core.classify.offline import OfflineClassifier
-from core.classify.types import Classification
 from core.tools.args import CONTROL_TOOLS, READ_TOOLS, TOOL_ARGS, WRITE_TOOLS
+from models.classification import Classification
 
 Call = tuple[str, dict[str, Any]]
 

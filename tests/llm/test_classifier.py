@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from config.metrics import Metrics
 from core.classify.backend import OfflineBackend
-from core.classify.types import ToolCall
-from core.llm.backend import LlmClassifier
+from core.classify.llm import LlmClassifier
 from core.processing.pipeline import TaskProcessor
 from core.tools.args import TOOL_ARGS
 from core.tools.catalogue import build_registry
 from core.tools.registry import ToolRegistry
+from models.classification import ToolCall
 from storage.db import Database
 from tests.factories import make_member, make_workspace
 from tests.llm import (

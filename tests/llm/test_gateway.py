@@ -9,8 +9,7 @@ import pytest
 
 from config.metrics import Metrics
 from core.classify.backend import OfflineBackend
-from core.classify.types import ToolCall
-from core.llm.backend import LlmClassifier, answer_message
+from core.classify.llm import LlmClassifier, answer_message
 from core.llm.gateway import (
     AllEndpointsFailed,
     LlmConfigError,
@@ -19,6 +18,7 @@ from core.llm.gateway import (
     retry_after_seconds,
 )
 from core.tools.catalogue import build_registry
+from models.classification import ToolCall
 from tests.conftest import make_settings
 from tests.llm import FakeClock, principal
 from tests.llm.conftest import GatewayFactory

@@ -11,11 +11,11 @@ from sqlalchemy import Connection, func, select
 
 from config.metrics import Metrics
 from core.classify.backend import OfflineBackend
-from core.classify.types import Classification, ToolCall
-from core.llm.backend import LlmClassifier
+from core.classify.llm import LlmClassifier
 from core.llm.memory import SessionMemory, prune_expired, remember
 from core.team.identity import Principal
 from core.tools.catalogue import build_registry
+from models.classification import Classification, ToolCall
 from storage.db import Database
 from storage.models import Base, SessionMessage
 from tests.api import Client, ClientFactory, finished_task

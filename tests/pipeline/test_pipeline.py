@@ -12,11 +12,11 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from config.metrics import Metrics
-from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import PipelineWorker, TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
 from core.tools.catalogue import default_registry
+from models.classification import Classification, ToolCall
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.journal import TaskJournal

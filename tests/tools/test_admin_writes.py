@@ -14,7 +14,6 @@ from sqlalchemy.sql import Select
 
 from cli.seed import Seeded, seed_workspace
 from core.assists.personal_data import strip_personal_data
-from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
@@ -24,6 +23,7 @@ from core.tools.registry import ToolContext
 from core.tools.writes import api_keys, broadcasts, integrations, schedules, team, training
 from core.tools.writes.api_keys import PENDING_REVEAL, reveal_api_key
 from core.tools.writes.schedules import schedule_briefing
+from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database

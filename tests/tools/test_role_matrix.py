@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from core.classify.types import Classification, ToolCall
 from core.processing.pipeline import TaskProcessor
 from core.team.identity import Principal
 from core.tools.args import CONTROL_TOOLS, READ_TOOLS, TOOL_ARGS, WRITE_TOOLS
 from core.tools.catalogue import build_registry
 from core.tools.registry import ToolContext
+from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.types import new_id, utcnow

@@ -17,8 +17,8 @@ from core.classify.offline.clause import PATTERN_SOURCES, Clause, Context
 from core.classify.offline.lexicon import words
 from core.classify.offline.rules import RULES, WRITE_LIKE, Outcome
 from core.classify.offline.text import Normalizer, Token, clean
-from core.classify.types import Classification, ToolCall
 from core.tools.args import READ_TOOLS, TOOL_ARGS
+from models.classification import Classification, ToolCall
 
 _SENTENCE_BREAKS = frozenset({".", "!", "?", ";", "\n"})
 _CONJUNCTIONS = frozenset({"and", "then", "also", "plus", ",", "&", "afterwards", "after"})

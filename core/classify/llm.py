@@ -12,13 +12,13 @@ from pydantic import ValidationError
 
 from config.metrics import Metrics
 from core.classify.backend import Classifier
-from core.classify.types import Classification, ToolCall
 from core.llm.gateway import AllEndpointsFailed, LlmGateway, MalformedAnswer
 from core.llm.memory import SessionMemory
 from core.llm.prompt import system_prompt, user_message
 from core.team.identity import Principal
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolRegistry
+from models.classification import Classification, ToolCall
 
 log = logging.getLogger(__name__)
 
