@@ -40,8 +40,7 @@ from storage.types import new_id
 
 log = logging.getLogger(__name__)
 
-# Channels whose adapters come in later issues: console delivery until then.
-CHANNELS_WITH_CREDENTIALS: dict[str, tuple[str, str]] = {}
+# Without a running adapter, a channel's replies are printed to the console.
 CONSOLE_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "voice", "email")
 
 
@@ -60,16 +59,6 @@ def default_senders(settings: Settings) -> dict[str, Sender]:
     for channel in CONSOLE_CHANNELS:
         senders[channel] = console
     return senders
-
-
-def log_channel_states(settings: Settings) -> None:
-    for channel, (attr, variable) in CHANNELS_WITH_CREDENTIALS.items():
-        if getattr(settings, attr) is None:
-            log.info(
-                "%s channel is off: %s is not set; its replies are printed to the console",
-                channel,
-                variable,
-            )
 
 
 @web.middleware
@@ -264,7 +253,6 @@ async def _start(
     if run and settings.scheduler_enabled:
         gateway.scheduler = _scheduler(gateway, clock)
         gateway.scheduler.start()
-    log_channel_states(settings)
     log.info("gateway node %s started", node_id)
     return gateway
 

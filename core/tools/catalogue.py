@@ -110,7 +110,7 @@ def _spec(name: str, handler: Handler) -> ToolSpec:
 
 
 def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistry:
-    """Every catalogue tool; HANDLERS overrides (tests, later issues) by name."""
+    """Every catalogue tool; HANDLERS replace implementations by name (tests use it)."""
     chosen: dict[str, Handler] = {
         "help": _help,
         **metrics.HANDLERS,
