@@ -24,7 +24,7 @@ from core.assists import inbox
 from core.assists.mail import AssistMailer, customer_email
 from core.team import directory
 from core.tools import admin_writes
-from delivery.outbox import replay
+from delivery.outbox.queue import replay
 from storage.domain import (
     Assist,
     AssistEvent,

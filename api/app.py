@@ -25,7 +25,7 @@ from core.processing.pipeline import PipelineWorker, TaskProcessor
 from core.tools.registry import ToolRegistry, default_registry
 from core.training.fetch import TrainingFetcher
 from delivery.media import MediaStore
-from delivery.outbox import OutboxWorker
+from delivery.outbox.worker import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
 from scheduler.housekeeping import Housekeeping
 from scheduler.leader import AdvisoryLock, SingleNode

@@ -14,7 +14,7 @@ from core.processing.pipeline import PipelineWorker
 from core.team.directory import TTLCache
 from core.tools.registry import ToolRegistry
 from delivery.media import MediaStore
-from delivery.outbox import OutboxWorker
+from delivery.outbox.worker import OutboxWorker
 from delivery.ratelimit import RateLimiter
 from scheduler.runner import BriefingScheduler
 from storage.db import Database

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.email.inbound import InboundEmail
 from delivery.media import MediaStore
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import CardField, Deliverable, DeliverableKind
 from models.email_threads import (
     assist_subject,

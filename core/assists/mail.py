@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.email import store as email_store
 from core.assists import inbox
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Route
 from storage.domain import Assist, AssistEvent, Customer

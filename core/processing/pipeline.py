@@ -26,7 +26,7 @@ from core.team.identity import Principal, resolve
 from core.tools import control
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Attachment, Route, Sender, Task
 from storage.db import Database

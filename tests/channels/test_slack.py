@@ -38,7 +38,7 @@ from delivery.errors import (
     RateLimited,
 )
 from delivery.media import MediaFile
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import CardField, Deliverable, Receipt
 from models.task import Route
 from storage.db import Database
