@@ -29,7 +29,7 @@ from core.tools.catalogue import default_registry
 from core.tools.registry import ToolRegistry
 from core.training.fetch import TrainingFetcher
 from delivery.media import MediaStore
-from delivery.outbox import OutboxWorker
+from delivery.outbox.worker import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
 from scheduler.housekeeping import Housekeeping
 from scheduler.leader import AdvisoryLock, SingleNode

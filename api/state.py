@@ -16,7 +16,7 @@ from core.processing.pipeline import PipelineWorker
 from core.team.directory import TTLCache, route_workspace
 from core.tools.registry import ToolRegistry
 from delivery.media import MediaStore
-from delivery.outbox import OutboxWorker
+from delivery.outbox.worker import OutboxWorker
 from delivery.ratelimit import RateLimiter
 from models.task import Task
 from scheduler.runner import BriefingScheduler

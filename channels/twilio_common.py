@@ -47,6 +47,7 @@ from delivery.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    parse_retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -209,11 +210,7 @@ class TimeoutHttpClient(AsyncTwilioHttpClient):
 
 
 def _seconds(headers: object) -> float | None:
-    value = getattr(headers, "get", lambda _name: None)("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(getattr(headers, "get", lambda _name: None)("Retry-After"))
 
 
 def rest_client(

@@ -14,6 +14,9 @@ DeliveryError
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -89,3 +92,23 @@ def from_http_status(status: int, message: str, retry_after: float | None = None
     if status == 408 or status >= 500:
         return ProviderUnavailable(message, retry_after=retry_after)
     return BadRequest(message)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds a Retry-After header asks to wait: delta-seconds, or an HTTP-date (one already
+    past means now, 0.0). None when the header is absent, empty, negative or unreadable."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, with nothing said about the sender's zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

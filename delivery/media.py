@@ -15,9 +15,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from aiohttp import web
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -117,7 +118,8 @@ class MediaStore:
             result = await session.execute(
                 delete(MediaObject).where(MediaObject.expires_at <= utcnow())
             )
-            return result.rowcount or 0
+            # A DELETE's result is a CursorResult; the session's signature only promises a Result.
+            return cast("CursorResult[Any]", result).rowcount or 0
 
     async def handle(self, request: web.Request) -> web.Response:
         """GET /media/{token}: the file, or 404 for a bad or expired link."""

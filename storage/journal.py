@@ -23,7 +23,7 @@ from storage.db import Database
 from storage.models import TaskRow
 
 log = logging.getLogger(__name__)
-_tasks = TaskRow.__table__
+_tasks = TaskRow.metadata.tables[TaskRow.__tablename__]
 
 
 @dataclass(frozen=True, slots=True)

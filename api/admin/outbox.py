@@ -11,7 +11,7 @@ from api.admin.models import OutboxOut, Page, ReplayOut
 from api.http import json_ok, problem
 from api.state import Gateway
 from core.team import directory
-from delivery.outbox import replay
+from delivery.outbox.queue import replay
 from storage.models import OutboxRow
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")

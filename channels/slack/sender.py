@@ -22,6 +22,7 @@ from delivery.errors import (
     ProviderUnavailable,
     RateLimited,
     from_http_status,
+    parse_retry_after,
 )
 from delivery.media import MediaStore
 from delivery.ratelimit import RateKey
@@ -86,7 +87,7 @@ def map_error(method: str, exc: SlackApiError) -> DeliveryError:
     headers = getattr(response, "headers", None) or {}
     data = getattr(response, "data", None)
     code = data.get("error") if isinstance(data, dict) else None
-    retry_after = _retry_after(headers.get("Retry-After"))
+    retry_after = parse_retry_after(headers.get("Retry-After"))
     message = f"slack {method}: {code or f'HTTP {status}'}"
     if status == 429 or code == "ratelimited":
         return RateLimited(message, retry_after=retry_after or DEFAULT_RETRY_AFTER)
@@ -100,13 +101,6 @@ def map_error(method: str, exc: SlackApiError) -> DeliveryError:
         # A 200 that is not Slack's JSON is a proxy or outage page, not our mistake.
         return ProviderUnavailable(message, retry_after=retry_after)
     return BadRequest(message)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _edit_handle(deliverable: Deliverable) -> Mapping[str, Any] | None:

@@ -38,7 +38,7 @@ from channels.twilio_sms.inbound import (
     keyword_of,
     parse_message,
 )
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Approval, Route, Sender, Task
 from storage.journal import task_values

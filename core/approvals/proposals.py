@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.team.identity import Principal
 from core.team.plans import SCHEDULE_QUOTAS
 from core.training.fetch import request_fetch
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Route
 from storage.domain import (

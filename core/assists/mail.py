@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.assists import csat
 from core.assists.email_identity import EmailIdentity, identity_from
 from core.assists.history import resolution_of
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import CardField, Deliverable, DeliverableKind
 from models.email_threads import (
     assist_subject,

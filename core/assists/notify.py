@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.assists.email_identity import EmailIdentity
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import CardField, Deliverable
 from models.task import Route
 from storage.domain import Assist

@@ -25,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -42,6 +41,7 @@ from config import Settings
 from config.metrics import Metrics
 from core.llm.breaker import CircuitBreaker
 from core.llm.pricing import estimate_cost
+from delivery.errors import parse_retry_after
 from models.classification import Usage
 
 log = logging.getLogger(__name__)
@@ -159,22 +159,11 @@ def retry_after_seconds(
     headers: Mapping[str, str], now: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> float | None:
     """Seconds a 429 asks us to wait: `retry-after-ms`, `retry-after` in seconds or an HTTP date."""
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value is None:
-            continue
+    value = headers.get("retry-after-ms")
+    if value is not None:
         with contextlib.suppress(ValueError):
-            return max(0.0, float(value) / divisor)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
+            return max(0.0, float(value) / 1000.0)
+    return parse_retry_after(headers.get("retry-after"), now=now())
 
 
 def failure_reason(exc: BaseException) -> str | None:

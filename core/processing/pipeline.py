@@ -25,7 +25,7 @@ from core.team.identity import Principal, resolve
 from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task

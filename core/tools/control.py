@@ -17,7 +17,7 @@ from core.schedules import follow_ups
 from core.tools import learning
 from core.tools.args import ApproveProposalArgs, RejectProposalArgs, SendToArgs
 from core.tools.registry import ToolContext
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Route
 from storage.domain import Proposal

@@ -28,7 +28,7 @@ from delivery.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Route
 from storage.db import Database

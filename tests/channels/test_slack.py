@@ -37,7 +37,7 @@ from delivery.errors import (
     RateLimited,
 )
 from delivery.media import MediaFile
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.classification import Classification, ToolCall
 from models.deliverable import CardField, Deliverable, Receipt
 from models.task import Route

@@ -28,7 +28,7 @@ from core.team.directory import link_identity
 from core.team.identity import Principal
 from delivery import errors
 from delivery.media import MediaStore
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from delivery.ratelimit import RULES, Rule
 from delivery.render import utf16_len
 from models.classification import Classification

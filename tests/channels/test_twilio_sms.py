@@ -27,7 +27,7 @@ from cli.seed import Seeded, seed_workspace
 from core.reports import analytics
 from core.team.directory import link_identity
 from delivery.errors import ProviderTimeout
-from delivery.outbox import enqueue
+from delivery.outbox.queue import enqueue
 from models.deliverable import Deliverable
 from models.task import Route
 from storage.db import Database

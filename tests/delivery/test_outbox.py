@@ -11,7 +11,9 @@ from sqlalchemy import select
 from config.metrics import Metrics
 from core.team import directory
 from delivery.errors import DeliveryError, Forbidden, ProviderUnavailable, RateLimited
-from delivery.outbox import OutboxWorker, backoff_delay, enqueue, replay
+from delivery.outbox.failures import backoff_delay
+from delivery.outbox.queue import enqueue, replay
+from delivery.outbox.worker import OutboxWorker
 from delivery.senders import WholeSender
 from models.deliverable import Deliverable, Receipt
 from models.task import Route

@@ -24,7 +24,8 @@ from api.state import GATEWAY
 from channels.slack.sender import SlackSender
 from config.metrics import Metrics
 from core.team import directory
-from delivery.outbox import OutboxWorker, enqueue
+from delivery.outbox.queue import enqueue
+from delivery.outbox.worker import OutboxWorker
 from delivery.senders import Op, Sender
 from models.deliverable import Deliverable, Receipt
 from models.task import Route

@@ -22,7 +22,8 @@ from channels.telegram.outbound import TelegramSender, plan
 from config.metrics import Metrics
 from core.team import directory
 from delivery import errors
-from delivery.outbox import OutboxWorker, enqueue
+from delivery.outbox.queue import enqueue
+from delivery.outbox.worker import OutboxWorker
 from delivery.ratelimit import RateLimiter
 from models.deliverable import Deliverable
 from models.task import Route

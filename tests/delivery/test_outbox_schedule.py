@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 
 from config.metrics import Metrics
 from core.team import directory
-from delivery.outbox import OutboxWorker, enqueue
+from delivery.outbox.queue import enqueue
+from delivery.outbox.worker import OutboxWorker
 from delivery.ratelimit import RateLimiter, Rule
 from delivery.senders import Op
 from models.deliverable import Deliverable, Receipt

@@ -26,11 +26,3 @@ class EmailProvider(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds; an HTTP date counts as unknown)."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None

@@ -15,8 +15,13 @@ from brevo import AsyncBrevo
 from brevo.core.api_error import ApiError
 
 from channels.email.message import OutgoingEmail
-from channels.email.providers import API_TIMEOUT, retry_after
-from delivery.errors import ProviderTimeout, ProviderUnavailable, from_http_status
+from channels.email.providers import API_TIMEOUT
+from delivery.errors import (
+    ProviderTimeout,
+    ProviderUnavailable,
+    from_http_status,
+    parse_retry_after,
+)
 from models.deliverable import Receipt
 
 
@@ -63,7 +68,7 @@ class BrevoProvider:
             status = exc.status_code or 502
             body = exc.body if isinstance(exc.body, dict) else {}
             detail = body.get("message") or body.get("code") or ""
-            wait = retry_after((exc.headers or {}).get("retry-after"))
+            wait = parse_retry_after((exc.headers or {}).get("retry-after"))
             raise from_http_status(
                 status, f"brevo smtp/email: HTTP {status}" + (f": {detail}" if detail else ""), wait
             ) from exc

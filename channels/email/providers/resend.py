@@ -15,8 +15,14 @@ from typing import Any
 import aiohttp
 
 from channels.email.message import OutgoingEmail
-from channels.email.providers import API_TIMEOUT, retry_after
-from delivery.errors import BadRequest, ProviderTimeout, ProviderUnavailable, from_http_status
+from channels.email.providers import API_TIMEOUT
+from delivery.errors import (
+    BadRequest,
+    ProviderTimeout,
+    ProviderUnavailable,
+    from_http_status,
+    parse_retry_after,
+)
 from models.deliverable import Receipt
 
 
@@ -77,7 +83,7 @@ class ResendProvider:
                 self._url, json=build_body(mail), headers=headers
             ) as response:
                 status = response.status
-                wait = retry_after(response.headers.get("Retry-After"))
+                wait = parse_retry_after(response.headers.get("Retry-After"))
                 try:
                     data = await response.json(content_type=None)
                 except ValueError:

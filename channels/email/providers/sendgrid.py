@@ -27,13 +27,14 @@ from sendgrid.helpers.mail import (
 )
 
 from channels.email.message import OutgoingEmail
-from channels.email.providers import API_TIMEOUT, retry_after
+from channels.email.providers import API_TIMEOUT
 from delivery.errors import (
     BadRequest,
     DeliveryError,
     ProviderTimeout,
     ProviderUnavailable,
     from_http_status,
+    parse_retry_after,
 )
 from models.deliverable import Receipt
 
@@ -71,7 +72,7 @@ def map_error(exc: HTTPError) -> DeliveryError:
     except (ValueError, AttributeError, TypeError):
         detail = ""
     message = f"sendgrid mail/send: HTTP {exc.status_code}" + (f": {detail}" if detail else "")
-    return from_http_status(exc.status_code, message, retry_after(headers.get("Retry-After")))
+    return from_http_status(exc.status_code, message, parse_retry_after(headers.get("Retry-After")))
 
 
 class SendGridProvider:

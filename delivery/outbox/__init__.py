@@ -1,0 +1,1 @@
+"""The outbox: replies written with their task's commit, delivered by workers with retries."""

@@ -1,0 +1,148 @@
+"""The outbox rows a worker holds: claiming due rows under a lease, putting back, releasing."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from models.deliverable import Deliverable
+from models.task import Route
+from storage.db import Database
+from storage.models import OutboxRow
+from storage.types import utcnow
+
+OUTBOX = OutboxRow.metadata.tables[OutboxRow.__tablename__]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ClaimedReply:
+    id: str
+    workspace_id: str
+    route: Route
+    deliverable: Deliverable
+    attempts: int
+    parts_sent: int = 0
+    created_at: datetime | None = None
+    seq: int = 0
+    # The part at parts_sent may already be at the provider (see OutboxRow.in_doubt).
+    in_doubt: bool = False
+
+
+@dataclass(frozen=True)
+class PutBack:
+    """A held row going back to the queue, due again at DUE, with what it has sent so far."""
+
+    row_id: str
+    parts_sent: int
+    in_doubt: bool
+    due: datetime
+
+
+async def claim_due(
+    db: Database, *, node_id: str, lease: timedelta, limit: int, ids: Collection[str] = ()
+) -> list[ClaimedReply]:
+    """Claim replies whose time has come, or whose claim outlived its lease, oldest first;
+    with IDS, those of them still waiting (just committed: no search, no sort)."""
+    now = utcnow()
+    due = (
+        select(OUTBOX.c.id)
+        .where(
+            or_(
+                and_(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now),
+                and_(OUTBOX.c.status == "sending", OUTBOX.c.lease_until < now),
+            )
+        )
+        # Oldest first: a reply put back for its slot is taken again before newer ones,
+        # and one conversation's replies keep the order they were written in.
+        .order_by(OUTBOX.c.created_at, OUTBOX.c.seq, OUTBOX.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    # Another node may claim the same rows at the same time: the status condition, read
+    # again once its row lock is released, lets only one have each.
+    where = (
+        and_(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
+        if ids
+        else OUTBOX.c.id.in_(due.scalar_subquery())
+    )
+    stmt = (
+        update(OUTBOX)
+        .where(where)
+        .values(
+            status="sending",
+            claimed_by=node_id,
+            lease_until=now + lease,
+            # Taken over from a node whose lease ran out: it may have died mid-call.
+            in_doubt=or_(OUTBOX.c.in_doubt, OUTBOX.c.status == "sending"),
+        )
+        .returning(
+            OUTBOX.c.id,
+            OUTBOX.c.workspace_id,
+            OUTBOX.c.channel,
+            OUTBOX.c.address,
+            OUTBOX.c.thread,
+            OUTBOX.c.deliverable,
+            OUTBOX.c.attempts,
+            OUTBOX.c.parts_sent,
+            OUTBOX.c.created_at,
+            OUTBOX.c.seq,
+            OUTBOX.c.in_doubt,
+        )
+    )
+    async with db.session() as session:
+        rows = (await session.execute(stmt)).all()
+    # RETURNING follows no order: sort again, so one conversation's replies keep theirs.
+    rows = sorted(rows, key=lambda r: (r.created_at, r.seq, r.id))
+    return [
+        ClaimedReply(
+            id=row.id,
+            workspace_id=row.workspace_id,
+            route=Route(channel=row.channel, address=row.address, thread=row.thread),
+            deliverable=Deliverable.model_validate(row.deliverable),
+            attempts=row.attempts,
+            parts_sent=row.parts_sent or 0,
+            created_at=row.created_at,
+            seq=row.seq,
+            in_doubt=bool(row.in_doubt),
+        )
+        for row in rows
+    ]
+
+
+async def put_back(db: Database, rows: Sequence[PutBack]) -> None:
+    """Rate limit: back in the queue for a later slot, no attempt counted."""
+    async with db.session() as session:
+        await session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == bindparam("row_id"))
+            .values(
+                status="pending",
+                lease_until=None,
+                parts_sent=bindparam("parts"),
+                in_doubt=bindparam("doubt"),
+                next_attempt_at=bindparam("due"),
+            ),
+            [
+                {
+                    "row_id": row.row_id,
+                    "parts": row.parts_sent,
+                    "doubt": row.in_doubt,
+                    "due": row.due,
+                }
+                for row in rows
+            ],
+        )
+
+
+async def release(db: Database, node_id: str) -> None:
+    """Hand back rows NODE_ID claimed but did not finish."""
+    async with db.session() as session:
+        await session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.status == "sending", OUTBOX.c.claimed_by == node_id)
+            .values(status="pending", lease_until=None)
+        )

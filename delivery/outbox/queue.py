@@ -1,0 +1,65 @@
+"""Writing replies into the outbox inside the caller's transaction, and replaying dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from delivery.outbox.claims import OUTBOX
+from models.deliverable import Deliverable
+from models.task import Route
+from storage.models import OutboxRow
+from storage.types import new_id, utcnow
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    route: Route,
+    deliverables: Iterable[Deliverable],
+    dedupe_prefix: str,
+    task_id: str | None = None,
+) -> list[str]:
+    """Add replies to the outbox inside the caller's transaction; returns their ids.
+
+    The dedupe key `<prefix>:<n>` makes a second enqueue of the same result impossible.
+    """
+    now = utcnow()
+    ids = []
+    for seq, deliverable in enumerate(deliverables):
+        row = OutboxRow(
+            id=new_id(),
+            workspace_id=workspace_id,
+            task_id=task_id,
+            dedupe_key=f"{dedupe_prefix}:{seq}",
+            seq=seq,
+            channel=route.channel,
+            address=route.address,
+            thread=route.thread,
+            deliverable=deliverable.model_dump(mode="json"),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(row)
+        ids.append(row.id)
+    return ids
+
+
+async def replay(session: AsyncSession, workspace_id: str, outbox_id: str | None = None) -> int:
+    """Put dead-lettered rows back in the queue (one, or all of the workspace's); returns count."""
+    where = [OUTBOX.c.workspace_id == workspace_id, OUTBOX.c.status == "dead"]
+    if outbox_id is not None:
+        where.append(OUTBOX.c.id == outbox_id)
+    result = await session.execute(
+        update(OUTBOX)
+        .where(*where)
+        .values(status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None)
+    )
+    # An UPDATE's result is a CursorResult; the session's signature only promises a Result.
+    return cast("CursorResult[Any]", result).rowcount or 0
