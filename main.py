@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     fn = getattr(args, "fn", cmd_serve)
     if fn is cmd_classify:
-        return fn(None, args)  # type: ignore[arg-type]  # classify needs no settings or database
+        return fn(None, args)  # classify needs no settings or database
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     return int(fn(settings, args) or 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -81,8 +81,8 @@ async def _resolve_member(gateway: Gateway, ref: str, scope: str | None) -> tupl
                 raise problem(409, str(exc)) from exc
             return member.id, member.workspace_id
 
-    found: tuple[str, str] = await gateway.members.get_or_load((ref.lower(), scope), load)
-    return found
+    # LOAD returns a pair or raises, so the cache never answers None for this key.
+    return cast(tuple[str, str], await gateway.members.get_or_load((ref.lower(), scope), load))
 
 
 async def post_message(request: web.Request) -> web.Response:

@@ -19,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from core.schedules.timing import Timing, next_fire, plan
 from models.task import Briefing, Route, Sender, Task
@@ -32,7 +32,7 @@ from storage.journal import Accepted, JournalClosed
 from storage.types import new_id, utcnow
 
 log = logging.getLogger(__name__)
-_s = Schedule.__table__
+_s = cast(Table, Schedule.__table__)
 _T = TypeVar("_T")
 
 # Rows whose `updated_at` is this close to the newest one seen are read again on every poll:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypedDict
 
 from mailparser_reply import EmailReplyParser
 
@@ -278,9 +278,10 @@ def parse_inbound(fields: Mapping[str, FormPart]) -> InboundEmail:
     if spf is None:
         spf = auth.get("spf")
     if not dkim and "dkim" in auth:
-        dkim = auth["dkim"]  # type: ignore[assignment]
+        dkim = auth["dkim"]
     references = tuple(message_ids(headers.get("References")))
     reply_to_ids = message_ids(headers.get("In-Reply-To"))
+    own_ids = message_ids(headers.get("Message-ID"))
     if not text.strip() and html.strip():
         text = html_to_text(html)
     text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT_CHARS]
@@ -292,7 +293,7 @@ def parse_inbound(fields: Mapping[str, FormPart]) -> InboundEmail:
             text=text,
             html=html[: MAX_TEXT_CHARS * 2],
             reply_text=strip_reply(text),
-            message_id=(message_ids(headers.get("Message-ID")) or [None])[0],
+            message_id=own_ids[0] if own_ids else None,
             in_reply_to=reply_to_ids[-1] if reply_to_ids else None,
             references=references,
             to=tuple(mail.to),
@@ -526,9 +527,14 @@ def _dkim_field(value: str) -> list[tuple[str, str]]:
     return [(domain.lower(), result.lower()) for domain, result in _DKIM_FIELD.findall(value)]
 
 
-def _authentication_results(headers: Mapping[str, str]) -> dict[str, object]:
+class _AuthenticationResults(TypedDict, total=False):
+    spf: str
+    dkim: list[tuple[str, str]]
+
+
+def _authentication_results(headers: Mapping[str, str]) -> _AuthenticationResults:
     """SPF and DKIM results from Authentication-Results (RFC 8601)."""
-    found: dict[str, object] = {}
+    found: _AuthenticationResults = {}
     value = headers.get("Authentication-Results", "")
     dkim: list[tuple[str, str]] = []
     for method, result, rest in _AUTH_RESULT.findall(value):

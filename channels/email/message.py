@@ -69,7 +69,7 @@ class OutgoingEmail:
         message.add_alternative(self.html, subtype="html")
         inline = [a for a in self.attachments if a.inline]
         if inline:
-            html_part = message.get_payload()[1]  # type: ignore[index]
+            html_part = list(message.iter_parts())[1]
             for item in inline:
                 maintype, _, subtype = item.content_type.partition("/")
                 html_part.add_related(

@@ -132,7 +132,7 @@ def plan(route: Route, deliverable: Deliverable) -> list[Op]:
         photo = content_type.startswith("image/") and (
             not isinstance(size, int) or size <= PHOTO_MAX_BYTES
         )
-        caption, rest = _take(deliverable.text, CAPTION_LIMIT)
+        caption, remainder = _take(deliverable.text, CAPTION_LIMIT)
         upload = {
             "media_id": media["id"],
             "filename": media.get("filename") or "file",
@@ -140,8 +140,8 @@ def plan(route: Route, deliverable: Deliverable) -> list[Op]:
             **placement,
         }
         ops = [Op("photo" if photo else "document", upload, keys)]
-        if rest:
-            overflow = _parts(None, rest, TEXT_LIMIT)
+        if remainder:
+            overflow = _parts(None, remainder, TEXT_LIMIT)
             ops += [Op("message", {"text": part, **after}, keys) for part in overflow]
         return ops
 

@@ -37,7 +37,7 @@ STATUS_RANK = {
 
 
 def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 async def record_keyword(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -144,7 +144,11 @@ async def other_route(
             addresses[channel] = identities[channel]
     if member.email and "email" not in addresses:
         addresses["email"] = member.email
-    order = [member.default_channel, "sms", "slack", "telegram", "email"]
+    order = [
+        channel
+        for channel in (member.default_channel, "sms", "slack", "telegram", "email")
+        if channel is not None
+    ]
     for channel in order:
         if channel in addresses and channel in usable:
             if channel == "sms" and await is_opted_out(session, "sms", number, member.workspace_id):

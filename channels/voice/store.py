@@ -12,9 +12,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +33,7 @@ FINISHED = ("done", "failed")
 
 
 def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 def turn_key(call_sid: str, turn: int) -> str:
@@ -138,7 +138,7 @@ async def lock_call(session: AsyncSession, call_sid: str) -> VoiceCall | None:
     result = await session.execute(
         update(VoiceCall).where(VoiceCall.id == call_sid).values(updated_at=utcnow())
     )
-    if not result.rowcount:
+    if not cast("CursorResult[Any]", result).rowcount:
         return None
     return await session.scalar(
         select(VoiceCall)
@@ -225,7 +225,7 @@ async def push(
             )
             .on_conflict_do_nothing(index_elements=["workspace_id", "dedupe_key"])
         )
-        created += result.rowcount or 0
+        created += cast("CursorResult[Any]", result).rowcount or 0
     return created
 
 

@@ -8,10 +8,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.team.identity import Principal
@@ -153,7 +153,7 @@ class Decision:
 
 
 def key_value(model: type[Base], key: str) -> Any:
-    column = model.__table__.c.id  # type: ignore[attr-defined]
+    column = model.__table__.c.id
     return int(key) if column.type.python_type is int else key
 
 
@@ -201,8 +201,7 @@ async def apply_changes(
         key = key_value(model, change.key)
         row = await session.scalar(
             select(model).where(
-                model.id == key,  # type: ignore[attr-defined]
-                model.workspace_id == workspace_id,  # type: ignore[attr-defined]
+                model.__table__.c.id == key, model.__table__.c.workspace_id == workspace_id
             )
         )
         if change.field == CREATE:
@@ -469,7 +468,7 @@ async def decide(
             decided_at=now,
         )
     )
-    if claimed.rowcount != 1:
+    if cast("CursorResult[Any]", claimed).rowcount != 1:
         # Another approval won the race (a double tap): say what became of the proposal.
         status = await session.scalar(select(Proposal.status).where(Proposal.id == proposal.id))
         return Decision(proposal, False, _decided(proposal.code, status or "decided"))

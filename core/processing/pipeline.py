@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from core.llm.memory import SessionMemory
 
 log = logging.getLogger(__name__)
-_tasks = TaskRow.__table__
+_tasks = cast(Table, TaskRow.__table__)
 
 CUSTOMER_ACK = (
     "Thanks for your message. It has reached our support team, and we will get back to you here."
@@ -393,15 +393,16 @@ class PipelineWorker:
     async def claim(self) -> list[tuple[Any, str]]:
         """Claim queued tasks, or running ones whose lease expired (their node died)."""
         now = utcnow()
+        token = new_id()
         params = {
             "claim_now": now,
             "claim_node": self._node_id,
-            "claim_token": new_id(),
+            "claim_token": token,
             "claim_lease": now + self._lease,
         }
         async with self._db.writing(), self._db.session() as session:
             rows = (await session.execute(self._claim, params)).all()
-        return [(row, params["claim_token"]) for row in rows]
+        return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:
         started = time.perf_counter()
@@ -452,6 +453,7 @@ class PipelineWorker:
                     raise
                 log.info("task %s: the database refused a concurrent write; again", task.id)
                 await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _writing(self, session: AsyncSession) -> bool:
         """Whether SESSION's SQLite connection is inside a write transaction already (the
@@ -493,7 +495,7 @@ class PipelineWorker:
                 **values,
             },
         )
-        if result.rowcount != 1:
+        if cast("CursorResult[Any]", result).rowcount != 1:
             raise LostClaim(task_id)
 
     async def _fail(self, task: Task, token: str, error: str) -> None:

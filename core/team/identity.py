@@ -80,6 +80,7 @@ _BY_IDENTITY = (
 
 async def resolve(session: AsyncSession, task: Task) -> Principal:
     """The principal behind TASK; raises LookupError if the workspace is gone."""
+    params: dict[str, str | list[str]]
     if task.sender.channel in ("web", "schedule"):
         # These senders are member ids put there by our own authenticated edge.
         query, params = _BY_MEMBER_ID, {"address": task.sender.address}

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from html.parser import HTMLParser
 from types import TracebackType
+from typing import cast
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
@@ -25,7 +26,7 @@ from storage.domain import TrainingSource
 from storage.types import new_id, utcnow
 
 log = logging.getLogger(__name__)
-_sources = TrainingSource.__table__
+_sources = cast(Table, TrainingSource.__table__)
 
 FETCH_TIMEOUT = 10.0
 MAX_BYTES = 2 * 1024 * 1024

@@ -51,15 +51,15 @@ class BrevoProvider:
         headers = {**mail.thread_headers, "IdempotencyKey": mail.message_id.strip("<>")}
         try:
             response = await self._client.transactional_emails.send_transac_email(
-                sender=sender,  # type: ignore[arg-type]
-                to=[{"email": mail.to}],  # type: ignore[list-item]
+                sender=sender,
+                to=[{"email": mail.to}],
                 subject=mail.subject,
                 text_content=mail.text,
                 html_content=mail.html,
-                reply_to={"email": mail.reply_to} if mail.reply_to else None,  # type: ignore[arg-type]
+                reply_to={"email": mail.reply_to} if mail.reply_to else None,
                 headers=headers,
                 attachment=[
-                    {"name": item.filename, "content": base64.b64encode(item.data).decode()}  # type: ignore[misc]
+                    {"name": item.filename, "content": base64.b64encode(item.data).decode()}
                     for item in mail.attachments
                 ]
                 or None,

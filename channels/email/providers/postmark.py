@@ -71,6 +71,8 @@ def map_error(exc: PostmarkException) -> DeliveryError:
     if isinstance(exc, InactiveRecipientException):
         return InvalidRecipient(message)
     if isinstance(exc, PostmarkAPIException):
+        # The SDK's base class allows no status; its API exceptions are always built with one.
+        assert exc.http_status is not None
         return from_http_status(exc.http_status, message)
     # No HTTP answer at all (connection refused, reset): the SDK wraps httpx's error.
     return ProviderUnavailable(message)

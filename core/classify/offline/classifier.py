@@ -150,7 +150,11 @@ class OfflineClassifier:
             first = tokens[body].norm if body < end else ""
             if boundary == "sentence":
                 keep = candidate.outcome is not None
-                if keep and prev.outcome is not None and prev.outcome.free_text:
+                if (
+                    candidate.outcome is not None
+                    and prev.outcome is not None
+                    and prev.outcome.free_text
+                ):
                     keep = _opens_new_request(first, candidate.outcome)
                 if not keep and prev.outcome is not None and prev.outcome.free_text:
                     units[-1] = self._unit(source, tokens, prev.start, end, prev.body, prev.ctx)
@@ -159,7 +163,12 @@ class OfflineClassifier:
                 keep = candidate.outcome is not None and (
                     first in _TRIGGERS or _another_read(prev.outcome, candidate.outcome)
                 )
-                if keep and prev.outcome is not None and prev.outcome.free_text:
+                if (
+                    keep
+                    and candidate.outcome is not None
+                    and prev.outcome is not None
+                    and prev.outcome.free_text
+                ):
                     keep = _opens_new_request(first, candidate.outcome)
                 if not keep:
                     units[-1] = self._unit(source, tokens, prev.start, end, prev.body, prev.ctx)

@@ -168,7 +168,7 @@ def qa_pair(c: Clause, ctx: Context) -> Outcome | None:
     after = num.end() if num else edit.end()
     value_at = _QA_VALUE_RE.search(c.s, after)
     text = cl.free_text(c, value_at.start()) if value_at else None
-    if text is None:
+    if value_at is None or text is None:
         return _ask(f"What should Q&A pair {qa_id} say?", free_text=True)
     asks_question = re.search(r"\bquestion\b", c.s[: value_at.start()])
     field_name = "question" if asks_question else "answer"
@@ -843,8 +843,8 @@ def assign_assist(c: Clause, ctx: Context) -> Outcome | None:
         return _ask(f"Who should I assign {', '.join(refs)} to?")
     calls = [("assign_assist", {"assist": r, "member": who}) for r, who in _pair(c, refs, member)]
     # "assign A-1 to Maria, urgent" / "... as high priority": a second change in the same breath.
-    to = re.search(r"\bto\s+\S+", c.s)
-    priority = cl.PRIORITY_RE.search(c.s, to.end()) if to else None
+    to_whom = re.search(r"\bto\s+\S+", c.s)
+    priority = cl.PRIORITY_RE.search(c.s, to_whom.end()) if to_whom else None
     if priority:
         level = cl.PRIORITY_MAP[priority.group(1)]
         calls += [("set_assist_priority", {"assist": r, "priority": level}) for r in refs]

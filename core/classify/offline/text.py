@@ -307,10 +307,10 @@ class Normalizer:
                 "h": "hours",
                 "hrs": "hours",
             }.get(unit, unit)
-            out = [Token(number, start, end, "num")]
+            tokens = [Token(number, start, end, "num")]
             if unit not in {"st", "nd", "rd", "th"}:
-                out.append(Token(unit, start, end, "word"))
-            return out
+                tokens.append(Token(unit, start, end, "word"))
+            return tokens
         if word.isdigit():
             return [Token(word, start, end, "num")]
         parts = re.split(r"[-/&]", word) if re.search(r"[-/&]", word) else [word]
