@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -153,8 +153,8 @@ async def other_route(
         if channel in addresses and channel in usable:
             if channel == "sms" and await is_opted_out(session, "sms", number, member.workspace_id):
                 continue
-            target: ChannelName = channel  # type: ignore[assignment]
-            return Route(channel=target, address=addresses[channel])
+            # `addresses` only holds channel names, so CHANNEL is one.
+            return Route(channel=cast(ChannelName, channel), address=addresses[channel])
     return None
 
 
