@@ -14,6 +14,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -168,3 +170,9 @@ def run_migrations_blocking(url: str) -> None:
             await db.dispose()
 
     asyncio.run(_go())
+
+
+def upsert_insert(session: AsyncSession) -> Any:
+    """The dialect's `insert` (SQLite's or PostgreSQL's), for `on_conflict_do_nothing` and
+    `on_conflict_do_update`, which the generic `insert` lacks."""
+    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert

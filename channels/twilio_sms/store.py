@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.task import ChannelName, Route
+from storage.db import upsert_insert
 from storage.models import ChannelIdentity, DeliveryReceipt, Member, OptOut, OutboxRow, TaskRow
 from storage.types import new_id, utcnow
 
@@ -36,15 +35,11 @@ STATUS_RANK = {
 }
 
 
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-
-
 async def record_keyword(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Store a STOP/START/HELP message as a finished task (no worker ever claims it), so a
     redelivery finds it; True when this is the first delivery of that message."""
     stmt = (
-        _insert(session)(TaskRow)
+        upsert_insert(session)(TaskRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["workspace_id", "channel", "external_id"])
         .returning(TaskRow.id)
@@ -54,7 +49,7 @@ async def record_keyword(session: AsyncSession, values: dict[str, Any]) -> bool:
 
 async def opt_out(session: AsyncSession, workspace_id: str, channel: str, number: str) -> None:
     stmt = (
-        _insert(session)(OptOut)
+        upsert_insert(session)(OptOut)
         .values(
             id=new_id(),
             workspace_id=workspace_id,

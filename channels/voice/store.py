@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.twilio_sms.store import PHONE_CHANNELS, other_route
 from core.assists.records import create_assist, customer_for, guess_category
 from models.deliverable import Deliverable
 from models.task import Route
+from storage.db import upsert_insert
 from storage.domain import AiAgent, Assist
 from storage.models import ChannelIdentity, Member, OutboxRow, TaskRow, Workspace, WorkspaceAddress
 from storage.types import new_id, utcnow
@@ -30,10 +29,6 @@ from storage.voice import VoiceCall
 
 PUSH_NOTICE = "From your call:"
 FINISHED = ("done", "failed")
-
-
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 def turn_key(call_sid: str, turn: int) -> str:
@@ -117,7 +112,7 @@ async def start_call(
     """Record the call once (Twilio may ask for the call's first TwiML more than once)."""
     now = utcnow()
     await session.execute(
-        _insert(session)(VoiceCall)
+        upsert_insert(session)(VoiceCall)
         .values(
             id=call_sid,
             workspace_id=workspace_id,
@@ -206,7 +201,7 @@ async def push(
         text = f"{PUSH_NOTICE}\n{deliverable.text}" if deliverable.text else PUSH_NOTICE
         copy = deliverable.model_copy(update={"text": text})
         result = await session.execute(
-            _insert(session)(OutboxRow)
+            upsert_insert(session)(OutboxRow)
             .values(
                 id=new_id(),
                 workspace_id=call.workspace_id,
@@ -353,7 +348,7 @@ async def record_voicemail(
     now = utcnow()
     task_id = new_id()
     inserted = await session.scalar(
-        _insert(session)(TaskRow)
+        upsert_insert(session)(TaskRow)
         .values(
             id=task_id,
             workspace_id=workspace_id,

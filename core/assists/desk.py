@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.assists import csat
@@ -20,6 +18,7 @@ from core.assists.turn import CustomerTurn
 from core.team.identity import Principal
 from models.deliverable import Deliverable
 from models.task import Task
+from storage.db import upsert_insert
 from storage.domain import AiAgent
 from storage.inbox import CustomerSession
 from storage.types import new_id
@@ -50,10 +49,6 @@ def caller_of(task: Task) -> Caller:
     phone = address.removeprefix("whatsapp:") if channel in PHONE_CHANNELS else None
     name = parse_name(task.sender_name) if task.sender_name else None
     return Caller(channel, address, email, phone, name)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
 
 
 class CustomerDesk:
@@ -113,7 +108,7 @@ class CustomerDesk:
     ) -> CustomerSession:
         """The customer's session row, locked until the caller's transaction ends."""
         await session.execute(
-            _insert(session)(CustomerSession)
+            upsert_insert(session)(CustomerSession)
             .values(
                 id=new_id(),
                 workspace_id=workspace_id,

@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from delivery.media import MediaStore
 from models.task import Attachment
+from storage.db import upsert_insert
 from storage.email import EmailRecord
 from storage.models import TaskRow
 from storage.types import new_id
@@ -74,14 +73,10 @@ class ReceivedEmail(Protocol):
     def attachments(self) -> Sequence[ReceivedAttachment]: ...
 
 
-def _insert(session: AsyncSession) -> Any:
-    return sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-
-
 async def record_task(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert a task row unless its dedupe key exists; True when this is the first delivery."""
     stmt = (
-        _insert(session)(TaskRow)
+        upsert_insert(session)(TaskRow)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["workspace_id", "channel", "external_id"])
         .returning(TaskRow.id)
@@ -133,7 +128,7 @@ async def record_inbound(
     message_id = mail.message_id or f"<{mail.external_id}>"
     record_id = new_id()
     stmt = (
-        _insert(session)(EmailRecord)
+        upsert_insert(session)(EmailRecord)
         .values(
             id=record_id,
             workspace_id=workspace_id,
