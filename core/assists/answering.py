@@ -22,7 +22,7 @@ from storage.domain import KnowledgeGap
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
 
-    from core.assists.turn import CustomerTurn
+    from core.assists.turn_view import TurnView
     from core.llm.gateway import LlmGateway
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ Knowledge:
 {knowledge}{history}"""
 
 
-async def answer(turn: CustomerTurn) -> AgentAnswer:
+async def answer(turn: TurnView) -> AgentAnswer:
     """The best-ranked passage as the answer, or the LLM's answer from the best passages."""
     found = await passages(turn.session, turn.principal.workspace_id)
     matches = rank(turn.text, found)
@@ -96,7 +96,7 @@ async def answer(turn: CustomerTurn) -> AgentAnswer:
 
 
 async def _answer_with_llm(
-    turn: CustomerTurn, llm: LlmGateway, matches: Sequence[Match], offline: AgentAnswer
+    turn: TurnView, llm: LlmGateway, matches: Sequence[Match], offline: AgentAnswer
 ) -> AgentAnswer:
     from core.llm.gateway import LlmError, MalformedAnswer
 
@@ -158,7 +158,7 @@ async def _answer_with_llm(
     )
 
 
-async def record_knowledge_gap(turn: CustomerTurn) -> None:
+async def record_knowledge_gap(turn: TurnView) -> None:
     """A question the agent could not answer is a knowledge gap the team can fill."""
     question = cut(turn.text, 500)
     gap = await turn.session.scalar(

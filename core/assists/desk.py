@@ -3,7 +3,6 @@ channel, who the customer is as the channel tells, their session row locked whil
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from core.assists.email_identity import EmailIdentity
 from core.assists.mail import AssistMailer
 from core.assists.phrases import parse_name
 from core.assists.turn import CustomerTurn
+from core.assists.turn_view import Caller
 from core.team.identity import Principal
 from models.deliverable import Deliverable
 from models.task import Task
@@ -29,17 +29,6 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIDENCE = 0.5
 PHONE_CHANNELS = ("sms", "whatsapp", "voice")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who the customer is, as far as the channel tells."""
-
-    channel: str
-    address: str
-    email: str | None
-    phone: str | None
-    name: str | None
 
 
 def caller_of(task: Task) -> Caller:

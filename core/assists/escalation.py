@@ -21,7 +21,7 @@ from storage.domain import Assist, Customer
 from storage.email import EmailRecord
 
 if TYPE_CHECKING:
-    from core.assists.turn import CustomerTurn
+    from core.assists.turn_view import TurnView
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ REQUESTED = "The customer asked to talk to a person"
 
 
 async def escalate(
-    turn: CustomerTurn, reason: str, kind: Literal["requested", "low_confidence"]
+    turn: TurnView, reason: str, kind: Literal["requested", "low_confidence"]
 ) -> list[Deliverable]:
     row = turn.row
     row.reason = reason
@@ -53,7 +53,7 @@ async def escalate(
     return _next_question(turn, opener)
 
 
-def _next_question(turn: CustomerTurn, opener: str = "") -> list[Deliverable]:
+def _next_question(turn: TurnView, opener: str = "") -> list[Deliverable]:
     row = turn.row
     if not row.name:
         row.stage = "ask_name"
@@ -74,7 +74,7 @@ def _next_question(turn: CustomerTurn, opener: str = "") -> list[Deliverable]:
     )
 
 
-async def collect(turn: CustomerTurn) -> list[Deliverable]:
+async def collect(turn: TurnView) -> list[Deliverable]:
     row = turn.row
     text = turn.text
     if CANCEL.match(text):
@@ -103,7 +103,7 @@ async def collect(turn: CustomerTurn) -> list[Deliverable]:
     return _next_question(turn)
 
 
-async def _open_escalation(turn: CustomerTurn) -> list[Deliverable]:
+async def _open_escalation(turn: TurnView) -> list[Deliverable]:
     """The customer confirmed: the assist, the team's email and the customer's."""
     row = turn.row
     desk = turn.desk
@@ -181,7 +181,7 @@ async def _open_escalation(turn: CustomerTurn) -> list[Deliverable]:
     )
 
 
-async def _customer_of(turn: CustomerTurn, name: str | None, email: str | None) -> Customer:
+async def _customer_of(turn: TurnView, name: str | None, email: str | None) -> Customer:
     ws = turn.principal.workspace_id
     found = None
     if turn.caller.phone:
@@ -203,7 +203,7 @@ async def _customer_of(turn: CustomerTurn, name: str | None, email: str | None) 
     return found
 
 
-async def _link_emails(turn: CustomerTurn, assist: Assist) -> None:
+async def _link_emails(turn: TurnView, assist: Assist) -> None:
     """The customer's emails of this conversation belong to the assist: their replies to
     our confirmation (and to earlier answers) thread into it."""
     ids = [str(e["email_record"]) for e in turn.row.transcript if e.get("email_record")]
@@ -220,7 +220,7 @@ async def _link_emails(turn: CustomerTurn, assist: Assist) -> None:
 
 
 async def _notify_escalation(
-    turn: CustomerTurn, assist: Assist, analysis: Analysis, identity: EmailIdentity
+    turn: TurnView, assist: Assist, analysis: Analysis, identity: EmailIdentity
 ) -> None:
     link = turn.desk.links.assist(assist.ref)
     who = " ".join(
@@ -269,7 +269,7 @@ async def _notify_escalation(
     )
 
 
-def _confirmation(turn: CustomerTurn, assist: Assist, analysis: Analysis, team: str) -> str:
+def _confirmation(turn: TurnView, assist: Assist, analysis: Analysis, team: str) -> str:
     first = first_name_of(turn.row.name)
     return (
         f"Hi{' ' + first if first else ''},\n\n"

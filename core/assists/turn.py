@@ -24,7 +24,7 @@ from storage.domain import AiAgent, Assist, Conversation, Customer
 from storage.inbox import CustomerSession
 
 if TYPE_CHECKING:
-    from core.assists.desk import Caller, CustomerDesk
+    from core.assists.turn_view import Caller, DeskView
 
 # A conversation idle this long starts afresh (a new conversation in the metrics).
 IDLE = timedelta(hours=12)
@@ -38,7 +38,7 @@ class CustomerTurn:
 
     def __init__(
         self,
-        desk: CustomerDesk,
+        desk: DeskView,
         session: AsyncSession,
         task: Task,
         principal: Principal,
