@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.state import Gateway
+from channels.email.channel import EmailChannel
 from core.assists.csat import Links, csat_key
 from core.assists.email_identity import EmailIdentity
 from core.assists.mail import AssistMailer
@@ -10,8 +11,7 @@ from core.assists.mail import AssistMailer
 
 def email_identity(gw: Gateway) -> EmailIdentity | None:
     channel = gw.channels.get("email")
-    identity = getattr(channel, "identity", None)
-    return identity if isinstance(identity, EmailIdentity) else None
+    return channel.identity if isinstance(channel, EmailChannel) else None
 
 
 def assist_links(gw: Gateway) -> Links:
@@ -29,5 +29,4 @@ def mailer(gw: Gateway) -> AssistMailer:
 
 
 def wake_outbox(gw: Gateway) -> None:
-    if gw.outbox is not None:
-        gw.outbox.wake()
+    gw.wake_outbox()
