@@ -22,6 +22,7 @@ from core.reports.figures import PRIORITY_ORDER, age_text, change_text, member_n
 from core.reports.inbox import inbox_advice, inbox_assists
 from core.reports.report import ReportInput
 from core.reports.roi import MINUTES_SAVED_PER_CONVERSATION, human_cost_per_conversation, roi_report
+from core.schedules.follow_ups import FOLLOW_UP_AFTER
 from core.schedules.scope import TaskScope
 from delivery import charts
 from delivery.media import MediaStore
@@ -35,7 +36,6 @@ BRIEFING_TYPES = (
     "monthly_roi",
 )
 DIGEST_METRICS = ("resolution_rate", "csat", "volume", "first_response_time")
-FOLLOW_UP_AFTER = timedelta(days=7)
 DAY = timedelta(days=1)
 GAPS_SHOWN = 5
 # A pending suggestion answers a gap when their questions read this alike (rapidfuzz, 0-100).

@@ -28,6 +28,7 @@ TRAINING_TOOLS = frozenset(
         "remove_qa_pair",
     }
 )
+# A follow-up reports this long after the change it follows; its figures cover that window.
 FOLLOW_UP_AFTER = timedelta(days=7)
 # Where a follow-up goes when the member set no default channel and approved from none.
 PREFERRED_CHANNELS = ("slack", "telegram", "whatsapp", "sms", "email")
