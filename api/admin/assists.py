@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.auth import Caller
 from api.admin.listing import filtered_rows
-from api.admin.mailing import email_identity, mailer, wake_outbox
+from api.admin.mailing import email_identity, mailer
 from api.admin.members import find_member
 from api.admin.models import (
     AssistDetail,
@@ -148,7 +148,7 @@ async def reply_to_assist(request: web.Request, gw: Gateway, who: Caller) -> web
             text=text,
             message_id=message_id,
         )
-    wake_outbox(gw)
+    gw.wake_outbox()
     return json_ok(out, status=201)
 
 
@@ -228,7 +228,7 @@ async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Re
             extra = await mailer(gw).after_closing(session, x, survey=body.csat_survey, now=now)
         await session.flush()
         out = await _assist_detail(session, x, **extra)
-    wake_outbox(gw)
+    gw.wake_outbox()
     return json_ok(out)
 
 

@@ -6,7 +6,7 @@ import html
 
 from aiohttp import web
 
-from api.admin.mailing import assist_links, email_identity, wake_outbox
+from api.admin.mailing import assist_links, email_identity
 from api.http import problem
 from api.state import GATEWAY
 from core.assists.csat import csat_key, read_csat_token, record_csat
@@ -84,7 +84,7 @@ async def csat(request: web.Request) -> web.Response:
                 dedupe_key=f"csat:{x.id}:{now.isoformat()}",
                 identity=identity,
             )
-    wake_outbox(gw)
+    gw.wake_outbox()
     thanks = (
         "Thank you! We're sorry it wasn't better: the team will follow up."
         if (result.negative)

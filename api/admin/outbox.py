@@ -39,8 +39,7 @@ async def replay_one(request: web.Request, gw: Gateway, who: Caller) -> web.Resp
             raise problem(409, f"outbox entry is {row.status}; only dead letters can be replayed")
         count = await replay(session, who.workspace_id, outbox_id)
         await directory.audit(session, who.workspace_id, who.actor, "outbox.replay", outbox_id)
-    if gw.outbox is not None:
-        gw.outbox.wake()
+    gw.wake_outbox()
     return json_ok(ReplayOut(replayed=count))
 
 
@@ -50,6 +49,5 @@ async def replay_all(request: web.Request, gw: Gateway, who: Caller) -> web.Resp
         await directory.audit(
             session, who.workspace_id, who.actor, "outbox.replay_all", None, {"count": count}
         )
-    if gw.outbox is not None:
-        gw.outbox.wake()
+    gw.wake_outbox()
     return json_ok(ReplayOut(replayed=count))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config import Settings
 from storage.domain import Assist, AssistEvent, Conversation
 from storage.types import utcnow
 
@@ -140,6 +141,15 @@ class Links:
 
     def with_base(self, base_url: str | None) -> Links:
         return replace(self, base_url=base_url)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Links:
+        """Links under PUBLIC_BASE_URL, CSAT links signed with SWITCHBOARD_SECRET_KEY."""
+        secret = settings.switchboard_secret_key
+        return cls(
+            base_url=str(settings.public_base_url) if settings.public_base_url else None,
+            csat_key=csat_key(secret.get_secret_value().encode()) if secret else None,
+        )
 
 
 def csat_survey_text(assist: Assist, links: Links, now: datetime) -> str | None:

@@ -49,12 +49,7 @@ class AssistMailer:
                 identity = identity_from(settings)
             except ValueError:
                 identity = None
-        secret = settings.switchboard_secret_key
-        links = csat.Links(
-            base_url=str(settings.public_base_url) if settings.public_base_url else None,
-            csat_key=csat.csat_key(secret.get_secret_value().encode()) if secret else None,
-        )
-        return cls(identity=identity, links=links)
+        return cls(identity=identity, links=csat.Links.from_settings(settings))
 
     async def email_customer(
         self, session: AsyncSession, assist: Assist, to: str, text: str, subject: str | None
