@@ -98,7 +98,8 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
-    from core.team import directory
+    from core.team import directory, signin
+    from storage.types import utcnow
 
     async def go(session: Any) -> int:
         ws = await directory.find_workspace(session, args.workspace)
@@ -117,6 +118,29 @@ def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
         linked = ", ".join(["email"] * bool(args.email) + list(identities)) or "none"
         print(f"member {member.name} ({member.role}) added to {ws.name}: id {member.id}")
         print(f"linked identities: {linked}")
+        link = await signin.sign_in_link(session, member, settings.base_url, now=utcnow())
+        print(f"console sign-in link (works once, for 30 minutes): {link}")
+        return 0
+
+    return asyncio.run(_with_db(settings, go))
+
+
+def cmd_member_login_link(settings: Settings, args: argparse.Namespace) -> int:
+    from core.team import directory, signin
+    from storage.types import utcnow
+
+    async def go(session: Any) -> int:
+        ws = await directory.find_workspace(session, args.workspace)
+        member = await directory.find_member(session, args.email, workspace_id=ws.id)
+        if member.status != "active":
+            raise directory.DirectoryError(f"{member.name} was removed from {ws.name}")
+        link = await signin.sign_in_link(session, member, settings.base_url, now=utcnow())
+        print(link)
+        print(
+            f"sign-in link for {member.name} ({member.role}, {ws.name}): it works once, for 30 "
+            "minutes",
+            file=sys.stderr,
+        )
         return 0
 
     return asyncio.run(_with_db(settings, go))
@@ -201,6 +225,10 @@ def parser() -> argparse.ArgumentParser:
     ma.add_argument("--slack", help="Slack user id")
     ma.add_argument("--telegram", help="Telegram user id")
     ma.set_defaults(fn=cmd_member_add)
+    ml = mem.add_parser("login-link", help="print a one-time console sign-in link")
+    ml.add_argument("--workspace", required=True, help="workspace id or name")
+    ml.add_argument("--email", required=True, help="the member's email (or id)")
+    ml.set_defaults(fn=cmd_member_login_link)
 
     key = sub.add_parser("apikey", help="manage API keys").add_subparsers(
         dest="action", required=True

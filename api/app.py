@@ -14,6 +14,8 @@ from aiohttp import web
 
 from api import health
 from api.admin import routes as admin_routes
+from api.console import routes as console_routes
+from api.console.session import console_middleware
 from api.http import Handler, error_middleware, error_response
 from api.state import GATEWAY, Gateway
 from channels.base import ExpectHandler, WebhookHandler
@@ -84,10 +86,12 @@ def build_app(
 ) -> web.Application:
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[count_requests, error_middleware]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[count_requests, error_middleware, console_middleware],
     )
     health.setup(app)
     admin_routes.setup(app)
+    console_routes.setup(app)
     setup_channel_routes(app)
     app.router.add_get("/media/{token}", _media)
 

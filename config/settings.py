@@ -220,6 +220,23 @@ class Settings(BaseSettings):
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
 
     @property
+    def base_url(self) -> str:
+        """Where people reach this gateway, for links in emails and printed sign-in links:
+        PUBLIC_BASE_URL, else the address it listens on."""
+        if self.public_base_url is not None:
+            return str(self.public_base_url).rstrip("/")
+        host = self.switchboard_host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.switchboard_port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are Secure when people reach the gateway over https."""
+        return self.base_url.startswith("https://")
+
+    @property
     def binds_loopback(self) -> bool:
         try:
             return ipaddress.ip_address(self.switchboard_host).is_loopback

@@ -47,6 +47,8 @@ class Invitation(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|cancelled|accepted
     invited_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()  # the latest acceptance link emailed
+    accepted_at: Mapped[datetime | None] = mapped_column()
 
 
 class Customer(Base):

@@ -1,0 +1,1 @@
+"""The team console: server-rendered pages under /console/, served by the gateway itself."""
