@@ -57,6 +57,12 @@ async def _serve(settings: Settings) -> None:
     gc.collect()
     gc.freeze()
     print(f"Switchboard listening on http://{host}:{port}", flush=True)
+    console = settings.model_copy(update={"switchboard_port": port}).base_url + "/console/"
+    print(
+        f"Team console: {console} (sign in with the link `python main.py member add ... "
+        "--role owner` or `python main.py member login-link` prints)",
+        flush=True,
+    )
     log.info("listening on http://%s:%s", host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
