@@ -8,21 +8,26 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from api.state import GATEWAY
 from cli.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Assist
 from storage.models import OutboxRow
 from storage.types import utcnow
+from tests.factories import bearer_for
 from tests.helpers import wait_until
 
 
 async def _say(client: TestClient[Any, Any], member: str, text: str) -> dict[str, Any]:
-    resp = await client.post("/api/v1/messages", json={"member": member, "text": text})
+    auth = await bearer_for(client.server.app[GATEWAY].db, member)
+    body = {"member": member, "text": text}
+    resp = await client.post("/api/v1/messages", json=body, headers=auth)
     assert resp.status == 202, await resp.text()
     task_id = (await resp.json())["task_id"]
 
     async def finished() -> dict[str, Any] | None:
-        body: dict[str, Any] = await (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        response = await client.get(f"/api/v1/tasks/{task_id}", headers=auth)
+        body: dict[str, Any] = await response.json()
         return body if body["status"] in ("done", "failed") and body["replies"] else None
 
     return await wait_until(finished, timeout=10)
