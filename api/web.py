@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiohttp import web
@@ -18,6 +19,8 @@ from sqlalchemy import and_, or_, select
 from api.http import Input, bearer_token, json_ok, problem, read_json
 from api.state import GATEWAY, Gateway
 from core.team.directory import Conflict, NotFound, authenticate_api_key, find_member
+from delivery.media import MediaStore
+from delivery.render import media_in
 from models.task import Route, Sender, Task
 from storage.models import OutboxRow, TaskRow
 from storage.types import new_id, utcnow
@@ -88,6 +91,21 @@ class Accepted(BaseModel):
     duplicate: bool = False
 
 
+class FileOut(BaseModel):
+    """A file a reply carries (a report, a chart), with a signed, expiring link to it."""
+
+    filename: str
+    content_type: str
+    size: int
+    expires_at: str
+    download_url: str | None = Field(
+        description="signed link that answers the file until expires_at; null when it cannot"
+    )
+    note: str | None = Field(
+        None, description="what limits the link or stops it from being given (a missing setting)"
+    )
+
+
 class Reply(BaseModel):
     id: str
     kind: str
@@ -99,6 +117,7 @@ class Reply(BaseModel):
     address: str
     delivery: str
     proposal: dict[str, Any] | None = None
+    files: list[FileOut] = []
 
 
 class TaskOut(BaseModel):
@@ -177,11 +196,54 @@ async def post_message(request: web.Request) -> web.Response:
     return json_ok(Accepted(task_id=accepted.task_id, duplicate=not accepted.created), status=202)
 
 
+def file_out(
+    media: MediaStore, stored: dict[str, Any], origin: str | None, now: datetime
+) -> FileOut:
+    """The reply's file with its download link: under PUBLIC_BASE_URL, else under ORIGIN (the
+    address the caller reached us at); the note says what is missing rather than give a link
+    that cannot work."""
+    expires_at = datetime.fromisoformat(stored["expires_at"])
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    notes = []
+    url = None
+    base = media.public_base_url or origin
+    if expires_at <= now:
+        notes.append("the file has expired; ask again for a new one")
+    elif base is None:
+        notes.append("no link: PUBLIC_BASE_URL is not set")
+    else:
+        url = media.url(stored["id"], expires_at, base_url=base)
+        if media.public_base_url is None:
+            notes.append(
+                "PUBLIC_BASE_URL is not set: the link uses the address this request was sent to"
+            )
+        if media.ephemeral_key:
+            notes.append(
+                "SWITCHBOARD_SECRET_KEY is not set: the link stops working when the gateway "
+                "restarts"
+            )
+    return FileOut(
+        filename=stored.get("filename", "file"),
+        content_type=stored.get("content_type", "application/octet-stream"),
+        size=int(stored.get("size", 0)),
+        expires_at=expires_at.isoformat(),
+        download_url=url,
+        note="; ".join(notes) or None,
+    )
+
+
 async def load_task(
-    gateway: Gateway, task_id: str, scope: str | None, *, member_id: str | None = None
+    gateway: Gateway,
+    task_id: str,
+    scope: str | None,
+    *,
+    member_id: str | None = None,
+    origin: str | None = None,
 ) -> TaskOut:
     """A task and its replies as the API shows them, within workspace SCOPE (None: any) and,
-    given MEMBER_ID, only a task of that member (posted by them, or resolved to them).
+    given MEMBER_ID, only a task of that member (posted by them, or resolved to them). A reply's
+    files link to `/media/...` under PUBLIC_BASE_URL, else under ORIGIN.
 
     Raises:
         HTTPException: 404 when there is no such task in that scope.
@@ -205,6 +267,7 @@ async def load_task(
                 select(OutboxRow).where(OutboxRow.task_id == row.id).order_by(OutboxRow.seq)
             )
         )
+    now = utcnow()
     return TaskOut(
         id=row.id,
         status=row.status,
@@ -225,6 +288,11 @@ async def load_task(
                 address=r.address,
                 delivery=r.status,
                 proposal=r.deliverable.get("data", {}).get("proposal"),
+                files=[
+                    file_out(gateway.media, media, origin, now)
+                    for media in [media_in(r.deliverable.get("data"))]
+                    if media is not None
+                ],
             )
             for r in replies
         ],
@@ -237,6 +305,15 @@ async def get_task(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
     if len(task_id) > 64:
         raise problem(404, "no such task")
-    return json_ok(
-        await load_task(gateway, task_id, caller.workspace_id, member_id=caller.member_id)
+    task = await load_task(
+        gateway, task_id, caller.workspace_id, member_id=caller.member_id, origin=_origin(request)
     )
+    return json_ok(task)
+
+
+def _origin(request: web.Request) -> str | None:
+    """Scheme and host this request was sent to, or None when its Host header makes no URL."""
+    try:
+        return str(request.url.origin())
+    except ValueError:
+        return None
