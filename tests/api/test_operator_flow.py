@@ -76,11 +76,11 @@ async def test_plain_language_write_is_proposed_then_approved(
 async def test_support_member_gets_what_to_use_instead(db: Database, make_client: Any) -> None:
     async with db.session() as session:
         await seed_workspace(session, now=utcnow())
-    client = await make_client()
+    client = await make_client(PUBLIC_BASE_URL="https://gw.example")
     task = await _say(client, "sam@demo.example", "close A-1041")
     text = task["replies"][0]["text"]
     assert text.startswith("I can't do that for you.")
-    assert "web inbox or by email" in text
+    assert "in the team console (https://gw.example/console/inbox) or by email" in text
 
 
 async def test_send_to_pushes_the_previous_result_to_another_channel(
@@ -110,3 +110,16 @@ async def test_send_to_pushes_the_previous_result_to_another_channel(
 
     outside = await _say(client, "olivia@demo.example", "forward it to +15559998888 by sms")
     assert "only send results to addresses linked to your team" in outside["replies"][0]["text"]
+
+
+async def test_show_assist_links_to_its_console_page_under_public_base_url(
+    db: Database, make_client: Any
+) -> None:
+    async with db.session() as session:
+        await seed_workspace(session, now=utcnow())
+    client = await make_client(PUBLIC_BASE_URL="https://gw.example")
+
+    task = await _say(client, "olivia@demo.example", "show me A-1040")
+
+    [reply] = task["replies"]
+    assert "Open it in the console: https://gw.example/console/assists/A-1040" in reply["text"]

@@ -298,6 +298,7 @@ async def test_gmail_reply_threads_by_its_reply_token(
     assert notice["subject"] == "[A-1043] New reply from Customer 4"
     assert "one more thing" in _content(notice)["text/plain"]
     assert "pending and is open again" in _content(notice)["text/plain"]
+    assert "console (https://gw.example/console/assists/A-1043)" in _content(notice)["text/plain"]
     async with db.session() as session:
         tasks = list(await session.scalars(select(TaskRow).where(TaskRow.channel == "email")))
     assert [(t.kind, t.status, t.raw["matched_by"]) for t in tasks] == [
