@@ -254,6 +254,15 @@ async def _start(
         fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
         (await resources.enter_async_context(fetcher)).start()
     await gateway.journal.start()
+    if settings.web_is_open:
+        log.warning(
+            "SWITCHBOARD_WEB_AUTH=open: the web channel takes requests without an API key; "
+            "anyone who can reach %s:%s may act as any member of any workspace, operator "
+            "tools included, and read every task's replies. Use it only for local "
+            "experiments; unset it (the default is key) anywhere else",
+            settings.switchboard_host,
+            settings.switchboard_port,
+        )
     if run and settings.scheduler_enabled:
         gateway.scheduler = _scheduler(gateway, clock)
         gateway.scheduler.start()

@@ -4,10 +4,10 @@ bare aiohttp handler taking the same body, at 64 concurrent clients.
 Channels: `slack` (Events API `app_mention` envelopes signed with `v0` HMAC-SHA256 over
 `v0:{X-Slack-Request-Timestamp}:{body}`, distinct event ids), `twilio` (Messaging webhooks
 signed with `X-Twilio-Signature` by the SDK's RequestValidator against PUBLIC_BASE_URL,
-distinct MessageSids) and `web` (the REST web channel, unsigned). The gateway is a real
-`main.py serve` process in ingest-only mode (no pipeline workers); the reference is
-`bench/bare_server.py`. Bare and gateway runs alternate for `--rounds` rounds and the medians
-are reported. After the runs the journal is counted: every 2xx must be a committed row.
+distinct MessageSids) and `web` (the REST web channel, with the workspace's API key). The
+gateway is a real `main.py serve` process in ingest-only mode (no pipeline workers); the
+reference is `bench/bare_server.py`. Bare and gateway runs alternate for `--rounds` rounds and
+the medians are reported. After the runs the journal is counted: every 2xx must be a committed row.
 
 Run: `python bench/ingest.py` (SQLite) or
 `python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench`
@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -96,18 +97,23 @@ def twilio_request(run: str) -> RequestMaker:
     return make
 
 
-def web_request(run: str) -> RequestMaker:
+def web_request(run: str, api_key: str) -> RequestMaker:
     def make(i: int) -> tuple[bytes, dict[str, str]]:
         payload = {"member": "olivia@acme.test", "text": f"{TEXT} #{i}"}
         return json.dumps(payload).encode(), {
             "Content-Type": "application/json",
+            "Authorization": f"Bearer {api_key}",
             "Idempotency-Key": f"bench-{run}-{i}",
         }
 
     return make
 
 
-MAKERS = {"slack": slack_request, "twilio": twilio_request, "web": web_request}
+MAKERS: dict[str, Callable[[str, str], RequestMaker]] = {
+    "slack": lambda run, _key: slack_request(run),
+    "twilio": lambda run, _key: twilio_request(run),
+    "web": web_request,
+}
 PATHS = {"slack": "/slack/events", "twilio": "/twilio/sms", "web": "/api/v1/messages"}
 EXPECT = {"slack": 200, "twilio": 200, "web": 202}
 JOURNAL_CHANNEL = {"slack": "slack", "twilio": "sms", "web": "web"}
@@ -134,7 +140,8 @@ def gateway_env(url: str, workers: int) -> dict[str, str]:
     }
 
 
-async def seed(url: str) -> None:
+async def seed(url: str) -> str:
+    """The Bench workspace with Olivia and its addresses; returns an API key for the web channel."""
     db = Database(url)
     await db.migrate()
     async with db.session() as session:
@@ -149,7 +156,9 @@ async def seed(url: str) -> None:
         )
         session.add(WorkspaceAddress(workspace_id=ws.id, channel="slack", address=SLACK_TEAM))
         session.add(WorkspaceAddress(workspace_id=ws.id, channel="sms", address=OUR_NUMBER))
+        key = await directory.create_api_key(session, ws.id, name="bench")
     await db.dispose()
+    return key.secret
 
 
 async def committed(url: str) -> dict[str, int]:
@@ -209,7 +218,7 @@ async def main() -> None:
     conditions = Conditions()
     with tempfile.TemporaryDirectory() as tmp:
         async with fresh_database(args.database_url, tmp) as url:
-            await seed(url)
+            api_key = await seed(url)
             env = gateway_env(url, args.workers)
             bare_argv = [python(), str(ROOT / "bench" / "bare_server.py")]
             profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
@@ -219,7 +228,7 @@ async def main() -> None:
                 rss_idle = gw.rss_mb()
                 conditions.start()
                 for channel in channels:
-                    make = MAKERS[channel](run_id)
+                    make = MAKERS[channel](run_id, api_key)
                     path, expect = PATHS[channel], EXPECT[channel]
                     offset = 0
 

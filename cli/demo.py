@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.app import build_app
 from cli.seed import TEAM, seed_workspace
 from config import Settings
+from core.team import directory
 from storage.db import Database
 from storage.models import Workspace
 from storage.types import utcnow
@@ -37,23 +38,48 @@ async def seed(db: Database) -> str:
         return seeded.workspace_id
 
 
+async def _demo_key(db: Database, workspace_id: str) -> directory.NewApiKey:
+    """A key for the script's web requests (the web channel is never open for the demo)."""
+    async with db.session() as session:
+        return await directory.create_api_key(session, workspace_id, name="demo", actor="demo")
+
+
+async def _revoke(settings: Settings, key: directory.NewApiKey) -> None:
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            await directory.revoke_api_key(session, key.workspace_id, key.id, actor="demo")
+    finally:
+        await db.dispose()
+
+
 async def run_demo(settings: Settings) -> int:
     db = Database(settings.database_url)
     try:
         await db.migrate()
         workspace_id = await seed(db)
+        key = await _demo_key(db, workspace_id)
     finally:
         await db.dispose()
     print(f"Seeded workspace {DEMO_WORKSPACE!r} ({workspace_id}) with {len(TEAM)} members.\n")
-    demo_settings = settings.model_copy(update={"switchboard_port": 0, "web_auth": "open"})
-    runner = web.AppRunner(build_app(demo_settings))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}/api/v1"
     try:
-        async with aiohttp.ClientSession() as http:
+        await _play(settings.model_copy(update={"switchboard_port": 0}), key.secret)
+    finally:
+        await _revoke(settings, key)
+    return 0
+
+
+async def _play(settings: Settings, api_key: str) -> None:
+    """Serve the gateway on an ephemeral port and play SCRIPT through its web channel."""
+    runner = web.AppRunner(build_app(settings))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}/api/v1"
+        auth = {"Authorization": f"Bearer {api_key}"}
+        async with aiohttp.ClientSession(headers=auth) as http:
             for member, text in SCRIPT:
                 print(f"[web] {member}: {text}")
                 body = {"member": member, "text": text}
@@ -69,4 +95,3 @@ async def run_demo(settings: Settings) -> int:
                     print(f"[web] switchboard → {member}:\n{reply['text']}\n")
     finally:
         await runner.cleanup()
-    return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -59,7 +58,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     log_format: Literal["auto", "json", "text"] = Field("auto", alias="LOG_FORMAT")
     max_body_bytes: int = Field(1_048_576, ge=1024, alias="SWITCHBOARD_MAX_BODY_BYTES")
-    web_auth: Literal["auto", "key", "open"] = Field("auto", alias="SWITCHBOARD_WEB_AUTH")
+    # key: the web channel (`POST /api/v1/messages`, `GET /api/v1/tasks/{id}`) takes an API key
+    # or a console session; open: anyone who reaches the gateway may post as any member.
+    web_auth: Literal["key", "open"] = Field("key", alias="SWITCHBOARD_WEB_AUTH")
     workers: int = Field(4, ge=0, le=64, alias="SWITCHBOARD_WORKERS")
     task_lease_seconds: float = Field(60.0, gt=0, alias="SWITCHBOARD_TASK_LEASE_SECONDS")
     outbox_max_attempts: int = Field(8, ge=1, le=100, alias="SWITCHBOARD_OUTBOX_MAX_ATTEMPTS")
@@ -172,6 +173,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return value
 
+    @field_validator("web_auth", mode="before")
+    @classmethod
+    def _web_auth_not_auto(cls, value: object) -> object:
+        # "auto" (open on a loopback address) was the old default; refused rather than
+        # quietly read as either mode, so a deployment that set it learns what it gets now.
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            raise ValueError(
+                "'auto' is no longer accepted: use 'key' (the default: an API key or a console "
+                "session) or 'open' (no authentication, for local experiments only)"
+            )
+        return value
+
     @field_validator("twilio_sms_from")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
@@ -237,18 +250,9 @@ class Settings(BaseSettings):
         return self.base_url.startswith("https://")
 
     @property
-    def binds_loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.switchboard_host).is_loopback
-        except ValueError:
-            return self.switchboard_host == "localhost"
-
-    @property
-    def web_requires_key(self) -> bool:
-        """The web channel and task lookups need an API key unless served on loopback only."""
-        if self.web_auth == "auto":
-            return not self.binds_loopback
-        return self.web_auth == "key"
+    def web_is_open(self) -> bool:
+        """The web channel and task lookups take requests without an API key or session."""
+        return self.web_auth == "open"
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log filter that redacts them."""

@@ -41,6 +41,8 @@ class MediaFile:
 
 class MediaStore:
     def __init__(self, db: Database, secret: bytes | None, public_base_url: str | None) -> None:
+        # Whether links die with this process (no SWITCHBOARD_SECRET_KEY), for who shows them.
+        self.ephemeral_key = not secret
         if not secret:
             log.warning(
                 "SWITCHBOARD_SECRET_KEY is not set: media links are signed with a per-process "
@@ -49,7 +51,8 @@ class MediaStore:
             secret = secrets.token_bytes(32)
         self._db = db
         self._key = hashlib.sha256(b"switchboard-media:" + secret).digest()
-        self._base = (public_base_url or "http://127.0.0.1:8080").rstrip("/")
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self._base = self.public_base_url or "http://127.0.0.1:8080"
 
     @staticmethod
     def add(
@@ -87,8 +90,10 @@ class MediaStore:
         message = f"{media_id}.{int(expires_at.timestamp())}"
         return f"{message}.{self._sign(message)}"
 
-    def url(self, media_id: str, expires_at: datetime) -> str:
-        return f"{self._base}/media/{self.token(media_id, expires_at)}"
+    def url(self, media_id: str, expires_at: datetime, *, base_url: str | None = None) -> str:
+        """The signed link under BASE_URL (default: PUBLIC_BASE_URL, else 127.0.0.1:8080)."""
+        base = base_url.rstrip("/") if base_url else self._base
+        return f"{base}/media/{self.token(media_id, expires_at)}"
 
     def verify(self, token: str, now: datetime | None = None) -> str | None:
         """The media id a token grants, or None when forged, malformed or expired."""

@@ -73,5 +73,10 @@ def utf16_len(text: str) -> int:
 
 
 def media_of(deliverable: Deliverable) -> dict[str, Any] | None:
-    media = deliverable.data.get("media")
+    return media_in(deliverable.data)
+
+
+def media_in(data: Any) -> dict[str, Any] | None:
+    """The stored file a deliverable's DATA refers to (its `media`), or None."""
+    media = data.get("media") if isinstance(data, dict) else None
     return media if isinstance(media, dict) and "id" in media else None

@@ -56,6 +56,15 @@ async def make_api_key(
     return await directory.create_api_key(session, workspace_id, name=name)
 
 
+async def bearer_for(db: Database, member: str) -> dict[str, str]:
+    """An `Authorization` header with a new API key of MEMBER's (id or email) workspace: what
+    the web channel asks for by default."""
+    async with db.session() as session:
+        found = await directory.find_member(session, member)
+        key = await make_api_key(session, found.workspace_id)
+    return {"Authorization": f"Bearer {key.secret}"}
+
+
 async def make_task_row(
     session: AsyncSession,
     workspace_id: str,

@@ -73,14 +73,13 @@ async def csat(request: web.Request) -> web.Response:
             raise problem(404, "this survey link is not valid (or has expired)")
         result = await record_csat(session, x, rating, now=now)
         if result.negative and result.changed and identity is not None:
-            link = assist_links(gw).assist(x.ref)
             await notify_team(
                 session,
                 x,
                 title=f"[{x.ref}] Negative rating: {rating}/5",
                 text=f"The customer of {x.ref} ({x.subject or 'no subject'}) rated our help "
-                f"{rating}/5. The assist is flagged; please follow up."
-                + (f"\n\nOpen it: {link}" if link else ""),
+                f"{rating}/5. The assist is flagged; please follow up.\n\n"
+                + assist_links(gw).assist_pointer(x.ref),
                 dedupe_key=f"csat:{x.id}:{now.isoformat()}",
                 identity=identity,
             )

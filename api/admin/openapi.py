@@ -58,10 +58,14 @@ def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
             # A write can conflict with the current state (a duplicate, a key already
             # revealed, a reply already delivered, no suggested reply to send).
             op["responses"]["409"] = error
-        if ep.auth == "key":
-            op["security"] = [{"bearer": []}]
-        else:
-            op["security"] = [{"bearer": []}, {}]
+        op["security"] = [{"bearer": []}]
+        if ep.auth == "web":
+            op["description"] = (
+                "An API key (any member of its workspace), or a console session (its own "
+                "member only: 403 otherwise). Without either only when the gateway runs with "
+                "SWITCHBOARD_WEB_AUTH=open."
+            )
+            op["responses"]["403"] = error
         if ep.request is not None:
             op["requestBody"] = {
                 "required": True,

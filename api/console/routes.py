@@ -7,6 +7,8 @@ from pathlib import Path
 from aiohttp import web
 
 from api.console import inbox, signin
+from api.console.session import web_channel_session
+from api.web import WEB_SESSION_AUTH
 
 STATIC = Path(__file__).parent / "static"
 
@@ -24,5 +26,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console", console_home)
     app.router.add_get("/console/", console_home)
     app.router.add_static("/console/static", STATIC, append_version=False)
+    app[WEB_SESSION_AUTH] = web_channel_session
     signin.setup(app)
     inbox.setup(app)

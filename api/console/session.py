@@ -12,6 +12,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from api.console.templating import SECURITY_HEADERS, render
+from api.http import problem
 from api.state import GATEWAY, Gateway
 from core.team.access import AREA_TITLES, Area, can, why_not
 from core.team.signin import SignedIn, authenticate
@@ -209,3 +210,23 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+async def web_channel_session(request: web.Request) -> tuple[str, str] | None:
+    """The web channel's console-session authenticator (`api.web.WEB_SESSION_AUTH`): the
+    signed-in member, their CSRF token required on anything but a read."""
+    who = await current(request)
+    if who is None:
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get(CSRF_HEADER, "")
+        gateway = request.app[GATEWAY]
+        if not (
+            sent
+            and hmac.compare_digest(sent.encode(), who.csrf_token.encode())
+            and _same_origin(request, gateway.settings.base_url)
+        ):
+            raise problem(
+                403, "a console session must send its CSRF token in the X-CSRF-Token header"
+            )
+    return who.workspace_id, who.member_id

@@ -33,6 +33,7 @@ from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
 from channels.errors import ChannelRejected
 from core.assists import email_records, matching, replies
+from core.assists.csat import Links
 from models.email_threads import assist_number, tokens_in
 from models.task import Approval, Attachment, Route, Sender, Task
 from storage.journal import task_values
@@ -224,6 +225,7 @@ async def _thread_into_assist(
             values,
             channel.identity,
             media_url=context.media.url,
+            links=Links.from_settings(context.settings),
             now=now,
             automatic=mail.auto_submitted,
         )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import Settings
+from config.links import console_path, console_url
 from storage.domain import Assist, AssistEvent, Conversation
 from storage.types import utcnow
 
@@ -125,13 +126,35 @@ async def record_csat(
 
 @dataclass(frozen=True)
 class Links:
-    """Where the team and the customer are pointed: the assist in the admin API, CSAT links."""
+    """Where the team and the customer are pointed: console pages (an assist, the inbox) and
+    signed CSAT links, all under PUBLIC_BASE_URL. Without it there are no full links: each
+    method answers None, and `*_pointer` sentences name the console page instead."""
 
     base_url: str | None = None
     csat_key: bytes | None = field(default=None, repr=False)
 
+    def console(self, page: str = "") -> str | None:
+        """The console page PAGE (`"inbox"`, `"assists/A-1042"`, `"integrations"`...)."""
+        return console_url(self.base_url, page)
+
     def assist(self, ref: str) -> str | None:
-        return f"{self.base_url.rstrip('/')}/api/v1/assists/{ref}" if self.base_url else None
+        """The assist's page in the console, `/console/assists/<ref>`."""
+        return self.console(f"assists/{ref}")
+
+    def inbox(self) -> str | None:
+        return self.console("inbox")
+
+    def console_or_path(self, page: str) -> str:
+        """The page's full URL, or its path on the gateway when PUBLIC_BASE_URL is not set."""
+        return self.console(page) or console_path(page)
+
+    def assist_pointer(self, ref: str) -> str:
+        """A sentence for the team saying where to open the assist REF."""
+        url = self.assist(ref)
+        if url:
+            return f"Open it in the console: {url}"
+        page = console_path(f"assists/{ref}")
+        return f'Open it in the team console (page {page}), or ask the operator: "show {ref}".'
 
     def csat(self, assist_id: str, rating: int, now: datetime) -> str | None:
         if not self.base_url or self.csat_key is None:

@@ -249,7 +249,7 @@ async def _notify_escalation(
         analysis.suggested_reply,
         "",
     ]
-    lines.append(f"Open it: {link}" if link else f'Ask the operator: "show {assist.ref}".')
+    lines.append(turn.desk.links.assist_pointer(assist.ref))
     fields = [
         CardField(label="Assist", value=assist.ref),
         CardField(label="Priority", value=assist.priority),

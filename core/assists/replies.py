@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.assists.csat import Links
 from core.assists.email_identity import EmailIdentity
 from core.assists.email_records import (
     MediaUrl,
@@ -71,6 +72,7 @@ async def thread_email_reply(
     identity: EmailIdentity,
     *,
     media_url: MediaUrl,
+    links: Links | None = None,
     now: datetime | None = None,
     automatic: bool = False,
 ) -> ReplyOutcome:
@@ -79,8 +81,8 @@ async def thread_email_reply(
     TASK is the journal row recording the email (kind `email_reply`, finished: no worker
     answers a customer's reply with the operator). The reply becomes a `customer_reply` event
     and the assist is marked unread. From the assist's customer, and authenticated, it also
-    moves a pending assist back to open and the assignee (or the team) is emailed; otherwise it
-    is kept flagged and nothing acts on it.
+    moves a pending assist back to open and the assignee (or the team) is emailed, pointed at
+    the assist's console page by LINKS; otherwise it is kept flagged and nothing acts on it.
 
     Raises:
         LookupError: the matched assist is gone.
@@ -126,7 +128,10 @@ async def thread_email_reply(
         lines.append(f"{assist.ref} was pending and is open again.")
     elif assist.status == "closed":
         lines.append(f"{assist.ref} is closed; reopen it if the customer needs more help.")
-    lines.append(f'Answer from the AI Inbox, or tell the operator "reply to {assist.ref} ...".')
+    page = (links or Links()).console_or_path(f"assists/{assist.ref}")
+    lines.append(
+        f'Answer it in the console ({page}), or tell the operator "reply to {assist.ref} ...".'
+    )
     notified = await notify_team(
         session,
         assist,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
+from core.assists.csat import Links
 from core.classify.backend import Classifier
 from core.schedules import briefings
 from core.team.identity import Principal, resolve
@@ -115,11 +116,14 @@ class TaskProcessor:
         self._customers = customers
         self._mailer = customers.mailer if customers is not None else None
         self._llm = customers.llm if customers is not None else None
+        self._links = customers.links if customers is not None else Links()
 
     def _context(
         self, session: AsyncSession, principal: Principal, task: Task, now: datetime
     ) -> ToolContext:
-        return ToolContext(session, principal, task, now, self._tools, self._mailer, self._llm)
+        return ToolContext(
+            session, principal, task, now, self._tools, self._mailer, self._llm, self._links
+        )
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
@@ -253,7 +257,7 @@ class TaskProcessor:
         if spec is None:
             return [Deliverable(text=f"I understood that as {name}, which I can't do yet.")]
         if not spec.allows(principal):
-            reason = unavailable_reason(principal.plan, principal.role)
+            reason = unavailable_reason(principal.plan, principal.role, ctx.links)
             return [Deliverable(text=f"I can't do that for you. {reason}")]
         try:
             parsed = spec.args.model_validate(args)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from core.assists.csat import Links
 from core.tools import control
 from core.tools.args import CONTROL_TOOLS, TOOL_ARGS, TOOL_DESCRIPTIONS, WRITE_TOOLS
 from core.tools.reads import history, inbox, metrics, reports, workspace
@@ -50,7 +51,7 @@ async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
     ]
     who = ctx.principal.name or "there"
     if not allowed:
-        text = f"Hi {who}. {unavailable_reason(ctx.principal.plan, ctx.principal.role)}"
+        text = f"Hi {who}. {unavailable_reason(ctx.principal.plan, ctx.principal.role, ctx.links)}"
         return [Deliverable(kind="text", text=text, title="Help")]
     lines = [f"{spec.name}: {spec.description.split('. ')[0].rstrip('.')}" for spec in allowed]
     text = f"Hi {who}, here is what I can do for you:\n" + "\n".join(f"- {x}" for x in lines)
@@ -62,17 +63,20 @@ async def _not_built(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
     return [Deliverable(kind="error", text="That isn't something I can do yet.")]
 
 
-def unavailable_reason(plan: str, role: str | None) -> str:
-    """What a principal can use instead, for anyone the operator is not for."""
+def unavailable_reason(plan: str, role: str | None, links: Links | None = None) -> str:
+    """What a principal can use instead, for anyone the operator is not for; LINKS give the
+    console's full address where PUBLIC_BASE_URL is set (its page path otherwise)."""
+    inbox = (links or Links()).console_or_path("inbox")
     if plan == "plus":
         return (
-            "The AI operator comes with the Pro and Enterprise plans. On Plus you can work "
-            "assists in the AI Inbox on the web or by email, and read metrics in the dashboard."
+            "The AI operator comes with the Pro and Enterprise plans. On Plus you work assists "
+            f"in the AI Inbox of the team console ({inbox}) or by email."
         )
     if role == "support":
         return (
-            "Support members work assists from the web inbox or by email: view and reply to "
-            "assists, add notes, change status and priority. The operator is for owners and admins."
+            f"Support members work assists in the team console ({inbox}) or by email: view and "
+            "reply to assists, add notes, change status and priority. The operator is for owners "
+            "and admins."
         )
     if role == "manager":
         if plan == "enterprise":

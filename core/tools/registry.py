@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.approvals.proposals import Draft
+from core.assists.csat import Links
 from core.team.identity import Principal
 from core.tools.schema import function_definition
 from models.deliverable import Deliverable
@@ -38,6 +39,8 @@ class ToolContext:
     mailer: AssistMailer | None = None
     # The LLM endpoints, where configured: the AI Inbox's refinements use them.
     llm: LlmGateway | None = None
+    # Console pages under PUBLIC_BASE_URL, for replies that point people at them.
+    links: Links = field(default_factory=Links)
 
 
 # Reads and control tools answer with deliverables; write tools return a Draft (a proposal).

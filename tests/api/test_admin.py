@@ -204,7 +204,9 @@ async def test_a_removed_member_can_no_longer_send(
     await _json(await client.delete(f"/api/v1/members/{leaver.id}", headers=tenant.auth), 204)
 
     for ref in (leaver.id, leaver.email):
-        response = await client.post("/api/v1/messages", json={"member": ref, "text": "help"})
+        response = await client.post(
+            "/api/v1/messages", json={"member": ref, "text": "help"}, headers=tenant.auth
+        )
         assert response.status == 404, ref
 
 
@@ -443,10 +445,10 @@ async def test_a_dead_letter_is_delivered_after_replay(
     client = await start_gateway(make_client, build={"senders": {"web": web}})
 
     response = await client.post(
-        "/api/v1/messages", json={"member": tenant.member_id, "text": "help"}
+        "/api/v1/messages", json={"member": tenant.member_id, "text": "help"}, headers=tenant.auth
     )
     task_id = (await _json(response, 202))["task_id"]
-    task = await finished_task(client, task_id)
+    task = await finished_task(client, task_id, **tenant.auth)
     [reply] = task["replies"]
     assert reply["delivery"] == "dead"
     assert web.refused == 1 and web.sent == []

@@ -16,7 +16,7 @@ from tests.api import Client, ClientFactory, count_rows, start_gateway
 from tests.factories import make_api_key, make_member, make_outbox_row, make_task_row, make_tenant
 
 SMALL = {"SWITCHBOARD_MAX_BODY_BYTES": 2048}
-KEY_MODE = {"SWITCHBOARD_WEB_AUTH": "key"}
+OPEN = {"SWITCHBOARD_WEB_AUTH": "open"}
 MEMBER = {"name": "Dana", "role": "support"}
 
 
@@ -40,7 +40,7 @@ def _members(id: str, body: bytes | dict[str, Any], status: int, says: str, **kw
 
 
 def _message(id: str, body: bytes | dict[str, Any], status: int, says: str, **kw: Any) -> Case:
-    return Case(id, "POST", "/api/v1/messages", status, says, body=body, auth=None, **kw)
+    return Case(id, "POST", "/api/v1/messages", status, says, body=body, **kw)
 
 
 HELLO = {"member": "{member_a}", "text": "hello"}
@@ -55,7 +55,7 @@ CASES = [
     Case("wrong method on healthz", "POST", "/healthz", 405, "not allowed", auth=None),
     Case("wrong method on openapi", "POST", "/api/v1/openapi.json", 405, "not allowed"),
     Case("NUL in a path id", "GET", "/api/v1/members/%00", 404, "no such"),
-    Case("NUL in a task id", "GET", "/api/v1/tasks/x%00y", 404, "no such", auth=None),
+    Case("NUL in a task id", "GET", "/api/v1/tasks/x%00y", 404, "no such"),
     # Bearer keys on the admin API.
     Case("no key", "GET", "/api/v1/members", 401, "API key is required", auth=None),
     _members("no key on a write", MEMBER, 401, "API key is required", auth=None),
@@ -276,11 +276,11 @@ CASES = [
         409,
         "only dead letters",
     ),
-    # The web channel (open on loopback).
+    # The web channel (an API key; a console session is tested with the console).
     _message("message malformed JSON", b'{"member": "x", "text": "hi"', 400, "not valid JSON"),
     _message("message not an object", b'["hello"]', 400, "JSON object"),
     _message("message missing text", {"member": "{member_a}"}, 400, "text"),
-    _message("message missing member", {"text": "hello"}, 400, "member"),
+    _message("message missing member", {"text": "hello"}, 400, "member is required"),
     _message("message extra field", {**HELLO, "priority": "high"}, 400, "priority"),
     _message("message text not a string", {"member": "{member_a}", "text": 42}, 400, "text"),
     _message(
@@ -325,8 +325,8 @@ CASES = [
         "printable ASCII",
         headers={"Idempotency-Key": "clé"},
     ),
-    Case("unknown task", "GET", "/api/v1/tasks/nope", 404, "no task", auth=None),
-    Case("over-long task id", "GET", "/api/v1/tasks/" + "a" * 100, 404, "no such task", auth=None),
+    Case("unknown task", "GET", "/api/v1/tasks/nope", 404, "no task"),
+    Case("over-long task id", "GET", "/api/v1/tasks/" + "a" * 100, 404, "no such task"),
     Case(
         "message with a revoked key",
         "POST",
@@ -345,54 +345,54 @@ CASES = [
         body={"member": "{member_b}", "text": "hi"},
     ),
     Case("A's key reading B's task", "GET", "/api/v1/tasks/{task_b}", 404, "no task"),
-    # The web channel when it requires a key.
+    # Without credentials the web channel is closed unless SWITCHBOARD_WEB_AUTH=open is set,
+    # and a key keeps to its workspace even then.
     _message(
-        "key mode: message without a key", HELLO, 401, "API key is required", settings=KEY_MODE
+        "message without a key", HELLO, 401, "API key (Authorization: Bearer <key>)", auth=None
     ),
+    _message("message with neither member nor key", {"text": "hi"}, 401, "session", auth=None),
     Case(
-        "key mode: task without a key",
+        "task without a key",
         "GET",
         "/api/v1/tasks/{task_a}",
         401,
-        "API key is required",
+        "or a console session is required",
         auth=None,
-        settings=KEY_MODE,
     ),
     Case(
-        "key mode: revoked key",
+        "open mode: revoked key",
         "POST",
         "/api/v1/messages",
         401,
         "revoked",
         body=HELLO,
         auth="revoked_key",
-        settings=KEY_MODE,
+        settings=OPEN,
     ),
     Case(
-        "key mode: A's key as B's member id",
-        "POST",
-        "/api/v1/messages",
-        404,
-        "no member",
-        body={"member": "{member_b}", "text": "hi"},
-        settings=KEY_MODE,
-    ),
-    Case(
-        "key mode: A's key as B's member email",
+        "open mode: A's key as B's member email",
         "POST",
         "/api/v1/messages",
         404,
         "no member",
         body={"member": "{email_b}", "text": "hi"},
-        settings=KEY_MODE,
+        settings=OPEN,
     ),
     Case(
-        "key mode: A's key reading B's task",
+        "open mode: A's key reading B's task",
         "GET",
         "/api/v1/tasks/{task_b}",
         404,
         "no task",
-        settings=KEY_MODE,
+        settings=OPEN,
+    ),
+    Case(
+        "A's key as B's member email",
+        "POST",
+        "/api/v1/messages",
+        404,
+        "no member",
+        body={"member": "{email_b}", "text": "hi"},
     ),
 ]
 
@@ -485,7 +485,7 @@ def test_case_ids_are_unique() -> None:
 
 async def test_every_route_wants_a_key(make_client: ClientFactory, db: Database) -> None:
     seed = await _seed(db)
-    client = await start_gateway(make_client, **KEY_MODE)
+    client = await start_gateway(make_client)
     before = await count_rows(db)
 
     for ep in ENDPOINTS:
@@ -504,7 +504,10 @@ async def test_every_route_wants_a_key(make_client: ClientFactory, db: Database)
         response = await client.request(
             ep.method, path, json={"member": seed["member_a"], "text": "hi"}
         )
-        await _assert_refused(response, 401, "API key is required")
+        # The admin API says "an API key is required", the web channel "an API key (...) or
+        # a console session is required".
+        await _assert_refused(response, 401, "API key")
+        assert "required" in (await response.json())["message"]
 
     assert await count_rows(db) == before
 
@@ -585,9 +588,11 @@ async def test_header_bytes_that_are_not_utf8_are_refused(
     bad_key = await _raw_request(
         client, b"GET /api/v1/members HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sb_\xff\xfe\r\n"
     )
+    key = seed["key_a"].encode()
     bad_idempotency = await _raw_request(
         client,
-        b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\xff\xfe\r\n",
+        b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nIdempotency-Key: k\xff\xfe\r\n"
+        b"Authorization: Bearer " + key + b"\r\n",
         message,
     )
 

@@ -258,6 +258,10 @@ async def test_a_negative_rating_flags_the_assist_and_tells_the_team(
     told = sendgrid_sim.mails()[sent_before:]
     assert told and all(m["subject"] == "[A-1040] Negative rating: 1/5" for m in told)
     assert {_to(m) for m in told} <= set(TEAM)
+    # The team is sent to the assist's console page, not to the JSON API.
+    for mail in told:
+        assert "Open it in the console: https://gw.example/console/assists/A-1040" in _text(mail)
+        assert "/api/v1/" not in _text(mail)
 
 
 async def test_forged_or_altered_survey_links_record_nothing(

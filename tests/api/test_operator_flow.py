@@ -8,21 +8,26 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from api.state import GATEWAY
 from cli.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Assist
 from storage.models import OutboxRow
 from storage.types import utcnow
+from tests.factories import bearer_for
 from tests.helpers import wait_until
 
 
 async def _say(client: TestClient[Any, Any], member: str, text: str) -> dict[str, Any]:
-    resp = await client.post("/api/v1/messages", json={"member": member, "text": text})
+    auth = await bearer_for(client.server.app[GATEWAY].db, member)
+    body = {"member": member, "text": text}
+    resp = await client.post("/api/v1/messages", json=body, headers=auth)
     assert resp.status == 202, await resp.text()
     task_id = (await resp.json())["task_id"]
 
     async def finished() -> dict[str, Any] | None:
-        body: dict[str, Any] = await (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        response = await client.get(f"/api/v1/tasks/{task_id}", headers=auth)
+        body: dict[str, Any] = await response.json()
         return body if body["status"] in ("done", "failed") and body["replies"] else None
 
     return await wait_until(finished, timeout=10)
@@ -71,11 +76,11 @@ async def test_plain_language_write_is_proposed_then_approved(
 async def test_support_member_gets_what_to_use_instead(db: Database, make_client: Any) -> None:
     async with db.session() as session:
         await seed_workspace(session, now=utcnow())
-    client = await make_client()
+    client = await make_client(PUBLIC_BASE_URL="https://gw.example")
     task = await _say(client, "sam@demo.example", "close A-1041")
     text = task["replies"][0]["text"]
     assert text.startswith("I can't do that for you.")
-    assert "web inbox or by email" in text
+    assert "in the team console (https://gw.example/console/inbox) or by email" in text
 
 
 async def test_send_to_pushes_the_previous_result_to_another_channel(
@@ -105,3 +110,16 @@ async def test_send_to_pushes_the_previous_result_to_another_channel(
 
     outside = await _say(client, "olivia@demo.example", "forward it to +15559998888 by sms")
     assert "only send results to addresses linked to your team" in outside["replies"][0]["text"]
+
+
+async def test_show_assist_links_to_its_console_page_under_public_base_url(
+    db: Database, make_client: Any
+) -> None:
+    async with db.session() as session:
+        await seed_workspace(session, now=utcnow())
+    client = await make_client(PUBLIC_BASE_URL="https://gw.example")
+
+    task = await _say(client, "olivia@demo.example", "show me A-1040")
+
+    [reply] = task["replies"]
+    assert "Open it in the console: https://gw.example/console/assists/A-1040" in reply["text"]

@@ -47,13 +47,15 @@ async def test_a_posted_message_gets_a_delivered_reply(
 
     # The member may be named by email in any case, or by id.
     response = await client.post(
-        "/api/v1/messages", json={"member": tenant.member_email.upper(), "text": "hello there"}
+        "/api/v1/messages",
+        json={"member": tenant.member_email.upper(), "text": "hello there"},
+        headers=tenant.auth,
     )
     assert response.status == 202, await response.text()
     accepted = await response.json()
     assert accepted["duplicate"] is False
 
-    task = await finished_task(client, accepted["task_id"])
+    task = await finished_task(client, accepted["task_id"], **tenant.auth)
     assert task["status"] == "done"
     assert task["channel"] == "web"
     assert task["text"] == "hello there"
@@ -82,11 +84,11 @@ async def test_the_member_can_be_named_by_id(make_client: ClientFactory, db: Dat
     client = await start_gateway(make_client)
 
     response = await client.post(
-        "/api/v1/messages", json={"member": tenant.member_id, "text": "help"}
+        "/api/v1/messages", json={"member": tenant.member_id, "text": "help"}, headers=tenant.auth
     )
 
     assert response.status == 202
-    task = await finished_task(client, (await response.json())["task_id"])
+    task = await finished_task(client, (await response.json())["task_id"], **tenant.auth)
     assert task["status"] == "done"
     assert [r["delivery"] for r in task["replies"]] == ["sent"]
 
@@ -97,7 +99,7 @@ async def test_the_same_idempotency_key_yields_one_task_and_one_reply(
     tenant = await make_tenant(db)
     client = await start_gateway(make_client)
     message = {"member": tenant.member_id, "text": "how is our resolution rate?"}
-    headers = {"Idempotency-Key": "order-42"}
+    headers = {"Idempotency-Key": "order-42", **tenant.auth}
 
     first = await client.post("/api/v1/messages", json=message, headers=headers)
     second = await client.post("/api/v1/messages", json=message, headers=headers)
@@ -106,7 +108,7 @@ async def test_the_same_idempotency_key_yields_one_task_and_one_reply(
     first_body, second_body = await first.json(), await second.json()
     assert first_body["duplicate"] is False
     assert second_body == {"task_id": first_body["task_id"], "duplicate": True}
-    task = await finished_task(client, first_body["task_id"])
+    task = await finished_task(client, first_body["task_id"], **tenant.auth)
     assert len(task["replies"]) == 1
     # Another retry after the reply went out is still the same request.
     third = await client.post("/api/v1/messages", json=message, headers=headers)
@@ -121,19 +123,17 @@ async def test_a_double_click_sent_concurrently_is_one_task(
     tenant = await make_tenant(db)
     client = await start_gateway(make_client)
     message = {"member": tenant.member_id, "text": "close A-1042"}
+    headers = {"Idempotency-Key": "click", **tenant.auth}
 
     responses = await asyncio.gather(
-        *(
-            client.post("/api/v1/messages", json=message, headers={"Idempotency-Key": "click"})
-            for _ in range(5)
-        )
+        *(client.post("/api/v1/messages", json=message, headers=headers) for _ in range(5))
     )
 
     bodies = [await r.json() for r in responses]
     assert {r.status for r in responses} == {202}
     assert len({b["task_id"] for b in bodies}) == 1
     assert sorted(b["duplicate"] for b in bodies) == [False, True, True, True, True]
-    await finished_task(client, bodies[0]["task_id"])
+    await finished_task(client, bodies[0]["task_id"], **tenant.auth)
     assert await _task_count(db, tenant.workspace_id) == 1
     assert len(await _replies(db, bodies[0]["task_id"])) == 1
 
@@ -149,7 +149,7 @@ async def test_idempotency_keys_are_per_member(make_client: ClientFactory, db: D
         await client.post(
             "/api/v1/messages",
             json={"member": member_id, "text": "help"},
-            headers={"Idempotency-Key": "1"},
+            headers={"Idempotency-Key": "1", **tenant.auth},
         )
         for member_id in (tenant.member_id, other.id)
     ]
@@ -158,7 +158,7 @@ async def test_idempotency_keys_are_per_member(make_client: ClientFactory, db: D
     assert [b["duplicate"] for b in bodies] == [False, False]
     assert bodies[0]["task_id"] != bodies[1]["task_id"]
     for body, member_id in zip(bodies, (tenant.member_id, other.id), strict=True):
-        task = await finished_task(client, body["task_id"])
+        task = await finished_task(client, body["task_id"], **tenant.auth)
         assert [r["address"] for r in task["replies"]] == [member_id]
 
 
@@ -169,29 +169,12 @@ async def test_messages_without_a_key_are_separate_tasks(
     client = await start_gateway(make_client)
     message = {"member": tenant.member_id, "text": "help"}
 
-    first = await (await client.post("/api/v1/messages", json=message)).json()
-    second = await (await client.post("/api/v1/messages", json=message)).json()
+    first = await (await client.post("/api/v1/messages", json=message, headers=tenant.auth)).json()
+    second = await (await client.post("/api/v1/messages", json=message, headers=tenant.auth)).json()
 
     assert first["task_id"] != second["task_id"]
     assert not first["duplicate"] and not second["duplicate"]
     assert await _task_count(db, tenant.workspace_id) == 2
-
-
-async def test_a_key_scopes_the_web_channel_to_its_workspace(
-    make_client: ClientFactory, db: Database
-) -> None:
-    tenant = await make_tenant(db)
-    client = await start_gateway(make_client, SWITCHBOARD_WEB_AUTH="key")
-
-    response = await client.post(
-        "/api/v1/messages",
-        json={"member": tenant.member_email, "text": "help"},
-        headers=tenant.auth,
-    )
-
-    assert response.status == 202
-    task = await finished_task(client, (await response.json())["task_id"], **tenant.auth)
-    assert task["status"] == "done"
 
 
 async def test_health_and_readiness(make_client: ClientFactory) -> None:
@@ -218,16 +201,18 @@ async def test_metrics_count_accepted_messages(make_client: ClientFactory, db: D
         response = await client.post(
             "/api/v1/messages",
             json={"member": tenant.member_id, "text": f"request {n}"},
-            headers={"Idempotency-Key": f"req-{n}"},
+            headers={"Idempotency-Key": f"req-{n}", **tenant.auth},
         )
         assert response.status == 202
         task_ids.append((await response.json())["task_id"])
     retry = await client.post(
         "/api/v1/messages",
         json={"member": tenant.member_id, "text": "request 0"},
-        headers={"Idempotency-Key": "req-0"},
+        headers={"Idempotency-Key": "req-0", **tenant.auth},
     )
-    refused = await client.post("/api/v1/messages", json={"member": "nobody", "text": "x"})
+    refused = await client.post(
+        "/api/v1/messages", json={"member": "nobody", "text": "x"}, headers=tenant.auth
+    )
     assert (retry.status, refused.status) == (202, 404)
 
     response = await client.get("/metrics")
@@ -236,7 +221,7 @@ async def test_metrics_count_accepted_messages(make_client: ClientFactory, db: D
     assert await _metric(client, "switchboard_tasks_ingested_total", channel="web") == 3
     assert await _metric(client, "switchboard_tasks_deduplicated_total", channel="web") == 1
     for task_id in task_ids:
-        await finished_task(client, task_id)
+        await finished_task(client, task_id, **tenant.auth)
 
     # These counters move just after their commit, so wait for the exact totals.
     async def all_counted() -> bool:

@@ -71,9 +71,11 @@ class Gateway:
 
     async def say(self, member: str, text: str) -> dict[str, Any]:
         """Post TEXT as MEMBER through the web channel; the one reply, once delivered."""
-        response = await self.client.post("/api/v1/messages", json={"member": member, "text": text})
+        response = await self.client.post(
+            "/api/v1/messages", json={"member": member, "text": text}, headers=self.auth
+        )
         assert response.status == 202, await response.text()
-        task = await finished_task(self.client, (await response.json())["task_id"])
+        task = await finished_task(self.client, (await response.json())["task_id"], **self.auth)
         (reply,) = task["replies"]
         return dict(reply)
 

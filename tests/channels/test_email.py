@@ -36,7 +36,7 @@ from tests.channels.email_payloads import (
     inbound_parse,
     simple_email,
 )
-from tests.factories import make_workspace
+from tests.factories import bearer_for, make_workspace
 from tests.helpers import wait_until
 from tests.sims.sendgrid import SendGridSim
 
@@ -298,6 +298,7 @@ async def test_gmail_reply_threads_by_its_reply_token(
     assert notice["subject"] == "[A-1043] New reply from Customer 4"
     assert "one more thing" in _content(notice)["text/plain"]
     assert "pending and is open again" in _content(notice)["text/plain"]
+    assert "console (https://gw.example/console/assists/A-1043)" in _content(notice)["text/plain"]
     async with db.session() as session:
         tasks = list(await session.scalars(select(TaskRow).where(TaskRow.channel == "email")))
     assert [(t.kind, t.status, t.raw["matched_by"]) for t in tasks] == [
@@ -590,12 +591,15 @@ async def test_a_write_is_proposed_by_email_and_approved_by_reply(
 
 async def _say(mailroom: Mailroom, member: str, text: str) -> str:
     """MEMBER types TEXT in the web channel; returns the operator's reply."""
-    response = await mailroom.client.post("/api/v1/messages", json={"member": member, "text": text})
+    auth = await bearer_for(mailroom.db, member)
+    response = await mailroom.client.post(
+        "/api/v1/messages", json={"member": member, "text": text}, headers=auth
+    )
     assert response.status == 202, await response.text()
     task_id = (await response.json())["task_id"]
 
     async def answered() -> str | None:
-        body = await (await mailroom.client.get(f"/api/v1/tasks/{task_id}")).json()
+        body = await (await mailroom.client.get(f"/api/v1/tasks/{task_id}", headers=auth)).json()
         done = body["status"] in ("done", "failed") and body["replies"]
         return "\n".join(r["text"] for r in body["replies"]) if done else None
 

@@ -76,7 +76,7 @@ def _check_emails(sendgrid_sim: SendGridSim, assist: Assist) -> dict[str, Any]:
     for mail in team:
         assert mail["subject"].startswith(f"[{assist.ref}] New escalation")
         assert assist.summary in _text(mail)
-        assert f"{BASE}/api/v1/assists/{assist.ref}" in _text(mail)
+        assert f"{BASE}/console/assists/{assist.ref}" in _text(mail)
     (confirmation,) = [m for m in mails if _to(m) == CUSTOMER and assist.ref in m["subject"]]
     assert confirmation["subject"].startswith(f"[{assist.ref}] ")
     assert f"its reference number is {assist.ref}" in _text(confirmation)

@@ -57,7 +57,8 @@ def test_defaults_are_the_embedded_ones() -> None:
     assert (s.switchboard_host, s.switchboard_port) == ("127.0.0.1", 8080)
     assert s.openai_api_key is None and s.slack_bot_token is None
     assert str(s.telegram_api_url) == "https://api.telegram.org/bot"
-    assert s.migrates_on_start and not s.web_requires_key
+    assert s.migrates_on_start
+    assert s.web_auth == "key" and not s.web_is_open
 
 
 def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -98,7 +99,21 @@ def test_secrets_are_hidden_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "xoxb-very-secret-token" in s.secret_values()
 
 
-def test_web_channel_needs_a_key_off_loopback() -> None:
-    assert load_settings(_env_file=None, SWITCHBOARD_HOST="0.0.0.0").web_requires_key
-    assert not load_settings(_env_file=None, SWITCHBOARD_HOST="::1").web_requires_key
-    assert load_settings(_env_file=None, SWITCHBOARD_WEB_AUTH="key").web_requires_key
+def test_the_web_channel_needs_a_key_wherever_it_listens() -> None:
+    # Loopback included: "open" is only ever what someone set.
+    for host in ("127.0.0.1", "::1", "localhost", "0.0.0.0"):
+        assert not load_settings(_env_file=None, SWITCHBOARD_HOST=host).web_is_open
+    assert load_settings(_env_file=None, SWITCHBOARD_WEB_AUTH="open").web_is_open
+
+
+@pytest.mark.parametrize("value", ["auto", "AUTO", " auto "])
+def test_the_former_auto_mode_is_refused_with_what_to_use_instead(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_WEB_AUTH", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert "SWITCHBOARD_WEB_AUTH" in message
+    assert "'auto' is no longer accepted" in message
+    assert "'key'" in message and "'open'" in message

@@ -282,7 +282,7 @@ async def test_an_escalation_on_request_collects_details_and_opens_a_complete_as
     for email in team:
         text = email.deliverable["text"]
         assert assist.summary in text
-        assert f"https://gw.example/api/v1/assists/{assist.ref}" in text
+        assert f"Open it in the console: https://gw.example/console/assists/{assist.ref}" in text
         assert email.deliverable["title"].startswith(f"[{assist.ref}] New escalation")
     assert assist.ref in customer.deliverable["text"]
     assert f"[{assist.ref}]" in customer.deliverable["title"]

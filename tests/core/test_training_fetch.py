@@ -338,12 +338,14 @@ async def test_the_gateway_fetches_after_approval_and_refuses_its_own_network(
     auth = {"Authorization": f"Bearer {key.secret}"}
     url = str(server.make_url("/faq"))
     text = f"add {url} as a training source"
-    asked = await client.post("/api/v1/messages", json={"member": OWNER, "text": text})
+    asked = await client.post(
+        "/api/v1/messages", json={"member": OWNER, "text": text}, headers=auth
+    )
     assert asked.status == 202
-    task = await finished_task(client, (await asked.json())["task_id"])
+    task = await finished_task(client, (await asked.json())["task_id"], **auth)
     code = task["replies"][0]["proposal"]["code"]
     approved = await client.post(
-        "/api/v1/messages", json={"member": OWNER, "text": f"approve {code}"}
+        "/api/v1/messages", json={"member": OWNER, "text": f"approve {code}"}, headers=auth
     )
     assert approved.status == 202
 

@@ -187,12 +187,14 @@ async def test_gateway_start_and_a_request_load_no_chart_or_report_library(
         await directory.add_member(
             session, ws.id, name="Olivia", role="owner", email="olivia@acme.test"
         )
+        key = await directory.create_api_key(session, ws.id)
     await db.dispose()
     # Python lists every import on stderr, which the process helper keeps.
     env = {"DATABASE_URL": sqlite_url, "PYTHONPROFILEIMPORTTIME": "1"}
     node = await GatewayProcess(env, tmp_path).start()
     try:
-        async with aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {key.secret}"}
+        async with aiohttp.ClientSession(headers=auth) as http:
             async with http.post(
                 f"{node.url}/api/v1/messages",
                 json={"member": "olivia@acme.test", "text": "how is our resolution rate?"},

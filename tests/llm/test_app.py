@@ -28,10 +28,12 @@ def _tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-async def _send(client: Client, member_id: str, text: str) -> dict[str, Any]:
-    response = await client.post("/api/v1/messages", json={"member": member_id, "text": text})
+async def _send(client: Client, auth: dict[str, str], member_id: str, text: str) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/messages", json={"member": member_id, "text": text}, headers=auth
+    )
     assert response.status == 202, await response.text()
-    return await finished_task(client, (await response.json())["task_id"])
+    return await finished_task(client, (await response.json())["task_id"], **auth)
 
 
 async def _metrics(client: Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -60,7 +62,7 @@ async def test_tokens_and_cost_are_recorded_on_the_task(
     answer = "Your CSAT this week is 4.7 out of 5."
     openai_sim.reply_text(answer)
 
-    task = await _send(client, tenant.member_id, "what's our csat this week?")
+    task = await _send(client, tenant.auth, tenant.member_id, "what's our csat this week?")
 
     assert [reply["text"] for reply in task["replies"]] == [answer]
     request = openai_sim.last_chat_request()
@@ -95,7 +97,7 @@ async def test_a_failing_primary_fails_over_and_metrics_show_each_endpoint(
         openai_sim.fail(500)
         backup.reply_text("Answered by the backup.")
 
-        task = await _send(client, tenant.member_id, "how are we doing?")
+        task = await _send(client, tenant.auth, tenant.member_id, "how are we doing?")
         samples = await _metrics(client)
         assert backup.last_chat_request()["model"] == "gpt-4o"
     assert not backup.handler_errors
@@ -133,7 +135,7 @@ async def test_when_every_endpoint_is_down_the_request_is_still_answered(
     )
     openai_sim.fail(503, times=None)
 
-    task = await _send(client, tenant.member_id, "help")
+    task = await _send(client, tenant.auth, tenant.member_id, "help")
 
     assert task["status"] == "done"
     [reply] = task["replies"]
@@ -159,7 +161,7 @@ async def test_without_a_key_the_offline_classifier_answers_and_no_model_is_aske
     tenant = await make_tenant(db)
     client = await make_client(OPENAI_BASE_URL=openai_sim.base_url)
 
-    task = await _send(client, tenant.member_id, "help")
+    task = await _send(client, tenant.auth, tenant.member_id, "help")
 
     assert task["status"] == "done"
     assert openai_sim.chat_requests() == []

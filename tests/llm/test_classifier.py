@@ -260,7 +260,10 @@ async def test_a_support_member_gets_an_answer_without_a_model_call(
     assert ran.calls == []
     assert outcome.classification is not None and outcome.classification.backend == "offline"
     [reply] = outcome.deliverables
-    assert "Support members work assists from the web inbox or by email" in (reply.text or "")
+    # No PUBLIC_BASE_URL here: the console page is named by its path, not a made-up address.
+    assert "Support members work assists in the team console (/console/inbox) or by email" in (
+        reply.text or ""
+    )
 
 
 async def test_the_system_prompt_carries_the_workspace_context(

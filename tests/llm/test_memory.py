@@ -31,10 +31,12 @@ CSAT = Classification(
 )
 
 
-async def _send(client: Client, member_id: str, text: str) -> dict[str, Any]:
-    response = await client.post("/api/v1/messages", json={"member": member_id, "text": text})
+async def _send(client: Client, auth: dict[str, str], member_id: str, text: str) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/messages", json={"member": member_id, "text": text}, headers=auth
+    )
     assert response.status == 202, await response.text()
-    return await finished_task(client, (await response.json())["task_id"])
+    return await finished_task(client, (await response.json())["task_id"], **auth)
 
 
 async def test_a_member_s_next_message_carries_their_earlier_exchange_and_nobody_else_s(
@@ -48,14 +50,14 @@ async def test_a_member_s_next_message_carries_their_earlier_exchange_and_nobody
         OPENAI_API_KEY=openai_sim.api_key, OPENAI_BASE_URL=openai_sim.base_url
     )
     openai_sim.reply_tool_calls([("get_metrics", {"metric": "csat", "period": "this_week"})])
-    await _send(client, ana.member_id, "what's our csat this week?")
+    await _send(client, ana.auth, ana.member_id, "what's our csat this week?")
 
     openai_sim.reply_text("Last week it was 4.6.")
-    await _send(client, ana.member_id, "and last week?")
+    await _send(client, ana.auth, ana.member_id, "and last week?")
     ana_second = openai_sim.last_chat_request()
-    await _send(client, bo.id, "hello")
+    await _send(client, ana.auth, bo.id, "hello")
     bo_first = openai_sim.last_chat_request()
-    await _send(client, elsewhere.member_id, "hello")
+    await _send(client, elsewhere.auth, elsewhere.member_id, "hello")
     other_workspace = openai_sim.last_chat_request()
 
     assert conversation(ana_second) == [
@@ -67,7 +69,7 @@ async def test_a_member_s_next_message_carries_their_earlier_exchange_and_nobody
     assert conversation(other_workspace) == [("user", "hello")]
 
     # A third message from Ana sees both of her exchanges, the model's text answer included.
-    await _send(client, ana.member_id, "thanks")
+    await _send(client, ana.auth, ana.member_id, "thanks")
     assert conversation(openai_sim.last_chat_request())[2:] == [
         ("user", "and last week?"),
         ("assistant", "Last week it was 4.6."),

@@ -70,6 +70,13 @@ def web_task(workspace_id: str, member_id: str, text: str = "help", **kw: Any) -
     )
 
 
+async def api_key(db: Database, workspace_id: str) -> dict[str, str]:
+    """An Authorization header for WORKSPACE_ID's web channel (it needs a key by default)."""
+    async with db.session() as session:
+        key = await directory.create_api_key(session, workspace_id)
+    return {"Authorization": f"Bearer {key.secret}"}
+
+
 async def replies_for(db: Database, task_id: str) -> list[OutboxRow]:
     async with db.session() as session:
         rows = await session.scalars(select(OutboxRow).where(OutboxRow.task_id == task_id))
@@ -79,18 +86,21 @@ async def replies_for(db: Database, task_id: str) -> list[OutboxRow]:
 async def test_message_gets_one_reply_through_the_outbox(
     db: Database, make_client: Any, database_url: str
 ) -> None:
-    _, member_id = await seed(db)
+    ws_id, member_id = await seed(db)
+    auth = await api_key(db, ws_id)
     classifier = HelpClassifier()
     client = await make_client(build={"classifier": classifier})
 
     resp = await client.post(
-        "/api/v1/messages", json={"member": "Olivia@acme.test", "text": "what can you do?"}
+        "/api/v1/messages",
+        json={"member": "Olivia@acme.test", "text": "what can you do?"},
+        headers=auth,
     )
     assert resp.status == 202
     task_id = (await resp.json())["task_id"]
 
     async def delivered() -> dict[str, Any] | None:
-        body = await (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        body = await (await client.get(f"/api/v1/tasks/{task_id}", headers=auth)).json()
         if (
             body["status"] == "done"
             and body["replies"]
@@ -109,10 +119,10 @@ async def test_message_gets_one_reply_through_the_outbox(
 async def test_retried_request_yields_one_task_and_one_reply(
     db: Database, make_client: Any
 ) -> None:
-    await seed(db)
+    ws_id, _ = await seed(db)
     classifier = HelpClassifier()
     client = await make_client(build={"classifier": classifier})
-    headers = {"Idempotency-Key": "req-42"}
+    headers = {"Idempotency-Key": "req-42", **await api_key(db, ws_id)}
     payload = {"member": "olivia@acme.test", "text": "help"}
 
     first = await (await client.post("/api/v1/messages", json=payload, headers=headers)).json()

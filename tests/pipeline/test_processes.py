@@ -16,7 +16,8 @@ from tests.helpers import wait_until
 from tests.process import GatewayProcess
 
 
-async def _seed(url: str) -> None:
+async def _seed(url: str) -> str:
+    """Acme with Olivia; returns an API key of the workspace (the web channel needs one)."""
     db = Database(url)
     await db.migrate()
     async with db.session() as session:
@@ -24,7 +25,9 @@ async def _seed(url: str) -> None:
         await directory.add_member(
             session, ws.id, name="Olivia", role="owner", email="olivia@acme.test"
         )
+        key = await directory.create_api_key(session, ws.id)
     await db.dispose()
+    return key.secret
 
 
 async def _counts(url: str) -> dict[str, Any]:
@@ -47,11 +50,13 @@ async def _counts(url: str) -> dict[str, Any]:
     return {"tasks": tasks, "replies": dict(replies), "sent": sent}
 
 
-async def _post(http: aiohttp.ClientSession, base: str, text: str, key: str) -> str:
+async def _post(
+    http: aiohttp.ClientSession, base: str, text: str, key: str, *, api_key: str
+) -> str:
     async with http.post(
         f"{base}/api/v1/messages",
         json={"member": "olivia@acme.test", "text": text},
-        headers={"Idempotency-Key": key},
+        headers={"Idempotency-Key": key, "Authorization": f"Bearer {api_key}"},
     ) as resp:
         assert resp.status == 202, await resp.text()
         return str((await resp.json())["task_id"])
@@ -60,12 +65,12 @@ async def _post(http: aiohttp.ClientSession, base: str, text: str, key: str) -> 
 async def test_sigkill_after_202_still_yields_exactly_one_reply(
     database_url: str, tmp_path: Path
 ) -> None:
-    await _seed(database_url)
+    api_key = await _seed(database_url)
     env = {"DATABASE_URL": database_url, "SWITCHBOARD_AUTO_MIGRATE": "true"}
     # Ingest only, so the kill certainly lands between the 202 and the processing.
     node = await GatewayProcess({**env, "SWITCHBOARD_WORKERS": "0"}, tmp_path).start()
     async with aiohttp.ClientSession() as http:
-        task_ids = [await _post(http, node.url, "help", f"k{i}") for i in range(5)]
+        task_ids = [await _post(http, node.url, "help", f"k{i}", api_key=api_key) for i in range(5)]
         await node.kill()
 
         restarted = await GatewayProcess(env, tmp_path).start()
@@ -77,7 +82,7 @@ async def test_sigkill_after_202_still_yields_exactly_one_reply(
 
             await wait_until(all_answered, timeout=30)
             # A provider retry of an acknowledged request after the restart is not a new task.
-            again = await _post(http, restarted.url, "help", "k0")
+            again = await _post(http, restarted.url, "help", "k0", api_key=api_key)
             assert again == task_ids[0]
         finally:
             assert await restarted.stop() == 0
@@ -90,7 +95,7 @@ async def test_sigkill_after_202_still_yields_exactly_one_reply(
 async def test_sigkill_while_processing_yields_exactly_one_reply(
     database_url: str, tmp_path: Path
 ) -> None:
-    await _seed(database_url)
+    api_key = await _seed(database_url)
     env = {
         "DATABASE_URL": database_url,
         "SWITCHBOARD_AUTO_MIGRATE": "true",
@@ -99,7 +104,7 @@ async def test_sigkill_while_processing_yields_exactly_one_reply(
     node = await GatewayProcess(env, tmp_path).start()
     async with aiohttp.ClientSession() as http:
         task_ids = await asyncio.gather(
-            *(_post(http, node.url, "help", f"k{i}") for i in range(40))
+            *(_post(http, node.url, "help", f"k{i}", api_key=api_key) for i in range(40))
         )
     await node.kill()  # some tasks done, some claimed mid-flight, some queued
     restarted = await GatewayProcess(env, tmp_path).start()
@@ -119,13 +124,16 @@ async def test_sigkill_while_processing_yields_exactly_one_reply(
 async def test_two_nodes_share_one_postgres_without_double_processing(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    await _seed(postgres_url)
+    api_key = await _seed(postgres_url)
     env = {"DATABASE_URL": postgres_url, "SWITCHBOARD_WORKERS": "2"}
     nodes = [await GatewayProcess(env, tmp_path).start() for _ in range(2)]
     try:
         async with aiohttp.ClientSession() as http:
             task_ids = await asyncio.gather(
-                *(_post(http, nodes[i % 2].url, f"help {i}", f"m{i}") for i in range(120))
+                *(
+                    _post(http, nodes[i % 2].url, f"help {i}", f"m{i}", api_key=api_key)
+                    for i in range(120)
+                )
             )
 
         async def all_sent() -> bool:

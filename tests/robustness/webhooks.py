@@ -102,7 +102,6 @@ def gateway_settings(
         "SENDGRID_API_URL": sendgrid.url,
         "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_SECRET,
         "SWITCHBOARD_VOICE_BUDGET": 1,
-        "SWITCHBOARD_WEB_AUTH": "key",
         **overrides,
     }
 

@@ -9,10 +9,12 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from api.state import GATEWAY
 from cli.seed import seed_workspace
 from storage.db import Database
 from storage.domain import Assist, Proposal, Schedule, ScheduleOffer
 from storage.types import utcnow
+from tests.factories import bearer_for
 from tests.helpers import wait_until
 from tests.scheduler import fire
 
@@ -20,12 +22,15 @@ OLIVIA = "olivia@demo.example"
 
 
 async def say(client: TestClient[Any, Any], member: str, text: str) -> list[dict[str, Any]]:
-    resp = await client.post("/api/v1/messages", json={"member": member, "text": text})
+    auth = await bearer_for(client.server.app[GATEWAY].db, member)
+    body = {"member": member, "text": text}
+    resp = await client.post("/api/v1/messages", json=body, headers=auth)
     assert resp.status == 202, await resp.text()
     task_id = (await resp.json())["task_id"]
 
     async def finished() -> list[dict[str, Any]] | None:
-        body: dict[str, Any] = await (await client.get(f"/api/v1/tasks/{task_id}")).json()
+        response = await client.get(f"/api/v1/tasks/{task_id}", headers=auth)
+        body: dict[str, Any] = await response.json()
         return body["replies"] if body["status"] == "done" and body["replies"] else None
 
     return await wait_until(finished, timeout=10)

@@ -1114,10 +1114,13 @@ async def test_toggle_integration(db: Database, seeded: Seeded) -> None:
 
 
 async def test_toggle_creates_a_missing_integration(db: Database, seeded: Seeded) -> None:
-    _, proposal = await proposed(
+    reply, proposal = await proposed(
         db, seeded, OLIVIA, "toggle_integration", {"integration": "twilio", "enabled": False}
     )
     assert proposal["changes"] == [_change("twilio", "__row__", "—", "off")]
+    # Credentials go through the console's form (its path: no PUBLIC_BASE_URL here).
+    assert "Integrations page (/console/integrations), never in chat" in reply.text
+    assert "dashboard" not in reply.text
     assert await count(db, _integration(seeded, "twilio")) == 0
     await approve(db, seeded, OLIVIA, proposal["code"])
     assert (await one(db, _integration(seeded, "twilio"))).enabled is False

@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from cli.seed import Seeded, seed_workspace
+from core.assists.csat import Links
 from core.team.identity import Principal
 from core.tools.catalogue import default_registry
 from core.tools.registry import ToolContext
@@ -54,6 +55,7 @@ async def _run(
     *,
     who: str = "olivia@demo.example",
     timezone: str = "UTC",
+    links: Links | None = None,
 ) -> Any:
     registry = default_registry()
     spec = registry.get(tool)
@@ -74,7 +76,7 @@ async def _run(
         reply_route=Route(channel="web", address=member_id),
     )
     async with db.session() as session:
-        ctx = ToolContext(session, principal, task, NOW, registry)
+        ctx = ToolContext(session, principal, task, NOW, registry, links=links or Links())
         return await spec.handler(ctx, spec.args.model_validate(args))
 
 
@@ -171,6 +173,22 @@ async def test_show_assist_and_unknown_reference(db: Database) -> None:
     assert "Refund not received for order #48213" in card.text
     (missing,) = await _run(db, seeded, "show_assist", {"assist": "A-9"})
     assert missing.kind == "error" and "no assist A-9" in missing.text
+    # Without PUBLIC_BASE_URL there is no address to give.
+    assert "http" not in card.text and "Link" not in [f.label for f in card.fields]
+
+
+async def test_assists_shown_and_listed_link_to_the_console(db: Database) -> None:
+    seeded = await _seeded(db)
+    links = Links(base_url="https://gw.example/")
+
+    (card,) = await _run(db, seeded, "show_assist", {"assist": "A-1040"}, links=links)
+    (listed,) = await _run(db, seeded, "list_assists", {"status": "open"}, links=links)
+
+    page = "https://gw.example/console/assists/A-1040"
+    assert card.text.endswith(f"Open it in the console: {page}")
+    assert {f.label: f.value for f in card.fields}["Link"] == page
+    assert listed.text.endswith("Open the inbox in the console: https://gw.example/console/inbox")
+    assert "/api/v1/" not in card.text + listed.text
 
 
 # --- inbox performance, patterns, training, schedules, history, integrations, reports ----------

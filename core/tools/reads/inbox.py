@@ -137,6 +137,9 @@ async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     items = tuple(assist_line(x, names) for x in shown)
     more = f"\n… and {len(rows) - len(shown)} more." if len(rows) > len(shown) else ""
     text = f"{len(rows)} assist(s):\n" + "\n".join(f"- {i}" for i in items) + more
+    inbox_url = ctx.links.inbox()
+    if inbox_url:
+        text += f"\nOpen the inbox in the console: {inbox_url}"
     return [Deliverable(kind="list", title="Assists", text=text, items=items)]
 
 
@@ -155,7 +158,7 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     if x is None:
         return error_reply(f"There is no assist {args.assist}.")
     assignee = await ctx.session.get(Member, x.assignee_id) if x.assignee_id else None
-    fields = (
+    fields: tuple[CardField, ...] = (
         CardField(label="Status", value=x.status),
         CardField(label="Priority", value=x.priority),
         CardField(label="Category", value=x.category or "—"),
@@ -187,6 +190,10 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
                 line += f" — resolved: {resolution[:160]}"
             lines.append(line)
         text += "\nPrevious assists of this customer:\n" + "\n".join(lines)
+    url = ctx.links.assist(x.ref)
+    if url:
+        text += f"\nOpen it in the console: {url}"
+        fields += (CardField(label="Link", value=url),)
     return [Deliverable(kind="card", title=x.ref, text=text, fields=fields)]
 
 

@@ -87,7 +87,10 @@ async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Delivera
         tool="toggle_integration",
         summary=f"turn {name} {state}",
         changes=(create_row("integration", created, f"{name}", state),),
-        notice=f"{name} has not been set up before; its credentials are added in the dashboard.",
+        notice=(
+            f"{name} has not been set up before; its credentials are entered on the console's "
+            f"Integrations page ({ctx.links.console_or_path('integrations')}), never in chat."
+        ),
     )
 
 
