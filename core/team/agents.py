@@ -62,14 +62,6 @@ def default_name(workspace_name: str) -> str:
     return f"{workspace_name} Assistant"[:NAME_MAX].strip()
 
 
-def default_welcome(workspace_name: str) -> str:
-    """What a workspace's first agent says to a customer's hello."""
-    return (
-        f"Hi! I'm the AI assistant of {workspace_name}. Ask me anything, or ask for a person "
-        "on our team."
-    )
-
-
 def welcome_of(agent: AiAgent) -> str:
     """What AGENT says to a customer's hello: its welcome message, else a greeting by name."""
     welcome = (agent.config or {}).get(WELCOME_MESSAGE)
@@ -302,15 +294,13 @@ async def update_agent(
 async def create_default_agent(
     session: AsyncSession, workspace: Workspace, *, actor: str = "system"
 ) -> AiAgent:
-    """The agent a workspace starts with: named for it, serving every channel."""
+    """The agent a workspace starts with: named for it, serving every channel. It keeps no
+    welcome message of its own: chat greets with its name (`welcome_of`), and the phone line,
+    where callers leave a voicemail, with the workspace's name."""
     return await create_agent(
         session,
         workspace.id,
-        AgentFields(
-            name=default_name(workspace.name),
-            channels=[],
-            welcome_message=default_welcome(workspace.name),
-        ),
+        AgentFields(name=default_name(workspace.name), channels=[]),
         actor=actor,
     )
 

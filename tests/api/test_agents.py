@@ -79,7 +79,7 @@ async def test_a_new_workspace_lists_its_default_agent(
             "workspace_id": acme.workspace_id,
             "name": "Acme Assistant",
             "channels": ["all"],
-            "welcome_message": agents.default_welcome("Acme"),
+            "welcome_message": None,
             "personality": None,
             "rules": None,
             "escalation_confidence": None,

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 
 import main
-from core.team import agents
 from storage.db import Database
 from storage.models import Workspace, WorkspaceAddress
 from tests.channels.twilio_helpers import OUR_NUMBER, start
@@ -56,7 +55,7 @@ async def test_a_new_workspace_answers_customers_by_sms_and_escalates_to_its_tea
     # The default agent answers the customer's hello.
     await phone.text(CUSTOMER, "Hello")
     (welcome,) = await phone.replies(CUSTOMER, 1)
-    assert welcome == agents.default_welcome("Acme")
+    assert welcome == "Hi! I'm Acme Assistant. How can I help?"
     assert [m["from"] for m in twilio_sim.sent(to=CUSTOMER)] == [OUR_NUMBER]
 
     # The customer asks for a person; the agent collects what the team needs.

@@ -38,9 +38,7 @@ async def test_a_workspace_starts_with_an_agent_serving_every_channel(db: Databa
         made = await agents.create_workspace_with_agent(session, "Acme", plan="plus", actor="cli")
         workspace_id = made.workspace.id
 
-    assert await _agents(db, workspace_id) == [
-        ("Acme Assistant", [], {"welcome_message": agents.default_welcome("Acme")})
-    ]
+    assert await _agents(db, workspace_id) == [("Acme Assistant", [], {})]
     async with db.session() as session:
         for channel in ("sms", "whatsapp", "telegram", "email", "voice", "web", "slack"):
             served = await agents.agent_for(session, workspace_id, channel)
