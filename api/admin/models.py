@@ -324,7 +324,9 @@ class AgentIn(Input):
     welcome_message: str | None = Field(None, max_length=1000, description=WELCOME)
     personality: str | None = Field(None, max_length=500, description=PERSONALITY)
     rules: str | None = Field(None, max_length=4000, description=RULES)
-    escalation_confidence: float | None = Field(None, ge=0, le=1, description=CONFIDENCE)
+    escalation_confidence: float | None = Field(
+        None, ge=0, le=1, strict=True, description=CONFIDENCE
+    )
 
 
 class AgentPatch(Input):
@@ -337,7 +339,9 @@ class AgentPatch(Input):
     welcome_message: str | None = Field(None, max_length=1000, description=WELCOME)
     personality: str | None = Field(None, max_length=500, description=PERSONALITY)
     rules: str | None = Field(None, max_length=4000, description=RULES)
-    escalation_confidence: float | None = Field(None, ge=0, le=1, description=CONFIDENCE)
+    escalation_confidence: float | None = Field(
+        None, ge=0, le=1, strict=True, description=CONFIDENCE
+    )
 
     @field_validator("name", "channels")
     @classmethod

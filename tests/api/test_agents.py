@@ -191,6 +191,8 @@ async def test_the_escalation_confidence_decides_between_answering_and_the_team(
         {"escalation_confidence": 1.5},
         {"escalation_confidence": -1},
         {"escalation_confidence": "high"},
+        {"escalation_confidence": "0.5"},
+        {"escalation_confidence": True},
         {"name": ""},
         {"name": None},
         {"channels": None},
