@@ -91,13 +91,15 @@ async def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> i
 
 
 def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
-    from core.team import directory
+    from core.team import agents
 
     async def go(session: Any) -> int:
-        ws = await directory.create_workspace(
-            session, args.name, plan=args.plan, timezone=args.timezone
+        made = await agents.create_workspace_with_agent(
+            session, args.name, plan=args.plan, timezone=args.timezone, actor="cli"
         )
+        ws, agent = made.workspace, made.agent
         print(f"workspace {ws.name} created: id {ws.id}, plan {ws.plan}")
+        print(f"AI agent {agent.name} created: id {agent.id}, serving all channels")
         return 0
 
     return asyncio.run(_with_db(settings, go))

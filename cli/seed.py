@@ -11,9 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.approvals.proposals import Change
-from core.team import directory
+from core.team import agents, directory
 from storage.domain import (
-    AiAgent,
     Assist,
     AssistEvent,
     Conversation,
@@ -110,26 +109,32 @@ async def seed_workspace(
     timezone: str = "UTC",
 ) -> Seeded:
     rng = random.Random(seed)
-    ws = await directory.create_workspace(session, name, plan=plan, timezone=timezone)
+    # Made as every workspace is, with its default agent, which the demo shapes into Ava.
+    made = await agents.create_workspace_with_agent(session, name, plan=plan, timezone=timezone)
+    ws = made.workspace
     ids: dict[str, str] = {}
     for member_name, role, email, links in TEAM:
         member = await directory.add_member(
             session, ws.id, name=member_name, role=role, email=email, identities=links
         )
         ids[email] = member.id
-    agent = AiAgent(
-        workspace_id=ws.id,
-        name="Ava",
-        config={
-            "welcome_message": "Hi! I'm Ava from Demo Co. How can I help?",
-            "tone": "friendly",
-            "language": "en",
-            "business_hours": "Mon-Fri 9:00-17:00",
-            "handoff_message": "Let me bring in a teammate.",
-        },
-        channels=["email", "sms", "web"],
+    agent = await agents.update_agent(
+        session,
+        ws.id,
+        made.agent.id,
+        agents.AgentFields(
+            name="Ava",
+            channels=["email", "sms", "web"],
+            welcome_message="Hi! I'm Ava from Demo Co. How can I help?",
+            personality="friendly",
+        ),
     )
-    session.add(agent)
+    agent.config = {
+        **agent.config,
+        agents.LANGUAGE: "en",
+        agents.BUSINESS_HOURS: "Mon-Fri 9:00-17:00",
+        agents.HANDOFF_MESSAGE: "Let me bring in a teammate.",
+    }
     customers = []
     for i in range(40):
         customer = Customer(

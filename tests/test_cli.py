@@ -29,6 +29,7 @@ def test_bootstrap_workspace_member_and_api_key(tmp_path: Path) -> None:
     created = run("workspace", "create", "Acme", "--plan", "enterprise", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     assert "workspace Acme created" in created.stdout and "plan enterprise" in created.stdout
+    assert "AI agent Acme Assistant created" in created.stdout  # its customers are answered
     assert (tmp_path / "switchboard.db").exists()  # the embedded default, in the working dir
 
     member = run(

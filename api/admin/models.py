@@ -298,3 +298,66 @@ class ScheduleOut(BaseModel):
     day_of_month: int | None = None
     one_off_at: datetime | None = None
     last_run_at: datetime | None = None
+
+
+AgentChannel = Literal["sms", "whatsapp", "telegram", "email", "voice", "web", "all"]
+CHANNELS_SERVED = (
+    'the channels it serves; [] or ["all"]: every channel. A channel listed by one agent '
+    "cannot be listed by another; an agent listing it wins over one serving every channel."
+)
+CONFIDENCE = (
+    "0 to 1: when its best answer scores below this, it hands the customer to the team; "
+    "null: SWITCHBOARD_ESCALATION_CONFIDENCE"
+)
+WELCOME = "what it says to a customer's hello; null: a greeting with its name"
+PERSONALITY = "how it speaks (e.g. friendly and concise); the operator's chat calls it tone"
+RULES = "what it must always or never do; the operator's chat calls them instructions"
+
+
+class AgentIn(Input):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    name: str = Field(min_length=1, max_length=120)
+    channels: list[AgentChannel] = Field(
+        default_factory=list, max_length=7, description=CHANNELS_SERVED
+    )
+    welcome_message: str | None = Field(None, max_length=1000, description=WELCOME)
+    personality: str | None = Field(None, max_length=500, description=PERSONALITY)
+    rules: str | None = Field(None, max_length=4000, description=RULES)
+    escalation_confidence: float | None = Field(
+        None, ge=0, le=1, strict=True, description=CONFIDENCE
+    )
+
+
+class AgentPatch(Input):
+    """Omit a field to keep it; null clears a text setting or the escalation confidence."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    channels: list[AgentChannel] | None = Field(None, max_length=7, description=CHANNELS_SERVED)
+    welcome_message: str | None = Field(None, max_length=1000, description=WELCOME)
+    personality: str | None = Field(None, max_length=500, description=PERSONALITY)
+    rules: str | None = Field(None, max_length=4000, description=RULES)
+    escalation_confidence: float | None = Field(
+        None, ge=0, le=1, strict=True, description=CONFIDENCE
+    )
+
+    @field_validator("name", "channels")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class AgentOut(BaseModel):
+    id: str
+    workspace_id: str
+    name: str
+    channels: list[str] = Field(description='["all"]: every channel')
+    welcome_message: str | None
+    personality: str | None
+    rules: str | None
+    escalation_confidence: float | None = Field(description=CONFIDENCE)
+    created_at: datetime

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from api import web as web_channel
 from api.admin import (
+    agents,
     apikeys,
     assists,
     audit,
@@ -20,6 +21,9 @@ from api.admin import (
 from api.admin.auth import admin_route
 from api.admin.csat import csat
 from api.admin.models import (
+    AgentIn,
+    AgentOut,
+    AgentPatch,
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
@@ -129,6 +133,42 @@ ENDPOINTS: list[Endpoint] = [
         admin_route(members.delete_identity),
         status=204,
         tag="members",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/agents",
+        "The workspace's AI agents, oldest (its default agent) first",
+        admin_route(agents.list_agents),
+        response=Page[AgentOut],
+        tag="agents",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/agents",
+        "Create an AI agent for some channels (or all)",
+        admin_route(agents.create_agent),
+        request=AgentIn,
+        response=AgentOut,
+        status=201,
+        tag="agents",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/agents/{agent_id}",
+        "One AI agent",
+        admin_route(agents.get_agent),
+        response=AgentOut,
+        tag="agents",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/agents/{agent_id}",
+        "Change an AI agent: name, channels, welcome message, personality, rules, "
+        "escalation confidence",
+        admin_route(agents.patch_agent),
+        request=AgentPatch,
+        response=AgentOut,
+        tag="agents",
     ),
     Endpoint(
         "GET",

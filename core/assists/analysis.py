@@ -92,7 +92,7 @@ _TOPIC = {
     "account": "their account",
     "other": "a question",
 }
-_CHANNEL = {"sms": "SMS", "whatsapp": "WhatsApp", "telegram": "Telegram", "web": "web chat"}
+CHANNEL_WORDS = {"sms": "SMS", "whatsapp": "WhatsApp", "telegram": "Telegram", "web": "web chat"}
 
 
 def _sentence_cut(text: str, limit: int) -> str:
@@ -129,7 +129,7 @@ def analyze_offline(escalation: Escalation) -> Analysis:
     priority = priority_of(said)
     category = category_of(said)
     who = escalation.name or "A customer"
-    by = _CHANNEL.get(escalation.channel, escalation.channel)
+    by = CHANNEL_WORDS.get(escalation.channel, escalation.channel)
     topic = _TOPIC[category]
     if details.get("order_number"):
         topic += f" (order {details['order_number']})"

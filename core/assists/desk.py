@@ -1,5 +1,6 @@
 """The AI agent's desk, where the pipeline brings a customer's message: the agent serving the
-channel, who the customer is as the channel tells, their session row locked while handled."""
+channel (none: the message goes straight to the team), who the customer is as the channel
+tells, their session row locked while handled."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.assists import csat
+from core.assists import csat, unserved
 from core.assists.email_identity import EmailIdentity
 from core.assists.mail import AssistMailer
 from core.assists.phrases import parse_name
 from core.assists.turn import CustomerTurn
 from core.assists.turn_view import Caller
+from core.team.agents import agent_for
 from core.team.identity import Principal
 from models.deliverable import Deliverable
 from models.task import Task
 from storage.db import upsert_insert
-from storage.domain import AiAgent
 from storage.inbox import CustomerSession
 from storage.types import new_id
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from core.llm.gateway import LlmGateway
 
 DEFAULT_CONFIDENCE = 0.5
+TEXT_ONLY = "Sorry, I can only read text. Please write your message in words."
 PHONE_CHANNELS = ("sms", "whatsapp", "voice")
 
 
@@ -79,16 +81,17 @@ class CustomerDesk:
 
     async def reply(
         self, session: AsyncSession, task: Task, principal: Principal, now: datetime
-    ) -> list[Deliverable] | None:
-        """The AI agent's replies to the customer's TASK, in the caller's transaction; None
-        when no AI agent serves the task's channel (the pipeline acknowledges instead)."""
-        if task.kind not in ("message", "command") or not task.text.strip():
-            return None
+    ) -> list[Deliverable]:
+        """The replies to the customer's TASK, in the caller's transaction: the AI agent's
+        serving the channel, or, where none does, the team's assist it was recorded as."""
+        if not task.text.strip():
+            # A photo or a sticker alone: nothing is recorded, so nothing is claimed.
+            return [Deliverable(text=TEXT_ONLY)]
         agent = await agent_for(session, principal.workspace_id, task.channel)
-        if agent is None:
-            return None
         caller = caller_of(task)
         row = await self._session(session, principal.workspace_id, caller, now)
+        if agent is None:
+            return await unserved.record_for_team(self, session, task, principal, caller, row, now)
         turn = CustomerTurn(self, session, task, principal, agent, caller, row, now)
         return await turn.run()
 
@@ -122,15 +125,3 @@ class CustomerDesk:
         )
         assert row is not None
         return row
-
-
-async def agent_for(session: AsyncSession, workspace_id: str, channel: str) -> AiAgent | None:
-    """The workspace's AI agent connected to CHANNEL (an agent listing no channels serves all)."""
-    agents = await session.scalars(
-        select(AiAgent).where(AiAgent.workspace_id == workspace_id).order_by(AiAgent.created_at)
-    )
-    for agent in agents:
-        connected = [str(c).lower() for c in agent.channels or ()]
-        if not connected or channel in connected:
-            return agent
-    return None

@@ -16,6 +16,7 @@ from core.assists.mail import send_assist_email
 from core.assists.notify import notify_team
 from core.assists.phrases import CANCEL, NAME_PREFIX, NO, YES, first_name_of, parse_name
 from core.assists.records import create_assist, customer_for
+from core.team import agents
 from models.deliverable import CardField, Deliverable
 from storage.domain import Assist, Customer
 from storage.email import EmailRecord
@@ -40,15 +41,11 @@ async def escalate(
         row.name = turn.caller.name or (customer.name if customer else None)
     if not row.email and customer is not None and customer.email:
         row.email = customer.email
-    config = turn.agent.config or {}
-    handoff = config.get("handoff_message")
     if kind == "requested":
         opener = "Of course, I'll connect you with a person on our team."
     else:
-        opener = (
-            handoff.strip()
-            if isinstance(handoff, str) and handoff.strip()
-            else "I'm not sure I can answer that well, so I'll pass it to a person on our team."
+        opener = agents.text_setting(turn.agent, agents.HANDOFF_MESSAGE) or (
+            "I'm not sure I can answer that well, so I'll pass it to a person on our team."
         )
     return _next_question(turn, opener)
 

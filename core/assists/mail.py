@@ -117,6 +117,13 @@ async def customer_email(session: AsyncSession, assist: Assist) -> str | None:
     return detail if isinstance(detail, str) and "@" in detail else None
 
 
+async def follow_up_line(session: AsyncSession, assist: Assist) -> str:
+    """How the team answers ASSIST's customer, said only when we have an address: the team's
+    replies to an assist go by email, so without one nothing is promised."""
+    email = await customer_email(session, assist)
+    return f" Our team will get back to you by email at {email}." if email else ""
+
+
 async def send_assist_email(
     session: AsyncSession,
     identity: EmailIdentity,

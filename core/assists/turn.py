@@ -14,9 +14,11 @@ from core.assists import answering, escalation
 from core.assists.escalation import REQUESTED
 from core.assists.history import last_resolution
 from core.assists.knowledge import terms
+from core.assists.mail import follow_up_line
 from core.assists.phrases import GREETING, THANKS, asks_for_person, cut, first_name_of
 from core.assists.replies import add_customer_reply
 from core.assists.triage import category_of
+from core.team import agents
 from core.team.identity import Principal
 from models.deliverable import Deliverable
 from models.task import Task
@@ -57,6 +59,7 @@ class CustomerTurn:
         self.now = now
         self.text = task.text.strip()
         self.welcome_back: str | None = None
+        self.confidence = agents.escalation_confidence(agent, desk.confidence)
 
     async def run(self) -> list[Deliverable]:
         row = self.row
@@ -78,7 +81,7 @@ class CustomerTurn:
         answer = await answering.answer(self)
         if answer.wants_person:
             return await escalation.escalate(self, REQUESTED, "requested")
-        if answer.text and answer.confidence >= self.desk.confidence:
+        if answer.text and answer.confidence >= self.confidence:
             conversation = await self.conversation()
             if conversation is not None:
                 conversation.resolved_by_ai = True
@@ -92,7 +95,7 @@ class CustomerTurn:
         await answering.record_knowledge_gap(self)
         reason = (
             "The AI agent could not answer with enough confidence "
-            f"({answer.confidence:.2f}, below {self.desk.confidence:.2f})"
+            f"({answer.confidence:.2f}, below {self.confidence:.2f})"
         )
         return await escalation.escalate(self, reason, "low_confidence")
 
@@ -181,11 +184,7 @@ class CustomerTurn:
         return [Deliverable(text=text)]
 
     def _welcome(self) -> str:
-        config = self.agent.config or {}
-        welcome = config.get("welcome_message")
-        if isinstance(welcome, str) and welcome.strip():
-            return welcome.strip()
-        return f"Hi! I'm {self.agent.name}. How can I help?"
+        return agents.welcome_of(self.agent)
 
     async def _open_assist(self) -> Assist | None:
         """The assist this conversation opened, while it is still being worked (chat channels:
@@ -205,7 +204,5 @@ class CustomerTurn:
             body=self.text,
             now=self.now,
         )
-        return self.say(
-            f"Thanks, I've added that to your request {assist.ref}; the team will get back to you "
-            "by email."
-        )
+        follow_up = await follow_up_line(self.session, assist)
+        return self.say(f"Thanks, I've added that to your request {assist.ref}.{follow_up}")

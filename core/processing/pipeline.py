@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
 from core.assists.csat import Links
+from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier
 from core.schedules import briefings
 from core.team.identity import Principal, resolve
@@ -35,18 +36,16 @@ from storage.models import TaskRow
 from storage.types import new_id, utcnow
 
 if TYPE_CHECKING:
-    from core.assists.desk import CustomerDesk
     from core.llm.memory import SessionMemory
 
 log = logging.getLogger(__name__)
 _tasks = cast(Table, TaskRow.__table__)
 
-CUSTOMER_ACK = (
-    "Thanks for your message. It has reached our support team, and we will get back to you here."
-)
+# Nobody is paged about a failed task (it is logged and listed as failed), and its work was
+# rolled back: the reply says exactly that much.
 FAILURE_REPLY = (
-    "Sorry, something went wrong while handling your request (reference {ref}). "
-    "The team has been notified; please try again in a moment."
+    "Sorry, something went wrong while handling your request (reference {ref}), so nothing "
+    "was done. Please try again in a moment."
 )
 
 
@@ -113,7 +112,9 @@ class TaskProcessor:
         self._tools = tools
         self._memory = memory
         self._charts = briefings.ChartCache()
-        self._customers = customers
+        # Customers always reach a desk: the settings' one, else one on the defaults (no
+        # emails, no LLM), so no customer is ever told something nothing recorded.
+        self._customers = customers if customers is not None else CustomerDesk()
         self._mailer = customers.mailer if customers is not None else None
         self._llm = customers.llm if customers is not None else None
         self._links = customers.links if customers is not None else Links()
@@ -133,14 +134,9 @@ class TaskProcessor:
             return await self._decide(session, task, task.approval, principal, now)
         if principal.is_customer:
             # Customer text is data: it never reaches the operator tools. The AI agent answers
-            # it (and escalates to the team) where one serves the channel; else an ack.
-            replies = (
-                await self._customers.reply(session, task, principal, now)
-                if self._customers is not None
-                else None
-            )
-            if replies is None:
-                replies = [Deliverable(text=CUSTOMER_ACK)]
+            # it (and escalates to the team) where one serves the channel; else it goes to the
+            # team as an assist.
+            replies = await self._customers.reply(session, task, principal, now)
             return Outcome(task.reply_route, replies, None)
         ctx = self._context(session, principal, task, now)
         # A plain yes or no right after a learning-mode offer answers it, not the classifier.

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import select
-
 from core.reports import analytics
 from core.reports.figures import change_text
 from core.reports.report import Report, ReportInput
 from core.reports.scope import Scope
+from core.team import agents
 from models.deliverable import CardField
-from storage.domain import AiAgent
 
 # What one conversation the AI resolves saves, in minutes of a person's time (ROI report).
 MINUTES_SAVED_PER_CONVERSATION = 6
@@ -22,10 +20,8 @@ DEFAULT_HUMAN_COST_PER_CONVERSATION = 5.0
 
 async def human_cost_per_conversation(ctx: Scope) -> float:
     """USD per human-handled conversation: the agent config's value, else the default."""
-    agent = await ctx.session.scalar(
-        select(AiAgent).where(AiAgent.workspace_id == ctx.principal.workspace_id).limit(1)
-    )
-    configured = agent.config.get("human_cost_per_conversation") if agent else None
+    agent = await agents.first_agent(ctx.session, ctx.principal.workspace_id)
+    configured = (agent.config or {}).get(agents.HUMAN_COST_PER_CONVERSATION) if agent else None
     try:
         return float(configured) if configured is not None else DEFAULT_HUMAN_COST_PER_CONVERSATION
     except (TypeError, ValueError):

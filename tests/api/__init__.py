@@ -16,6 +16,7 @@ from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable, Receipt
 from models.task import Route
 from storage.db import Database
+from storage.domain import AiAgent
 from storage.models import (
     ApiKey,
     AuditEntry,
@@ -32,6 +33,7 @@ ClientFactory = Callable[..., Awaitable[Client]]
 
 COUNTED = {
     "workspaces": Workspace,
+    "ai_agents": AiAgent,
     "members": Member,
     "channel_identities": ChannelIdentity,
     "api_keys": ApiKey,
@@ -124,7 +126,13 @@ async def workspace_snapshot(db: Database, workspace_id: str) -> dict[str, list[
             .where(AuditEntry.workspace_id == workspace_id)
             .order_by(AuditEntry.id)
         )
+        ai_agents = await session.execute(
+            select(AiAgent.id, AiAgent.name, AiAgent.channels, AiAgent.config)
+            .where(AiAgent.workspace_id == workspace_id)
+            .order_by(AiAgent.id)
+        )
         return {
+            "ai_agents": [(r[0], r[1], list(r[2]), dict(r[3])) for r in ai_agents],
             "members": [tuple(r) for r in members],
             "identities": [tuple(r) for r in identities],
             "api_keys": [tuple(r) for r in keys],

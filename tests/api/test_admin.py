@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from api.admin.openapi import Endpoint
 from api.admin.routes import ENDPOINTS
+from core.team import agents
 from core.tools.writes.api_keys import PENDING_REVEAL
 from storage.db import Database
 from storage.domain import Assist, Proposal, Schedule, Snapshot, TrainingSource
@@ -610,6 +611,15 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     "GET /api/v1/training/sources": None,
     "POST /api/v1/messages": {"member": "{member_id}", "text": "help"},
     "GET /api/v1/tasks/{task_id}": None,
+    "GET /api/v1/agents": None,
+    "POST /api/v1/agents": {
+        "name": "Nova",
+        "channels": ["whatsapp"],
+        "welcome_message": "Hi, Nova here.",
+        "escalation_confidence": 0.4,
+    },
+    "GET /api/v1/agents/{agent_id}": None,
+    "PATCH /api/v1/agents/{agent_id}": {"personality": "calm", "rules": "Never promise refunds."},
 }
 
 
@@ -675,7 +685,9 @@ async def test_every_endpoint_answers_as_documented(
             ]
         )
         await session.flush()
+        agent = await agents.create_agent(session, ws, agents.AgentFields(name="Max"))
     values = {
+        "agent_id": agent.id,
         "workspace_id": ws,
         "member_id": member.id,
         "identity_id": identity_id,

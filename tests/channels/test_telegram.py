@@ -22,7 +22,6 @@ from channels.telegram.inbound import message_task
 from channels.telegram.outbound import TelegramSender, plan, rate_keys
 from cli.seed import seed_workspace
 from core.classify.backend import OfflineBackend
-from core.processing.pipeline import CUSTOMER_ACK
 from core.reports import analytics
 from core.team.directory import link_identity
 from core.team.identity import Principal
@@ -194,7 +193,7 @@ async def test_owner_question_is_answered_in_the_same_chat_with_the_figure(
     assert task.member_id == team.members["olivia@demo.example"]
 
 
-async def test_unlinked_user_gets_the_customer_acknowledgement_and_no_tool_runs(
+async def test_an_unlinked_user_reaches_the_team_as_a_customer_and_no_tool_runs(
     telegram_sim: TelegramSim, team: Team, db: Database, make_client: Any
 ) -> None:
     client = await make_client(**telegram_settings(telegram_sim))
@@ -202,9 +201,17 @@ async def test_unlinked_user_gets_the_customer_acknowledgement_and_no_tool_runs(
     await say(client, telegram_sim, STRANGER, "set A-1045 to urgent")
 
     (answer,) = await replies(telegram_sim, STRANGER, 1)
-    assert answer["text"] == CUSTOMER_ACK
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Proposal)) == 0
+        # No AI agent serves Telegram here: the message is an assist for the team, and the
+        # customer is told so only because it is.
+        newest = await session.scalar(select(Assist).order_by(Assist.number.desc()).limit(1))
+        urgent = await session.scalar(select(Assist.priority).where(Assist.number == 1045))
+    assert newest is not None and newest.transcript[0]["text"] == "set A-1045 to urgent"
+    assert answer["text"] == (
+        f"Thanks for your message. It has reached our support team as request {newest.ref}."
+    )
+    assert urgent != "urgent"
 
 
 async def test_redelivered_update_makes_one_task_and_one_reply(

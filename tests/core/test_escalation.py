@@ -4,6 +4,7 @@ assist and both emails, the previous resolution recalled, and no operator tool e
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from core.assists.desk import CustomerDesk
 from core.assists.email_identity import EmailIdentity
 from core.assists.phrases import asks_for_person, parse_name
 from core.llm.gateway import LlmGateway
-from core.processing.pipeline import CUSTOMER_ACK, TaskProcessor
+from core.processing.pipeline import TaskProcessor
 from core.team.identity import Principal
 from core.tools.catalogue import default_registry
 from models.classification import Classification
@@ -203,23 +204,83 @@ async def test_a_question_in_the_training_data_is_answered(db: Database) -> None
     assert row is not None and (row.stage, row.channel, row.address) == ("chat", "sms", PHONE)
 
 
-async def test_a_channel_without_an_ai_agent_gets_the_acknowledgement(db: Database) -> None:
+async def _said_to_have_reached_the_team(db: Database, seeded: Seeded, reply: str) -> Assist:
+    """The assist a reply says the customer's message reached: it must exist, committed."""
+    match = re.search(r"\b(?:reached our support team as request|your request) A-(\d+)", reply)
+    assert match, f"no assist reference in {reply!r}"
+    (assist,) = [x for x in await _assists(db, seeded) if x.number == int(match.group(1))]
+    return assist
+
+
+async def test_a_channel_no_ai_agent_serves_goes_to_the_team_as_an_assist(db: Database) -> None:
     seeded = await _seeded(db)  # Ava serves email, SMS and web only
-    assert await say(db, seeded, "talk to a person", channel="telegram", address="42") == [
-        CUSTOMER_ACK
-    ]
+    before = {x.number for x in await _assists(db, seeded)}
+
+    (reply,) = await say(
+        db, seeded, "My parcel never came", channel="telegram", address="42", sender_name="Jo"
+    )
+
+    (new,) = [x for x in await _assists(db, seeded) if x.number not in before]
+    assert (
+        reply == f"Thanks for your message. It has reached our support team as request {new.ref}."
+    )
+    assert (await _said_to_have_reached_the_team(db, seeded, reply)).id == new.id
+    assert [t["text"] for t in new.transcript] == ["My parcel never came"]
+    assert new.status == "open" and new.unread and "no-ai-agent" in new.tags
+    assert new.escalation_reason == "No AI agent serves the telegram channel"
+    assert new.customer_details == {"channel": "telegram", "address": "42"}
+    team = [e for e in await _emails(db) if e.address in TEAM]
+    assert sorted(e.address for e in team) == TEAM  # the team is told, with the message
+    assert all("My parcel never came" in e.deliverable["text"] for e in team)
+
+    # What the customer writes next joins the same assist, and is said to.
+    (again,) = await say(db, seeded, "Order 5521", channel="telegram", address="42", at=NOW)
+    assert again == f"Thanks, I've added that to your request {new.ref}."
     async with db.session() as session:
-        agent = await session.scalar(select(AiAgent))
+        events = list(
+            await session.scalars(select(AssistEvent).where(AssistEvent.assist_id == new.id))
+        )
+    assert [(e.kind, e.body) for e in events] == [("customer_reply", "Order 5521")]
+    assert len(await _assists(db, seeded)) == len(before) + 1
+
+
+async def test_an_agent_listing_no_channels_serves_the_rest(db: Database) -> None:
+    seeded = await _seeded(db)
+    async with db.session() as session:
+        agent = await session.get(AiAgent, seeded.agent_id)
         assert agent is not None
         agent.channels = []  # an agent listing no channels serves them all
-    replies = await say(db, seeded, "talk to a person", channel="telegram", address="42")
+    replies = await say(db, seeded, "talk to a person", channel="telegram", address="43")
     assert replies[0].startswith("Of course")
 
 
-async def test_without_a_desk_customers_get_the_acknowledgement(db: Database) -> None:
+async def test_a_message_without_text_is_not_said_to_have_reached_anyone(db: Database) -> None:
+    seeded = await _seeded(db)
+    before = len(await _assists(db, seeded))
+
+    for channel, address in (("telegram", "44"), ("sms", PHONE)):
+        (reply,) = await say(db, seeded, "  ", channel=channel, address=address)
+        assert reply == "Sorry, I can only read text. Please write your message in words."
+
+    assert len(await _assists(db, seeded)) == before
+
+
+async def test_without_a_desk_of_its_own_the_processor_still_answers_customers(
+    db: Database,
+) -> None:
     seeded = await _seeded(db)
     processor = TaskProcessor(NoClassifier(), default_registry())
-    assert await say(db, seeded, "talk to a person", processor=processor) == [CUSTOMER_ACK]
+
+    first = await say(db, seeded, "talk to a person", processor=processor)
+    assert first == ["Of course, I'll connect you with a person on our team.\n\nWhat's your name?"]
+
+    # On a channel no agent serves, the message is recorded before anyone is told it arrived.
+    before = {x.number for x in await _assists(db, seeded)}
+    (reply,) = await say(
+        db, seeded, "Hello?", channel="telegram", address="45", processor=processor
+    )
+    (new,) = [x for x in await _assists(db, seeded) if x.number not in before]
+    assert (await _said_to_have_reached_the_team(db, seeded, reply)).id == new.id
 
 
 # ---------------------------------------------------------------------------- escalations

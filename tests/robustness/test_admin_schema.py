@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from core.team import directory
 from storage.db import Database
-from storage.domain import Assist, Proposal
+from storage.domain import AiAgent, Assist, Proposal
 from storage.models import ChannelIdentity, Member, OutboxRow
 from tests.api import ClientFactory
 from tests.factories import make_outbox_row, make_task_row
@@ -83,6 +83,9 @@ async def _real_ids(db: Database, workspace_id: str) -> dict[str, str]:
                 Member.workspace_id == workspace_id, Member.email == "sam@demo.example"
             )
         )
+        agent = await session.scalar(
+            select(AiAgent.id).where(AiAgent.workspace_id == workspace_id).limit(1)
+        )
         task = await make_task_row(session, workspace_id, member.id)
         dead = await make_outbox_row(session, workspace_id, member.id, task_id=task.id)
         outbox = await session.scalar(select(OutboxRow.id).where(OutboxRow.id == dead.id))
@@ -96,6 +99,7 @@ async def _real_ids(db: Database, workspace_id: str) -> dict[str, str]:
         "proposal_id": str(proposal or "none"),
         "task_id": task.id,
         "outbox_id": str(outbox),
+        "agent_id": str(agent),
     }
 
 

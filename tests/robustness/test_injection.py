@@ -233,8 +233,16 @@ async def test_customer_text_never_instructs_the_operator(
     for table in ("assists", "assist_events"):
         kept = {row[0]: row for row in after[table]}
         assert [kept.get(row[0]) for row in before[table]] == before[table], f"{table} changed"
-    new_assists = [x for x in after["assists"] if x not in before["assists"]]
-    assert len(new_assists) == 1, new_assists  # the escalation's, and no other
+    new_ids = [x[0] for x in after["assists"] if x not in before["assists"]]
+    async with db.session() as session:
+        new_assists = list(await session.scalars(select(Assist).where(Assist.id.in_(new_ids))))
+    straight = [x for x in new_assists if "no-ai-agent" in x.tags]
+    assert len(new_assists) - len(straight) == 1, new_assists  # the escalation's, and no other
+    # No AI agent serves WhatsApp or Telegram here: each of those messages went to the team as
+    # an assist holding what the customer wrote, and nothing else was written.
+    unserved = [item.text for item in CORPUS if item.channel in ("whatsapp", "telegram")]
+    assert sorted(x.transcript[0]["text"] for x in straight) == sorted(unserved)
+    assert all(len(x.transcript) == 1 and x.status == "open" for x in straight)
 
     customers = {customer_of(n, item) for n, item in enumerate(CORPUS)}
     customers |= {ESCALATING, DECLARED_EMAIL}

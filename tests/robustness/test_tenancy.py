@@ -101,6 +101,7 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
         "ref": f"A-{ONLY_IN_B}",
         "task_id": task.id,
         "outbox_id": dead.id,
+        "agent_id": b.agent_id,
     }
     return Tenants(a, b, key_a.secret, key_b.secret, ids_b)
 
@@ -149,6 +150,7 @@ BODIES = {
     "POST /api/v1/assists/{ref}/notes": {"text": "a note in the wrong workspace"},
     "POST /api/v1/assists/{ref}/suggested-reply": {"mode": "shorter"},
     "POST /api/v1/assists/{ref}/csat": {"rating": 1},
+    "PATCH /api/v1/agents/{agent_id}": {"name": "Hijacked", "channels": ["all"]},
 }
 
 

@@ -634,9 +634,9 @@ async def test_update_member_role_and_removal(db: Database, seeded: Seeded) -> N
     assert "remove Tom Baker" in removal["summary"]
     await approve(db, seeded, ADAM, removal["code"])
     assert (await get(db, Member, tom)).status == "removed"
-    # A removed member no longer reaches the operator: they are answered as a customer.
+    # A removed member no longer reaches the operator: the AI agent answers them as a customer.
     (answer,) = await ask(db, seeded, TOM, ("list_team", {}))
-    assert "support team" in answer.text
+    assert "member(s)" not in answer.text and "a person on our team" in answer.text
 
     _, back = await proposed(
         db, seeded, ADAM, "update_member", {"member": "Tom Baker", "active": True}

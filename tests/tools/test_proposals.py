@@ -121,7 +121,7 @@ async def test_unlinked_identity_never_reaches_approval(db: Database) -> None:
     (answer,) = await ask(
         db, seeded, "+15559990000", ("approve_proposal", {"code": code}), channel="sms"
     )
-    assert "support team" in answer.text  # treated as a customer: no tool ran
+    assert "a person on our team" in answer.text  # the AI agent answered a customer: no tool
     async with db.session() as session:
         proposal = await session.scalar(select(Proposal).where(Proposal.code == code))
         assert proposal is not None and proposal.status == "pending"

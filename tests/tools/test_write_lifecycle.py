@@ -60,7 +60,7 @@ async def test_write_tool_lifecycle(
     (stranger,) = await ask(
         db, seeded, "+15557770000", "approve_proposal", {"code": first["code"]}, NOW, channel="sms"
     )
-    assert "support team" in stranger.text
+    assert "a person on our team" in stranger.text  # the AI agent's answer to a customer
     assert await status(db, first["code"]) == "pending"
 
     # Proposals expire after 24 hours.

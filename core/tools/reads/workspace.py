@@ -6,11 +6,12 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from core.reports.figures import same_question
+from core.team import agents
 from core.team.members import active_members
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
 from models.deliverable import Deliverable
-from storage.domain import AiAgent, Integration, QaPair, TrainingSuggestion
+from storage.domain import Integration, QaPair, TrainingSuggestion
 
 
 async def list_team(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -25,9 +26,7 @@ async def list_team(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
 
 async def get_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.GetAgentConfigArgs)
-    agent = await ctx.session.scalar(
-        select(AiAgent).where(AiAgent.workspace_id == ctx.principal.workspace_id).limit(1)
-    )
+    agent = await agents.first_agent(ctx.session, ctx.principal.workspace_id)
     if agent is None:
         return [Deliverable(text="This workspace has no AI agent set up yet.")]
     if args.field:
@@ -155,9 +154,7 @@ async def list_integrations(ctx: ToolContext, args: BaseModel) -> list[Deliverab
         advice = f"{rows[0].name} is on; say 'turn off {rows[0].name}' to pause it."
     else:
         advice = "Everything is on; nothing to do."
-    agent = await ctx.session.scalar(
-        select(AiAgent).where(AiAgent.workspace_id == ctx.principal.workspace_id).limit(1)
-    )
+    agent = await agents.first_agent(ctx.session, ctx.principal.workspace_id)
     channels = (
         f"\n{agent.name} answers customers on: {', '.join(map(str, agent.channels))}."
         if agent and agent.channels and not args.integration

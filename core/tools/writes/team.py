@@ -6,27 +6,19 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
 from core.approvals.proposals import AT_EXECUTION, Draft
+from core.team import agents
 from core.team.members import MemberNotFound, find_by_name
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
 from core.tools.writes.drafting import create_row, set_field, stable_id
 from models.deliverable import Deliverable
-from storage.domain import AiAgent, Invitation
+from storage.domain import Invitation
 from storage.models import Member
-
-
-async def _agent(ctx: ToolContext) -> AiAgent | None:
-    return await ctx.session.scalar(
-        select(AiAgent)
-        .where(AiAgent.workspace_id == ctx.principal.workspace_id)
-        .order_by(AiAgent.created_at, AiAgent.id)
-        .limit(1)
-    )
 
 
 async def update_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
     assert isinstance(args, a.UpdateAgentConfigArgs)
-    agent = await _agent(ctx)
+    agent = await agents.first_agent(ctx.session, ctx.principal.workspace_id)
     if agent is None:
         return error_reply("This workspace has no AI agent to configure yet.")
     name = "name" if args.field == "name" else f"config.{args.field}"

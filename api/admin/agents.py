@@ -1,0 +1,59 @@
+"""`/api/v1/agents`: the workspace's AI agents (name, channels, welcome message, personality,
+rules, escalation confidence), through `core.team.agents`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.admin.auth import Caller
+from api.admin.models import AgentIn, AgentOut, AgentPatch, Page
+from api.http import json_ok, read_json
+from api.state import Gateway
+from core.team import agents
+from storage.domain import AiAgent
+
+
+def agent_out(agent: AiAgent) -> AgentOut:
+    return AgentOut(
+        id=agent.id,
+        workspace_id=agent.workspace_id,
+        name=agent.name,
+        channels=agents.channels_of(agent) or [agents.ALL],
+        welcome_message=agents.text_setting(agent, agents.WELCOME_MESSAGE),
+        personality=agents.text_setting(agent, agents.TONE),
+        rules=agents.text_setting(agent, agents.INSTRUCTIONS),
+        escalation_confidence=agents.own_escalation_confidence(agent),
+        created_at=agent.created_at,
+    )
+
+
+async def list_agents(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        rows = await agents.list_agents(session, who.workspace_id)
+        return json_ok(Page[AgentOut](items=[agent_out(a) for a in rows]))
+
+
+async def create_agent(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, AgentIn)
+    fields = agents.AgentFields(**body.model_dump())
+    async with gw.db.session() as session:
+        agent = await agents.create_agent(session, who.workspace_id, fields, actor=who.actor)
+        out = agent_out(agent)
+    return json_ok(out, status=201)
+
+
+async def get_agent(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        agent = await agents.get_agent(session, who.workspace_id, request.match_info["agent_id"])
+        return json_ok(agent_out(agent))
+
+
+async def patch_agent(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, AgentPatch)
+    fields = agents.AgentFields(**body.model_dump(exclude_unset=True))
+    async with gw.db.session() as session:
+        agent = await agents.update_agent(
+            session, who.workspace_id, request.match_info["agent_id"], fields, actor=who.actor
+        )
+        out = agent_out(agent)
+    return json_ok(out)
