@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.console import inbox, signin
+from api.console import agents, inbox, signin
 from api.console.session import web_channel_session
 from api.web import WEB_SESSION_AUTH
 
@@ -29,3 +29,4 @@ def setup(app: web.Application) -> None:
     app[WEB_SESSION_AUTH] = web_channel_session
     signin.setup(app)
     inbox.setup(app)
+    agents.setup(app)
