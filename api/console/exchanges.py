@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -64,6 +64,30 @@ def member_task(
 class FieldView(BaseModel):
     label: str
     value: str
+    # "up 5.5 points on the period before (better)" beside a figure, shown smaller.
+    detail: str | None = None
+    tone: Literal["better", "worse"] | None = None
+
+
+_TRENDS = ("up ", "down ", "unchanged", "no earlier")
+
+
+def trend_tone(trend: str) -> Literal["better", "worse"] | None:
+    """Whether a trend the reports wrote ("down 3 points on the period before (worse)") is
+    good news."""
+    if trend.endswith("(better)"):
+        return "better"
+    return "worse" if trend.endswith("(worse)") else None
+
+
+def field_view(label: str, value: str) -> FieldView:
+    """A card field, its figure apart from the trend the reports write after it."""
+    main, comma, rest = value.partition(", ")
+    detail = rest if comma and rest.startswith(_TRENDS) else None
+    trend = detail or (value if value.startswith(_TRENDS) else "")
+    return FieldView(
+        label=label, value=main if detail else value, detail=detail, tone=trend_tone(trend)
+    )
 
 
 class FileView(BaseModel):
@@ -268,7 +292,7 @@ def reply_view(
         title=deliverable.title,
         text=deliverable.text,
         lead=lead,
-        fields=[FieldView(label=f.label, value=f.value) for f in deliverable.fields],
+        fields=[field_view(f.label, f.value) for f in deliverable.fields],
         items=items,
         notes=notes,
         next_step=next_step,

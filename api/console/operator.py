@@ -62,6 +62,7 @@ class Tile(BaseModel):
     value: str
     detail: str
     ask: str
+    tone: Literal["better", "worse"] | None = None
 
 
 class Capability(BaseModel):
@@ -125,12 +126,14 @@ async def live_snapshot(ctx: ToolContext) -> list[Tile]:
     if _allowed(ctx, "get_metrics"):
         current_week, previous = analytics.windows("this_week", ctx.now, ctx.principal.timezone)
         card = await metric_card(ctx, "resolution_rate", current_week, previous, None)
+        trend = analytics.trend("resolution_rate", card.value, card.previous)
         tiles.append(
             Tile(
                 label=f"AI resolution rate, {current_week.label}",
                 value=analytics.fmt("resolution_rate", card.value),
-                detail=analytics.trend("resolution_rate", card.value, card.previous),
+                detail=trend,
                 ask="How is our resolution rate this week?",
+                tone=exchanges.trend_tone(trend),
             )
         )
     if _allowed(ctx, "get_agent_workload"):

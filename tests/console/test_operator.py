@@ -8,6 +8,7 @@ from datetime import timedelta
 from html import escape
 from typing import Any
 
+import markupsafe
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
@@ -142,7 +143,8 @@ async def test_a_read_comes_back_as_a_card_with_its_chart_and_next_step(
     (card,) = exchange["replies"]
     assert card["kind"] == "card"
     assert card["title"] == "Resolution rate, this week"
-    assert {"label": "Resolution rate", "value": expected} in card["fields"]
+    shown = {f["label"]: f["value"] for f in card["fields"]}
+    assert shown["Resolution rate"] == expected
     assert card["next_step"]
     chart = await client.get(card["chart_url"])
     assert chart.status == 200 and chart.content_type == "image/png"
@@ -494,6 +496,11 @@ async def test_a_report_comes_with_a_signed_download_link(
     client = await make_client()
     csrf = await sign_in(client, db, seeded.member_ids[OLIVIA])
     exchange = await _ask(client, csrf, "performance report as pdf")
+    card = next(r for r in exchange["replies"] if r["kind"] == "card")
+    rate = {f["label"]: f for f in card["fields"]}["Resolution rate"]
+    # The figure apart from its trend, which says whether it is good news.
+    assert re.fullmatch(r"\d+\.\d%", rate["value"]), rate
+    assert rate["detail"].endswith(("(better)", "(worse)")) or "unchanged" in rate["detail"]
     files = [r["file"] for r in exchange["replies"] if r["kind"] == "file"]
     assert len(files) == 1
     file = files[0]
@@ -505,3 +512,22 @@ async def test_a_report_comes_with_a_signed_download_link(
     assert f'href="{file["url"]}"' in page and f">Download {file['filename']}</a>" in page
     # A forged link answers nothing.
     assert (await client.get(file["url"][:-3] + "xyz")).status == 404
+
+
+async def test_customer_text_in_an_answer_stays_inert(
+    db: Database, make_client: Any, seeded: Seeded
+) -> None:
+    attack = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    async with db.session() as session:
+        await session.execute(
+            update(Assist)
+            .where(Assist.workspace_id == seeded.workspace_id, Assist.number == 1046)
+            .values(subject=attack)
+        )
+    client = await make_client()
+    csrf = await sign_in(client, db, seeded.member_ids[OLIVIA])
+    exchange = await _ask(client, csrf, "show A-1046")
+    assert attack in exchange["replies"][0]["text"]  # the data, as data
+    page = await (await client.get("/console/operator")).text()
+    assert "<img src=x" not in page and "<script>alert" not in page
+    assert str(markupsafe.escape(attack)) in page

@@ -94,7 +94,11 @@
       r.lead.forEach(function (line) { box.appendChild(el("p", { className: "lead", text: line })); });
       if (r.fields.length) {
         box.appendChild(el("dl", { className: "fields" }, r.fields.map(function (f) {
-          return el("div", { className: "field" }, [el("dt", { text: f.label }), el("dd", { text: f.value })]);
+          return el("div", { className: "field" + (f.tone ? " " + f.tone : "") }, [
+            el("dt", { text: f.label }),
+            el("dd", { text: f.value }),
+            f.detail ? el("dd", { className: "detail", text: f.detail }) : null,
+          ]);
         })));
       }
       if (r.chart_url) {
@@ -203,6 +207,8 @@
         node.querySelector(".tile-label").textContent = tile.label;
         node.querySelector(".tile-value").textContent = tile.value;
         node.querySelector(".tile-detail").textContent = tile.detail;
+        node.classList.remove("better", "worse");
+        if (tile.tone) node.classList.add(tile.tone);
       });
     } catch (error) {
       /* the figures stay as they were */
@@ -217,7 +223,7 @@
       const existing = document.getElementById("task-" + taskId);
       if (existing) existing.replaceWith(shown);
       else if (placeholder) placeholder.replaceWith(shown);
-      else conversation.appendChild(shown);
+      else conversation.prepend(shown);
       updateProposals(exchange);
       refreshSnapshot();
       return exchange;
@@ -232,8 +238,7 @@
     const empty = document.getElementById("no-exchanges");
     if (empty) empty.remove();
     const shown = renderExchange({ id: "pending-" + randomKey(), text: text, received_at: new Date().toISOString(), finished: false, replies: [] });
-    conversation.appendChild(shown);
-    shown.scrollIntoView({ block: "end", behavior: "smooth" });
+    conversation.prepend(shown);
     return shown;
   }
 
@@ -258,8 +263,7 @@
     }
     shown.id = "task-" + accepted.task_id;
     shown.dataset.task = accepted.task_id;
-    const exchange = await follow(accepted.task_id, shown);
-    if (exchange) document.getElementById("task-" + accepted.task_id).scrollIntoView({ block: "nearest" });
+    await follow(accepted.task_id, shown);
   }
 
   // --- the operator page -------------------------------------------------------------------
@@ -267,8 +271,6 @@
   const box = document.getElementById("message");
   if (form && box && conversation) {
     box.focus();
-    const last = conversation.lastElementChild;
-    if (last) last.scrollIntoView({ block: "end" });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       const text = box.value.trim();
@@ -340,11 +342,17 @@
       window.location.assign("/console/history?task=" + encodeURIComponent(accepted.task_id));
       return;
     }
-    if (conversation && !document.getElementById("task-" + accepted.task_id)) {
-      const shown = placeholderFor(decision + " " + card.dataset.code);
-      shown.id = "task-" + accepted.task_id;
-      await follow(accepted.task_id, shown);
-    }
+    if (!conversation || document.getElementById("task-" + accepted.task_id)) return;
+    const shown = placeholderFor(decision + " " + card.dataset.code);
+    shown.id = "task-" + accepted.task_id;
+    const exchange = await follow(accepted.task_id, shown);
+    if (!exchange) return;
+    // The outcome where the buttons were, too: the card may be far from the top.
+    document.querySelectorAll('.proposal[data-proposal="' + CSS.escape(card.dataset.proposal) + '"]').forEach(function (shownCard) {
+      exchange.replies.forEach(function (r) {
+        shownCard.appendChild(el("p", { className: "outcome text" + (r.kind === "error" ? " error" : ""), text: r.text }));
+      });
+    });
   });
 
   // --- History: Restore, and a result still being worked on -----------------------------------
