@@ -407,3 +407,21 @@ async def own_reply(gateway: Gateway, who: SignedIn, reply_id: str) -> Deliverab
             )
         )
         return Deliverable.model_validate(row.deliverable) if row is not None else None
+
+
+async def decided_notice(gateway: Gateway, who: SignedIn, proposal_id: str) -> str | None:
+    """Why a repeated Approve or Reject changed nothing: the proposal's state now."""
+    if not proposal_id or len(proposal_id) > 64:
+        return None
+    async with gateway.db.session() as session:
+        proposal = await session.scalar(
+            select(Proposal).where(
+                Proposal.id == proposal_id, Proposal.workspace_id == who.workspace_id
+            )
+        )
+        if proposal is None:
+            return None
+        view = proposal_view(proposal, [], utcnow())
+    if view.open:
+        return f"Your decision on proposal {view.code} was already sent; it is being carried out."
+    return f"Proposal {view.code} was already decided: {view.status_label}."

@@ -12,14 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.console import exchanges
-from api.console.operator import (
-    MAX_KEY,
-    check_json_csrf,
-    decided_notice,
-    require_json,
-    valid_key,
-    wants_json,
-)
+from api.console.exchanges import decided_notice
+from api.console.scripted import MAX_KEY, check_json_csrf, require_json, valid_key, wants_json
 from api.console.session import ConsoleError, check_csrf, page, require
 from api.console.templating import local_time
 from api.http import Input, json_ok, problem, read_json
@@ -123,6 +117,8 @@ async def history_page(request: web.Request) -> web.Response:
     async with gateway.db.session() as session:
         where = Snapshot.workspace_id == who.workspace_id
         total = await session.scalar(select(func.count()).select_from(Snapshot).where(where)) or 0
+        pages = max(1, -(-total // PAGE_SIZE))
+        number = min(number, pages)
         snaps = list(
             await session.scalars(
                 select(Snapshot)
@@ -169,7 +165,7 @@ async def history_page(request: web.Request) -> web.Response:
         entries=entries,
         total=total,
         page_number=number,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=pages,
         result=result,
         notice=notice,
         key=new_id(),

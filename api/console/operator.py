@@ -16,7 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.console import exchanges
-from api.console.session import ConsoleError, check_csrf, current, page, require, safe_next
+from api.console.exchanges import decided_notice
+from api.console.scripted import (
+    MAX_KEY,
+    check_json_csrf,
+    require_json,
+    valid_key,
+    wants_json,
+)
+from api.console.session import ConsoleError, check_csrf, page, require, safe_next
 from api.http import Input, json_ok, problem, read_json
 from api.state import GATEWAY, Gateway
 from api.web import MAX_TEXT
@@ -24,7 +32,7 @@ from core.reports import analytics
 from core.reports.knowledge_gaps import open_gaps
 from core.reports.performance import metric_card
 from core.reports.workload import open_assignments
-from core.team.access import Area, can, why_not
+from core.team.access import can
 from core.team.identity import resolve
 from core.team.signin import SignedIn
 from core.tools.registry import ToolContext
@@ -33,7 +41,6 @@ from models.task import Approval
 from storage.domain import Proposal
 from storage.types import new_id, utcnow
 
-MAX_KEY = 64
 GAPS_COUNTED = 1000
 # Something to try for each tool a member may use: the first few that apply are offered.
 EXAMPLES = (
@@ -73,37 +80,6 @@ class Capability(BaseModel):
 
 class Snapshot(BaseModel):
     tiles: list[Tile]
-
-
-def wants_json(request: web.Request) -> bool:
-    return request.content_type == "application/json" or "application/json" in request.headers.get(
-        "Accept", ""
-    )
-
-
-async def require_json(request: web.Request, area: Area) -> SignedIn:
-    """`session.require` for script endpoints: JSON 401/403 instead of a redirect or a page."""
-    who = await current(request)
-    if who is None:
-        raise problem(401, "sign in to the console first")
-    if not can(who.role, who.plan, area):
-        raise problem(403, why_not(who.role, who.plan, area))
-    return who
-
-
-def check_json_csrf(request: web.Request, who: SignedIn) -> None:
-    try:
-        check_csrf(request, who, None)
-    except ConsoleError as exc:
-        raise problem(exc.status, exc.message) from exc
-
-
-def valid_key(value: object) -> str:
-    """A client's idempotency key, or a fresh one when it sent none usable."""
-    key = str(value or "").strip()
-    if key and len(key) <= MAX_KEY and key.isascii() and key.isprintable():
-        return key
-    return new_id()
 
 
 async def member_context(gateway: Gateway, session: AsyncSession, who: SignedIn) -> ToolContext:
@@ -190,24 +166,6 @@ async def capabilities(ctx: ToolContext) -> tuple[str, list[Capability]]:
 
 def examples(ctx: ToolContext) -> list[str]:
     return [text for tool, text in EXAMPLES if _allowed(ctx, tool)][:5]
-
-
-async def decided_notice(gateway: Gateway, who: SignedIn, proposal_id: str) -> str | None:
-    """Why a repeated Approve or Reject changed nothing: the proposal's state now."""
-    if not proposal_id or len(proposal_id) > 64:
-        return None
-    async with gateway.db.session() as session:
-        proposal = await session.scalar(
-            select(Proposal).where(
-                Proposal.id == proposal_id, Proposal.workspace_id == who.workspace_id
-            )
-        )
-        if proposal is None:
-            return None
-        view = exchanges.proposal_view(proposal, [], utcnow())
-    if view.open:
-        return f"Your decision on proposal {view.code} was already sent; it is being carried out."
-    return f"Proposal {view.code} was already decided: {view.status_label}."
 
 
 async def operator_page(request: web.Request) -> web.Response:

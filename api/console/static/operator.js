@@ -328,6 +328,10 @@
     }
     if (response.status !== 202) {
       say(await readError(response), "error");
+      if (response.status >= 500) { // the gateway is restarting: the same click can be tried again
+        buttons.forEach(function (b) { b.disabled = false; });
+        delete decide.dataset.sent;
+      }
       return;
     }
     const accepted = await response.json();
