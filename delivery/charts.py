@@ -9,22 +9,30 @@ font matplotlib ships, so no system font is needed.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
+
+from models.deliverable import Deliverable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+log = logging.getLogger(__name__)
 
 WIDTH_PX, HEIGHT_PX, DPI = 800, 400, 100
 CURRENT_COLOUR = "#1f5fbf"
 PREVIOUS_COLOUR = "#9dbbe6"  # the same hue, lighter: the period before recedes
 SERIES_COLOURS = (CURRENT_COLOUR, "#e07b39", "#3f9a5c", "#8c6bb1")
 MAX_LABEL = 38
+_RATE_METRICS = frozenset({"resolution_rate", "escalation_rate"})
 _DRAWING = threading.Lock()
 
 
@@ -153,6 +161,59 @@ def bar_chart(
     if horizontal:  # the values run along x
         return _render(title, value_label, category_label, draw)
     return _render(title, category_label, value_label, draw)
+
+
+def deliverable_chart(deliverable: Deliverable) -> Callable[[], bytes] | None:
+    """How to draw the chart a metric card (its daily series) or a topic list asks for in
+    `data["chart"]`, to be run in a thread; None when the deliverable has none. Cheap: nothing
+    is drawn until it is called."""
+    spec = deliverable.data.get("chart")
+    if not isinstance(spec, dict):
+        return None
+    title = deliverable.title or "Chart"
+    if spec.get("type") == "line" and isinstance(deliverable.data.get("series"), list):
+        points = [
+            (str(p[0]), p[1] if isinstance(p[1], int | float) else None)
+            for p in deliverable.data["series"]
+            if isinstance(p, list | tuple) and len(p) == 2
+        ]
+        metric = str(spec.get("metric") or "")
+        return partial(
+            line_chart,
+            title,
+            points,
+            y_label=metric.replace("_", " ").capitalize() or "Value",
+            percent=metric in _RATE_METRICS,
+        )
+    if spec.get("type") == "bar" and isinstance(deliverable.data.get("topics"), list):
+        pairs = [
+            (str(p[0]), p[1])
+            for p in deliverable.data["topics"]
+            if isinstance(p, list | tuple) and len(p) == 2 and isinstance(p[1], int | float)
+        ]
+        if pairs:
+            return partial(
+                bar_chart,
+                title,
+                [label for label, _ in pairs],
+                {"Conversations": [value for _, value in pairs]},
+                value_label="Conversations",
+                category_label="Topic",
+            )
+    return None
+
+
+async def draw_deliverable_chart(deliverable: Deliverable) -> bytes | None:
+    """The PNG of DELIVERABLE's chart, drawn off the event loop; None when it has none or it
+    cannot be drawn (a chart is an extra: the reply stands without it)."""
+    draw = deliverable_chart(deliverable)
+    if draw is None:
+        return None
+    try:
+        return await asyncio.to_thread(draw)
+    except (ValueError, TypeError, OverflowError):
+        log.warning("chart for %r could not be drawn", deliverable.title, exc_info=True)
+        return None
 
 
 def _render(title: str, x_label: str, y_label: str, draw: Callable[[Axes], None]) -> bytes:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.console import agents, inbox, signin
+from api.console import agents, history, inbox, operator, signin
 from api.console.session import web_channel_session
 from api.web import WEB_SESSION_AUTH
 
@@ -30,3 +30,5 @@ def setup(app: web.Application) -> None:
     signin.setup(app)
     inbox.setup(app)
     agents.setup(app)
+    operator.setup(app)
+    history.setup(app)

@@ -4,13 +4,10 @@ the code to reply with), charts drawn as PNG and shown inline (`cid:`), files at
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import html
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from channels.email.message import OutgoingAttachment, OutgoingEmail
@@ -21,10 +18,7 @@ from delivery.media import MediaFile
 from delivery.render import media_of
 from models.deliverable import Deliverable
 
-log = logging.getLogger(__name__)
-
 SUBJECT_LIMIT = 120
-_RATE_METRICS = frozenset({"resolution_rate", "escalation_rate"})
 _FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif"
 
 
@@ -79,7 +73,7 @@ async def render_email(
     attachments: list[OutgoingAttachment] = []
     images: list[tuple[str, str]] = []  # (content id, alt text) shown in the HTML
     attached_names: list[str] = []
-    chart = await chart_png(deliverable)
+    chart = await charts.draw_deliverable_chart(deliverable)
     media = media_of(deliverable)
     if media is not None:
         found = await load_media(str(media["id"]))
@@ -230,50 +224,3 @@ def _proposal_html(deliverable: Deliverable, proposal: dict[str, Any]) -> str:
     else:
         parts.append(_paragraphs(deliverable.text))
     return "".join(parts)
-
-
-async def chart_png(deliverable: Deliverable) -> bytes | None:
-    """A chart for a metric card (its daily series) or a topic list, drawn off the event loop;
-    None when the deliverable has none."""
-    spec = deliverable.data.get("chart")
-    if not isinstance(spec, dict):
-        return None
-    title = deliverable.title or "Chart"
-    draw: Callable[[], bytes] | None = None
-    if spec.get("type") == "line" and isinstance(deliverable.data.get("series"), list):
-        points = [
-            (str(p[0]), p[1] if isinstance(p[1], int | float) else None)
-            for p in deliverable.data["series"]
-            if isinstance(p, list | tuple) and len(p) == 2
-        ]
-        metric = str(spec.get("metric") or "")
-        draw = partial(
-            charts.line_chart,
-            title,
-            points,
-            y_label=metric.replace("_", " ").capitalize() or "Value",
-            percent=metric in _RATE_METRICS,
-        )
-    elif spec.get("type") == "bar" and isinstance(deliverable.data.get("topics"), list):
-        pairs = [
-            (str(p[0]), p[1])
-            for p in deliverable.data["topics"]
-            if isinstance(p, list | tuple) and len(p) == 2 and isinstance(p[1], int | float)
-        ]
-        if pairs:
-            draw = partial(
-                charts.bar_chart,
-                title,
-                [label for label, _ in pairs],
-                {"Conversations": [value for _, value in pairs]},
-                value_label="Conversations",
-                category_label="Topic",
-            )
-    if draw is None:
-        return None
-    try:
-        return await asyncio.to_thread(draw)
-    except (ValueError, TypeError, OverflowError):
-        # A chart is an extra: the email goes out with its text and table without one.
-        log.warning("chart for %r could not be drawn", title, exc_info=True)
-        return None

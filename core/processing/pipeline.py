@@ -186,7 +186,9 @@ class TaskProcessor:
                 kind="proposal",
                 title="Approval needed",
                 text=render_proposal(proposal, notices),
-                data={"proposal": proposal_payload(proposal)},
+                # The notices ("the email is sent at once") apart too, for renderers that
+                # show the changes as a table rather than the text.
+                data={"proposal": proposal_payload(proposal), "notices": notices},
             )
         ]
 

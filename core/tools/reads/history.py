@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from core.approvals.snapshots import snapshot_state
 from core.reports import analytics
 from core.reports.figures import local_time, member_names
-from core.team.plans import retention
 from core.tools import args as a
 from core.tools.registry import ToolContext
 from models.deliverable import Deliverable
@@ -35,17 +35,15 @@ async def show_history(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     if not snaps:
         return [Deliverable(text=f"No changes were made{label}.")]
     names = await member_names(ctx)
-    keep = retention(ctx.principal.plan)
 
     def state(snap: Snapshot) -> str:
-        if snap.undone_at is not None:
-            return f"undone {local_time(snap.undone_at, tz)}"
-        if snap.restored_at is not None:
-            return f"restored {local_time(snap.restored_at, tz)}"
-        if not snap.before:
+        found = snapshot_state(snap, plan=ctx.principal.plan, now=ctx.now)
+        if found.blocked in ("undone", "restored") and found.since is not None:
+            return f"{found.blocked} {local_time(found.since, tz)}"
+        if found.blocked == "not_reversible":
             return "sent out, cannot be restored"
-        if ctx.now - snap.created_at > keep:
-            return f"older than the {keep.days}-day retention"
+        if found.blocked == "expired":
+            return f"older than the {found.retention_days}-day retention"
         return "can be restored"
 
     items = tuple(
