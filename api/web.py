@@ -21,7 +21,7 @@ from api.state import GATEWAY, Gateway
 from core.team.directory import Conflict, NotFound, authenticate_api_key, find_member
 from delivery.media import MediaStore
 from delivery.render import media_in
-from models.task import Route, Sender, Task
+from models.task import Approval, Route, Sender, Task, TaskKind
 from storage.models import OutboxRow, TaskRow
 from storage.types import new_id, utcnow
 
@@ -178,18 +178,12 @@ async def post_message(request: web.Request) -> web.Response:
     if not (idempotency_key.isascii() and idempotency_key.isprintable()):
         raise problem(400, "Idempotency-Key must be printable ASCII")
     member_id, workspace_id = await _poster(gateway, caller, body.member)
-    task = Task(
-        id=new_id(),
-        workspace_id=workspace_id,
-        channel="web",
+    task = web_task(
+        workspace_id,
+        member_id,
+        body.text,
         # Scoped to the member: two clients that both count 1, 2, 3... must not collide.
-        external_id=f"{member_id}:{idempotency_key or new_id()}",
-        sender=Sender(channel="web", address=member_id),
-        conversation=f"web:{member_id}",
-        text=body.text,
-        received_at=utcnow(),
-        reply_route=Route(channel="web", address=member_id),
-        kind="message",
+        key=idempotency_key or new_id(),
         raw={"member": body.member or member_id, "text": body.text},
     )
     accepted = await gateway.ingest(task)
@@ -230,6 +224,35 @@ def file_out(
         expires_at=expires_at.isoformat(),
         download_url=url,
         note="; ".join(notes) or None,
+    )
+
+
+def web_task(
+    workspace_id: str,
+    member_id: str,
+    text: str,
+    *,
+    key: str,
+    raw: dict[str, Any],
+    kind: TaskKind = "message",
+    approval: Approval | None = None,
+) -> Task:
+    """A web-channel task from a member (the API's and the console's): the sender is the member
+    id, the conversation and reply route the member's web thread. KEY makes the dedupe key
+    `<member id>:<key>`, so the same KEY twice is one task."""
+    return Task(
+        id=new_id(),
+        workspace_id=workspace_id,
+        channel="web",
+        external_id=f"{member_id}:{key}",
+        sender=Sender(channel="web", address=member_id),
+        conversation=f"web:{member_id}",
+        text=text,
+        received_at=utcnow(),
+        reply_route=Route(channel="web", address=member_id),
+        kind=kind,
+        approval=approval,
+        raw=raw,
     )
 
 

@@ -12,15 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.state import Gateway
+from api.web import web_task
 from core.approvals.proposals import CREATE, proposal_payload
 from core.team.signin import SignedIn
 from delivery.charts import deliverable_chart
 from delivery.render import media_of
 from models.deliverable import Deliverable
-from models.task import Approval, Route, Sender, Task, TaskKind
+from models.task import Approval, Task, TaskKind
 from storage.domain import Proposal
 from storage.models import OutboxRow, TaskRow
-from storage.types import new_id, utcnow
+from storage.types import utcnow
 
 # Shown at most: older exchanges stay in the journal (and in the admin API).
 RECENT_EXCHANGES = 25
@@ -45,16 +46,11 @@ def member_task(
     """A web-channel task from the signed-in member, as `POST /api/v1/messages` builds one:
     the sender is the member id, the conversation and reply route the member's web thread.
     KEY makes the dedupe key (`<member id>:<key>`): the same KEY twice is one task."""
-    return Task(
-        id=new_id(),
-        workspace_id=who.workspace_id,
-        channel="web",
-        external_id=f"{who.member_id}:{key}",
-        sender=Sender(channel="web", address=who.member_id),
-        conversation=f"web:{who.member_id}",
-        text=text,
-        received_at=utcnow(),
-        reply_route=Route(channel="web", address=who.member_id),
+    return web_task(
+        who.workspace_id,
+        who.member_id,
+        text,
+        key=key,
         kind=kind,
         approval=approval,
         raw={"source": "console", "text": text},
