@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.team.identity import Principal
+from core.team.invitations import DEFAULT_BASE_URL, settle_invitations
 from core.team.plans import SCHEDULE_QUOTAS
 from core.training.fetch import request_fetch
 from delivery.outbox.queue import enqueue
@@ -506,6 +507,7 @@ async def decide(
             deliverables=[Deliverable(text=message.text, title=message.subject)],
             dedupe_prefix=f"proposal:{proposal.id}:{index}",
         )
+    await _settle_invitations(session, proposal.workspace_id, changes, mailer, actor, now)
     if mailer is not None:
         for assist_id in [a for part in proposal.changes for a in part.get("closes", [])]:
             closed = await session.get(Assist, assist_id)
@@ -560,8 +562,15 @@ def _decided(code: str, status: str) -> str:
     return f"Proposal {code} {state}."
 
 
-async def undo_last(session: AsyncSession, principal: Principal, *, now: datetime) -> str:
-    """Revert the member's last write if it is at most 30 seconds old."""
+async def undo_last(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    now: datetime,
+    mailer: AssistMailer | None = None,
+) -> str:
+    """Revert the member's last write if it is at most 30 seconds old. MAILER's links point a
+    re-opened invitation's new email at the console."""
     snap = await session.scalar(
         select(Snapshot)
         .where(
@@ -591,6 +600,8 @@ async def undo_last(session: AsyncSession, principal: Principal, *, now: datetim
     except StaleChange as exc:
         raise ProposalError(f"Can't undo: {exc}.") from exc
     snap.undone_at = now
+    actor = f"member:{principal.member_id}"
+    await _settle_invitations(session, principal.workspace_id, inverse, mailer, actor, now)
     proposal = await session.get(Proposal, snap.proposal_id) if snap.proposal_id else None
     if proposal is not None:
         restored = [p["restores"] for p in proposal.changes if p.get("restores") is not None]
@@ -612,6 +623,25 @@ async def undo_last(session: AsyncSession, principal: Principal, *, now: datetim
         )
     )
     return f"Undone: {snap.summary}."
+
+
+async def _settle_invitations(
+    session: AsyncSession,
+    workspace_id: str,
+    changes: Sequence[Change],
+    mailer: AssistMailer | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    """An invitation a write made pending (created, renewed, re-opened) is emailed its link in
+    this transaction; one it cancelled or removed has its links stop working. Links point at
+    MAILER's console, else at the default listening address."""
+    touched = [c.key for c in changes if c.entity == "invitation" and c.field in (CREATE, "status")]
+    if touched:
+        base = mailer.links.console_base if mailer is not None else None
+        await settle_invitations(
+            session, workspace_id, touched, base or DEFAULT_BASE_URL, actor=actor, now=now
+        )
 
 
 def _sources_touched(changes: Sequence[Change]) -> list[int]:

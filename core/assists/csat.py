@@ -132,6 +132,8 @@ class Links:
 
     base_url: str | None = None
     csat_key: bytes | None = field(default=None, repr=False)
+    # Where members open the console (invitation links): PUBLIC_BASE_URL or the listening address.
+    console_base: str | None = None
 
     def console(self, page: str = "") -> str | None:
         """The console page PAGE (`"inbox"`, `"assists/A-1042"`, `"integrations"`...)."""
@@ -172,6 +174,7 @@ class Links:
         return cls(
             base_url=str(settings.public_base_url) if settings.public_base_url else None,
             csat_key=csat_key(secret.get_secret_value().encode()) if secret else None,
+            console_base=settings.base_url,
         )
 
 

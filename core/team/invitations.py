@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,10 @@ from models.task import Route
 from storage.domain import Invitation
 from storage.models import Member, OneTimeToken, Workspace
 from storage.types import new_id
+
+# Where links point when the caller knows no better (a proposal decided without the gateway's
+# settings, as tests do): the gateway's default listening address, Settings().base_url.
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
 
 class InvitationError(ValueError):
@@ -85,6 +90,61 @@ async def invitations_to_send(
             )
         )
     )
+
+
+async def settle_invitations(
+    session: AsyncSession,
+    workspace_id: str,
+    invitation_ids: Iterable[str],
+    base_url: str,
+    *,
+    actor: str,
+    now: datetime,
+) -> list[str]:
+    """After a write created, renewed, cancelled or removed the invitations INVITATION_IDS (in
+    the caller's transaction, so the email goes out exactly when the write commits): each one
+    now pending is emailed a fresh acceptance link; every other one's links stop working.
+    Returns the addresses emailed."""
+    ids = sorted(set(invitation_ids))
+    if not ids:
+        return []
+    pending = await invitations_to_send(session, workspace_id, ids)
+    for invitation in pending:
+        await send_invitation(session, invitation, base_url, now=now)
+        await audit(session, workspace_id, actor, "invitation.send", target=invitation.email)
+    withdrawn = set(ids) - {invitation.id for invitation in pending}
+    if withdrawn:
+        await session.execute(
+            update(OneTimeToken)
+            .where(
+                OneTimeToken.workspace_id == workspace_id,
+                OneTimeToken.invitation_id.in_(withdrawn),
+                OneTimeToken.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+    return [invitation.email for invitation in pending]
+
+
+async def resend_invitation(
+    session: AsyncSession,
+    workspace_id: str,
+    invitation_id: str,
+    base_url: str,
+    *,
+    actor: str,
+    now: datetime,
+) -> Invitation:
+    """Emails a pending invitation a new link (the earlier ones stop working), audited. Raises
+    InvitationError when there is no such pending invitation."""
+    invitation = await session.get(Invitation, invitation_id)
+    if invitation is None or invitation.workspace_id != workspace_id:
+        raise InvitationError("No such invitation.")
+    if invitation.status != "pending":
+        raise InvitationError(f"The invitation for {invitation.email} is {invitation.status}.")
+    await send_invitation(session, invitation, base_url, now=now)
+    await audit(session, workspace_id, actor, "invitation.resend", target=invitation.email)
+    return invitation
 
 
 async def pending_invitations(session: AsyncSession, workspace_id: str) -> list[Invitation]:

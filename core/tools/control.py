@@ -85,7 +85,7 @@ async def _decide(
 
 async def undo(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
     try:
-        message = await undo_last(ctx.session, ctx.principal, now=ctx.now)
+        message = await undo_last(ctx.session, ctx.principal, now=ctx.now, mailer=ctx.mailer)
     except ProposalError as exc:
         return [Deliverable(kind="error", text=str(exc))]
     return [Deliverable(text=message)]

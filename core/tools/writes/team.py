@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.approvals.proposals import AT_EXECUTION, Draft
 from core.team import agents
+from core.team.identity import Principal
 from core.team.members import MemberNotFound, find_by_name
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
@@ -35,11 +37,20 @@ async def update_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliver
 
 async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
     assert isinstance(args, a.InviteMemberArgs)
-    workspace_id = ctx.principal.workspace_id
+    return await invitation_draft(ctx.session, ctx.principal, args)
+
+
+async def invitation_draft(
+    session: AsyncSession, principal: Principal, args: a.InviteMemberArgs
+) -> list[Deliverable] | Draft:
+    """The invitation PRINCIPAL asks for (a new one, or a cancelled one renewed), or why not:
+    the rules the chat tool and the console's Invite form share. Once executed, the invitee is
+    emailed an acceptance link (see core.approvals.proposals.decide)."""
+    workspace_id = principal.workspace_id
     role = args.role or "support"
-    if role == "owner" and ctx.principal.role != "owner":
+    if role == "owner" and principal.role != "owner":
         return error_reply("Only an owner can invite another owner.")
-    member = await ctx.session.scalar(
+    member = await session.scalar(
         select(Member).where(Member.workspace_id == workspace_id, Member.email == args.email)
     )
     if member is not None:
@@ -49,12 +60,13 @@ async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
             f"{args.email} belongs to {member.name}, who was removed; to bring them back, "
             f'say "reactivate {member.name}".'
         )
-    invitation = await ctx.session.scalar(
+    invitation = await session.scalar(
         select(Invitation).where(
             Invitation.workspace_id == workspace_id, Invitation.email == args.email
         )
     )
     summary = f"invite {args.email} as {role}"
+    notice = f"Once approved, {args.email} is emailed a link to join (it works once)."
     if invitation is None:
         row = {
             "id": stable_id("invitation", workspace_id, args.email),
@@ -63,12 +75,12 @@ async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
             "name": args.name,
             "role": role,
             "status": "pending",
-            "invited_by": ctx.principal.member_id,
+            "invited_by": principal.member_id,
             "created_at": AT_EXECUTION,
         }
         shown = f"{args.email} as {role}"
         change = create_row("invitation", row, f"invitation for {args.email}", shown)
-        return Draft(tool="invite_member", summary=summary, changes=(change,))
+        return Draft(tool="invite_member", summary=summary, changes=(change,), notice=notice)
     if invitation.status == "pending":
         return error_reply(
             f"{args.email} already has a pending invitation (as {invitation.role}); cancel it "
@@ -81,18 +93,18 @@ async def invite_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
         changes.append(set_field("invitation", invitation, "role", role, f"{label} role"))
     if args.name and invitation.name != args.name:
         changes.append(set_field("invitation", invitation, "name", args.name, f"{label} name"))
-    if invitation.invited_by != ctx.principal.member_id:
+    if invitation.invited_by != principal.member_id:
         changes.append(
             set_field(
                 "invitation",
                 invitation,
                 "invited_by",
-                ctx.principal.member_id,
+                principal.member_id,
                 f"{label} invited by",
-                ("someone else", ctx.principal.name or "you"),
+                ("someone else", principal.name or "you"),
             )
         )
-    return Draft(tool="invite_member", summary=summary, changes=tuple(changes))
+    return Draft(tool="invite_member", summary=summary, changes=tuple(changes), notice=notice)
 
 
 async def _member_for_update(ctx: ToolContext, args: a.UpdateMemberArgs) -> Member | str:
