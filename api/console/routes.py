@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.console import agents, history, inbox, operator, signin
+from api.console import agents, history, inbox, operator, profile, signin, team
 from api.console.session import web_channel_session
 from api.web import WEB_SESSION_AUTH
 
@@ -32,3 +32,5 @@ def setup(app: web.Application) -> None:
     agents.setup(app)
     operator.setup(app)
     history.setup(app)
+    team.setup(app)
+    profile.setup(app)

@@ -359,6 +359,47 @@ async def sign_in_with_password(
     return matched
 
 
+async def change_password(
+    session: AsyncSession,
+    member: Member,
+    current: str,
+    new: str,
+    *,
+    keep: str | None,
+    address: str,
+    now: datetime,
+) -> int:
+    """Sets MEMBER's password to NEW after checking CURRENT (not asked of a member who has none
+    yet) and signs them out everywhere but the session KEEP; returns how many sessions ended.
+    Raises Throttled or SignInError (a wrong current password, recorded and throttled like a
+    failed sign-in: the caller commits even then) or WeakPassword."""
+    email = (member.email or "").strip().lower()[:320]
+    if member.password_hash is not None:
+        await check_throttle(session, email, address[:64], now=now)
+        if not _verify(member.password_hash, current):
+            session.add(
+                SignInAttempt(
+                    id=new_id(), email=email, address=address[:64], succeeded=False, created_at=now
+                )
+            )
+            await audit(
+                session, member.workspace_id, f"member:{member.id}", "password.change_failed"
+            )
+            raise SignInError("Your current password is not right; nothing was changed.")
+    check_password_policy(new, email=member.email)
+    member.password_hash = hash_password(new)
+    ended = await end_member_sessions(session, member.id, now=now, keep=keep)
+    await audit(
+        session,
+        member.workspace_id,
+        f"member:{member.id}",
+        "password.change",
+        target=member.email,
+        details={"sessions_ended": ended},
+    )
+    return ended
+
+
 async def member_for_link(session: AsyncSession, token: str, *, now: datetime) -> Member | None:
     """Uses a sign-in link; the active member it was made for, or None."""
     row = await use_token(session, token, "signin", now=now)

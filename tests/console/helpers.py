@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestClient
 
 from core.team.signin import sign_in_link
@@ -42,3 +45,12 @@ def csrf_of(html: str) -> str:
 
 def origin(client: TestClient[Any, Any]) -> dict[str, str]:
     return {"Origin": str(client.make_url("")).rstrip("/")}
+
+
+@asynccontextmanager
+async def another_browser(client: TestClient[Any, Any]) -> AsyncIterator[ClientSession]:
+    """A second browser on CLIENT's gateway (its own cookies, the same server and database):
+    relative paths, like the test client; send `origin(client)` with its posts."""
+    base = str(client.make_url("")).rstrip("/") + "/"
+    async with ClientSession(base_url=base, cookie_jar=CookieJar(unsafe=True)) as session:
+        yield session

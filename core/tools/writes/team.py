@@ -132,20 +132,32 @@ async def update_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
     found = await _member_for_update(ctx, args)
     if isinstance(found, str):
         return error_reply(found)
-    member = found
-    role = args.role or member.role
-    status = member.status if args.active is None else ("active" if args.active else "removed")
+    return await member_update_draft(ctx.session, ctx.principal, found, args.role, args.active)
+
+
+async def member_update_draft(
+    session: AsyncSession,
+    principal: Principal,
+    member: Member,
+    new_role: str | None,
+    active: bool | None,
+) -> list[Deliverable] | Draft:
+    """PRINCIPAL's change of MEMBER's role and/or status (removed or reactivated), or why not:
+    only owners touch owners, and the last active owner stays. The chat tool and the console's
+    team page share these rules."""
+    role = new_role or member.role
+    status = member.status if active is None else ("active" if active else "removed")
     if (role, status) == (member.role, member.status):
         return [Deliverable(text=f"{member.name} is already {member.role} and {member.status}.")]
-    if ctx.principal.role != "owner" and "owner" in (member.role, role):
+    if principal.role != "owner" and "owner" in (member.role, role):
         return error_reply("Only an owner can change an owner or make someone an owner.")
     stays_owner = role == "owner" and status == "active"
     if member.role == "owner" and member.status == "active" and not stays_owner:
-        owners = await ctx.session.scalar(
+        owners = await session.scalar(
             select(func.count())
             .select_from(Member)
             .where(
-                Member.workspace_id == ctx.principal.workspace_id,
+                Member.workspace_id == principal.workspace_id,
                 Member.role == "owner",
                 Member.status == "active",
             )

@@ -1,0 +1,271 @@
+"""The team page: members and their roles, pending invitations, inviting someone (owner/admin)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from api.console.actions import execute_own_click, principal_of, read_form, text_field
+from api.console.session import ConsoleError, check_csrf, page, require
+from api.state import GATEWAY
+from core.team.invitations import (
+    InvitationError,
+    cancel_invitation,
+    pending_invitations,
+    resend_invitation,
+)
+from core.team.roster import ROLE_ORDER, roster
+from core.team.signin import TOKEN_LIFETIME, SignedIn
+from core.tools.args import InviteMemberArgs
+from core.tools.writes.team import invitation_draft, member_update_draft
+from storage.db import Database
+from storage.domain import Invitation
+from storage.models import Member
+from storage.types import utcnow
+
+CHANNEL_NAMES = {
+    "slack": "Slack",
+    "telegram": "Telegram",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "email": "Email",
+    "voice": "Phone",
+    "web": "Web",
+}
+ROLE_HELP = {
+    "support": "the AI Inbox: view and reply to assists, notes, status and priority.",
+    "manager": "the AI Inbox; on Enterprise also the operator's inbox tools and Management.",
+    "admin": "everything: inbox, operator, history, team, AI agents and integrations.",
+    "owner": "everything, and the only role that may add or change owners.",
+}
+
+
+def _roles_for(who: SignedIn) -> list[str]:
+    """The roles WHO may give: owners only may make owners (the rule the tools apply too)."""
+    return [r for r in reversed(ROLE_ORDER) if r != "owner" or who.role == "owner"]
+
+
+async def _notice(db: Database, who: SignedIn, query: Mapping[str, str]) -> str | None:
+    """The line shown after a change (Post/Redirect/Get), built from our own rows, never from
+    text in the URL."""
+    async with db.session() as session:
+        for key, sentence in (
+            ("invited", "Invitation emailed to {}. The link works once, for {}."),
+            (
+                "resent",
+                "A new link was emailed to {} (it works once, for {}); earlier links "
+                "no longer work.",
+            ),
+            ("cancelled", "The invitation for {} is cancelled; its link no longer works."),
+        ):
+            ref = query.get(key)
+            if ref:
+                invitation = await session.get(Invitation, ref)
+                if invitation is not None and invitation.workspace_id == who.workspace_id:
+                    days = TOKEN_LIFETIME["invitation"].days
+                    return sentence.format(invitation.email, f"{days} days")
+        ref = query.get("updated")
+        if ref:
+            member = await session.get(Member, ref)
+            if member is not None and member.workspace_id == who.workspace_id:
+                if member.status != "active":
+                    return f"{member.name} is removed from the team and signed out."
+                return f"{member.name} is now {member.role} and active."
+    return None
+
+
+async def _team_page(
+    request: web.Request,
+    who: SignedIn,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    invite: dict[str, str] | None = None,
+) -> web.Response:
+    gateway = request.app[GATEWAY]
+    now = utcnow()
+    async with gateway.db.session() as session:
+        members = await roster(session, who.workspace_id)
+        invitations = await pending_invitations(session, who.workspace_id)
+    names = {entry.member.id: entry.member.name for entry in members}
+    lifetime = TOKEN_LIFETIME["invitation"]
+    pending = [
+        {
+            "invitation": inv,
+            "invited_by": names.get(inv.invited_by or "", "—"),
+            "expired": inv.sent_at is not None and inv.sent_at + lifetime <= now,
+        }
+        for inv in invitations
+    ]
+    notice = None
+    if error is None:
+        notice = await _notice(gateway.db, who, request.query)
+    response = page(
+        request,
+        "team.html",
+        who,
+        title="Team",
+        members=members,
+        pending=pending,
+        roles=_roles_for(who),
+        role_help=ROLE_HELP,
+        channel_names=CHANNEL_NAMES,
+        invite=invite or {"email": "", "name": "", "role": "support"},
+        invite_days=lifetime.days,
+        error=error,
+        notice=notice,
+        now=now,
+    )
+    response.set_status(status)
+    return response
+
+
+async def team(request: web.Request) -> web.Response:
+    who = await require(request, "team")
+    return await _team_page(request, who)
+
+
+def _invalid(exc: ValidationError) -> str:
+    fields = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+    if "email" in fields:
+        return "Enter the email address to invite, like jo@example.com."
+    if "role" in fields:
+        return "Choose one of the roles listed."
+    return "Give a name of up to 200 characters, or leave it empty."
+
+
+async def invite(request: web.Request) -> web.Response:
+    """Invite form: the member's click is the approval; the invitation is created (or a
+    cancelled one renewed) and its link emailed by the same path as an approved invite_member."""
+    who = await require(request, "team")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    values = {
+        "email": text_field(form, "email"),
+        "name": text_field(form, "name", 200),
+        "role": text_field(form, "role", 20),
+    }
+    try:
+        args = InviteMemberArgs.model_validate(
+            {"email": values["email"], "name": values["name"] or None, "role": values["role"]}
+        )
+    except ValidationError as exc:
+        return await _team_page(request, who, status=400, error=_invalid(exc), invite=values)
+    gateway = request.app[GATEWAY]
+    error = None
+    async with gateway.db.session() as session:
+        draft = await invitation_draft(session, principal_of(who), args)
+        if isinstance(draft, list):
+            error = draft[0].text
+        else:
+            decision = await execute_own_click(session, gateway, who, draft, now=utcnow())
+            if not decision.executed:
+                error = decision.message
+        invitation = await session.scalar(
+            select(Invitation).where(
+                Invitation.workspace_id == who.workspace_id, Invitation.email == args.email
+            )
+        )
+    if error is not None or invitation is None:
+        message = error or "The invitation could not be made."
+        return await _team_page(request, who, status=400, error=message, invite=values)
+    gateway.wake_outbox()
+    raise web.HTTPFound(f"/console/team?invited={invitation.id}")
+
+
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel a pending invitation (the member's click on the row showing it is the approval)."""
+    who = await require(request, "team")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    invitation_id = request.match_info["invitation_id"]
+    gateway = request.app[GATEWAY]
+    error = None
+    async with gateway.db.session() as session:
+        try:
+            await cancel_invitation(
+                session,
+                who.workspace_id,
+                invitation_id,
+                actor=f"member:{who.member_id}",
+                now=utcnow(),
+            )
+        except InvitationError as exc:
+            error = str(exc)
+    if error is not None:
+        return await _team_page(request, who, status=400, error=error)
+    raise web.HTTPFound(f"/console/team?cancelled={invitation_id}")
+
+
+async def resend(request: web.Request) -> web.Response:
+    who = await require(request, "team")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    invitation_id = request.match_info["invitation_id"]
+    gateway = request.app[GATEWAY]
+    error = None
+    async with gateway.db.session() as session:
+        try:
+            await resend_invitation(
+                session,
+                who.workspace_id,
+                invitation_id,
+                gateway.settings.base_url,
+                actor=f"member:{who.member_id}",
+                now=utcnow(),
+            )
+        except InvitationError as exc:
+            error = str(exc)
+    if error is not None:
+        return await _team_page(request, who, status=400, error=error)
+    gateway.wake_outbox()
+    raise web.HTTPFound(f"/console/team?resent={invitation_id}")
+
+
+async def update_member(request: web.Request) -> web.Response:
+    """Change a member's role, remove or reactivate them: the rules of the update_member tool,
+    executed at once (the click on the row showing the member is the approval)."""
+    who = await require(request, "team")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    action = text_field(form, "action", 20)
+    role = text_field(form, "role", 20) or None
+    if action not in ("role", "remove", "reactivate") or (
+        action == "role" and role not in ROLE_ORDER
+    ):
+        raise ConsoleError(400, "Nothing to change", "Choose a role, Remove or Reactivate.")
+    gateway = request.app[GATEWAY]
+    error = None
+    async with gateway.db.session() as session:
+        member = await session.get(Member, request.match_info["member_id"])
+        if member is None or member.workspace_id != who.workspace_id:
+            raise ConsoleError(404, "No such member", "That member is not on this team.")
+        active = {"role": None, "remove": False, "reactivate": True}[action]
+        draft = await member_update_draft(
+            session,
+            principal_of(who),
+            member,
+            role if action == "role" else None,
+            active,
+        )
+        if isinstance(draft, list):  # refused, or nothing to change: the tool's own words
+            error = draft[0].text
+        else:
+            decision = await execute_own_click(session, gateway, who, draft, now=utcnow())
+            if not decision.executed:
+                error = decision.message
+        member_id = member.id
+    if error is not None:
+        return await _team_page(request, who, status=400, error=error)
+    raise web.HTTPFound(f"/console/team?updated={member_id}")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/console/team", team)
+    app.router.add_post("/console/team/invitations", invite)
+    app.router.add_post("/console/team/invitations/{invitation_id}/cancel", cancel)
+    app.router.add_post("/console/team/invitations/{invitation_id}/resend", resend)
+    app.router.add_post("/console/team/members/{member_id}", update_member)
