@@ -237,10 +237,13 @@ async def invitation_accept(request: web.Request) -> web.Response:
         try:
             if password != str(form.get("confirm", password)):
                 raise WeakPassword("The two passwords differ.")
-            async with session.begin_nested():
-                member = await accept_invitation(
-                    session, token, name=name, password=password, now=utcnow()
-                )
+            # No savepoint: on SQLite a SAVEPOINT opens a read transaction whose first write
+            # fails at once ("database is locked") when another writer (the outbox sending
+            # this very invitation) committed meanwhile. accept_invitation writes nothing
+            # before it raises.
+            member = await accept_invitation(
+                session, token, name=name, password=password, now=utcnow()
+            )
         except (InvitationError, WeakPassword) as exc:
             error = str(exc)
             opened = await open_invitation(session, token, now=utcnow())
@@ -314,10 +317,11 @@ async def reset_submit(request: web.Request) -> web.Response:
         try:
             if password != str(form.get("confirm", password)):
                 raise WeakPassword("The two passwords differ.")
-            async with session.begin_nested():
-                member = await reset_password(
-                    session, request.match_info["token"], password, now=utcnow()
-                )
+            # No savepoint (see invitation_accept): reset_password writes nothing before it
+            # raises.
+            member = await reset_password(
+                session, request.match_info["token"], password, now=utcnow()
+            )
         except (InvitationError, WeakPassword) as exc:
             error = str(exc)
     if error is None:

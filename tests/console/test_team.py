@@ -4,13 +4,16 @@ rules; refused to support, and to forged posts."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from api.state import GATEWAY
 from cli.seed import Seeded, seed_workspace
 from storage.db import Database
 from storage.domain import Invitation, Proposal, Snapshot
@@ -275,3 +278,43 @@ async def test_role_changes_follow_the_tools_rules(
             .where(Proposal.workspace_id == seeded.workspace_id, Proposal.status == "executed")
         )
     assert executed == 3
+
+
+async def test_accepting_while_another_writer_commits(
+    make_client: Any, db: Database, seeded: Seeded
+) -> None:
+    """On SQLite, the outbox (or anyone) committing while the invitee's accept is between its
+    first read and its first write must not fail the accept."""
+    if not db.url.startswith("sqlite"):
+        pytest.skip("a SQLite locking case")
+    client, csrf = await signed_in(make_client, db, seeded.member_ids[OLIVIA])
+    await post(client, "/console/team/invitations", csrf, email="jo@acme.com", role="support")
+    (link,) = await links_to(db, "jo@acme.com")
+    engine = client.server.app[GATEWAY].db.engine.sync_engine
+    path = db.url.split("///", 1)[1]
+    fired: list[str] = []
+
+    def another_writer(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not fired and statement.lstrip().startswith("SELECT") and "one_time_tokens" in statement:
+            fired.append(statement)
+            with contextlib.closing(sqlite3.connect(path, timeout=10)) as other:
+                other.execute("UPDATE workspaces SET name = name")
+                other.commit()
+
+    async with another_browser(client) as guest:
+        form = await guest.get(link)
+        event.listen(engine, "after_cursor_execute", another_writer)
+        try:
+            accepted = await post(
+                client,
+                link,
+                csrf_of(await form.text()),
+                via=guest,
+                name="Jo",
+                password="a long enough pass",
+                confirm="a long enough pass",
+            )
+        finally:
+            event.remove(engine, "after_cursor_execute", another_writer)
+        assert fired
+        assert accepted.status == 302, await accepted.text()
