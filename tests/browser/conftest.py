@@ -89,7 +89,7 @@ async def live_gateway(sqlite_url: str) -> AsyncIterator[StartGateway]:
 async def browser() -> AsyncIterator[Browser]:
     """Headless Chromium, or a skip that says what to install."""
     if not HAVE_CHROMIUM:
-        pytest.skip(f"Chromium is not installed ({CHROMIUM}): apt-get install -y chromium")
+        pytest.skip("Chromium is not installed: apt-get install -y chromium")
     try:
         from playwright.async_api import async_playwright
     except ImportError:
