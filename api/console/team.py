@@ -38,8 +38,9 @@ CHANNEL_NAMES = {
 ROLE_HELP = {
     "support": "the AI Inbox: view and reply to assists, notes, status and priority.",
     "manager": "the AI Inbox; on Enterprise also the operator's inbox tools and Management.",
-    "admin": "everything: inbox, operator, history, team, AI agents and integrations.",
-    "owner": "everything, and the only role that may add or change owners.",
+    "admin": "everything the plan includes (inbox, operator, history, team, AI agents, "
+    "integrations) except adding or changing owners.",
+    "owner": "everything, including adding and changing owners.",
 }
 
 
@@ -48,25 +49,39 @@ def _roles_for(who: SignedIn) -> list[str]:
     return [r for r in reversed(ROLE_ORDER) if r != "owner" or who.role == "owner"]
 
 
-async def _notice(db: Database, who: SignedIn, query: Mapping[str, str]) -> str | None:
+async def _notice(
+    db: Database, who: SignedIn, query: Mapping[str, str], *, email_on: bool
+) -> str | None:
     """The line shown after a change (Post/Redirect/Get), built from our own rows, never from
-    text in the URL."""
+    text in the URL. EMAIL_ON: whether emails really leave (else they are printed in the
+    gateway's output, and the line says so)."""
+    days = TOKEN_LIFETIME["invitation"].days
+    sent = {
+        "invited": "Invitation emailed to {}.",
+        "resent": "A new link was emailed to {}; earlier links no longer work.",
+    }
+    if not email_on:
+        sent = {
+            "invited": "Invitation made for {}.",
+            "resent": "A new link was made for {}; earlier links no longer work.",
+        }
     async with db.session() as session:
-        for key, sentence in (
-            ("invited", "Invitation emailed to {}. The link works once, for {}."),
-            (
-                "resent",
-                "A new link was emailed to {} (it works once, for {}); earlier links "
-                "no longer work.",
-            ),
-            ("cancelled", "The invitation for {} is cancelled; its link no longer works."),
-        ):
+        for key in ("invited", "resent", "cancelled"):
             ref = query.get(key)
-            if ref:
-                invitation = await session.get(Invitation, ref)
-                if invitation is not None and invitation.workspace_id == who.workspace_id:
-                    days = TOKEN_LIFETIME["invitation"].days
-                    return sentence.format(invitation.email, f"{days} days")
+            invitation = await session.get(Invitation, ref) if ref else None
+            if invitation is None or invitation.workspace_id != who.workspace_id:
+                continue
+            if key == "cancelled":
+                return (
+                    f"The invitation for {invitation.email} is cancelled; its link no longer works."
+                )
+            said = sent[key].format(invitation.email) + f" The link works once, for {days} days."
+            if not email_on:
+                said += (
+                    " Email is not set up on this gateway, so the email with the link was "
+                    "printed in the gateway's output instead: pass the link on yourself."
+                )
+            return said
         ref = query.get("updated")
         if ref:
             member = await session.get(Member, ref)
@@ -100,9 +115,10 @@ async def _team_page(
         }
         for inv in invitations
     ]
+    email_on = "email" in gateway.channels
     notice = None
     if error is None:
-        notice = await _notice(gateway.db, who, request.query)
+        notice = await _notice(gateway.db, who, request.query, email_on=email_on)
     response = page(
         request,
         "team.html",
@@ -115,6 +131,7 @@ async def _team_page(
         channel_names=CHANNEL_NAMES,
         invite=invite or {"email": "", "name": "", "role": "support"},
         invite_days=lifetime.days,
+        email_on=email_on,
         error=error,
         notice=notice,
         now=now,
