@@ -497,11 +497,18 @@ async def stored(db: Database) -> dict[str, int]:
     return dict(zip(STORED, (int(n) for n in row), strict=True))
 
 
+# The only tables whose rows belong to no workspace: sign-in attempts are counted by email and
+# address before anyone is signed in (and an unknown email has no workspace at all).
+GLOBAL_TABLES = frozenset({"sign_in_attempts"})
+
+
 async def snapshot(db: Database, workspace_id: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of WORKSPACE_ID in every table, as plain tuples in primary-key order."""
     found: dict[str, list[tuple[Any, ...]]] = {}
     async with db.session() as session:
         for table in Base.metadata.sorted_tables:
+            if table.name in GLOBAL_TABLES:
+                continue
             owner = table.c.id if table.name == "workspaces" else table.c.workspace_id
             rows = await session.execute(
                 select(table).where(owner == workspace_id).order_by(*table.primary_key.columns)
