@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.console import inbox, signin
+from api.console import assists, inbox, live, signin
 
 STATIC = Path(__file__).parent / "static"
 
@@ -26,3 +26,5 @@ def setup(app: web.Application) -> None:
     app.router.add_static("/console/static", STATIC, append_version=False)
     signin.setup(app)
     inbox.setup(app)
+    assists.setup(app)
+    live.setup(app)
