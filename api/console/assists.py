@@ -186,11 +186,24 @@ def _flash(response: web.StreamResponse, kind: str, text: str) -> None:
 
 
 def _read_flash(request: web.Request) -> tuple[str, str] | None:
+    """(`error`|`notice`|`draft`, text): `draft` is a notice after the draft was rewritten."""
     raw = request.cookies.get(FLASH)
     if not raw:
         return None
     kind, _, text = unquote(raw).partition(":")
-    return ("error" if kind == "error" else "notice", text)
+    return (kind if kind in ("error", "draft") else "notice", text)
+
+
+def reply_draft(assist: Assist, events: list[AssistEvent], *, rewritten: bool) -> str:
+    """What the Reply box opens with: the AI's suggested reply while the customer waits for
+    an answer (no team reply yet, or the customer wrote since the last one), or when the
+    member just had it rewritten; empty once the team has answered, so the same draft is
+    not offered (and sent) twice."""
+    suggestion = (assist.suggested_reply or "").strip()
+    said = [e.kind for e in events if e.kind in ("reply", "customer_reply") and not e.flagged]
+    if rewritten or not said or said[-1] == "customer_reply":
+        return suggestion
+    return ""
 
 
 def _back(assist_ref: str, form: Mapping[str, Any] | None) -> str:
@@ -227,6 +240,7 @@ async def assist_page(request: web.Request) -> web.Response:
         members = await active_member_names(session, who.workspace_id)
         listing = await inbox_list(session, who, view)
     flash = _read_flash(request)
+    rewritten = flash is not None and flash[0] == "draft"
     response = page(
         request,
         "assist.html",
@@ -242,6 +256,7 @@ async def assist_page(request: web.Request) -> web.Response:
         assignee=members.get(assist.assignee_id or "", None),
         allowed=_permissions(gw, who),
         has_reply=any(e.kind == "reply" for e in events),
+        draft=reply_draft(assist, events, rewritten=rewritten),
         flash=flash,
         refine_modes=[(mode, REFINE_LABELS[mode]) for mode in REFINE_MODES],
         categories=sorted({*CATEGORIES, *(listing.categories)}),
@@ -384,7 +399,7 @@ async def refine_reply(request: web.Request) -> web.Response:
         ref = assist.ref
     if form is None:
         return web.json_response({"text": text, "mode": mode, "backend": backend})
-    return _done(ref, form, "notice", f"Suggested reply rewritten ({REFINE_LABELS[mode]}).")
+    return _done(ref, form, "draft", f"The AI draft was rewritten ({REFINE_LABELS[mode]}).")
 
 
 async def set_status(request: web.Request) -> web.Response:

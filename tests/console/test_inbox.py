@@ -283,6 +283,8 @@ async def test_send_emails_the_reply_in_the_assists_thread(
     page = await console.page("/console/assists/A-1040")
     assert flash(page) == f"Reply sent to {customer}."
     assert "It should arrive Friday." in timeline_texts(page)
+    # Answered: the box no longer offers the AI's draft (it would go out twice).
+    assert textarea(page, "reply") == "" and 'id="ai-draft"' not in page
     # An empty reply sends nothing.
     await console.post("/console/assists/A-1040/reply", {"text": "   "})
     assert "Write a reply first" in flash(await console.page("/console/assists/A-1040"))
@@ -330,7 +332,7 @@ async def test_refine_modes_rewrite_the_draft(
     page = await console.page("/console/assists/A-1042")
     kept = (await assist_row(db, seed.workspace_id, 1042)).suggested_reply
     assert kept and kept.startswith("Dear ") and textarea(page, "reply") == kept
-    assert "More formal" in flash(page)
+    assert flash(page) == "The AI draft was rewritten (More formal)."
     await settled(db)
     assert sendgrid_sim.mails() == []  # refining sends nothing
 

@@ -7,6 +7,10 @@
   if (!assist) return;
   const ref = assist.dataset.ref;
 
+  // The latest of the conversation is what matters: start at the bottom.
+  const conversation = document.getElementById("conversation");
+  if (conversation) conversation.scrollTop = conversation.scrollHeight;
+
   // --- tabs: Reply | Internal note ---
   const tablist = assist.querySelector(".composer-tabs");
   const tabs = tablist ? Array.from(tablist.querySelectorAll('[role="tab"]')) : [];

@@ -92,6 +92,8 @@
     if (!response.ok) return;
     const body = await response.json();
     const timeline = document.getElementById("timeline");
+    const scroller = document.getElementById("conversation");
+    const atBottom = scroller && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     const known = new Set(Array.from(timeline.children).map(function (li) { return li.dataset.id; }));
     let heard = false;
     body.items.forEach(function (item) {
@@ -101,6 +103,7 @@
     });
     const empty = document.getElementById("timeline-empty");
     if (empty) empty.hidden = timeline.children.length > 0;
+    if (scroller && atBottom) scroller.scrollTop = scroller.scrollHeight;
     setBadge("assist-status", body.status);
     setBadge("assist-priority", body.priority);
     const assignee = document.getElementById("assist-assignee");
