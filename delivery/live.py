@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.domain import Assist
-from storage.models import AuditEntry
+from storage.models import AuditEntry, ConsoleSession
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,12 @@ async def notify(
 class Subscription:
     """One open console's queue of events; `resync` when it fell too far behind."""
 
-    def __init__(self, workspace_id: str, member_id: str | None) -> None:
+    def __init__(
+        self, workspace_id: str, member_id: str | None, session_id: str | None = None
+    ) -> None:
         self.workspace_id = workspace_id
         self.member_id = member_id
+        self.session_id = session_id  # a console session: its stream ends when it is revoked
         self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(QUEUE_SIZE)
         self.closed = False
 
@@ -175,11 +178,15 @@ class LiveHub:
         _LOCAL_HUBS.setdefault(db.engine.sync_engine, set()).add(self)
 
     @contextlib.contextmanager
-    def subscribe(self, workspace_id: str, member_id: str | None) -> Iterator[Subscription]:
-        """A console of MEMBER_ID in WORKSPACE_ID listens while the block runs."""
+    def subscribe(
+        self, workspace_id: str, member_id: str | None, session_id: str | None = None
+    ) -> Iterator[Subscription]:
+        """A console of MEMBER_ID in WORKSPACE_ID listens while the block runs; when its
+        console SESSION_ID is revoked (signed out, on any node) it gets `signed-out` and
+        its stream ends."""
         if self._closed:
             raise RuntimeError("the live hub is closed")
-        sub = Subscription(workspace_id, member_id)
+        sub = Subscription(workspace_id, member_id, session_id)
         self._subscribers.setdefault(workspace_id, set()).add(sub)
         self._start()
         try:
@@ -271,10 +278,31 @@ class LiveHub:
             AuditEntry.created_at >= since,
             AuditEntry.action.in_(_AUDITED),
         )
+        parts: list[Any] = [assists, audited]
+        sessions = {
+            sub.session_id
+            for subs in self._subscribers.values()
+            for sub in subs
+            if sub.session_id is not None
+        }
+        if sessions:
+            parts.append(
+                select(
+                    literal("session").label("source"),
+                    ConsoleSession.id.label("key"),
+                    ConsoleSession.workspace_id,
+                    cast(None, Integer).label("number"),
+                    literal("revoked").label("state"),
+                    ConsoleSession.revoked_at.label("at"),
+                ).where(ConsoleSession.id.in_(sessions), ConsoleSession.revoked_at.is_not(None))
+            )
         async with self._db.session() as session:
-            rows = (await session.execute(union_all(assists, audited))).all()
+            rows = (await session.execute(union_all(*parts))).all()
         handed = 0
         for row in rows:
+            if row.source == "session":
+                self._signed_out(row.workspace_id, row.key)
+                continue
             at = _aware(row.at)
             key = (row.source, row.key, at)
             if key in self._seen:
@@ -296,6 +324,12 @@ class LiveHub:
             if at < since:
                 del self._seen[key]
         return handed
+
+    def _signed_out(self, workspace_id: str, session_id: str) -> None:
+        for sub in list(self._subscribers.get(workspace_id, ())):
+            if sub.session_id == session_id and not sub.closed:
+                sub.put(LiveEvent(workspace_id, "signed-out"))
+                sub.close()
 
     # --- NOTIFY (PostgreSQL) -----------------------------------------------------------------
 

@@ -41,7 +41,9 @@ async def _still_signed_in(request: web.Request) -> bool:
 async def events(request: web.Request) -> web.StreamResponse:
     """A stream of `assist` ({ref, status}), `changed` ({action}) and `notify`'s events for
     the member's workspace; a `hello` first and `resync` when the console should reload its
-    views. It ends when the member signs out or the node shuts down (the browser reconnects)."""
+    views. It ends with `signed-out` when the session is revoked (within a second, on any
+    node) or has expired (within RECHECK seconds), and when the node shuts down (the browser
+    reconnects)."""
     who = await require(request, "inbox")
     hub = request.app[LIVE_HUB]
     response = web.StreamResponse(
@@ -55,7 +57,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     checked = time.monotonic()
     try:
-        with hub.subscribe(who.workspace_id, who.member_id) as sub:
+        with hub.subscribe(who.workspace_id, who.member_id, who.session_id) as sub:
             # `hello` promises that every change from now on is heard; a database slow to
             # answer delays it a little, never forever (the console catches up on `hello`).
             with contextlib.suppress(TimeoutError):
@@ -68,6 +70,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
                 if live is not None:
                     await response.write(_frame(live))
+                    if live.kind == "signed-out":
+                        break
                     continue
                 if time.monotonic() - checked >= RECHECK:
                     checked = time.monotonic()

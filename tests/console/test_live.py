@@ -3,6 +3,7 @@ within a bounded wait (SQLite and PostgreSQL), scoped to the workspace, and `not
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from core.assists.records import create_assist
 from core.team import directory
 from delivery.live import MAX_PAYLOAD, notify
 from storage.db import Database
-from storage.domain import Customer
+from storage.domain import Assist, Customer
 from storage.types import utcnow
 from tests.channels.email_helpers import INBOUND_DOMAIN, Mailroom, email_settings
 from tests.channels.email_payloads import inbound_parse, simple_email
+from tests.console.helpers import origin
 from tests.console.inbox_helpers import (
     MARIA,
     SAM,
@@ -203,3 +205,49 @@ async def test_notify_reaches_the_member_named_and_only_after_the_commit(
     sam_stream.close()
     maria_stream.close()
     await maria_client.session.close()
+
+
+async def test_signing_out_on_one_node_ends_the_stream_on_another(
+    db: Database, make_client: Any
+) -> None:
+    seed = await seeded(db)
+    node_a, node_b = await make_client(), await make_client()
+    console = await Console.open(node_a, db, seed.member_ids[SAM])
+    # The same browser session, its requests reaching node B.
+    cookie = node_a.session.cookie_jar.filter_cookies(node_a.make_url("/"))["sb_session"]
+    node_b.session.cookie_jar.update_cookies({"sb_session": cookie.value}, node_b.make_url("/"))
+    stream = await EventStream.open(node_b)
+
+    out = await node_a.post(
+        "/console/logout",
+        data={"csrf_token": console.csrf},
+        headers=origin(node_a),
+        allow_redirects=False,
+    )
+    assert out.status == 302
+
+    await stream.until("signed-out")
+    with pytest.raises(EOFError):
+        await stream.until("hello", timeout=5)
+    again = await node_b.get("/console/events", allow_redirects=False)
+    assert again.status == 302  # the cookie no longer works anywhere
+
+
+async def test_a_change_stamped_before_a_slow_commit_is_still_heard(
+    db: Database, make_client: Any
+) -> None:
+    """A writer stamps `updated_at` when its transaction starts (an escalation then waits for
+    the model): the feed reads a margin back, so the commit a minute later still reaches."""
+    seed = await seeded(db)
+    node = await make_client()
+    await Console.open(node, db, seed.member_ids[SAM])
+    stream = await EventStream.open(node)
+    async with db.session() as session:
+        row = await session.scalar(
+            select(Assist).where(Assist.workspace_id == seed.workspace_id, Assist.number == 1047)
+        )
+        assert row is not None
+        row.priority = "urgent"
+        row.updated_at = utcnow() - timedelta(seconds=60)
+    await stream.until("assist", ref="A-1047")
+    stream.close()
