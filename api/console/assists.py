@@ -253,7 +253,9 @@ async def assist_page(request: web.Request) -> web.Response:
         previous=previous,
         to=to,
         members=members,
-        assignee=members.get(assist.assignee_id or "", None),
+        assignee=(
+            members.get(assist.assignee_id, "a former member") if assist.assignee_id else None
+        ),
         allowed=_permissions(gw, who),
         has_reply=any(e.kind == "reply" for e in events),
         draft=reply_draft(assist, events, rewritten=rewritten),
@@ -294,9 +296,11 @@ async def assist_state(request: web.Request) -> web.Response:
             "ref": assist.ref,
             "status": assist.status,
             "priority": assist.priority,
-            "assignee": members.get(assist.assignee_id or "", "Unassigned")
-            if assist.assignee_id
-            else "Unassigned",
+            "assignee": (
+                members.get(assist.assignee_id, "a former member")
+                if assist.assignee_id
+                else "Unassigned"
+            ),
             "unread": assist.unread,
             "items": [item.as_json(who.timezone) for item in timeline(assist, events)],
         },

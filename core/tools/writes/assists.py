@@ -12,12 +12,13 @@ from core.approvals.proposals import AT_EXECUTION, CREATE, Change, Draft, Messag
 from core.assists import team_actions
 from core.assists.drafting import refine, regenerated_reply
 from core.assists.inbox import InboxFilter, inbox_query
+from core.assists.mail import customer_email
 from core.team.members import MemberNotFound, active_members, find_by_name
 from core.tools import args as a
 from core.tools.reads.inbox import load_assist
 from core.tools.registry import ToolContext, error_reply
 from models.deliverable import Deliverable
-from storage.domain import Assist, AssistEvent, Customer
+from storage.domain import Assist, AssistEvent
 from storage.models import Member
 
 BULK_LIMIT = 5000
@@ -153,8 +154,7 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
     assist = await load_assist(ctx, args.assist)
     if assist is None:
         return error_reply(f"There is no assist {args.assist}.")
-    customer = await ctx.session.get(Customer, assist.customer_id) if assist.customer_id else None
-    email = (customer.email if customer else None) or assist.customer_details.get("email")
+    email = await customer_email(ctx.session, assist)
     if not email:
         return error_reply(f"{assist.ref} has no customer email to reply to.")
     text = args.message or (assist.suggested_reply or "").strip()
