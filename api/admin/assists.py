@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.auth import Caller
-from api.admin.listing import filtered_rows
 from api.admin.mailing import email_identity, mailer
 from api.admin.members import find_member
 from api.admin.models import (
@@ -27,15 +26,17 @@ from api.admin.models import (
     ReplyOut,
     SuggestedReplyOut,
 )
-from api.http import json_ok, problem, read_json
+from api.http import json_ok, problem, query_int, read_json
 from api.state import Gateway
+from core.assists import team_actions
 from core.assists.csat import record_csat
-from core.assists.drafting import refine, regenerated_reply
 from core.assists.history import customer_assists, resolution_of
+from core.assists.inbox import MAX_SEARCH, STATUSES, InboxFilter, find_assist, inbox_query
 from core.assists.mail import customer_email
+from core.assists.triage import PRIORITIES
 from storage.domain import Assist, AssistEvent, Conversation
 from storage.models import Workspace
-from storage.types import new_id, utcnow
+from storage.types import utcnow
 
 
 def _assist_out(x: Assist) -> AssistOut:
@@ -55,21 +56,36 @@ def _assist_out(x: Assist) -> AssistOut:
     )
 
 
+def _one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise problem(400, f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
 async def list_assists(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    rows = await filtered_rows(
-        request, gw, who, Assist, ("open", "pending", "closed"), Assist.number.desc()
+    """Newest first; `?status=`, `?priority=`, `?category=`, `?label=`, `?assignee=` (a member
+    id, or `unassigned`), `?q=` (a reference, subject, summary, customer name or email),
+    `?limit=`: the AI Inbox's own filter (core.assists.inbox)."""
+    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    assignee = request.query.get("assignee") or None
+    flt = InboxFilter(
+        status=_one_of(request, "status", STATUSES),
+        priority=_one_of(request, "priority", PRIORITIES),
+        category=request.query.get("category") or None,
+        label=request.query.get("label") or None,
+        assignee_id=assignee if assignee != "unassigned" else None,
+        unassigned=assignee == "unassigned",
+        search=(request.query.get("q") or "")[:MAX_SEARCH] or None,
     )
-    items = [_assist_out(x) for x in rows]
+    async with gw.db.session() as session:
+        rows = await session.scalars(inbox_query(who.workspace_id, flt).limit(limit))
+        items = [_assist_out(x) for x in rows]
     return json_ok(Page[AssistOut](items=items))
 
 
 async def _load_assist(session: AsyncSession, who: Caller, ref: str) -> Assist:
-    number = ref.upper().removeprefix("A-")
-    if not (number.isascii() and number.isdigit()) or len(number) > 9:
-        raise problem(404, f"no assist {ref!r}")
-    row = await session.scalar(
-        select(Assist).where(Assist.workspace_id == who.workspace_id, Assist.number == int(number))
-    )
+    row = await find_assist(session, who.workspace_id, ref)
     if row is None:
         raise problem(404, f"no assist {ref!r}")
     return row
@@ -115,7 +131,6 @@ async def reply_to_assist(request: web.Request, gw: Gateway, who: Caller) -> web
     """The team's answer, emailed to the customer (the suggested reply when no text is given);
     the assist moves from open to pending and records its first response."""
     body = await read_json(request, ReplyIn)
-    now = utcnow()
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
         text = body.text or (x.suggested_reply or "").strip()
@@ -124,29 +139,22 @@ async def reply_to_assist(request: web.Request, gw: Gateway, who: Caller) -> web
         to = body.to or await customer_email(session, x)
         if to is None:
             raise problem(409, f"{x.ref} has no customer email; give one in 'to'")
-        subject, message_id = await mailer(gw).email_customer(session, x, to, text, None)
-        event = AssistEvent(
-            id=new_id(),
-            workspace_id=x.workspace_id,
-            assist_id=x.id,
-            kind="reply",
+        sent = await team_actions.send_reply(
+            session,
+            x,
+            text=text,
+            to=to,
             author=body.author or who.actor,
-            body=text,
-            created_at=now,
+            mailer=mailer(gw),
+            now=utcnow(),
         )
-        session.add(event)
-        x.first_response_at = x.first_response_at or now
-        if x.status == "open":
-            x.status = "pending"
-        x.unread = False
-        x.updated_at = now
         out = ReplyOut(
             assist=x.ref,
-            event_id=event.id,
-            to=to,
-            subject=subject,
+            event_id=sent.event.id,
+            to=sent.to,
+            subject=sent.subject,
             text=text,
-            message_id=message_id,
+            message_id=sent.message_id,
         )
     gw.wake_outbox()
     return json_ok(out, status=201)
@@ -155,21 +163,11 @@ async def reply_to_assist(request: web.Request, gw: Gateway, who: Caller) -> web
 async def add_note(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     """An internal note: kept with the assist, never sent to the customer."""
     body = await read_json(request, NoteIn)
-    now = utcnow()
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
-        event = AssistEvent(
-            id=new_id(),
-            workspace_id=x.workspace_id,
-            assist_id=x.id,
-            kind="note",
-            author=body.author or who.actor,
-            body=body.text,
-            created_at=now,
+        event = await team_actions.add_note(
+            session, x, text=body.text, author=body.author or who.actor, now=utcnow()
         )
-        session.add(event)
-        x.updated_at = now
-        await session.flush()
         out = AssistEventOut.model_validate(event, from_attributes=True)
     return json_ok(out, status=201)
 
@@ -177,27 +175,13 @@ async def add_note(request: web.Request, gw: Gateway, who: Caller) -> web.Respon
 async def refine_reply(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     """Rewrite the suggested reply (regenerate, shorter, formal, casual) and keep it."""
     body = await read_json(request, RefineIn)
-    identity = email_identity(gw)
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
         ws = await session.get(Workspace, x.workspace_id)
-        if identity is not None and identity.sender_name:
-            team = identity.sender_name
-        else:
-            team = f"The {ws.name} team" if ws is not None else "The team"
-        current = (x.suggested_reply or "").strip()
-        fresh = regenerated_reply(x, team, current=current)
-        text, backend = await refine(
-            current or fresh,
-            body.mode,
-            context="\n".join(
-                f"{e.get('from')}: {e.get('text')}" for e in x.transcript if isinstance(e, dict)
-            ),
-            regenerated=fresh,
-            llm=gw.llm,
+        team = team_actions.team_name(email_identity(gw), ws.name if ws is not None else None)
+        text, backend = await team_actions.refine_suggestion(
+            x, body.mode, team=team, llm=gw.llm, now=utcnow()
         )
-        x.suggested_reply = text
-        x.updated_at = utcnow()
         out = SuggestedReplyOut(assist=x.ref, mode=body.mode, text=text, backend=backend)
     return json_ok(out)
 
@@ -207,25 +191,24 @@ async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Re
     emails the customer a CSAT survey, and offers the resolution to training."""
     body = await read_json(request, AssistPatch)
     given = body.model_fields_set
-    now = utcnow()
-    extra: dict[str, Any] = {}
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
-        if "assignee_id" in given and body.assignee_id is not None:
-            await find_member(session, who, body.assignee_id)
-        closing = body.status == "closed" and x.status != "closed"
-        if body.status is not None:
-            x.status = body.status
-            x.closed_at = (x.closed_at or now) if body.status == "closed" else None
-        if body.priority is not None:
-            x.priority = body.priority
+        assignee: dict[str, Any] = {}
         if "assignee_id" in given:
-            x.assignee_id = body.assignee_id
-        if body.resolution is not None:
-            x.resolution = body.resolution
-        x.updated_at = now
-        if closing:
-            extra = await mailer(gw).after_closing(session, x, survey=body.csat_survey, now=now)
+            if body.assignee_id is not None:
+                await find_member(session, who, body.assignee_id)
+            assignee["assignee_id"] = body.assignee_id
+        extra = await team_actions.update(
+            session,
+            x,
+            now=utcnow(),
+            mailer=mailer(gw),
+            status=body.status,
+            priority=body.priority,
+            resolution=body.resolution,
+            survey=body.csat_survey,
+            **assignee,
+        )
         await session.flush()
         out = await _assist_detail(session, x, **extra)
     gw.wake_outbox()

@@ -208,7 +208,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/v1/assists",
-        "Assists in the AI Inbox, newest first (?status=, ?limit=)",
+        "Assists in the AI Inbox, newest first (?status=, ?priority=, ?category=, ?label=, "
+        "?assignee=, ?q=, ?limit=)",
         admin_route(assists.list_assists),
         response=Page[AssistOut],
         tag="assists",

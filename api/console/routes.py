@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.console import agents, history, inbox, operator, profile, signin, team
+from api.console import agents, assists, history, inbox, live, operator, profile, signin, team
 from api.console.session import web_channel_session
 from api.web import WEB_SESSION_AUTH
 
@@ -29,6 +29,8 @@ def setup(app: web.Application) -> None:
     app[WEB_SESSION_AUTH] = web_channel_session
     signin.setup(app)
     inbox.setup(app)
+    assists.setup(app)
+    live.setup(app)
     agents.setup(app)
     operator.setup(app)
     history.setup(app)

@@ -53,3 +53,40 @@ def why_not(role: str, plan: str, area: Area) -> str:
         return f"{title} comes with the {named} plan{'s' if len(plans) > 1 else ''}."
     who = sorted(roles) + [f"{r} (Enterprise)" for r in sorted(enterprise_roles)]
     return f"{title} is for {', '.join(who)}; you are signed in as {role}."
+
+
+# What a member may do to an assist, beyond opening the AI Inbox (one table; the console
+# checks it on every action). DESIGN gives support "view and reply to assists, notes, status,
+# priority": triage (category, tags, labels) sits with priority; handing work out (assign)
+# is for those who run the team. Adding a resolution to training follows the training tool's
+# own rule (the operator's `promote_assist_to_training`).
+InboxAction = Literal["view", "reply", "note", "status", "priority", "triage", "assign"]
+_RUNS_THE_TEAM = frozenset({"owner", "admin", "manager"})
+_ACTIONS: dict[InboxAction, frozenset[str]] = {
+    "view": _EVERYONE,
+    "reply": _EVERYONE,
+    "note": _EVERYONE,
+    "status": _EVERYONE,
+    "priority": _EVERYONE,
+    "triage": _EVERYONE,
+    "assign": _RUNS_THE_TEAM,
+}
+ACTION_TITLES: dict[InboxAction, str] = {
+    "view": "Opening assists",
+    "reply": "Replying to customers",
+    "note": "Adding internal notes",
+    "status": "Changing an assist's status",
+    "priority": "Changing an assist's priority",
+    "triage": "Changing an assist's category, tags and labels",
+    "assign": "Assigning assists",
+}
+
+
+def may(role: str, plan: str, action: InboxAction) -> bool:
+    """Whether ROLE on PLAN may do ACTION to an assist (the inbox itself must be open to them)."""
+    return can(role, plan, "inbox") and role in _ACTIONS[action]
+
+
+def why_not_action(role: str, action: InboxAction) -> str:
+    who = ", ".join(sorted(_ACTIONS[action]))
+    return f"{ACTION_TITLES[action]} is for {who}; you are signed in as {role}."

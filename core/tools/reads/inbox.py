@@ -7,9 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.assists.history import customer_assists, resolution_of
+from core.assists.inbox import InboxFilter, inbox_query
 from core.reports import analytics
 from core.reports.figures import PRIORITY_ORDER
 from core.reports.inbox import inbox_performance
@@ -93,8 +94,8 @@ def assist_line(x: Any, names: dict[str, str]) -> str:
     return f"A-{x.number} [{x.priority}] {x.status} — {subject} ({who})"
 
 
-# What a list of assists shows and filters on: plain rows, not whole assists (whose
-# transcripts and details would each be parsed from JSON).
+# What a list of assists shows: plain rows, not whole assists (whose transcripts and details
+# would each be parsed from JSON).
 _ASSIST_LINE_COLUMNS = (
     Assist.number,
     Assist.status,
@@ -103,32 +104,32 @@ _ASSIST_LINE_COLUMNS = (
     Assist.summary,
     Assist.assignee_id,
     Assist.created_at,
-    Assist.labels,
 )
 
 
 async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     assert isinstance(args, a.ListAssistsArgs)
-    query = select(*_ASSIST_LINE_COLUMNS).where(Assist.workspace_id == ctx.principal.workspace_id)
-    if args.status:
-        query = query.where(Assist.status == args.status)
-    if args.priority:
-        query = query.where(Assist.priority == args.priority)
-    if args.category:
-        query = query.where(func.lower(Assist.category) == args.category.lower())
-    if args.older_than_days is not None:
-        query = query.where(Assist.created_at < ctx.now - timedelta(days=args.older_than_days))
-    if args.unassigned:
-        query = query.where(Assist.assignee_id.is_(None))
+    assignee_id = None
     if args.assignee:
         try:
-            member = await find_by_name(ctx.session, ctx.principal, args.assignee)
+            assignee_id = (await find_by_name(ctx.session, ctx.principal, args.assignee)).id
         except MemberNotFound as exc:
             return error_reply(str(exc))
-        query = query.where(Assist.assignee_id == member.id)
+    flt = InboxFilter(
+        status=args.status,
+        priority=args.priority,
+        category=args.category,
+        label=args.label,
+        assignee_id=assignee_id,
+        unassigned=bool(args.unassigned),
+        created_before=(
+            ctx.now - timedelta(days=args.older_than_days)
+            if args.older_than_days is not None
+            else None
+        ),
+    )
+    query = inbox_query(ctx.principal.workspace_id, flt, _ASSIST_LINE_COLUMNS, order=None)
     rows = list(await ctx.session.execute(query))
-    if args.label:
-        rows = [x for x in rows if args.label.lower() in [str(v).lower() for v in x.labels]]
     rows.sort(key=lambda x: (PRIORITY_ORDER.get(x.priority, 9), x.created_at))
     names = await active_member_names(ctx.session, ctx.principal.workspace_id)
     shown = rows[: args.limit or 20]

@@ -6,19 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.approvals.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
+from core.assists import team_actions
 from core.assists.drafting import refine, regenerated_reply
-from core.assists.history import resolution_of
+from core.assists.inbox import InboxFilter, inbox_query
+from core.assists.mail import customer_email
 from core.team.members import MemberNotFound, active_members, find_by_name
 from core.tools import args as a
 from core.tools.reads.inbox import load_assist
 from core.tools.registry import ToolContext, error_reply
 from models.deliverable import Deliverable
-from storage.domain import Assist, AssistEvent, Customer
+from storage.domain import Assist, AssistEvent
 from storage.models import Member
-from storage.types import new_id
 
 BULK_LIMIT = 5000
 
@@ -47,25 +48,14 @@ def _field(assist: Assist, name: str, after: Any, shown: tuple[str, str] | None 
     )
 
 
-def _close(assist: Assist, ctx: ToolContext, reason: str | None) -> list[Change]:
-    changes = [
-        _field(assist, "status", "closed"),
-        _field(assist, "closed_at", AT_EXECUTION, ("—", "now")),
+def _planned(assist: Assist, changes: dict[str, Any]) -> list[Change]:
+    """The team action's CHANGES as a proposal's: NOW becomes the moment of approval."""
+    return [
+        _field(assist, name, AT_EXECUTION, ("—", "now"))
+        if value == team_actions.NOW
+        else _field(assist, name, value)
+        for name, value in changes.items()
     ]
-    if reason:
-        changes.append(_field(assist, "resolution", reason))
-    return changes
-
-
-async def _resolution(ctx: ToolContext, assist: Assist, reason: str | None) -> list[Change]:
-    """Closing with no reason records the team's last reply as the resolution: it stays with
-    the customer, and the AI agent recalls it the next time they write."""
-    if reason or assist.resolution:
-        return []
-    resolution = await resolution_of(ctx.session, assist)
-    if not resolution:
-        return []
-    return [_field(assist, "resolution", resolution[:2000])]
 
 
 async def assign_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
@@ -95,7 +85,7 @@ async def close_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] |
         return error_reply(f"There is no assist {args.assist}.")
     if assist.status == "closed":
         return [Deliverable(text=f"{assist.ref} is already closed.")]
-    changes = _close(assist, ctx, args.reason) + await _resolution(ctx, assist, args.reason)
+    changes = _planned(assist, await team_actions.close_changes(ctx.session, assist, args.reason))
     replied = await ctx.session.scalar(
         select(AssistEvent.id)
         .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
@@ -131,16 +121,9 @@ async def set_assist_priority(ctx: ToolContext, args: BaseModel) -> list[Deliver
 
 
 def _event(ctx: ToolContext, assist: Assist, kind: str, body: str) -> Change:
-    row: dict[str, Any] = {
-        "id": new_id(),
-        "workspace_id": assist.workspace_id,
-        "assist_id": assist.id,
-        "kind": kind,
-        "author": ctx.principal.name,
-        "body": body,
-        "flagged": False,
-        "created_at": AT_EXECUTION,
-    }
+    row = team_actions.event_row(
+        assist, kind, author=ctx.principal.name, body=body, created_at=AT_EXECUTION
+    )
     return Change(
         entity="assist_event",
         key=row["id"],
@@ -171,8 +154,7 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
     assist = await load_assist(ctx, args.assist)
     if assist is None:
         return error_reply(f"There is no assist {args.assist}.")
-    customer = await ctx.session.get(Customer, assist.customer_id) if assist.customer_id else None
-    email = (customer.email if customer else None) or assist.customer_details.get("email")
+    email = await customer_email(ctx.session, assist)
     if not email:
         return error_reply(f"{assist.ref} has no customer email to reply to.")
     text = args.message or (assist.suggested_reply or "").strip()
@@ -180,25 +162,19 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
         return error_reply(f"{assist.ref} has no suggested reply; say what to send.")
     changes: list[Change] = []
     if args.refine:
-        team = f"The {ctx.principal.workspace_name} team"
+        identity = ctx.mailer.identity if ctx.mailer is not None else None
+        team = team_actions.team_name(identity, ctx.principal.workspace_name)
         text, _ = await refine(
             text,
             args.refine,
-            context="\n".join(
-                f"{e.get('from')}: {e.get('text')}"
-                for e in assist.transcript
-                if isinstance(e, dict)
-            ),
+            context=team_actions.conversation_text(assist),
             regenerated=regenerated_reply(assist, team, current=text),
             llm=ctx.llm,
         )
         if not args.message and text != assist.suggested_reply:
             changes.append(_field(assist, "suggested_reply", text))
     changes.append(_event(ctx, assist, "reply", text))
-    if assist.first_response_at is None:
-        changes.append(_field(assist, "first_response_at", AT_EXECUTION, ("—", "now")))
-    if assist.status == "open":
-        changes.append(_field(assist, "status", "pending"))
+    changes += _planned(assist, team_actions.reply_changes(assist))
     what = "the suggested reply" if not args.message else "a reply"
     return Draft(
         tool="reply_to_assist",
@@ -219,30 +195,31 @@ async def reply_to_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable
 
 
 async def _matching(ctx: ToolContext, flt: a.AssistFilter) -> list[Assist] | str:
-    query = select(Assist).where(Assist.workspace_id == ctx.principal.workspace_id)
-    if flt.assists:
-        numbers = [int(ref.split("-", 1)[1]) for ref in flt.assists]
-        query = query.where(Assist.number.in_(numbers))
-    if flt.status:
-        query = query.where(Assist.status == flt.status)
-    if flt.priority:
-        query = query.where(Assist.priority == flt.priority)
-    if flt.older_than_days is not None:
-        query = query.where(Assist.created_at < ctx.now - timedelta(days=flt.older_than_days))
-    if flt.category:
-        query = query.where(func.lower(Assist.category) == flt.category.lower())
-    if flt.unassigned:
-        query = query.where(Assist.assignee_id.is_(None))
+    assignee_id = None
     if flt.assignee:
         try:
-            member = await find_by_name(ctx.session, ctx.principal, flt.assignee)
+            assignee_id = (await find_by_name(ctx.session, ctx.principal, flt.assignee)).id
         except MemberNotFound as exc:
             return str(exc)
-        query = query.where(Assist.assignee_id == member.id)
-    rows = list(await ctx.session.scalars(query.order_by(Assist.number).limit(BULK_LIMIT + 1)))
-    if flt.label:
-        rows = [x for x in rows if flt.label.lower() in [str(v).lower() for v in x.labels]]
-    return rows
+    query = inbox_query(
+        ctx.principal.workspace_id,
+        InboxFilter(
+            status=flt.status,
+            priority=flt.priority,
+            category=flt.category,
+            label=flt.label,
+            assignee_id=assignee_id,
+            unassigned=bool(flt.unassigned),
+            created_before=(
+                ctx.now - timedelta(days=flt.older_than_days)
+                if flt.older_than_days is not None
+                else None
+            ),
+            numbers=tuple(int(ref.split("-", 1)[1]) for ref in flt.assists or ()),
+        ),
+        order="number",
+    )
+    return list(await ctx.session.scalars(query.limit(BULK_LIMIT + 1)))
 
 
 async def bulk_update_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
@@ -286,7 +263,7 @@ async def bulk_update_assists(ctx: ToolContext, args: BaseModel) -> list[Deliver
                 else None
             )
             if name == "status" and value == "closed":
-                changes.extend(_close(assist, ctx, None))
+                changes.extend(_planned(assist, team_actions.closing_changes()))
             else:
                 changes.append(_field(assist, name, value, shown))
         if args.set.add_label and args.set.add_label not in assist.labels:
