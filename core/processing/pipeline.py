@@ -27,6 +27,7 @@ from core.team.identity import Principal, resolve
 from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
+from delivery.live import notify
 from delivery.outbox.queue import enqueue
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
@@ -477,7 +478,7 @@ class PipelineWorker:
             member_id=outcome.member_id,
             **usage_columns(outcome.classification),
         )
-        return enqueue(
+        replies = enqueue(
             session,
             workspace_id=task.workspace_id,
             task_id=task.id,
@@ -485,6 +486,16 @@ class PipelineWorker:
             deliverables=outcome.deliverables,
             dedupe_prefix=f"task:{task.id}",
         )
+        if task.channel == "web" and outcome.route.channel == "web":
+            # An open console of the member shows the answer as soon as it commits.
+            await notify(
+                session,
+                task.workspace_id,
+                task.sender.address,
+                "operator_answer",
+                {"task_id": task.id},
+            )
+        return replies
 
     async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
         result = await session.execute(

@@ -22,6 +22,7 @@ from tests.channels.email_payloads import inbound_parse, simple_email
 from tests.console.helpers import origin
 from tests.console.inbox_helpers import (
     MARIA,
+    OLIVIA,
     SAM,
     Console,
     EventStream,
@@ -250,4 +251,29 @@ async def test_a_change_stamped_before_a_slow_commit_is_still_heard(
         row.priority = "urgent"
         row.updated_at = utcnow() - timedelta(seconds=60)
     await stream.until("assist", ref="A-1047")
+    stream.close()
+
+
+async def test_an_operator_answer_is_announced_to_its_member_when_it_commits(
+    db: Database, make_client: Any
+) -> None:
+    """The operator panel learns its answer is ready from the stream, on any node."""
+    seed = await seeded(db)
+    if db.is_postgres:  # asked on node B, which runs no pipeline: node A's worker answers
+        node_a, node_b = await make_client(), await make_client(SWITCHBOARD_WORKERS=0)
+    else:  # SQLite serves one node
+        node_a = node_b = await make_client()
+    olivia = seed.member_ids[OLIVIA]
+    csrf = (await Console.open(node_b, db, olivia)).csrf
+    stream = await EventStream.open(node_b)
+    posted = await node_b.post(
+        "/console/operator/messages",
+        json={"text": "how is our resolution rate this week?"},
+        headers={"X-CSRF-Token": csrf, **origin(node_b)},
+    )
+    assert posted.status == 202, await posted.text()
+    task_id = (await posted.json())["task_id"]
+    await stream.until("operator_answer", task_id=task_id)
+    answer = await node_b.get(f"/console/operator/tasks/{task_id}")
+    assert (await answer.json())["finished"] is True
     stream.close()

@@ -163,13 +163,32 @@
     }
   }
 
-  // Poll a task until it is done, with a bounded backoff: quick at first, then every 4 s,
-  // giving up after two minutes (the page, reloaded, shows it whenever it finishes).
+  // The live stream says when an answer is ready (`operator_answer`, sent as the task's
+  // replies commit, on whichever node ran it): the wait for that task ends at once.
+  const wakers = new Map();
+  if (window.EventSource) {
+    const source = new EventSource("/console/events");
+    source.addEventListener("operator_answer", function (event) {
+      let data = {};
+      try { data = JSON.parse(event.data); } catch (error) { return; }
+      const wake = wakers.get(data.task_id);
+      if (wake) wake();
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  // Wait until a task is done: woken by its live event, else polled with a bounded backoff
+  // (quick at first, then every 4 s), giving up after two minutes (the page, reloaded, shows
+  // it whenever it finishes).
   async function waitFor(taskId) {
     let delay = 300;
     const deadline = Date.now() + 120000;
     while (Date.now() < deadline) {
-      await new Promise(function (resolve) { setTimeout(resolve, delay); });
+      await new Promise(function (resolve) {
+        wakers.set(taskId, resolve);
+        setTimeout(resolve, delay);
+      });
+      wakers.delete(taskId);
       delay = Math.min(4000, Math.round(delay * 1.6));
       let response;
       try {
