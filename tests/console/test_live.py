@@ -259,10 +259,11 @@ async def test_an_operator_answer_is_announced_to_its_member_when_it_commits(
 ) -> None:
     """The operator panel learns its answer is ready from the stream, on any node."""
     seed = await seeded(db)
-    if db.is_postgres:  # asked on node B, which runs no pipeline: node A's worker answers
-        node_a, node_b = await make_client(), await make_client(SWITCHBOARD_WORKERS=0)
+    if db.is_postgres:  # asked on node B, which runs no pipeline: another node's worker answers
+        await make_client()
+        node_b = await make_client(SWITCHBOARD_WORKERS=0)
     else:  # SQLite serves one node
-        node_a = node_b = await make_client()
+        node_b = await make_client()
     olivia = seed.member_ids[OLIVIA]
     csrf = (await Console.open(node_b, db, olivia)).csrf
     stream = await EventStream.open(node_b)
