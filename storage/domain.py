@@ -90,6 +90,8 @@ class Assist(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "number", name="uq_assists_number"),
         Index("ix_assists_status", "workspace_id", "status", "priority"),
+        # The consoles' change feed reads what changed lately, per workspace.
+        Index("ix_assists_updated", "workspace_id", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

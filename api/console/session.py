@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,8 @@ from api.state import GATEWAY, Gateway
 from core.team.access import AREA_TITLES, Area, can, why_not
 from core.team.signin import SignedIn, authenticate
 from storage.types import utcnow
+
+log = logging.getLogger(__name__)
 
 COOKIE = "sb_session"
 CSRF_COOKIE = "sb_csrf"  # double-submit token for the forms shown before sign-in
@@ -207,6 +210,20 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
             message=f"There is no page at {request.path}.",
         )
         response.set_status(404)
+    except web.HTTPException:
+        raise  # redirects, and the API's own errors, as they are
+    except Exception:
+        # A page for a member, not the API's JSON; the traceback goes to the log.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = page(
+            request,
+            "error.html",
+            None,
+            title="Something went wrong",
+            message="This page failed and the error has been logged. If you were saving "
+            "something, it may not have been saved: reload the page to see where things stand.",
+        )
+        response.set_status(500)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -8,7 +8,9 @@ import argparse
 import asyncio
 import contextlib
 import io
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -98,3 +100,25 @@ async def test_a_new_workspace_answers_customers_by_sms_and_escalates_to_its_tea
         "/api/v1/assists", headers={"Authorization": f"Bearer {globex_key}"}
     )
     assert (await other.json())["items"] == []
+
+    # A support member added from the command line signs in with the link it prints and finds
+    # the assist in the console's AI Inbox.
+    printed = await asyncio.to_thread(
+        _cli,
+        database_url,
+        *("member", "add", "--workspace", "Acme", "--name", "Sam", "--role", "support"),
+        *("--email", "sam@acme.example"),
+    )
+    link = re.search(r"http://\S+/console/login/\S+", printed)
+    assert link is not None, printed
+    signed_in = await phone.client.get(urlsplit(link.group(0)).path, allow_redirects=False)
+    assert signed_in.status == 302
+    # PUBLIC_BASE_URL is https here, so the cookie is Secure: the test's plain-http client is
+    # handed it explicitly, as a browser behind the TLS proxy would send it.
+    cookie = signed_in.cookies["sb_session"]
+    assert cookie["secure"]
+    inbox = await phone.client.get(
+        "/console/inbox", headers={"Cookie": f"sb_session={cookie.value}"}
+    )
+    assert inbox.status == 200
+    assert f'href="/console/assists/{assist["ref"]}"' in await inbox.text()

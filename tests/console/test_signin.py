@@ -219,3 +219,22 @@ async def test_next_never_leaves_the_console(make_client: Any, db: Database) -> 
         )
         assert response.status == 302
         assert response.headers["Location"] == "/console/inbox"
+
+
+async def test_a_failing_page_is_a_console_page_not_json(
+    make_client: Any, db: Database, monkeypatch: Any
+) -> None:
+    client = await make_client()
+    tenant = await make_tenant(db)
+    await sign_in(client, db, tenant.member_id)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("api.console.inbox.active_member_names", broken)
+    response = await client.get("/console/inbox")
+    assert response.status == 500
+    assert response.content_type == "text/html"
+    body = await response.text()
+    assert "Something went wrong" in body and "boom" not in body
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

@@ -1,4 +1,5 @@
-"""console sign-in: passwords, sessions, one-time links, sign-in attempts, invitation dates
+"""console: passwords, sessions, one-time links, sign-in attempts, invitation dates, and an
+index for the consoles' change feed
 
 Revision ID: 0012
 Revises: 0011
@@ -84,9 +85,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_sign_in_attempts_email", "sign_in_attempts", ["email", "created_at"])
     op.create_index("ix_sign_in_attempts_address", "sign_in_attempts", ["address", "created_at"])
+    op.create_index("ix_assists_updated", "assists", ["workspace_id", "updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_assists_updated", table_name="assists")
     op.drop_table("sign_in_attempts")
     op.drop_table("one_time_tokens")
     op.drop_table("console_sessions")
