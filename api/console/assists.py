@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.mailing import email_identity, mailer
+from api.console.actions import principal_of
 from api.console.inbox import InboxView, inbox_list, list_context
 from api.console.session import ConsoleError, check_csrf, page, require
 from api.console.templating import local_time
@@ -30,7 +31,6 @@ from core.assists.inbox import customer_name, find_assist
 from core.assists.mail import customer_email
 from core.assists.triage import CATEGORIES, PRIORITIES
 from core.team.access import InboxAction, may, why_not_action
-from core.team.identity import Principal
 from core.team.members import active_member_names
 from core.team.signin import SignedIn
 from core.tools import control
@@ -145,21 +145,9 @@ async def _load(session: AsyncSession, who: SignedIn, ref: str) -> Assist:
     return assist
 
 
-def _principal(who: SignedIn) -> Principal:
-    return Principal(
-        workspace_id=who.workspace_id,
-        workspace_name=who.workspace_name,
-        plan=who.plan,
-        timezone=who.timezone,
-        member_id=who.member_id,
-        name=who.name,
-        role=who.role,
-    )
-
-
 def _may_train(gw: Gateway, who: SignedIn) -> bool:
     spec = gw.tools.get(TRAINING_TOOL)
-    return spec is not None and spec.allows(_principal(who))
+    return spec is not None and spec.allows(principal_of(who))
 
 
 def _permissions(gw: Gateway, who: SignedIn) -> dict[str, bool]:
@@ -510,7 +498,7 @@ async def _promote(
     """`promote_assist_to_training` for WHO, planned and approved at once (their click)."""
     spec = gw.tools.get(TRAINING_TOOL)
     assert spec is not None
-    principal = _principal(who)
+    principal = principal_of(who)
     task = Task(
         id=new_id(),
         workspace_id=who.workspace_id,
