@@ -14,7 +14,7 @@ from core.team.signin import (
     sign_in_link,
 )
 from storage.db import Database
-from storage.models import AuditEntry, ConsoleSession, Member
+from storage.models import AuditEntry, ConsoleSession, Member, OutboxRow
 from storage.types import utcnow
 from tests.console.helpers import csrf_of, link_for, origin, sign_in
 from tests.factories import make_tenant
@@ -238,3 +238,24 @@ async def test_a_failing_page_is_a_console_page_not_json(
     body = await response.text()
     assert "Something went wrong" in body and "boom" not in body
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_email_me_a_sign_in_link(make_client: Any, db: Database) -> None:
+    client = await make_client(build={"run_workers": False})
+    tenant = await make_tenant(db)
+    csrf = await _login_form(client)
+    for email in (tenant.member_email, "stranger@example.com"):
+        response = await client.post(
+            "/console/login/email",
+            data={"email": email, "password": "", "csrf_token": csrf},
+            headers=origin(client),
+        )
+        assert response.status == 200
+        assert "If that email belongs to an account" in await response.text()
+    async with db.session() as session:
+        rows = list(await session.scalars(select(OutboxRow).where(OutboxRow.channel == "email")))
+    assert [r.address for r in rows] == [tenant.member_email]
+    link = re.search(r"/console/login/[\w-]+", rows[0].deliverable["text"])
+    assert link is not None
+    opened = await client.get(link.group(0), allow_redirects=False)
+    assert opened.status == 302 and "sb_session" in opened.cookies
