@@ -158,7 +158,7 @@ def page(request: web.Request, template: str, who: SignedIn | None, **context: A
         template,
         {
             "who": who,
-            "nav": navigation(who),
+            "nav": [(label, url, in_section(request.path, url)) for label, url in navigation(who)],
             "path": request.path,
             "csrf": who.csrf_token if who else request.get(CSRF_COOKIE_VALUE, ""),
             **context,
@@ -177,12 +177,19 @@ NAV: tuple[tuple[Area, str], ...] = (
     ("agents", "/console/agents"),
     ("team", "/console/team"),
 )
+# Pages that belong to an area without sharing its URL: an assist's page is the AI Inbox's.
+_ALSO_UNDER: dict[str, tuple[str, ...]] = {"/console/inbox": ("/console/assists/",)}
 
 
 def navigation(who: SignedIn | None) -> list[tuple[str, str]]:
     if who is None:
         return []
     return [(AREA_TITLES[area], url) for area, url in NAV if can(who.role, who.plan, area)]
+
+
+def in_section(path: str, url: str) -> bool:
+    """Whether the page at PATH is in the navigation entry URL (marked as the current one)."""
+    return path.startswith((url, *_ALSO_UNDER.get(url, ())))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

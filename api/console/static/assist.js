@@ -59,12 +59,29 @@
   }
 
   // --- Regenerate / Shorter / More formal / More casual ---
+  // They rewrite the AI's draft, not what the member wrote: replacing the member's own words
+  // needs their yes. A rewrite that changes nothing (a one-line draft made "shorter") says so.
   const refine = document.getElementById("refine-form");
+  let aiText = reply && document.getElementById("ai-draft") ? reply.value : "";
+  let said = null;
+  function say(text) {
+    if (!said) {
+      said = document.createElement("p");
+      said.className = "hint refine-said";
+      said.setAttribute("role", "status");
+      refine.appendChild(said);
+    }
+    said.textContent = text;
+    said.hidden = !text;
+  }
   if (refine && reply) {
     refine.addEventListener("submit", async function (event) {
       const button = event.submitter;
       if (!button || !button.dataset.mode) return;
       event.preventDefault();
+      say("");
+      const own = reply.value.trim() !== "" && reply.value !== aiText;
+      if (own && !window.confirm("Replace what you wrote with the AI's draft, rewritten (" + button.textContent + ")?")) return;
       const buttons = refine.querySelectorAll("button");
       buttons.forEach(function (b) { b.disabled = true; });
       try {
@@ -73,13 +90,22 @@
         });
         if (!response.ok) throw new Error("status " + response.status);
         const body = await response.json();
+        if (body.text === reply.value) say("The AI's draft stays as it was: " + button.textContent + " found nothing to change.");
         reply.value = body.text;
+        aiText = body.text;
         setMark(true);
         const suggested = document.getElementById("suggested");
         if (suggested) suggested.textContent = body.text;
         reply.focus();
       } catch (error) {
-        refine.submit(); // fall back to the plain form (it reloads with the new draft)
+        // Fall back to the plain form (it reloads with the new draft). submit() sends no
+        // submitter, so the chosen mode goes along as a field.
+        const mode = document.createElement("input");
+        mode.type = "hidden";
+        mode.name = "mode";
+        mode.value = button.dataset.mode;
+        refine.appendChild(mode);
+        refine.submit();
       } finally {
         buttons.forEach(function (b) { b.disabled = false; });
       }
