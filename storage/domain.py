@@ -92,6 +92,8 @@ class Assist(Base):
         Index("ix_assists_status", "workspace_id", "status", "priority"),
         # The consoles' change feed reads what changed lately, per workspace.
         Index("ix_assists_updated", "workspace_id", "updated_at"),
+        Index("ix_assists_assignee", "workspace_id", "assignee_id", "status"),
+        Index("ix_assists_snoozed", "status", "snoozed_until"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -117,6 +119,8 @@ class Assist(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    assigned_at: Mapped[datetime | None] = mapped_column()
+    snoozed_until: Mapped[datetime | None] = mapped_column()  # status "snoozed" until then
 
     @property
     def ref(self) -> str:

@@ -43,6 +43,10 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     plan: Mapped[str] = mapped_column(String(20), default="pro")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Addresses that receive new-assist notices, besides the members routing reaches.
+    notification_addresses: Mapped[list[Any]] = mapped_column(default=list)
+    # Enterprise: owners and admins set members' availability; members do not set their own.
+    availability_managed: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
@@ -81,6 +85,13 @@ class Member(Base):
     # argon2id; None until the member sets a password (sign-in links work without one).
     password_hash: Mapped[str | None] = mapped_column(String(200))
     last_sign_in_at: Mapped[datetime | None] = mapped_column()
+    # Routing: available|offline; a manual change holds until the work schedule's next boundary.
+    availability: Mapped[str] = mapped_column(String(20), default="available")
+    availability_until: Mapped[datetime | None] = mapped_column()
+    availability_changed_at: Mapped[datetime | None] = mapped_column()
+    # Weekly hours in the member's time zone: {"mon": [["09:00", "17:00"]], ...}; None: none.
+    work_schedule: Mapped[dict[str, Any] | None] = mapped_column()
+    assist_cap: Mapped[int | None] = mapped_column(Integer)  # None: the workspace default
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -9,8 +10,8 @@ from sqlalchemy.engine import Connection
 from core.team.agents import serves_all
 from storage.db import Database, alembic_config
 from storage.domain import AiAgent
-from storage.models import AuditEntry, Workspace
-from storage.types import new_id, utcnow
+from storage.models import AuditEntry
+from storage.types import UTCDateTime, new_id, utcnow
 
 
 async def _migrate(db: Database, revision: str) -> None:
@@ -29,15 +30,37 @@ async def test_workspaces_without_an_agent_get_the_default_one(database_url: str
     try:
         await _migrate(db, "0012")
         bare, served = new_id(), new_id()
-        async with db.session() as session:
-            session.add_all(
+        # Rows as revision 0012 knew them (today's models have columns added since).
+        workspaces = sa.table(
+            "workspaces",
+            *(sa.column(c) for c in ("id", "name", "plan", "timezone")),
+            sa.column("created_at", UTCDateTime()),
+        )
+        agents = sa.table(
+            "ai_agents",
+            *(sa.column(c) for c in ("id", "workspace_id", "name")),
+            sa.column("config", sa.JSON),
+            sa.column("channels", sa.JSON),
+            sa.column("created_at", UTCDateTime()),
+        )
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.insert(workspaces),
                 [
-                    Workspace(id=bare, name="Old Shop", plan="pro", created_at=utcnow()),
-                    Workspace(id=served, name="Served", plan="pro", created_at=utcnow()),
-                ]
+                    {"id": i, "name": n, "plan": "pro", "timezone": "UTC", "created_at": utcnow()}
+                    for i, n in ((bare, "Old Shop"), (served, "Served"))
+                ],
             )
-            await session.flush()
-            session.add(AiAgent(workspace_id=served, name="Ava", config={}, channels=["sms"]))
+            await conn.execute(
+                sa.insert(agents).values(
+                    id=new_id(),
+                    workspace_id=served,
+                    name="Ava",
+                    config={},
+                    channels=["sms"],
+                    created_at=utcnow(),
+                )
+            )
         await db.migrate()
         async with db.session() as session:
             agents = list(await session.scalars(select(AiAgent).order_by(AiAgent.name)))
