@@ -361,3 +361,37 @@ class AgentOut(BaseModel):
     rules: str | None
     escalation_confidence: float | None = Field(description=CONFIDENCE)
     created_at: datetime
+
+
+class MemberWorkloadOut(BaseModel):
+    member_id: str
+    name: str
+    email: str | None
+    availability: str = Field(description="available|offline")
+    open_assists: int = Field(description="assists assigned to the member, status open or pending")
+    avg_resolution_seconds: float | None = Field(
+        description="mean closed_at - created_at of the member's assists closed in the last 30 "
+        "days; null when none"
+    )
+    csat: float | None = Field(
+        description="mean customer rating (1-5) of those assists; null when none rated"
+    )
+    high_load: bool = Field(
+        description="open assists at least 1.5x the team average and at least 3 above it"
+    )
+
+
+class QueueOut(BaseModel):
+    unassigned: int = Field(description="open or pending assists with no assignee")
+    oldest_unassigned_age_seconds: float | None = Field(
+        description="age of the oldest of them; null when none"
+    )
+    backlog_7d: list[int] = Field(
+        description="assists created and not yet closed at now - 6 days, ..., now - 1 day, now "
+        "(oldest first)"
+    )
+
+
+class ManagementOut(BaseModel):
+    members: list[MemberWorkloadOut]
+    queue: QueueOut

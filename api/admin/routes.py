@@ -10,6 +10,7 @@ from api.admin import (
     apikeys,
     assists,
     audit,
+    management,
     members,
     outbox,
     proposals,
@@ -36,6 +37,7 @@ from api.admin.models import (
     CsatOut,
     IdentityIn,
     IdentityOut,
+    ManagementOut,
     MemberIn,
     MemberOut,
     MemberPatch,
@@ -57,6 +59,14 @@ from api.admin.models import (
 from api.admin.openapi import OPENAPI, Endpoint, openapi_document, serve_openapi
 
 ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/api/v1/management",
+        "The team's workload per member and the queue's health",
+        admin_route(management.get_management),
+        response=ManagementOut,
+        tag="management",
+    ),
     Endpoint(
         "GET",
         "/api/v1/workspaces",

@@ -14,13 +14,22 @@ from core.reports.scope import Scope
 from core.team.members import active_members
 from storage.domain import Assist
 
+# What counts as an open assist in every workload figure: waiting on the team ("open") or on
+# the customer ("pending"). A snoozed assist has left the open list until it wakes as "open".
+OPEN_STATUSES = ("open", "pending")
+
+
+def is_open(status: str) -> bool:
+    return status in OPEN_STATUSES
+
 
 async def open_assignments(ctx: Scope) -> list[Row[tuple[str | None, str]]]:
     """Who holds each open assist and how urgent it is: plain rows, not whole assists."""
     return list(
         await ctx.session.execute(
             select(Assist.assignee_id, Assist.priority).where(
-                Assist.workspace_id == ctx.principal.workspace_id, Assist.status != "closed"
+                Assist.workspace_id == ctx.principal.workspace_id,
+                Assist.status.in_(OPEN_STATUSES),
             )
         )
     )
@@ -39,9 +48,9 @@ class WorkloadRow:
 async def workload_report(r: ReportInput) -> Report:
     members = await active_members(r.ctx.session, r.ctx.principal.workspace_id)
     assists = await inbox_assists(r.ctx, r.previous.start)
-    open_by = Counter(x.assignee_id for x in assists if x.status != "closed")
+    open_by = Counter(x.assignee_id for x in assists if is_open(x.status))
     pressing_by = Counter(
-        x.assignee_id for x in assists if x.status != "closed" and x.priority in ("urgent", "high")
+        x.assignee_id for x in assists if is_open(x.status) and x.priority in ("urgent", "high")
     )
     closed_now = Counter(
         x.assignee_id for x in assists if x.status == "closed" and inside(x.closed_at, r.current)
