@@ -142,6 +142,10 @@ class GetAgentWorkloadArgs(_Args):
     member: MemberName | None = None
 
 
+class GetQueueHealthArgs(_Args):
+    pass
+
+
 class ListAssistsArgs(_Args):
     status: AssistStatus | None = None
     priority: Priority | None = None
@@ -429,6 +433,7 @@ READ_TOOLS: frozenset[str] = frozenset(
         "get_knowledge_gaps",
         "get_inbox_performance",
         "get_agent_workload",
+        "get_queue_health",
         "list_assists",
         "show_assist",
         "analyze_patterns",
@@ -480,6 +485,7 @@ TOOL_ARGS: dict[str, type[BaseModel]] = {
     "get_knowledge_gaps": GetKnowledgeGapsArgs,
     "get_inbox_performance": GetInboxPerformanceArgs,
     "get_agent_workload": GetAgentWorkloadArgs,
+    "get_queue_health": GetQueueHealthArgs,
     "list_assists": ListAssistsArgs,
     "show_assist": ShowAssistArgs,
     "analyze_patterns": AnalyzePatternsArgs,
@@ -532,7 +538,10 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "get_inbox_performance": "How the AI Inbox (human-handled assists) is doing: open, closed, "
     "response and resolution times over a period, optionally for one member.",
     "get_agent_workload": "Open assists per team member; who is busiest. Give member to ask "
-    "about one person.",
+    "about one person: their open assists, average resolution time, CSAT and availability.",
+    "get_queue_health": "The AI Inbox queue: unassigned open assists, how long the oldest has "
+    "waited, and the backlog over the last 7 days. Use for 'how is the queue', 'anything "
+    "waiting unassigned?'.",
     "list_assists": "List assists in the AI Inbox filtered by status, priority, assignee, "
     "label, category or age. Use for 'show open urgent assists'.",
     "show_assist": "Details of one assist (A-1234): summary, messages, assignee, status.",

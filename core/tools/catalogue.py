@@ -37,6 +37,7 @@ INBOX_TOOLS = frozenset(
         "add_internal_note",
         "bulk_update_assists",
         "get_agent_workload",
+        "get_queue_health",
         "get_inbox_performance",
     }
 )

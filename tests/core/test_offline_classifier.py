@@ -71,6 +71,15 @@ READS: list[tuple[str, list[Call]]] = [
     ),
     ("how busy is Tom right now", [("get_agent_workload", {"member": "Tom"})]),
     ("who's got the fewest assists", [("get_agent_workload", {})]),
+    # The queue's health (issue 17): the waiting list as a whole, not a list of assists.
+    ("how is the queue", [("get_queue_health", {})]),
+    ("hows the backlog looking today", [("get_queue_health", {})]),
+    ("is our backlog growing?", [("get_queue_health", {})]),
+    ("anything still sitting unassigned?", [("get_queue_health", {})]),
+    ("how long has the oldest unassigned ticket been waiting", [("get_queue_health", {})]),
+    ("queue health please", [("get_queue_health", {})]),
+    ("what is Priya's workload", [("get_agent_workload", {"member": "Priya"})]),
+    ("how loaded is Maria", [("get_agent_workload", {"member": "Maria"})]),
     (
         "list closed assists assigned to Priya",
         [("list_assists", {"status": "closed", "assignee": "Priya"})],

@@ -40,6 +40,7 @@ MANAGER_TOOLS = {
     "add_internal_note",
     "bulk_update_assists",
     "get_agent_workload",
+    "get_queue_health",
     "get_inbox_performance",
     "approve_proposal",
     "reject_proposal",

@@ -159,11 +159,12 @@ async def test_workload_counts_open_assists_per_member(db: Database) -> None:
                 select(Assist).where(
                     Assist.workspace_id == seeded.workspace_id,
                     Assist.assignee_id == seeded.member_ids["maria@demo.example"],
-                    Assist.status != "closed",
+                    Assist.status.in_(("open", "pending")),
                 )
             )
         )
-    assert answer.text.startswith(f"Maria Lopez has {len(mine)} open assists")
+    fields = {f.label: f.value for f in answer.fields}
+    assert fields["Open assists"].startswith(f"{len(mine)} (")
 
 
 async def test_show_assist_and_unknown_reference(db: Database) -> None:

@@ -28,6 +28,7 @@ INBOX = {
     "add_internal_note",
     "bulk_update_assists",
     "get_agent_workload",
+    "get_queue_health",
     "get_inbox_performance",
 }
 CONTROL = {"approve_proposal", "reject_proposal", "undo_last", "send_to"}
@@ -80,7 +81,8 @@ def principal(role: str, plan: str) -> Principal:
 
 def test_catalogue_is_complete_and_classified() -> None:
     design = """get_metrics get_topic_breakdown get_knowledge_gaps get_inbox_performance
-    get_agent_workload list_assists show_assist analyze_patterns list_training_suggestions
+    get_agent_workload get_queue_health list_assists show_assist analyze_patterns
+    list_training_suggestions
     get_agent_config list_team list_schedules run_report show_history list_integrations help
     assign_assist close_assist set_assist_priority reply_to_assist add_internal_note
     bulk_update_assists approve_training_suggestion add_training_source edit_qa_pair

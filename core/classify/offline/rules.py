@@ -1350,6 +1350,26 @@ def agent_workload(c: Clause, ctx: Context) -> Outcome | None:
     return _call("get_agent_workload", member=member)
 
 
+_QUEUE_HEALTH_RE = rx(
+    r"\b(?:queue|backlog|inbox) (?:health|trend)\b|\bhealth of (?:the |our )?(?:queue|backlog)\b|"
+    r"\bhow(?: is|'s|s| are| does| big is| bad is| long is| large is) (?:the |our |my )?"
+    r"(?:assist |support |inbox )?(?:queue|backlog)\b|"
+    r"\b(?:is|has) (?:the |our )?(?:queue|backlog) (?:growing|shrinking|grown|shrunk|getting|"
+    r"going|looking|ok|okay|healthy|under control)\b|"
+    r"\b(?:anything|something|anyone|anybody|assists?|tickets?|cases?|what'?s?|what is) "
+    r"(?:still |currently |left |sitting |waiting )*(?:waiting|sitting|left|stuck) "
+    r"(?:around )?(?:unassigned|without (?:an? )?(?:owner|assignee))\b|"
+    r"\boldest unassigned\b|\bhow long (?:has|have) (?:the )?unassigned\b"
+)
+
+
+def queue_health(c: Clause, ctx: Context) -> Outcome | None:
+    """ "how is the queue", "how's the backlog", "anything waiting unassigned?"."""
+    if not _QUEUE_HEALTH_RE.search(c.s):
+        return None
+    return _call("get_queue_health")
+
+
 _LIST_VERB_RE = rx(
     r"\b(?:show|list|display|get|pull up|pull|see|view|which|what|any|are there|give me|find|"
     r"how many|fetch|bring up|search|filter|lookup|look up|check|do we have|is there)\b"
@@ -1586,6 +1606,7 @@ RULES: tuple[Rule, ...] = (
     list_integrations,
     get_agent_config,
     list_training_suggestions,
+    queue_health,
     agent_workload,
     show_assist,
     analyze_patterns,

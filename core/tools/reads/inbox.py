@@ -12,9 +12,10 @@ from sqlalchemy import select
 from core.assists.history import customer_assists, resolution_of
 from core.assists.inbox import InboxFilter, inbox_query
 from core.reports import analytics
-from core.reports.figures import PRIORITY_ORDER
+from core.reports.figures import PRIORITY_ORDER, age_text, duration
 from core.reports.inbox import inbox_performance
-from core.reports.workload import open_assignments
+from core.reports.management import HIGH_LOAD_RULE, WINDOW, management_figures, queue_health
+from core.reports.workload import OPEN_STATUSES, open_assignments
 from core.team.members import MemberNotFound, active_member_names, find_by_name
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
@@ -33,10 +34,7 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
             member = await find_by_name(ctx.session, ctx.principal, args.member)
         except MemberNotFound as exc:
             return error_reply(str(exc))
-        mine = [x for x in assists if x.assignee_id == member.id]
-        urgent = sum(x.priority in ("urgent", "high") for x in mine)
-        text = f"{member.name} has {len(mine)} open assists ({urgent} high or urgent)."
-        return [Deliverable(kind="card", title=f"Workload: {member.name}", text=text)]
+        return await _member_workload(ctx, member, assists)
     ranking = sorted(
         ((names[mid], n) for mid, n in counts.items() if mid in names),
         key=lambda pair: (-pair[1], pair[0]),
@@ -49,6 +47,81 @@ async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Delivera
         lightest = min(names, key=lambda member_id: counts.get(member_id, 0))
         text += f"\nNext step: assign the unassigned ones to {names[lightest]}, who has the fewest."
     return [Deliverable(kind="list", title="Workload", text=text, items=items)]
+
+
+async def _member_workload(
+    ctx: ToolContext, member: Member, assists: list[Any]
+) -> list[Deliverable]:
+    figures = await management_figures(ctx.session, ctx.principal.workspace_id, ctx.now)
+    load = next(m for m in figures.members if m.member_id == member.id)
+    urgent = sum(x.priority in ("urgent", "high") for x in assists if x.assignee_id == member.id)
+    days = WINDOW.days
+    resolution = (
+        f"{duration(load.avg_resolution_seconds)} on average over {load.closed} closed"
+        if load.avg_resolution_seconds is not None
+        else "nothing closed"
+    )
+    csat = (
+        f"{load.csat:.1f}/5 from {load.ratings} rating(s)"
+        if load.csat is not None
+        else "no ratings"
+    )
+    fields = (
+        CardField(label="Open assists", value=f"{load.open_assists} ({urgent} high or urgent)"),
+        CardField(label=f"Resolution, last {days} days", value=resolution),
+        CardField(label=f"CSAT, last {days} days", value=csat),
+        CardField(label="Availability", value=load.availability),
+        CardField(
+            label="High load",
+            value=f"yes (team average {figures.team_average_open:.1f} open)"
+            if load.high_load
+            else f"no (team average {figures.team_average_open:.1f} open)",
+        ),
+    )
+    text = f"{member.name}'s workload:\n" + "\n".join(f"- {f.label}: {f.value}" for f in fields)
+    if load.high_load:
+        text += f"\n({HIGH_LOAD_RULE}.) Next step: hand some of them to someone lighter."
+    return [Deliverable(kind="card", title=f"Workload: {member.name}", text=text, fields=fields)]
+
+
+async def get_queue_health(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
+    assert isinstance(args, a.GetQueueHealthArgs)
+    ws = ctx.principal.workspace_id
+    queue = await queue_health(ctx.session, ws, ctx.now)
+    oldest = (
+        age_text(timedelta(seconds=queue.oldest_unassigned_age_seconds))
+        if queue.oldest_unassigned_age_seconds is not None
+        else "—"
+    )
+    trend = " → ".join(str(n) for n in queue.backlog_7d)
+    fields = (
+        CardField(label="Unassigned open assists", value=str(queue.unassigned)),
+        CardField(label="Oldest unassigned waiting", value=oldest),
+        CardField(label="Backlog, last 7 days (not closed, daily)", value=trend),
+    )
+    text = "Queue health:\n" + "\n".join(f"- {f.label}: {f.value}" for f in fields)
+    if queue.unassigned:
+        rows = list(
+            await ctx.session.execute(
+                select(*_ASSIST_LINE_COLUMNS)
+                .where(
+                    Assist.workspace_id == ws,
+                    Assist.status.in_(OPEN_STATUSES),
+                    Assist.assignee_id.is_(None),
+                )
+                .order_by(Assist.created_at)
+                .limit(5)
+            )
+        )
+        text += "\nWaiting longest:\n" + "\n".join(f"- {assist_line(x, {})}" for x in rows)
+        text += "\nNext step: assign them (say 'assign A-… to <name>')."
+    else:
+        text += "\nNothing waits unassigned."
+    # The console's Management view exists on Enterprise only.
+    url = ctx.links.console("management") if ctx.principal.plan == "enterprise" else None
+    if url:
+        text += f"\nThe Management view in the console: {url}"
+    return [Deliverable(kind="card", title="Queue health", text=text, fields=fields)]
 
 
 async def get_inbox_performance(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -200,6 +273,7 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
 
 HANDLERS = {
     "get_agent_workload": get_agent_workload,
+    "get_queue_health": get_queue_health,
     "get_inbox_performance": get_inbox_performance,
     "list_assists": list_assists,
     "show_assist": show_assist,
