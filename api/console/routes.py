@@ -6,7 +6,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.console import agents, assists, history, inbox, live, operator, profile, signin, team
+from api.console import (
+    agents,
+    assists,
+    history,
+    inbox,
+    live,
+    management,
+    operator,
+    profile,
+    signin,
+    team,
+)
 from api.console.session import web_channel_session
 from api.web import WEB_SESSION_AUTH
 
@@ -35,4 +46,5 @@ def setup(app: web.Application) -> None:
     operator.setup(app)
     history.setup(app)
     team.setup(app)
+    management.setup(app)
     profile.setup(app)

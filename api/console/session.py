@@ -176,6 +176,7 @@ NAV: tuple[tuple[Area, str], ...] = (
     ("history", "/console/history"),
     ("agents", "/console/agents"),
     ("team", "/console/team"),
+    ("management", "/console/management"),
 )
 # Pages that belong to an area without sharing its URL: an assist's page is the AI Inbox's.
 _ALSO_UNDER: dict[str, tuple[str, ...]] = {"/console/inbox": ("/console/assists/",)}
