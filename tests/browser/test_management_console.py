@@ -127,3 +127,4 @@ async def test_management_cards_toggle_and_assign(
         assert assignee == team.sam
     sam = page.locator(f'li[data-member="{team.sam}"]')
     await expect(sam.locator('[data-figure="open"]')).to_have_text("1")
+    await screenshot(page, "management_full", full_page=True)
