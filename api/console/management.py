@@ -130,9 +130,13 @@ async def management_page(request: web.Request) -> web.Response:
             )
         )
         notice = await _notice(session, who, request.query)
+    # The suggested assignee (preselected): the available member with the fewest open
+    # assists, those who work the inbox (managers, support) before owners and admins.
     available = [m for m in figures.members if m.availability == "available"]
     lightest = min(
-        available or figures.members, key=lambda m: (m.open_assists, m.name), default=None
+        available or figures.members,
+        key=lambda m: (m.role not in ("manager", "support"), m.open_assists, m.name),
+        default=None,
     )
     queue = figures.queue
     return page(
