@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.reports.workload import OPEN_STATUSES
+from core.reports.workload import OPEN_STATUSES, open_rows
 from core.team.members import active_members
 from storage.domain import Assist, Conversation
 
@@ -103,15 +103,7 @@ async def queue_health(session: AsyncSession, workspace_id: str, now: datetime) 
 
 async def management_figures(session: AsyncSession, workspace_id: str, now: datetime) -> Management:
     members = await active_members(session, workspace_id)
-    open_by = Counter(
-        await session.scalars(
-            select(Assist.assignee_id).where(
-                Assist.workspace_id == workspace_id,
-                Assist.status.in_(OPEN_STATUSES),
-                Assist.assignee_id.is_not(None),
-            )
-        )
-    )
+    open_by = Counter(row.assignee_id for row in await open_rows(session, workspace_id))
     closed_rows = await session.execute(
         select(Assist.assignee_id, Assist.created_at, Assist.closed_at, Conversation.csat)
         .outerjoin(Conversation, Conversation.id == Assist.conversation_id)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.reports.figures import change_text, inside
 from core.reports.inbox import inbox_assists
@@ -23,16 +24,19 @@ def is_open(status: str) -> bool:
     return status in OPEN_STATUSES
 
 
-async def open_assignments(ctx: Scope) -> list[Row[tuple[str | None, str]]]:
+async def open_rows(session: AsyncSession, workspace_id: str) -> list[Row[tuple[str | None, str]]]:
     """Who holds each open assist and how urgent it is: plain rows, not whole assists."""
     return list(
-        await ctx.session.execute(
+        await session.execute(
             select(Assist.assignee_id, Assist.priority).where(
-                Assist.workspace_id == ctx.principal.workspace_id,
-                Assist.status.in_(OPEN_STATUSES),
+                Assist.workspace_id == workspace_id, Assist.status.in_(OPEN_STATUSES)
             )
         )
     )
+
+
+async def open_assignments(ctx: Scope) -> list[Row[tuple[str | None, str]]]:
+    return await open_rows(ctx.session, ctx.principal.workspace_id)
 
 
 @dataclass(frozen=True)
