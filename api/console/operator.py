@@ -118,10 +118,12 @@ async def live_snapshot(ctx: ToolContext) -> list[Tile]:
             Tile(
                 label="Unassigned assists",
                 value=str(unassigned),
-                detail="Not closed and nobody on them yet."
+                detail="Open or pending, and nobody on them yet."
                 if unassigned
                 else "Every open assist has someone on it.",
-                ask="Who has the most open assists?",
+                ask="Anything waiting unassigned?"
+                if _allowed(ctx, "get_queue_health")
+                else "Who has the most open assists?",
             )
         )
     if _allowed(ctx, "get_knowledge_gaps"):
