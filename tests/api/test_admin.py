@@ -579,6 +579,7 @@ def _key(ep: Endpoint) -> str:
 
 # A valid call of every endpoint; path parameters are filled from the seeded world.
 VALID_BODIES: dict[str, dict[str, Any] | None] = {
+    "GET /api/v1/management": None,
     "GET /api/v1/workspaces": None,
     "GET /api/v1/workspaces/{workspace_id}": None,
     "GET /api/v1/members": None,
