@@ -186,7 +186,8 @@ async def update(
     survey: bool = True,
 ) -> dict[str, Any]:
     """Change ASSIST's status, priority, assignee (None unassigns; the caller checked the
-    member) and resolution. Closing records the resolution, emails the customer a CSAT survey
+    member) and resolution (snoozing is `core.assists.snooze.snooze`: it needs a time; any
+    other status ends a snooze). Closing records the resolution, emails the customer a CSAT survey
     when SURVEY, and says how to offer it to training; reopening clears `closed_at`. Returns
     what closing did (`survey_sent_to`, `training_offer`); empty otherwise."""
     closing = status == "closed" and assist.status != "closed"
@@ -202,6 +203,8 @@ async def update(
         assist.priority = priority
     if assignee_id is not _UNSET:
         assist.assignee_id = assignee_id
+    if assist.status != "snoozed":
+        assist.snoozed_until = None  # any other status ends a snooze
     assist.updated_at = now
     if closing:
         return await mailer.after_closing(session, assist, survey=survey, now=now)
