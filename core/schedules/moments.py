@@ -12,16 +12,17 @@ from core.schedules.timing import WEEK, Timing, next_fire, zone
 
 DEFAULT_TIME = "09:00"
 _UNITS = {"minute": 1, "hour": 60, "day": 24 * 60, "week": 7 * 24 * 60}
-_IN = re.compile(r"^in (\d{1,4}) (minute|hour|day|week)s?$")
+_IN = re.compile(r"^(?:in |for )?(\d{1,4}) (minute|hour|day|week)s?$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _DAY = re.compile(r"^(today|tomorrow|" + "|".join(WEEK) + r")(?: (\d{1,2}):(\d{2}))?$")
 
 
 def resolve(text: str, now: datetime, tz: str) -> datetime:
     """The aware UTC moment TEXT names after NOW, in time zone TZ.
 
-    Forms: "in N minutes|hours|days|weeks"; "today|tomorrow|<weekday> [HH:MM]" (the time
-    defaults to 09:00; a weekday is its next one after today, a week on when it is today);
-    an ISO 8601 time (without an offset: local to TZ).
+    Forms: "[in|for] N minutes|hours|days|weeks"; "HH:MM" (its next time);
+    "today|tomorrow|<weekday> [HH:MM]" (the time defaults to 09:00; a weekday is its next one
+    after today, a week on when it is today); an ISO 8601 time (without an offset: local to TZ).
 
     Raises:
         ValueError: none of these forms."""
@@ -29,6 +30,11 @@ def resolve(text: str, now: datetime, tz: str) -> datetime:
     found = _IN.match(said)
     if found:
         return now + timedelta(minutes=int(found.group(1)) * _UNITS[found.group(2)])
+    found = _CLOCK.match(said)
+    if found:  # a time of day: its next one (today's, else tomorrow's)
+        said = f"today {said}"
+        if _on("today", f"{int(found.group(1)):02d}:{found.group(2)}", now, tz) <= now:
+            said = f"tomorrow {found.group(1)}:{found.group(2)}"
     found = _DAY.match(said)
     if found:
         day, hour, minute = found.groups()
