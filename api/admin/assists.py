@@ -221,6 +221,7 @@ async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Re
             priority=body.priority,
             resolution=body.resolution,
             survey=body.csat_survey,
+            actor=who.actor,
             **assignee,
         )
         if body.snoozed_until is not None:

@@ -404,7 +404,14 @@ async def set_status(request: web.Request) -> web.Response:
         raise ConsoleError(400, "Bad request", "Choose Open or Pending.")
     async with gw.db.session() as session:
         assist = await _load(session, who, request.match_info["ref"])
-        await team_actions.update(session, assist, now=utcnow(), mailer=mailer(gw), status=status)
+        await team_actions.update(
+            session,
+            assist,
+            now=utcnow(),
+            mailer=mailer(gw),
+            status=status,
+            actor=f"member:{who.member_id}",
+        )
         ref = assist.ref
     return _done(ref, form, "notice", f"{ref} is {status}.")
 
@@ -513,6 +520,7 @@ async def close(request: web.Request) -> web.Response:
             status="closed",
             resolution=resolution,
             survey=survey,
+            actor=f"member:{who.member_id}",
         )
         await session.flush()
         lines = [f"{assist.ref} is closed."]

@@ -107,6 +107,7 @@ async def test_snoozing_through_the_api_moves_it_from_open_to_snoozed(
         client, auth, "PATCH", "/api/v1/assists/A-1042", json={"status": "open"}
     )
     assert (status, body["status"], body["snoozed_until"]) == (200, "open", None)
+    assert await _wakes(db, "A-1042") == [{"by": "member"}]
     schema = await (await client.get("/api/v1/openapi.json")).json()
     patch = schema["components"]["schemas"]["AssistPatch"]["properties"]
     assert "snoozed" in str(patch["status"]) and "snoozed_until" in patch
