@@ -1,10 +1,12 @@
-"""The daily clean-up the scheduler's leader runs: expired session memory and media files."""
+"""What the scheduler's leader runs besides briefings: the daily clean-up (expired session
+memory and media files) and, on every tick, the wake-up of snoozed assists whose time came."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
+from core.assists.snooze import wake_due
 from core.llm.memory import prune_expired
 from delivery.media import MediaStore
 from storage.db import Database
@@ -24,3 +26,20 @@ class Housekeeping:
             memories = await prune_expired(session, now)
         files = await self._media.prune()
         log.info("housekeeping: %d session messages and %d media files expired", memories, files)
+
+
+class SnoozeWake:
+    """Called on every tick with the scheduler's clock: reopens the assists whose snooze ended.
+    The database says which (nothing is kept in memory), so a restart or a new leader picks
+    them up, and `wake_due` reopens each once however many nodes run it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.woken = 0  # assists this node reopened
+
+    async def __call__(self, now: datetime) -> None:
+        async with self._db.session() as session:
+            woken = await wake_due(session, now)
+        if woken:
+            self.woken += len(woken)
+            log.info("snooze ended: %s open again", ", ".join(woken))

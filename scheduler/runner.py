@@ -130,6 +130,7 @@ class BriefingScheduler:
         grace: timedelta = timedelta(hours=1),
         poll_interval: float = 5.0,
         housekeeping: Housekeeping | None = None,
+        every_tick: Housekeeping | None = None,
         on_fired: Callable[[int, int], None] | None = None,
     ) -> None:
         self._db = db
@@ -139,6 +140,7 @@ class BriefingScheduler:
         self._grace = grace
         self._poll = poll_interval
         self._housekeeping = housekeeping
+        self._every_tick = every_tick
         self._on_fired = on_fired
         self._entries: dict[int, _Entry] = {}
         self._heap: list[tuple[datetime, int]] = []
@@ -254,11 +256,13 @@ class BriefingScheduler:
         return len(self._entries)
 
     async def tick(self) -> int:
-        """Pick up changed schedules, fire what is due, tidy up once a day; returns how many
-        occurrences were appended to the journal."""
+        """Pick up changed schedules, fire what is due, run EVERY_TICK (snoozed assists whose
+        time came), tidy up once a day; returns how many occurrences were appended."""
         now = self._clock.now()
         await self._poll_changes(now)
         fired = await self._fire_due(now)
+        if self._every_tick is not None:
+            await self._every_tick(now)
         if self._housekeeping is not None and (
             self._next_housekeeping is None or now >= self._next_housekeeping
         ):

@@ -105,6 +105,7 @@ CASES: list[tuple[str, dict[str, Any], Setup, bool]] = [
     ("assign_assist", {"assist": "A-1042", "member": "tom"}, _nothing, True),
     ("close_assist", {"assist": "A-1043"}, _nothing, True),
     ("set_assist_priority", {"assist": "A-1045", "priority": "urgent"}, _nothing, True),
+    ("snooze_assist", {"assist": "A-1041", "until": "in 2 days"}, _nothing, True),
     ("reply_to_assist", {"assist": "A-1040", "message": "On it."}, _nothing, False),
     ("add_internal_note", {"assist": "A-1044", "note": "Checked the logs."}, _nothing, True),
     (

@@ -28,7 +28,7 @@ from api.admin.models import (
 )
 from api.http import json_ok, problem, query_int, read_json
 from api.state import Gateway
-from core.assists import team_actions
+from core.assists import snooze, team_actions
 from core.assists.csat import record_csat
 from core.assists.history import customer_assists, resolution_of
 from core.assists.inbox import MAX_SEARCH, STATUSES, InboxFilter, find_assist, inbox_query
@@ -53,6 +53,7 @@ def _assist_out(x: Assist) -> AssistOut:
         unread=x.unread,
         created_at=x.created_at,
         closed_at=x.closed_at,
+        snoozed_until=x.snoozed_until,
     )
 
 
@@ -187,12 +188,25 @@ async def refine_reply(request: web.Request, gw: Gateway, who: Caller) -> web.Re
 
 
 async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    """Status, priority, assignee. Closing records the resolution (given, else the last reply),
+    """Status, priority, assignee. Snoozing (status `snoozed`, `snoozed_until`) is checked
+    before anything changes: 400 without a time zone, in the past, or over 90 days ahead,
+    or for a closed assist. Closing records the resolution (given, else the last reply),
     emails the customer a CSAT survey, and offers the resolution to training."""
     body = await read_json(request, AssistPatch)
     given = body.model_fields_set
+    snoozing = body.status == "snoozed"
+    if snoozing and body.snoozed_until is None:
+        raise problem(400, "status snoozed needs snoozed_until (ISO 8601 with a time zone)")
+    if not snoozing and "snoozed_until" in given:
+        raise problem(400, "snoozed_until goes with status snoozed")
+    now = utcnow()
     async with gw.db.session() as session:
         x = await _load_assist(session, who, request.match_info["ref"])
+        if body.snoozed_until is not None:
+            try:  # before anything changes: a refused snooze changes nothing
+                snooze.check_snooze(x, body.snoozed_until, now)
+            except snooze.SnoozeError as exc:
+                raise problem(400, str(exc)) from None
         assignee: dict[str, Any] = {}
         if "assignee_id" in given:
             if body.assignee_id is not None:
@@ -201,14 +215,17 @@ async def patch_assist(request: web.Request, gw: Gateway, who: Caller) -> web.Re
         extra = await team_actions.update(
             session,
             x,
-            now=utcnow(),
+            now=now,
             mailer=mailer(gw),
-            status=body.status,
+            status=None if snoozing else body.status,
             priority=body.priority,
             resolution=body.resolution,
             survey=body.csat_survey,
+            actor=who.actor,
             **assignee,
         )
+        if body.snoozed_until is not None:
+            await snooze.snooze(session, x, body.snoozed_until, actor=who.actor, now=now)
         await session.flush()
         out = await _assist_detail(session, x, **extra)
     gw.wake_outbox()

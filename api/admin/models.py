@@ -148,6 +148,9 @@ class AssistOut(BaseModel):
     unread: bool
     created_at: datetime
     closed_at: datetime | None
+    snoozed_until: datetime | None = Field(
+        None, description="status `snoozed`: when it reopens by itself (or at the customer's reply)"
+    )
 
 
 class AssistEventOut(BaseModel):
@@ -182,7 +185,12 @@ class AssistDetail(AssistOut):
 
 
 class AssistPatch(Input):
-    status: Literal["open", "pending", "closed"] | None = None
+    status: Literal["open", "pending", "snoozed", "closed"] | None = None
+    snoozed_until: datetime | None = Field(
+        None,
+        description="with status `snoozed` (and only then): ISO 8601 with a time zone, in the "
+        "future, at most 90 days ahead; the assist reopens then, or when the customer replies",
+    )
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     assignee_id: str | None = Field(None, description="a member id; null unassigns")
     resolution: str | None = Field(None, max_length=4000)

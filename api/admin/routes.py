@@ -235,7 +235,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "PATCH",
         "/api/v1/assists/{ref}",
-        "Change status, priority or assignee; closing emails a CSAT survey",
+        "Change status, priority or assignee; closing emails a CSAT survey; snoozing "
+        "(status snoozed with snoozed_until) reopens it at that time or at the customer's reply",
         admin_route(assists.patch_assist),
         request=AssistPatch,
         response=AssistDetail,

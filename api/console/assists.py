@@ -24,12 +24,13 @@ from api.console.session import ConsoleError, check_csrf, page, require
 from api.console.templating import local_time
 from api.state import GATEWAY, Gateway
 from core.approvals.proposals import Draft, propose
-from core.assists import team_actions
+from core.assists import snooze, team_actions
 from core.assists.drafting import REFINE_MODES
 from core.assists.history import customer_assists, resolution_of
 from core.assists.inbox import customer_name, find_assist
 from core.assists.mail import customer_email
 from core.assists.triage import CATEGORIES, PRIORITIES
+from core.schedules import moments
 from core.team.access import InboxAction, may, why_not_action
 from core.team.members import active_member_names
 from core.team.signin import SignedIn
@@ -403,9 +404,50 @@ async def set_status(request: web.Request) -> web.Response:
         raise ConsoleError(400, "Bad request", "Choose Open or Pending.")
     async with gw.db.session() as session:
         assist = await _load(session, who, request.match_info["ref"])
-        await team_actions.update(session, assist, now=utcnow(), mailer=mailer(gw), status=status)
+        await team_actions.update(
+            session,
+            assist,
+            now=utcnow(),
+            mailer=mailer(gw),
+            status=status,
+            actor=f"member:{who.member_id}",
+        )
         ref = assist.ref
     return _done(ref, form, "notice", f"{ref} is {status}.")
+
+
+SNOOZE_CHOICES = {"tomorrow": "tomorrow 09:00", "monday": "monday 09:00"}
+
+
+async def snooze_assist(request: web.Request) -> web.Response:
+    """Snooze until the time picked (`until`, a datetime-local value in the member's time
+    zone) or a quick choice (`choice`: tomorrow or Monday, 9:00 theirs)."""
+    who, form = await _acting(request, "status")
+    gw = request.app[GATEWAY]
+    ref = request.match_info["ref"]
+    choice = str(form.get("choice", "")) if form else ""
+    said = SNOOZE_CHOICES.get(choice) or _text(form, "until")
+    if not said:
+        return _done(ref, form, "error", "Pick a time to snooze until.")
+    now = utcnow()
+    try:
+        until = moments.resolve(said, now, who.timezone)
+    except ValueError:
+        return _done(ref, form, "error", "Pick a date and time to snooze until.")
+    async with gw.db.session() as session:
+        assist = await _load(session, who, ref)
+        try:
+            await snooze.snooze(session, assist, until, actor=f"member:{who.member_id}", now=now)
+        except snooze.SnoozeError as exc:
+            return _done(assist.ref, form, "error", f"Not snoozed: {exc}.")
+        ref = assist.ref
+    shown = local_time(until, who.timezone)
+    return _done(
+        ref,
+        form,
+        "notice",
+        f"{ref} is snoozed until {shown}; it reopens then, or when the customer replies.",
+    )
 
 
 async def save_details(request: web.Request) -> web.Response:
@@ -478,6 +520,7 @@ async def close(request: web.Request) -> web.Response:
             status="closed",
             resolution=resolution,
             survey=survey,
+            actor=f"member:{who.member_id}",
         )
         await session.flush()
         lines = [f"{assist.ref} is closed."]
@@ -547,6 +590,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/console/assists/{ref}/note", add_note)
     app.router.add_post("/console/assists/{ref}/refine", refine_reply)
     app.router.add_post("/console/assists/{ref}/status", set_status)
+    app.router.add_post("/console/assists/{ref}/snooze", snooze_assist)
     app.router.add_post("/console/assists/{ref}/details", save_details)
     app.router.add_post("/console/assists/{ref}/assign", assign)
     app.router.add_post("/console/assists/{ref}/close", close)

@@ -42,6 +42,11 @@ EMPTY = {
         "An assist waits here after the team replies, until the customer answers (their "
         "reply moves it back to Open).",
     ),
+    "snoozed": (
+        "No snoozed assists.",
+        "Snooze an assist from its page to set it aside until a time: it reopens by itself "
+        "then, or as soon as the customer replies.",
+    ),
     "closed": (
         "No closed assists.",
         "Close an assist from its page once the customer has been helped.",

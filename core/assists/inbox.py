@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.domain import Assist, Customer
 
-STATUSES = ("open", "pending", "closed")
+STATUSES = ("open", "pending", "snoozed", "closed")
 MAX_SEARCH = 200
 _REF = re.compile(r"^(?:a-?)?(\d{1,9})$", re.IGNORECASE)
 

@@ -37,7 +37,8 @@ def add_customer_reply(
     flagged: bool = False,
 ) -> bool:
     """Add the customer's BODY to ASSIST as a `customer_reply` event and mark the assist unread;
-    a trusted reply (not FLAGGED) moves a pending assist back to open. Returns whether it did."""
+    a trusted reply (not FLAGGED) moves a pending or snoozed assist back to open (a snoozed one
+    no longer waits for its time). Returns whether it did."""
     session.add(
         AssistEvent(
             workspace_id=assist.workspace_id,
@@ -51,9 +52,10 @@ def add_customer_reply(
     )
     assist.unread = True
     assist.updated_at = now
-    if flagged or assist.status != "pending":
+    if flagged or assist.status not in ("pending", "snoozed"):
         return False
     assist.status = "open"
+    assist.snoozed_until = None
     return True
 
 
@@ -117,6 +119,7 @@ async def thread_email_reply(
     body = mail.reply_text or mail.subject
     if record.attachments:
         body += "\n\nAttachments: " + ", ".join(a["name"] for a in record.attachments)
+    was = assist.status
     reopened = add_customer_reply(
         session, assist, author=mail.from_address, body=body, now=now, flagged=reason is not None
     )
@@ -125,7 +128,7 @@ async def thread_email_reply(
     who = f"{mail.from_name} <{mail.from_address}>" if mail.from_name else mail.from_address
     lines = [f"{who} replied to {assist.ref} ({assist.subject or mail.subject}):", "", body, ""]
     if reopened:
-        lines.append(f"{assist.ref} was pending and is open again.")
+        lines.append(f"{assist.ref} was {was} and is open again.")
     elif assist.status == "closed":
         lines.append(f"{assist.ref} is closed; reopen it if the customer needs more help.")
     page = (links or Links()).console_or_path(f"assists/{assist.ref}")

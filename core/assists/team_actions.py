@@ -19,6 +19,7 @@ from core.assists.drafting import RefineMode, refine, regenerated_reply
 from core.assists.email_identity import EmailIdentity
 from core.assists.history import resolution_of
 from core.assists.mail import AssistMailer
+from core.assists.snooze import wake
 from storage.domain import Assist, AssistEvent
 from storage.types import new_id
 
@@ -184,12 +185,16 @@ async def update(
     assignee_id: str | None = _UNSET,
     resolution: str | None = None,
     survey: bool = True,
+    actor: str = "team",
 ) -> dict[str, Any]:
     """Change ASSIST's status, priority, assignee (None unassigns; the caller checked the
-    member) and resolution. Closing records the resolution, emails the customer a CSAT survey
+    member) and resolution (snoozing is `core.assists.snooze.snooze`: it needs a time; any
+    other status ends a snooze). Closing records the resolution, emails the customer a CSAT survey
     when SURVEY, and says how to offer it to training; reopening clears `closed_at`. Returns
     what closing did (`survey_sent_to`, `training_offer`); empty otherwise."""
     closing = status == "closed" and assist.status != "closed"
+    if status not in (None, "snoozed"):  # ACTOR ends the snooze (audited) before the change
+        await wake(session, assist, actor=actor, now=now, reason="member")
     if closing:
         _apply(assist, await close_changes(session, assist, resolution), now)
     elif status is not None:
@@ -202,6 +207,8 @@ async def update(
         assist.priority = priority
     if assignee_id is not _UNSET:
         assist.assignee_id = assignee_id
+    if assist.status != "snoozed":
+        assist.snoozed_until = None  # any other status ends a snooze
     assist.updated_at = now
     if closing:
         return await mailer.after_closing(session, assist, survey=survey, now=now)

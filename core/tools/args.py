@@ -28,7 +28,8 @@ Period = Literal[
     "last_30_days",
 ]
 Priority = Literal["low", "normal", "high", "urgent"]
-AssistStatus = Literal["open", "pending", "closed"]
+AssistStatus = Literal["open", "pending", "snoozed", "closed"]
+SettableStatus = Literal["open", "pending", "closed"]  # snoozing needs a time: snooze_assist
 ChannelName = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice"]
 BriefingType = Literal[
     "daily_inbox_summary", "weekly_performance_digest", "weekly_knowledge_gaps", "monthly_roi"
@@ -219,6 +220,16 @@ class SetAssistPriorityArgs(_Args):
     priority: Priority
 
 
+class SnoozeAssistArgs(_Args):
+    assist: AssistRef
+    until: str = Field(
+        min_length=1,
+        max_length=60,
+        description="when it reopens, in the requester's time zone: 'in 2 hours', 'tomorrow', "
+        "'tomorrow 09:00', 'monday 09:00', or an ISO 8601 time",
+    )
+
+
 ReplyRefinement = Literal["regenerate", "shorter", "formal", "casual"]
 
 
@@ -249,7 +260,7 @@ class AssistFilter(_Args):
 class AssistChanges(_Args):
     """What a bulk update sets on every matching assist."""
 
-    status: AssistStatus | None = None
+    status: SettableStatus | None = None
     priority: Priority | None = None
     assignee: MemberName | None = None
     add_label: Label | None = None
@@ -374,7 +385,7 @@ class ToggleIntegrationArgs(_Args):
 class RunImportArgs(_Args):
     source: Annotated[str, StringConstraints(to_lower=True, min_length=1, max_length=60)]
     records: ImportRecords | None = None
-    status: AssistStatus | None = None
+    status: SettableStatus | None = None
 
 
 class SendBroadcastArgs(_Args):
@@ -452,6 +463,7 @@ WRITE_TOOLS: frozenset[str] = frozenset(
         "assign_assist",
         "close_assist",
         "set_assist_priority",
+        "snooze_assist",
         "reply_to_assist",
         "add_internal_note",
         "bulk_update_assists",
@@ -500,6 +512,7 @@ TOOL_ARGS: dict[str, type[BaseModel]] = {
     "assign_assist": AssignAssistArgs,
     "close_assist": CloseAssistArgs,
     "set_assist_priority": SetAssistPriorityArgs,
+    "snooze_assist": SnoozeAssistArgs,
     "reply_to_assist": ReplyToAssistArgs,
     "add_internal_note": AddInternalNoteArgs,
     "bulk_update_assists": BulkUpdateAssistsArgs,
@@ -561,6 +574,9 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "assign_assist": "Assign one assist to a team member ('me' for the requester).",
     "close_assist": "Close one assist, with an optional reason.",
     "set_assist_priority": "Set one assist's priority: low, normal, high or urgent.",
+    "snooze_assist": "Snooze one assist until a time: it leaves the open list and reopens by "
+    "itself then (or when the customer replies). until: 'in 2 hours', 'tomorrow 09:00', "
+    "'monday 09:00' or ISO 8601, in the requester's time zone.",
     "reply_to_assist": "Email a reply to the customer of an assist; message is the text sent. "
     "Without a message the assist's suggested reply is sent; refine (regenerate, shorter, formal, "
     "casual) rewrites the text first.",

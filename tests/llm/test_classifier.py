@@ -36,6 +36,7 @@ MANAGER_TOOLS = {
     "assign_assist",
     "close_assist",
     "set_assist_priority",
+    "snooze_assist",
     "reply_to_assist",
     "add_internal_note",
     "bulk_update_assists",

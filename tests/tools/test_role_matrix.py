@@ -24,6 +24,7 @@ INBOX = {
     "assign_assist",
     "close_assist",
     "set_assist_priority",
+    "snooze_assist",
     "reply_to_assist",
     "add_internal_note",
     "bulk_update_assists",
@@ -44,6 +45,7 @@ SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "assign_assist": {"assist": "A-1", "member": "maria"},
     "close_assist": {"assist": "A-1"},
     "set_assist_priority": {"assist": "A-1", "priority": "high"},
+    "snooze_assist": {"assist": "A-1", "until": "tomorrow 09:00"},
     "reply_to_assist": {"assist": "A-1", "message": "hello"},
     "add_internal_note": {"assist": "A-1", "note": "called them"},
     "bulk_update_assists": {"action": "close", "filter": {"status": "open"}, "set": {}},
@@ -89,7 +91,7 @@ def test_catalogue_is_complete_and_classified() -> None:
     remove_qa_pair promote_assist_to_training update_agent_config invite_member update_member
     cancel_invitation create_api_key revoke_api_key schedule_briefing update_schedule
     cancel_schedule toggle_integration run_import send_broadcast restore_snapshot
-    approve_proposal reject_proposal undo_last send_to""".split()
+    approve_proposal reject_proposal undo_last send_to snooze_assist""".split()
     registry = build_registry()
     assert sorted(registry.names()) == sorted(design)
     assert READ_TOOLS | WRITE_TOOLS | CONTROL_TOOLS == set(design)

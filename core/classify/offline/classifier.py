@@ -38,6 +38,7 @@ _TRIGGERS = words(
     delete approve reject undo restore roll import broadcast announce export run escalate
     prioritize prioritise deprioritize promote use train rename reopen put let subscribe
     unsubscribe pause resume connect disconnect reconnect notify message flag edit modify find
+    snooze defer postpone
     check compare tag label archive shut finish accept drop kill deactivate activate ping what
     how who which is are any do does i whats hows
     """

@@ -116,7 +116,7 @@ STATUS_MAP = {
     "waiting": "pending",
     "on hold": "pending",
     "awaiting": "pending",
-    "snoozed": "pending",
+    "snoozed": "snoozed",
     "closed": "closed",
     "resolved": "closed",
     "solved": "closed",

@@ -453,6 +453,74 @@ _CONFIG_CHANGE_RE = rx(
 _CONFIG_VALUE_RE = rx(r"\b(?:to|into|be|as|with|so it says|to say|to read|say|reads?)\b\s*:?|:|=")
 
 
+# --- snooze ------------------------------------------------------------------------------------
+
+_SNOOZE_RE = rx(r"\b(?:snooze|defer|postpone)\b")
+_SNOOZE_FOR_RE = rx(
+    r"\b(?:for|in)\s+(?:(?:the\s+)?next\s+)?(?:(?P<n>\d{1,4}|an?|one)\s+(?P<unit>minutes?|mins?|"
+    r"hours?|days?|weeks?)|(?P<half>half an hour|30 mins?)|(?P<couple>a couple of|a few)\s+"
+    r"(?P<cunit>hours|days))\b"
+)
+_SNOOZE_DAY_RE = rx(
+    r"\b(today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"next week|end of (?:the )?day|eod)\b"
+)
+_SNOOZE_PART = {"morning": "09:00", "afternoon": "13:00", "evening": "18:00"}
+_UNIT = {"min": "minute", "mins": "minute", "minute": "minute", "minutes": "minute"}
+
+
+def _snooze_until(c: Clause) -> str | None:
+    """When a snooze ends, in the forms `snooze_assist` reads: "2 hours", "monday 09:00",
+    "tomorrow", "15:00" (resolved in the requester's time zone by the tool)."""
+    s = re.sub(r"\ba-\d+\b", " ", c.s)
+    span = _SNOOZE_FOR_RE.search(s)
+    if span:
+        if span.group("half"):
+            return "30 minutes"
+        if span.group("couple"):
+            count, unit = (2 if "couple" in span.group("couple") else 3), span.group("cunit")[:-1]
+        else:
+            n = span.group("n")
+            count = int(n) if n.isdigit() else 1
+            unit = _UNIT.get(span.group("unit"), span.group("unit").rstrip("s"))
+        return f"{count} {unit}" + ("s" if count != 1 else "")
+    day = _SNOOZE_DAY_RE.search(s)
+    at = cl.clock_time(re.sub(r"(?<!in the )\bafternoon\b", " ", s))  # not "noon"
+    if day is None:
+        return at
+    name = day.group(1)
+    if name == "next week":
+        return f"monday {at or '09:00'}"
+    if name in ("end of day", "end of the day", "eod"):
+        return f"today {at or '17:00'}"
+    if name == "tonight":
+        return f"today {at or '19:00'}"
+    part = re.search(r"\b(morning|afternoon|evening)\b", s)
+    at = at or (_SNOOZE_PART[part.group(1)] if part else None)
+    return f"{name} {at}" if at else name
+
+
+def snooze_assist(c: Clause, ctx: Context) -> Outcome | None:
+    verb = _SNOOZE_RE.search(c.s)
+    if not verb:
+        return None
+    refs = _targets(c, ctx)
+    if not refs:
+        if (
+            re.search(r"\b(?:assists?|tickets?|cases?|requests?)\b", c.s)
+            or verb.group() == "snooze"
+        ):
+            return _ask(f"Which assist should I snooze? {_REF_HINT}")
+        return None  # "postpone my briefing": not an assist
+    until = _snooze_until(c)
+    if until is None:
+        return _ask(
+            f"Until when should I snooze {', '.join(refs)}? For example 'until Monday 9am' or "
+            "'for 2 hours'."
+        )
+    return Outcome(calls=[("snooze_assist", {"assist": r, "until": until}) for r in refs])
+
+
 def _config_field(s: str) -> tuple[str, re.Match[str]] | None:
     """The agent setting S names, with where it is named."""
     for pattern, name in _CONFIG_FIELDS:
@@ -1588,6 +1656,7 @@ RULES: tuple[Rule, ...] = (
     promote_assist,
     reply_to_assist,
     add_internal_note,
+    snooze_assist,
     update_agent_config,
     schedules,
     bulk_update,

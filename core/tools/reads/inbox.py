@@ -16,6 +16,7 @@ from core.reports.figures import PRIORITY_ORDER, age_text, duration
 from core.reports.inbox import inbox_performance
 from core.reports.management import HIGH_LOAD_RULE, WINDOW, management_figures, queue_health
 from core.reports.workload import OPEN_STATUSES, open_assignments
+from core.schedules.timing import zone
 from core.team.members import MemberNotFound, active_member_names, find_by_name
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
@@ -160,11 +161,18 @@ async def get_inbox_performance(ctx: ToolContext, args: BaseModel) -> list[Deliv
     ]
 
 
-def assist_line(x: Any, names: dict[str, str]) -> str:
+def status_text(x: Any, tz: str) -> str:
+    """X's status; a snoozed one says until when, in time zone TZ."""
+    if x.status == "snoozed" and x.snoozed_until is not None:
+        return f"snoozed until {x.snoozed_until.astimezone(zone(tz)):%a %d %b, %H:%M}"
+    return str(x.status)
+
+
+def assist_line(x: Any, names: dict[str, str], tz: str = "UTC") -> str:
     """One line for an assist (an Assist, or a row of `_ASSIST_LINE_COLUMNS`)."""
     who = names.get(x.assignee_id or "", "unassigned")
     subject = x.subject or x.summary[:60]
-    return f"A-{x.number} [{x.priority}] {x.status} — {subject} ({who})"
+    return f"A-{x.number} [{x.priority}] {status_text(x, tz)} — {subject} ({who})"
 
 
 # What a list of assists shows: plain rows, not whole assists (whose transcripts and details
@@ -172,6 +180,7 @@ def assist_line(x: Any, names: dict[str, str]) -> str:
 _ASSIST_LINE_COLUMNS = (
     Assist.number,
     Assist.status,
+    Assist.snoozed_until,
     Assist.priority,
     Assist.subject,
     Assist.summary,
@@ -208,7 +217,7 @@ async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
     shown = rows[: args.limit or 20]
     if not shown:
         return [Deliverable(text="No assists match.")]
-    items = tuple(assist_line(x, names) for x in shown)
+    items = tuple(assist_line(x, names, ctx.principal.timezone) for x in shown)
     more = f"\n… and {len(rows) - len(shown)} more." if len(rows) > len(shown) else ""
     text = f"{len(rows)} assist(s):\n" + "\n".join(f"- {i}" for i in items) + more
     inbox_url = ctx.links.inbox()
@@ -233,7 +242,7 @@ async def show_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         return error_reply(f"There is no assist {args.assist}.")
     assignee = await ctx.session.get(Member, x.assignee_id) if x.assignee_id else None
     fields: tuple[CardField, ...] = (
-        CardField(label="Status", value=x.status),
+        CardField(label="Status", value=status_text(x, ctx.principal.timezone)),
         CardField(label="Priority", value=x.priority),
         CardField(label="Category", value=x.category or "—"),
         CardField(label="Assignee", value=assignee.name if assignee else "unassigned"),

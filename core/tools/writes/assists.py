@@ -9,10 +9,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from core.approvals.proposals import AT_EXECUTION, CREATE, Change, Draft, Message
-from core.assists import team_actions
+from core.assists import snooze, team_actions
 from core.assists.drafting import refine, regenerated_reply
 from core.assists.inbox import InboxFilter, inbox_query
 from core.assists.mail import customer_email
+from core.schedules import moments
+from core.schedules.timing import zone
 from core.team.members import MemberNotFound, active_members, find_by_name
 from core.tools import args as a
 from core.tools.reads.inbox import load_assist
@@ -58,6 +60,11 @@ def _planned(assist: Assist, changes: dict[str, Any]) -> list[Change]:
     ]
 
 
+def _unsnoozed(assist: Assist) -> list[Change]:
+    """A status change ends a snooze: its time goes too."""
+    return [] if assist.snoozed_until is None else [_field(assist, "snoozed_until", None)]
+
+
 async def assign_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
     assert isinstance(args, a.AssignAssistArgs)
     assist = await load_assist(ctx, args.assist)
@@ -86,6 +93,7 @@ async def close_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] |
     if assist.status == "closed":
         return [Deliverable(text=f"{assist.ref} is already closed.")]
     changes = _planned(assist, await team_actions.close_changes(ctx.session, assist, args.reason))
+    changes.extend(_unsnoozed(assist))
     replied = await ctx.session.scalar(
         select(AssistEvent.id)
         .where(AssistEvent.assist_id == assist.id, AssistEvent.kind == "reply")
@@ -117,6 +125,32 @@ async def set_assist_priority(ctx: ToolContext, args: BaseModel) -> list[Deliver
         tool="set_assist_priority",
         summary=f"set {assist.ref} to {args.priority} priority",
         changes=(_field(assist, "priority", args.priority),),
+    )
+
+
+async def snooze_assist(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    """A proposal to snooze one assist until a time the requester names in their time zone."""
+    assert isinstance(args, a.SnoozeAssistArgs)
+    assist = await load_assist(ctx, args.assist)
+    if assist is None:
+        return error_reply(f"There is no assist {args.assist}.")
+    tz = ctx.principal.timezone
+    try:
+        until = snooze.check_snooze(assist, moments.resolve(args.until, ctx.now, tz), ctx.now)
+    except ValueError as exc:  # SnoozeError too
+        return error_reply(f"Can't snooze {assist.ref}: {exc}.")
+    shown = until.astimezone(zone(tz)).strftime("%a %d %b %Y, %H:%M")
+    was = assist.snoozed_until
+    before = was.astimezone(zone(tz)).strftime("%a %d %b %Y, %H:%M") if was else "—"
+    changes = snooze.snooze_changes(until)
+    return Draft(
+        tool="snooze_assist",
+        summary=f"snooze {assist.ref} until {shown} ({tz})",
+        changes=(
+            _field(assist, "status", changes["status"]),
+            _field(assist, "snoozed_until", until.isoformat(), (before, f"{shown} ({tz})")),
+        ),
+        notice=f"{assist.ref} reopens by itself then, or as soon as the customer replies.",
     )
 
 
@@ -266,6 +300,8 @@ async def bulk_update_assists(ctx: ToolContext, args: BaseModel) -> list[Deliver
                 changes.extend(_planned(assist, team_actions.closing_changes()))
             else:
                 changes.append(_field(assist, name, value, shown))
+            if name == "status":
+                changes.extend(_unsnoozed(assist))
         if args.set.add_label and args.set.add_label not in assist.labels:
             changes.append(_field(assist, "labels", [*assist.labels, args.set.add_label]))
         touched += len(changes) > before
@@ -291,6 +327,7 @@ HANDLERS = {
     "assign_assist": assign_assist,
     "close_assist": close_assist,
     "set_assist_priority": set_assist_priority,
+    "snooze_assist": snooze_assist,
     "add_internal_note": add_internal_note,
     "reply_to_assist": reply_to_assist,
     "bulk_update_assists": bulk_update_assists,
