@@ -33,6 +33,7 @@ from core.training.fetch import TrainingFetcher
 from delivery.media import MediaStore
 from delivery.outbox.worker import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
+from scheduler.availability import AvailabilityRound
 from scheduler.housekeeping import Housekeeping
 from scheduler.leader import AdvisoryLock, SingleNode
 from scheduler.runner import BriefingScheduler, Clock
@@ -312,6 +313,7 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
         grace=timedelta(seconds=settings.scheduler_grace),
         poll_interval=settings.scheduler_poll_interval,
         housekeeping=Housekeeping(db, gateway.media),
+        availability=AvailabilityRound(db),
         on_fired=counted,
     )
 
