@@ -313,7 +313,9 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
         grace=timedelta(seconds=settings.scheduler_grace),
         poll_interval=settings.scheduler_poll_interval,
         housekeeping=Housekeeping(db, gateway.media),
-        availability=AvailabilityRound(db),
+        availability=AvailabilityRound(
+            db, str(settings.public_base_url) if settings.public_base_url else None
+        ),
         on_fired=counted,
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.routing.effective import effective_availability
+from core.routing.notices import tell_assignee
 from core.team.access import can
 from storage.domain import Assist
 from storage.models import Member, Workspace
@@ -157,10 +158,11 @@ async def unassigned(session: AsyncSession, workspace_id: str) -> list[str]:
 
 
 async def hand_out(
-    session: AsyncSession, workspace_id: str, *, now: datetime
+    session: AsyncSession, workspace_id: str, *, now: datetime, base_url: str | None = None
 ) -> list[tuple[Assist, Member]]:
     """Assign the workspace's unassigned open assists while someone can take them (Enterprise
-    only); returns what was assigned to whom."""
+    only), telling each new assignee (links under BASE_URL, PUBLIC_BASE_URL); returns what was
+    assigned to whom."""
     workspace = await session.get(Workspace, workspace_id)
     if workspace is None or not routes(workspace.plan):
         return []
@@ -173,5 +175,6 @@ async def hand_out(
             continue
         assist = await session.get(Assist, assist_id)
         assert assist is not None
+        await tell_assignee(session, assist, member, base_url=base_url)
         done.append((assist, member))
     return done

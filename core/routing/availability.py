@@ -33,10 +33,12 @@ async def set_availability(
     *,
     actor: str,
     now: datetime,
+    base_url: str | None = None,
 ) -> Member:
     """Set a member's availability by hand until their schedule's next boundary (for good
     without a schedule), audited. The caller checked that ACTOR may. A member who becomes
-    available on Enterprise is handed the unassigned open assists at once."""
+    available on Enterprise is handed the unassigned open assists at once and told of each
+    (console links under BASE_URL, PUBLIC_BASE_URL; paths without it)."""
     if value not in VALUES:
         raise AvailabilityError("Availability is either available or offline.")
     member = await session.get(Member, member_id)
@@ -61,11 +63,13 @@ async def set_availability(
     )
     await session.flush()
     if value == "available":
-        await assignment.hand_out(session, workspace_id, now=now)
+        await assignment.hand_out(session, workspace_id, now=now, base_url=base_url)
     return member
 
 
-async def apply_schedules(session: AsyncSession, now: datetime) -> int:
+async def apply_schedules(
+    session: AsyncSession, now: datetime, *, base_url: str | None = None
+) -> int:
     """Bring every scheduled member's stored availability in line with their schedule (a manual
     change past its end gives way), then hand out unassigned assists in the workspaces where
     someone became available. Returns how many members changed. The scheduler's leader runs
@@ -91,5 +95,5 @@ async def apply_schedules(session: AsyncSession, now: datetime) -> int:
                 woke.add(member.workspace_id)
     await session.flush()
     for workspace_id in sorted(woke):
-        await assignment.hand_out(session, workspace_id, now=now)
+        await assignment.hand_out(session, workspace_id, now=now, base_url=base_url)
     return changed

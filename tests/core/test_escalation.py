@@ -43,7 +43,13 @@ from tests.sims.openai import OpenAISim
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PHONE = "+15557770001"
-TEAM = ["adam@demo.example", "maria@demo.example", "olivia@demo.example", "tom@demo.example"]
+TEAM = [
+    "adam@demo.example",
+    "maria@demo.example",
+    "olivia@demo.example",
+    "sam@demo.example",
+    "tom@demo.example",
+]
 IDENTITY = EmailIdentity(
     sender="support@demo.example",
     sender_name="Demo Co Support",
