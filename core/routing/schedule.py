@@ -124,3 +124,27 @@ def next_boundary(schedule: dict[str, Any], tz: str, now: datetime) -> datetime 
         if candidate > now and is_working(schedule, tz, candidate) != working:
             return candidate
     return None
+
+
+def describe(schedule: dict[str, Any] | None) -> str:
+    """The schedule in a few words: "Mon-Fri 09:00-17:00", "no working hours", "none"."""
+    if schedule is None:
+        return "none"
+    days = schedule.get("days", {})
+    if not days:
+        return "no working hours"
+    groups: list[tuple[list[str], str]] = []
+    for day in DAYS:
+        if day not in days:
+            continue
+        hours = ", ".join(f"{start}-{end}" for start, end in days[day])
+        follows = bool(groups) and DAYS.index(groups[-1][0][-1]) + 1 == DAYS.index(day)
+        if follows and groups[-1][1] == hours:
+            groups[-1][0].append(day)
+        else:
+            groups.append(([day], hours))
+    text = "; ".join(
+        f"{g[0].capitalize()}{'-' + g[-1].capitalize() if len(g) > 1 else ''} {hours}"
+        for g, hours in groups
+    )
+    return f"{text} ({schedule['tz']})" if schedule.get("tz") else text
