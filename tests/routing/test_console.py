@@ -67,3 +67,46 @@ async def test_a_member_goes_offline_and_back_and_is_handed_what_waited(
         owner_client, "/console/profile/availability", owner_csrf, availability="offline"
     )
     assert response.status == 302
+
+
+async def test_owners_keep_the_teams_notification_addresses(make_client: Any, db: Database) -> None:
+    client = await make_client()
+    tenant = await make_tenant(db, role="admin", plan="enterprise")
+    csrf = await sign_in(client, db, tenant.member_id)
+    html = await (await client.get("/console/team")).text()
+    assert 'for="notification-addresses">Notification addresses</label>' in html
+
+    response = await post(
+        client,
+        "/console/team/notifications",
+        csrf,
+        addresses="Alerts@Acme.example\nops@acme.example, alerts@acme.example",
+        availability_managed="1",
+    )
+    assert response.status == 302
+    html = await (await client.get(response.headers["Location"])).text()
+    assert "Team notifications are saved." in html
+    assert "alerts@acme.example\nops@acme.example</textarea>" in html
+    async with db.session() as session:
+        workspace = await session.get(Workspace, tenant.workspace_id)
+        assert workspace is not None
+        assert workspace.notification_addresses == ["alerts@acme.example", "ops@acme.example"]
+        assert workspace.availability_managed
+
+    refused = await post(
+        client, "/console/team/notifications", csrf, addresses="<b>not-an-address</b>"
+    )
+    assert refused.status == 400
+    html = await refused.text()
+    assert "&lt;b&gt;not-an-address&lt;/b&gt; is not an email address" in html
+    async with db.session() as session:
+        workspace = await session.get(Workspace, tenant.workspace_id)
+        assert workspace is not None
+        assert workspace.notification_addresses == ["alerts@acme.example", "ops@acme.example"]
+
+    support = await make_client()
+    async with db.session() as session:
+        member = await make_member(session, tenant.workspace_id, role="support")
+    support_csrf = await sign_in(support, db, member.id)
+    denied = await post(support, "/console/team/notifications", support_csrf, addresses="")
+    assert denied.status == 403
