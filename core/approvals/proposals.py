@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.routing.assignment import hand_out
+from core.routing.notices import tell_assignee
 from core.team.identity import Principal
 from core.team.invitations import DEFAULT_BASE_URL, settle_invitations
 from core.team.plans import SCHEDULE_QUOTAS
@@ -510,6 +511,7 @@ async def decide(
         )
     await _settle_invitations(session, proposal.workspace_id, changes, mailer, actor, now)
     await _settle_availability(session, proposal.workspace_id, changes, mailer, now)
+    await _settle_assignments(session, proposal.workspace_id, changes, mailer, now)
     if mailer is not None:
         for assist_id in [a for part in proposal.changes for a in part.get("closes", [])]:
             closed = await session.get(Assist, assist_id)
@@ -645,6 +647,26 @@ async def _settle_invitations(
         await settle_invitations(
             session, workspace_id, touched, base or DEFAULT_BASE_URL, actor=actor, now=now
         )
+
+
+async def _settle_assignments(
+    session: AsyncSession,
+    workspace_id: str,
+    changes: Sequence[Change],
+    mailer: AssistMailer | None,
+    now: datetime,
+) -> None:
+    """Whoever a write assigned an assist to is told (email, default channel, the link)."""
+    base = mailer.links.base_url if mailer is not None else None
+    for change in changes:
+        if change.entity != "assist" or change.field != "assignee_id" or not change.after:
+            continue
+        assist = await session.get(Assist, change.key)
+        member = await session.get(Member, change.after)
+        if assist is None or member is None or assist.workspace_id != workspace_id:
+            continue
+        assist.assigned_at = now
+        await tell_assignee(session, assist, member, base_url=base)
 
 
 async def _settle_availability(
