@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from channels.voice.store import record_voicemail
 from core.assists.csat import Links
 from core.assists.mail import AssistMailer
 from core.assists.notify import notify_team
@@ -16,6 +19,7 @@ from core.assists.team_actions import update
 from core.routing.availability import set_availability
 from storage.db import Database
 from storage.domain import Assist
+from storage.models import OutboxRow
 from tests.channels.twilio_helpers import PUBLIC_BASE_URL, twilio_settings
 from tests.factories import make_member, make_workspace
 from tests.helpers import wait_until
@@ -125,3 +129,34 @@ async def test_team_list_then_assignee_by_email_and_sms_with_the_link(
         await update(session, found, now=NOW, mailer=mailer, assignee_id=olivia_id)
     mail = await _mail_to(sendgrid_sim, olivia_email, f"{LINK}{ref}")
     assert mail["subject"] == f"[{ref}] Assigned to you: Parcel lost"
+
+
+async def test_a_routed_voicemail_tells_its_assignee(db: Database) -> None:
+    async with db.session() as session:
+        ws = await make_workspace(session, plan="enterprise")
+        sam = await make_member(session, ws.id, name="Sam", role="support")
+        ws_id, sam_id, sam_email = ws.id, sam.id, sam.email
+    async with db.session() as session:
+        assist, created = await record_voicemail(
+            session,
+            workspace_id=ws_id,
+            key="voicemail:RE1",
+            call_sid="CA1",
+            caller="+15550002222",
+            caller_number="+15550002222",
+            text="Please call me back about my order",
+            recording_url=None,
+            duration=12,
+            labels=["Acme"],
+            base_url=PUBLIC_BASE_URL,
+        )
+    assert created and assist.assignee_id == sam_id
+    async with db.session() as session:
+        (notice,) = await session.scalars(
+            select(OutboxRow).where(OutboxRow.channel == "email", OutboxRow.address == sam_email)
+        )
+    assert (
+        notice.deliverable["title"]
+        == f"[{assist.ref}] Assigned to you: Voicemail from +15550002222"
+    )
+    assert f"{LINK}{assist.ref}" in notice.deliverable["text"]
