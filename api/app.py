@@ -33,6 +33,7 @@ from core.training.fetch import TrainingFetcher
 from delivery.media import MediaStore
 from delivery.outbox.worker import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
+from scheduler.availability import AvailabilityRound
 from scheduler.housekeeping import Housekeeping, SnoozeWake
 from scheduler.leader import AdvisoryLock, SingleNode
 from scheduler.runner import BriefingScheduler, Clock
@@ -313,6 +314,9 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
         poll_interval=settings.scheduler_poll_interval,
         housekeeping=Housekeeping(db, gateway.media),
         every_tick=SnoozeWake(db),
+        availability=AvailabilityRound(
+            db, str(settings.public_base_url) if settings.public_base_url else None
+        ),
         on_fired=counted,
     )
 

@@ -39,6 +39,7 @@ _T = TypeVar("_T")
 # a transaction that stamped its row earlier may commit later, and nodes' clocks differ.
 CHANGE_MARGIN = timedelta(minutes=5)
 HOUSEKEEPING_EVERY = timedelta(days=1)
+ROUND_EVERY = timedelta(minutes=1)  # members' availability follows their work schedules
 _CHUNK = 500
 _SECOND = timedelta(seconds=1)
 _TIMING_COLUMNS = (
@@ -131,6 +132,7 @@ class BriefingScheduler:
         poll_interval: float = 5.0,
         housekeeping: Housekeeping | None = None,
         every_tick: Housekeeping | None = None,
+        availability: Housekeeping | None = None,
         on_fired: Callable[[int, int], None] | None = None,
     ) -> None:
         self._db = db
@@ -141,6 +143,8 @@ class BriefingScheduler:
         self._poll = poll_interval
         self._housekeeping = housekeeping
         self._every_tick = every_tick
+        self._availability = availability
+        self._next_round: datetime | None = None
         self._on_fired = on_fired
         self._entries: dict[int, _Entry] = {}
         self._heap: list[tuple[datetime, int]] = []
@@ -223,6 +227,7 @@ class BriefingScheduler:
         self._timings.clear()
         self._watermark = None
         self._next_housekeeping = None
+        self._next_round = None
 
     # --- the steps ------------------------------------------------------------------------
 
@@ -257,7 +262,8 @@ class BriefingScheduler:
 
     async def tick(self) -> int:
         """Pick up changed schedules, fire what is due, run EVERY_TICK (snoozed assists whose
-        time came), tidy up once a day; returns how many occurrences were appended."""
+        time came), the availability round once a minute, and tidy up once a day; returns how
+        many occurrences were appended to the journal."""
         now = self._clock.now()
         await self._poll_changes(now)
         fired = await self._fire_due(now)
@@ -268,6 +274,12 @@ class BriefingScheduler:
         ):
             self._next_housekeeping = now + HOUSEKEEPING_EVERY
             await self._housekeeping(now)
+        if self._availability is not None and (self._next_round is None or now >= self._next_round):
+            self._next_round = now + ROUND_EVERY
+            try:
+                await self._availability(now)
+            except Exception:
+                log.exception("the availability round failed; it runs again in a minute")
         return fired
 
     @property

@@ -10,13 +10,23 @@ from api.admin.auth import Caller
 from api.admin.models import IdentityIn, IdentityOut, MemberIn, MemberOut, MemberPatch, Page
 from api.http import json_ok, problem, read_json
 from api.state import Gateway
+from core.routing.availability import AvailabilityError, set_availability
+from core.routing.effective import effective_availability
+from core.routing.schedule import ScheduleError
+from core.routing.schedule import validate as validate_schedule
 from core.team import directory
-from storage.models import ChannelIdentity, Member
+from storage.models import ChannelIdentity, Member, Workspace
+from storage.types import utcnow
 
 
 async def _member_out(session: AsyncSession, member: Member) -> MemberOut:
     identities = await directory.member_identities(session, member.id)
+    workspace = await session.get(Workspace, member.workspace_id)
     return MemberOut(
+        availability=effective_availability(
+            member, utcnow(), workspace.timezone if workspace else "UTC"
+        ),
+        work_schedule=member.work_schedule,
         id=member.id,
         workspace_id=member.workspace_id,
         name=member.name,
@@ -76,11 +86,33 @@ async def patch_member(request: web.Request, gw: Gateway, who: Caller) -> web.Re
     async with gw.db.session() as session:
         member = await find_member(session, who, request.match_info["member_id"])
         changes = body.model_dump(exclude_unset=True)
+        availability = changes.pop("availability", None)
+        if "work_schedule" in changes:
+            try:
+                changes["work_schedule"] = validate_schedule(changes["work_schedule"])
+            except ScheduleError as exc:
+                raise problem(400, f"invalid request: work_schedule: {exc}") from exc
+            member.availability_until = None  # the new schedule decides from now on
         for name, value in changes.items():
             setattr(member, name, value)
-        await directory.audit(
-            session, who.workspace_id, who.actor, "member.update", member.id, changes
-        )
+        if changes:
+            await directory.audit(
+                session, who.workspace_id, who.actor, "member.update", member.id, changes
+            )
+        if availability is not None:
+            base = gw.settings.public_base_url
+            try:
+                await set_availability(
+                    session,
+                    who.workspace_id,
+                    member.id,
+                    availability,
+                    actor=who.actor,
+                    now=utcnow(),
+                    base_url=str(base) if base else None,
+                )
+            except AvailabilityError as exc:
+                raise problem(400, f"invalid request: availability: {exc}") from exc
         return json_ok(await _member_out(session, member))
 
 

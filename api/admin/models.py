@@ -47,8 +47,18 @@ class MemberPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     role: Role | None = None
     default_channel: Channel | None = Field(None, description="null clears it")
+    availability: Literal["available", "offline"] | None = Field(
+        None,
+        description="set by hand: holds until the work schedule's next start or end (for good "
+        "without a schedule); becoming available on Enterprise hands out waiting assists",
+    )
+    work_schedule: dict[str, Any] | None = Field(
+        None,
+        description='weekly hours, e.g. {"tz": null, "days": {"mon": [["09:00", "17:00"]]}} '
+        "(tz null: the member's time zone, else the workspace's); null clears it",
+    )
 
-    @field_validator("name", "role")
+    @field_validator("name", "role", "availability")
     @classmethod
     def _not_null(cls, value: str | None) -> str:
         # Omit a field to keep it; only default_channel can be cleared with null.
@@ -66,6 +76,8 @@ class MemberOut(BaseModel):
     status: str
     default_channel: str | None
     identities: list[IdentityOut]
+    availability: str = "available"  # now, as routing reads it (schedule and manual change)
+    work_schedule: dict[str, Any] | None = None
 
 
 class ApiKeyIn(BaseModel):

@@ -29,12 +29,12 @@ from core.reports.management import (
     management_figures,
 )
 from core.reports.workload import OPEN_STATUSES
-from core.team import directory
+from core.routing.availability import AvailabilityError, set_availability
 from core.team.access import may
 from core.team.members import active_member_names
 from core.team.signin import SignedIn
 from storage.domain import Assist
-from storage.models import Member
+from storage.models import Workspace
 from storage.types import utcnow
 
 AVAILABILITY = ("available", "offline")
@@ -75,33 +75,6 @@ def backlog_bars(counts: list[int], now: datetime, tz: str) -> list[Bar]:
 def _may_toggle(who: SignedIn, member_id: str) -> bool:
     """Owners and admins set anyone's availability; a manager sets their own."""
     return who.role in ("owner", "admin") or member_id == who.member_id
-
-
-async def _set_availability(
-    session: AsyncSession,
-    workspace_id: str,
-    member_id: str,
-    value: str,
-    *,
-    actor: str,
-    now: datetime,
-) -> None:
-    """Until core.routing.availability.set_availability is merged: the column, its time and an
-    audit entry. (The lead switches this call to set_availability on merge.)"""
-    member = await session.get(Member, member_id)
-    if member is None or member.workspace_id != workspace_id or member.status != "active":
-        raise ConsoleError(400, "Bad request", "Choose an active member of this workspace.")
-    before = member.availability
-    member.availability = value
-    member.availability_changed_at = now
-    await directory.audit(
-        session,
-        workspace_id,
-        actor,
-        "member.availability",
-        member_id,
-        {"from": before, "to": value},
-    )
 
 
 async def management_page(request: web.Request) -> web.Response:
@@ -191,14 +164,24 @@ async def toggle_availability(request: web.Request) -> web.Response:
         )
     gw = request.app[GATEWAY]
     async with gw.db.session() as session:
-        await _set_availability(
-            session,
-            who.workspace_id,
-            member_id,
-            value,
-            actor=f"member:{who.member_id}",
-            now=utcnow(),
-        )
+        workspace = await session.get(Workspace, who.workspace_id)
+        managed = workspace is not None and workspace.availability_managed
+        if managed and who.role not in ("owner", "admin"):
+            raise ConsoleError(
+                403, "Not allowed", "Owners and admins set availability in this workspace."
+            )
+        try:
+            await set_availability(
+                session,
+                who.workspace_id,
+                member_id,
+                "available" if value == "available" else "offline",
+                actor=f"member:{who.member_id}",
+                now=utcnow(),
+                base_url=gw.settings.base_url,
+            )
+        except AvailabilityError as exc:
+            raise ConsoleError(400, "Bad request", str(exc)) from exc
     raise web.HTTPFound(_back(**{value: member_id}))
 
 

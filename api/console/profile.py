@@ -1,15 +1,21 @@
-"""The member's own profile: name, time zone, password, signing out everywhere."""
+"""The member's own profile: name, time zone, availability, password, signing out everywhere."""
 
 from __future__ import annotations
 
 import zoneinfo
+from datetime import datetime
 from functools import cache
+from typing import Any
 
 from aiohttp import web
 
 from api.console.actions import read_form, text_field
-from api.console.session import COOKIE, check_csrf, current, login_redirect, page
+from api.console.session import COOKIE, ConsoleError, check_csrf, current, login_redirect, page
 from api.state import GATEWAY
+from core.routing.assignment import routes
+from core.routing.availability import effective_availability, set_availability
+from core.routing.schedule import describe as describe_schedule
+from core.team.access import can
 from core.team.directory import audit
 from core.team.signin import (
     SignedIn,
@@ -23,6 +29,8 @@ from storage.types import utcnow
 
 NOTICES = {
     "profile": "Your profile is saved.",
+    "available": "You are available.",
+    "offline": "You are offline.",
     "password": "Your password is changed. Every other session of yours is signed out; this "
     "one stays.",
 }
@@ -58,6 +66,7 @@ async def _profile_page(
         workspace = await session.get(Workspace, who.workspace_id)
     assert member is not None and workspace is not None
     notice = NOTICES.get(request.query.get("saved", "")) if status == 200 else None
+    now = utcnow()
     response = page(
         request,
         "profile.html",
@@ -71,10 +80,68 @@ async def _profile_page(
         error=error,
         password_error=password_error,
         notice=notice,
-        now=utcnow(),
+        now=now,
+        availability=_availability_view(who, member, workspace, now),
     )
     response.set_status(status)
     return response
+
+
+def may_set_own_availability(who: SignedIn, workspace: Workspace) -> bool:
+    """Members with AI Inbox access set their own, unless an owner or admin manages it."""
+    if not can(who.role, workspace.plan, "inbox"):
+        return False
+    return not workspace.availability_managed or who.role in ("owner", "admin")
+
+
+def _availability_view(
+    who: SignedIn, member: Member, workspace: Workspace, now: datetime
+) -> dict[str, Any] | None:
+    if not can(who.role, workspace.plan, "inbox"):
+        return None
+    value = effective_availability(member, now, workspace.timezone or "UTC")
+    until = member.availability_until
+    if until is not None and until <= now:
+        until = None
+    return {
+        "value": value,
+        "until": until,
+        "scheduled": bool(member.work_schedule),
+        "schedule": describe_schedule(member.work_schedule),
+        "may_set": may_set_own_availability(who, workspace),
+        "routes": routes(workspace.plan),
+    }
+
+
+async def save_availability(request: web.Request) -> web.Response:
+    """The member's own availability toggle (until their schedule's next change)."""
+    who = await _signed_in(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    value = text_field(form, "availability", 20)
+    gateway = request.app[GATEWAY]
+    async with gateway.db.session() as session:
+        workspace = await session.get(Workspace, who.workspace_id)
+        assert workspace is not None
+        if not may_set_own_availability(who, workspace):
+            raise ConsoleError(
+                403,
+                "Availability is managed",
+                "An owner or admin sets availability in this workspace.",
+            )
+        if value not in ("available", "offline"):
+            raise ConsoleError(400, "Choose available or offline", "Nothing was changed.")
+        base = gateway.settings.public_base_url
+        await set_availability(
+            session,
+            who.workspace_id,
+            who.member_id,
+            "available" if value == "available" else "offline",
+            actor=f"member:{who.member_id}",
+            now=utcnow(),
+            base_url=str(base) if base else None,
+        )
+    raise web.HTTPFound(f"/console/profile?saved={value}")
 
 
 async def profile(request: web.Request) -> web.Response:
@@ -181,4 +248,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/profile", profile)
     app.router.add_post("/console/profile", save_profile)
     app.router.add_post("/console/profile/password", save_password)
+    app.router.add_post("/console/profile/availability", save_availability)
     app.router.add_post("/console/profile/sign-out-everywhere", sign_out_everywhere)

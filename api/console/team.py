@@ -1,7 +1,9 @@
-"""The team page: members and their roles, pending invitations, inviting someone (owner/admin)."""
+"""The team page: members and their roles, pending invitations, inviting someone, and the team's
+notification addresses (owner/admin)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from aiohttp import web
@@ -11,6 +13,7 @@ from sqlalchemy import select
 from api.console.actions import execute_own_click, principal_of, read_form, text_field
 from api.console.session import ConsoleError, check_csrf, page, require
 from api.state import GATEWAY
+from core.team.directory import audit
 from core.team.invitations import (
     InvitationError,
     cancel_invitation,
@@ -23,9 +26,11 @@ from core.tools.args import InviteMemberArgs
 from core.tools.writes.team import invitation_draft, member_update_draft
 from storage.db import Database
 from storage.domain import Invitation
-from storage.models import Member
+from storage.models import Member, Workspace
 from storage.types import utcnow
 
+MAX_ADDRESSES = 20
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 CHANNEL_NAMES = {
     "slack": "Slack",
     "telegram": "Telegram",
@@ -82,6 +87,8 @@ async def _notice(
                     "printed in the gateway's output instead: pass the link on yourself."
                 )
             return said
+        if query.get("notifications") == "saved":
+            return "Team notifications are saved."
         ref = query.get("updated")
         if ref:
             member = await session.get(Member, ref)
@@ -99,12 +106,16 @@ async def _team_page(
     status: int = 200,
     error: str | None = None,
     invite: dict[str, str] | None = None,
+    notifications_error: str | None = None,
+    addresses: str | None = None,
 ) -> web.Response:
     gateway = request.app[GATEWAY]
     now = utcnow()
     async with gateway.db.session() as session:
         members = await roster(session, who.workspace_id)
         invitations = await pending_invitations(session, who.workspace_id)
+        workspace = await session.get(Workspace, who.workspace_id)
+    assert workspace is not None
     names = {entry.member.id: entry.member.name for entry in members}
     lifetime = TOKEN_LIFETIME["invitation"]
     pending = [
@@ -135,6 +146,12 @@ async def _team_page(
         error=error,
         notice=notice,
         now=now,
+        notifications_error=notifications_error,
+        notification_addresses=(
+            "\n".join(workspace.notification_addresses or []) if addresses is None else addresses
+        ),
+        availability_managed=workspace.availability_managed,
+        max_addresses=MAX_ADDRESSES,
     )
     response.set_status(status)
     return response
@@ -280,9 +297,50 @@ async def update_member(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/console/team?updated={member_id}")
 
 
+async def save_notifications(request: web.Request) -> web.Response:
+    """The team's notification addresses and (Enterprise) whether owners and admins manage
+    availability."""
+    who = await require(request, "team")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    raw = text_field(form, "addresses", 4000)
+    found = [a.strip().lower() for a in re.split(r"[\s,;]+", raw) if a.strip()]
+    wrong = [a for a in found if not _EMAIL.fullmatch(a)]
+    error = None
+    if wrong:
+        error = f"{wrong[0]} is not an email address; nothing was saved."
+    elif len(set(found)) > MAX_ADDRESSES:
+        error = f"Give at most {MAX_ADDRESSES} addresses; nothing was saved."
+    if error is not None:
+        return await _team_page(request, who, status=400, notifications_error=error, addresses=raw)
+    addresses = list(dict.fromkeys(found))
+    gateway = request.app[GATEWAY]
+    async with gateway.db.session() as session:
+        workspace = await session.get(Workspace, who.workspace_id)
+        assert workspace is not None
+        managed = workspace.availability_managed
+        if who.plan == "enterprise":
+            managed = form.get("availability_managed") == "1"
+        if (addresses, managed) != (
+            workspace.notification_addresses or [],
+            workspace.availability_managed,
+        ):
+            workspace.notification_addresses = addresses
+            workspace.availability_managed = managed
+            await audit(
+                session,
+                who.workspace_id,
+                f"member:{who.member_id}",
+                "workspace.notifications",
+                details={"addresses": addresses, "availability_managed": managed},
+            )
+    raise web.HTTPFound("/console/team?notifications=saved")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/team", team)
     app.router.add_post("/console/team/invitations", invite)
     app.router.add_post("/console/team/invitations/{invitation_id}/cancel", cancel)
     app.router.add_post("/console/team/invitations/{invitation_id}/resend", resend)
     app.router.add_post("/console/team/members/{member_id}", update_member)
+    app.router.add_post("/console/team/notifications", save_notifications)

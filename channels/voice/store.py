@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.twilio_sms.store import PHONE_CHANNELS, other_route
 from core.assists.records import create_assist, customer_for, guess_category
+from core.routing.notices import tell_assignee
 from models.deliverable import Deliverable
 from models.task import Route
 from storage.db import upsert_insert
@@ -339,6 +340,7 @@ async def record_voicemail(
     transcript: Sequence[dict[str, Any]] | None = None,
     summary: str | None = None,
     raw: dict[str, Any] | None = None,
+    base_url: str | None = None,
 ) -> tuple[Assist, bool]:
     """The assist for a customer's message (a voicemail, or an agent call's transcript),
     opened once per KEY: a finished task row with that external id is the record, so the
@@ -414,4 +416,7 @@ async def record_voicemail(
         .where(TaskRow.id == task_id)
         .values(raw={**(raw or {}), "assist_id": assist.id, "assist": assist.ref})
     )
+    assignee = await session.get(Member, assist.assignee_id) if assist.assignee_id else None
+    if assignee is not None:  # routed on Enterprise: the assignee hears of it, with the link
+        await tell_assignee(session, assist, assignee, base_url=base_url)
     return assist, True

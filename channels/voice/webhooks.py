@@ -360,6 +360,7 @@ async def recording_webhook(request: web.Request, context: ChannelContext) -> we
             duration=voicemail.duration,
             labels=[brand],
             raw={key: params[key] for key in params},
+            base_url=channel.config.public_base_url,
         )
     if created:
         log.info("voicemail from a caller became assist %s", assist.ref)

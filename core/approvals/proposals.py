@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.routing.assignment import hand_out
+from core.routing.notices import tell_assignee
 from core.team.identity import Principal
 from core.team.invitations import DEFAULT_BASE_URL, settle_invitations
 from core.team.plans import SCHEDULE_QUOTAS
@@ -508,6 +510,8 @@ async def decide(
             dedupe_prefix=f"proposal:{proposal.id}:{index}",
         )
     await _settle_invitations(session, proposal.workspace_id, changes, mailer, actor, now)
+    await _settle_availability(session, proposal.workspace_id, changes, mailer, now)
+    await _settle_assignments(session, proposal.workspace_id, changes, mailer, now)
     if mailer is not None:
         for assist_id in [a for part in proposal.changes for a in part.get("closes", [])]:
             closed = await session.get(Assist, assist_id)
@@ -602,6 +606,7 @@ async def undo_last(
     snap.undone_at = now
     actor = f"member:{principal.member_id}"
     await _settle_invitations(session, principal.workspace_id, inverse, mailer, actor, now)
+    await _settle_availability(session, principal.workspace_id, inverse, mailer, now)
     proposal = await session.get(Proposal, snap.proposal_id) if snap.proposal_id else None
     if proposal is not None:
         restored = [p["restores"] for p in proposal.changes if p.get("restores") is not None]
@@ -642,6 +647,45 @@ async def _settle_invitations(
         await settle_invitations(
             session, workspace_id, touched, base or DEFAULT_BASE_URL, actor=actor, now=now
         )
+
+
+async def _settle_assignments(
+    session: AsyncSession,
+    workspace_id: str,
+    changes: Sequence[Change],
+    mailer: AssistMailer | None,
+    now: datetime,
+) -> None:
+    """Whoever a write assigned an assist to is told (email, default channel, the link)."""
+    base = mailer.links.base_url if mailer is not None else None
+    for change in changes:
+        if change.entity != "assist" or change.field != "assignee_id" or not change.after:
+            continue
+        assist = await session.get(Assist, change.key)
+        member = await session.get(Member, change.after)
+        if assist is None or member is None or assist.workspace_id != workspace_id:
+            continue
+        assist.assigned_at = now
+        await tell_assignee(session, assist, member, base_url=base)
+
+
+async def _settle_availability(
+    session: AsyncSession,
+    workspace_id: str,
+    changes: Sequence[Change],
+    mailer: AssistMailer | None,
+    now: datetime,
+) -> None:
+    """A member a write made available (or gave a schedule) is handed the waiting assists at
+    once on Enterprise, as the console's toggle does."""
+    if any(
+        c.entity == "member"
+        and (c.field == "work_schedule" or (c.field == "availability" and c.after == "available"))
+        for c in changes
+    ):
+        await session.flush()
+        base = mailer.links.base_url if mailer is not None else None
+        await hand_out(session, workspace_id, now=now, base_url=base)
 
 
 def _sources_touched(changes: Sequence[Change]) -> list[int]:

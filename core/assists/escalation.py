@@ -263,6 +263,7 @@ async def _notify_escalation(
         fields=tuple(fields),
         dedupe_key=f"escalation:{assist.id}",
         identity=identity,
+        link=turn.desk.links.console_or_path(f"assists/{assist.ref}"),
     )
 
 

@@ -1,5 +1,7 @@
-"""Telling the team about an assist: an email to its assignee, or to the owners, admins and
-managers when nobody is assigned, through the outbox."""
+"""Telling the team about an assist: its assignee by email and on their default linked channel;
+when nobody is assigned, every owner, admin, manager and support member by email and the
+workspace's team notification addresses (`workspaces.notification_addresses`). Through the
+outbox, in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -7,26 +9,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.assists.email_identity import EmailIdentity
+from core.routing.notices import tell_member
 from delivery.outbox.queue import enqueue
 from models.deliverable import CardField, Deliverable
 from models.task import Route
 from storage.domain import Assist
-from storage.models import Member
+from storage.models import Member, Workspace
 
-TEAM_ROLES = ("owner", "admin", "manager")
+TEAM_ROLES = ("owner", "admin", "manager", "support")
 
 
 async def team_recipients(session: AsyncSession, assist: Assist) -> list[Member]:
-    """The assignee when there is one with an email, else the owners, admins and managers."""
-    if assist.assignee_id:
-        assignee = await session.get(Member, assist.assignee_id)
-        if (
-            assignee is not None
-            and assignee.workspace_id == assist.workspace_id
-            and assignee.status == "active"
-            and assignee.email
-        ):
-            return [assignee]
+    """The assignee when there is one with an email, else the team's members with an email."""
+    assignee = await _assignee(session, assist)
+    if assignee is not None and assignee.email:
+        return [assignee]
     rows = await session.scalars(
         select(Member)
         .where(
@@ -40,6 +37,22 @@ async def team_recipients(session: AsyncSession, assist: Assist) -> list[Member]
     return list(rows)
 
 
+async def _assignee(session: AsyncSession, assist: Assist) -> Member | None:
+    if not assist.assignee_id:
+        return None
+    member = await session.get(Member, assist.assignee_id)
+    if member is None or member.workspace_id != assist.workspace_id or member.status != "active":
+        return None
+    return member
+
+
+async def team_addresses(session: AsyncSession, workspace_id: str) -> list[str]:
+    """The workspace's team notification addresses (lowercased, in the order kept)."""
+    workspace = await session.get(Workspace, workspace_id)
+    found = workspace.notification_addresses if workspace is not None else []
+    return [str(a).strip().lower() for a in found or [] if str(a).strip()]
+
+
 async def notify_team(
     session: AsyncSession,
     assist: Assist,
@@ -47,13 +60,31 @@ async def notify_team(
     title: str,
     text: str,
     dedupe_key: str,
-    identity: EmailIdentity,
+    identity: EmailIdentity | None = None,
     fields: tuple[CardField, ...] = (),
+    link: str | None = None,
 ) -> list[str]:
-    """Email the assignee (or the team) through the outbox; returns the addresses."""
-    addresses = []
-    for member in await team_recipients(session, assist):
-        assert member.email is not None
+    """Tell the assignee (email and default channel; the short message is TITLE and LINK), or
+    email the team and its notification addresses; returns the addresses."""
+    assignee = await _assignee(session, assist)
+    if assignee is not None:
+        short = f"{title} {link}" if link else title
+        told = await tell_member(
+            session,
+            assist,
+            assignee,
+            title=title,
+            text=text,
+            dedupe_key=dedupe_key,
+            fields=fields,
+            short=short,
+        )
+        if told:
+            return told
+    addresses = [m.email for m in await team_recipients(session, assist) if m.email]
+    addresses += await team_addresses(session, assist.workspace_id)
+    sent = []
+    for address in dict.fromkeys(a.lower() for a in addresses):
         deliverable = Deliverable(
             kind="card" if fields else "text",
             title=title,
@@ -64,9 +95,9 @@ async def notify_team(
         enqueue(
             session,
             workspace_id=assist.workspace_id,
-            route=Route(channel="email", address=member.email),
+            route=Route(channel="email", address=address),
             deliverables=[deliverable],
-            dedupe_prefix=f"{dedupe_key}:{member.id}",
+            dedupe_prefix=f"{dedupe_key}:{address}",
         )
-        addresses.append(member.email)
-    return addresses
+        sent.append(address)
+    return sent

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.routing.assignment import assign, hold_team
 from storage.domain import Assist, Customer
 from storage.types import utcnow
 
@@ -111,7 +112,8 @@ async def create_assist(
 ) -> Assist:
     """Open an assist numbered after the workspace's last one, in the caller's transaction.
 
-    CATEGORY defaults to `guess_category` of the subject, summary and transcript. Raises
+    CATEGORY defaults to `guess_category` of the subject, summary and transcript. On Enterprise
+    it goes to an available member by workload (`core.routing.assignment`). Raises
     IntegrityError only if the number stays taken after several tries (a storm of inserts).
     """
     now = now or utcnow()
@@ -129,6 +131,7 @@ async def create_assist(
             )
             if value
         }
+    await hold_team(session, workspace_id)
     for attempt in range(_ATTEMPTS):
         assist = Assist(
             workspace_id=workspace_id,
@@ -157,5 +160,6 @@ async def create_assist(
             if attempt == _ATTEMPTS - 1:
                 raise
             continue
+        await assign(session, assist.id, now=now)
         return assist
     raise AssertionError("unreachable")

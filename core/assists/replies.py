@@ -148,6 +148,7 @@ async def thread_email_reply(
         ),
         dedupe_key=f"assist-reply:{task['id']}",
         identity=identity,
+        link=page,
     )
     return ReplyOutcome(created=True, flagged=False, notified=tuple(notified))
 

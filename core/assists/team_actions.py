@@ -20,7 +20,9 @@ from core.assists.email_identity import EmailIdentity
 from core.assists.history import resolution_of
 from core.assists.mail import AssistMailer
 from core.assists.snooze import wake
+from core.routing.notices import tell_assignee
 from storage.domain import Assist, AssistEvent
+from storage.models import Member
 from storage.types import new_id
 
 if TYPE_CHECKING:
@@ -188,10 +190,11 @@ async def update(
     actor: str = "team",
 ) -> dict[str, Any]:
     """Change ASSIST's status, priority, assignee (None unassigns; the caller checked the
-    member) and resolution (snoozing is `core.assists.snooze.snooze`: it needs a time; any
-    other status ends a snooze). Closing records the resolution, emails the customer a CSAT survey
-    when SURVEY, and says how to offer it to training; reopening clears `closed_at`. Returns
-    what closing did (`survey_sent_to`, `training_offer`); empty otherwise."""
+    member, who is told by email and on their default channel) and resolution (snoozing is
+    `core.assists.snooze.snooze`: it needs a time; any other status ends a snooze). Closing
+    records the resolution, emails the customer a CSAT survey when SURVEY, and says how to
+    offer it to training; reopening clears `closed_at`. Returns what closing did
+    (`survey_sent_to`, `training_offer`); empty otherwise."""
     closing = status == "closed" and assist.status != "closed"
     if status not in (None, "snoozed"):  # ACTOR ends the snooze (audited) before the change
         await wake(session, assist, actor=actor, now=now, reason="member")
@@ -205,8 +208,12 @@ async def update(
         assist.resolution = resolution[:RESOLUTION_LIMIT]
     if priority is not None:
         assist.priority = priority
-    if assignee_id is not _UNSET:
+    if assignee_id is not _UNSET and assignee_id != assist.assignee_id:
         assist.assignee_id = assignee_id
+        assist.assigned_at = now if assignee_id else None
+        assignee = await session.get(Member, assignee_id) if assignee_id else None
+        if assignee is not None:  # the new assignee hears of it, with the link
+            await tell_assignee(session, assist, assignee, base_url=mailer.links.base_url)
     if assist.status != "snoozed":
         assist.snoozed_until = None  # any other status ends a snooze
     assist.updated_at = now

@@ -125,6 +125,7 @@ async def _open(
             fields=tuple(fields),
             dedupe_key=f"unserved:{assist.id}",
             identity=desk.identity,
+            link=link,
         )
     return assist
 

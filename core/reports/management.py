@@ -26,8 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.reports.workload import OPEN_STATUSES, open_rows
+from core.routing.effective import effective_availability
 from core.team.members import active_members
 from storage.domain import Assist, Conversation
+from storage.models import Workspace
 
 WINDOW = timedelta(days=30)
 HIGH_LOAD_FACTOR = 1.5
@@ -103,6 +105,8 @@ async def queue_health(session: AsyncSession, workspace_id: str, now: datetime) 
 
 async def management_figures(session: AsyncSession, workspace_id: str, now: datetime) -> Management:
     members = await active_members(session, workspace_id)
+    workspace = await session.get(Workspace, workspace_id)
+    zone = workspace.timezone if workspace is not None else "UTC"
     open_by = Counter(row.assignee_id for row in await open_rows(session, workspace_id))
     closed_rows = await session.execute(
         select(Assist.assignee_id, Assist.created_at, Assist.closed_at, Conversation.csat)
@@ -130,7 +134,7 @@ async def management_figures(session: AsyncSession, workspace_id: str, now: date
             name=m.name,
             email=m.email,
             role=m.role,
-            availability=m.availability,
+            availability=effective_availability(m, now, zone),
             open_assists=open_by.get(m.id, 0),
             avg_resolution_seconds=_mean(spans[m.id]),
             csat=_mean(ratings[m.id]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -11,8 +11,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
+
+from core.routing.schedule import ScheduleError
+from core.routing.schedule import validate as validate_schedule
 
 # --- vocabularies (spelled exactly as in DESIGN.md) -----------------------------------------------
 
@@ -316,11 +320,24 @@ class UpdateMemberArgs(_Args):
     member: MemberName
     role: Role | None = None
     active: bool | None = None
+    # Set by hand until the work schedule's next start or end (for good without a schedule).
+    availability: Literal["available", "offline"] | None = None
+    # Weekly hours: {"tz": null, "days": {"mon": [["09:00", "17:00"]], ...}} (tz null: the
+    # member's time zone, else the workspace's).
+    work_schedule: dict[str, Any] | None = None
+
+    @field_validator("work_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        try:
+            return validate_schedule(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
 
     @model_validator(mode="after")
     def _something_changes(self) -> UpdateMemberArgs:
-        if self.role is None and self.active is None:
-            raise ValueError("give a new role or an active flag")
+        if (self.role, self.active, self.availability, self.work_schedule) == (None,) * 4:
+            raise ValueError("give a new role, an active flag, an availability or a schedule")
         return self
 
 

@@ -351,10 +351,10 @@ async def test_outlook_reply_threads_by_references_with_its_attachment(
     assert "Von: Acme Support" in record.text  # the whole email is kept, quote and all
     assert task is not None and task.attachments[0]["name"] == "Kontoauszug.pdf"
     assert task.attachments[0]["url"].startswith("https://gw.example/media/")
-    # Nobody is assigned: owners, admins and managers are told.
+    # Nobody is assigned: the team (owners, admins, managers and support) is told.
     await mailroom.settled()
     told = sorted(sendgrid_sim.recipients()[1:])
-    assert told == ["adam@demo.example", MARIA, OLIVIA, "tom@demo.example"]
+    assert told == ["adam@demo.example", MARIA, OLIVIA, "sam@demo.example", "tom@demo.example"]
 
 
 async def test_shift_jis_reply_threads_by_subject_tag_only_from_the_customer(

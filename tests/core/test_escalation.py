@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from cli.seed import Seeded, seed_workspace
 from config.metrics import Metrics
@@ -36,14 +36,20 @@ from storage.domain import (
     QaPair,
 )
 from storage.inbox import CustomerSession
-from storage.models import OutboxRow
+from storage.models import Member, OutboxRow
 from storage.types import new_id
 from tests.llm import endpoint
 from tests.sims.openai import OpenAISim
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 PHONE = "+15557770001"
-TEAM = ["adam@demo.example", "maria@demo.example", "olivia@demo.example", "tom@demo.example"]
+TEAM = [
+    "adam@demo.example",
+    "maria@demo.example",
+    "olivia@demo.example",
+    "sam@demo.example",
+    "tom@demo.example",
+]
 IDENTITY = EmailIdentity(
     sender="support@demo.example",
     sender_name="Demo Co Support",
@@ -115,6 +121,11 @@ async def _assists(db: Database, seeded: Seeded) -> list[Assist]:
                 .order_by(Assist.number)
             )
         )
+
+
+async def _email_of(db: Database, member_id: str) -> str | None:
+    async with db.session() as session:
+        return await session.scalar(select(Member.email).where(Member.id == member_id))
 
 
 async def _emails(db: Database) -> list[OutboxRow]:
@@ -230,7 +241,9 @@ async def test_a_channel_no_ai_agent_serves_goes_to_the_team_as_an_assist(db: Da
     assert new.escalation_reason == "No AI agent serves the telegram channel"
     assert new.customer_details == {"channel": "telegram", "address": "42"}
     team = [e for e in await _emails(db) if e.address in TEAM]
-    assert sorted(e.address for e in team) == TEAM  # the team is told, with the message
+    # The demo workspace is on Enterprise: the new assist goes to someone, who alone is told.
+    assert new.assignee_id is not None
+    assert [e.address for e in team] == [await _email_of(db, new.assignee_id)]
     assert all("My parcel never came" in e.deliverable["text"] for e in team)
 
     # What the customer writes next joins the same assist, and is said to.
@@ -291,6 +304,12 @@ async def test_an_escalation_on_request_collects_details_and_opens_a_complete_as
 ) -> None:
     seeded = await _seeded(db)
     before = {x.number for x in await _assists(db, seeded)}
+    async with db.session() as session:  # nobody is available: the assist waits for the team
+        await session.execute(
+            update(Member)
+            .where(Member.workspace_id == seeded.workspace_id)
+            .values(availability="offline")
+        )
 
     first = await say(
         db, seeded, "My order #48213 still hasn't arrived. I want to talk to a person!"
@@ -339,6 +358,7 @@ async def test_an_escalation_on_request_collects_details_and_opens_a_complete_as
     emails = await _emails(db)
     team = [e for e in emails if e.address in TEAM]
     (customer,) = [e for e in emails if e.address == "jane.roe@example.com"]
+    assert assist.assignee_id is None
     assert sorted(e.address for e in team) == TEAM  # nobody assigned: the team is told
     for email in team:
         text = email.deliverable["text"]

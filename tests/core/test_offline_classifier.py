@@ -12,6 +12,7 @@ from core.tools.args import CONTROL_TOOLS, READ_TOOLS, TOOL_ARGS, WRITE_TOOLS
 from models.classification import Classification
 
 Call = tuple[str, dict[str, Any]]
+WEEKDAYS = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +202,51 @@ WRITES: list[tuple[str, list[Call]]] = [
     ("promote Dana to owner", [("update_member", {"member": "Dana", "role": "owner"})]),
     ("change Raj's role to support", [("update_member", {"member": "Raj", "role": "support"})]),
     ("deactivate Omar's account", [("update_member", {"member": "Omar", "active": False})]),
+    ("set Maria to offline", [("update_member", {"member": "Maria", "availability": "offline"})]),
+    ("mark Priya available", [("update_member", {"member": "Priya", "availability": "available"})]),
+    ("put Tom offline", [("update_member", {"member": "Tom", "availability": "offline"})]),
+    (
+        "switch Raj to away for now",
+        [("update_member", {"member": "Raj", "availability": "offline"})],
+    ),
+    (
+        "make Dana available again",
+        [("update_member", {"member": "Dana", "availability": "available"})],
+    ),
+    (
+        "set Maria's schedule to weekdays 9 to 5",
+        [("update_member", {"member": "Maria", "work_schedule": {"tz": None, "days": WEEKDAYS}})],
+    ),
+    (
+        "change Sam's hours to Mon-Thu 8:30am to 4:30pm",
+        [
+            (
+                "update_member",
+                {
+                    "member": "Sam",
+                    "work_schedule": {
+                        "tz": None,
+                        "days": {d: [["08:30", "16:30"]] for d in ("mon", "tue", "wed", "thu")},
+                    },
+                },
+            )
+        ],
+    ),
+    (
+        "update Omar's shifts to weekends 10-18",
+        [
+            (
+                "update_member",
+                {
+                    "member": "Omar",
+                    "work_schedule": {
+                        "tz": None,
+                        "days": {d: [["10:00", "18:00"]] for d in ("sat", "sun")},
+                    },
+                },
+            )
+        ],
+    ),
     ("withdraw the invite to kim@acme.com", [("cancel_invitation", {"email": "kim@acme.com"})]),
     ("generate an API key named hubspot-sync", [("create_api_key", {"name": "hubspot-sync"})]),
     ("delete the old-crm key", [("revoke_api_key", {"name": "old-crm"})]),
@@ -662,6 +708,7 @@ def test_request_becomes_exact_calls(
         ("assign it to Maria", "Which assist"),
         ("close the assist", "Which assist"),
         ("assign A-1042", "Who should I assign"),
+        ("set Maria's schedule to whenever she likes", "What hours should Maria work"),
         ("reply to A-1042", "What should the reply"),
         ("schedule a briefing", "Which briefing"),
         ("invite Sam as an admin", "email address"),

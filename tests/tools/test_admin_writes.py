@@ -646,6 +646,47 @@ async def test_update_member_role_and_removal(db: Database, seeded: Seeded) -> N
     assert (await get(db, Member, tom)).status == "active"
 
 
+async def test_availability_and_schedule_are_proposals_and_coming_online_hands_out(
+    db: Database, seeded: Seeded
+) -> None:
+    sam = seeded.member_ids[SAM]
+    async with db.session() as session:  # the demo is Enterprise: only Sam could take work
+        for member in await session.scalars(
+            select(Member).where(Member.workspace_id == seeded.workspace_id)
+        ):
+            member.availability = "offline"
+        waiting = await session.scalar(
+            select(Assist).where(Assist.workspace_id == seeded.workspace_id).limit(1)
+        )
+        assert waiting is not None
+        waiting.status, waiting.assignee_id = "open", None
+        waiting_id = waiting.id
+    _, proposal = await proposed(
+        db, seeded, OLIVIA, "update_member", {"member": "sam", "availability": "available"}
+    )
+    assert "set Sam Support available" in proposal["summary"]
+    assert (await get(db, Member, sam)).availability == "offline"  # nothing before approval
+    await approve(db, seeded, OLIVIA, proposal["code"])
+    assert (await get(db, Member, sam)).availability == "available"
+    assert (await get(db, Assist, waiting_id)).assignee_id == sam  # handed out at once
+
+    hours = {"tz": None, "days": {"mon": [["09:00", "17:00"]]}}
+    _, proposal = await proposed(
+        db, seeded, OLIVIA, "update_member", {"member": "sam", "work_schedule": hours}
+    )
+    assert "work schedule to Mon 09:00-17:00" in proposal["summary"]
+    await approve(db, seeded, OLIVIA, proposal["code"])
+    assert (await get(db, Member, sam)).work_schedule == hours
+    text = await refused(
+        db,
+        seeded,
+        OLIVIA,
+        "update_member",
+        {"member": "sam", "work_schedule": {"days": {"mon": [["17:00", "09:00"]]}}},
+    )
+    assert "ends before it starts" in text
+
+
 async def test_last_owner_is_never_demoted(db: Database, seeded: Seeded) -> None:
     for args in ({"member": "olivia", "role": "admin"}, {"member": "me", "active": False}):
         text = await refused(db, seeded, OLIVIA, "update_member", args)

@@ -167,6 +167,16 @@ async def test_compound_request_is_one_proposal_executed_in_one_go(db: Database)
     await ask(db, seeded, OLIVIA, ("approve_proposal", {}))
     row = await assist(db, seeded, 1049)
     assert (row.priority, row.assignee_id) == ("urgent", seeded.member_ids[TOM])
+    async with db.session() as session:  # Tom is told it is his, with the console page
+        told = list(
+            await session.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.channel == "email", OutboxRow.address == "tom@demo.example"
+                )
+            )
+        )
+    (notice,) = [o for o in told if "[A-1049] Assigned to you" in str(o.deliverable)]
+    assert "/console/assists/A-1049" in notice.deliverable["text"]
     async with db.session() as session:
         notes = await session.scalar(
             select(func.count())

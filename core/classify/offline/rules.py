@@ -1066,6 +1066,105 @@ def update_member(c: Clause, ctx: Context) -> Outcome | None:
     return None
 
 
+_AVAILABLE = {"available": "available", "online": "available", "on": "available"}
+_AVAILABLE |= {w: "offline" for w in ("offline", "unavailable", "away", "off")}
+_AVAILABILITY_RES = [
+    rx(
+        r"\b(?:set|mark|make|put|switch|turn|change)\s+(\S+?)(?:'s|s')?\s+(?:availability\s+)?"
+        r"(?:to\s+|as\s+)?(?:be\s+)?(available|online|offline|unavailable|away)\b"
+    ),
+    rx(r"\b(?:set|mark|make|put|switch|turn)\s+(\S+?)\s+(on|off)line\b"),
+]
+_SCHEDULE_RE = rx(
+    r"\b(?:set|change|make|update|put)\s+(\S+?)(?:'s|s')?\s+(?:work(?:ing)?\s+)?"
+    r"(?:schedule|hours|shifts?)\s+(?:to|as|at)\s+(.+)$"
+)
+_DAY_NAMES = {
+    "mon": "mon", "monday": "mon", "tue": "tue", "tues": "tue", "tuesday": "tue",
+    "wed": "wed", "wednesday": "wed", "thu": "thu", "thur": "thu", "thurs": "thu",
+    "thursday": "thu", "fri": "fri", "friday": "fri", "sat": "sat", "saturday": "sat",
+    "sun": "sun", "sunday": "sun",
+}  # fmt: skip
+_WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY = (
+    r"(mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:r|rs|rsday)?|fri(?:day)?|sat(?:urday)?"
+    r"|sun(?:day)?)"
+)
+_CLOCK = r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?"
+
+
+def _clock(hour: str, minute: str | None, half: str | None, *, end_of: int | None) -> int | None:
+    """Minutes after midnight; an END without am/pm before its start is in the afternoon."""
+    h, m = int(hour), int(minute or 0)
+    if h > 24 or m > 59:
+        return None
+    if half and half.startswith("p") and h < 12:
+        h += 12
+    elif half and half.startswith("a") and h == 12:
+        h = 0
+    total = h * 60 + m
+    if end_of is not None and not half and total <= end_of and h < 12:
+        total += 12 * 60
+    return total
+
+
+def parse_hours(text: str) -> dict[str, Any] | None:
+    """ "weekdays 9 to 5", "mon-thu 8:30am-4:30pm", "every day 10-18" as a work schedule."""
+    days: tuple[str, ...] | None = None
+    if re.search(
+        r"\b(?:weekdays?|week days|mon(?:day)?\s*(?:-|to|through|thru)\s*fri(?:day)?)\b", text
+    ):
+        days = _WEEK[:5]
+    elif re.search(r"\b(?:every ?day|daily|all week|7 days)\b", text):
+        days = _WEEK
+    elif re.search(r"\bweekends?\b", text):
+        days = _WEEK[5:]
+    else:
+        span = re.search(rf"\b{_DAY}\s*(?:-|to|through|thru|\s)\s*{_DAY}\b(?!\s*(?:and|,))", text)
+        if span:
+            a, b = _WEEK.index(_DAY_NAMES[span.group(1)]), _WEEK.index(_DAY_NAMES[span.group(2)])
+            days = _WEEK[a : b + 1] if a <= b else None
+        else:
+            named = [_DAY_NAMES[d] for d in re.findall(rf"\b{_DAY}\b", text)]
+            days = tuple(d for d in _WEEK if d in named) or None
+    hours = re.search(rf"\b{_CLOCK}\s*(?:-|to|until|till|\s)\s*{_CLOCK}(?!\w)", text)
+    if days is None or hours is None:
+        return None
+    start = _clock(hours.group(1), hours.group(2), hours.group(3), end_of=None)
+    if start is None:
+        return None
+    end = _clock(hours.group(4), hours.group(5), hours.group(6), end_of=start)
+    if end is None or end <= start or end > 24 * 60:
+        return None
+    shown = [f"{t // 60:02d}:{t % 60:02d}" for t in (start, end)]
+    return {"tz": None, "days": {d: [shown] for d in days}}
+
+
+def member_availability(c: Clause, ctx: Context) -> Outcome | None:
+    """ "set Maria to offline", "mark Priya available", "set Maria's schedule to weekdays 9 to
+    5" (the written "Mon-Thu" reaches here as "mon thu": two day names alone are a span)."""
+    if c.refs() or re.search(r"\b(?:invit|briefing|digest|summary|report)", c.s):
+        return None
+    m = _SCHEDULE_RE.search(c.s)
+    if m and m.group(1) not in _NOT_MEMBER:
+        who = cl.member_at(c, m.start(1))
+        if who:
+            schedule = parse_hours(m.group(2))
+            if schedule is None:
+                return _ask(
+                    f'What hours should {who} work? For example "weekdays 9 to 5" or '
+                    '"Mon-Thu 8:30am to 4:30pm".'
+                )
+            return _call("update_member", member=who, work_schedule=schedule)
+    for pattern in _AVAILABILITY_RES:
+        m = pattern.search(c.s)
+        if m and m.group(1) not in _NOT_MEMBER and not m.group(1).startswith("a-"):
+            who = cl.member_at(c, m.start(1))
+            if who:
+                return _call("update_member", member=who, availability=_AVAILABLE[m.group(2)])
+    return None
+
+
 _INTEGRATIONS: list[tuple[str, str]] = [
     (r"twilio(?: line| number| account| integration)?", "twilio"),
     (r"sendgrid", "sendgrid"),
@@ -1658,6 +1757,7 @@ RULES: tuple[Rule, ...] = (
     add_internal_note,
     snooze_assist,
     update_agent_config,
+    member_availability,
     schedules,
     bulk_update,
     reopen_or_status,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.approvals.proposals import AT_EXECUTION, Draft
+from core.approvals.proposals import AT_EXECUTION, Change, Draft
+from core.routing.schedule import describe as describe_schedule
+from core.routing.schedule import next_boundary
 from core.team import agents
 from core.team.identity import Principal
 from core.team.members import MemberNotFound, find_by_name
@@ -15,7 +20,8 @@ from core.tools.registry import ToolContext, error_reply
 from core.tools.writes.drafting import create_row, set_field, stable_id
 from models.deliverable import Deliverable
 from storage.domain import Invitation
-from storage.models import Member
+from storage.models import Member, Workspace
+from storage.types import utcnow
 
 
 async def update_agent_config(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
@@ -132,7 +138,16 @@ async def update_member(ctx: ToolContext, args: BaseModel) -> list[Deliverable] 
     found = await _member_for_update(ctx, args)
     if isinstance(found, str):
         return error_reply(found)
-    return await member_update_draft(ctx.session, ctx.principal, found, args.role, args.active)
+    return await member_update_draft(
+        ctx.session,
+        ctx.principal,
+        found,
+        args.role,
+        args.active,
+        availability=args.availability,
+        work_schedule=args.work_schedule,
+        now=ctx.now,
+    )
 
 
 async def member_update_draft(
@@ -141,13 +156,21 @@ async def member_update_draft(
     member: Member,
     new_role: str | None,
     active: bool | None,
+    *,
+    availability: str | None = None,
+    work_schedule: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> list[Deliverable] | Draft:
-    """PRINCIPAL's change of MEMBER's role and/or status (removed or reactivated), or why not:
+    """PRINCIPAL's change of MEMBER's role and/or status (removed or reactivated), availability
+    (by hand, until their schedule's next boundary) and work schedule (validated), or why not:
     only owners touch owners, and the last active owner stays. The chat tool and the console's
     team page share these rules."""
     role = new_role or member.role
     status = member.status if active is None else ("active" if active else "removed")
-    if (role, status) == (member.role, member.status):
+    routing = await _routing_changes(session, member, availability, work_schedule, now)
+    if (role, status) == (member.role, member.status) and not routing[0]:
+        if availability is not None or work_schedule is not None:
+            return [Deliverable(text=_already(member, availability, work_schedule))]
         return [Deliverable(text=f"{member.name} is already {member.role} and {member.status}.")]
     if principal.role != "owner" and "owner" in (member.role, role):
         return error_reply("Only an owner can change an owner or make someone an owner.")
@@ -178,7 +201,72 @@ async def member_update_draft(
     parts = [f"make {member.name} {role}"] if role != member.role else []
     if status != member.status:
         parts.append(what.get(status, f"set {member.name} {status}"))
+    changes += routing[0]
+    parts += routing[1]
     return Draft(tool="update_member", summary=" and ".join(parts), changes=tuple(changes))
+
+
+def _already(member: Member, availability: str | None, schedule: dict[str, Any] | None) -> str:
+    if schedule is not None:
+        return f"{member.name} already has that work schedule."
+    return f"{member.name} is already {availability}."
+
+
+async def _routing_changes(
+    session: AsyncSession,
+    member: Member,
+    availability: str | None,
+    schedule: dict[str, Any] | None,
+    now: datetime | None,
+) -> tuple[list[Change], list[str]]:
+    """The changes (and summary parts) of a new work schedule and/or a manual availability."""
+    changes: list[Change] = []
+    parts: list[str] = []
+    if schedule is not None and schedule != member.work_schedule:
+        changes.append(
+            set_field("member", member, "work_schedule", schedule, f"{member.name} work schedule")
+        )
+        if member.availability_until is not None:
+            # The new schedule decides from now on.
+            changes.append(
+                set_field("member", member, "availability_until", None, f"{member.name} until")
+            )
+        parts.append(f"set {member.name}'s work schedule to {describe_schedule(schedule)}")
+    if availability is not None:
+        effective_schedule = schedule if schedule is not None else member.work_schedule
+        until = None
+        if effective_schedule:
+            workspace = await session.get(Workspace, member.workspace_id)
+            tz = member.timezone or (workspace.timezone if workspace else "UTC")
+            until = next_boundary(effective_schedule, tz, now or utcnow())
+        if availability != member.availability or until != member.availability_until:
+            changes = [c for c in changes if c.field != "availability_until"]
+            changes.append(
+                set_field(
+                    "member", member, "availability", availability, f"{member.name} availability"
+                )
+            )
+            changes.append(
+                set_field(
+                    "member",
+                    member,
+                    "availability_until",
+                    until.isoformat() if until else None,
+                    f"{member.name} availability holds until",
+                )
+            )
+            changes.append(
+                set_field(
+                    "member",
+                    member,
+                    "availability_changed_at",
+                    AT_EXECUTION,
+                    f"{member.name} availability changed",
+                )
+            )
+            held = " until their schedule's next change" if until else ""
+            parts.append(f"set {member.name} {availability}{held}")
+    return changes, parts
 
 
 async def cancel_invitation(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:

@@ -1,0 +1,1 @@
+"""Who works what: members' availability, their work schedules, and handing assists out."""
