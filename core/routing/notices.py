@@ -99,6 +99,6 @@ async def tell_assignee(
         member,
         title=f"[{assist.ref}] Assigned to you: {subject}",
         text=text,
-        dedupe_key=f"assigned:{assist.id}:{int(when.timestamp())}",
+        dedupe_key=f"assigned:{assist.id}:{when.isoformat()}",
         short=f"{assist.ref} is assigned to you: {subject} {link}",
     )

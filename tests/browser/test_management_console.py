@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from core.reports.figures import duration
 from storage.db import Database
-from storage.models import Member
+from storage.domain import Assist
+from storage.models import Member, OutboxRow
 from storage.types import utcnow
 from tests.browser.conftest import NewPage, Screenshot, StartGateway
 from tests.browser.helpers import sign_in
@@ -104,8 +105,6 @@ async def test_management_cards_toggle_and_assign(
         assert row is not None and row.availability == "offline"
         assert row.availability_changed_at is not None
     await expect(maria.locator('[data-figure="availability"]')).to_have_text("offline")
-    await maria.get_by_role("button", name="Set Maria Lopez available").click()
-    await expect(page.get_by_role("status")).to_have_text("Maria Lopez is now available.")
 
     # The oldest unassigned assist goes to Sam in one click (after choosing him).
     oldest = team.unassigned_refs[-1]
@@ -116,6 +115,39 @@ async def test_management_cards_toggle_and_assign(
     await expect(page.get_by_role("status")).to_have_text(f"{oldest} is assigned to Sam Stone.")
     await expect(unassigned.locator(f'tr[data-ref="{oldest}"]')).to_have_count(0)
     await expect(queue.locator('[data-figure="unassigned"]')).to_have_text("2")
+    async with gw.db.session() as session:
+        number = int(oldest.removeprefix("A-"))
+        assigned = await session.scalar(
+            select(Assist.assignee_id).where(
+                Assist.workspace_id == team.tenant.workspace_id, Assist.number == number
+            )
+        )
+        assert assigned == team.sam
+        # Sam is told, with the link to the assist.
+        sam = await session.get(Member, team.sam)
+        assert sam is not None
+        notices = await session.scalars(
+            select(OutboxRow.deliverable).where(
+                OutboxRow.channel == "email", OutboxRow.address == sam.email
+            )
+        )
+        assert any(f"/console/assists/{oldest}" in d["text"] for d in notices)
+
+    # Maria available again: on Enterprise the waiting assists are handed out at once.
+    await maria.get_by_role("button", name="Set Maria Lopez available").click()
+    await expect(page.get_by_role("status")).to_have_text("Maria Lopez is now available.")
+    await expect(queue.locator('[data-figure="unassigned"]')).to_have_text("0")
+    async with gw.db.session() as session:
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(Assist)
+            .where(
+                Assist.workspace_id == team.tenant.workspace_id,
+                Assist.status.in_(("open", "pending")),
+                Assist.assignee_id.is_(None),
+            )
+        )
+        assert waiting == 0
     async with gw.db.session() as session:
         number = int(oldest.removeprefix("A-"))
         (assignee,) = (
