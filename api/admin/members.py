@@ -10,10 +10,9 @@ from api.admin.auth import Caller
 from api.admin.models import IdentityIn, IdentityOut, MemberIn, MemberOut, MemberPatch, Page
 from api.http import json_ok, problem, read_json
 from api.state import Gateway
-from core.routing.availability import AvailabilityError, set_availability
+from core.routing.availability import AvailabilityError, set_availability, set_work_schedule
 from core.routing.effective import effective_availability
 from core.routing.schedule import ScheduleError
-from core.routing.schedule import validate as validate_schedule
 from core.team import directory
 from storage.models import ChannelIdentity, Member, Workspace
 from storage.types import utcnow
@@ -87,12 +86,22 @@ async def patch_member(request: web.Request, gw: Gateway, who: Caller) -> web.Re
         member = await find_member(session, who, request.match_info["member_id"])
         changes = body.model_dump(exclude_unset=True)
         availability = changes.pop("availability", None)
-        if "work_schedule" in changes:
+        given = "work_schedule" in changes
+        schedule = changes.pop("work_schedule", None)
+        base = gw.settings.public_base_url
+        if given:
             try:
-                changes["work_schedule"] = validate_schedule(changes["work_schedule"])
+                await set_work_schedule(
+                    session,
+                    who.workspace_id,
+                    member.id,
+                    schedule,
+                    actor=who.actor,
+                    now=utcnow(),
+                    base_url=str(base) if base else None,
+                )
             except ScheduleError as exc:
                 raise problem(400, f"invalid request: work_schedule: {exc}") from exc
-            member.availability_until = None  # the new schedule decides from now on
         for name, value in changes.items():
             setattr(member, name, value)
         if changes:
@@ -100,7 +109,6 @@ async def patch_member(request: web.Request, gw: Gateway, who: Caller) -> web.Re
                 session, who.workspace_id, who.actor, "member.update", member.id, changes
             )
         if availability is not None:
-            base = gw.settings.public_base_url
             try:
                 await set_availability(
                     session,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -29,12 +30,13 @@ from core.reports.management import (
     management_figures,
 )
 from core.reports.workload import OPEN_STATUSES
-from core.routing.availability import AvailabilityError, set_availability
+from core.routing.availability import AvailabilityError, set_availability, set_work_schedule
+from core.routing.schedule import DAYS, ScheduleError, describe
 from core.team.access import may
 from core.team.members import active_member_names
 from core.team.signin import SignedIn
 from storage.domain import Assist
-from storage.models import Workspace
+from storage.models import Member, Workspace
 from storage.types import utcnow
 
 AVAILABILITY = ("available", "offline")
@@ -103,6 +105,12 @@ async def management_page(request: web.Request) -> web.Response:
             )
         )
         notice = await _notice(session, who, request.query)
+        rows = await session.execute(
+            select(Member.id, Member.work_schedule).where(
+                Member.workspace_id == who.workspace_id, Member.status == "active"
+            )
+        )
+        schedules: dict[str, dict[str, Any] | None] = {row[0]: row[1] for row in rows}
     # The suggested assignee (preselected): the available member with the fewest open
     # assists, those who work the inbox (managers, support) before owners and admins.
     available = [m for m in figures.members if m.availability == "available"]
@@ -147,6 +155,9 @@ async def management_page(request: web.Request) -> web.Response:
         may_assign=may(who.role, who.plan, "assign"),
         may_toggle={m.member_id: _may_toggle(who, m.member_id) for m in figures.members},
         notice=notice,
+        days=DAY_NAMES,
+        schedules={m: _schedule_form(v) for m, v in schedules.items()},
+        schedule_text={m: describe(v) if v else "no schedule" for m, v in schedules.items()},
     )
 
 
@@ -214,6 +225,71 @@ async def assign_unassigned(request: web.Request) -> web.Response:
     raise web.HTTPFound(_back(assigned=assist.ref))
 
 
+DAY_NAMES = tuple(
+    zip(
+        DAYS,
+        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        strict=True,
+    )
+)
+
+
+def _schedule_form(schedule: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
+    """Each day's first working interval, as the editor's two fields show it."""
+    days = (schedule or {}).get("days", {})
+    return {day: tuple(days[day][0]) if days.get(day) else ("", "") for day in DAYS}
+
+
+async def save_schedule(request: web.Request) -> web.Response:
+    """The schedule editor: one interval a day (both times, or neither for a day off); an
+    empty week removes the schedule. The member's own click on the form is the approval."""
+    who = await require(request, "management")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    member_id = text_field(form, "member_id", 64)
+    if not _may_toggle(who, member_id):
+        raise ConsoleError(
+            403, "Not allowed", "Owners and admins set others' schedules; you set your own."
+        )
+    days: dict[str, list[list[str]]] = {}
+    for day, name in DAY_NAMES:
+        start, end = text_field(form, f"{day}_from", 5), text_field(form, f"{day}_to", 5)
+        if bool(start) != bool(end):
+            raise ConsoleError(
+                400, "Bad request", f"{name}: give both times, or neither for a day off."
+            )
+        if start:
+            days[day] = [[start, "24:00" if end == "00:00" else end]]
+    gw = request.app[GATEWAY]
+    async with gw.db.session() as session:
+        workspace = await session.get(Workspace, who.workspace_id)
+        if (
+            workspace is not None
+            and workspace.availability_managed
+            and who.role
+            not in (
+                "owner",
+                "admin",
+            )
+        ):
+            raise ConsoleError(
+                403, "Not allowed", "Owners and admins set schedules in this workspace."
+            )
+        try:
+            await set_work_schedule(
+                session,
+                who.workspace_id,
+                member_id,
+                {"tz": None, "days": days} if days else None,
+                actor=f"member:{who.member_id}",
+                now=utcnow(),
+                base_url=gw.settings.base_url,
+            )
+        except (AvailabilityError, ScheduleError) as exc:
+            raise ConsoleError(400, "Bad request", f"{exc} Nothing was changed.") from exc
+    raise web.HTTPFound(_back(scheduled=member_id))
+
+
 def _back(**what: str) -> str:
     return "/console/management?" + urlencode(what)
 
@@ -226,6 +302,9 @@ async def _notice(session: AsyncSession, who: SignedIn, query: Mapping[str, str]
     if member_id in names:
         state = "available" if query.get("available") else "offline"
         return f"{names[member_id]} is now {state}."
+    scheduled = query.get("scheduled")
+    if scheduled in names:
+        return f"{names[scheduled]}'s work schedule is saved."
     number = query.get("assigned", "").removeprefix("A-")
     if number.isdigit():
         assist = await session.scalar(
@@ -242,3 +321,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/console/management", management_page)
     app.router.add_post("/console/management/availability", toggle_availability)
     app.router.add_post("/console/management/assign", assign_unassigned)
+    app.router.add_post("/console/management/schedule", save_schedule)

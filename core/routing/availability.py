@@ -4,18 +4,24 @@ work schedule, else what is stored. Functions take the session and never commit.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.routing import assignment
 from core.routing.effective import effective_availability
-from core.routing.schedule import next_boundary
+from core.routing.schedule import next_boundary, validate
 from core.team.directory import audit
 from storage.models import Member, Workspace
 
-__all__ = ["AvailabilityError", "apply_schedules", "effective_availability", "set_availability"]
+__all__ = [
+    "AvailabilityError",
+    "apply_schedules",
+    "effective_availability",
+    "set_availability",
+    "set_work_schedule",
+]
 
 Availability = Literal["available", "offline"]
 VALUES: tuple[Availability, ...] = ("available", "offline")
@@ -97,3 +103,29 @@ async def apply_schedules(
     for workspace_id in sorted(woke):
         await assignment.hand_out(session, workspace_id, now=now, base_url=base_url)
     return changed
+
+
+async def set_work_schedule(
+    session: AsyncSession,
+    workspace_id: str,
+    member_id: str,
+    schedule: Any,
+    *,
+    actor: str,
+    now: datetime,
+    base_url: str | None = None,
+) -> Member:
+    """Replace a member's weekly work schedule (None removes it), audited; from now on the
+    schedule decides their availability (a manual change no longer holds). Raises
+    AvailabilityError (no such member) or ScheduleError (the schedule), having changed nothing."""
+    clean = validate(schedule)
+    member = await session.get(Member, member_id)
+    if member is None or member.workspace_id != workspace_id or member.status != "active":
+        raise AvailabilityError("No such member in this workspace.")
+    member.work_schedule = clean
+    member.availability_until = None
+    await audit(
+        session, workspace_id, actor, "member.work_schedule", member.id, {"work_schedule": clean}
+    )
+    await apply_schedules(session, now, base_url=base_url)
+    return member

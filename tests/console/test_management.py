@@ -105,3 +105,69 @@ async def test_management_is_enterprise_only(make_client: Any, db: Database) -> 
     response = await client.get("/console/management")
     assert response.status == 403
     assert "Management comes with the Enterprise plan" in await response.text()
+
+
+async def test_the_schedule_editor_sets_a_members_week(make_client: Any, db: Database) -> None:
+    team = await seed_team(db, utcnow())
+    client = await make_client()
+    csrf = await sign_in(client, db, team.tenant.member_id)  # the owner
+    weekdays = {
+        f"{d}_{end}": t
+        for d in ("mon", "tue", "wed", "thu", "fri")
+        for end, t in (("from", "09:00"), ("to", "17:00"))
+    }
+    url = "/console/management/schedule"
+    saved = await client.post(
+        url,
+        data={"csrf_token": csrf, "member_id": team.maria, **weekdays},
+        headers=origin(client),
+    )
+    assert saved.status == 200
+    body = await saved.text()
+    assert "Maria Lopez&#39;s work schedule is saved." in body
+    async with db.session() as session:
+        maria = await session.get(Member, team.maria)
+        assert maria is not None
+        assert maria.work_schedule == {
+            "tz": None,
+            "days": {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+        }
+        audited = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "member.work_schedule")
+        )
+        assert audited is not None and audited.target == team.maria
+
+    # Half a day given: refused, the week stays as it was.
+    half = await client.post(
+        url,
+        data={"csrf_token": csrf, "member_id": team.maria, "sat_from": "10:00"},
+        headers=origin(client),
+    )
+    assert half.status == 400 and "Saturday" in await half.text()
+    backwards = await client.post(
+        url,
+        data={"csrf_token": csrf, "member_id": team.maria, "mon_from": "18:00", "mon_to": "09:00"},
+        headers=origin(client),
+    )
+    assert backwards.status == 400 and "Nothing was changed" in await backwards.text()
+    async with db.session() as session:
+        maria = await session.get(Member, team.maria)
+        assert maria is not None and len(maria.work_schedule["days"]) == 5
+
+    # An empty week removes the schedule; a manager may not edit someone else's.
+    cleared = await client.post(
+        url, data={"csrf_token": csrf, "member_id": team.maria}, headers=origin(client)
+    )
+    assert cleared.status == 200
+    async with db.session() as session:
+        maria = await session.get(Member, team.maria)
+        assert maria is not None and maria.work_schedule is None
+    manager = await make_client()
+    manager_csrf = await sign_in(manager, db, team.priya)
+    refused = await manager.post(
+        url,
+        data={"csrf_token": manager_csrf, "member_id": team.maria, **weekdays},
+        headers=origin(manager),
+        allow_redirects=False,
+    )
+    assert refused.status == 403
