@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from storage.db import Database
 from storage.domain import Assist, AssistEvent, Proposal
 from storage.email import EmailRecord
+from storage.models import Member
 from tests.channels.email_helpers import INBOX, Mailroom, email_settings, seed, start
 from tests.channels.email_payloads import inbound_parse, simple_email
 from tests.channels.twilio_helpers import OUR_NUMBER, Phone, twilio_settings
@@ -21,8 +22,23 @@ from tests.sims.twilio import TwilioSim
 
 CUSTOMER = "jane.roe@mail.example"
 CUSTOMER_PHONE = "+15557770001"
-TEAM = ["adam@demo.example", "maria@demo.example", "olivia@demo.example", "tom@demo.example"]
+# Everyone who works the AI Inbox, support included: nobody is available (see `_unrouted`), so
+# the escalation waits unassigned and the whole team is told.
+TEAM = [
+    "adam@demo.example",
+    "maria@demo.example",
+    "olivia@demo.example",
+    "sam@demo.example",
+    "tom@demo.example",
+]
 BASE = "https://gw.example"
+
+
+async def _unrouted(db: Database) -> None:
+    """The demo workspace is on Enterprise, where an available member would be assigned the
+    assist (and told alone: tests/routing); here everyone is offline."""
+    async with db.session() as session:
+        await session.execute(update(Member).values(availability="offline"))
 
 
 def _headers(mail: dict[str, Any]) -> dict[str, str]:
@@ -88,6 +104,7 @@ async def test_an_escalation_by_email_opens_a_complete_assist_and_sends_both_ema
     db: Database, make_client: Any, sendgrid_sim: SendGridSim
 ) -> None:
     await seed(db)
+    await _unrouted(db)
     mailroom = await start(make_client, db, **email_settings(sendgrid_sim))
     before = await _numbers(db)
     first = simple_email(
@@ -157,6 +174,7 @@ async def test_an_escalation_by_sms_collects_the_details_and_emails_both(
     db: Database, make_client: Any, sendgrid_sim: SendGridSim, twilio_sim: TwilioSim
 ) -> None:
     await seed(db)
+    await _unrouted(db)
     client = await make_client(**{**twilio_settings(twilio_sim), **email_settings(sendgrid_sim)})
     phone = Phone(client, twilio_sim)
     mailroom = Mailroom(client, db)
@@ -212,6 +230,7 @@ async def test_customer_text_over_sms_and_email_never_runs_an_operator_tool(
     db: Database, make_client: Any, sendgrid_sim: SendGridSim, twilio_sim: TwilioSim
 ) -> None:
     await seed(db)
+    await _unrouted(db)
     client = await make_client(**{**twilio_settings(twilio_sim), **email_settings(sendgrid_sim)})
     phone = Phone(client, twilio_sim)
     mailroom = Mailroom(client, db)
