@@ -79,6 +79,22 @@ def _may_toggle(who: SignedIn, member_id: str) -> bool:
     return who.role in ("owner", "admin") or member_id == who.member_id
 
 
+async def _refuse_unless_may_set(
+    session: AsyncSession, who: SignedIn, member_id: str, what: str
+) -> None:
+    """A 403 page unless WHO may set MEMBER_ID's WHAT (availability, schedules): owners and
+    admins anyone's; others their own, unless owners and admins manage it for them."""
+    if not _may_toggle(who, member_id):
+        raise ConsoleError(
+            403, "Not allowed", f"Owners and admins set others' {what}; you set your own."
+        )
+    if who.role in ("owner", "admin"):
+        return
+    workspace = await session.get(Workspace, who.workspace_id)
+    if workspace is not None and workspace.availability_managed:
+        raise ConsoleError(403, "Not allowed", f"Owners and admins set {what} in this workspace.")
+
+
 async def management_page(request: web.Request) -> web.Response:
     who = await require(request, "management")
     gw = request.app[GATEWAY]
@@ -169,18 +185,9 @@ async def toggle_availability(request: web.Request) -> web.Response:
     value = text_field(form, "availability", 20)
     if value not in AVAILABILITY:
         raise ConsoleError(400, "Bad request", "Choose available or offline.")
-    if not _may_toggle(who, member_id):
-        raise ConsoleError(
-            403, "Not allowed", "Owners and admins set others' availability; you set your own."
-        )
     gw = request.app[GATEWAY]
     async with gw.db.session() as session:
-        workspace = await session.get(Workspace, who.workspace_id)
-        managed = workspace is not None and workspace.availability_managed
-        if managed and who.role not in ("owner", "admin"):
-            raise ConsoleError(
-                403, "Not allowed", "Owners and admins set availability in this workspace."
-            )
+        await _refuse_unless_may_set(session, who, member_id, "availability")
         try:
             await set_availability(
                 session,
@@ -247,34 +254,18 @@ async def save_schedule(request: web.Request) -> web.Response:
     form = await read_form(request)
     check_csrf(request, who, form)
     member_id = text_field(form, "member_id", 64)
-    if not _may_toggle(who, member_id):
-        raise ConsoleError(
-            403, "Not allowed", "Owners and admins set others' schedules; you set your own."
-        )
-    days: dict[str, list[list[str]]] = {}
-    for day, name in DAY_NAMES:
-        start, end = text_field(form, f"{day}_from", 5), text_field(form, f"{day}_to", 5)
-        if bool(start) != bool(end):
-            raise ConsoleError(
-                400, "Bad request", f"{name}: give both times, or neither for a day off."
-            )
-        if start:
-            days[day] = [[start, "24:00" if end == "00:00" else end]]
     gw = request.app[GATEWAY]
     async with gw.db.session() as session:
-        workspace = await session.get(Workspace, who.workspace_id)
-        if (
-            workspace is not None
-            and workspace.availability_managed
-            and who.role
-            not in (
-                "owner",
-                "admin",
-            )
-        ):
-            raise ConsoleError(
-                403, "Not allowed", "Owners and admins set schedules in this workspace."
-            )
+        await _refuse_unless_may_set(session, who, member_id, "schedules")
+        days: dict[str, list[list[str]]] = {}
+        for day, name in DAY_NAMES:
+            start, end = text_field(form, f"{day}_from", 5), text_field(form, f"{day}_to", 5)
+            if bool(start) != bool(end):
+                raise ConsoleError(
+                    400, "Bad request", f"{name}: give both times, or neither for a day off."
+                )
+            if start:
+                days[day] = [[start, "24:00" if end == "00:00" else end]]
         try:
             await set_work_schedule(
                 session,

@@ -20,6 +20,7 @@ from api.state import GATEWAY
 from core.team.invitations import (
     InvitationError,
     accept_invitation,
+    email_sign_in_links,
     open_invitation,
     request_password_reset,
     reset_password,
@@ -28,19 +29,14 @@ from core.team.signin import (
     SESSION_LIFETIME,
     SignInError,
     WeakPassword,
-    active_members_by_email,
     end_session,
     member_for_link,
     peek_token,
-    sign_in_link,
     sign_in_with_password,
     start_session,
 )
-from delivery.outbox.queue import enqueue
-from models.deliverable import Deliverable
-from models.task import Route
 from storage.models import Member
-from storage.types import new_id, utcnow
+from storage.types import utcnow
 
 MAX_FIELD = 320
 
@@ -135,26 +131,8 @@ async def email_link(request: web.Request) -> web.Response:
     email = str(form.get("email", "")).strip()[:MAX_FIELD]
     gateway = request.app[GATEWAY]
     if "@" in email:
-        now = utcnow()
         async with gateway.db.session() as session:
-            for member in await active_members_by_email(session, email):
-                link = await sign_in_link(session, member, gateway.settings.base_url, now=now)
-                enqueue(
-                    session,
-                    workspace_id=member.workspace_id,
-                    route=Route(channel="email", address=member.email or email),
-                    deliverables=[
-                        Deliverable(
-                            title="Your Switchboard sign-in link",
-                            text=(
-                                f"Sign in to Switchboard with this link:\n{link}\n\n"
-                                "It works once and expires in 30 minutes. If you did not ask "
-                                "for it, ignore this email."
-                            ),
-                        )
-                    ],
-                    dedupe_prefix=f"signin-link:{member.id}:{new_id()}",
-                )
+            await email_sign_in_links(session, email, gateway.settings.base_url, now=utcnow())
         gateway.wake_outbox()
     anonymous_csrf(request)
     return page(
@@ -235,8 +213,6 @@ async def invitation_accept(request: web.Request) -> web.Response:
     error = None
     async with gateway.db.session() as session:
         try:
-            if password != str(form.get("confirm", password)):
-                raise WeakPassword("The two passwords differ.")
             # No savepoint: on SQLite a SAVEPOINT opens a read transaction whose first write
             # fails at once ("database is locked") when another writer (the outbox sending
             # this very invitation) committed meanwhile. accept_invitation writes nothing
@@ -315,8 +291,6 @@ async def reset_submit(request: web.Request) -> web.Response:
     error = None
     async with gateway.db.session() as session:
         try:
-            if password != str(form.get("confirm", password)):
-                raise WeakPassword("The two passwords differ.")
             # No savepoint (see invitation_accept): reset_password writes nothing before it
             # raises.
             member = await reset_password(

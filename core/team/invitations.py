@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.team.directory import audit
 from core.team.signin import (
     TOKEN_LIFETIME,
+    Purpose,
     active_members_by_email,
     check_password_policy,
     end_member_sessions,
     hash_password,
     issue_token,
     peek_token,
+    sign_in_link,
     use_token,
 )
 from delivery.outbox.queue import enqueue
@@ -36,9 +38,27 @@ class InvitationError(ValueError):
     """The invitation cannot be accepted or cancelled; the message says why."""
 
 
-def _days(purpose: str) -> str:
-    hours = int(TOKEN_LIFETIME[purpose].total_seconds() // 3600)  # type: ignore[index]
-    return f"{hours // 24} days" if hours >= 48 else f"{hours} hour{'s' * (hours != 1)}"
+def _days(purpose: Purpose) -> str:
+    """How long a PURPOSE link lives, in words: "7 days", "1 hour", "30 minutes"."""
+    minutes = int(TOKEN_LIFETIME[purpose].total_seconds() // 60)
+    hours = minutes // 60
+    if hours >= 48:
+        return f"{hours // 24} days"
+    if hours >= 1:
+        return f"{hours} hour{'s' * (hours != 1)}"
+    return f"{minutes} minutes"
+
+
+def _email_member(session: AsyncSession, member: Member, title: str, text: str, kind: str) -> None:
+    """Queue one email to MEMBER in the caller's transaction."""
+    assert member.email is not None
+    enqueue(
+        session,
+        workspace_id=member.workspace_id,
+        route=Route(channel="email", address=member.email),
+        deliverables=[Deliverable(text=text, title=title)],
+        dedupe_prefix=f"{kind}:{member.id}:{new_id()}",
+    )
 
 
 async def send_invitation(
@@ -260,25 +280,38 @@ async def request_password_reset(
         link = f"{base_url.rstrip('/')}/console/reset/{token}"
         workspace = await session.get(Workspace, member.workspace_id)
         team = workspace.name if workspace is not None else "your workspace"
-        enqueue(
+        _email_member(
             session,
-            workspace_id=member.workspace_id,
-            route=Route(channel="email", address=member.email),
-            deliverables=[
-                Deliverable(
-                    text=(
-                        f"Someone asked to reset your Switchboard password for {team}.\n\n"
-                        f"Choose a new password here:\n{link}\n\n"
-                        f"The link works once and expires in {_days('reset')}. If it was not "
-                        "you, ignore this email: your password stays as it is."
-                    ),
-                    title="Reset your Switchboard password",
-                )
-            ],
-            dedupe_prefix=f"reset:{member.id}:{new_id()}",
+            member,
+            "Reset your Switchboard password",
+            f"Someone asked to reset your Switchboard password for {team}.\n\n"
+            f"Choose a new password here:\n{link}\n\n"
+            f"The link works once and expires in {_days('reset')}. If it was not you, ignore "
+            "this email: your password stays as it is.",
+            "reset",
         )
         await audit(
             session, member.workspace_id, "console", "password.reset_requested", member.email
+        )
+    return len(members)
+
+
+async def email_sign_in_links(
+    session: AsyncSession, email: str, base_url: str, *, now: datetime
+) -> int:
+    """ "Email me a sign-in link": a one-time link to every active account with EMAIL; returns
+    how many (the page says the same whatever the count, so it reveals no account)."""
+    members = await active_members_by_email(session, email)
+    for member in members:
+        link = await sign_in_link(session, member, base_url, now=now)
+        _email_member(
+            session,
+            member,
+            "Your Switchboard sign-in link",
+            f"Sign in to Switchboard with this link:\n{link}\n\n"
+            f"It works once and expires in {_days('signin')}. If you did not ask for it, "
+            "ignore this email.",
+            "signin-link",
         )
     return len(members)
 
