@@ -25,6 +25,7 @@ from config import Settings
 from config.metrics import Metrics
 from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
+from core.live.sessions import LivePolicy
 from core.llm.memory import SessionMemory
 from core.processing.pipeline import PipelineWorker, TaskProcessor
 from core.tools.catalogue import default_registry
@@ -36,6 +37,7 @@ from delivery.senders import ConsoleSender, Sender, StoredSender
 from scheduler.availability import AvailabilityRound
 from scheduler.housekeeping import Housekeeping, SnoozeWake
 from scheduler.leader import AdvisoryLock, SingleNode
+from scheduler.live import LiveSweeper
 from scheduler.runner import BriefingScheduler, Clock
 from storage.db import Database
 from storage.journal import TaskJournal
@@ -199,6 +201,7 @@ async def _start(
             secret.get_secret_value().encode() if secret is not None else None,
             str(settings.public_base_url) if settings.public_base_url else None,
         ),
+        live=LivePolicy.from_settings(settings),
     )
     all_senders = default_senders(settings)
     try:
@@ -251,6 +254,11 @@ async def _start(
         if gateway.pipeline is not None:
             gateway.background.append(asyncio.create_task(gateway.pipeline.run(), name="pipeline"))
         gateway.background.append(asyncio.create_task(gateway.outbox.run(), name="outbox"))
+        # Every node passes lapsed offers on and takes silent consoles off (each once).
+        gateway.live_sweeper = LiveSweeper(db, gateway.live)
+        gateway.background.append(
+            asyncio.create_task(gateway.live_sweeper.run(), name="live-operators")
+        )
         # URL training sources are fetched here, after the approval that asked has committed.
         fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
         (await resources.enter_async_context(fetcher)).start()
@@ -326,7 +334,7 @@ async def _stop(gateway: Gateway, resources: contextlib.AsyncExitStack) -> None:
     if gateway.scheduler is not None:  # before the journal it appends to
         await gateway.scheduler.close(gateway.settings.shutdown_grace)
     await gateway.journal.close()
-    for worker in (gateway.pipeline, gateway.outbox):
+    for worker in (gateway.pipeline, gateway.outbox, gateway.live_sweeper):
         if worker is not None:
             worker.stop()
     if gateway.background:

@@ -12,6 +12,7 @@ from channels.base import Channel
 from channels.errors import ChannelRejected
 from config import Settings
 from config.metrics import Metrics
+from core.live.sessions import LivePolicy
 from core.processing.pipeline import PipelineWorker
 from core.team.directory import TTLCache, route_workspace
 from core.tools.registry import ToolRegistry
@@ -19,6 +20,7 @@ from delivery.media import MediaStore
 from delivery.outbox.worker import OutboxWorker
 from delivery.ratelimit import RateLimiter
 from models.task import Task
+from scheduler.live import LiveSweeper
 from scheduler.runner import BriefingScheduler
 from storage.db import Database
 from storage.journal import Accepted, JournalClosed, TaskJournal
@@ -42,11 +44,14 @@ class Gateway:
     pipeline: PipelineWorker | None = None
     outbox: OutboxWorker | None = None
     scheduler: BriefingScheduler | None = None
+    live_sweeper: LiveSweeper | None = None
     # The LLM endpoints the classifier uses (None: offline); the AI Inbox refines replies with it.
     llm: Any = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # (member ref, workspace scope) -> (member id, workspace id), for the web channel's ingest.
     members: TTLCache = field(default_factory=TTLCache)
+    # Offer times, the presence timeout and the session cap of live operators.
+    live: LivePolicy = field(default_factory=LivePolicy)
 
     async def ingest(self, task: Task) -> Accepted:
         """Commit TASK to the inbound journal (deduped by its key) before the webhook is

@@ -152,6 +152,15 @@ class Settings(BaseSettings):
     # The AI agent hands a customer to the team when its best answer scores below this (0..1).
     escalation_confidence: float = Field(0.5, ge=0, le=1, alias="SWITCHBOARD_ESCALATION_CONFIDENCE")
 
+    # Live operators: how long an offer waits for its operator before passing to the next;
+    # how long a live operator's console may go without a heartbeat (it sends one every 10 s)
+    # before they are taken off; how many sessions one operator holds at once.
+    live_offer_seconds: float = Field(30.0, ge=1, le=600, alias="SWITCHBOARD_LIVE_OFFER_SECONDS")
+    live_presence_timeout: float = Field(
+        30.0, ge=2, le=600, alias="SWITCHBOARD_LIVE_PRESENCE_TIMEOUT"
+    )
+    live_session_cap: int = Field(3, ge=1, le=50, alias="SWITCHBOARD_LIVE_SESSION_CAP")
+
     @field_validator("database_url")
     @classmethod
     def _database_url_supported(cls, value: str) -> str:

@@ -32,6 +32,8 @@ class AiAgent(Base):
     name: Mapped[str] = mapped_column(String(120))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)  # field -> value (see args)
     channels: Mapped[list[Any]] = mapped_column(default=list)
+    # New conversations are offered to the live operators of the groups handling this agent.
+    live_routing: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -67,7 +69,10 @@ class Conversation(Base):
     """A conversation of the AI agent with a customer; the metrics are computed from these."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_started", "workspace_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_conversations_started", "workspace_id", "started_at"),
+        Index("ix_conversations_updated", "workspace_id", "updated_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -81,6 +86,16 @@ class Conversation(Base):
     first_response_seconds: Mapped[float | None] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
+    # open | snoozed (its assist is snoozed) | closed (its assist closed, or a new
+    # conversation of the customer's started after it idled)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    address: Mapped[str | None] = mapped_column(String(320))  # the customer's, on CHANNEL
+    # Where messages to the customer go ({"channel", "address", "thread"}), as they came.
+    reply_route: Mapped[dict[str, Any] | None] = mapped_column()
+    assist_id: Mapped[str | None] = mapped_column(String(32))
+    # The live session offering or holding it now (the AI stays silent while one does).
+    live_session_id: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class Assist(Base):

@@ -47,6 +47,10 @@ class Workspace(Base):
     notification_addresses: Mapped[list[Any]] = mapped_column(default=list)
     # Enterprise: owners and admins set members' availability; members do not set their own.
     availability_managed: Mapped[bool] = mapped_column(default=False)
+    # Feature flags by name (`operator`, `presence`): absent is off.
+    features: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The scopes each role holds ({"support": ["operator:read"], ...}); None: the defaults.
+    role_scopes: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
@@ -92,6 +96,8 @@ class Member(Base):
     # Weekly hours in the member's time zone: {"mon": [["09:00", "17:00"]], ...}; None: none.
     work_schedule: Mapped[dict[str, Any] | None] = mapped_column()
     assist_cap: Mapped[int | None] = mapped_column(Integer)  # None: the workspace default
+    # Scopes granted to this member beyond their role's (e.g. ["operator:write"]).
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -16,6 +16,7 @@ from core.assists.mail import AssistMailer
 from core.assists.phrases import parse_name
 from core.assists.turn import CustomerTurn
 from core.assists.turn_view import Caller
+from core.live.sessions import LivePolicy
 from core.team.agents import agent_for
 from core.team.identity import Principal
 from models.deliverable import Deliverable
@@ -54,8 +55,10 @@ class CustomerDesk:
         identity: EmailIdentity | None = None,
         links: csat.Links | None = None,
         llm: LlmGateway | None = None,
+        live: LivePolicy | None = None,
     ) -> None:
         self.confidence = confidence
+        self.live = live or LivePolicy()
         self.identity = identity
         self.links = links or csat.Links()
         self.llm = llm
@@ -70,6 +73,7 @@ class CustomerDesk:
             identity=mail.identity,
             links=mail.links,
             llm=llm,
+            live=LivePolicy.from_settings(settings),
         )
 
     @property

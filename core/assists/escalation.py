@@ -143,6 +143,7 @@ async def _open_escalation(turn: TurnView) -> list[Deliverable]:
     if conversation is not None:
         conversation.escalated = True
         conversation.resolved_by_ai = False
+        conversation.assist_id = assist.id
         conversation.customer_id = customer.id
         conversation.topic = analysis.category
         conversation.ended_at = turn.now

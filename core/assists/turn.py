@@ -18,6 +18,7 @@ from core.assists.mail import follow_up_line
 from core.assists.phrases import GREETING, THANKS, asks_for_person, cut, first_name_of
 from core.assists.replies import add_customer_reply
 from core.assists.triage import category_of
+from core.live import conversations, sessions
 from core.team import agents
 from core.team.identity import Principal
 from models.deliverable import Deliverable
@@ -60,19 +61,36 @@ class CustomerTurn:
         self.text = task.text.strip()
         self.welcome_back: str | None = None
         self.confidence = agents.escalation_confidence(agent, desk.confidence)
+        self._conversation: Conversation | None = None
+        self._said = 0
+        # A message the live operators held and gave back (nobody took the offer): recorded
+        # when it arrived, and it is the AI's now, whoever is live.
+        self.replayed = bool(task.raw.get(sessions.FALLBACK))
 
     async def run(self) -> list[Deliverable]:
         row = self.row
-        if await self._starts_afresh():
-            await self._start_conversation()
-        step = "details" if row.stage in ("ask_name", "ask_email", "confirm") else None
-        self.record("customer", self.text, step=step)
+        afresh = False
+        if not self.replayed:
+            afresh = await self._starts_afresh()
+            if afresh:
+                await self._start_conversation()
+        self._conversation = await self.conversation()
+        if self._conversation is not None and not self.replayed:
+            # Replies to the customer go where their latest message came from.
+            self._conversation.reply_route = self.task.reply_route.model_dump(mode="json")
+        if not self.replayed:
+            step = "details" if row.stage in ("ask_name", "ask_email", "confirm") else None
+            self.record("customer", self.text, step=step)
+            if await self._live(new_interaction=afresh and row.stage == "chat"):
+                return []  # a live operator has it, or is being offered it: the AI is silent
         if row.stage != "chat":
             return await escalation.collect(self)
         assist = await self._open_assist()
         if assist is not None:
             return await self._add_to_assist(assist)
         if asks_for_person(self.text):
+            if not self.replayed and await self._live(new_interaction=True):
+                return []
             return await escalation.escalate(self, REQUESTED, "requested")
         if GREETING.match(self.text):
             return self.say(self._welcome())
@@ -98,6 +116,21 @@ class CustomerTurn:
             f"({answer.confidence:.2f}, below {self.confidence:.2f})"
         )
         return await escalation.escalate(self, reason, "low_confidence")
+
+    async def _live(self, *, new_interaction: bool) -> bool:
+        """Whether the live operators take this message (see core.live.sessions)."""
+        if self._conversation is None or self.task.channel == "voice":
+            return False  # a call is answered by voice, in the call: no one types into it
+        return await sessions.customer_message(
+            self.session,
+            conversation=self._conversation,
+            agent=self.agent,
+            task_id=self.task.id,
+            text=self.text,
+            new_interaction=new_interaction,
+            now=self.now,
+            policy=self.desk.live,
+        )
 
     async def _starts_afresh(self) -> bool:
         row = self.row
@@ -131,10 +164,21 @@ class CustomerTurn:
             first_response_seconds=max(0.0, (self.now - self.task.received_at).total_seconds()),
             started_at=self.now,
             ended_at=self.now,
+            status="open",
+            address=self.caller.address,
+            reply_route=self.task.reply_route.model_dump(mode="json"),
+            updated_at=self.now,
         )
         self.session.add(conversation)
         await self.session.flush()
         row.conversation_id = conversation.id
+        await conversations.close_earlier(
+            self.session,
+            self.principal.workspace_id,
+            conversation.channel,
+            self.caller.address,
+            keep=conversation.id,
+        )
         if row.customer_id:
             found = await last_resolution(
                 self.session, self.principal.workspace_id, row.customer_id
@@ -173,6 +217,16 @@ class CustomerTurn:
             entry["email_record"] = self.task.email_record
         self.row.transcript = [*self.row.transcript, entry][-TRANSCRIPT_TURNS:]
         self.row.updated_at = self.now
+        if self._conversation is not None:
+            self._said += 1
+            conversations.add(
+                self.session,
+                self._conversation,
+                author="customer" if speaker == "customer" else "agent",
+                text=text,
+                key=f"task:{self.task.id}:{self._said}",
+                at=self.now,
+            )
 
     def say(self, *texts: str, step: str | None = None) -> list[Deliverable]:
         said = [t for t in texts if t]

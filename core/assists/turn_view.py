@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from core.assists.csat import Links
     from core.assists.email_identity import EmailIdentity
+    from core.live.sessions import LivePolicy
     from core.llm.gateway import LlmGateway
     from core.team.identity import Principal
     from models.deliverable import Deliverable
@@ -45,6 +46,9 @@ class DeskView(Protocol):
 
     @property
     def llm(self) -> LlmGateway | None: ...
+
+    @property
+    def live(self) -> LivePolicy: ...
 
 
 class TurnView(Protocol):
