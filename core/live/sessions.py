@@ -285,37 +285,37 @@ async def back_to_ai(
 
 
 async def _replay(session: AsyncSession, live: LiveSession, task_ids: list[str]) -> None:
-    """Put the customer's held messages back in the journal for the AI, in their order."""
-    if not task_ids:
-        return
+    """Put the customer's held messages back in the journal for the AI: as one task (the
+    messages of a burst, in order, one per line), so the AI answers them together, once,
+    rather than racing its own answers to each."""
     rows = {r.id: r for r in await session.scalars(select(TaskRow).where(TaskRow.id.in_(task_ids)))}
-    for n, task_id in enumerate(task_ids):
-        row = rows.get(task_id)
-        if row is None:
-            continue
-        await session.execute(
-            upsert_insert(session)(TaskRow)
-            .values(
-                id=new_id(),
-                workspace_id=row.workspace_id,
-                channel=row.channel,
-                external_id=f"live:{live.id}:{n}",
-                kind=row.kind,
-                sender_channel=row.sender_channel,
-                sender_address=row.sender_address,
-                conversation=row.conversation,
-                text=row.text,
-                attachments=row.attachments,
-                reply_route=row.reply_route,
-                raw={FALLBACK: live.id, "task": row.id},
-                sender_name=row.sender_name,
-                email_record=row.email_record,
-                received_at=row.received_at,
-                status="queued",
-                attempts=0,
-            )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "channel", "external_id"])
+    held = [rows[t] for t in task_ids if t in rows]
+    if not held:
+        return
+    first, last = held[0], held[-1]
+    await session.execute(
+        upsert_insert(session)(TaskRow)
+        .values(
+            id=new_id(),
+            workspace_id=first.workspace_id,
+            channel=last.channel,
+            external_id=f"live:{live.id}",
+            kind=first.kind,
+            sender_channel=last.sender_channel,
+            sender_address=last.sender_address,
+            conversation=last.conversation,
+            text="\n".join(r.text for r in held if r.text),
+            attachments=[],
+            reply_route=last.reply_route,
+            raw={FALLBACK: live.id, "tasks": [r.id for r in held]},
+            sender_name=last.sender_name,
+            email_record=last.email_record,
+            received_at=first.received_at,
+            status="queued",
+            attempts=0,
         )
+        .on_conflict_do_nothing(index_elements=["workspace_id", "channel", "external_id"])
+    )
 
 
 # --------------------------------------------------------------------- the operator's side
