@@ -18,10 +18,11 @@ from core.assists.phrases import cut
 from core.assists.records import create_assist, customer_for
 from core.assists.replies import add_customer_reply
 from core.assists.turn import TRANSCRIPT_TURNS
+from core.live import conversations
 from core.team.identity import Principal
 from models.deliverable import CardField, Deliverable
 from models.task import Task
-from storage.domain import Assist, Customer
+from storage.domain import Assist, Conversation, Customer
 from storage.email import EmailRecord
 from storage.inbox import CustomerSession
 
@@ -61,11 +62,54 @@ async def record_for_team(
         )
     await _link_email(session, task, assist)
     answer += await follow_up_line(session, assist)
+    await _converse(session, task, caller, row, assist, text, answer, now)
     reply = {"from": "agent", "text": answer, "at": now.isoformat()}
     row.stage, row.reason = "chat", None  # an agent taken off mid-escalation leaves no step
     row.transcript = [*row.transcript, entry, reply][-TRANSCRIPT_TURNS:]
     row.updated_at = now
     return [Deliverable(text=answer)]
+
+
+async def _converse(
+    session: AsyncSession,
+    task: Task,
+    caller: Caller,
+    row: CustomerSession,
+    assist: Assist,
+    text: str,
+    answer: str,
+    now: datetime,
+) -> None:
+    """The conversation record of the customer's messages to the team (one per assist), with
+    this message and what they were told."""
+    conversation = (
+        await session.get(Conversation, row.conversation_id) if row.conversation_id else None
+    )
+    if conversation is None or conversation.assist_id != assist.id:
+        conversation = Conversation(
+            workspace_id=assist.workspace_id,
+            agent_id=None,
+            customer_id=assist.customer_id,
+            channel=task.channel,
+            escalated=True,
+            started_at=now,
+            ended_at=now,
+            status="open",
+            address=caller.address,
+            assist_id=assist.id,
+            updated_at=now,
+        )
+        session.add(conversation)
+        await session.flush()
+        row.conversation_id = conversation.id
+        assist.conversation_id = assist.conversation_id or conversation.id
+    conversation.reply_route = task.reply_route.model_dump(mode="json")
+    conversations.add(
+        session, conversation, author="customer", text=text, key=f"task:{task.id}:1", at=now
+    )
+    conversations.add(
+        session, conversation, author="agent", text=answer, key=f"task:{task.id}:2", at=now
+    )
 
 
 async def _open(
