@@ -21,6 +21,7 @@ from core.assists.email_records import (
 )
 from core.assists.matching import AssistMatch, customer_addresses
 from core.assists.notify import notify_team
+from core.live import conversations
 from models.deliverable import CardField
 from storage.domain import Assist, AssistEvent
 from storage.models import TaskRow
@@ -125,6 +126,9 @@ async def thread_email_reply(
     )
     if reason is not None:
         return ReplyOutcome(created=True, flagged=True)
+    await conversations.record_for_assist(
+        session, assist, author="customer", text=body, key=f"email:{task['id']}", at=now
+    )
     who = f"{mail.from_name} <{mail.from_address}>" if mail.from_name else mail.from_address
     lines = [f"{who} replied to {assist.ref} ({assist.subject or mail.subject}):", "", body, ""]
     if reopened:

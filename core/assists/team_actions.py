@@ -20,6 +20,7 @@ from core.assists.email_identity import EmailIdentity
 from core.assists.history import resolution_of
 from core.assists.mail import AssistMailer
 from core.assists.snooze import wake
+from core.live import conversations
 from core.routing.notices import tell_assignee
 from storage.domain import Assist, AssistEvent
 from storage.models import Member
@@ -104,6 +105,9 @@ async def send_reply(
     assist read (whoever answers has read it)."""
     subject, message_id = await mailer.email_customer(session, assist, to, text, None)
     event = _record(session, assist, "reply", author=author, body=text, now=now)
+    await conversations.record_for_assist(
+        session, assist, author="member", text=text, key=f"assist-reply:{event.id}", at=now
+    )
     _apply(assist, reply_changes(assist), now)
     assist.unread = False
     await session.flush()

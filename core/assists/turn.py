@@ -119,8 +119,10 @@ class CustomerTurn:
 
     async def _live(self, *, new_interaction: bool) -> bool:
         """Whether the live operators take this message (see core.live.sessions)."""
-        if self._conversation is None or self.task.channel == "voice":
-            return False  # a call is answered by voice, in the call: no one types into it
+        if self._conversation is None or self.task.channel not in sessions.LIVE_CHANNELS:
+            # A call is answered by voice, in the call (no one types into it), and an email
+            # is not a conversation in real time: its assist threads the team's replies.
+            return False
         return await sessions.customer_message(
             self.session,
             conversation=self._conversation,

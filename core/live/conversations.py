@@ -266,3 +266,16 @@ async def close_earlier(
     )
     for earlier in found:
         earlier.status = "closed"
+
+
+async def record_for_assist(
+    session: AsyncSession, assist: Assist, *, author: str, text: str, key: str, at: datetime
+) -> bool:
+    """Record a message of ASSIST's conversation (a customer's emailed reply, the team's
+    answer from the AI Inbox), when the assist came from one."""
+    if not assist.conversation_id:
+        return False
+    conversation = await session.get(Conversation, assist.conversation_id)
+    if conversation is None or conversation.workspace_id != assist.workspace_id:
+        return False
+    return await record(session, conversation, author=author, text=text, key=key, at=at)

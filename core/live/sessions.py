@@ -50,6 +50,8 @@ MESSAGE_MAX = 4000
 # The task raw field that marks a customer message put back for the AI after an offer lapsed.
 FALLBACK = "live_fallback"
 ENDED = ("completed", "ai")
+# The channels a customer talks on in real time, where an operator may take the conversation.
+LIVE_CHANNELS = ("sms", "whatsapp", "telegram", "web")
 
 
 @dataclass(frozen=True)

@@ -146,3 +146,39 @@ async def test_a_taken_session_is_answered_by_the_operator_then_handed_back(
 
 async def _has(db: Database, live: Any, message: tuple[str, str]) -> bool:
     return message in await messages_of(db, live, CUSTOMER)
+
+
+async def test_asking_for_a_person_mid_conversation_is_offered_then_escalates_if_untaken(
+    db: Database, make_client: Any, twilio_sim: TwilioSim
+) -> None:
+    live = await set_up(db, members=(MARIA,))
+    phone = await start(make_client, twilio_sim, **FAST)
+    await phone.text(CUSTOMER, "hello")
+    assert await phone.replies(CUSTOMER) == [WELCOME]  # nobody live yet: the AI
+    await go_live(db, live, MARIA)
+    await phone.text(CUSTOMER, "I want to talk to a person")
+    first = await offered(db, live, MARIA)
+    assert first.held and len(twilio_sim.sent(to=CUSTOMER)) == 1
+    # Maria lets it lapse: the AI's escalation runs as it always did (it asks for a name).
+    replies = await phone.replies(CUSTOMER, count=2)
+    assert replies[1].endswith("What's your name?")
+
+
+async def test_with_live_operator_mode_off_nobody_is_offered_anything(
+    db: Database, make_client: Any, twilio_sim: TwilioSim
+) -> None:
+    from core.live import access, sessions
+    from storage.models import Workspace
+    from storage.types import utcnow
+
+    live = await set_up(db)
+    phone = await start(make_client, twilio_sim, **FAST)
+    await go_live(db, live, MARIA)
+    async with db.session() as session:
+        workspace = await session.get(Workspace, live.workspace_id)
+        assert workspace is not None
+        await access.set_features(session, workspace, operator=False, actor="test")
+        await sessions.stop_all(session, workspace.id, now=utcnow(), policy=sessions.LivePolicy())
+    await phone.text(CUSTOMER, "hello")
+    assert await phone.replies(CUSTOMER) == [WELCOME]
+    assert await live_sessions(db, live) == []
