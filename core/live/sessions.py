@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.links import console_path, console_url
 from core.live import access, conversations, groups, presence
 from core.live.presence import DEFAULT_TIMEOUT
 from core.team.directory import Conflict, DirectoryError, NotFound, audit
@@ -59,11 +60,15 @@ class LivePolicy:
     offer_seconds: float = 30.0
     presence_timeout: float = DEFAULT_TIMEOUT
     cap: int = 3
+    base_url: str | None = None  # PUBLIC_BASE_URL, for the console's links in chat offers
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LivePolicy:
         return cls(
-            settings.live_offer_seconds, settings.live_presence_timeout, settings.live_session_cap
+            settings.live_offer_seconds,
+            settings.live_presence_timeout,
+            settings.live_session_cap,
+            str(settings.public_base_url) if settings.public_base_url else None,
         )
 
 
@@ -200,13 +205,18 @@ async def _offer(
     await _changed(session, live)
     held = await session.get(presence.OperatorPresence, member_id)
     if held is not None and held.via == "chat" and held.route:
-        await _offer_by_chat(session, live, held.route, now)
+        await _offer_by_chat(session, live, held.route, now, policy)
 
 
 async def _offer_by_chat(
-    session: AsyncSession, live: LiveSession, route: dict[str, Any], now: datetime
+    session: AsyncSession,
+    live: LiveSession,
+    route: dict[str, Any],
+    now: datetime,
+    policy: LivePolicy,
 ) -> None:
-    """An operator live by chat gets the offer there: on Slack with an Accept button."""
+    """An operator live by chat gets the offer there: on Slack with an Accept button, on
+    other channels with the console's link (they take it there)."""
     conversation = await session.get(Conversation, live.conversation_id)
     if conversation is None:
         return
@@ -214,9 +224,11 @@ async def _offer_by_chat(
     said = next((m.text for m in reversed(first) if m.author == "customer"), "")
     who = conversation.address or "a customer"
     wait = int((live.offer_expires_at - now).total_seconds()) if live.offer_expires_at else 30
-    text = (
-        f'Live conversation offered: {who} on {conversation.channel} wrote: "{said[:300]}"\n'
+    text = f'Live conversation offered: {who} on {conversation.channel} wrote: "{said[:300]}"\n' + (
         f"Accept within {wait} seconds."
+        if route["channel"] == "slack"
+        else f"Accept it in the console within {wait} seconds: "
+        + (console_url(policy.base_url, "live") or console_path("live"))
     )
     enqueue(
         session,
