@@ -38,6 +38,7 @@ from models.deliverable import Deliverable
 from models.task import Route
 from storage.db import upsert_insert
 from storage.domain import AiAgent, Conversation
+from storage.inbox import CustomerSession
 from storage.live import LiveSession
 from storage.models import Member, TaskRow, Workspace
 from storage.types import new_id
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MESSAGE_MAX = 4000
+TRANSCRIPT_TURNS = 60  # as the AI agent's desk keeps
 # The task raw field that marks a customer message put back for the AI after an offer lapsed.
 FALLBACK = "live_fallback"
 ENDED = ("completed", "ai")
@@ -447,9 +449,29 @@ async def send(
         return False
     if live.slack:
         _to_slack(session, live, f"{member.name}: {body}", f"live-echo:{live.id}:{key}")
+    await _remember(session, conversation, body, now)
     live.updated_at = now
     await _event(session, live, "live_message", member.id)
     return True
+
+
+async def _remember(
+    session: AsyncSession, conversation: Conversation, text: str, now: datetime
+) -> None:
+    """The AI agent's memory of the conversation (the customer's session row) keeps what the
+    operator said, so that when it takes the conversation back it knows what was promised."""
+    if not conversation.address:
+        return
+    row = await session.scalar(
+        select(CustomerSession).where(
+            CustomerSession.workspace_id == conversation.workspace_id,
+            CustomerSession.channel == conversation.channel,
+            CustomerSession.address == conversation.address,
+        )
+    )
+    if row is not None and row.conversation_id == conversation.id:
+        entry = {"from": "member", "text": text, "at": now.isoformat()}
+        row.transcript = [*row.transcript, entry][-TRANSCRIPT_TURNS:]
 
 
 async def _tell_customer(
