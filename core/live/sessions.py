@@ -412,10 +412,12 @@ async def send(
     *,
     key: str,
     now: datetime,
+    echo: bool = True,
 ) -> bool:
     """MEMBER's message to the customer, through the outbox on the conversation's route.
     KEY (from the console: one per message typed) makes a resent request a no-op; whether
-    it was sent now."""
+    it was sent now. A session held in a Slack thread gets a copy there (ECHO), unless the
+    message was written in that thread."""
     body = text.strip()
     if not body:
         raise DirectoryError("Write a message first.")
@@ -431,7 +433,7 @@ async def send(
         session, live, conversation, body, now, f"msg:{key}", author="member", member=member
     ):
         return False
-    if live.slack:
+    if live.slack and echo:
         _to_slack(session, live, f"{member.name}: {body}", f"live-echo:{live.id}:{key}")
     live.updated_at = now
     await _event(session, live, "live_message", member.id)
