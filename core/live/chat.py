@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.live import conversations, sessions
@@ -31,8 +31,6 @@ DONE_WORDS = frozenset({"done", "complete", "completed"})
 # How much of the conversation the thread shows once accepted.
 HISTORY = 10
 HISTORY_CHARS = 500
-# How many of a member's recent sessions a thread reply is matched against.
-RECENT = 20
 TITLE = "Live conversation"
 AUTHORS = {"customer": "Customer", "agent": "AI assistant", "system": "Note"}
 
@@ -194,11 +192,7 @@ async def _in_thread(
     session they hold; None when the thread is no session's."""
     assert principal.member_id is not None
     live = await _held_in(
-        session,
-        principal.workspace_id,
-        principal.member_id,
-        task.reply_route.address,
-        str(task.reply_route.thread),
+        session, principal.workspace_id, task.reply_route.address, str(task.reply_route.thread)
     )
     if live is None:
         return None
@@ -240,23 +234,20 @@ def _key(task: Task) -> str:
 
 
 async def _held_in(
-    session: AsyncSession, workspace_id: str, member_id: str, channel: str, thread: str
+    session: AsyncSession, workspace_id: str, channel: str, thread: str
 ) -> LiveSession | None:
-    """MEMBER_ID's session (held now, or once) whose Slack thread is CHANNEL / THREAD."""
-    recent = await session.scalars(
+    """The session held (now, or once) in the Slack thread CHANNEL / THREAD. The channel is
+    the DM of the one member who can write there, so the thread alone says whose it is."""
+    return await session.scalar(
         select(LiveSession)
         .where(
             LiveSession.workspace_id == workspace_id,
-            or_(LiveSession.operator_id == member_id, LiveSession.transferred_by == member_id),
+            LiveSession.slack["channel"].as_string() == channel,
+            LiveSession.slack["ts"].as_string() == thread,
         )
         .order_by(LiveSession.updated_at.desc())
-        .limit(RECENT)
+        .limit(1)
     )
-    for live in recent:
-        where = live.slack or {}
-        if where.get("channel") == channel and where.get("ts") == thread:
-            return live
-    return None
 
 
 def _over(live: LiveSession, member: Member) -> str:
@@ -273,4 +264,4 @@ def _over(live: LiveSession, member: Member) -> str:
         )
     if live.transferred_by == member.id:
         return "You transferred this conversation, so nothing was sent to the customer."
-    return "You are not holding this conversation, so nothing was sent."
+    return "This conversation was handed on, so nothing was sent to the customer."

@@ -11,13 +11,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.live import access, groups, presence
+from core.live import access, groups, presence, sessions
 from core.team.agents import create_workspace_with_agent
 from storage.db import Database
 from storage.live import LiveSession
 from storage.models import TaskRow
 from storage.types import utcnow
-from tests.channels.slack_payloads import SIGNING_SECRET, block_actions, direct_message, post
+from tests.channels.slack_payloads import (
+    CHANNEL,
+    SIGNING_SECRET,
+    block_actions,
+    direct_message,
+    post,
+    sign,
+)
 from tests.channels.twilio_helpers import Phone, twilio_settings
 from tests.factories import make_member, unique
 from tests.helpers import settled, wait_until
@@ -101,10 +108,16 @@ def _session_id(offer: dict[str, Any]) -> str:
 
 
 async def _start(
-    db: Database, make_client: Any, slack_sim: SlackSim, twilio_sim: TwilioSim
+    db: Database,
+    make_client: Any,
+    slack_sim: SlackSim,
+    twilio_sim: TwilioSim,
+    *,
+    went_live_in: str = DM,
 ) -> Live:
     """One workspace (so both the Slack team and the Twilio number reach it): an operator
-    linked on Slack, in a group handling the AI agent, live by chat with offers to their DM."""
+    linked on Slack, in a group handling the AI agent, live by a chat message they wrote in
+    WENT_LIVE_IN (what the `set_live` tool passes as the route)."""
     now = utcnow()
     async with db.session() as session:
         made = await create_workspace_with_agent(session, unique("workspace"))
@@ -130,7 +143,7 @@ async def _start(
             workflows=None,
             via="chat",
             now=now,
-            route={"channel": "slack", "address": DM},
+            route={"channel": "slack", "address": went_live_in},
         )
     client = await make_client(
         SLACK_BOT_TOKEN=slack_sim.token,
@@ -217,9 +230,25 @@ async def test_operator_holds_the_session_in_the_slack_thread(
 async def test_declined_offer_goes_to_the_ai_and_its_buttons_answer_with_the_reason(
     db: Database, make_client: Any, slack_sim: SlackSim, twilio_sim: TwilioSim
 ) -> None:
-    live = await _start(db, make_client, slack_sim, twilio_sim)
+    # Gone live from a shared channel: the offer still comes as a DM.
+    live = await _start(db, make_client, slack_sim, twilio_sim, went_live_in=CHANNEL)
     await live.phone.text(CUSTOMER, "Can someone help me with a refund?")
     offer = await live.offer()
+    assert slack_sim.posted(CHANNEL) == []
+
+    # A press Slack did not sign is refused, and takes nothing on.
+    forged = block_actions(
+        user=OPERATOR,
+        action_id="live_accept",
+        value=_session_id(offer),
+        channel=DM,
+        message=offer,
+    )
+    refused = await post(live.client, forged, signed=False)
+    assert refused.status == 401
+    bad = await post(live.client, forged, headers=sign(forged, secret="not-the-signing-secret"))
+    assert bad.status == 401
+    assert (await live.session()).status == "offered"
 
     # Someone whose Slack account is linked to nobody cannot take it.
     await live.press("live_accept", offer, user=STRANGER)
@@ -244,4 +273,37 @@ async def test_declined_offer_goes_to_the_ai_and_its_buttons_answer_with_the_rea
     await settled(db)
     assert (await live.session()).status == "ai"
     assert "No longer offered" in live.stored(offer)["text"]
+    assert len(twilio_sim.sent(to=CUSTOMER)) == 1
+
+
+async def test_operator_going_offline_hands_the_session_on_and_the_thread_says_so(
+    db: Database, make_client: Any, slack_sim: SlackSim, twilio_sim: TwilioSim
+) -> None:
+    live = await _start(db, make_client, slack_sim, twilio_sim)
+    await live.phone.text(CUSTOMER, "Is anyone there?")
+    offer = await live.offer()
+    await live.press("live_accept", offer)
+    await live.in_thread(offer, "The conversation so far")
+    held = await live.session()
+    assert held.status == "active" and held.operator_id is not None
+
+    gateway = live.phone.gateway
+    async with db.session() as session:
+        await sessions.mark_offline(
+            session,
+            held.workspace_id,
+            held.operator_id,
+            now=utcnow(),
+            policy=gateway.live,
+            reason="went offline",
+        )
+    await live.in_thread(offer, "You are no longer live")
+    # Nobody else is live: the AI has the conversation again, and the customer is told.
+    (told,) = await live.texts_to_customer(1)
+    assert "AI assistant will take it from here" in told
+    assert (await live.session()).status == "ai"
+
+    await live.reply(offer, "Still there?")
+    await live.in_thread(offer, "nothing was sent")
+    await settled(db)
     assert len(twilio_sim.sent(to=CUSTOMER)) == 1
