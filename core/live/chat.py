@@ -9,6 +9,7 @@ and a customer's text never reaches this code as an operator's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,10 @@ DONE_WORDS = frozenset({"done", "complete", "completed"})
 HISTORY = 10
 HISTORY_CHARS = 500
 TITLE = "Live conversation"
+# Slack's markup in message text: links (`<url>`, `<url|label>`), channels, special mentions.
+_LINK = re.compile(r"<((?:https?://|mailto:|tel:)[^|>\s]+)(?:\|([^>]*))?>")
+_CHANNEL = re.compile(r"<#[A-Z0-9]+\|([^>]*)>")
+_SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 AUTHORS = {"customer": "Customer", "agent": "AI assistant", "system": "Note"}
 
 
@@ -116,6 +121,15 @@ async def _answer_offer(
         ]
     except DirectoryError as exc:  # Forbidden: the feature is off, or a scope is missing
         return [Deliverable(kind="error", text=str(exc))]
+    if verb == "accept" and live.slack != edit:
+        # Held already from a later offer of the same session: that thread is the one.
+        return [
+            _answered(edit, session_id, "gone", "You hold it from a later offer."),
+            Deliverable(
+                text="You hold this conversation already: write in the thread of its latest "
+                "offer, or in the console."
+            ),
+        ]
     conversation = await session.get(Conversation, live.conversation_id)
     who = _who(conversation)
     if verb == "decline":
@@ -216,13 +230,29 @@ async def _in_thread(
                 )
             ]
         await sessions.send(
-            session, workspace, member, live.id, text, key=_key(task), now=now, echo=False
+            session, workspace, member, live.id, plain(text), key=_key(task), now=now, echo=False
         )
     except DirectoryError as exc:
         return [Deliverable(kind="error", text=str(exc))]
     if task.attachments:
         return [Deliverable(text="Sent, without the files: only text reaches the customer.")]
     return []  # the customer has it; nothing to add in the thread
+
+
+def plain(text: str) -> str:
+    """TEXT as the customer should read it (by SMS, say), without Slack's markup: a link is
+    its address (or its label and address, where those differ)."""
+
+    def link(match: re.Match[str]) -> str:
+        url, label = match.group(1), match.group(2)
+        target = url.removeprefix("mailto:").removeprefix("tel:")
+        if not label or label in (target, url.split("://", 1)[-1]):
+            return label or target
+        return f"{label} ({target})"
+
+    text = _LINK.sub(link, text)
+    text = _CHANNEL.sub(r"#\1", text)
+    return _SPECIAL.sub(r"@\1", text)
 
 
 def _key(task: Task) -> str:

@@ -9,9 +9,11 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core.live import access, groups, presence, sessions
+from core.live.chat import plain
 from core.team.agents import create_workspace_with_agent
 from storage.db import Database
 from storage.live import LiveSession
@@ -203,19 +205,22 @@ async def test_operator_holds_the_session_in_the_slack_thread(
             select(TaskRow).where(TaskRow.external_id == payload["event_id"])
         )
     assert members is not None and members.status == "done"
+    # Slack writes a typed address as markup; the customer reads the address itself.
+    await live.reply(offer, "Track it at <https://track.example/1182> &amp; see")
+    assert (await live.texts_to_customer(2))[1] == "Track it at https://track.example/1182 & see"
 
     # "done" in the thread: the customer is told, the thread says so, the session is over.
     await live.reply(offer, "done")
-    told = await live.texts_to_customer(2)
-    assert "AI assistant will take it from here" in told[1]
+    told = await live.texts_to_customer(3)
+    assert "AI assistant will take it from here" in told[2]
     await live.in_thread(offer, "Session completed")
     assert (await live.session()).status == "completed"
 
     # The customer's next message is the AI's again: answered, and not copied to the thread.
     in_thread = len(live.thread(offer))
     await live.phone.text(CUSTOMER, "What are your opening hours?")
-    answered = await live.texts_to_customer(3)
-    assert answered[2] not in told
+    answered = await live.texts_to_customer(4)
+    assert answered[3] not in told
     await settled(db)
     assert len(live.thread(offer)) == in_thread
     texted = len(twilio_sim.sent(to=CUSTOMER))
@@ -307,3 +312,18 @@ async def test_operator_going_offline_hands_the_session_on_and_the_thread_says_s
     await live.in_thread(offer, "nothing was sent")
     await settled(db)
     assert len(twilio_sim.sent(to=CUSTOMER)) == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        ("see <https://a.example/x|the tracker>", "see the tracker (https://a.example/x)"),
+        ("see <http://a.example|a.example>", "see a.example"),
+        ("mail <mailto:help@a.example|help@a.example>", "mail help@a.example"),
+        ("call <tel:+15550100|+15550100>", "call +15550100"),
+        ("ask in <#C0OPS0001|ops> <!here>", "ask in #ops @here"),
+        ("a plain line", "a plain line"),
+    ],
+)
+def test_operator_text_reaches_the_customer_without_slack_markup(written: str, sent: str) -> None:
+    assert plain(written) == sent
