@@ -34,6 +34,9 @@ MAX_CHANGES_SHOWN = 20
 
 APPROVE_ACTION = "proposal_approve"
 REJECT_ACTION = "proposal_reject"
+# The buttons on a live conversation offered to an operator live by Slack (core.live).
+LIVE_ACCEPT_ACTION = "live_accept"
+LIVE_DECLINE_ACTION = "live_decline"
 
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,40}")
 
@@ -42,6 +45,12 @@ OUTCOMES = {
     "rejected": "❌ Rejected",
     "expired": "⌛ Expired",
     "stale": "⚠️ Not carried out",
+}
+# What an answered live offer says in place of its buttons.
+LIVE_OUTCOMES = {
+    "accepted": "✅ Accepted",
+    "declined": "↩️ Declined",
+    "gone": "⌛ No longer offered",
 }
 
 
@@ -78,6 +87,8 @@ def render(deliverable: Deliverable) -> list[Message]:
             units = _list(deliverable)
         case "proposal" if isinstance(deliverable.data.get("proposal"), Mapping):
             units = _proposal(deliverable, deliverable.data["proposal"], outcome=None)
+        case _ if isinstance(deliverable.data.get("live_offer"), Mapping):
+            units = _live_offer(deliverable, deliverable.data["live_offer"])
         case "error":
             units = _sections(f"⚠️ {deliverable.text}")
         case _:
@@ -313,6 +324,34 @@ def _proposal(
             )
         )
     return units
+
+
+def _live_offer(deliverable: Deliverable, offer: Mapping[str, Any]) -> list[_Unit]:
+    """A live conversation offered to the operator: Accept and Decline while it waits; once
+    answered (the same message, updated in place), the outcome where the buttons were."""
+    units = _header(deliverable.title)
+    outcome = offer.get("outcome")
+    if isinstance(outcome, str):
+        label = LIVE_OUTCOMES.get(outcome, "Answered")
+        return units + _sections(deliverable.text, prefix=f"*{label}:*")
+    units += _sections(deliverable.text)
+    session_id = str(offer.get("session_id") or "")
+    if not session_id:
+        return units
+    buttons = [
+        ButtonElement(
+            text=PlainTextObject(text="Accept", emoji=True),
+            action_id=LIVE_ACCEPT_ACTION,
+            value=session_id,
+            style="primary",
+        ),
+        ButtonElement(
+            text=PlainTextObject(text="Decline", emoji=True),
+            action_id=LIVE_DECLINE_ACTION,
+            value=session_id,
+        ),
+    ]
+    return [*units, _Unit(ActionsBlock(block_id=f"live:{session_id}"[:255], elements=buttons), "")]
 
 
 # --------------------------------------------------------------------------- packing

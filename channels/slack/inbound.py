@@ -23,7 +23,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import InboundRequest
 from channels.errors import ChannelRejected, validation_message
-from channels.slack.blocks import APPROVE_ACTION, REJECT_ACTION
+from channels.slack.blocks import (
+    APPROVE_ACTION,
+    LIVE_ACCEPT_ACTION,
+    LIVE_DECLINE_ACTION,
+    REJECT_ACTION,
+)
 from models.task import Approval, Attachment, Route, Sender, Task, TaskKind
 from storage.types import new_id
 
@@ -465,6 +470,50 @@ async def _on_decision(
     return None
 
 
+async def _on_live(
+    ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+) -> BoltResponse | None:
+    """Accept / Decline on a live conversation offered by DM: a command the pipeline hands to
+    the live operators' core (core.live.chat) without the classifier. The offer's channel and
+    ts travel along: the session is held in that message's thread, and the offer is updated
+    in place with the answer."""
+    payload: BlockActions = context[ENVELOPE]
+    action = payload.actions[0]
+    container = payload.container or Container()
+    channel = container.channel_id or (payload.channel.id if payload.channel else None)
+    message_ts = container.message_ts or (payload.message.ts if payload.message else None)
+    team_id = payload.team_id
+    if not action.value or not channel or not message_ts or not team_id:
+        return BoltResponse(
+            status=400,
+            body="invalid request: a live offer button needs its value, team, channel and message",
+        )
+    verb = "accept" if action.action_id == LIVE_ACCEPT_ACTION else "decline"
+    user = payload.user.id
+    context[DRAFT] = Draft(
+        team_id=team_id,
+        kind="command",
+        # A double click, or Slack redelivering it, is one answer; the message ts keeps apart
+        # a later offer of the same session (passed on, then back to this operator).
+        external_id=f"live:{action.value}:{message_ts}:{user}:{verb}"[:200],
+        user_id=user,
+        conversation=f"{channel}:{message_ts}",
+        text=f"live {verb}",
+        route=Route(channel="slack", address=channel, thread=message_ts),
+        raw={
+            **body,
+            "live": {
+                "action": verb,
+                "session_id": action.value,
+                "channel": channel,
+                "ts": message_ts,
+            },
+        },
+    )
+    await ack()
+    return None
+
+
 # Events API events the listeners below turn into drafts.
 MESSAGE_EVENTS = {"app_mention": _on_mention, "message": _on_message}
 
@@ -521,4 +570,6 @@ def build_app(token: str, client: AsyncWebClient, logger: logging.Logger) -> Asy
     app.command(COMMAND)(_on_command)
     app.action(APPROVE_ACTION)(_on_decision)
     app.action(REJECT_ACTION)(_on_decision)
+    app.action(LIVE_ACCEPT_ACTION)(_on_live)
+    app.action(LIVE_DECLINE_ACTION)(_on_live)
     return app

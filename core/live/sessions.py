@@ -40,7 +40,7 @@ from storage.db import upsert_insert
 from storage.domain import AiAgent, Conversation
 from storage.inbox import CustomerSession
 from storage.live import LiveSession
-from storage.models import Member, TaskRow, Workspace
+from storage.models import ChannelIdentity, Member, TaskRow, Workspace
 from storage.types import new_id
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ async def _offer_by_chat(
     enqueue(
         session,
         workspace_id=live.workspace_id,
-        route=Route(channel=route["channel"], address=route["address"]),
+        route=Route(channel=route["channel"], address=await _offer_address(session, live, route)),
         deliverables=[
             Deliverable(
                 text=text,
@@ -245,6 +245,25 @@ async def _offer_by_chat(
         ],
         dedupe_prefix=f"live-offer:{live.id}:{len(live.tried)}",
     )
+
+
+async def _offer_address(session: AsyncSession, live: LiveSession, route: dict[str, Any]) -> str:
+    """Where the offer goes on ROUTE's channel. On Slack always the operator's DM, whichever
+    channel they went live from: the customer's words stay out of shared channels, and the
+    bot hears the replies in the offer's thread there without being mentioned."""
+    address = str(route["address"])
+    if route["channel"] != "slack" or address.startswith(("D", "U", "W")):
+        return address
+    user = await session.scalar(
+        select(ChannelIdentity.address)
+        .where(
+            ChannelIdentity.workspace_id == live.workspace_id,
+            ChannelIdentity.member_id == live.offered_to,
+            ChannelIdentity.channel == "slack",
+        )
+        .limit(1)
+    )
+    return user or address  # a user id: Slack posts it in the DM with them
 
 
 async def expire_offer(
@@ -428,10 +447,12 @@ async def send(
     *,
     key: str,
     now: datetime,
+    echo: bool = True,
 ) -> bool:
     """MEMBER's message to the customer, through the outbox on the conversation's route.
     KEY (from the console: one per message typed) makes a resent request a no-op; whether
-    it was sent now."""
+    it was sent now. A session held in a Slack thread gets a copy there (ECHO), unless the
+    message was written in that thread."""
     body = text.strip()
     if not body:
         raise DirectoryError("Write a message first.")
@@ -447,7 +468,7 @@ async def send(
         session, live, conversation, body, now, f"msg:{key}", author="member", member=member
     ):
         return False
-    if live.slack:
+    if live.slack and echo:
         _to_slack(session, live, f"{member.name}: {body}", f"live-echo:{live.id}:{key}")
     await _remember(session, conversation, body, now)
     live.updated_at = now
@@ -653,6 +674,13 @@ async def release(
         if live.status == "offered" and live.offered_to == member_id:
             await pass_on(session, live, now=now, policy=policy, reason="operator went offline")
         elif live.status == "active" and live.operator_id == member_id:
+            _to_slack(
+                session,
+                live,
+                "You are no longer live, so this conversation was handed on: to another live "
+                "operator, or back to the AI assistant.",
+                f"live-released:{live.id}:{now.timestamp()}",
+            )
             live.operator_id = None
             live.group_id = None
             live.tried = [member_id]
@@ -683,6 +711,14 @@ async def stop_all(
     for session_id in ids:
         live = await _locked(session, session_id)
         if live is not None and live.status in ("offered", "active"):
+            if live.status == "active":
+                _to_slack(
+                    session,
+                    live,
+                    "Live Operator Mode was turned off: the AI assistant has this conversation "
+                    "again.",
+                    f"live-stopped:{live.id}",
+                )
             await back_to_ai(session, live, now=now, reason="Live Operator Mode turned off")
 
 

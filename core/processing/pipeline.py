@@ -22,6 +22,7 @@ from core.approvals.proposals import Draft, proposal_payload, propose, render_pr
 from core.assists.csat import Links
 from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier
+from core.live import chat as live_chat
 from core.schedules import briefings
 from core.team.identity import Principal, resolve
 from core.tools import control, learning
@@ -133,6 +134,11 @@ class TaskProcessor:
             return await self._brief(session, task, principal)
         if task.kind == "approval" and task.approval is not None:
             return await self._decide(session, task, task.approval, principal, now)
+        # An operator's answer to a live offer, or their reply in a live session's Slack
+        # thread: for the customer, never for the classifier (core.live.chat).
+        relayed = await live_chat.relay(session, task, principal, now, self._customers.live)
+        if relayed is not None:
+            return Outcome(task.reply_route, relayed, principal.member_id)
         if principal.is_customer:
             # Customer text is data: it never reaches the operator tools. The AI agent answers
             # it (and escalates to the team) where one serves the channel; else it goes to the
