@@ -241,17 +241,18 @@ async def delete_group(
 
 async def workflows_of(session: AsyncSession, workspace_id: str, member_id: str) -> list[AiAgent]:
     """The AI agents MEMBER_ID's groups handle: the workflows they may go live on."""
+    # The ids are made distinct, not the rows: PostgreSQL has no equality for JSON columns.
+    handled = (
+        select(OperatorGroupAgent.agent_id)
+        .join(OperatorGroupMember, OperatorGroupMember.group_id == OperatorGroupAgent.group_id)
+        .where(
+            OperatorGroupMember.workspace_id == workspace_id,
+            OperatorGroupMember.member_id == member_id,
+        )
+    )
     return list(
         await session.scalars(
-            select(AiAgent)
-            .join(OperatorGroupAgent, OperatorGroupAgent.agent_id == AiAgent.id)
-            .join(OperatorGroupMember, OperatorGroupMember.group_id == OperatorGroupAgent.group_id)
-            .where(
-                OperatorGroupMember.workspace_id == workspace_id,
-                OperatorGroupMember.member_id == member_id,
-            )
-            .distinct()
-            .order_by(AiAgent.name)
+            select(AiAgent).where(AiAgent.id.in_(handled)).order_by(AiAgent.name, AiAgent.id)
         )
     )
 
