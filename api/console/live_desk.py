@@ -6,7 +6,6 @@ to the customer. Every rule is core.live's; these handlers only read forms and r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -209,12 +208,13 @@ async def desk_state(
         ][-OFFER_PREVIEW:]
         state["offers"].append(card)
     state["mine"] = [_session_card(live, found, agents, now) for live in mine]
-    counted = await session.execute(
-        select(LiveSession.status, func.count())
-        .where(LiveSession.workspace_id == ws, LiveSession.status.in_(ACTIVE))
-        .group_by(LiveSession.status)
-    )
-    state["counts"].update({str(s): int(n) for s, n in counted.all()})
+    if state["may_read"]:
+        counted = await session.execute(
+            select(LiveSession.status, func.count())
+            .where(LiveSession.workspace_id == ws, LiveSession.status.in_(ACTIVE))
+            .group_by(LiveSession.status)
+        )
+        state["counts"].update({str(s): int(n) for s, n in counted.all()})
     if state["may_see_presence"]:
         by_operator: dict[str, list[dict[str, Any]]] = {}
         for live in everyone_active:
@@ -275,7 +275,6 @@ async def live_page(request: web.Request) -> web.Response:
         title="Live",
         desk=desk,
         state=state,
-        state_json=json.dumps(state, separators=(",", ":")),
         workflows=workflows,
         chosen={w["id"] for w in (state["live"] or {}).get("workflows", [])},
         admins=admins,
@@ -288,7 +287,7 @@ async def live_page(request: web.Request) -> web.Response:
 
 
 _NOTICES = {
-    "live": "You are live. Keep this page open: it tells the gateway you are here.",
+    "live": "You went live.",
     "offline": "You are offline. New conversations go to other operators or the AI.",
     "declined": "Offer declined: it went to the next operator (or the AI).",
     "settings": "Live settings saved.",

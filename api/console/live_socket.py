@@ -27,7 +27,7 @@ from storage.types import new_id, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = frozenset({"live_offer", "live_message", "live_session", "resync"})
+KINDS = frozenset({"live_offer", "live_message", "live_session", "live_presence", "resync"})
 MAX_MESSAGE = 4096  # bytes: the client only ever sends small JSON
 WAIT = 5.0  # seconds between looks at the hub while nothing happens
 

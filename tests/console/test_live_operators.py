@@ -351,6 +351,19 @@ async def test_an_offer_is_accepted_and_the_session_escapes_the_customer(
     assert "<img src=x" not in html
     assert '<label for="message">Message</label>' in html
     assert "+15550001111" in html  # the customer's address
+    # A teammate with operator:read reads it (the dashboard links it); without it, 403.
+    async with another_browser(client) as sam:
+        await sam.get(await _link(db, other))
+        shown = await sam.get(f"console/live/sessions/{sid}")
+        assert shown.status == 200
+        text = await shown.text()
+        assert "holds this conversation" in text and 'id="send-form"' not in text
+        async with db.session() as session:
+            workspace = await session.get(Workspace, tenant.workspace_id)
+            assert workspace is not None
+            await access.set_role_scopes(session, workspace, "support", [], actor="test")
+        assert (await sam.get(f"console/live/sessions/{sid}")).status == 403
+        assert (await sam.get(f"console/live/sessions/{sid}/messages")).status == 403
     for path in ("/console/live/sessions/nope", "/console/live/sessions/nope/messages"):
         assert (await client.get(path)).status == 404
     assert (await client.get(f"/console/live/sessions/{sid}/messages?after=x")).status == 400

@@ -115,6 +115,7 @@
   }
 
   async function refreshDesk() {
+    if (leaving) return;
     const response = await fetch("/console/live/state", { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (response.ok) render(await response.json());
   }
@@ -133,8 +134,19 @@
     window.setInterval(tick, 1000);
   }
 
+  // A form on its way to the server (Accept, Transfer, Complete) navigates away: a live
+  // event arriving meanwhile must not reload the page over it.
+  let leaving = false;
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented) leaving = true;
+  });
+
   // --- a session ---
   let after = conv ? parseInt(conv.dataset.after, 10) || 0 : 0;
+  if (conv) {
+    const last = document.querySelector("#history li:last-child");
+    if (last) last.scrollIntoView({ block: "nearest" });
+  }
   function messageNode(m) {
     const li = el("li", "msg author-" + m.author);
     li.dataset.seq = String(m.seq);
@@ -164,7 +176,7 @@
     if (body.messages.length) history.lastElementChild.scrollIntoView({ block: "nearest" });
     const status = document.getElementById("session-status");
     if (status && status.textContent !== body.status) status.textContent = body.status;
-    if ((conv.dataset.holds === "yes") !== body.holds) window.location.reload();
+    if ((conv.dataset.holds === "yes") !== body.holds && !leaving) window.location.reload();
   }
 
   // Sending: one key per message typed, kept until the gateway confirms it, so a double
@@ -235,7 +247,7 @@
       let body;
       try { body = JSON.parse(event.data); } catch (err) { return; }
       if (body.type === "signed-out") { window.location.href = "/console/login"; return; }
-      if (body.type === "live_offer" || body.type === "live_session" || body.type === "resync") {
+      if (body.type === "live_offer" || body.type === "live_session" || body.type === "live_presence" || body.type === "resync") {
         if (desk) refreshDesk();
       }
       if (conv && (body.session_id === conv.dataset.session || body.type === "resync")) refreshMessages();
