@@ -14,6 +14,7 @@ from aiohttp import ClientSession
 from core.team.agents import create_workspace_with_agent
 from storage.db import Database
 from storage.domain import QaPair
+from storage.live import OperatorPresence
 from tests.browser.conftest import LiveGateway, NewPage, Screenshot, StartGateway
 from tests.browser.helpers import sign_in
 from tests.console.live_helpers import live_team
@@ -199,3 +200,46 @@ async def test_an_owner_turns_live_on_and_sets_up_a_group(
     await expect(page.get_by_role("heading", name="You are live")).to_be_visible()
     await expect(page.locator("#operators tr")).to_have_count(1)
     await screenshot(page, "live-desk", full_page=True)
+
+
+async def test_a_live_operator_on_another_page_stays_live_and_hears_of_offers(
+    live_gateway: StartGateway,
+    new_page: NewPage,
+    twilio_sim: TwilioSim,
+    screenshot: Screenshot,
+) -> None:
+    gw = await _gateway(live_gateway, twilio_sim)
+    workspace_id, olivia_id, _ = await _team(gw.db)
+    await live_team(gw.db, workspace_id, [olivia_id])
+    olivia = await new_page()
+    await sign_in(olivia, gw, olivia_id)
+    await _go_live(olivia)
+    left = await _seen(gw.db, olivia_id)
+    await (
+        olivia.get_by_role("navigation", name="Console")
+        .get_by_role("link", name="AI Inbox")
+        .click()
+    )
+    # The inbox's own socket heartbeats: the presence is refreshed after she left Live.
+    await wait_until(lambda: _seen_after(gw.db, olivia_id, left), timeout=10)
+    await _text(gw, twilio_sim, "Is anyone there? My parcel never arrived.")
+    notice = olivia.locator("#live-toast")
+    await expect(notice).to_contain_text("A live conversation is offered to you", timeout=LIVE)
+    await screenshot(olivia, "live-offer-toast")
+    await notice.get_by_role("link", name="Open Live").click()
+    await expect(olivia.locator("#offers li.offer")).to_contain_text("parcel never arrived")
+    # Offline from the desk: the other pages stop holding her presence.
+    await olivia.get_by_role("button", name="Go offline").click()
+    await expect(olivia.get_by_role("heading", name="You are offline")).to_be_visible()
+    assert await _seen(gw.db, olivia_id) is None
+
+
+async def _seen(db: Database, member_id: str) -> Any:
+    async with db.session() as session:
+        row = await session.get(OperatorPresence, member_id)
+        return row.seen_at if row is not None else None
+
+
+async def _seen_after(db: Database, member_id: str, moment: Any) -> bool:
+    seen = await _seen(db, member_id)
+    return seen is not None and seen > moment

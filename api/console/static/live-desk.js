@@ -12,6 +12,15 @@
   const csrf = document.body.dataset.csrf || "";
   const beatEvery = (parseFloat(root.dataset.heartbeat) || 10) * 1000;
   const socketState = document.getElementById("socket-state");
+  // The other console pages of this tab keep the member live (live-presence.js) while this
+  // says they are.
+  function remember(live) {
+    try {
+      if (live) window.sessionStorage.setItem("sbLive", "1");
+      else window.sessionStorage.removeItem("sbLive");
+    } catch (err) { /* private mode: only the live pages hold presence */ }
+  }
+  if (desk) remember(desk.dataset.live === "yes");
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -67,6 +76,7 @@
   }
 
   function render(state) {
+    remember(Boolean(state.live));
     const offers = document.getElementById("offers");
     if (offers) {
       deadlines = [];
