@@ -12,6 +12,7 @@ from aiohttp import web
 from api.console.actions import read_form, text_field
 from api.console.session import COOKIE, ConsoleError, check_csrf, current, login_redirect, page
 from api.state import GATEWAY
+from core.live.sessions import mark_offline
 from core.routing.assignment import routes
 from core.routing.availability import effective_availability, set_availability
 from core.routing.schedule import describe as describe_schedule
@@ -229,8 +230,16 @@ async def sign_out_everywhere(request: web.Request) -> web.Response:
     form = await read_form(request)
     check_csrf(request, who, form)
     gateway = request.app[GATEWAY]
-    async with gateway.db.session() as session:
+    async with gateway.db.writing(), gateway.db.session() as session:
         ended = await end_member_sessions(session, who.member_id, now=utcnow())
+        await mark_offline(
+            session,
+            who.workspace_id,
+            who.member_id,
+            now=utcnow(),
+            policy=gateway.live,
+            reason="signed out",
+        )
         await audit(
             session,
             who.workspace_id,

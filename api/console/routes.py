@@ -12,6 +12,9 @@ from api.console import (
     history,
     inbox,
     live,
+    live_desk,
+    live_groups,
+    live_socket,
     management,
     operator,
     profile,
@@ -42,6 +45,9 @@ def setup(app: web.Application) -> None:
     inbox.setup(app)
     assists.setup(app)
     live.setup(app)
+    live_desk.setup(app)
+    live_groups.setup(app)
+    live_socket.setup(app)
     agents.setup(app)
     operator.setup(app)
     history.setup(app)

@@ -173,6 +173,7 @@ def page(request: web.Request, template: str, who: SignedIn | None, **context: A
 NAV: tuple[tuple[Area, str], ...] = (
     ("inbox", "/console/inbox"),
     ("operator", "/console/operator"),
+    ("live", "/console/live"),
     ("history", "/console/history"),
     ("agents", "/console/agents"),
     ("team", "/console/team"),

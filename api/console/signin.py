@@ -17,6 +17,7 @@ from api.console.session import (
     set_cookie,
 )
 from api.state import GATEWAY
+from core.live.sessions import mark_offline
 from core.team.invitations import (
     InvitationError,
     accept_invitation,
@@ -171,8 +172,17 @@ async def logout(request: web.Request) -> web.Response:
     if who is not None:
         form = await _form(request)
         check_csrf(request, who, form)
-        async with gateway.db.session() as session:
+        async with gateway.db.writing(), gateway.db.session() as session:
             await end_session(session, who.session_id, now=utcnow())
+            # A live operator who signs out is offline at once (their customers handed on).
+            await mark_offline(
+                session,
+                who.workspace_id,
+                who.member_id,
+                now=utcnow(),
+                policy=gateway.live,
+                reason="signed out",
+            )
     response = web.HTTPFound("/console/login")
     response.del_cookie(COOKIE, path="/")
     raise response

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.live import access, groups
 from core.team.directory import DirectoryError, audit
+from delivery.live import notify
 from storage.db import upsert_insert
 from storage.domain import AiAgent
 from storage.live import LiveSession, OperatorPresence
@@ -208,6 +209,8 @@ async def go_live(
             member.id,
             {"workflows": flows, "via": via},
         )
+    # The live dashboards of the workspace show who is live: they hear of every change.
+    await notify(session, workspace.id, None, "live_presence", {"member_id": member.id})
     found = await session.get(OperatorPresence, member.id, populate_existing=True)
     assert found is not None
     return found
@@ -239,6 +242,7 @@ async def take_off(
     )
     gone = bool(getattr(result, "rowcount", 0))
     if gone:
+        await notify(session, workspace_id, None, "live_presence", {"member_id": member_id})
         await audit(
             session,
             workspace_id,

@@ -143,5 +143,5 @@ async def test_an_owner_approves_a_change_and_restores_it_from_history(
     # On a phone every area stays in reach: the navigation wraps rather than clipping.
     await page.set_viewport_size({"width": 390, "height": 844})
     nav = page.get_by_role("navigation", name="Console")
-    for area in ("AI Inbox", "Operator", "History", "AI agents", "Team"):
+    for area in ("AI Inbox", "Operator", "Live", "History", "AI agents", "Team"):
         await expect(nav.get_by_role("link", name=area, exact=True)).to_be_in_viewport(ratio=1)

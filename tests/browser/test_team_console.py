@@ -111,7 +111,7 @@ async def test_invite_accept_sign_in_and_the_support_403(
 
     # A support member: no Team link, and the URL itself answers a 403 page.
     await expect(jo.get_by_role("navigation", name="Console").get_by_role("link")).to_have_text(
-        ["AI Inbox"]
+        ["AI Inbox", "Live"]
     )
     response = await jo.goto(gw.at("/console/team"))
     assert response is not None and response.status == 403
