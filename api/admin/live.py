@@ -8,6 +8,8 @@ it on, and who is live needs `presence` as well. The settings route itself alway
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +32,7 @@ from api.http import json_ok, problem, query_int, read_json
 from api.state import Gateway
 from core.live import access, conversations, groups, presence, sessions
 from core.live.access import Forbidden
+from core.team.directory import DirectoryError, NotFound
 from storage.models import Workspace
 from storage.types import utcnow
 
@@ -66,6 +69,16 @@ async def _feature(session: AsyncSession, who: Caller, feature: access.Feature) 
 # ------------------------------------------------------------------ operator groups
 
 
+@contextmanager
+def _named_in_body() -> Iterator[None]:
+    """An agent or member the body names that the workspace lacks is bad input (400): the
+    route itself was found."""
+    try:
+        yield
+    except NotFound as exc:
+        raise DirectoryError(str(exc)) from exc
+
+
 async def list_groups(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     known_params(request, ())
     async with gw.db.session() as session:
@@ -79,16 +92,17 @@ async def create_group(request: web.Request, gw: Gateway, who: Caller) -> web.Re
     body = await read_json(request, OperatorGroupIn)
     async with gw.db.session() as session:
         await _feature(session, who, "operator")
-        view = await groups.create_group(
-            session,
-            who.workspace_id,
-            name=body.name,
-            description=body.description,
-            workflows=body.workflows,
-            members=body.members,
-            actor=who.actor,
-            now=utcnow(),
-        )
+        with _named_in_body():
+            view = await groups.create_group(
+                session,
+                who.workspace_id,
+                name=body.name,
+                description=body.description,
+                workflows=body.workflows,
+                members=body.members,
+                actor=who.actor,
+                now=utcnow(),
+            )
         out = OperatorGroupOut.model_validate(view.to_json())
     return json_ok(out, status=201)
 
@@ -109,17 +123,20 @@ async def patch_group(request: web.Request, gw: Gateway, who: Caller) -> web.Res
         description = ""  # null clears it; omitted keeps it
     async with gw.db.session() as session:
         await _feature(session, who, "operator")
-        view = await groups.update_group(
-            session,
-            who.workspace_id,
-            request.match_info["group_id"],
-            name=changes.get("name"),
-            description=description,
-            workflows=changes.get("workflows"),
-            members=changes.get("members"),
-            actor=who.actor,
-            now=utcnow(),
-        )
+        group_id = request.match_info["group_id"]
+        await groups.get_group(session, who.workspace_id, group_id)  # 404 for no such group
+        with _named_in_body():
+            view = await groups.update_group(
+                session,
+                who.workspace_id,
+                group_id,
+                name=changes.get("name"),
+                description=description,
+                workflows=changes.get("workflows"),
+                members=changes.get("members"),
+                actor=who.actor,
+                now=utcnow(),
+            )
         out = OperatorGroupOut.model_validate(view.to_json())
     return json_ok(out)
 

@@ -241,16 +241,20 @@ async def delete_group(
 
 async def workflows_of(session: AsyncSession, workspace_id: str, member_id: str) -> list[AiAgent]:
     """The AI agents MEMBER_ID's groups handle: the workflows they may go live on."""
+    # The agents by id (a subquery, not DISTINCT over the agents' rows: PostgreSQL cannot
+    # compare their JSON columns).
+    handled = (
+        select(OperatorGroupAgent.agent_id)
+        .join(OperatorGroupMember, OperatorGroupMember.group_id == OperatorGroupAgent.group_id)
+        .where(
+            OperatorGroupMember.workspace_id == workspace_id,
+            OperatorGroupMember.member_id == member_id,
+        )
+    )
     return list(
         await session.scalars(
             select(AiAgent)
-            .join(OperatorGroupAgent, OperatorGroupAgent.agent_id == AiAgent.id)
-            .join(OperatorGroupMember, OperatorGroupMember.group_id == OperatorGroupAgent.group_id)
-            .where(
-                OperatorGroupMember.workspace_id == workspace_id,
-                OperatorGroupMember.member_id == member_id,
-            )
-            .distinct()
+            .where(AiAgent.workspace_id == workspace_id, AiAgent.id.in_(handled))
             .order_by(AiAgent.name)
         )
     )
