@@ -8,8 +8,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.live import access, conversations, groups
 from core.team import directory
 from storage.db import Database
+from storage.domain import Conversation
+from storage.live import LiveSession
 from storage.models import Member, OutboxRow, TaskRow, Workspace
 from storage.types import new_id, utcnow
 
@@ -168,3 +171,74 @@ async def make_tenant(
             key_id=key.id,
             key=key.secret,
         )
+
+
+@dataclass(frozen=True)
+class LiveWorld:
+    group_id: str
+    conversation_id: str
+    session_id: str
+
+
+async def make_live_world(
+    session: AsyncSession,
+    workspace_id: str,
+    member_id: str,
+    agent_id: str,
+    *,
+    features: bool = True,
+) -> LiveWorld:
+    """Live operators seeded in WORKSPACE_ID: the `operator` and `presence` flags on (unless
+    FEATURES is false), a group of MEMBER_ID handling AGENT_ID, an SMS conversation of two
+    messages and an active live session on it held by MEMBER_ID."""
+    now = utcnow()
+    workspace = await session.get(Workspace, workspace_id)
+    assert workspace is not None
+    if features:
+        await access.set_features(session, workspace, operator=True, presence=True, actor="test")
+    group = await groups.create_group(
+        session,
+        workspace_id,
+        name=unique("Billing"),
+        workflows=[agent_id],
+        members=[member_id],
+        actor="test",
+        now=now,
+    )
+    conversation = Conversation(
+        workspace_id=workspace_id,
+        agent_id=agent_id,
+        channel="sms",
+        address="+15550109999",
+        reply_route={"channel": "sms", "address": "+15550109999"},
+        started_at=now,
+        updated_at=now,
+    )
+    session.add(conversation)
+    await session.flush()
+    conversations.add(session, conversation, author="customer", text="Hi", key=unique("k"), at=now)
+    live = LiveSession(
+        workspace_id=workspace_id,
+        conversation_id=conversation.id,
+        agent_id=agent_id,
+        status="active",
+        operator_id=member_id,
+        accepted_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(live)
+    await session.flush()
+    conversation.live_session_id = live.id
+    conversations.add(
+        session,
+        conversation,
+        author="member",
+        text="Hello, Pat here.",
+        key=unique("k"),
+        at=now,
+        member_id=member_id,
+        live_session_id=live.id,
+    )
+    await session.flush()
+    return LiveWorld(group.group.id, conversation.id, live.id)

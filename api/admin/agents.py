@@ -23,6 +23,7 @@ def agent_out(agent: AiAgent) -> AgentOut:
         personality=agents.text_setting(agent, agents.TONE),
         rules=agents.text_setting(agent, agents.INSTRUCTIONS),
         escalation_confidence=agents.own_escalation_confidence(agent),
+        live_routing=bool(agent.live_routing),
         created_at=agent.created_at,
     )
 

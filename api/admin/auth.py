@@ -9,6 +9,7 @@ from aiohttp import web
 
 from api.http import bearer_token, problem
 from api.state import GATEWAY, Gateway
+from core.live.access import Forbidden
 from core.team import directory
 
 
@@ -44,6 +45,8 @@ def admin_route(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.
             return await handler(request, gateway, who)
         except directory.NotFound as exc:
             raise problem(404, str(exc)) from exc
+        except Forbidden as exc:  # a feature turned off (or, for a member, a scope missing)
+            raise problem(403, str(exc)) from exc
         except directory.Conflict as exc:
             raise problem(409, str(exc)) from exc
         except directory.DirectoryError as exc:

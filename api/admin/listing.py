@@ -35,3 +35,12 @@ async def filtered_rows(
         query = query.where(model.status == status)
     async with gw.db.session() as session:
         return list(await session.scalars(query.order_by(order).limit(limit)))
+
+
+def known_params(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """Refuse a query parameter the route does not take: a misspelt filter would otherwise
+    silently list everything."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed) if allowed else "none"
+        raise problem(400, f"unknown query parameter {unknown[0]!r}; this route takes: {takes}")

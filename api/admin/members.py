@@ -10,6 +10,7 @@ from api.admin.auth import Caller
 from api.admin.models import IdentityIn, IdentityOut, MemberIn, MemberOut, MemberPatch, Page
 from api.http import json_ok, problem, read_json
 from api.state import Gateway
+from core.live import access
 from core.routing.availability import AvailabilityError, set_availability, set_work_schedule
 from core.routing.effective import effective_availability
 from core.routing.schedule import ScheduleError
@@ -26,6 +27,7 @@ async def _member_out(session: AsyncSession, member: Member) -> MemberOut:
             member, utcnow(), workspace.timezone if workspace else "UTC"
         ),
         work_schedule=member.work_schedule,
+        scopes=[s for s in access.SCOPES if workspace and s in access.scopes_of(workspace, member)],
         id=member.id,
         workspace_id=member.workspace_id,
         name=member.name,
@@ -88,6 +90,11 @@ async def patch_member(request: web.Request, gw: Gateway, who: Caller) -> web.Re
         availability = changes.pop("availability", None)
         given = "work_schedule" in changes
         schedule = changes.pop("work_schedule", None)
+        scopes = changes.pop("scopes", None)
+        if scopes is not None:
+            workspace = await session.get(Workspace, who.workspace_id)
+            assert workspace is not None  # the API key's own workspace
+            await access.set_member_scopes(session, workspace, member.id, scopes, actor=who.actor)
         base = gw.settings.public_base_url
         if given:
             try:

@@ -13,6 +13,11 @@ from api.http import Input
 Channel = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice"]
 EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 Role = Literal["owner", "admin", "manager", "support"]
+LiveScope = Literal["operator:read", "operator:write"]
+LIVE_ROUTING = (
+    "new conversations on this agent are offered to live operators of the groups handling it "
+    "(with the operator feature on); the AI answers when none takes them"
+)
 
 
 class WorkspaceOut(BaseModel):
@@ -57,8 +62,14 @@ class MemberPatch(Input):
         description='weekly hours, e.g. {"tz": null, "days": {"mon": [["09:00", "17:00"]]}} '
         "(tz null: the member's time zone, else the workspace's); null clears it",
     )
+    scopes: list[LiveScope] | None = Field(
+        None,
+        max_length=2,
+        description="live operator scopes granted to the member beyond their role's "
+        "(replaces the grant; [] removes it)",
+    )
 
-    @field_validator("name", "role", "availability")
+    @field_validator("name", "role", "availability", "scopes")
     @classmethod
     def _not_null(cls, value: str | None) -> str:
         # Omit a field to keep it; only default_channel can be cleared with null.
@@ -78,6 +89,10 @@ class MemberOut(BaseModel):
     identities: list[IdentityOut]
     availability: str = "available"  # now, as routing reads it (schedule and manual change)
     work_schedule: dict[str, Any] | None = None
+    scopes: list[str] = Field(
+        default_factory=list,
+        description="live operator scopes the member holds: their role's and their own grant",
+    )
 
 
 class ApiKeyIn(BaseModel):
@@ -347,6 +362,7 @@ class AgentIn(Input):
     escalation_confidence: float | None = Field(
         None, ge=0, le=1, strict=True, description=CONFIDENCE
     )
+    live_routing: bool = Field(False, strict=True, description=LIVE_ROUTING)
 
 
 class AgentPatch(Input):
@@ -362,8 +378,9 @@ class AgentPatch(Input):
     escalation_confidence: float | None = Field(
         None, ge=0, le=1, strict=True, description=CONFIDENCE
     )
+    live_routing: bool | None = Field(None, strict=True, description=LIVE_ROUTING)
 
-    @field_validator("name", "channels")
+    @field_validator("name", "channels", "live_routing")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -380,6 +397,7 @@ class AgentOut(BaseModel):
     personality: str | None
     rules: str | None
     escalation_confidence: float | None = Field(description=CONFIDENCE)
+    live_routing: bool = Field(False, description=LIVE_ROUTING)
     created_at: datetime
 
 
@@ -415,3 +433,150 @@ class QueueOut(BaseModel):
 class ManagementOut(BaseModel):
     members: list[MemberWorkloadOut]
     queue: QueueOut
+
+
+# --- live operators (core.live) -------------------------------------------------------------------
+
+
+class CustomerRefOut(BaseModel):
+    id: str | None
+    name: str | None
+    address: str | None = Field(description="the customer's address on the channel")
+
+
+class ConversationOut(BaseModel):
+    id: str
+    channel: str
+    status: Literal["open", "snoozed", "closed"]
+    customer: CustomerRefOut
+    agent_id: str | None
+    assist: str | None = Field(description="the assist it opened (A-1042), if any")
+    live_session_id: str | None
+    resolved_by_ai: bool | None
+    escalated: bool | None
+    started_at: datetime
+    updated_at: datetime = Field(description="its last message (the listing's order)")
+    messages: int = Field(description="how many messages it holds")
+    last_message: str | None
+
+
+class ConversationMessageOut(BaseModel):
+    id: str
+    seq: int = Field(description="its position in the conversation, from 1")
+    author: Literal["customer", "agent", "member", "system"]
+    member_id: str | None = Field(description="the team member who wrote it (author member)")
+    live_session_id: str | None
+    text: str
+    at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[ConversationMessageOut] = Field(  # type: ignore[assignment]
+        description="every message in order: the customer's, the AI agent's, the team's and "
+        "the gateway's notices"
+    )
+    message_count: int
+
+
+class NamedRef(BaseModel):
+    id: str
+    name: str
+
+
+class GroupMemberOut(BaseModel):
+    id: str
+    name: str
+    email: str | None
+
+
+class OperatorGroupIn(Input):
+    name: str = Field(min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=1000)
+    workflows: list[str] = Field(
+        default_factory=list, max_length=100, description="ids of the AI agents it handles"
+    )
+    members: list[str] = Field(default_factory=list, max_length=500, description="member ids")
+
+
+class OperatorGroupPatch(Input):
+    """Omit a field to keep it; workflows and members, when given, replace the lists."""
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=1000)
+    workflows: list[str] | None = Field(None, max_length=100)
+    members: list[str] | None = Field(None, max_length=500)
+
+    @field_validator("name", "workflows", "members")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class OperatorGroupOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    workflows: list[NamedRef] = Field(description="the AI agents it handles")
+    members: list[GroupMemberOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class LiveOperatorOut(BaseModel):
+    member_id: str
+    name: str
+    email: str | None
+    workflows: list[NamedRef] = Field(description="the AI agents they are live on")
+    via: Literal["console", "chat"]
+    since: datetime
+    active_sessions: int = Field(description="sessions they hold now, offers waiting included")
+
+
+class LiveSessionOut(BaseModel):
+    id: str
+    conversation_id: str
+    agent_id: str | None
+    status: str = Field(description="offered, active, completed or ai (handed to the AI)")
+    operator_id: str | None
+    offered_to: str | None
+    offer_expires_at: datetime | None
+    outcome: str | None
+    created_at: datetime
+    accepted_at: datetime | None
+    ended_at: datetime | None
+
+
+class LiveSessionDetail(LiveSessionOut):
+    messages: list[ConversationMessageOut] = Field(
+        description="its conversation's messages in order"
+    )
+
+
+class LiveFeatures(BaseModel):
+    operator: bool = Field(description="Live Operator Mode")
+    presence: bool = Field(description="who is live is shown (needs operator)")
+
+
+class LiveFeaturesPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operator: bool | None = Field(None, strict=True)
+    presence: bool | None = Field(None, strict=True)
+
+
+class LiveSettingsOut(BaseModel):
+    features: LiveFeatures
+    role_scopes: dict[str, list[str]] = Field(description="each role's live operator scopes")
+
+
+class LiveSettingsPatch(Input):
+    features: LiveFeaturesPatch | None = Field(
+        None,
+        description="turning operator off ends every presence and hands every live session "
+        "back to the AI",
+    )
+    role_scopes: dict[Role, list[LiveScope]] | None = Field(
+        None, description='e.g. {"support": ["operator:read"]}: replaces those roles\' scopes'
+    )

@@ -21,6 +21,8 @@ class Endpoint:
     status: int = 200
     auth: Literal["key", "web"] = "key"
     tag: str = "admin"
+    # When the route answers 403 for an API key too (a feature flag off): why, for the doc.
+    forbidden: str | None = None
 
 
 def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
@@ -66,6 +68,8 @@ def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
                 "SWITCHBOARD_WEB_AUTH=open."
             )
             op["responses"]["403"] = error
+        if ep.forbidden is not None:
+            op["responses"]["403"] = {**error, "description": ep.forbidden}
         if ep.request is not None:
             op["requestBody"] = {
                 "required": True,

@@ -22,8 +22,9 @@ from models.classification import Classification, ToolCall
 
 log = logging.getLogger(__name__)
 
-# Offered to everyone; a principal with nothing else has no use for the model.
-_ALWAYS_OFFERED = frozenset({"help"})
+# Offered to everyone; a principal with nothing else has no use for the model (the live
+# operator's "go live on billing" and "who is live" are the offline classifier's too).
+_ALWAYS_OFFERED = frozenset({"help", "list_live_operators", "set_live"})
 
 
 def answer_message(completion: ChatCompletion) -> ChatCompletionMessage:

@@ -125,7 +125,15 @@ class TaskProcessor:
         self, session: AsyncSession, principal: Principal, task: Task, now: datetime
     ) -> ToolContext:
         return ToolContext(
-            session, principal, task, now, self._tools, self._mailer, self._llm, self._links
+            session,
+            principal,
+            task,
+            now,
+            self._tools,
+            self._mailer,
+            self._llm,
+            self._links,
+            self._customers.live,
         )
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:

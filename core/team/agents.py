@@ -161,6 +161,8 @@ class AgentFields:
     personality: str | _Keep | None = KEEP
     rules: str | _Keep | None = KEEP
     escalation_confidence: float | _Keep | None = KEEP
+    # Whether a new conversation on the agent is offered to live operators (core.live).
+    live_routing: bool | _Keep = KEEP
 
 
 def _name(value: str) -> str:
@@ -212,6 +214,10 @@ def _validated(fields: AgentFields) -> tuple[dict[str, Any], dict[str, Any]]:
         columns["name"] = _name(fields.name)
     if not isinstance(fields.channels, _Keep):
         columns["channels"] = normalize_channels(fields.channels)
+    if not isinstance(fields.live_routing, _Keep):
+        if not isinstance(fields.live_routing, bool):
+            raise DirectoryError("live_routing is true or false")
+        columns["live_routing"] = fields.live_routing
     if not isinstance(fields.welcome_message, _Keep):
         config[WELCOME_MESSAGE] = _text("welcome_message", fields.welcome_message, WELCOME_MAX)
     if not isinstance(fields.personality, _Keep):
@@ -260,6 +266,7 @@ async def create_agent(
         name=columns["name"],
         channels=channels,
         config=_merged({}, config),
+        live_routing=columns.get("live_routing", False),
     )
     session.add(agent)
     await session.flush()

@@ -425,6 +425,31 @@ Address = Annotated[
 ]
 
 
+class ListLiveOperatorsArgs(_Args):
+    pass
+
+
+WorkflowName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    Field(description="An AI agent (workflow) or operator group by name, as the user said it."),
+]
+
+
+class SetLiveArgs(_Args):
+    live: bool
+    workflows: (
+        Annotated[
+            list[WorkflowName],
+            Field(
+                max_length=20,
+                description="What to go live on; omitted: every workflow of the member's groups.",
+            ),
+        ]
+        | None
+    ) = None
+
+
 class ApproveProposalArgs(_Args):
     code: ProposalCode | None = None
 
@@ -472,6 +497,7 @@ READ_TOOLS: frozenset[str] = frozenset(
         "run_report",
         "show_history",
         "list_integrations",
+        "list_live_operators",
         "help",
     }
 )
@@ -505,7 +531,7 @@ WRITE_TOOLS: frozenset[str] = frozenset(
     }
 )
 CONTROL_TOOLS: frozenset[str] = frozenset(
-    {"approve_proposal", "reject_proposal", "undo_last", "send_to"}
+    {"approve_proposal", "reject_proposal", "undo_last", "send_to", "set_live"}
 )
 
 TOOL_ARGS: dict[str, type[BaseModel]] = {
@@ -525,6 +551,7 @@ TOOL_ARGS: dict[str, type[BaseModel]] = {
     "run_report": RunReportArgs,
     "show_history": ShowHistoryArgs,
     "list_integrations": ListIntegrationsArgs,
+    "list_live_operators": ListLiveOperatorsArgs,
     "help": HelpArgs,
     "assign_assist": AssignAssistArgs,
     "close_assist": CloseAssistArgs,
@@ -555,6 +582,7 @@ TOOL_ARGS: dict[str, type[BaseModel]] = {
     "reject_proposal": RejectProposalArgs,
     "undo_last": UndoLastArgs,
     "send_to": SendToArgs,
+    "set_live": SetLiveArgs,
 }
 
 TOOL_DESCRIPTIONS: dict[str, str] = {
@@ -587,6 +615,8 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "knowledge_gaps, workload, roi, csat) for a period as pdf, xlsx or csv.",
     "show_history": "What the operator changed recently (audit trail of executed proposals).",
     "list_integrations": "Connected integrations and channels and whether each is on.",
+    "list_live_operators": "Who is live now as a live operator: on which workflows, and how "
+    "many customer conversations each holds. Use for 'who is live', 'is anyone live?'.",
     "help": "Explain what the operator can do. Use for questions about capabilities.",
     "assign_assist": "Assign one assist to a team member ('me' for the requester).",
     "close_assist": "Close one assist, with an optional reason.",
@@ -629,6 +659,10 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "approve_proposal": "Approve a pending proposal, by its code when given ('yes 4821').",
     "reject_proposal": "Reject a pending proposal, by its code when given ('no 4821').",
     "undo_last": "Undo the last executed change (within 30 seconds).",
+    "set_live": "The asking member's own live operator presence: live=true goes live (taking "
+    "customer conversations routed to them) on workflows (AI agents or operator groups by "
+    "name; all of theirs when omitted), live=false takes them offline. Use for 'go live on "
+    "billing', 'take me offline'. Not for availability ('set Maria offline': update_member).",
     "send_to": "Send the previous result to another channel and/or address ('send that to "
     "my email').",
 }

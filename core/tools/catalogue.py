@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from core.assists.csat import Links
+from core.live import access
 from core.tools import control
+from core.tools import live as live_tools
 from core.tools.args import CONTROL_TOOLS, TOOL_ARGS, TOOL_DESCRIPTIONS, WRITE_TOOLS
 from core.tools.reads import history, inbox, metrics, reports, workspace
 from core.tools.reads import schedules as schedule_reads
@@ -23,6 +25,7 @@ from core.tools.registry import (
 from core.tools.writes import api_keys, assists, broadcasts, integrations, snapshots, team, training
 from core.tools.writes import schedules as schedule_writes
 from models.deliverable import Deliverable
+from storage.models import Workspace
 
 PAID_PLANS = frozenset({"pro", "enterprise"})
 # The AI Inbox tools: what an Enterprise manager may use besides control and help.
@@ -43,6 +46,10 @@ INBOX_TOOLS = frozenset(
     }
 )
 MANAGER_ON_ENTERPRISE = {"enterprise": frozenset({"manager"})}
+# Live operators are whoever holds the operator scopes (every role by default, support
+# included), on any plan: core.live.access decides, and the tools say why when it refuses.
+LIVE_TOOLS = frozenset({"list_live_operators", "set_live"})
+EVERY_ROLE = frozenset({"owner", "admin", "manager", "support"})
 
 
 async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
@@ -52,8 +59,14 @@ async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
         if s.name != "help" and s.handler is not _not_built
     ]
     who = ctx.principal.name or "there"
-    if not allowed:
+    if not [s for s in allowed if s.name not in LIVE_TOOLS]:
         text = f"Hi {who}. {unavailable_reason(ctx.principal.plan, ctx.principal.role, ctx.links)}"
+        workspace = await ctx.session.get(Workspace, ctx.principal.workspace_id)
+        if allowed and workspace is not None and access.enabled(workspace):
+            text += (
+                ' As a live operator you can ask "who is live", say "go live on <workflow>" '
+                'and "take me offline".'
+            )
         return [Deliverable(kind="text", text=text, title="Help")]
     lines = [f"{spec.name}: {spec.description.split('. ')[0].rstrip('.')}" for spec in allowed]
     text = f"Hi {who}, here is what I can do for you:\n" + "\n".join(f"- {x}" for x in lines)
@@ -97,8 +110,8 @@ def _spec(name: str, handler: Handler) -> ToolSpec:
     kind: ToolKind = (
         "control" if name in CONTROL_TOOLS else "write" if name in WRITE_TOOLS else "read"
     )
-    if name == "help":
-        roles, plans, extra = frozenset({"owner", "admin", "manager", "support"}), ALL_PLANS, {}
+    if name == "help" or name in LIVE_TOOLS:
+        roles, plans, extra = EVERY_ROLE, ALL_PLANS, {}
     elif name in CONTROL_TOOLS or name in INBOX_TOOLS:
         roles, plans, extra = OPERATOR_ROLES, PAID_PLANS, MANAGER_ON_ENTERPRISE
     else:
@@ -134,6 +147,7 @@ def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistr
         **integrations.HANDLERS,
         **broadcasts.HANDLERS,
         **control.HANDLERS,
+        **live_tools.HANDLERS,
     }
     chosen.update(handlers or {})
     return ToolRegistry([_spec(name, chosen.get(name, _not_built)) for name in TOOL_ARGS])

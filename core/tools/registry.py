@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.approvals.proposals import Draft
 from core.assists.csat import Links
+from core.live.sessions import LivePolicy
 from core.team.identity import Principal
 from core.tools.schema import function_definition
 from models.deliverable import Deliverable
@@ -41,6 +42,8 @@ class ToolContext:
     llm: LlmGateway | None = None
     # Console pages under PUBLIC_BASE_URL, for replies that point people at them.
     links: Links = field(default_factory=Links)
+    # Live operators' offer time, presence timeout and cap (set_live hands sessions on).
+    live: LivePolicy = field(default_factory=LivePolicy)
 
 
 # Reads and control tools answer with deliverables; write tools return a Draft (a proposal).

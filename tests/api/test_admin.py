@@ -30,6 +30,7 @@ from tests.api import (
 from tests.factories import (
     Tenant,
     make_api_key,
+    make_live_world,
     make_member,
     make_outbox_row,
     make_task_row,
@@ -621,7 +622,27 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     },
     "GET /api/v1/agents/{agent_id}": None,
     "PATCH /api/v1/agents/{agent_id}": {"personality": "calm", "rules": "Never promise refunds."},
+    "GET /api/v1/conversations": None,
+    "GET /api/v1/conversations/{conversation_id}": None,
+    "GET /api/v1/live/settings": None,
+    "PATCH /api/v1/live/settings": {"role_scopes": {"support": ["operator:read"]}},
+    "GET /api/v1/operator-groups": None,
+    "POST /api/v1/operator-groups": {"name": "Sales", "workflows": ["{agent_id}"]},
+    "GET /api/v1/operator-groups/{group_id}": None,
+    "PATCH /api/v1/operator-groups/{group_id}": {"description": "Invoices and refunds"},
+    "DELETE /api/v1/operator-groups/{group_id}": None,
+    "GET /api/v1/presence": None,
+    "GET /api/v1/live-sessions": None,
+    "GET /api/v1/live-sessions/{session_id}": None,
 }
+
+
+def _filled(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return value.format(**values)
+    if isinstance(value, list):
+        return [_filled(v, values) for v in value]
+    return value
 
 
 def test_every_endpoint_has_a_valid_call_here() -> None:
@@ -687,7 +708,11 @@ async def test_every_endpoint_answers_as_documented(
         )
         await session.flush()
         agent = await agents.create_agent(session, ws, agents.AgentFields(name="Max"))
+        live = await make_live_world(session, ws, member.id, agent.id)
     values = {
+        "group_id": live.group_id,
+        "conversation_id": live.conversation_id,
+        "session_id": live.session_id,
         "agent_id": agent.id,
         "workspace_id": ws,
         "member_id": member.id,
@@ -701,7 +726,7 @@ async def test_every_endpoint_answers_as_documented(
     client = await start_gateway(make_client, build=OFF)
     body = VALID_BODIES[_key(endpoint)]
     if body is not None:
-        body = {k: v.format(**values) if isinstance(v, str) else v for k, v in body.items()}
+        body = {k: _filled(v, values) for k, v in body.items()}
 
     response = await client.request(
         endpoint.method, endpoint.path.format(**values), json=body, headers=tenant.auth

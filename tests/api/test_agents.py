@@ -83,6 +83,7 @@ async def test_a_new_workspace_lists_its_default_agent(
             "personality": None,
             "rules": None,
             "escalation_confidence": None,
+            "live_routing": False,
             "created_at": listed["items"][0]["created_at"],
         }
     ]

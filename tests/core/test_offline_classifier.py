@@ -692,9 +692,46 @@ EDGES: list[tuple[str, list[Call]]] = [
 ]
 
 
+# Live presence: "go live", "go offline", "take me offline", "stop live" are the member's own
+# live presence (set_live); "set/put/mark me (or Maria) offline" stays availability.
+LIVE: list[tuple[str, list[Call]]] = [
+    ("who is live", [("list_live_operators", {})]),
+    ("who's live right now", [("list_live_operators", {})]),
+    ("is anyone live?", [("list_live_operators", {})]),
+    ("which operators are live", [("list_live_operators", {})]),
+    ("show me the live operators", [("list_live_operators", {})]),
+    ("go live on billing", [("set_live", {"live": True, "workflows": ["billing"]})]),
+    ("go live", [("set_live", {"live": True})]),
+    (
+        "put me live on billing and sales",
+        [("set_live", {"live": True, "workflows": ["billing", "sales"]})],
+    ),
+    (
+        "I'm going live on the Billing workflow, please",
+        [("set_live", {"live": True, "workflows": ["Billing"]})],
+    ),
+    (
+        "go live on Billing, Sales & Support",
+        [("set_live", {"live": True, "workflows": ["Billing", "Sales", "Support"]})],
+    ),
+    ("go live on all of them", [("set_live", {"live": True})]),
+    ("take me offline", [("set_live", {"live": False})]),
+    ("go offline", [("set_live", {"live": False})]),
+    ("stop live", [("set_live", {"live": False})]),
+    ("please take me off live", [("set_live", {"live": False})]),
+    # Availability keeps its phrasings, for oneself as for others.
+    ("set me offline", [("update_member", {"member": "me", "availability": "offline"})]),
+    ("put me offline", [("update_member", {"member": "me", "availability": "offline"})]),
+    ("set Maria offline", [("update_member", {"member": "Maria", "availability": "offline"})]),
+    ("mark me unavailable", [("update_member", {"member": "me", "availability": "offline"})]),
+    # "live" about an integration is not presence.
+    ("is the slack integration live", [("list_integrations", {"integration": "slack"})]),
+]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
-    READS + WRITES + CONTROL + TYPOS_AND_SHORTHAND + SPOKEN + EMAILS + COMPOUND + EDGES,
+    READS + WRITES + CONTROL + TYPOS_AND_SHORTHAND + SPOKEN + EMAILS + COMPOUND + EDGES + LIVE,
 )
 def test_request_becomes_exact_calls(
     classifier: OfflineClassifier, text: str, expected: list[Call]

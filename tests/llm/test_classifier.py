@@ -48,6 +48,9 @@ MANAGER_TOOLS = {
     "undo_last",
     "send_to",
     "help",
+    # Live operators: any role, the operator scopes and feature flags decide.
+    "list_live_operators",
+    "set_live",
 }
 
 
@@ -234,7 +237,8 @@ async def test_only_the_tools_a_member_may_use_are_offered(
 
     assert owner_tools == set(TOOL_ARGS)
     assert manager_tools == MANAGER_TOOLS
-    # A manager outside Enterprise has only `help`: the model is not asked at all.
+    # A manager outside Enterprise has only `help` and the live operator's tools (which the
+    # offline classifier knows): the model is not asked at all.
     assert len(openai_sim.chat_requests()) == 2
     # Every definition offered is a strict function schema.
     for tool in openai_sim.last_chat_request()["tools"]:

@@ -26,7 +26,7 @@ from storage.db import Database
 from storage.domain import AiAgent, Assist, Proposal
 from storage.models import ChannelIdentity, Member, OutboxRow
 from tests.api import ClientFactory
-from tests.factories import make_outbox_row, make_task_row
+from tests.factories import make_live_world, make_outbox_row, make_task_row
 from tests.robustness.conftest import seed
 from tests.robustness.webhooks import stored
 
@@ -89,7 +89,11 @@ async def _real_ids(db: Database, workspace_id: str) -> dict[str, str]:
         task = await make_task_row(session, workspace_id, member.id)
         dead = await make_outbox_row(session, workspace_id, member.id, task_id=task.id)
         outbox = await session.scalar(select(OutboxRow.id).where(OutboxRow.id == dead.id))
+        live = await make_live_world(session, workspace_id, member.id, str(agent))
     return {
+        "group_id": live.group_id,
+        "conversation_id": live.conversation_id,
+        "session_id": live.session_id,
         "workspace_id": workspace_id,
         "member_id": member.id,
         "removable_member_id": str(removable),

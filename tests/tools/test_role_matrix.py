@@ -32,7 +32,9 @@ INBOX = {
     "get_queue_health",
     "get_inbox_performance",
 }
-CONTROL = {"approve_proposal", "reject_proposal", "undo_last", "send_to"}
+CONTROL = {"approve_proposal", "reject_proposal", "undo_last", "send_to", "set_live"}
+# Live operators are any role on any plan: the operator scopes and feature flags decide.
+LIVE = {"list_live_operators", "set_live"}
 ROLES = ("owner", "admin", "manager", "support")
 PLANS = ("plus", "pro", "enterprise")
 
@@ -64,11 +66,12 @@ SAMPLE_ARGS: dict[str, dict[str, Any]] = {
     "send_broadcast": {"message": "We are back"},
     "restore_snapshot": {"snapshot_id": 1},
     "send_to": {"channel": "email"},
+    "set_live": {"live": True},
 }
 
 
 def expected(tool: str, role: str, plan: str) -> bool:
-    if tool == "help":
+    if tool == "help" or tool in LIVE:
         return True
     if plan == "plus" or role == "support":
         return False
@@ -91,7 +94,8 @@ def test_catalogue_is_complete_and_classified() -> None:
     remove_qa_pair promote_assist_to_training update_agent_config invite_member update_member
     cancel_invitation create_api_key revoke_api_key schedule_briefing update_schedule
     cancel_schedule toggle_integration run_import send_broadcast restore_snapshot
-    approve_proposal reject_proposal undo_last send_to snooze_assist""".split()
+    approve_proposal reject_proposal undo_last send_to snooze_assist list_live_operators
+    set_live""".split()
     registry = build_registry()
     assert sorted(registry.names()) == sorted(design)
     assert READ_TOOLS | WRITE_TOOLS | CONTROL_TOOLS == set(design)

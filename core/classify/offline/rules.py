@@ -1066,6 +1066,61 @@ def update_member(c: Clause, ctx: Context) -> Outcome | None:
     return None
 
 
+# --- live operators: who is live, going live and offline ------------------------------------------
+# "go live", "take me offline", "stop live" are the member's live presence (set_live); "set me
+# offline", "mark Maria unavailable" stay the availability of member_availability.
+_LIVE_WHO_RE = rx(
+    r"\b(?:who(?: else)?(?: is| are)?|which (?:operators?|agents?|people|members?|of us)"
+    r"(?: are| is)?|is (?:any(?:one|body)|some(?:one|body))(?: else)?|are (?:there )?any "
+    r"(?:operators?|agents?|people)|any(?:one|body)) (?:currently |right now |now )?live\b"
+    r"(?! on\b)|\b(?:list|show|see|view|get) (?:me )?(?:the |all |our )?live (?:operators?|"
+    r"agents?|people|presence)\b|^live (?:operators?|presence)\b"
+)
+_GO_LIVE_RE = rx(
+    r"^(?:i (?:am|will|want to|would like to|need to) )?(?:please )?(?:go(?:ing)?|put me|"
+    r"make me|get me|take me|switch me|bring me) (?:back )?live\b(?:\s+(?:on|for|with)\s+"
+    r"(.+?))?(?:\s+(?:please|now|right now|again))*\s*[.!]*$"
+)
+_GO_OFFLINE_RE = rx(
+    r"^(?:i (?:am|will|want to|would like to|need to) )?(?:please )?(?:take me (?:offline|off "
+    r"live|off|out of live)|get me (?:off live|out of live)|go(?:ing)? (?:offline|off live)|"
+    r"(?:stop|end|quit) (?:being |going |my )?live(?: mode| session)?|"
+    r"i am done being live|sign me out of live)\b"
+)
+_FLOWS_END_RE = re.compile(r"(?:[\s.!?]+|\s+(?:please|now|right now|again)\b)+$", re.I)
+_ALL_FLOWS = frozenset({"all", "everything", "all of them", "all my workflows", "all workflows"})
+
+
+def _flows(text: str) -> list[str] | None:
+    """The workflow or group names of "on billing and sales" (None: all of the member's)."""
+    text = _FLOWS_END_RE.sub("", text.strip())
+    if text.lower() in _ALL_FLOWS:
+        return None
+    names = []
+    for part in re.split(r"\s*(?:,|&|\band\b|\bplus\b)\s*", text):
+        part = re.sub(r"^(?:the|my|our)\s+", "", part.strip(), flags=re.IGNORECASE)
+        part = re.sub(r"\s+(?:workflows?|groups?|queues?|team)$", "", part, flags=re.IGNORECASE)
+        if part:
+            names.append(part)
+    return names or None
+
+
+def live_presence(c: Clause, ctx: Context) -> Outcome | None:
+    """ "who is live", "go live on billing and sales", "take me offline"."""
+    if c.refs():
+        return None
+    if _GO_OFFLINE_RE.search(c.s):
+        return _call("set_live", live=False)
+    m = _GO_LIVE_RE.search(c.s)
+    if m:
+        # The source keeps the user's own spelling of the names.
+        flows = _flows(c.source_from(m.start(1))) if m.group(1) else None
+        return _call("set_live", live=True, workflows=flows)
+    if _LIVE_WHO_RE.search(c.s):
+        return _call("list_live_operators")
+    return None
+
+
 _AVAILABLE = {"available": "available", "online": "available", "on": "available"}
 _AVAILABLE |= {w: "offline" for w in ("offline", "unavailable", "away", "off")}
 _AVAILABILITY_RES = [
@@ -1746,6 +1801,7 @@ def help_intent(c: Clause, ctx: Context) -> Outcome | None:
 # Order matters: specific writes before generic ones, writes before reads, bare refs last.
 RULES: tuple[Rule, ...] = (
     control,
+    live_presence,
     restore_snapshot,
     approve_training_suggestion,
     qa_pair,
