@@ -268,6 +268,17 @@ async def live_page(request: web.Request) -> web.Response:
             )
         ]
         notice = _notice(request.query, state)
+        members = (
+            list(
+                await session.scalars(
+                    select(Member)
+                    .where(Member.workspace_id == who.workspace_id, Member.status == "active")
+                    .order_by(Member.name)
+                )
+            )
+            if desk.is_admin
+            else []
+        )
     return page(
         request,
         "live.html",
@@ -278,6 +289,7 @@ async def live_page(request: web.Request) -> web.Response:
         workflows=workflows,
         chosen={w["id"] for w in (state["live"] or {}).get("workflows", [])},
         admins=admins,
+        members=members,
         role_scopes=access.role_scopes(desk.workspace),
         roles=access.ROLES,
         scopes=access.SCOPES,

@@ -153,10 +153,23 @@ async def save_settings(request: web.Request) -> web.Response:
             was = access.features_of(desk.workspace)
             if choice["presence"] and not choice["operator"]:
                 raise DirectoryError("Live presence needs Live Operator Mode on.")
+            held = access.role_scopes(desk.workspace)
             for role in access.ROLES if "roles" in form else ():
-                await access.set_role_scopes(
-                    session, desk.workspace, role, scopes[role], actor=actor
-                )
+                if sorted(scopes[role]) != sorted(held[role]):
+                    await access.set_role_scopes(
+                        session, desk.workspace, role, scopes[role], actor=actor
+                    )
+            if "members" in form:
+                for member in await session.scalars(
+                    select(Member).where(
+                        Member.workspace_id == who.workspace_id, Member.status == "active"
+                    )
+                ):
+                    granted = list(form.getall(f"grant_{member.id}", []))
+                    if sorted(granted) != sorted(member.scopes or []):
+                        await access.set_member_scopes(
+                            session, desk.workspace, member.id, granted, actor=actor
+                        )
             await access.set_features(
                 session,
                 desk.workspace,

@@ -465,3 +465,68 @@ async def _link(db: Database, member_id: str) -> str:
 
     link = await link_for(db, member_id)
     return link.split("8080/", 1)[1]
+
+
+async def test_an_owner_grants_one_member_a_scope_their_role_lacks(
+    make_client: Any, db: Database
+) -> None:
+    tenant = await make_tenant(db)
+    support = await _member(db, tenant.workspace_id, "support", "Sam Support")
+    team = await live_team(db, tenant.workspace_id, [tenant.member_id, support])
+    async with db.session() as session:
+        workspace = await session.get(Workspace, tenant.workspace_id)
+        assert workspace is not None
+        await access.set_role_scopes(session, workspace, "support", [], actor="test")
+    sam = await make_client()
+    sam_csrf = await sign_in(sam, db, support)
+    assert "Go live" not in await (await sam.get("/console/live")).text()
+
+    owner = await make_client()
+    csrf = await sign_in(owner, db, tenant.member_id)
+    html = await (await owner.get("/console/live")).text()
+    assert f'name="grant_{support}"' in html and "Sam Support" in html
+    done = await owner.post(
+        "/console/live/settings",
+        data=[
+            ("csrf_token", csrf),
+            ("operator", "on"),
+            ("presence", "on"),
+            ("members", "1"),
+            (f"grant_{support}", "operator:read"),
+            (f"grant_{support}", "operator:write"),
+        ],
+        headers=origin(owner),
+        allow_redirects=False,
+    )
+    assert done.status == 302
+    async with db.session() as session:
+        member = await session.get(Member, support)
+        workspace = await session.get(Workspace, tenant.workspace_id)
+        assert member is not None and workspace is not None
+        assert member.scopes == ["operator:read", "operator:write"]
+        assert access.role_scopes(workspace)["support"] == []  # the role is as it was
+    assert "Go live" in await (await sam.get("/console/live")).text()
+    went = await sam.post(
+        "/console/live/go-live",
+        data={"csrf_token": sam_csrf, "workflow": team.agent_id},
+        headers=origin(sam),
+        allow_redirects=False,
+    )
+    assert went.status == 302 and await is_live(db, support)
+    # An unknown scope is refused and changes nothing.
+    bad = await owner.post(
+        "/console/live/settings",
+        data={
+            "csrf_token": csrf,
+            "operator": "on",
+            "presence": "on",
+            "members": "1",
+            f"grant_{support}": "operator:admin",
+        },
+        headers=origin(owner),
+        allow_redirects=False,
+    )
+    assert bad.status == 400
+    async with db.session() as session:
+        member = await session.get(Member, support)
+        assert member is not None and member.scopes == ["operator:read", "operator:write"]
