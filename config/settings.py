@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     switchboard_host: str = Field("127.0.0.1", alias="SWITCHBOARD_HOST")
     switchboard_port: int = Field(8080, ge=0, le=65535, alias="SWITCHBOARD_PORT")
     switchboard_secret_key: SecretStr | None = Field(None, alias="SWITCHBOARD_SECRET_KEY")
+    # Former secrets, comma-separated, newest first: stored credentials encrypted under them
+    # still decrypt (`python main.py secrets rotate` re-encrypts them under the current one).
+    switchboard_secret_key_previous: SecretStr | None = Field(
+        None, alias="SWITCHBOARD_SECRET_KEY_PREVIOUS"
+    )
     public_base_url: AnyHttpUrl | None = Field(None, alias="PUBLIC_BASE_URL")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     log_format: Literal["auto", "json", "text"] = Field("auto", alias="LOG_FORMAT")

@@ -131,13 +131,16 @@ _CONVERSATION_COLUMNS = tuple(
 async def conversations(
     session: AsyncSession, workspace_id: str, window: Window
 ) -> list[ConversationRow]:
-    """The workspace's conversations started inside WINDOW."""
+    """The workspace's conversations started inside WINDOW, in start order (ties among
+    topics go to the first seen, so the order is the answer's, not the query plan's)."""
     result = await session.execute(
-        select(*_CONVERSATION_COLUMNS).where(
+        select(*_CONVERSATION_COLUMNS)
+        .where(
             _conversations.c.workspace_id == workspace_id,
             _conversations.c.started_at >= window.start,
             _conversations.c.started_at < window.end,
         )
+        .order_by(_conversations.c.started_at, _conversations.c.id)
     )
     return list(result)
 

@@ -18,10 +18,12 @@ from api.admin.routes import ENDPOINTS
 from channels.slack.blocks import APPROVE_ACTION
 from channels.telegram.inbound import button_data
 from cli.seed import Seeded, seed_workspace
+from core.live import access, groups
 from core.team import directory
 from storage.db import Database
-from storage.domain import Assist, Proposal
-from storage.models import ChannelIdentity, OutboxRow, TaskRow, WorkspaceAddress
+from storage.domain import Assist, Conversation, Proposal
+from storage.live import LiveSession
+from storage.models import ChannelIdentity, OutboxRow, TaskRow, Workspace, WorkspaceAddress
 from storage.types import utcnow
 from tests.api import Client, ClientFactory, finished_task
 from tests.channels.slack_payloads import TEAM as TEAM_A
@@ -93,6 +95,32 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
         identity = await session.scalar(
             select(ChannelIdentity.id).where(ChannelIdentity.member_id == olivia_b)
         )
+        # B's live operators: a group, and a session on one of its conversations.
+        group_b = await groups.create_group(
+            session,
+            b.workspace_id,
+            name="Rival desk",
+            workflows=[b.agent_id],
+            members=[olivia_b],
+            actor="test",
+            now=now,
+        )
+        conversation_b = await session.scalar(
+            select(Conversation.id).where(Conversation.workspace_id == b.workspace_id).limit(1)
+        )
+        assert conversation_b is not None
+        live_b = LiveSession(
+            workspace_id=b.workspace_id,
+            conversation_id=conversation_b,
+            agent_id=b.agent_id,
+            status="completed",
+            tried=[],
+            held=[],
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live_b)
+        await session.flush()
     ids_b = {
         "workspace_id": b.workspace_id,
         "member_id": olivia_b,
@@ -102,6 +130,9 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
         "task_id": task.id,
         "outbox_id": dead.id,
         "agent_id": b.agent_id,
+        "conversation_id": conversation_b,
+        "group_id": group_b.group.id,
+        "session_id": live_b.id,
     }
     return Tenants(a, b, key_a.secret, key_b.secret, ids_b)
 
@@ -151,6 +182,7 @@ BODIES = {
     "POST /api/v1/assists/{ref}/suggested-reply": {"mode": "shorter"},
     "POST /api/v1/assists/{ref}/csat": {"rating": 1},
     "PATCH /api/v1/agents/{agent_id}": {"name": "Hijacked", "channels": ["all"]},
+    "PATCH /api/v1/operator-groups/{group_id}": {"name": "Hijacked", "members": []},
 }
 
 
@@ -200,6 +232,12 @@ async def test_workspace_a_never_reads_or_changes_workspace_b(
     auth_a = web.auth
     keys_a = Keys(api_key=tenants.key_a)
     shown: list[str] = []
+
+    # A runs Live Operator Mode, so its live lists answer (and must show nothing of B's).
+    async with db.session() as session:
+        workspace_a = await session.get(Workspace, tenants.a.workspace_id)
+        assert workspace_a is not None
+        await access.set_features(session, workspace_a, operator=True, presence=True, actor="t")
 
     # The admin API, with A's key: lists, then B's ids guessed into every URL.
     for ep in ENDPOINTS:

@@ -1,0 +1,2 @@
+"""Integrations: provider accounts connected with credentials stored encrypted (`vault`), the
+providers and their fields (`providers`), help-desk imports and telephony lines."""
