@@ -1,0 +1,33 @@
+"""What connecting or removing an account does at the provider besides storing it: the
+telephony lines register their webhook there (Dialpad, Aircall, RingCentral) and remove it
+again. The console and the admin API call these in the request that connects or removes the
+account; each provider's module answers for its own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.integrations.vault import Vault
+from storage.integrations import IntegrationAccount
+
+
+async def after_connect(
+    session: AsyncSession,
+    vault: Vault,
+    account: IntegrationAccount,
+    *,
+    base_url: str | None,
+    now: datetime,
+) -> str | None:
+    """Set ACCOUNT up at its provider; a sentence for the member when something needs their
+    attention (the webhook URL to paste, a registration that failed), None otherwise."""
+    return None
+
+
+async def before_remove(
+    session: AsyncSession, vault: Vault, account: IntegrationAccount, *, now: datetime
+) -> None:
+    """Undo at the provider what `after_connect` set up (best effort: the account goes)."""
+    return None
