@@ -66,6 +66,7 @@ SECRETS = {
     "ELEVENLABS_WEBHOOK_SECRET": "wsec_elevenlabsHOOKsecretU4e",
     "OPENAI_API_KEY": "sk-openaiKEYsecretT7b",
     "SWITCHBOARD_SECRET_KEY": "switchboardSECRETkeyH6r",
+    "SWITCHBOARD_SECRET_KEY_PREVIOUS": "switchboardOLDkeyN2w",
 }
 FALLBACK_KEY_ENV = "SWITCHBOARD_FALLBACK_LLM_KEY"
 FALLBACK_KEY = "sk-fallbackLLMsecretP3j"
