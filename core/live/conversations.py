@@ -36,6 +36,30 @@ def next_seq(conversation_id: str) -> Any:
     )
 
 
+def _values(
+    conversation: Conversation,
+    *,
+    author: str,
+    text: str,
+    key: str,
+    at: datetime,
+    member_id: str | None,
+    live_session_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "workspace_id": conversation.workspace_id,
+        "conversation_id": conversation.id,
+        "seq": next_seq(conversation.id),
+        "key": key[:200],
+        "author": author,
+        "member_id": member_id,
+        "live_session_id": live_session_id,
+        "text": text[:TEXT_MAX],
+        "at": at,
+    }
+
+
 def add(
     session: AsyncSession,
     conversation: Conversation,
@@ -50,16 +74,15 @@ def add(
     """Add a message to CONVERSATION within the caller's unit of work (flushed with it). KEY
     is unique in the workspace: use `record` where the same message may be offered twice."""
     message = ConversationMessage(
-        id=new_id(),
-        workspace_id=conversation.workspace_id,
-        conversation_id=conversation.id,
-        seq=next_seq(conversation.id),
-        key=key[:200],
-        author=author,
-        member_id=member_id,
-        live_session_id=live_session_id,
-        text=text[:TEXT_MAX],
-        at=at,
+        **_values(
+            conversation,
+            author=author,
+            text=text,
+            key=key,
+            at=at,
+            member_id=member_id,
+            live_session_id=live_session_id,
+        )
     )
     session.add(message)
     conversation.updated_at = at
@@ -79,20 +102,18 @@ async def record(
 ) -> bool:
     """Add a message unless one with KEY is recorded already; whether it was added now (a
     double click or a retried request finds its message there and adds nothing)."""
+    values = _values(
+        conversation,
+        author=author,
+        text=text,
+        key=key,
+        at=at,
+        member_id=member_id,
+        live_session_id=live_session_id,
+    )
     result = await session.execute(
         upsert_insert(session)(ConversationMessage)
-        .values(
-            id=new_id(),
-            workspace_id=conversation.workspace_id,
-            conversation_id=conversation.id,
-            seq=next_seq(conversation.id),
-            key=key[:200],
-            author=author,
-            member_id=member_id,
-            live_session_id=live_session_id,
-            text=text[:TEXT_MAX],
-            at=at,
-        )
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["workspace_id", "key"])
     )
     added = bool(getattr(result, "rowcount", 0))

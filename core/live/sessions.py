@@ -396,20 +396,30 @@ async def accept(
     live.accepted_at = now
     live.updated_at = now
     live.slack = slack
+    await _note(
+        session, live, f"{member.name} joined the conversation.", f"joined:{member.id}", now
+    )
+    await audit(session, workspace.id, f"member:{member.id}", "live.accept", live.id)
+    await _changed(session, live)
+    return live
+
+
+async def _note(
+    session: AsyncSession, live: LiveSession, text: str, key: str, now: datetime
+) -> None:
+    """A notice in LIVE's conversation (who joined, who transferred it): for the team's eyes,
+    never sent to the customer."""
     conversation = await session.get(Conversation, live.conversation_id)
     if conversation is not None:
         await conversations.record(
             session,
             conversation,
             author="system",
-            text=f"{member.name} joined the conversation.",
-            key=f"live:{live.id}:joined:{member.id}:{now.timestamp()}",
+            text=text,
+            key=f"live:{live.id}:{key}:{now.timestamp()}",
             at=now,
             live_session_id=live.id,
         )
-    await audit(session, workspace.id, f"member:{member.id}", "live.accept", live.id)
-    await _changed(session, live)
-    return live
 
 
 async def decline(
@@ -631,17 +641,13 @@ async def transfer(
             raise DirectoryError("Nobody in that group is live and free right now.")
         live.operator_id = None
         await _offer(session, live, candidate, now, policy)
-    conversation = await session.get(Conversation, live.conversation_id)
-    if conversation is not None:
-        await conversations.record(
-            session,
-            conversation,
-            author="system",
-            text=f"{member.name} transferred the conversation.",
-            key=f"live:{live.id}:transfer:{len(live.tried)}:{now.timestamp()}",
-            at=now,
-            live_session_id=live.id,
-        )
+    await _note(
+        session,
+        live,
+        f"{member.name} transferred the conversation.",
+        f"transfer:{len(live.tried)}",
+        now,
+    )
     await audit(
         session,
         workspace.id,
