@@ -30,6 +30,7 @@ class Line:
     credentials: Mapping[str, str]
     secrets: Mapping[str, str]
     url: str
+    base_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,9 @@ class Inbound:
 
     voicemails: tuple[LineVoicemail, ...] = ()
     answer: web.Response | None = None
+    # (voicemail key, URI) of transcripts the provider only links to: fetched before the
+    # voicemail is recorded (RingCentral).
+    transcripts: tuple[tuple[str, str], ...] = ()
 
 
 def text_or_none(value: object, limit: int = 20000) -> str | None:

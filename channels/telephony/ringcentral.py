@@ -39,7 +39,7 @@ def read(request: InboundRequest, line: Line) -> Inbound:
     body = event.get("body") if isinstance(event, dict) else None
     if not isinstance(body, dict):
         raise MalformedEvent("the event has no body")
-    return Inbound(parse(body))
+    return Inbound(parse(body), transcripts=transcript_links(body))
 
 
 def _number(party: object) -> str | None:
@@ -64,3 +64,15 @@ def parse(message: dict[str, Any]) -> tuple[LineVoicemail, ...]:
             duration=seconds(audio.get("vmDuration")),
         ),
     )
+
+
+def transcript_links(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The finished transcript's attachment, when the message says it has one."""
+    if message.get("id") is None or message.get("vmTranscriptionStatus") != "Completed":
+        return ()
+    for attachment in message.get("attachments") or []:
+        if isinstance(attachment, dict) and attachment.get("type") == "AudioTranscription":
+            uri = text_or_none(attachment.get("uri"))
+            if uri:
+                return ((str(message["id"]), uri),)
+    return ()

@@ -8,8 +8,6 @@ becomes the assist, the transcription fills it in."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from channels.base import InboundRequest
 from channels.telephony.base import (
     Inbound,
@@ -37,8 +35,8 @@ def greeting(label: str) -> str:
 
 
 def read(request: InboundRequest, line: Line) -> Inbound:
-    parts = urlsplit(line.url)
-    verifier = WebhookVerifier(line.credentials["auth_token"], f"{parts.scheme}://{parts.netloc}")
+    # Twilio signs the URL it called: PUBLIC_BASE_URL and the path, as the gateway's own number.
+    verifier = WebhookVerifier(line.credentials["auth_token"], line.base_url)
     try:
         params = verifier.verify(request)
     except TwilioSignatureError as exc:

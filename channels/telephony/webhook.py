@@ -18,9 +18,10 @@ from channels.errors import ChannelRejected
 from channels.telephony import aircall, dialpad, quo, ringcentral, twilio, vonage
 from channels.telephony.base import Inbound, Line, MalformedEvent, SignatureError
 from core.integrations.accounts import credentials_of
+from core.integrations.lines import fetch_ringcentral_transcript
 from core.integrations.lines.common import line_secrets, webhook_url
 from core.integrations.vault import VaultError, vault_of
-from core.integrations.voicemail import record_voicemail
+from core.integrations.voicemail import LineVoicemail, record_voicemail
 from storage.integrations import IntegrationAccount
 from storage.types import utcnow
 
@@ -64,6 +65,7 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
             credentials=credentials_of(vault, account),
             secrets=line_secrets(vault, account),
             url=webhook_url(context.settings.base_url, account),
+            base_url=context.settings.base_url,
         )
     except VaultError as exc:
         log.error("the %s line %s cannot be checked: %s", provider, account.id, exc)
@@ -82,13 +84,21 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
         raise ChannelRejected(
             403, f"the line {account.label!r} is turned off: turn it on under Integrations"
         )
-    if heard.voicemails:
+    voicemails = list(heard.voicemails)
+    for key, uri in heard.transcripts:
+        # Fetched before the transaction: the provider's answer is awaited holding nothing.
+        text = await fetch_ringcentral_transcript(vault, account, uri)
+        if text:
+            voicemails.append(LineVoicemail(key=key, part="transcript", transcript=text))
+        else:
+            log.warning("the transcript of a %s voicemail could not be fetched", provider)
+    if voicemails:
         now = utcnow()
         async with context.db.writing(), context.db.session() as session:
             current = await session.get(IntegrationAccount, account.id)
             if current is None or not current.enabled:
                 raise ChannelRejected(403, f"the line {account.label!r} was turned off or removed")
-            for part in heard.voicemails:
+            for part in voicemails:
                 assist, created = await record_voicemail(
                     session, current, part, now=now, base_url=context.settings.base_url
                 )

@@ -125,3 +125,20 @@ async def test_forged_and_unsigned_events_are_refused_and_store_nothing(
         off = await post(line, sim.signed(event, sim.secret_of(line.url)))
         assert off.status == 403
         assert await stored(line) == before
+
+
+async def test_a_refused_registration_is_said_and_kept_as_the_line_warning(
+    make_client: ClientFactory,
+) -> None:
+    async with DialpadSim() as sim:
+        client = await gateway_client(make_client)
+        sim.fail(status=403, times=1, path="/subscriptions/call")
+        line = await connect_line(client, "dialpad", creds(sim), label="Acme Support")
+        assert line.sentence is not None and "voicemails will not arrive" in line.sentence
+        assert "403" in line.sentence
+        state = (await line.account()).state
+        assert "403" in state["warning"]
+        # The webhook made before the refusal is still removed with the line.
+        assert len(sim.webhooks) == 1
+        await line.remove()
+        assert sim.webhooks == {}

@@ -72,6 +72,22 @@ async def test_subscription_handshake_voicemail_once_and_removal(
         assert assist.subject == f"Voicemail from {CALLER}"
         assert assist.transcript[0]["recording_url"] == event["body"]["attachments"][0]["uri"]
 
+        # The transcription finishes: RingCentral sends the message again, and the text is
+        # fetched from its attachment and joins the same assist.
+        said = "Please cancel my order 5521, it was placed by mistake."
+        sim.transcripts["42"] = said
+        finished = voicemail_event(
+            message_id=42,
+            caller=CALLER,
+            line_number=NUMBER,
+            subscription_id=subscription["id"],
+            transcript_base=sim.url,
+        )
+        answer = await client.post(line.path, json=finished, headers={"Verification-Token": token})
+        assert answer.status == 200, await answer.text()
+        [assist] = await assists_of(line)
+        assert assist.transcript[0]["text"] == said and said in assist.summary
+
         before = await stored(line)
         forged = await client.post(
             line.path, json={**event, "uuid": "x"}, headers={"Verification-Token": "guess"}

@@ -40,6 +40,8 @@ class RingCentralSim(Simulator):
         self.jwt = jwt
         self.clock = clock or (lambda: datetime.now(UTC))
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.transcripts: dict[str, str] = {}
+        """Transcript text by message id, served as its AudioTranscription attachment."""
         self.tokens: set[str] = set()
         self.reach: Callable[[str], str] = lambda url: url
         """Where the simulator really posts for an address (the test's gateway)."""
@@ -50,6 +52,10 @@ class RingCentralSim(Simulator):
         router.add_post("/restapi/v1.0/subscription", self._subscribe)
         router.add_post("/restapi/v1.0/subscription/{id}/renew", self._renew)
         router.add_delete("/restapi/v1.0/subscription/{id}", self._delete)
+        router.add_get(
+            "/restapi/v1.0/account/~/extension/{ext}/message-store/{id}/content/{attachment}",
+            self._content,
+        )
 
     @staticmethod
     def _error(status: int, code: str, message: str) -> web.Response:
@@ -151,6 +157,14 @@ class RingCentralSim(Simulator):
             return self._error(404, "SUB-404", "Subscription not found")
         return web.Response(status=204)
 
+    async def _content(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            return self._error(401, "AGW-401", "Authorization header is not specified")
+        text = self.transcripts.get(request.match_info["id"])
+        if text is None:
+            return self._error(404, "CMN-102", "Resource for parameter [messageId] is not found")
+        return web.Response(text=text, content_type="text/plain")
+
     def verification_token(self, address: str) -> str:
         sub = next(
             s for s in self.subscriptions.values() if s["deliveryMode"]["address"] == address
@@ -159,9 +173,39 @@ class RingCentralSim(Simulator):
 
 
 def voicemail_event(
-    *, message_id: int, caller: str, line_number: str, subscription_id: str
+    *,
+    message_id: int,
+    caller: str,
+    line_number: str,
+    subscription_id: str,
+    transcript_base: str | None = None,
 ) -> dict[str, Any]:
-    """A voicemail notification in RingCentral's shape: `body` is the voicemail message."""
+    """A voicemail notification in RingCentral's shape: `body` is the voicemail message;
+    with TRANSCRIPT_BASE (the simulator's URL) its transcription is finished and attached."""
+    attachments: list[dict[str, Any]] = [
+        {
+            "id": 7001,
+            "uri": (
+                "https://media.ringcentral.com/restapi/v1.0/account/101/extension/101"
+                f"/message-store/{message_id}/content/7001"
+            ),
+            "type": "AudioRecording",
+            "contentType": "audio/mpeg",
+            "vmDuration": 19,
+        }
+    ]
+    if transcript_base is not None:
+        attachments.append(
+            {
+                "id": 7002,
+                "uri": (
+                    f"{transcript_base}/restapi/v1.0/account/~/extension/101"
+                    f"/message-store/{message_id}/content/7002"
+                ),
+                "type": "AudioTranscription",
+                "contentType": "text/plain",
+            }
+        )
     return {
         "uuid": secrets.token_hex(8),
         "event": "/restapi/v1.0/account/~/extension/~/voicemail",
@@ -174,15 +218,7 @@ def voicemail_event(
             "from": {"phoneNumber": caller, "name": "Caller"},
             "to": [{"phoneNumber": line_number}],
             "readStatus": "Unread",
-            "vmTranscriptionStatus": "NotAvailable",
-            "attachments": [
-                {
-                    "id": 7001,
-                    "uri": f"https://media.ringcentral.com/restapi/v1.0/account/101/extension/101/message-store/{message_id}/content/7001",
-                    "type": "AudioRecording",
-                    "contentType": "audio/mpeg",
-                    "vmDuration": 19,
-                }
-            ],
+            "vmTranscriptionStatus": "Completed" if transcript_base else "InProgress",
+            "attachments": attachments,
         },
     }

@@ -36,7 +36,8 @@ def paste_sentence(
         return (
             f"In the Twilio console, set {number}'s Voice configuration 'A call comes in' to "
             f"Webhook {url} (HTTP POST). Callers then hear a greeting for {account.label} and "
-            "can leave a voicemail, which arrives in the inbox with its transcript."
+            "can leave a voicemail, which arrives in the inbox (with Twilio's transcript "
+            "when it has one)."
         )
     if account.provider == "vonage":
         return (
@@ -44,7 +45,8 @@ def paste_sentence(
             f"Event URL to {url} (HTTP POST). Callers then hear a greeting for "
             f"{account.label} and can leave a voicemail, which arrives in the inbox."
             + (
-                " Turn on signed webhooks with the signature secret you entered."
+                " Requests must be signed with the signature secret you entered (Vonage's "
+                "signed webhooks); unsigned ones are refused."
                 if credentials.get("signature_secret")
                 else ""
             )
@@ -117,3 +119,18 @@ async def renew_line(vault: Vault, account: IntegrationAccount, *, now: datetime
         }
         return str(account.state["warning"])
     return None
+
+
+async def fetch_ringcentral_transcript(
+    vault: Vault, account: IntegrationAccount, uri: str
+) -> str | None:
+    """A RingCentral voicemail's transcript text (None when it cannot be fetched: the
+    voicemail keeps its recording link)."""
+    setup = Setup(
+        account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
+    )
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            return await ringcentral.transcript_text(http, setup, uri) or None
+    except LineSetupError:
+        return None

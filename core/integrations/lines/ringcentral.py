@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -129,3 +130,31 @@ async def disconnect(http: aiohttp.ClientSession, setup: Setup) -> None:
             title=TITLE,
             headers=_bearer(token),
         )
+
+
+MEDIA_HOSTS = ("platform.ringcentral.com", "media.ringcentral.com")
+
+
+async def transcript_text(
+    http: aiohttp.ClientSession, setup: Setup, uri: str, *, limit: int = 20000
+) -> str:
+    """The text of a voicemail's `AudioTranscription` attachment at URI, fetched with the
+    line's token; only from RingCentral's own hosts (or the line's `api_url`), so an event
+    can never send the token elsewhere.
+
+    Raises:
+        LineSetupError: another host, an error status, or no answer.
+    """
+    host = urlsplit(uri).hostname or ""
+    allowed = {*MEDIA_HOSTS, urlsplit(setup.api(API)).hostname or ""}
+    if urlsplit(uri).scheme not in ("http", "https") or host not in allowed:
+        raise LineSetupError(f"the transcript is not on a RingCentral host ({host})")
+    token = await _token(http, setup)
+    try:
+        async with http.get(uri, headers=_bearer(token)) as response:
+            if response.status >= 400:
+                raise LineSetupError(f"RingCentral answered {response.status} for the transcript")
+            body = await response.content.read(limit * 4)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise LineSetupError(f"RingCentral could not be reached: {type(exc).__name__}") from exc
+    return body.decode("utf-8", "replace").strip()[:limit]
