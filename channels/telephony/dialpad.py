@@ -52,6 +52,12 @@ def _caller(event: dict[str, Any]) -> str | None:
     return text_or_none(event.get("external_number")) or text_or_none(phone)
 
 
+def _duration(value: object) -> int | None:
+    """Dialpad counts a call's duration in milliseconds."""
+    milliseconds = seconds(value)
+    return None if milliseconds is None else milliseconds // 1000
+
+
 def parse(event: dict[str, Any]) -> tuple[LineVoicemail, ...]:
     state = str(event.get("state") or "")
     call_id = event.get("call_id")
@@ -70,7 +76,7 @@ def parse(event: dict[str, Any]) -> tuple[LineVoicemail, ...]:
                 called=called,
                 transcript=text,
                 recording_url=link,
-                duration=seconds(event.get("duration")),
+                duration=_duration(event.get("duration")),
             ),
         )
     if state == "transcription" and text and (link or event.get("voicemail_recording_id")):

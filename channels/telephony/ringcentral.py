@@ -49,7 +49,8 @@ def _number(party: object) -> str | None:
 def parse(message: dict[str, Any]) -> tuple[LineVoicemail, ...]:
     if message.get("id") is None or str(message.get("type", "VoiceMail")) != "VoiceMail":
         return ()
-    attachments = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
+    listed = message.get("attachments")
+    attachments = [a for a in listed if isinstance(a, dict)] if isinstance(listed, list) else []
     audio = next((a for a in attachments if a.get("type") == "AudioRecording"), None)
     if audio is None or not text_or_none(audio.get("uri")):
         return ()
@@ -70,7 +71,8 @@ def transcript_links(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """The finished transcript's attachment, when the message says it has one."""
     if message.get("id") is None or message.get("vmTranscriptionStatus") != "Completed":
         return ()
-    for attachment in message.get("attachments") or []:
+    listed = message.get("attachments")
+    for attachment in listed if isinstance(listed, list) else []:
         if isinstance(attachment, dict) and attachment.get("type") == "AudioTranscription":
             uri = text_or_none(attachment.get("uri"))
             if uri:

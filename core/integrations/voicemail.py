@@ -10,7 +10,7 @@ arriving together still make one assist. Functions take the session and never co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -45,6 +45,24 @@ class LineVoicemail:
     # False for a part that may belong to a call without a voicemail (Quo transcribes every
     # call): it only fills in a voicemail already recorded, and is left unclaimed otherwise.
     opens: bool = True
+
+
+def _clean(vm: LineVoicemail) -> LineVoicemail:
+    """VM with what the columns take: a key that fits, no NUL (PostgreSQL refuses one), a
+    caller's number of phone length (anything longer is not a number)."""
+
+    def text(value: str | None, limit: int) -> str | None:
+        value = (value or "").replace("\x00", "").strip()[:limit]
+        return value or None
+
+    return replace(
+        vm,
+        key=text(vm.key, 150) or "-",
+        caller=text(vm.caller, 32),
+        called=text(vm.called, 32),
+        transcript=text(vm.transcript, 20000),
+        recording_url=text(vm.recording_url, 2000),
+    )
 
 
 async def _claim(
@@ -102,6 +120,7 @@ async def record_voicemail(
 ) -> tuple[Assist | None, bool]:
     """Record VM on the line ACCOUNT: (its assist, whether it was opened now); (None, False)
     for a redelivery, which changes nothing."""
+    vm = _clean(vm)
     if not vm.opens and await _anchor(session, account, vm.key, lock=False) is None:
         return None, False
     delivery = await _claim(session, account, f"{vm.part}:{vm.key}", now)

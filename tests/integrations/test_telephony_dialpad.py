@@ -142,3 +142,31 @@ async def test_a_refused_registration_is_said_and_kept_as_the_line_warning(
         assert len(sim.webhooks) == 1
         await line.remove()
         assert sim.webhooks == {}
+
+
+async def test_signed_odd_events_get_a_4xx_or_a_harmless_2xx_never_a_5xx(
+    make_client: ClientFactory,
+) -> None:
+    async with DialpadSim() as sim:
+        client = await gateway_client(make_client)
+        line = await connect_line(client, "dialpad", creds(sim), label="Acme Support")
+        secret = sim.secret_of(line.url)
+        odd: list[Any] = [
+            {"state": "voicemail", "voicemail_link": LINK},  # no call_id
+            {"call_id": {"a": 1}, "state": "voicemail", "voicemail_link": 5},
+            {
+                "call_id": "x\x00y",
+                "state": "voicemail",
+                "voicemail_link": "https://dialpad.com/r/\x00",
+                "external_number": "9" * 300,
+                "duration": "soon",
+            },
+            {"call_id": 7, "state": ["voicemail"], "transcription_text": {"t": 1}},
+        ]
+        statuses = [(await post(line, sim.signed(event, secret))).status for event in odd]
+        assert all(status < 500 for status in statuses), statuses
+        assert statuses[0] == 400
+        # The odd but usable one became an assist with what the columns take.
+        [assist] = await assists_of(line)
+        assert assist.labels == ["Acme Support"]
+        assert "\x00" not in assist.summary
