@@ -37,6 +37,7 @@ from delivery.senders import ConsoleSender, Sender, StoredSender
 from scheduler.availability import AvailabilityRound
 from scheduler.housekeeping import Housekeeping, SnoozeWake
 from scheduler.leader import AdvisoryLock, SingleNode
+from scheduler.lines import LineRenewal
 from scheduler.live import LiveSweeper
 from scheduler.runner import BriefingScheduler, Clock
 from storage.db import Database
@@ -320,7 +321,7 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
         clock=clock,
         grace=timedelta(seconds=settings.scheduler_grace),
         poll_interval=settings.scheduler_poll_interval,
-        housekeeping=Housekeeping(db, gateway.media),
+        housekeeping=Housekeeping(db, gateway.media, LineRenewal(db, settings)),
         every_tick=SnoozeWake(db),
         availability=AvailabilityRound(
             db, str(settings.public_base_url) if settings.public_base_url else None

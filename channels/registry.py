@@ -8,6 +8,7 @@ from channels.base import Channel, ChannelSpec, missing_settings
 from channels.email.spec import EMAIL
 from channels.slack.spec import SLACK
 from channels.telegram.spec import TELEGRAM
+from channels.telephony.spec import TELEPHONY
 from channels.twilio_sms.spec import TWILIO
 from channels.voice.spec import VOICE
 from config import Settings
@@ -15,7 +16,7 @@ from config import Settings
 # The logger the gateway has always logged channel states under.
 log = logging.getLogger("channels")
 
-SPECS: tuple[ChannelSpec, ...] = (SLACK, TELEGRAM, TWILIO, EMAIL, VOICE)
+SPECS: tuple[ChannelSpec, ...] = (SLACK, TELEGRAM, TWILIO, EMAIL, VOICE, TELEPHONY)
 
 
 def create_channels(settings: Settings) -> list[Channel]:

@@ -4,6 +4,7 @@ memory and media files) and, on every tick, the wake-up of snoozed assists whose
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from core.assists.snooze import wake_due
@@ -17,15 +18,26 @@ log = logging.getLogger(__name__)
 class Housekeeping:
     """Called once a day (and when a node starts leading) with the scheduler's clock."""
 
-    def __init__(self, db: Database, media: MediaStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        media: MediaStore,
+        lines: Callable[[datetime], Awaitable[None]] | None = None,
+    ) -> None:
         self._db = db
         self._media = media
+        self._lines = lines  # the telephony lines' upkeep (scheduler/lines.py)
 
     async def __call__(self, now: datetime) -> None:
         async with self._db.session() as session:
             memories = await prune_expired(session, now)
         files = await self._media.prune()
         log.info("housekeeping: %d session messages and %d media files expired", memories, files)
+        if self._lines is not None:
+            try:
+                await self._lines(now)
+            except Exception:
+                log.exception("the telephony lines' renewals failed; they run again tomorrow")
 
 
 class SnoozeWake:

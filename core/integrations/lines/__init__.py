@@ -1,0 +1,136 @@
+"""Telephony lines at their providers: what connecting a line sets up there (the webhook
+that brings its voicemails here) and what removing it takes down. Twilio and Vonage numbers
+are pointed at the webhook by the member (the sentence says where); Dialpad, Aircall, Quo
+and RingCentral register it through their APIs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import aiohttp
+
+from core.integrations.accounts import credentials_of
+from core.integrations.lines import aircall, dialpad, quo, ringcentral
+from core.integrations.lines.common import TIMEOUT, LineSetupError, Setup, webhook_url
+from core.integrations.vault import Vault
+from storage.integrations import IntegrationAccount
+
+Step = Callable[[aiohttp.ClientSession, Setup], Awaitable[str | None]]
+Undo = Callable[[aiohttp.ClientSession, Setup], Awaitable[None]]
+
+REGISTERED: dict[str, tuple[Step, Undo]] = {
+    "dialpad": (dialpad.connect, dialpad.disconnect),
+    "aircall": (aircall.connect, aircall.disconnect),
+    "quo": (quo.connect, quo.disconnect),
+    "ringcentral": (ringcentral.connect, ringcentral.disconnect),
+}
+
+
+def paste_sentence(
+    account: IntegrationAccount, url: str, credentials: dict[str, str]
+) -> str | None:
+    """For the lines the member points at us themselves: where to paste which URL."""
+    if account.provider == "twilio":
+        number = credentials.get("phone_number", "the number")
+        return (
+            f"In the Twilio console, set {number}'s Voice configuration 'A call comes in' to "
+            f"Webhook {url} (HTTP POST). Callers then hear a greeting for {account.label} and "
+            "can leave a voicemail, which arrives in the inbox (with Twilio's transcript "
+            "when it has one)."
+        )
+    if account.provider == "vonage":
+        return (
+            f"In your Vonage application's Voice capability, set both the Answer URL and the "
+            f"Event URL to {url} (HTTP POST). Callers then hear a greeting for "
+            f"{account.label} and can leave a voicemail, which arrives in the inbox."
+            + (
+                " Requests must be signed with the signature secret you entered (Vonage's "
+                "signed webhooks); unsigned ones are refused."
+                if credentials.get("signature_secret")
+                else ""
+            )
+        )
+    return None
+
+
+async def connect_line(
+    vault: Vault, account: IntegrationAccount, *, base_url: str | None, now: datetime
+) -> str | None:
+    """Set the line up at its provider; the sentence for the member, or None."""
+    if base_url is None:
+        return (
+            "PUBLIC_BASE_URL is not set, so the provider has no address to send voicemails "
+            "to: set it and connect the line again."
+        )
+    url = webhook_url(base_url, account)
+    credentials = credentials_of(vault, account)
+    sentence = paste_sentence(account, url, credentials)
+    steps = REGISTERED.get(account.provider)
+    if steps is None:
+        return sentence
+    setup = Setup(account=account, credentials=credentials, vault=vault, webhook_url=url)
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            return await steps[0](http, setup)
+    except LineSetupError as exc:
+        account.state = {
+            **(account.state or {}),
+            "warning": str(exc),
+            "warning_at": now.isoformat(),
+        }
+        return (
+            "The webhook could not be registered at the provider, so voicemails will not "
+            f"arrive: {exc}"
+        )
+
+
+async def remove_line(vault: Vault, account: IntegrationAccount) -> None:
+    """Take down what `connect_line` registered; best effort (the account goes anyway)."""
+    steps = REGISTERED.get(account.provider)
+    if steps is None or not account.state:
+        return
+    setup = Setup(
+        account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
+    )
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            await steps[1](http, setup)
+    except LineSetupError:
+        return
+
+
+async def renew_line(vault: Vault, account: IntegrationAccount, *, now: datetime) -> str | None:
+    """Renew the line's RingCentral subscription now (the scheduler when it is due, or a
+    member by hand); a failure is kept as the line's warning and returned as a sentence."""
+    if account.provider != "ringcentral":
+        return None
+    setup = Setup(
+        account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
+    )
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            await ringcentral.renew(http, setup, now)
+    except LineSetupError as exc:
+        account.state = {
+            **(account.state or {}),
+            "warning": f"The subscription could not be renewed: {exc}",
+            "warning_at": now.isoformat(),
+        }
+        return str(account.state["warning"])
+    return None
+
+
+async def fetch_ringcentral_transcript(
+    vault: Vault, account: IntegrationAccount, uri: str
+) -> str | None:
+    """A RingCentral voicemail's transcript text (None when it cannot be fetched: the
+    voicemail keeps its recording link)."""
+    setup = Setup(
+        account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
+    )
+    try:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            return await ringcentral.transcript_text(http, setup, uri) or None
+    except LineSetupError:
+        return None

@@ -1,0 +1,122 @@
+"""Vonage lines: the Answer and Event URL to paste are shown; with a signature secret every
+request must carry Vonage's signed-webhook JWT (HS256, `payload_hash` of the body). The call
+is answered with an NCCO that greets for the line and records; the recording becomes one
+assist labelled with the line; forged, unsigned and tampered requests store nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.telephony.vonage import sign
+from tests.integrations.telephony_helpers import (
+    ClientFactory,
+    Line,
+    assists_of,
+    connect_line,
+    gateway_client,
+    stored,
+)
+
+APPLICATION = str(uuid.UUID(int=7))
+SECRET = "vonage-signature-secret-0123456789"
+NUMBER = "447700900000"
+CALLER = "447700900123"
+PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+
+
+async def post(
+    line: Line, target: str, event: dict[str, Any], *, secret: str | None = SECRET
+) -> Any:
+    body = json.dumps(event).encode()
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["Authorization"] = sign(
+            body, secret, application_id=APPLICATION, iat=int(time.time())
+        )
+    return await line.client.post(target, data=body, headers=headers)
+
+
+def recording(conversation: str) -> dict[str, Any]:
+    return {
+        "start_time": "2026-12-06T05:00:00Z",
+        "recording_url": f"https://api.nexmo.com/v1/files/{uuid.uuid4()}",
+        "size": 12222,
+        "recording_uuid": str(uuid.uuid4()),
+        "end_time": "2026-12-06T05:00:21Z",
+        "conversation_uuid": conversation,
+        "timestamp": "2026-12-06T05:00:21.000Z",
+    }
+
+
+async def test_vonage_line_answers_records_and_makes_one_assist(make_client: ClientFactory) -> None:
+    client = await gateway_client(make_client)
+    line = await connect_line(
+        client,
+        "vonage",
+        {"application_id": APPLICATION, "private_key": PRIVATE_KEY, "signature_secret": SECRET},
+        label="Acme UK",
+    )
+    assert line.sentence is not None and line.url in line.sentence
+
+    conversation = "CON-" + str(uuid.uuid4())
+    answer = await post(
+        line,
+        line.path,
+        {
+            "to": NUMBER,
+            "from": CALLER,
+            "uuid": str(uuid.uuid4()),
+            "conversation_uuid": conversation,
+        },
+    )
+    assert answer.status == 200, await answer.text()
+    talk, record = await answer.json()
+    assert "Acme UK" in talk["text"]
+    event_url = record["eventUrl"][0]
+    assert event_url.startswith(line.url + "?")
+    target = urlsplit(event_url)._replace(scheme="", netloc="").geturl()
+
+    recorded = recording(conversation)
+    for _ in range(2):
+        done = await post(line, target, recorded)
+        assert done.status == 200, await done.text()
+    [assist] = await assists_of(line)
+    assert assist.labels == ["Acme UK"]
+    assert assist.subject == f"Voicemail from {CALLER}"
+    assert assist.transcript[0]["recording_url"] == recorded["recording_url"]
+
+    # Call status events are acknowledged and make nothing.
+    status = {"status": "completed", "uuid": str(uuid.uuid4()), "conversation_uuid": conversation}
+    assert (await post(line, line.path, status)).status == 200
+    assert len(await assists_of(line)) == 1
+
+
+async def test_vonage_forged_unsigned_and_tampered_requests_store_nothing(
+    make_client: ClientFactory,
+) -> None:
+    client = await gateway_client(make_client)
+    line = await connect_line(
+        client,
+        "vonage",
+        {"application_id": APPLICATION, "private_key": PRIVATE_KEY, "signature_secret": SECRET},
+        label="Acme UK",
+    )
+    target = f"{line.path}?from={CALLER}&to={NUMBER}"
+    recorded = recording("CON-forged")
+    before = await stored(line)
+    assert (
+        await post(line, target, recorded, secret="another-secret-0123456789abcdef-0000")
+    ).status == 403
+    assert (await post(line, target, recorded, secret=None)).status == 403
+    body = json.dumps(recorded).encode()
+    header = sign(body, SECRET, application_id=APPLICATION, iat=int(time.time()))
+    tampered = json.dumps({**recorded, "recording_url": "https://evil.example/x"}).encode()
+    answer = await line.client.post(
+        target, data=tampered, headers={"Authorization": header, "Content-Type": "application/json"}
+    )
+    assert answer.status == 403
+    assert await stored(line) == before
