@@ -37,8 +37,8 @@ from delivery.outbox.worker import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
 from scheduler.availability import AvailabilityRound
 from scheduler.housekeeping import Housekeeping, SnoozeWake
-from scheduler.leader import AdvisoryLock, SingleNode
 from scheduler.imports import ImportWorker
+from scheduler.leader import AdvisoryLock, SingleNode
 from scheduler.live import LiveSweeper
 from scheduler.runner import BriefingScheduler, Clock
 from storage.db import Database

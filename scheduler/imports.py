@@ -19,8 +19,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core.integrations import imports
 from core.integrations.accounts import credentials_of
-from core.integrations.imports import IMPORTERS, ImporterFactory, LostClaim
 from core.integrations.importers import ImportFailed
+from core.integrations.imports import IMPORTERS, ImporterFactory, LostClaim
 from core.integrations.providers import PROVIDERS
 from core.integrations.vault import Vault, VaultError
 from core.team.directory import DirectoryError

@@ -27,9 +27,7 @@ class ImportOut(BaseModel):
 
 async def start(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     async with gw.db.writing(), gw.db.session() as session:
-        account = await get_account(
-            session, who.workspace_id, request.match_info["integration_id"]
-        )
+        account = await get_account(session, who.workspace_id, request.match_info["integration_id"])
         run = await start_import(session, account, who.actor, utcnow())
         out = ImportOut.model_validate(import_json(run))
     if gw.imports is not None:

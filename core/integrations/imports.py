@@ -207,9 +207,7 @@ async def import_ticket(
         assist.status = "pending"
     if customer is None and (ticket.customer_name or ticket.customer_email):
         assist.customer_details = {
-            k: v
-            for k, v in (("name", ticket.customer_name), ("email", ticket.customer_email))
-            if v
+            k: v for k, v in (("name", ticket.customer_name), ("email", ticket.customer_email)) if v
         }
     session.add(
         ImportedRecord(
@@ -234,6 +232,7 @@ __all__ = [
     "fenced",
     "get_import",
     "import_json",
+    "import_lines",
     "import_ticket",
     "importable",
     "keep_cursor",
@@ -241,3 +240,23 @@ __all__ = [
     "running_import",
     "start_import",
 ]
+
+
+async def import_lines(
+    session: AsyncSession, workspace_id: str, *, provider: str | None = None
+) -> list[str]:
+    """Each account's last import in a sentence, for chat ("how did the Zendesk import go?")."""
+    lines = []
+    for run, account in await last_imports(session, workspace_id, provider=provider):
+        title = PROVIDERS[account.provider].title if account.provider in PROVIDERS else ""
+        state = {
+            "queued": "waiting to start",
+            "running": "running",
+            "done": "done",
+            "failed": f"failed: {run.error}",
+        }.get(run.status, run.status)
+        lines.append(
+            f"{title} ({account.label}) import {run.id}: {state}; {run.imported} imported, "
+            f"{run.skipped} skipped (already here)"
+        )
+    return lines

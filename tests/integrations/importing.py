@@ -33,9 +33,7 @@ class Desk:
 
     async def start(self) -> str:
         async with self.db.writing(), self.db.session() as session:
-            account = await accounts.get_account(
-                session, self.tenant.workspace_id, self.account_id
-            )
+            account = await accounts.get_account(session, self.tenant.workspace_id, self.account_id)
             run = await start_import(session, account, "test", utcnow())
             return run.id
 

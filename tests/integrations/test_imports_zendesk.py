@@ -48,7 +48,13 @@ async def test_runs_import_the_cap_then_the_rest_then_skip_everything(
     desk = await _desk(db, zendesk)
 
     first = await desk.run()
-    assert first == {"id": first["id"], "status": "done", "imported": CAP, "skipped": 0, "error": None}
+    assert first == {
+        "id": first["id"],
+        "status": "done",
+        "imported": CAP,
+        "skipped": 0,
+        "error": None,
+    }
     assists = await desk.assists()
     assert len(assists) == CAP
     assert all(a.labels == [LABEL] for a in assists)

@@ -192,8 +192,7 @@ class FreshdeskSim(Simulator):
             found = [
                 t
                 for t in found
-                if (date.fromisoformat(t["created_at"][:10]) < bound)
-                == (op == "<")
+                if (date.fromisoformat(t["created_at"][:10]) < bound) == (op == "<")
             ]
         found.sort(key=lambda t: (t["created_at"], t["id"]), reverse=True)
         shown = found[(page - 1) * PER_PAGE : page * PER_PAGE]

@@ -133,7 +133,7 @@ class ZendeskSim(Simulator):
             "type": "Comment",
             "author_id": author,
             "body": text,
-            "html_body": f"<div class=\"zd-comment\"><p>{text}</p></div>",
+            "html_body": f'<div class="zd-comment"><p>{text}</p></div>',
             "plain_body": text,
             "public": public,
             "attachments": [],

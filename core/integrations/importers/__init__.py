@@ -142,7 +142,9 @@ class Http:
                     try:
                         return await response.json(content_type=None)
                     except ValueError as exc:
-                        raise ImportFailed(f"{self.provider} sent an answer that is not JSON") from exc
+                        raise ImportFailed(
+                            f"{self.provider} sent an answer that is not JSON"
+                        ) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise ImportFailed(
                     f"{self.provider} could not be reached ({type(exc).__name__}); "

@@ -15,7 +15,15 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from core.integrations.importers import Http, ImportFailed, Importer, Message, Ticket, basic_auth, text_of
+from core.integrations.importers import (
+    Http,
+    Importer,
+    ImportFailed,
+    Message,
+    Ticket,
+    basic_auth,
+    text_of,
+)
 
 MAX_PAGE = 10
 STATUSES = {2: "open", 3: "pending"}

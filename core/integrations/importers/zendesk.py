@@ -13,7 +13,15 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from core.integrations.importers import Http, ImportFailed, Importer, Message, Ticket, basic_auth, text_of
+from core.integrations.importers import (
+    Http,
+    Importer,
+    ImportFailed,
+    Message,
+    Ticket,
+    basic_auth,
+    text_of,
+)
 
 PER_PAGE = 100
 MAX_PAGE = 10  # the Search API's 1,000 results
