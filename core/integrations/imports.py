@@ -25,6 +25,7 @@ from core.assists.phrases import cut
 from core.assists.records import create_assist, customer_for
 from core.integrations.importers import Importer, ImportFailed, Ticket
 from core.integrations.importers.freshdesk import FreshdeskImporter
+from core.integrations.importers.helpscout import HelpScoutImporter
 from core.integrations.importers.zendesk import ZendeskImporter
 from core.integrations.providers import PROVIDERS
 from core.team.directory import Conflict, DirectoryError, NotFound
@@ -38,6 +39,7 @@ ImporterFactory = Callable[[Mapping[str, str]], Importer]
 IMPORTERS: dict[str, ImporterFactory] = {
     "zendesk": ZendeskImporter,
     "freshdesk": FreshdeskImporter,
+    "helpscout": HelpScoutImporter,
 }
 GOING = ("queued", "running")
 IMPORTED_TAG = "imported"

@@ -1236,8 +1236,9 @@ async def test_run_import_from_a_source_without_an_importer_says_so(
 ) -> None:
     await _connect(seeded, db, "intercom", "Chat")
     text = await refused(db, seeded, OLIVIA, "run_import", {"source": "intercom"})
-    assert (
-        text == "Importing from Intercom is not available yet; Zendesk and Freshdesk imports are."
+    assert text == (
+        "Importing from Intercom is not available yet; Zendesk, Freshdesk and Help Scout imports "
+        "are."
     )
 
 

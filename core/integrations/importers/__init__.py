@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,8 @@ class Http:
         self._headers = dict(headers or {})
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
+        # A 401 calls this (a new OAuth token); True: ask again (once per 429 budget).
+        self.on_unauthorized: Callable[[], Awaitable[bool]] | None = None
 
     async def __aenter__(self) -> Http:
         self._session = aiohttp.ClientSession(timeout=TIMEOUT)
@@ -125,9 +127,18 @@ class Http:
                     headers={**self._headers, **(headers or {})},
                 ) as response:
                     if response.status == 429:
-                        wait = _retry_after(response.headers.get("Retry-After"))
+                        wait = _retry_after(
+                            response.headers.get("Retry-After")
+                            or response.headers.get("X-RateLimit-Retry-After")
+                        )
                         log.info("%s asked to wait %.0fs (429)", self.provider, wait)
                         await self._sleep(wait)
+                        continue
+                    if (
+                        response.status == 401
+                        and self.on_unauthorized is not None
+                        and await self.on_unauthorized()
+                    ):
                         continue
                     if response.status in (401, 403):
                         raise ImportFailed(

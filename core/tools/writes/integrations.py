@@ -118,10 +118,11 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
             "conversation, as assists; nothing else is imported."
         )
     if source not in IMPORTERS:
+        titles = [PROVIDERS[name].title for name in IMPORTERS]
         return error_reply(
             f"Importing from {provider.title} is not available yet; "
-            + " and ".join(PROVIDERS[name].title for name in IMPORTERS)
-            + " imports are."
+            + ", ".join(titles[:-1])
+            + f" and {titles[-1]} imports are."
         )
     connected = await list_accounts(ctx.session, ctx.principal.workspace_id, provider=source)
     if not connected:
