@@ -26,6 +26,7 @@ from core.assists.records import create_assist, customer_for
 from core.integrations.importers import Importer, ImportFailed, Ticket
 from core.integrations.importers.freshdesk import FreshdeskImporter
 from core.integrations.importers.helpscout import HelpScoutImporter
+from core.integrations.importers.intercom import IntercomImporter
 from core.integrations.importers.zendesk import ZendeskImporter
 from core.integrations.providers import PROVIDERS
 from core.team.directory import Conflict, DirectoryError, NotFound
@@ -39,6 +40,7 @@ ImporterFactory = Callable[[Mapping[str, str]], Importer]
 IMPORTERS: dict[str, ImporterFactory] = {
     "zendesk": ZendeskImporter,
     "freshdesk": FreshdeskImporter,
+    "intercom": IntercomImporter,
     "helpscout": HelpScoutImporter,
 }
 GOING = ("queued", "running")
@@ -190,10 +192,13 @@ async def import_ticket(
     ]
     who = ticket.customer_name or ticket.customer_email or "a customer"
     last = ticket.messages[-1].text if ticket.messages else ""
+    subject = ticket.subject
+    if subject == "(no subject)" and ticket.messages:  # a chat has none: its first words
+        subject = cut(ticket.messages[0].text, 120) or subject
     assist = await create_assist(
         session,
         workspace_id=account.workspace_id,
-        subject=ticket.subject,
+        subject=subject,
         summary=(
             f"Imported from {provider.title} ({account.label}), ticket {ticket.source_id} "
             f"from {who}, {ticket.status} there, {len(ticket.messages)} message(s). "

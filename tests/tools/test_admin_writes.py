@@ -1191,7 +1191,7 @@ async def _connect(seeded: Seeded, db: Database, provider: str, label: str) -> s
             label=label,
             credentials={
                 "zendesk": {"subdomain": "acme", "email": "ops@acme.example", "api_token": "t"},
-                "intercom": {"access_token": "t"},
+                "happyfox": {"subdomain": "acme", "api_key": "k", "auth_code": "c"},
             }[provider],
             actor="test",
             now=NOW,
@@ -1234,11 +1234,11 @@ async def test_run_import(db: Database, seeded: Seeded) -> None:
 async def test_run_import_from_a_source_without_an_importer_says_so(
     db: Database, seeded: Seeded
 ) -> None:
-    await _connect(seeded, db, "intercom", "Chat")
-    text = await refused(db, seeded, OLIVIA, "run_import", {"source": "intercom"})
+    await _connect(seeded, db, "happyfox", "Fox")
+    text = await refused(db, seeded, OLIVIA, "run_import", {"source": "happyfox"})
     assert text == (
-        "Importing from Intercom is not available yet; Zendesk, Freshdesk and Help Scout imports "
-        "are."
+        "Importing from HappyFox is not available yet; Zendesk, Freshdesk, Intercom and Help "
+        "Scout imports are."
     )
 
 

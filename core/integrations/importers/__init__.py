@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,7 @@ class Http:
         *,
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
+        json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         assert self._session is not None, "use Http as an async context manager"
@@ -124,12 +126,14 @@ class Http:
                     url,
                     params=params,
                     data=data,
+                    json=json,
                     headers={**self._headers, **(headers or {})},
                 ) as response:
                     if response.status == 429:
                         wait = _retry_after(
                             response.headers.get("Retry-After")
-                            or response.headers.get("X-RateLimit-Retry-After")
+                            or response.headers.get("X-RateLimit-Retry-After"),
+                            response.headers.get("X-RateLimit-Reset"),
                         )
                         log.info("%s asked to wait %.0fs (429)", self.provider, wait)
                         await self._sleep(wait)
@@ -175,9 +179,16 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def _retry_after(value: str | None) -> float:
+def _retry_after(value: str | None, reset: str | None = None) -> float:
+    """Seconds to wait: Retry-After (or Help Scout's X-RateLimit-Retry-After), else the
+    time until X-RateLimit-Reset (Intercom: a Unix time), else a second; never over the cap."""
     try:
-        seconds = float(value) if value is not None else 1.0
+        if value is not None:
+            seconds = float(value)
+        elif reset is not None:
+            seconds = float(reset) - time.time()
+        else:
+            seconds = 1.0
     except ValueError:
         seconds = 1.0
     return min(max(seconds, 0.0), RETRY_AFTER_MAX)
