@@ -25,6 +25,7 @@ from core.assists.phrases import cut
 from core.assists.records import create_assist, customer_for
 from core.integrations.importers import Importer, ImportFailed, Ticket
 from core.integrations.importers.freshdesk import FreshdeskImporter
+from core.integrations.importers.happyfox import HappyFoxImporter
 from core.integrations.importers.helpscout import HelpScoutImporter
 from core.integrations.importers.intercom import IntercomImporter
 from core.integrations.importers.zendesk import ZendeskImporter
@@ -42,6 +43,7 @@ IMPORTERS: dict[str, ImporterFactory] = {
     "freshdesk": FreshdeskImporter,
     "intercom": IntercomImporter,
     "helpscout": HelpScoutImporter,
+    "happyfox": HappyFoxImporter,
 }
 GOING = ("queued", "running")
 IMPORTED_TAG = "imported"

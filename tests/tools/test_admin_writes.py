@@ -1191,7 +1191,6 @@ async def _connect(seeded: Seeded, db: Database, provider: str, label: str) -> s
             label=label,
             credentials={
                 "zendesk": {"subdomain": "acme", "email": "ops@acme.example", "api_token": "t"},
-                "happyfox": {"subdomain": "acme", "api_key": "k", "auth_code": "c"},
             }[provider],
             actor="test",
             now=NOW,
@@ -1229,17 +1228,6 @@ async def test_run_import(db: Database, seeded: Seeded) -> None:
         db, seeded, OLIVIA, "run_import", {"source": "zendesk", "records": "articles"}
     )
     assert "open and pending tickets" in text
-
-
-async def test_run_import_from_a_source_without_an_importer_says_so(
-    db: Database, seeded: Seeded
-) -> None:
-    await _connect(seeded, db, "happyfox", "Fox")
-    text = await refused(db, seeded, OLIVIA, "run_import", {"source": "happyfox"})
-    assert text == (
-        "Importing from HappyFox is not available yet; Zendesk, Freshdesk, Intercom and Help "
-        "Scout imports are."
-    )
 
 
 async def test_run_import_stale(db: Database, seeded: Seeded) -> None:

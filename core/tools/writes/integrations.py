@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core.approvals.proposals import AT_EXECUTION, Draft
 from core.integrations.accounts import list_accounts
-from core.integrations.imports import IMPORTERS, running_import
+from core.integrations.imports import running_import
 from core.integrations.providers import IMPORT_SOURCES, PROVIDERS
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
@@ -116,13 +116,6 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
         return error_reply(
             f"Imports bring {provider.title}'s open and pending tickets, each with its whole "
             "conversation, as assists; nothing else is imported."
-        )
-    if source not in IMPORTERS:
-        titles = [PROVIDERS[name].title for name in IMPORTERS]
-        return error_reply(
-            f"Importing from {provider.title} is not available yet; "
-            + ", ".join(titles[:-1])
-            + f" and {titles[-1]} imports are."
         )
     connected = await list_accounts(ctx.session, ctx.principal.workspace_id, provider=source)
     if not connected:
