@@ -71,7 +71,10 @@ class ImportWorker:
                 log.warning("claiming an import failed: %s", exc)
                 claimed = None
             if claimed is not None:
-                await self.work(*claimed)
+                try:
+                    await self.work(*claimed)
+                except Exception:  # the database gone while ending the run: its lease lapses
+                    log.exception("import %s could not be ended", claimed[0])
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)

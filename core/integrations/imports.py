@@ -1,5 +1,6 @@
 """Imports from help desks: `start_import` queues a run for an account (one at a time per
-account); `ImportJob` does a claimed run's work for the worker (scheduler/imports.py).
+account); the import worker (scheduler/imports.py) claims it and does it with the steps here
+(`fenced`, `already_imported`, `import_ticket`, `keep_cursor`).
 
 A run walks the provider's open and pending tickets from where the account's last run
 stopped (the importer's cursor, kept on the account's `state`) and commits each ticket on its

@@ -64,8 +64,9 @@ async def test_an_import_started_by_the_api_runs_and_shows_its_counts(
             now=utcnow(),
         )
         desk_id, line_id = desk.id, line.id
-    # Hold the run at its first page so the second request finds it going.
-    zendesk.stall(times=1, path="/api/v2/search.json")
+    # Hold the run at its eleventh ticket: the counts show how far it got.
+    held = zendesk.open_ids()[10]
+    zendesk.stall(times=1, path=f"/tickets/{held}/comments.json")
 
     started = await client.post(f"/api/v1/integrations/{desk_id}/imports", headers=tenant.auth)
     assert started.status == 202
@@ -78,6 +79,14 @@ async def test_an_import_started_by_the_api_runs_and_shows_its_counts(
         "error": None,
     }
     await wait_until(lambda: zendesk.stalled == 1, timeout=10)
+    midway = await client.get(f"/api/v1/imports/{body['id']}", headers=tenant.auth)
+    assert await midway.json() == {
+        "id": body["id"],
+        "status": "running",
+        "imported": 10,
+        "skipped": 0,
+        "error": None,
+    }
 
     again = await client.post(f"/api/v1/integrations/{desk_id}/imports", headers=tenant.auth)
     assert again.status == 409
