@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from core.integrations import imports
@@ -30,7 +30,7 @@ from storage.types import new_id, utcnow
 
 log = logging.getLogger(__name__)
 
-_runs = ImportRun.__table__
+_runs = cast(Table, ImportRun.__table__)
 UNEXPECTED = "the import stopped on an unexpected error; run it again to continue from here"
 
 
