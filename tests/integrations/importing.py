@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.integrations import accounts
 from core.integrations.imports import import_json, start_import
@@ -14,7 +15,7 @@ from core.integrations.vault import Vault
 from scheduler.imports import ImportWorker
 from storage.db import Database
 from storage.domain import Assist
-from storage.integrations import ImportedRecord
+from storage.integrations import ImportedRecord, ImportRun
 from storage.types import utcnow
 from tests.factories import Tenant, make_tenant
 
@@ -98,3 +99,49 @@ async def connect_desk(db: Database, provider: str, credentials: dict[str, str])
             now=utcnow(),
         )
         return Desk(db, tenant, account.id)
+
+
+async def make_import_world(session: AsyncSession, workspace_id: str) -> dict[str, str]:
+    """Path ids for the imports API: a help-desk account to start an import on, and a run
+    (of another account) to read. Their API URL answers nothing (a closed port), so a worker
+    that takes the run fails it at once instead of calling out."""
+    now = utcnow()
+    credentials = {
+        "subdomain": "acme",
+        "email": "ops@acme.example",
+        "api_token": "zd-token",
+        "api_url": "http://127.0.0.1:9",
+    }
+    ready = await accounts.connect(
+        session,
+        VAULT,
+        workspace_id,
+        provider="zendesk",
+        label="Acme",
+        credentials=credentials,
+        actor="test",
+        now=now,
+    )
+    busy = await accounts.connect(
+        session,
+        VAULT,
+        workspace_id,
+        provider="zendesk",
+        label="Acme US",
+        credentials=credentials,
+        actor="test",
+        now=now,
+    )
+    run = ImportRun(
+        workspace_id=workspace_id,
+        account_id=busy.id,
+        status="done",
+        imported=12,
+        skipped=3,
+        cursor={},
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(run)
+    await session.flush()
+    return {"integration_id": ready.id, "import_id": run.id}
