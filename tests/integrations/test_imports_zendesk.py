@@ -164,3 +164,42 @@ async def test_wrong_credentials_fail_the_run_saying_so(db: Database, zendesk: Z
     assert run["status"] == "failed" and run["imported"] == 0
     assert "refused the credentials (401)" in (run["error"] or "")
     assert "wrong" not in (run["error"] or "")
+
+
+async def test_a_worker_stopped_on_shutdown_hands_its_run_back(
+    db: Database, zendesk: ZendeskSim
+) -> None:
+    desk = await _desk(db, zendesk)
+    held = zendesk.open_ids()[20]
+    zendesk.stall(times=1, path=f"/tickets/{held}/comments.json")
+    run_id = await desk.start()
+    worker = desk.worker(poll_interval=0.05)
+    task = asyncio.create_task(worker.run())
+    await wait_until(lambda: zendesk.stalled == 1, timeout=20)
+
+    worker.stop()  # the node shuts down: the ticket in hand is finished, the run handed back
+    zendesk.release_stalled()
+    await asyncio.wait_for(task, timeout=20)
+
+    state = await desk.state(run_id)
+    assert (state["status"], state["imported"]) == ("queued", 21)
+    other = desk.worker()
+    claimed = await other.claim()
+    assert claimed is not None and claimed[0] == run_id
+    await other.work(*claimed)
+    assert (await desk.state(run_id))["imported"] == CAP
+    ids = await desk.imported_ids()
+    assert len(ids) == len(set(ids)) == CAP
+
+
+async def test_a_provider_that_keeps_throttling_fails_the_run_after_bounded_waits(
+    db: Database, zendesk: ZendeskSim
+) -> None:
+    desk = await _desk(db, zendesk)
+    zendesk.throttle(retry_after=0, times=None, path="/api/v2/search.json")
+
+    run = await desk.run()
+
+    assert run["status"] == "failed" and run["imported"] == 0
+    assert "kept answering 429" in (run["error"] or "")
+    assert len(zendesk.calls("/api/v2/search.json")) == 5
