@@ -15,6 +15,7 @@ is opaque. A conversation carries its ``source`` (the first message) and
 from __future__ import annotations
 
 import base64
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -140,7 +141,8 @@ class IntercomSim(Simulator):
             status=status,
         )
         if retry_after is not None:
-            response.headers["X-RateLimit-Reset"] = str(int(time.time()) + retry_after)
+            # A whole second at least RETRY_AFTER away (Intercom counts whole seconds).
+            response.headers["X-RateLimit-Reset"] = str(math.ceil(time.time()) + retry_after)
         return response
 
     async def _apply_fault(self, fault: Any) -> web.StreamResponse | None:
