@@ -25,6 +25,7 @@ from config import Settings
 from config.metrics import Metrics
 from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
+from core.integrations.vault import Vault, VaultError, vault_of
 from core.live.sessions import LivePolicy
 from core.llm.memory import SessionMemory
 from core.processing.pipeline import PipelineWorker, TaskProcessor
@@ -36,6 +37,7 @@ from delivery.outbox.worker import OutboxWorker
 from delivery.senders import ConsoleSender, Sender, StoredSender
 from scheduler.availability import AvailabilityRound
 from scheduler.housekeeping import Housekeeping, SnoozeWake
+from scheduler.imports import ImportWorker
 from scheduler.leader import AdvisoryLock, SingleNode
 from scheduler.lines import LineRenewal
 from scheduler.live import LiveSweeper
@@ -260,6 +262,15 @@ async def _start(
         gateway.background.append(
             asyncio.create_task(gateway.live_sweeper.run(), name="live-operators")
         )
+        # Every node takes queued help-desk imports (and runs whose node died) one at a time.
+        gateway.imports = ImportWorker(
+            db,
+            _vault_or_none(settings),
+            node_id=node_id,
+            lease_seconds=max(settings.task_lease_seconds, 30.0),
+            poll_interval=settings.poll_interval,
+        )
+        gateway.background.append(asyncio.create_task(gateway.imports.run(), name="imports"))
         # URL training sources are fetched here, after the approval that asked has committed.
         fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
         (await resources.enter_async_context(fetcher)).start()
@@ -330,12 +341,20 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
     )
 
 
+def _vault_or_none(settings: Settings) -> Vault | None:
+    """The vault, or None without SWITCHBOARD_SECRET_KEY (an import then fails saying so)."""
+    try:
+        return vault_of(settings)
+    except VaultError:
+        return None
+
+
 async def _stop(gateway: Gateway, resources: contextlib.AsyncExitStack) -> None:
     """Finish or release claimed work, close the LLM clients, then close the database."""
     if gateway.scheduler is not None:  # before the journal it appends to
         await gateway.scheduler.close(gateway.settings.shutdown_grace)
     await gateway.journal.close()
-    for worker in (gateway.pipeline, gateway.outbox, gateway.live_sweeper):
+    for worker in (gateway.pipeline, gateway.outbox, gateway.live_sweeper, gateway.imports):
         if worker is not None:
             worker.stop()
     if gateway.background:

@@ -20,6 +20,7 @@ from delivery.media import MediaStore
 from delivery.outbox.worker import OutboxWorker
 from delivery.ratelimit import RateLimiter
 from models.task import Task
+from scheduler.imports import ImportWorker
 from scheduler.live import LiveSweeper
 from scheduler.runner import BriefingScheduler
 from storage.db import Database
@@ -45,6 +46,7 @@ class Gateway:
     outbox: OutboxWorker | None = None
     scheduler: BriefingScheduler | None = None
     live_sweeper: LiveSweeper | None = None
+    imports: ImportWorker | None = None
     # The LLM endpoints the classifier uses (None: offline); the AI Inbox refines replies with it.
     llm: Any = None
     background: list[asyncio.Task[None]] = field(default_factory=list)

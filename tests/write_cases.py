@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from cli.seed import Seeded
+from core.integrations import accounts
+from core.integrations.vault import Vault
 from core.processing.pipeline import TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
@@ -18,7 +20,7 @@ from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database
-from storage.domain import Assist, AssistEvent, Integration, Invitation
+from storage.domain import Assist, AssistEvent, Invitation
 from storage.types import new_id
 
 Setup = Callable[[Database, Seeded, datetime], Awaitable[None]]
@@ -93,11 +95,18 @@ async def _an_api_key(db: Database, seeded: Seeded, now: datetime) -> None:
         await directory.create_api_key(session, seeded.workspace_id, name="ci")
 
 
-async def _zendesk_on(db: Database, seeded: Seeded, now: datetime) -> None:
+async def _zendesk_connected(db: Database, seeded: Seeded, now: datetime) -> None:
     async with db.session() as session:
-        row = await session.scalar(select(Integration).where(Integration.name == "zendesk"))
-        assert row is not None
-        row.enabled = True
+        await accounts.connect(
+            session,
+            Vault("the tests' secret"),
+            seeded.workspace_id,
+            provider="zendesk",
+            label="Acme",
+            credentials={"subdomain": "acme", "email": "ops@acme.example", "api_token": "t"},
+            actor="test",
+            now=now,
+        )
 
 
 # tool, arguments, setup, reversible (undo and restore apply)
@@ -139,7 +148,8 @@ CASES: list[tuple[str, dict[str, Any], Setup, bool]] = [
     ("update_schedule", {"schedule_id": 1, "time": "09:30"}, _nothing, True),
     ("cancel_schedule", {"schedule_id": 2}, _nothing, True),
     ("toggle_integration", {"integration": "zendesk", "enabled": True}, _nothing, True),
-    ("run_import", {"source": "zendesk"}, _zendesk_on, True),
+    # An import pulls tickets in: there is no undoing it.
+    ("run_import", {"source": "zendesk"}, _zendesk_connected, False),
     (
         "send_broadcast",
         {"message": "We are back online.", "audience": "all_customers"},

@@ -11,6 +11,7 @@ from api.admin import (
     assists,
     audit,
     conversations,
+    imports,
     live,
     management,
     members,
@@ -438,6 +439,24 @@ ENDPOINTS: list[Endpoint] = [
         admin_route(schedules.list_schedules),
         response=Page[ScheduleOut],
         tag="schedules",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/integrations/{integration_id}/imports",
+        "Start importing the open and pending tickets of a connected help desk (one run per "
+        "account at a time: 409 while one is queued or running; 400 for a telephony line)",
+        admin_route(imports.start),
+        response=imports.ImportOut,
+        status=202,
+        tag="integrations",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/imports/{import_id}",
+        "An import's status and its imported and skipped counts (moving while it runs)",
+        admin_route(imports.get),
+        response=imports.ImportOut,
+        tag="integrations",
     ),
     Endpoint(
         "GET",

@@ -36,6 +36,7 @@ from storage.domain import (
     TrainingSource,
     TrainingSuggestion,
 )
+from storage.integrations import ImportRun
 from storage.models import ApiKey, AuditEntry, Base, Member, Workspace
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ ENTITIES: dict[str, type[Base]] = {
     "api_key": ApiKey,
     "schedule": Schedule,
     "integration": Integration,
+    "import": ImportRun,
 }
 
 
@@ -236,8 +238,9 @@ async def apply_changes(
 
 async def check_invariants(session: AsyncSession, workspace_id: str) -> None:
     """Rules that must hold after any write, checked at execution (drafts may race):
-    an active owner remains, recurring briefings stay within the plan's quota per agent, and
-    no URL is a training source twice. Raises StaleChange naming the broken rule."""
+    an active owner remains, recurring briefings stay within the plan's quota per agent, no
+    URL is a training source twice, and no account has two imports going. Raises StaleChange
+    naming the broken rule."""
     owners = await session.scalar(
         select(func.count())
         .select_from(Member)
@@ -282,6 +285,16 @@ async def check_invariants(session: AsyncSession, workspace_id: str) -> None:
     )
     if duplicate is not None:
         raise StaleChange(f"{duplicate} would be a training source twice")
+    # One import run going per account (two approved proposals must not start two).
+    doubled = await session.scalar(
+        select(ImportRun.account_id)
+        .where(ImportRun.workspace_id == workspace_id, ImportRun.status.in_(("queued", "running")))
+        .group_by(ImportRun.account_id)
+        .having(func.count() > 1)
+        .limit(1)
+    )
+    if doubled is not None:
+        raise StaleChange("an import from that account is already going")
 
 
 async def _new_code(session: AsyncSession, workspace_id: str, rng: random.Random) -> str:

@@ -37,6 +37,7 @@ from tests.factories import (
     make_tenant,
 )
 from tests.helpers import wait_until
+from tests.integrations.importing import make_import_world
 
 OFF = {"run_workers": False}  # rows seeded in a given state stay in it
 
@@ -634,6 +635,8 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     "GET /api/v1/presence": None,
     "GET /api/v1/live-sessions": None,
     "GET /api/v1/live-sessions/{session_id}": None,
+    "POST /api/v1/integrations/{integration_id}/imports": None,
+    "GET /api/v1/imports/{import_id}": None,
 }
 
 
@@ -709,7 +712,9 @@ async def test_every_endpoint_answers_as_documented(
         await session.flush()
         agent = await agents.create_agent(session, ws, agents.AgentFields(name="Max"))
         live = await make_live_world(session, ws, member.id, agent.id)
+        imports = await make_import_world(session, ws)
     values = {
+        **imports,
         "group_id": live.group_id,
         "conversation_id": live.conversation_id,
         "session_id": live.session_id,

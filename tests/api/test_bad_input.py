@@ -503,6 +503,8 @@ async def test_every_route_wants_a_key(make_client: ClientFactory, db: Database)
                 "conversation_id": "c",
                 "group_id": "g",
                 "session_id": "s",
+                "integration_id": "x",
+                "import_id": "x",
             }
         )
         response = await client.request(
@@ -559,6 +561,8 @@ async def test_every_route_refuses_other_methods(make_client: ClientFactory, db:
                 "conversation_id": "c",
                 "group_id": "g",
                 "session_id": "s",
+                "integration_id": "x",
+                "import_id": "x",
             }
         )
         for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed:

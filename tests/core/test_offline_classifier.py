@@ -650,6 +650,10 @@ EDGES: list[tuple[str, list[Call]]] = [
         "sync our help scout conversations",
         [("run_import", {"source": "helpscout", "records": "conversations"})],
     ),
+    ("import our happyfox tickets", [("run_import", {"source": "happyfox", "records": "tickets"})]),
+    # A question about an import reads; it does not start another one.
+    ("how did the Zendesk import go?", [("list_integrations", {"integration": "zendesk"})]),
+    ("did the freshdesk import finish?", [("list_integrations", {"integration": "freshdesk"})]),
     (
         "send a broadcast to all customers: new hours start Monday",
         [("send_broadcast", {"audience": "all_customers", "message": "new hours start Monday"})],

@@ -27,6 +27,7 @@ from storage.domain import AiAgent, Assist, Proposal
 from storage.models import ChannelIdentity, Member, OutboxRow
 from tests.api import ClientFactory
 from tests.factories import make_live_world, make_outbox_row, make_task_row
+from tests.integrations.importing import make_import_world
 from tests.robustness.conftest import seed
 from tests.robustness.webhooks import stored
 
@@ -90,7 +91,9 @@ async def _real_ids(db: Database, workspace_id: str) -> dict[str, str]:
         dead = await make_outbox_row(session, workspace_id, member.id, task_id=task.id)
         outbox = await session.scalar(select(OutboxRow.id).where(OutboxRow.id == dead.id))
         live = await make_live_world(session, workspace_id, member.id, str(agent))
+        imports = await make_import_world(session, workspace_id)
     return {
+        **imports,
         "group_id": live.group_id,
         "conversation_id": live.conversation_id,
         "session_id": live.session_id,

@@ -14,6 +14,8 @@ from sqlalchemy.sql import Select
 
 from cli.seed import Seeded, seed_workspace
 from core.assists.personal_data import strip_personal_data
+from core.integrations import accounts
+from core.integrations.vault import Vault
 from core.processing.pipeline import TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
@@ -42,6 +44,7 @@ from storage.domain import (
     TrainingSource,
     TrainingSuggestion,
 )
+from storage.integrations import ImportRun
 from storage.models import ApiKey, AuditEntry, Base, Member, OutboxRow
 from storage.types import new_id
 
@@ -1178,40 +1181,65 @@ async def test_toggle_integration_stale(db: Database, seeded: Seeded) -> None:
     assert (await approve(db, seeded, OLIVIA, proposal["code"])).startswith("Stopped")
 
 
+async def _connect(seeded: Seeded, db: Database, provider: str, label: str) -> str:
+    async with db.session() as session:
+        account = await accounts.connect(
+            session,
+            Vault("the tests' secret"),
+            seeded.workspace_id,
+            provider=provider,
+            label=label,
+            credentials={
+                "zendesk": {"subdomain": "acme", "email": "ops@acme.example", "api_token": "t"},
+            }[provider],
+            actor="test",
+            now=NOW,
+        )
+        return account.id
+
+
 async def test_run_import(db: Database, seeded: Seeded) -> None:
     args = {"source": "Zendesk", "records": "tickets", "status": "open"}
     text = await refused(db, seeded, OLIVIA, "run_import", args)
-    assert text == 'zendesk is not connected. Turn it on first ("turn on zendesk"), then ask again.'
-    zendesk = await one(db, _integration(seeded, "zendesk"))
-    await alter(db, Integration, zendesk.id, enabled=True)
+    assert text.startswith("Zendesk is not connected. Connect it on the console's Integrations")
+    account_id = await _connect(seeded, db, "zendesk", "Acme EU")
 
     reply, proposal = await proposed(db, seeded, OLIVIA, "run_import", args)
     assert proposal["changes"] == [
-        _change("zendesk import", "settings.last_import", "none", "queued: open tickets")
+        _change("Acme EU import", "__row__", "—", "queued: open and pending tickets")
     ]
-    assert "importer runs it" in reply.text and "Nothing is imported until then" in reply.text
-    job = (await planned(db, proposal))[0]["after"]
-    assert (job["records"], job["filter_status"], job["status"]) == ("tickets", "open", "queued")
-    assert "last_import" not in (await get(db, Integration, zendesk.id)).settings
+    run = (await planned(db, proposal))[0]["after"]
+    assert (run["account_id"], run["status"]) == (account_id, "queued")
+    assert f"/api/v1/imports/{run['id']}" in reply.text and '"Acme EU"' in reply.text
+    assert await count(db, select(ImportRun)) == 0  # nothing starts before approval
 
     await approve(db, seeded, OLIVIA, proposal["code"])
-    executed = {**job, "requested_at": APPROVED_AT.isoformat()}  # requested when approved
-    assert (await get(db, Integration, zendesk.id)).settings["last_import"] == executed
+    started = await get(db, ImportRun, run["id"])
+    assert (started.status, started.account_id, started.imported) == ("queued", account_id, 0)
     text = await refused(db, seeded, OLIVIA, "run_import", args)
-    assert text.startswith("An import from zendesk is already queued")
-    await undo(db, seeded, OLIVIA)
-    assert (await get(db, Integration, zendesk.id)).settings == {}
+    assert text.startswith("An import from Acme EU is already queued: 0 imported, 0 skipped")
+    assert run["id"] in text
 
     text = await refused(db, seeded, OLIVIA, "run_import", {"source": "myspace"})
-    assert text.startswith("I can't import from myspace; sources:")
+    assert text == (
+        "I can't import from myspace; sources: freshdesk, happyfox, helpscout, intercom, zendesk."
+    )
+    text = await refused(
+        db, seeded, OLIVIA, "run_import", {"source": "zendesk", "records": "articles"}
+    )
+    assert "open and pending tickets" in text
 
 
 async def test_run_import_stale(db: Database, seeded: Seeded) -> None:
-    zendesk = await one(db, _integration(seeded, "zendesk"))
-    await alter(db, Integration, zendesk.id, enabled=True)
-    _, proposal = await proposed(db, seeded, OLIVIA, "run_import", {"source": "zendesk"})
-    await alter(db, Integration, zendesk.id, settings={"last_import": {"status": "running"}})
-    assert (await approve(db, seeded, OLIVIA, proposal["code"])).startswith("Stopped")
+    account_id = await _connect(seeded, db, "zendesk", "Acme EU")
+    _, first = await proposed(db, seeded, OLIVIA, "run_import", {"source": "zendesk"})
+    _, second = await proposed(db, seeded, OLIVIA, "run_import", {"source": "zendesk"})
+    assert (await approve(db, seeded, OLIVIA, first["code"])).startswith("Done")
+    # Two proposals approved one after the other start one run.
+    assert (await approve(db, seeded, OLIVIA, second["code"])).startswith(
+        "Stopped, nothing was changed: an import from that account is already going"
+    )
+    assert await count(db, select(ImportRun).where(ImportRun.account_id == account_id)) == 1
 
 
 async def _emails(db: Database, seeded: Seeded, recent_only: bool) -> set[str]:

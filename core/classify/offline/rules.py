@@ -1285,7 +1285,8 @@ _IMPORT_RE = rx(
     r"\b(?:import|pull in|pull|sync|migrate|bring in|bring over|load|ingest|copy|fetch|transfer)\b"
 )
 _SOURCES_RE = rx(
-    r"\b(zendesk|intercom|freshdesk|help scout|hubspot|gorgias|salesforce|front|kustomer|gladly|"
+    r"\b(zendesk|intercom|freshdesk|help ?scout|happy ?fox|hubspot|gorgias|salesforce|front|"
+    r"kustomer|gladly|"
     r"freshchat|livechat|drift|crisp|zoho|servicenow|jira|re amaze|reamaze|helpshift|tawk)\b"
 )
 _RECORDS = [
@@ -1297,12 +1298,22 @@ _RECORDS = [
 ]
 
 
+# "How did the Zendesk import go?": a question about an import, not a request for one.
+_IMPORT_QUESTION_RE = rx(
+    r"\b(?:how(?:'s| is| did| was| far)|status of|progress of|did)\b.*\bimports?\b|"
+    r"\bimports?\b.*\b(?:go|going|gone|doing|done|finished|status|progress)\b\s*\??$"
+)
+
+
 def run_import(c: Clause, ctx: Context) -> Outcome | None:
     verb = _IMPORT_RE.search(c.s)
     if not verb or c.of_kind("url"):
         return None
     src = _SOURCES_RE.search(c.s)
     source: str | None = src.group(1).replace(" ", "") if src else None
+    if _IMPORT_QUESTION_RE.search(c.s):
+        # The integrations read names each account with its last import's counts.
+        return _call("list_integrations", integration=source)
     if source is None:
         frm = re.search(r"\bfrom\s+(?:our\s+|the\s+|my\s+)?(\w+)", c.s)
         if frm and frm.group(1) not in {"the", "last", "yesterday", "today", "this"}:

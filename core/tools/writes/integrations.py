@@ -1,4 +1,4 @@
-"""Integration write tools: turn one on or off, queue an import from a helpdesk."""
+"""Integration write tools: turn one on or off, start an import from a connected help desk."""
 
 from __future__ import annotations
 
@@ -8,17 +8,22 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from core.approvals.proposals import AT_EXECUTION, Draft
+from core.integrations.accounts import list_accounts
+from core.integrations.imports import running_import
+from core.integrations.providers import IMPORT_SOURCES, PROVIDERS
 from core.tools import args as a
 from core.tools.registry import ToolContext, error_reply
 from core.tools.writes.drafting import create_row, set_field, stable_id
 from models.deliverable import Deliverable
 from storage.domain import Integration
+from storage.types import new_id
 
-# The helpdesks an import can come from, and everything toggle_integration may create.
-IMPORT_SOURCES = frozenset(
-    {"zendesk", "intercom", "freshdesk", "gorgias", "helpscout", "front", "hubspot", "kustomer"}
-)
-KNOWN_INTEGRATIONS = IMPORT_SOURCES | {
+# Everything toggle_integration may create (the help desks no longer imported from included).
+KNOWN_INTEGRATIONS = frozenset(IMPORT_SOURCES) | {
+    "gorgias",
+    "front",
+    "hubspot",
+    "kustomer",
     "slack",
     "telegram",
     "twilio",
@@ -95,6 +100,8 @@ async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Delivera
 
 
 async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    """Propose a real import run on each connected, enabled account of the source: approval
+    queues it (the `imports` row) and a node's import worker runs it in the background."""
     assert isinstance(args, a.RunImportArgs)
     source = _integration_name(args.source)
     if source not in IMPORT_SOURCES:
@@ -103,46 +110,61 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
             + ", ".join(sorted(IMPORT_SOURCES))
             + "."
         )
-    integration = await _integration(ctx, source)
-    if integration is None or not integration.enabled:
+    provider = PROVIDERS[source]
+    page = ctx.links.console_or_path("integrations")
+    if args.records in ("contacts", "articles", "macros") or args.status == "closed":
         return error_reply(
-            f'{source} is not connected. Turn it on first ("turn on {source}"), then ask again.'
+            f"Imports bring {provider.title}'s open and pending tickets, each with its whole "
+            "conversation, as assists; nothing else is imported."
         )
-    previous = integration.settings.get("last_import")
-    if isinstance(previous, dict) and previous.get("status") in ("queued", "running"):
+    connected = await list_accounts(ctx.session, ctx.principal.workspace_id, provider=source)
+    if not connected:
         return error_reply(
-            f"An import from {source} is already {previous['status']} "
-            f"(requested {previous.get('requested_at', '?')[:16].replace('T', ' ')})."
+            f"{provider.title} is not connected. Connect it on the console's Integrations page "
+            f"({page}); credentials are entered there, never in chat. Then ask again."
         )
-    records = args.records or "tickets"
-    job = {
-        "records": records,
-        "filter_status": args.status,
-        "status": "queued",
-        "requested_by": ctx.principal.member_id,
-        "requested_at": AT_EXECUTION,
-    }
-    what = f"{args.status} {records}" if args.status else records
-    # There is no import table: the request is recorded on the integration for the importer.
+    enabled = [account for account in connected if account.enabled]
+    if not enabled:
+        return error_reply(
+            f"{provider.title} ({', '.join(x.label for x in connected)}) is turned off: turn "
+            "it on first, then ask again."
+        )
+    changes = []
+    for account in enabled:
+        going = await running_import(ctx.session, account.id)
+        if going is not None:
+            return error_reply(
+                f"An import from {account.label} is already {going.status}: "
+                f"{going.imported} imported, {going.skipped} skipped so far (import "
+                f"{going.id}, at /api/v1/imports/{going.id})."
+            )
+        run = {
+            "id": new_id(),
+            "workspace_id": ctx.principal.workspace_id,
+            "account_id": account.id,
+            "status": "queued",
+            "imported": 0,
+            "skipped": 0,
+            "cursor": {},
+            "requested_by": f"member:{ctx.principal.member_id}",
+            "created_at": AT_EXECUTION,
+            "updated_at": AT_EXECUTION,
+        }
+        changes.append(
+            create_row("import", run, f"{account.label} import", "queued: open and pending tickets")
+        )
+    labels = ", ".join(f'"{account.label}"' for account in enabled)
+    ids = ", ".join(f"/api/v1/imports/{c.key}" for c in changes)
     return Draft(
         tool="run_import",
-        summary=f"queue an import of {what} from {source}",
-        changes=(
-            set_field(
-                "integration",
-                integration,
-                "settings.last_import",
-                job,
-                f"{source} import",
-                (
-                    previous.get("status", "—") if isinstance(previous, dict) else "none",
-                    f"queued: {what}",
-                ),
-            ),
-        ),
+        summary=f"import open and pending tickets from {provider.title}",
+        changes=tuple(changes),
+        reversible=False,
         notice=(
-            f"Approving queues the import; {source}'s importer runs it and records the result "
-            "on the integration. Nothing is imported until then."
+            f"Approving starts the import in the background: up to {provider.per_run} open "
+            f"and pending tickets a run, each as an assist labelled {labels}; the next run "
+            "continues where it stopped and skips what is already here. Follow its imported "
+            f"and skipped counts at {ids} (the admin API)."
         ),
     )
 
