@@ -36,6 +36,7 @@ from storage.domain import (
     TrainingSource,
     TrainingSuggestion,
 )
+from storage.integrations import IntegrationAccount
 from storage.models import ApiKey, AuditEntry, Base, Member, Workspace
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ ENTITIES: dict[str, type[Base]] = {
     "api_key": ApiKey,
     "schedule": Schedule,
     "integration": Integration,
+    "integration_account": IntegrationAccount,
 }
 
 
