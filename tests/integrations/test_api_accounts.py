@@ -136,7 +136,9 @@ async def test_connect_list_change_test_and_remove(
     failed = await _json(
         await client.post(f"/api/v1/integrations/{created['id']}/test", headers=tenant.auth), 200
     )
-    assert failed["ok"] is False and "Zendesk refused the credentials (HTTP 401)" in failed["message"]
+    assert (
+        failed["ok"] is False and "Zendesk refused the credentials (HTTP 401)" in failed["message"]
+    )
 
     # Blank secret keeps the saved one; enabled false turns it off.
     await _json(
@@ -163,16 +165,13 @@ async def test_connect_list_change_test_and_remove(
     assert (
         await client.delete(f"/api/v1/integrations/{created['id']}", headers=tenant.auth)
     ).status == 204
-    await _json(
-        await client.get(f"/api/v1/integrations/{created['id']}", headers=tenant.auth), 404
-    )
+    await _json(await client.get(f"/api/v1/integrations/{created['id']}", headers=tenant.auth), 404)
     assert await _count(db) == 1
 
     # Nothing the API answered, audited or logged holds a credential.
     async with db.session() as session:
         audit = [
-            json.dumps(e.details, default=str)
-            for e in await session.scalars(select(AuditEntry))
+            json.dumps(e.details, default=str) for e in await session.scalars(select(AuditEntry))
         ]
     said = json.dumps([created, line, listed, one, changed, failed, off]) + " ".join(audit)
     logged = caplog.text

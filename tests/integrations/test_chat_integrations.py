@@ -133,7 +133,13 @@ async def test_turning_a_line_off_and_on_by_chat(make_client: ClientFactory, db:
         target_id="42",
     )
     zendesk = await _connect(
-        db, tenant, "zendesk", "Acme EU", subdomain="acme", email="a@acme.example", api_token="t" * 20
+        db,
+        tenant,
+        "zendesk",
+        "Acme EU",
+        subdomain="acme",
+        email="a@acme.example",
+        api_token="t" * 20,
     )
 
     task = await _send(client, tenant, "turn off the Dialpad line")

@@ -132,14 +132,18 @@ async def test_connect_test_switch_edit_and_remove(
     assert len(sim.calls("/api/v2/users/me.json")) == 1
 
     # Turn off: through a proposal (a snapshot for undo), the page shows it off.
-    switched = await _post(client, f"/console/integrations/{twilio.id}/enabled", csrf, enabled="off")
+    switched = await _post(
+        client, f"/console/integrations/{twilio.id}/enabled", csrf, enabled="off"
+    )
     assert switched.status == 302
     html = await (await client.get(switched.headers["Location"])).text()
     assert "Twilio · Support line is off." in html
     assert [r.enabled for r in await _rows(db) if r.id == twilio.id] == [False]
     async with db.session() as session:
         assert int(await session.scalar(select(func.count()).select_from(Snapshot)) or 0) == 1
-    bad_switch = await _post(client, f"/console/integrations/{twilio.id}/enabled", csrf, enabled="x")
+    bad_switch = await _post(
+        client, f"/console/integrations/{twilio.id}/enabled", csrf, enabled="x"
+    )
     assert bad_switch.status == 400
 
     # Edit: a new label; the secret left blank keeps the saved one.
@@ -166,9 +170,7 @@ async def test_connect_test_switch_edit_and_remove(
     html = await confirm.text()
     assert confirm.status == 200 and "Remove Zendesk · Acme Europe?" in html
     assert len(await _rows(db)) == 2
-    removed = await _post(
-        client, f"/console/integrations/{zendesk.id}/remove", csrf, confirm="yes"
-    )
+    removed = await _post(client, f"/console/integrations/{zendesk.id}/remove", csrf, confirm="yes")
     assert removed.status == 302
     html = await (await client.get(removed.headers["Location"])).text()
     assert "The account is removed" in html

@@ -44,8 +44,10 @@ async def connect_integration(ctx: ToolContext, args: BaseModel) -> list[Deliver
     provider = _provider_named(args.provider)
     if args.provider and provider is None:
         known = ", ".join(p.title for p in PROVIDERS.values())
+        # Named back only when it reads as a name: a model may pass on whatever it was given.
+        named = args.provider if re.fullmatch(r"[a-z][a-z .&-]{0,30}", args.provider) else "that"
         return error_reply(
-            f"I can't connect {args.provider}: the accounts I connect are {known}. Channels "
+            f"I can't connect {named}: the accounts I connect are {known}. Channels "
             "(Slack, Telegram, email) are set up by the gateway's administrator."
         )
     link = _console_link(ctx, provider)
