@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from api.admin.openapi import Endpoint
 from api.admin.routes import ENDPOINTS
+from core.integrations import accounts as integration_accounts
+from core.integrations.vault import Vault
 from core.team import agents
 from core.tools.writes.api_keys import PENDING_REVEAL
 from storage.db import Database
@@ -634,7 +636,19 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     "GET /api/v1/presence": None,
     "GET /api/v1/live-sessions": None,
     "GET /api/v1/live-sessions/{session_id}": None,
+    "GET /api/v1/integrations": None,
+    "POST /api/v1/integrations": {
+        "provider": "intercom",
+        "label": "Acme",
+        "credentials": {"access_token": "ic-token-0123456789"},
+    },
+    "GET /api/v1/integrations/{integration_id}": None,
+    "PATCH /api/v1/integrations/{integration_id}": {"label": "Acme EU", "enabled": False},
+    "DELETE /api/v1/integrations/{integration_id}": None,
+    # The provider is unreachable here (a closed loopback port): {"ok": false, "message"}.
+    "POST /api/v1/integrations/{integration_id}/test": None,
 }
+INTEGRATIONS_SECRET = "admin API tests' long random secret"
 
 
 def _filled(value: Any, values: dict[str, str]) -> Any:
@@ -709,7 +723,23 @@ async def test_every_endpoint_answers_as_documented(
         await session.flush()
         agent = await agents.create_agent(session, ws, agents.AgentFields(name="Max"))
         live = await make_live_world(session, ws, member.id, agent.id)
+        integration = await integration_accounts.connect(
+            session,
+            Vault(INTEGRATIONS_SECRET),
+            ws,
+            provider="aircall",
+            label="Support line",
+            credentials={
+                "api_id": "ac-id",
+                "api_token": "ac-token-0123456789",
+                "phone_number": "+15550003333",
+                "api_url": "http://127.0.0.1:9",
+            },
+            actor="test",
+            now=now,
+        )
     values = {
+        "integration_id": integration.id,
         "group_id": live.group_id,
         "conversation_id": live.conversation_id,
         "session_id": live.session_id,
@@ -723,7 +753,7 @@ async def test_every_endpoint_answers_as_documented(
         "ref": "A-1042",
         "proposal_id": proposal.id,
     }
-    client = await start_gateway(make_client, build=OFF)
+    client = await start_gateway(make_client, build=OFF, SWITCHBOARD_SECRET_KEY=INTEGRATIONS_SECRET)
     body = VALID_BODIES[_key(endpoint)]
     if body is not None:
         body = {k: _filled(v, values) for k, v in body.items()}
