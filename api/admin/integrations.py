@@ -14,7 +14,7 @@ from api.admin.models import Page
 from api.http import Input, json_ok, problem, read_json
 from api.state import Gateway
 from core.integrations import accounts, manage
-from core.integrations.vault import VaultError, vault_of
+from core.integrations.vault import VaultError
 from storage.types import utcnow
 
 CREDENTIALS = (
@@ -70,9 +70,9 @@ class CheckOut(BaseModel):
 
 
 def _no_secret(exc: VaultError) -> web.HTTPException:
-    # The gateway cannot store or read credentials at all: a server set-up matter, not the
-    # request's fault, and it says what to set.
-    return problem(503, str(exc))
+    # The gateway cannot store or read credentials: the request conflicts with how the server
+    # is set up (a 409, not a 5xx: nothing failed), and the message says what to set.
+    return problem(409, str(exc))
 
 
 async def list_integrations(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
@@ -144,9 +144,8 @@ async def delete_integration(request: web.Request, gw: Gateway, who: Caller) -> 
 
 async def test_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     try:
-        vault = vault_of(gw.settings)
         ok, message = await manage.run_check(
-            gw.db, vault, who.workspace_id, request.match_info["integration_id"], now=utcnow()
+            gw.db, gw.settings, who.workspace_id, request.match_info["integration_id"], now=utcnow()
         )
     except VaultError as exc:
         raise _no_secret(exc) from exc

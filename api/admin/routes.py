@@ -359,10 +359,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
         "/api/v1/integrations",
-        "Connect a provider account; its credentials are stored encrypted (503 until "
+        "Connect a provider account; its credentials are stored encrypted (409 until "
         "SWITCHBOARD_SECRET_KEY is set) and never shown back",
         admin_route(integrations.connect_integration),
-        unavailable=NO_SECRET,
+        unconfigured=NO_SECRET,
         request=integrations.IntegrationIn,
         response=integrations.IntegrationConnected,
         status=201,
@@ -382,7 +382,7 @@ ENDPOINTS: list[Endpoint] = [
         "Change the label, turn on or off, or replace credentials (a secret left blank "
         "keeps its saved value)",
         admin_route(integrations.patch_integration),
-        unavailable=NO_SECRET,
+        unconfigured=NO_SECRET,
         request=integrations.IntegrationPatch,
         response=integrations.IntegrationOut,
         tag="integrations",
@@ -392,7 +392,7 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v1/integrations/{integration_id}",
         "Remove an account (a webhook registered at the provider is removed first)",
         admin_route(integrations.delete_integration),
-        unavailable=NO_SECRET,
+        unconfigured=NO_SECRET,
         status=204,
         tag="integrations",
     ),
@@ -402,7 +402,7 @@ ENDPOINTS: list[Endpoint] = [
         "Test the connection: one authenticated call to the provider; the result is kept "
         "as the account's last_test",
         admin_route(integrations.test_integration),
-        unavailable=NO_SECRET,
+        unconfigured=NO_SECRET,
         response=integrations.CheckOut,
         tag="integrations",
     ),

@@ -182,9 +182,7 @@ async def check_account(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     account_id = request.match_info["account_id"]
     try:
-        await manage.run_check(
-            gw.db, vault_of(gw.settings), who.workspace_id, account_id, now=utcnow()
-        )
+        await manage.run_check(gw.db, gw.settings, who.workspace_id, account_id, now=utcnow())
     except VaultError:
         return await _page(request, who, status=409, error=NO_SECRET)
     except NotFound as exc:

@@ -93,9 +93,9 @@ async def change(
     actor: str,
     now: datetime,
 ) -> dict[str, Any]:
-    vault = vault_of(settings)
     async with db.writing(), db.session() as session:
         account = await accounts.get_account(session, workspace_id, account_id)
+        vault = vault_of(settings)  # after the lookup: another workspace's id is a 404
         await accounts.update(
             session,
             vault,
@@ -120,9 +120,9 @@ async def remove(
     now: datetime,
 ) -> str:
     """Remove the account (its provider set-up undone first); its label, for the message."""
-    vault = vault_of(settings)
     async with db.writing(), db.session() as session:
         account = await accounts.get_account(session, workspace_id, account_id)
+        vault = vault_of(settings)
         label = account.label
         await hooks.before_remove(session, vault, account, now=now)
         await accounts.remove(session, account, actor=actor)
@@ -130,12 +130,13 @@ async def remove(
 
 
 async def run_check(
-    db: Database, vault: Vault, workspace_id: str, account_id: str, *, now: datetime
+    db: Database, settings: Settings, workspace_id: str, account_id: str, *, now: datetime
 ) -> tuple[bool, str]:
     """Call the provider with the account's credentials and keep the result on the account.
     No transaction is held while the provider answers (up to the check's timeout)."""
     async with db.session() as session:
         account = await accounts.get_account(session, workspace_id, account_id)
+        vault = vault_of(settings)
         provider = account.provider
         credentials = accounts.credentials_of(vault, account)
     ok, message = await check(provider, credentials)

@@ -1,6 +1,6 @@
 """`/api/v1/integrations`: connect, list, read, change, test and remove accounts over HTTP;
 bad input refused with nothing stored; another workspace's account is a 404; no credential
-in any answer, the audit or the logs; without SWITCHBOARD_SECRET_KEY a 503 that says what to
+in any answer, the audit or the logs; without SWITCHBOARD_SECRET_KEY a 409 that says what to
 set; `python main.py secrets rotate` re-encrypts every account."""
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ async def test_without_the_secret_key_connecting_says_what_to_set(
     tenant = await make_tenant(db)
     client = await start_gateway(make_client, build=OFF)
     problem = await _json(
-        await client.post("/api/v1/integrations", headers=tenant.auth, json=_zendesk(sim)), 503
+        await client.post("/api/v1/integrations", headers=tenant.auth, json=_zendesk(sim)), 409
     )
     assert "SWITCHBOARD_SECRET_KEY is not set" in problem["message"]
     assert await _count(db) == 0
@@ -287,7 +287,10 @@ async def test_openapi_describes_the_integration_routes(make_client: ClientFacto
     paths = doc["paths"]
     assert set(paths["/api/v1/integrations"]) == {"get", "post"}
     assert set(paths["/api/v1/integrations/{integration_id}"]) == {"get", "patch", "delete"}
-    assert "503" in paths["/api/v1/integrations"]["post"]["responses"]
+    assert (
+        "SWITCHBOARD_SECRET_KEY"
+        in paths["/api/v1/integrations"]["post"]["responses"]["409"]["description"]
+    )
     assert paths["/api/v1/integrations/{integration_id}/test"]["post"]["responses"]["200"]
 
 

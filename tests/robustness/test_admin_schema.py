@@ -21,10 +21,13 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
+from core.integrations import accounts as integration_accounts
+from core.integrations.vault import Vault
 from core.team import directory
 from storage.db import Database
 from storage.domain import AiAgent, Assist, Proposal
 from storage.models import ChannelIdentity, Member, OutboxRow
+from storage.types import utcnow
 from tests.api import ClientFactory
 from tests.factories import make_live_world, make_outbox_row, make_task_row
 from tests.robustness.conftest import seed
@@ -90,7 +93,19 @@ async def _real_ids(db: Database, workspace_id: str) -> dict[str, str]:
         dead = await make_outbox_row(session, workspace_id, member.id, task_id=task.id)
         outbox = await session.scalar(select(OutboxRow.id).where(OutboxRow.id == dead.id))
         live = await make_live_world(session, workspace_id, member.id, str(agent))
+        # Sealed under a secret the fuzzed gateway lacks: its changes answer 503 as documented.
+        line = await integration_accounts.connect(
+            session,
+            Vault("a secret the gateway does not have"),
+            workspace_id,
+            provider="aircall",
+            label="Support line",
+            credentials={"api_id": "a", "api_token": "ac-token-0123456", "phone_number": "+1555"},
+            actor="test",
+            now=utcnow(),
+        )
     return {
+        "integration_id": line.id,
         "group_id": live.group_id,
         "conversation_id": live.conversation_id,
         "session_id": live.session_id,
