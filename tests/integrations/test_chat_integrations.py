@@ -183,3 +183,40 @@ async def test_turning_a_line_off_and_on_by_chat(make_client: ClientFactory, db:
     async with db.session() as session:
         texts = " ".join(t.text for t in await session.scalars(select(TaskRow)))
     assert DIALPAD_KEY not in texts
+
+
+async def test_the_model_may_name_a_line_by_its_label(
+    make_client: ClientFactory, db: Database, openai_sim: OpenAISim
+) -> None:
+    tenant = await make_tenant(db)
+    client = await make_client(
+        SWITCHBOARD_SECRET_KEY=SECRET,
+        OPENAI_API_KEY=openai_sim.api_key,
+        OPENAI_BASE_URL=openai_sim.base_url,
+    )
+    lines = {
+        label: await _connect(
+            db,
+            tenant,
+            "aircall",
+            label,
+            api_id="ac-id",
+            api_token="ac-token-0123456789",
+            phone_number=number,
+        )
+        for label, number in (("Support line", "+15550001"), ("Sales line", "+15550002"))
+    }
+    openai_sim.reply_tool_calls(
+        [("toggle_integration", {"integration": "the sales line", "enabled": False})]
+    )
+    task = await _send(client, tenant, "pause the sales line for today")
+    (reply,) = task["replies"]
+    assert "Aircall Sales line" in reply["text"] and reply["proposal"]["changes"]
+    code = reply["proposal"]["code"]
+    openai_sim.reply_tool_calls([("approve_proposal", {"code": code})])
+    await _send(client, tenant, f"yes {code}")
+    assert await _enabled(db, lines["Sales line"]) is False
+    assert await _enabled(db, lines["Support line"]) is True
+    tools = {t["function"]["name"] for t in openai_sim.chat_requests()[0]["tools"]}
+    assert {"connect_integration", "toggle_integration", "list_integrations"} <= tools
+    assert "ac-token-0123456789" not in json.dumps(openai_sim.chat_requests())
