@@ -167,6 +167,40 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, go))
 
 
+def cmd_secrets_rotate(settings: Settings, _args: argparse.Namespace) -> int:
+    """Re-encrypt stored credentials under SWITCHBOARD_SECRET_KEY (the previous secrets in
+    SWITCHBOARD_SECRET_KEY_PREVIOUS still open the old values)."""
+    from core.integrations.manage import rotate_credentials
+    from core.integrations.vault import VaultError, vault_of
+    from storage.db import Database
+
+    try:
+        vault = vault_of(settings)
+    except VaultError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        db = Database(settings.database_url)
+        try:
+            if await db.pending_migrations():
+                await db.migrate()
+            return await rotate_credentials(db, vault)
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(go())
+    except VaultError as exc:
+        print(f"switchboard: {exc}; nothing was changed", file=sys.stderr)
+        return 1
+    print(
+        f"re-encrypted the credentials of {count} integration account"
+        f"{'' if count == 1 else 's'} under the current SWITCHBOARD_SECRET_KEY"
+    )
+    return 0
+
+
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from storage.db import run_migrations_blocking
 
@@ -245,6 +279,15 @@ def parser() -> argparse.ArgumentParser:
     kc.add_argument("--workspace", required=True, help="workspace id or name")
     kc.add_argument("--name", default="cli")
     kc.set_defaults(fn=cmd_apikey_create)
+
+    sec = sub.add_parser(
+        "secrets", help="manage the stored credentials' encryption"
+    ).add_subparsers(dest="action", required=True)
+    sec.add_parser(
+        "rotate",
+        help="re-encrypt every stored credential under SWITCHBOARD_SECRET_KEY (keep the old "
+        "secret in SWITCHBOARD_SECRET_KEY_PREVIOUS until this has run)",
+    ).set_defaults(fn=cmd_secrets_rotate)
     return p
 
 

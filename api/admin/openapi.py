@@ -23,6 +23,8 @@ class Endpoint:
     tag: str = "admin"
     # When the route answers 403 for an API key too (a feature flag off): why, for the doc.
     forbidden: str | None = None
+    # When the route answers 409 until the server is configured (a secret unset): why.
+    unconfigured: str | None = None
 
 
 def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
@@ -70,6 +72,8 @@ def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
             op["responses"]["403"] = error
         if ep.forbidden is not None:
             op["responses"]["403"] = {**error, "description": ep.forbidden}
+        if ep.unconfigured is not None:
+            op["responses"]["409"] = {**error, "description": ep.unconfigured}
         if ep.request is not None:
             op["requestBody"] = {
                 "required": True,

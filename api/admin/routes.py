@@ -12,6 +12,7 @@ from api.admin import (
     audit,
     conversations,
     imports,
+    integrations,
     live,
     management,
     members,
@@ -73,6 +74,10 @@ from api.admin.openapi import OPENAPI, Endpoint, openapi_document, serve_openapi
 
 LIVE_OFF = (
     "Live Operator Mode (the operator feature) is off: PATCH /api/v1/live/settings turns it on"
+)
+NO_SECRET = (
+    "SWITCHBOARD_SECRET_KEY is not set: credentials are stored encrypted with it, so the "
+    "gateway stores and reads none until it is set"
 )
 PRESENCE_OFF = "the operator or presence feature is off: PATCH /api/v1/live/settings turns them on"
 
@@ -342,6 +347,65 @@ ENDPOINTS: list[Endpoint] = [
         response=ApiKeyCreated,
         status=201,
         tag="apikeys",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/integrations",
+        "Connected provider accounts (help desks, telephony lines): settings masked, never "
+        "the credentials",
+        admin_route(integrations.list_integrations),
+        response=integrations.PageOut,
+        tag="integrations",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/integrations",
+        "Connect a provider account; its credentials are stored encrypted (409 until "
+        "SWITCHBOARD_SECRET_KEY is set) and never shown back",
+        admin_route(integrations.connect_integration),
+        unconfigured=NO_SECRET,
+        request=integrations.IntegrationIn,
+        response=integrations.IntegrationConnected,
+        status=201,
+        tag="integrations",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/integrations/{integration_id}",
+        "One connected account",
+        admin_route(integrations.get_integration),
+        response=integrations.IntegrationOut,
+        tag="integrations",
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/integrations/{integration_id}",
+        "Change the label, turn on or off, or replace credentials (a secret left blank "
+        "keeps its saved value)",
+        admin_route(integrations.patch_integration),
+        unconfigured=NO_SECRET,
+        request=integrations.IntegrationPatch,
+        response=integrations.IntegrationOut,
+        tag="integrations",
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/integrations/{integration_id}",
+        "Remove an account (a webhook registered at the provider is removed first)",
+        admin_route(integrations.delete_integration),
+        unconfigured=NO_SECRET,
+        status=204,
+        tag="integrations",
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/integrations/{integration_id}/test",
+        "Test the connection: one authenticated call to the provider; the result is kept "
+        "as the account's last_test",
+        admin_route(integrations.test_integration),
+        unconfigured=NO_SECRET,
+        response=integrations.CheckOut,
+        tag="integrations",
     ),
     Endpoint(
         "GET",

@@ -11,6 +11,7 @@ from api.console import (
     assists,
     history,
     inbox,
+    integrations,
     live,
     live_desk,
     live_groups,
@@ -53,4 +54,5 @@ def setup(app: web.Application) -> None:
     history.setup(app)
     team.setup(app)
     management.setup(app)
+    integrations.setup(app)
     profile.setup(app)

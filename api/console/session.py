@@ -177,6 +177,7 @@ NAV: tuple[tuple[Area, str], ...] = (
     ("history", "/console/history"),
     ("agents", "/console/agents"),
     ("team", "/console/team"),
+    ("integrations", "/console/integrations"),
     ("management", "/console/management"),
 )
 # Pages that belong to an area without sharing its URL: an assist's page is the AI Inbox's.

@@ -36,7 +36,7 @@ from storage.domain import (
     TrainingSource,
     TrainingSuggestion,
 )
-from storage.integrations import ImportRun
+from storage.integrations import ImportRun, IntegrationAccount
 from storage.models import ApiKey, AuditEntry, Base, Member, Workspace
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ ENTITIES: dict[str, type[Base]] = {
     "schedule": Schedule,
     "integration": Integration,
     "import": ImportRun,
+    "integration_account": IntegrationAccount,
 }
 
 

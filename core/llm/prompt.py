@@ -42,6 +42,26 @@ _SECRET_PATTERNS = (
     re.compile(r"\b\d{8,10}:[A-Za-z0-9_-]{35}\b"),  # Telegram bot tokens
     re.compile(r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),  # SendGrid keys
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
+    # A pasted private key (Vonage's application key), whole.
+    re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S
+    ),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWTs
+    # Long random-looking strings (provider API keys, Twilio auth tokens): letters and digits
+    # mixed, 24 or more; a UUID (an id, not a secret) is left alone.
+    re.compile(
+        r"(?<![A-Za-z0-9_./-])(?![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+        r"(?=[A-Za-z0-9_.-]*\d)(?=[A-Za-z0-9_.-]*[A-Za-z])[A-Za-z0-9_.-]{24,}"
+    ),
+)
+# A value right after a credential's name ("token abc123...", "api key: ..."): the value goes,
+# the name stays so the request still reads. The value must look random (a digit in it, or
+# long), so "an API key named zapier" keeps its name.
+_NAMED_SECRET = re.compile(
+    r"(?i)\b((?:api|auth|access|secret|private|client|app)?[\s_-]?"
+    r"(?:key|token|secret|password|passwd|pass|code|jwt|credentials?))"
+    r"(\s*(?:is|=|:|of|to)?\s*)[\"'`]?"
+    r"((?=[^\s\"'`,;]*\d)[^\s\"'`,;]{8,}|[^\s\"'`,;]{20,})"
 )
 
 
@@ -49,7 +69,7 @@ def redact(text: str) -> str:
     """TEXT with anything shaped like a credential replaced by [redacted]."""
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub("[redacted]", text)
-    return text
+    return _NAMED_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
 
 
 def split_quoted(text: str) -> tuple[str, str]:

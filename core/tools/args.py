@@ -202,6 +202,12 @@ class ListIntegrationsArgs(_Args):
     integration: Label | None = None
 
 
+class ConnectIntegrationArgs(_Args):
+    provider: (
+        Annotated[str, StringConstraints(to_lower=True, min_length=1, max_length=60)] | None
+    ) = None
+
+
 class HelpArgs(_Args):
     topic: Label | None = None
 
@@ -497,6 +503,7 @@ READ_TOOLS: frozenset[str] = frozenset(
         "run_report",
         "show_history",
         "list_integrations",
+        "connect_integration",
         "list_live_operators",
         "help",
     }
@@ -551,6 +558,7 @@ TOOL_ARGS: dict[str, type[BaseModel]] = {
     "run_report": RunReportArgs,
     "show_history": ShowHistoryArgs,
     "list_integrations": ListIntegrationsArgs,
+    "connect_integration": ConnectIntegrationArgs,
     "list_live_operators": ListLiveOperatorsArgs,
     "help": HelpArgs,
     "assign_assist": AssignAssistArgs,
@@ -614,7 +622,12 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "run_report": "Build a downloadable report (performance, inbox, assists, topics, "
     "knowledge_gaps, workload, roi, csat) for a period as pdf, xlsx or csv.",
     "show_history": "What the operator changed recently (audit trail of executed proposals).",
-    "list_integrations": "Connected integrations and channels and whether each is on.",
+    "list_integrations": "Connected integrations (help-desk accounts, phone lines) and "
+    "channels and whether each is on.",
+    "connect_integration": "Where to connect a help desk or phone line (zendesk, freshdesk, "
+    "intercom, helpscout, happyfox, twilio, dialpad, ringcentral, aircall, quo, vonage): the "
+    "console form's link. Credentials are entered only there: never pass them here, never "
+    "repeat them. Use for 'connect Zendesk', 'set up the Dialpad line'.",
     "list_live_operators": "Who is live now as a live operator: on which workflows, and how "
     "many customer conversations each holds. Use for 'who is live', 'is anyone live?'.",
     "help": "Explain what the operator can do. Use for questions about capabilities.",
@@ -651,7 +664,8 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "update_schedule": "Change an existing briefing's time, channel, days, day of the month or "
     "frequency.",
     "cancel_schedule": "Stop a scheduled briefing.",
-    "toggle_integration": "Turn an integration or channel line on (enabled=true) or off.",
+    "toggle_integration": "Turn a connected account or line (by provider or label, e.g. "
+    "'dialpad', 'Support line') or a channel on (enabled=true) or off.",
     "run_import": "Import tickets, conversations or articles from another helpdesk (Zendesk, "
     "Intercom, Freshdesk...).",
     "send_broadcast": "Send one message to many customers at once, e.g. all website visitors.",

@@ -12,6 +12,7 @@ from core.tools import control
 from core.tools import live as live_tools
 from core.tools.args import CONTROL_TOOLS, TOOL_ARGS, TOOL_DESCRIPTIONS, WRITE_TOOLS
 from core.tools.reads import history, inbox, metrics, reports, workspace
+from core.tools.reads import integrations as integration_reads
 from core.tools.reads import schedules as schedule_reads
 from core.tools.registry import (
     ALL_PLANS,
@@ -135,6 +136,7 @@ def build_registry(handlers: Mapping[str, Handler] | None = None) -> ToolRegistr
         **metrics.HANDLERS,
         **inbox.HANDLERS,
         **workspace.HANDLERS,
+        **integration_reads.HANDLERS,
         **schedule_reads.HANDLERS,
         **history.HANDLERS,
         **reports.HANDLERS,

@@ -37,6 +37,7 @@ from tests.factories import (
     make_tenant,
 )
 from tests.helpers import wait_until
+from tests.integrations.importing import SECRET as IMPORTS_SECRET
 from tests.integrations.importing import make_import_world
 
 OFF = {"run_workers": False}  # rows seeded in a given state stay in it
@@ -637,7 +638,19 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     "GET /api/v1/live-sessions/{session_id}": None,
     "POST /api/v1/integrations/{integration_id}/imports": None,
     "GET /api/v1/imports/{import_id}": None,
+    "GET /api/v1/integrations": None,
+    "POST /api/v1/integrations": {
+        "provider": "intercom",
+        "label": "Acme",
+        "credentials": {"access_token": "ic-token-0123456789"},
+    },
+    "GET /api/v1/integrations/{integration_id}": None,
+    "PATCH /api/v1/integrations/{integration_id}": {"label": "Acme EU", "enabled": False},
+    "DELETE /api/v1/integrations/{integration_id}": None,
+    # The provider is unreachable here (a closed loopback port): {"ok": false, "message"}.
+    "POST /api/v1/integrations/{integration_id}/test": None,
 }
+INTEGRATIONS_SECRET = IMPORTS_SECRET  # the accounts of make_import_world open with it
 
 
 def _filled(value: Any, values: dict[str, str]) -> Any:
@@ -714,7 +727,7 @@ async def test_every_endpoint_answers_as_documented(
         live = await make_live_world(session, ws, member.id, agent.id)
         imports = await make_import_world(session, ws)
     values = {
-        **imports,
+        **imports,  # integration_id (a help desk: imports start on it), import_id
         "group_id": live.group_id,
         "conversation_id": live.conversation_id,
         "session_id": live.session_id,
@@ -728,7 +741,7 @@ async def test_every_endpoint_answers_as_documented(
         "ref": "A-1042",
         "proposal_id": proposal.id,
     }
-    client = await start_gateway(make_client, build=OFF)
+    client = await start_gateway(make_client, build=OFF, SWITCHBOARD_SECRET_KEY=INTEGRATIONS_SECRET)
     body = VALID_BODIES[_key(endpoint)]
     if body is not None:
         body = {k: _filled(v, values) for k, v in body.items()}

@@ -529,7 +529,9 @@ async def test_every_route_with_a_body_refuses_malformed_json(
     with_body = [ep for ep in ENDPOINTS if ep.request is not None]
     assert len(with_body) >= 5
     for ep in with_body:
-        path = ep.path.format(member_id=seed["member_a"], ref="A-1042", agent_id="a", group_id="g")
+        path = ep.path.format(
+            member_id=seed["member_a"], ref="A-1042", agent_id="a", group_id="g", integration_id="n"
+        )
         for body in (b"{not json", b"[]", b"", b'{"unexpected": true}'):
             response = await client.request(ep.method, path, data=body, headers=auth)
             assert response.status == 400, (ep.method, ep.path, body, await response.text())

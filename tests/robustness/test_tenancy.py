@@ -18,6 +18,8 @@ from api.admin.routes import ENDPOINTS
 from channels.slack.blocks import APPROVE_ACTION
 from channels.telegram.inbound import button_data
 from cli.seed import Seeded, seed_workspace
+from core.integrations import accounts as integration_accounts
+from core.integrations.vault import Vault
 from core.live import access, groups
 from core.team import directory
 from storage.db import Database
@@ -121,7 +123,18 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
         )
         session.add(live_b)
         await session.flush()
+        line_b = await integration_accounts.connect(
+            session,
+            Vault("rival's secret"),
+            b.workspace_id,
+            provider="aircall",
+            label="Rival line",
+            credentials={"api_id": "r", "api_token": "rival-token-0123", "phone_number": "+1555"},
+            actor="test",
+            now=now,
+        )
     ids_b = {
+        "integration_id": line_b.id,
         "workspace_id": b.workspace_id,
         "member_id": olivia_b,
         "identity_id": str(identity),
@@ -183,6 +196,7 @@ BODIES = {
     "POST /api/v1/assists/{ref}/csat": {"rating": 1},
     "PATCH /api/v1/agents/{agent_id}": {"name": "Hijacked", "channels": ["all"]},
     "PATCH /api/v1/operator-groups/{group_id}": {"name": "Hijacked", "members": []},
+    "PATCH /api/v1/integrations/{integration_id}": {"enabled": False, "label": "Hijacked"},
 }
 
 

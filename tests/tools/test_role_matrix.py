@@ -95,7 +95,7 @@ def test_catalogue_is_complete_and_classified() -> None:
     cancel_invitation create_api_key revoke_api_key schedule_briefing update_schedule
     cancel_schedule toggle_integration run_import send_broadcast restore_snapshot
     approve_proposal reject_proposal undo_last send_to snooze_assist list_live_operators
-    set_live""".split()
+    set_live connect_integration""".split()
     registry = build_registry()
     assert sorted(registry.names()) == sorted(design)
     assert READ_TOOLS | WRITE_TOOLS | CONTROL_TOOLS == set(design)

@@ -1226,8 +1226,14 @@ _INTEGRATIONS: list[tuple[str, str]] = [
     (r"elevenlabs|eleven labs", "elevenlabs"),
     (r"zendesk", "zendesk"),
     (r"intercom", "intercom"),
-    (r"freshdesk", "freshdesk"),
-    (r"help scout", "helpscout"),
+    (r"freshdesk|fresh desk", "freshdesk"),
+    (r"help scout|helpscout", "helpscout"),
+    (r"happyfox|happy fox", "happyfox"),
+    (r"dialpad|dial pad", "dialpad"),
+    (r"ringcentral|ring central", "ringcentral"),
+    (r"aircall|air call", "aircall"),
+    (r"quo|openphone|open phone", "quo"),
+    (r"vonage|nexmo", "vonage"),
     (r"hubspot", "hubspot"),
     (r"salesforce", "salesforce"),
     (r"shopify", "shopify"),
@@ -1261,6 +1267,47 @@ def integration_name(s: str) -> str | None:
         return None
     word = m.group(1)
     return next(name for pattern, name in _INTEGRATION_NAMES if pattern.match(word))
+
+
+# The providers an account is connected for (help desks and phone lines), as the classifier
+# reads them; "connect Zendesk" answers with the console's form, never a toggle.
+_PROVIDERS = frozenset(
+    {
+        "zendesk",
+        "freshdesk",
+        "intercom",
+        "helpscout",
+        "happyfox",
+        "twilio",
+        "dialpad",
+        "ringcentral",
+        "aircall",
+        "quo",
+        "vonage",
+    }
+)
+_CONNECT_RE = rx(
+    r"^(?:(?:please|can you|could you|can we|how do i|how do we|how can i|how can we|i want to|"
+    r"we want to|i need to|we need to|i'd like to|let's|lets|help me|help us) )*"
+    r"(?:connect|set up|setup|add|hook up|integrate|plug in|link up|configure|install)\b"
+)
+_CONNECT_ANY_RE = rx(
+    r"^(?:connect|set up|add|hook up) (?:an?|new|another|the) (?:new )?"
+    r"(?:integration|help ?desk|phone line|telephony line|line)s?$"
+)
+
+
+def connect_integration(c: Clause, ctx: Context) -> Outcome | None:
+    if c.refs():
+        return None
+    if _CONNECT_ANY_RE.search(c.s):
+        return _call("connect_integration")
+    if not _CONNECT_RE.search(c.s):
+        return None
+    name = integration_name(c.s)
+    if name not in _PROVIDERS:
+        return None
+    return _call("connect_integration", provider=name)
 
 
 def toggle_integration(c: Clause, ctx: Context) -> Outcome | None:
@@ -1833,6 +1880,7 @@ RULES: tuple[Rule, ...] = (
     set_priority,
     update_member,
     invite_member,
+    connect_integration,
     toggle_integration,
     run_import,
     send_broadcast,

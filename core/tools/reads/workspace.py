@@ -1,4 +1,4 @@
-"""Read tools on the workspace's set-up: team, AI agent, training suggestions, integrations."""
+"""Read tools on the workspace's set-up: team, AI agent, training suggestions."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from core.reports.figures import same_question
 from core.team import agents
 from core.team.members import active_members
 from core.tools import args as a
-from core.tools.registry import ToolContext, error_reply
+from core.tools.registry import ToolContext
 from models.deliverable import Deliverable
-from storage.domain import Integration, QaPair, TrainingSuggestion
+from storage.domain import QaPair, TrainingSuggestion
 
 
 async def list_team(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -124,62 +124,8 @@ async def list_training_suggestions(ctx: ToolContext, args: BaseModel) -> list[D
     ]
 
 
-async def list_integrations(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
-    assert isinstance(args, a.ListIntegrationsArgs)
-    rows = list(
-        await ctx.session.scalars(
-            select(Integration)
-            .where(Integration.workspace_id == ctx.principal.workspace_id)
-            .order_by(Integration.name)
-        )
-    )
-    if args.integration:
-        wanted = args.integration.strip().lower()
-        picked = [r for r in rows if r.name.lower() == wanted] or [
-            r for r in rows if wanted in r.name.lower()
-        ]
-        if not picked:
-            known = ", ".join(r.name for r in rows) or "none yet"
-            return error_reply(
-                f"There is no integration called {args.integration} (known: {known})."
-            )
-        rows = picked
-    if not rows:
-        return [Deliverable(text="No integrations are connected yet.")]
-    items = tuple(f"{r.name}: {'on' if r.enabled else 'off'}" for r in rows)
-    off = [r for r in rows if not r.enabled]
-    if off:
-        advice = f"{off[0].name} is off: say 'turn on {off[0].name}' to connect it again."
-    elif len(rows) == 1:
-        advice = f"{rows[0].name} is on; say 'turn off {rows[0].name}' to pause it."
-    else:
-        advice = "Everything is on; nothing to do."
-    agent = await agents.first_agent(ctx.session, ctx.principal.workspace_id)
-    channels = (
-        f"\n{agent.name} answers customers on: {', '.join(map(str, agent.channels))}."
-        if agent and agent.channels and not args.integration
-        else ""
-    )
-    text = (
-        "Integrations:\n" + "\n".join(f"- {i}" for i in items) + channels + f"\nNext step: {advice}"
-    )
-    return [
-        Deliverable(
-            kind="list",
-            title="Integrations",
-            text=text,
-            items=items,
-            data={
-                "integrations": {r.name: r.enabled for r in rows},
-                "suggestion": advice,
-            },
-        )
-    ]
-
-
 HANDLERS = {
     "list_team": list_team,
     "get_agent_config": get_agent_config,
     "list_training_suggestions": list_training_suggestions,
-    "list_integrations": list_integrations,
 }

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from core.approvals.proposals import AT_EXECUTION, Draft
+from core.integrations import accounts
 from core.integrations.accounts import list_accounts
 from core.integrations.imports import running_import
 from core.integrations.providers import IMPORT_SOURCES, PROVIDERS
@@ -16,6 +17,7 @@ from core.tools.registry import ToolContext, error_reply
 from core.tools.writes.drafting import create_row, set_field, stable_id
 from models.deliverable import Deliverable
 from storage.domain import Integration
+from storage.integrations import IntegrationAccount
 from storage.types import new_id
 
 # Everything toggle_integration may create (the help desks no longer imported from included).
@@ -53,8 +55,81 @@ async def _integration(ctx: ToolContext, name: str) -> Integration | None:
     )
 
 
+def _account_name(account: IntegrationAccount) -> str:
+    title = PROVIDERS[account.provider].title
+    return title if account.label == title else f"{title} {account.label}"
+
+
+def _matching_accounts(accounts: list[IntegrationAccount], asked: str) -> list[IntegrationAccount]:
+    """The connected accounts ASKED names: by provider ("dialpad", "the Dialpad line") or by
+    label ("Support line"), exact matches before partial ones."""
+    wanted = _integration_name(re.sub(r"\b(?:the|our|line|account|number)\b", " ", asked))
+    if not wanted:
+        return []
+    exact = [
+        acc
+        for acc in accounts
+        if wanted
+        in (acc.provider, _integration_name(acc.label), _integration_name(_account_name(acc)))
+    ]
+    if exact:
+        return exact
+    return [
+        acc
+        for acc in accounts
+        if len(wanted) >= 3 and (wanted in _integration_name(acc.label) or acc.provider in wanted)
+    ]
+
+
+def account_toggle_draft(account: IntegrationAccount, enabled: bool) -> list[Deliverable] | Draft:
+    """Turning ACCOUNT on or off, as a proposal (the chat's and the console's click alike);
+    a sentence when it is that way already."""
+    name = _account_name(account)
+    state = "on" if enabled else "off"
+    if account.enabled == enabled:
+        return [Deliverable(text=f"{name} is already {state}.")]
+    was = "on" if account.enabled else "off"
+    changes = (
+        set_field("integration_account", account, "enabled", enabled, name, (was, state)),
+        set_field(
+            "integration_account",
+            account,
+            "updated_at",
+            AT_EXECUTION,
+            f"{name} last changed",
+            (f"{account.updated_at:%d %b %H:%M}", "now"),
+        ),
+    )
+    kind = "line" if PROVIDERS[account.provider].kind == "telephony" else "account"
+    notice = (
+        f"While it is off, this {kind}'s events are refused and it imports nothing; its "
+        "credentials stay saved."
+        if not enabled
+        else None
+    )
+    return Draft(
+        tool="toggle_integration", summary=f"turn {name} {state}", changes=changes, notice=notice
+    )
+
+
 async def toggle_integration(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | Draft:
+    """Turn a connected account (matched by provider or label) on or off; without one, the
+    workspace's switch of that name (a channel, a legacy integration)."""
     assert isinstance(args, a.ToggleIntegrationArgs)
+    connected = await accounts.list_accounts(ctx.session, ctx.principal.workspace_id)
+    matches = _matching_accounts(connected, args.integration)
+    if len(matches) == 1:
+        return account_toggle_draft(matches[0], args.enabled)
+    if matches:
+        state = "on" if args.enabled else "off"
+        options = "; ".join(f"{_account_name(m)} ({'on' if m.enabled else 'off'})" for m in matches)
+        return [
+            Deliverable(
+                text=f"Which one should I turn {state}? {len(matches)} accounts match "
+                f"{args.integration!r}: {options}. Name it by its label, like "
+                f'"turn {state} {matches[0].label}".'
+            )
+        ]
     name = _integration_name(args.integration)
     state = "on" if args.enabled else "off"
     row = await _integration(ctx, name)

@@ -1,0 +1,155 @@
+"""`/api/v1/integrations`: the workspace's connected provider accounts (help desks to import
+from, telephony lines): list, connect, change, test and remove. Credentials go in and never
+come back out: answers carry only the masked `settings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from api.admin.auth import Caller
+from api.admin.models import Page
+from api.http import Input, json_ok, problem, read_json
+from api.state import Gateway
+from core.integrations import accounts, manage
+from core.integrations.vault import VaultError
+from storage.types import utcnow
+
+CREDENTIALS = (
+    "The provider's credential fields (see DESIGN: zendesk subdomain, email, api_token; "
+    "twilio account_sid, auth_token, phone_number; ...), each text; any may carry api_url, "
+    "which replaces the provider's base URL"
+)
+
+
+class LastCheckOut(BaseModel):
+    ok: bool | None
+    message: str | None
+    at: str
+
+
+class IntegrationOut(BaseModel):
+    id: str
+    provider: str
+    kind: str = Field(description="helpdesk or telephony")
+    label: str
+    enabled: bool
+    settings: dict[str, str] = Field(description="plain fields as saved, secrets masked")
+    last_test: LastCheckOut | None
+    webhook_url: str | None = Field(
+        description="for a telephony line, where its provider posts events (paste it at "
+        "Twilio and Vonage; the others are registered automatically)"
+    )
+    created_at: str
+    updated_at: str
+
+
+class IntegrationConnected(IntegrationOut):
+    notice: str | None = Field(None, description="what the provider's set-up asks of you")
+
+
+class IntegrationIn(Input):
+    provider: str = Field(max_length=40)
+    label: str | None = Field(None, max_length=120)
+    credentials: dict[str, Any] = Field(description=CREDENTIALS)
+
+
+class IntegrationPatch(Input):
+    """Omit a field to keep it; a secret left out (or blank) keeps its saved value."""
+
+    label: str | None = Field(None, max_length=120)
+    enabled: bool | None = Field(None, strict=True)
+    credentials: dict[str, Any] | None = Field(None, description=CREDENTIALS)
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    message: str
+
+
+def _no_secret(exc: VaultError) -> web.HTTPException:
+    # The gateway cannot store or read credentials: the request conflicts with how the server
+    # is set up (a 409, not a 5xx: nothing failed), and the message says what to set.
+    return problem(409, str(exc))
+
+
+async def list_integrations(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        rows = await accounts.list_accounts(session, who.workspace_id)
+        items = [manage.shown(gw.settings, row) for row in rows]
+    return json_ok({"items": items})
+
+
+async def connect_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, IntegrationIn)
+    try:
+        done = await manage.connect(
+            gw.db,
+            gw.settings,
+            who.workspace_id,
+            provider=body.provider,
+            label=body.label,
+            credentials=body.credentials,
+            actor=who.actor,
+            now=utcnow(),
+        )
+    except VaultError as exc:
+        raise _no_secret(exc) from exc
+    return json_ok({**done.account, "notice": done.notice}, status=201)
+
+
+async def get_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    async with gw.db.session() as session:
+        row = await accounts.get_account(
+            session, who.workspace_id, request.match_info["integration_id"]
+        )
+        return json_ok(manage.shown(gw.settings, row))
+
+
+async def patch_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    body = await read_json(request, IntegrationPatch)
+    try:
+        shown = await manage.change(
+            gw.db,
+            gw.settings,
+            who.workspace_id,
+            request.match_info["integration_id"],
+            label=body.label,
+            enabled=body.enabled,
+            credentials=body.credentials,
+            actor=who.actor,
+            now=utcnow(),
+        )
+    except VaultError as exc:
+        raise _no_secret(exc) from exc
+    return json_ok(shown)
+
+
+async def delete_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    try:
+        await manage.remove(
+            gw.db,
+            gw.settings,
+            who.workspace_id,
+            request.match_info["integration_id"],
+            actor=who.actor,
+            now=utcnow(),
+        )
+    except VaultError as exc:
+        raise _no_secret(exc) from exc
+    return web.Response(status=204)
+
+
+async def test_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    try:
+        ok, message = await manage.run_check(
+            gw.db, gw.settings, who.workspace_id, request.match_info["integration_id"], now=utcnow()
+        )
+    except VaultError as exc:
+        raise _no_secret(exc) from exc
+    return json_ok(CheckOut(ok=ok, message=message))
+
+
+PageOut = Page[IntegrationOut]
