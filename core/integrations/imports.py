@@ -137,7 +137,7 @@ async def last_imports(
     if provider is not None:
         query = query.where(IntegrationAccount.provider == provider)
     latest: dict[str, tuple[ImportRun, IntegrationAccount]] = {}
-    for run, account in (await session.execute(query)).tuples():
+    for run, account in (await session.execute(query)).all():
         latest.setdefault(account.id, (run, account))
     return list(latest.values())
 

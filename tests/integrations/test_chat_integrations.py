@@ -220,3 +220,39 @@ async def test_the_model_may_name_a_line_by_its_label(
     tools = {t["function"]["name"] for t in openai_sim.chat_requests()[0]["tools"]}
     assert {"connect_integration", "toggle_integration", "list_integrations"} <= tools
     assert "ac-token-0123456789" not in json.dumps(openai_sim.chat_requests())
+
+
+async def test_how_an_import_went_is_answered_with_its_counts(
+    make_client: ClientFactory, db: Database
+) -> None:
+    from storage.integrations import ImportRun
+
+    tenant = await make_tenant(db)
+    client = await make_client(SWITCHBOARD_SECRET_KEY=SECRET)
+    account_id = await _connect(
+        db,
+        tenant,
+        "zendesk",
+        "Acme EU",
+        subdomain="acme",
+        email="ops@acme.example",
+        api_token="zd-token-0123456789",
+    )
+    async with db.session() as session:
+        now = utcnow()
+        session.add(
+            ImportRun(
+                workspace_id=tenant.workspace_id,
+                account_id=account_id,
+                status="done",
+                imported=200,
+                skipped=7,
+                cursor={},
+                created_at=now,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+    answer = _text(await _send(client, tenant, "how did the Zendesk import go?"))
+    assert "Imports:" in answer and "200 imported, 7 skipped" in answer, answer
+    assert "zd-token" not in answer

@@ -32,6 +32,7 @@ from tests.channels.slack_payloads import TEAM as TEAM_A
 from tests.channels.slack_payloads import block_actions, mention
 from tests.factories import make_outbox_row, make_task_row
 from tests.helpers import wait_until
+from tests.integrations.importing import make_import_world
 from tests.robustness.conftest import send
 from tests.robustness.webhooks import (
     INBOUND_DOMAIN,
@@ -133,8 +134,10 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
             actor="test",
             now=now,
         )
+        imports_b = await make_import_world(session, b.workspace_id)
     ids_b = {
         "integration_id": line_b.id,
+        "import_id": imports_b["import_id"],
         "workspace_id": b.workspace_id,
         "member_id": olivia_b,
         "identity_id": str(identity),

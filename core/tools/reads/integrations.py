@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from config.links import console_path
 from core.integrations import accounts
-from core.integrations.providers import PROVIDERS
+from core.integrations.imports import import_lines
+from core.integrations.providers import IMPORT_SOURCES, PROVIDERS
 from core.llm.prompt import redact
 from core.team import agents
 from core.tools import args as a
@@ -157,8 +158,19 @@ async def list_integrations(ctx: ToolContext, args: BaseModel) -> list[Deliverab
         if agent and agent.channels and not args.integration
         else ""
     )
+    # Each help desk's last import, so "how did the Zendesk import go?" gets its counts.
+    providers = sorted({acc.provider for acc in connected if acc.provider in IMPORT_SOURCES})
+    runs = [
+        line
+        for provider in providers
+        for line in await import_lines(ctx.session, ctx.principal.workspace_id, provider=provider)
+    ]
     text = (
-        "Integrations:\n" + "\n".join(f"- {i}" for i in items) + channels + f"\nNext step: {advice}"
+        "Integrations:\n"
+        + "\n".join(f"- {i}" for i in items)
+        + ("\nImports:\n" + "\n".join(f"- {r}" for r in runs) if runs else "")
+        + channels
+        + f"\nNext step: {advice}"
     )
     return [
         Deliverable(
