@@ -191,9 +191,9 @@ def _old_row(
 
 
 async def test_a_task_journaled_before_the_upgrade_is_processed_as_before(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    db = Database(database_url)
+    db = Database(empty_database_url)
     try:
         # The workspace is seeded with today's models, then the schema is taken back to 0010
         # (later revisions only add columns and tables these rows do not need).

@@ -25,8 +25,8 @@ async def _migrate(db: Database, revision: str) -> None:
         await conn.commit()
 
 
-async def test_workspaces_without_an_agent_get_the_default_one(database_url: str) -> None:
-    db = Database(database_url)
+async def test_workspaces_without_an_agent_get_the_default_one(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     try:
         await _migrate(db, "0012")
         bare, served = new_id(), new_id()
