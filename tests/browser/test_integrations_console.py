@@ -2,7 +2,8 @@
 (the provider calls go to the checks simulator through api_url), tests both connections, sees
 the webhook URL to paste for Twilio, turns the line off, and removes both after confirming.
 No saved secret ever appears in the page. Then an import from a Zendesk account (its
-simulator) is started with the page's button and its counts reach done without a reload."""
+simulator) is started with the page's button and its counts reach done without a reload; a
+RingCentral line's failed renewal shows as its warning, and Renew subscription clears it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from core.integrations import accounts
+from core.integrations import accounts, hooks
 from core.integrations.vault import Vault
 from storage.integrations import ImportRun, IntegrationAccount
 from storage.types import utcnow
@@ -20,6 +21,7 @@ from tests.browser.conftest import NewPage, Screenshot, StartGateway
 from tests.browser.helpers import sign_in
 from tests.factories import make_member, make_workspace
 from tests.sims.checks import ChecksSim
+from tests.sims.ringcentral import RingCentralSim
 from tests.sims.zendesk import ZendeskSim
 
 expect = pytest.importorskip(
@@ -182,3 +184,56 @@ async def test_an_import_is_started_and_its_counts_reach_done_without_a_reload(
         async with gw.db.session() as session:
             runs = list(await session.scalars(select(ImportRun)))
         assert [(r.account_id, r.status, r.imported) for r in runs] == [(desk_id, "done", 12)]
+
+
+async def test_a_ringcentral_line_warns_after_a_failed_renewal_and_renews_by_hand(
+    live_gateway: StartGateway, new_page: NewPage, screenshot: Screenshot
+) -> None:
+    async with RingCentralSim() as sim:
+        gw = await live_gateway(SWITCHBOARD_SECRET_KEY=SECRET)
+        async with gw.db.session() as session:
+            workspace = await make_workspace(session, name="Acme Support", plan="pro")
+            owner = await make_member(session, workspace.id, name="Olivia Owner", role="owner")
+            owner_id = owner.id
+            line = await accounts.connect(
+                session,
+                Vault(SECRET),
+                workspace.id,
+                provider="ringcentral",
+                label="Acme East",
+                credentials={
+                    "client_id": sim.client_id,
+                    "client_secret": sim.client_secret,
+                    "jwt": sim.jwt,
+                    "extension_id": "101",
+                    "api_url": sim.url,
+                },
+                actor="test",
+                now=utcnow(),
+            )
+            said = await hooks.after_connect(
+                session, Vault(SECRET), line, base_url=gw.url, now=utcnow()
+            )
+            assert said is None, said
+        page = await new_page()
+        await sign_in(page, gw, owner_id)
+        await page.goto(gw.at("/console/integrations"))
+        renew = page.get_by_role("button", name="Renew subscription of RingCentral Acme East")
+
+        sim.fail(status=503, times=None, path="/renew")
+        await renew.click()
+        await expect(page.locator(".line-warning")).to_contain_text(
+            "The subscription could not be renewed"
+        )
+        await expect(page.locator("p.error")).to_contain_text(
+            "Renewing the subscription of RingCentral · Acme East failed."
+        )
+        await screenshot(page, "integrations-renewal-failed")
+
+        sim.clear_faults()
+        await renew.click()
+        await expect(page.get_by_role("status")).to_contain_text(
+            "The subscription of RingCentral · Acme East is renewed until"
+        )
+        await expect(page.locator(".line-warning")).to_have_count(0)
+        assert len(sim.calls("/renew")) == 2
