@@ -1,21 +1,27 @@
 """The Integrations page (owners and admins): the connected accounts (help desks, telephony
 lines) with their masked settings and last test, a form per provider to connect one, and
 Test connection, Turn on/off, Edit and Remove. Credentials are typed only here; a saved secret
-is never put back into a page (its field stays blank: "leave blank to keep")."""
+is never put back into a page (its field stays blank: "leave blank to keep"). A help desk
+starts an import here and shows its last run, whose counts integrations.js follows through
+`/console/integrations/imports/{id}`; a line shows its provider set-up's warning, and a
+RingCentral line can renew its subscription by hand."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from api.console.actions import Form, execute_own_click, read_form, text_field
+from api.console.scripted import require_json
 from api.console.session import ConsoleError, check_csrf, page, require
+from api.http import problem
 from api.state import GATEWAY, Gateway
-from core.integrations import accounts, manage
+from core.integrations import accounts, imports, manage
 from core.integrations.providers import PROVIDERS, Provider, fields_of
 from core.integrations.vault import VaultError, vault_of
-from core.team.directory import DirectoryError, NotFound
+from core.team.directory import Conflict, DirectoryError, NotFound
 from core.team.signin import SignedIn
 from core.tools.writes.integrations import account_toggle_draft
 from storage.types import utcnow
@@ -26,7 +32,32 @@ NO_SECRET = (
     '`python -c "import secrets; print(secrets.token_urlsafe(48))"`) in the gateway\'s '
     "environment or .env and restart it; then connect accounts here."
 )
+FAILED = "failed: "  # a notice that reports a failure (shown as an error)
 KIND_TITLES = {"helpdesk": "Help desks (import tickets)", "telephony": "Phone lines (voicemail)"}
+
+
+def _when(value: datetime | str | None) -> str | None:
+    """A moment as the page shows it (UTC, to the second); None stays None."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None if value is None else f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def run_json(run: Any) -> dict[str, Any]:
+    """An import run as the page and its poller show it: the API's fields and its times."""
+    return imports.import_json(run) | {
+        "started_at": _when(run.started_at),
+        "finished_at": _when(run.finished_at),
+        "going": run.status in imports.GOING,
+    }
+
+
+def _sentence(exc: Exception) -> str:
+    said = str(exc)
+    return said[:1].upper() + said[1:]
 
 
 def _secret_ready(gw: Gateway) -> bool:
@@ -62,7 +93,16 @@ async def _page(
     async with gw.db.session() as session:
         rows = await accounts.list_accounts(session, who.workspace_id)
         shown = [manage.shown(gw.settings, row) for row in rows]
-    for item in shown:
+        last = {
+            account.id: run_json(run)
+            for run, account in await imports.last_imports(session, who.workspace_id)
+        }
+    for row, item in zip(rows, shown, strict=True):
+        state = row.state or {}
+        item["last_import"] = last.get(row.id)
+        item["warning"] = state.get("warning")
+        item["warning_at"] = _when(state.get("warning_at"))
+        item["expires_at"] = _when(state.get("expires_at"))
         item["title"] = PROVIDERS[item["provider"]].title
         item["paste_webhook"] = item["provider"] in manage.PASTE_WEBHOOK
         item["fields"] = fields_of(PROVIDERS[item["provider"]])
@@ -97,7 +137,7 @@ async def _notice(gw: Gateway, who: SignedIn, query: Any) -> str | None:
     """The line after a change (Post/Redirect/Get), from our own rows, never URL text."""
     if "removed" in query:
         return "The account is removed; its credentials are deleted."
-    for key in ("tested", "switched", "saved"):
+    for key in ("tested", "switched", "saved", "importing", "renewed"):
         ref = query.get(key)
         if not ref:
             continue
@@ -114,13 +154,29 @@ async def _notice(gw: Gateway, who: SignedIn, query: Any) -> str | None:
                 return f"{name} is {'on' if account.enabled else 'off'}."
             if key == "saved":
                 return f"{name} is saved."
+            if key == "importing":
+                return (
+                    f"The import from {name} has started: its open and pending tickets become "
+                    "assists, and the counts below follow it."
+                )
+            if key == "renewed":
+                warning = (account.state or {}).get("warning")
+                if warning:
+                    return f"{FAILED}Renewing the subscription of {name} failed. {warning}"
+                expires = _when((account.state or {}).get("expires_at"))
+                return f"The subscription of {name} is renewed" + (
+                    f" until {expires}." if expires else "."
+                )
     return None
 
 
 async def integrations_page(request: web.Request) -> web.Response:
     who = await require(request, "integrations")
     gw = request.app[GATEWAY]
-    return await _page(request, who, notice=await _notice(gw, who, request.query))
+    said = await _notice(gw, who, request.query)
+    if said is not None and said.startswith(FAILED):
+        return await _page(request, who, error=said.removeprefix(FAILED))
+    return await _page(request, who, notice=said)
 
 
 async def _posted(request: web.Request) -> tuple[SignedIn, Form]:
@@ -280,6 +336,58 @@ async def remove(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/integrations?removed=1")
 
 
+async def start_import(request: web.Request) -> web.Response:
+    """Import open and pending tickets: one run per account at a time (a second start while
+    one goes shows that run, nothing new is queued); the import worker does it."""
+    who, _ = await _posted(request)
+    gw = request.app[GATEWAY]
+    account_id = request.match_info["account_id"]
+    try:
+        async with gw.db.writing(), gw.db.session() as session:
+            account = await accounts.get_account(session, who.workspace_id, account_id)
+            await imports.start_import(session, account, f"member:{who.member_id}", utcnow())
+    except NotFound as exc:
+        raise ConsoleError(404, "No such account", str(exc)) from exc
+    except Conflict as exc:
+        said = f"{_sentence(exc)}. Nothing new was started."
+        return await _page(request, who, status=409, error=said)
+    except DirectoryError as exc:
+        said = f"{_sentence(exc)}. Nothing was started."
+        return await _page(request, who, status=400, error=said)
+    if gw.imports is not None:
+        gw.imports.wake()
+    raise web.HTTPFound(f"/console/integrations?importing={account_id}#account-{account_id}")
+
+
+async def import_state(request: web.Request) -> web.Response:
+    """The run's status and counts for integrations.js (JSON, this workspace's runs only)."""
+    who = await require_json(request, "integrations")
+    gw = request.app[GATEWAY]
+    async with gw.db.session() as session:
+        try:
+            run = await imports.get_import(session, who.workspace_id, request.match_info["run_id"])
+        except NotFound as exc:
+            raise problem(404, str(exc)) from exc
+        return web.json_response(run_json(run))
+
+
+async def renew(request: web.Request) -> web.Response:
+    """Renew a RingCentral line's subscription now; the outcome is the line's own state
+    (a failure stays as its warning until a renewal works)."""
+    who, _ = await _posted(request)
+    gw = request.app[GATEWAY]
+    account_id = request.match_info["account_id"]
+    try:
+        await manage.renew(gw.db, gw.settings, who.workspace_id, account_id, now=utcnow())
+    except VaultError:
+        return await _page(request, who, status=409, error=NO_SECRET)
+    except NotFound as exc:
+        raise ConsoleError(404, "No such account", str(exc)) from exc
+    except DirectoryError as exc:
+        return await _page(request, who, status=400, error=f"{exc}. Nothing was changed.")
+    raise web.HTTPFound(f"/console/integrations?renewed={account_id}#account-{account_id}")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/console/integrations", integrations_page)
     app.router.add_post("/console/integrations", connect)
@@ -287,3 +395,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/console/integrations/{account_id}/test", check_account)
     app.router.add_post("/console/integrations/{account_id}/enabled", switch)
     app.router.add_post("/console/integrations/{account_id}/remove", remove)
+    app.router.add_post("/console/integrations/{account_id}/imports", start_import)
+    app.router.add_post("/console/integrations/{account_id}/renew", renew)
+    app.router.add_get("/console/integrations/imports/{run_id}", import_state)

@@ -15,8 +15,10 @@ from sqlalchemy import select
 from config import Settings
 from core.integrations import accounts, hooks
 from core.integrations.checks import check
+from core.integrations.lines import renew_line
 from core.integrations.providers import PROVIDERS
 from core.integrations.vault import Vault, vault_of
+from core.team.directory import DirectoryError
 from storage.db import Database
 from storage.integrations import IntegrationAccount
 
@@ -160,3 +162,18 @@ async def rotate_credentials(db: Database, vault: Vault) -> int:
         for row in rows:
             row.credentials = vault.rotate(row.credentials)
     return len(rows)
+
+
+async def renew(
+    db: Database, settings: Settings, workspace_id: str, account_id: str, *, now: datetime
+) -> str | None:
+    """Renew a RingCentral line's webhook subscription by hand: None when renewed, else the
+    warning kept on the line. Raises NotFound (another workspace's or no account),
+    DirectoryError (not a RingCentral line), VaultError (no secret). Like the scheduler's
+    renewal, no write lock is held while RingCentral answers."""
+    async with db.session() as session:
+        account = await accounts.get_account(session, workspace_id, account_id)
+        if account.provider != "ringcentral":
+            raise DirectoryError(f"{account.label} has no subscription to renew")
+        vault = vault_of(settings)
+        return await renew_line(vault, account, now=now)

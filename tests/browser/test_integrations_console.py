@@ -1,7 +1,9 @@
 """In Chromium: an owner connects a Twilio line and a Zendesk account on the Integrations page
 (the provider calls go to the checks simulator through api_url), tests both connections, sees
 the webhook URL to paste for Twilio, turns the line off, and removes both after confirming.
-No saved secret ever appears in the page."""
+No saved secret ever appears in the page. Then an import from a Zendesk account (its
+simulator) is started with the page's button and its counts reach done without a reload; a
+RingCentral line's failed renewal shows as its warning, and Renew subscription clears it."""
 
 from __future__ import annotations
 
@@ -11,11 +13,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from storage.integrations import IntegrationAccount
+from core.integrations import accounts, hooks
+from core.integrations.vault import Vault
+from storage.integrations import ImportRun, IntegrationAccount
+from storage.types import utcnow
 from tests.browser.conftest import NewPage, Screenshot, StartGateway
 from tests.browser.helpers import sign_in
 from tests.factories import make_member, make_workspace
 from tests.sims.checks import ChecksSim
+from tests.sims.ringcentral import RingCentralSim
+from tests.sims.zendesk import ZendeskSim
 
 expect = pytest.importorskip(
     "playwright.async_api", reason="Playwright is not installed: pip install -e '.[dev]'"
@@ -119,3 +126,114 @@ async def test_connect_test_switch_and_remove_a_line_and_a_help_desk(
     await expect(page.get_by_text("Nothing connected yet.")).to_be_visible()
     async with gw.db.session() as session:
         assert list(await session.scalars(select(IntegrationAccount))) == []
+
+
+async def test_an_import_is_started_and_its_counts_reach_done_without_a_reload(
+    live_gateway: StartGateway, new_page: NewPage, screenshot: Screenshot
+) -> None:
+    async with ZendeskSim(tickets=12, closed=2) as zendesk:
+        gw = await live_gateway(SWITCHBOARD_SECRET_KEY=SECRET)
+        async with gw.db.session() as session:
+            workspace = await make_workspace(session, name="Acme Support", plan="pro")
+            owner = await make_member(session, workspace.id, name="Olivia Owner", role="owner")
+            owner_id = owner.id
+            desk = await accounts.connect(
+                session,
+                Vault(SECRET),
+                workspace.id,
+                provider="zendesk",
+                label="Acme EU",
+                credentials={
+                    "subdomain": "acme",
+                    "email": zendesk.email,
+                    "api_token": zendesk.api_token,
+                    "api_url": zendesk.url,
+                },
+                actor="test",
+                now=utcnow(),
+            )
+            desk_id = desk.id
+        page = await new_page()
+        await sign_in(page, gw, owner_id)
+        await page.goto(gw.at("/console/integrations"))
+        last = page.get_by_label("Last import of Zendesk Acme EU")
+        await expect(last).to_contain_text("Never imported")
+
+        # Held at its fourth ticket, the run shows as running with three imported.
+        zendesk.stall(times=1, path=f"/tickets/{zendesk.open_ids()[3]}/comments.json")
+        await page.get_by_role(
+            "button", name="Import open and pending tickets from Zendesk Acme EU"
+        ).click()
+        await expect(page.get_by_role("status")).to_contain_text(
+            "The import from Zendesk · Acme EU has started"
+        )
+        await page.evaluate("window.sbNotReloaded = true")
+        status = last.locator('[data-field="status"]')
+        imported = last.locator('[data-field="imported"]')
+        await expect(status).to_have_text("running", timeout=10000)
+        await expect(imported).to_have_text("3", timeout=10000)
+        await screenshot(page, "integrations-import-running")
+
+        zendesk.release_stalled()
+        await expect(status).to_have_text("done", timeout=20000)
+        await expect(imported).to_have_text(str(len(zendesk.open_ids())))
+        await expect(last.locator('[data-field="skipped"]')).to_have_text("0")
+        await expect(last.locator('[data-field="finished_at"]')).to_contain_text("UTC")
+        assert await page.evaluate("window.sbNotReloaded === true")
+        await screenshot(page, "integrations-import-done")
+        async with gw.db.session() as session:
+            runs = list(await session.scalars(select(ImportRun)))
+        assert [(r.account_id, r.status, r.imported) for r in runs] == [(desk_id, "done", 12)]
+
+
+async def test_a_ringcentral_line_warns_after_a_failed_renewal_and_renews_by_hand(
+    live_gateway: StartGateway, new_page: NewPage, screenshot: Screenshot
+) -> None:
+    async with RingCentralSim() as sim:
+        gw = await live_gateway(SWITCHBOARD_SECRET_KEY=SECRET)
+        async with gw.db.session() as session:
+            workspace = await make_workspace(session, name="Acme Support", plan="pro")
+            owner = await make_member(session, workspace.id, name="Olivia Owner", role="owner")
+            owner_id = owner.id
+            line = await accounts.connect(
+                session,
+                Vault(SECRET),
+                workspace.id,
+                provider="ringcentral",
+                label="Acme East",
+                credentials={
+                    "client_id": sim.client_id,
+                    "client_secret": sim.client_secret,
+                    "jwt": sim.jwt,
+                    "extension_id": "101",
+                    "api_url": sim.url,
+                },
+                actor="test",
+                now=utcnow(),
+            )
+            said = await hooks.after_connect(
+                session, Vault(SECRET), line, base_url=gw.url, now=utcnow()
+            )
+            assert said is None, said
+        page = await new_page()
+        await sign_in(page, gw, owner_id)
+        await page.goto(gw.at("/console/integrations"))
+        renew = page.get_by_role("button", name="Renew subscription of RingCentral Acme East")
+
+        sim.fail(status=503, times=None, path="/renew")
+        await renew.click()
+        await expect(page.locator(".line-warning")).to_contain_text(
+            "The subscription could not be renewed"
+        )
+        await expect(page.locator("p.error")).to_contain_text(
+            "Renewing the subscription of RingCentral · Acme East failed."
+        )
+        await screenshot(page, "integrations-renewal-failed")
+
+        sim.clear_faults()
+        await renew.click()
+        await expect(page.get_by_role("status")).to_contain_text(
+            "The subscription of RingCentral · Acme East is renewed until"
+        )
+        await expect(page.locator(".line-warning")).to_have_count(0)
+        assert len(sim.calls("/renew")) == 2
