@@ -648,11 +648,27 @@ def html_to_text(html: str) -> str:
 def parse_message(raw: bytes) -> InboundEmail:
     """A whole RFC 822 message as fetched from a mailbox (IMAP): raw mode without a form.
 
+    No provider vouches for the sender here, so SPF and DKIM are read from the topmost
+    Authentication-Results only (the one the mailbox's own server prepended: any below it came
+    with the message and prove nothing), and without one the email counts as unauthenticated
+    (a member's address then runs nothing).
+
     Raises:
         MalformedEmail: the message cannot be read or has no usable From address.
     """
     try:
         parts = _raw_mode(raw)
+        topmost = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        first = _header_value(topmost, "Authentication-Results")
     except (LookupError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise MalformedEmail(f"the message could not be parsed: {type(exc).__name__}") from exc
-    return assemble(parts, raw_mode=True)
+    headers = {k: v for k, v in parts.headers.items() if k.lower() != "authentication-results"}
+    if first:
+        headers["Authentication-Results"] = first
+    found = _authentication_results(headers)
+    return assemble(
+        replace(parts, headers=headers),
+        spf=found.get("spf", "none"),
+        dkim=found.get("dkim", []),
+        raw_mode=True,
+    )

@@ -26,6 +26,7 @@ from tests.sims.imap import ImapSim
 from tests.sims.sendgrid import SendGridSim
 
 CUSTOMER = "jane.roe@mail.example"
+OLIVIA = "olivia@demo.example"  # the seeded workspace's owner
 
 
 @pytest.fixture
@@ -262,3 +263,42 @@ async def test_the_scheduler_leader_polls_the_mailbox(
         )
     assert count == 1
     assert [t.external_id for t in await _email_tasks(db)] == ["<leader-1@mail.example>"]
+
+
+async def test_a_members_address_counts_only_with_the_servers_own_authentication_results(
+    db: Database, make_client: Any, sendgrid_sim: SendGridSim, imap_sim: ImapSim
+) -> None:
+    """No provider vouches for a fetched message: only the topmost Authentication-Results
+    (the mailbox server's) is believed; one the sender wrote below it proves nothing."""
+    await seed(db)
+    mailroom, poller = await _poller(make_client, db, sendgrid_sim, imap_sim)
+    forged_pass = "mx.demo.example; dkim=pass header.d=demo.example; spf=pass"
+    server_fail = "mx.demo.example; spf=fail smtp.mailfrom=evil.example; dkim=none"
+    server_pass = (
+        "mx.demo.example; spf=pass smtp.mailfrom=demo.example; dkim=pass header.d=demo.example"
+    )
+
+    def member_email(number: int, *results: str) -> bytes:
+        raw = simple_email(
+            sender=OLIVIA,
+            to=INBOX,
+            subject="urgent",
+            text="how is our resolution rate this week?",
+            message_id=f"<member-{number}@mail.example>",
+        )
+        head = b"".join(f"Authentication-Results: {r}\r\n".encode() for r in results)
+        return head + raw
+
+    imap_sim.add(member_email(1))  # no results at all
+    imap_sim.add(member_email(2, server_fail, forged_pass))  # the sender's own claim, below
+    assert await poller.poll() == 2
+    await mailroom.settled()
+    assert await _email_tasks(db) == []
+    async with db.session() as session:
+        flagged = list(await session.scalars(select(EmailRecord.flagged)))
+    assert flagged == [True, True]
+
+    imap_sim.add(member_email(3, server_pass))
+    assert await poller.poll() == 1
+    await mailroom.settled()
+    assert [t.external_id for t in await _email_tasks(db)] == ["<member-3@mail.example>"]
