@@ -9,6 +9,8 @@ Received-SPF and Authentication-Results are) and `Attachments` (`[{"Name", "Cont
 (rather than rebuilding an RFC 822 message) and handed to `inbound.assemble`, so threading,
 dedupe and the reply cut are the SendGrid path's. Our own reply cut is used rather than
 `StrippedTextReply`, which Postmark fills only for some clients: one rule for every path.
+Who sent it is vouched for by Postmark's `Received-SPF` alone (aligned on its envelope-from):
+Postmark gives no DKIM result, and an Authentication-Results in the post is the sender's word.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from channels.email.inbound import (
@@ -29,6 +32,7 @@ from channels.email.inbound import (
     parse_sender,
 )
 
+_ENVELOPE_FROM = re.compile(r"\benvelope-from=<?([^\s;<>]+@[^\s;<>]+)>?", re.IGNORECASE)
 _JOINED = frozenset(("authentication-results", "arc-authentication-results"))
 _CANONICAL = {
     "message-id": "Message-ID",
@@ -75,7 +79,11 @@ def parse_postmark(body: bytes) -> InboundEmail:
     for item in _attachments(payload.get("Attachments")):
         keep_attachment(attachments, skipped, item)
     original = parse_addresses(_text(payload, "OriginalRecipient"))
-    spf_value = headers.get("Received-SPF", "").strip().split(" ", 1)[0].lower()
+    spf, envelope_from = _received_spf(headers.get("Received-SPF", ""))
+    # Postmark reports SPF (its Received-SPF, on top) but no DKIM result of its own: an
+    # Authentication-Results in the post came with the email and proves nothing.
+    for name in [n for n in headers if n.lower() in _JOINED]:
+        del headers[name]
     parts = MessageParts(
         headers=headers,
         text=_text(payload, "TextBody"),
@@ -87,7 +95,15 @@ def parse_postmark(body: bytes) -> InboundEmail:
         to=to,
         cc=cc,
     )
-    return assemble(parts, envelope_to=original, spf=spf_value or None)
+    return assemble(parts, envelope_to=original, envelope_from=envelope_from, spf=spf)
+
+
+def _received_spf(value: str) -> tuple[str, str | None]:
+    """(result, envelope sender) of Postmark's `Received-SPF: Pass (...) identity=mailfrom;
+    client-ip=...; envelope-from=jane@example.com; ...`; ("none", None) without one."""
+    result = value.strip().split(" ", 1)[0].lower()
+    sender = _ENVELOPE_FROM.search(value)
+    return (result or "none"), (sender.group(1).lower() if sender else None)
 
 
 def _text(payload: dict[str, Any], name: str) -> str:

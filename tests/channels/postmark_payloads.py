@@ -28,7 +28,12 @@ def _full(value: str) -> list[dict[str, str]]:
 
 
 def postmark_payload(
-    raw_email: bytes, *, original_recipient: str, spf: str = "Pass", postmark_id: str = ""
+    raw_email: bytes,
+    *,
+    original_recipient: str,
+    spf: str = "Pass",
+    envelope_from: str = "",
+    postmark_id: str = "",
 ) -> dict[str, Any]:
     """Postmark's JSON for RAW_EMAIL delivered to ORIGINAL_RECIPIENT."""
     message = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw_email)
@@ -56,7 +61,12 @@ def postmark_payload(
         for name, value in message.items()
         if name.lower() not in _OWN_FIELDS
     ]
-    headers.append({"Name": "Received-SPF", "Value": f"{spf} (sender SPF authorized)"})
+    spf_value = (
+        f"{spf} (sender SPF authorized) identity=mailfrom; client-ip=209.85.160.180; "
+        f"helo=mail.example; envelope-from={envelope_from or sender['Email']}; "
+        f"receiver={original_recipient}"
+    )
+    headers.insert(0, {"Name": "Received-SPF", "Value": spf_value})
     return {
         "FromName": sender["Name"],
         "MessageStream": "inbound",

@@ -26,6 +26,7 @@ from tests.sims.sendgrid import SendGridSim
 
 ROUTE = "/email/inbound/postmark"
 CUSTOMER = "jane.roe@mail.example"
+OLIVIA = "olivia@demo.example"  # the seeded workspace's owner
 
 
 async def _post(
@@ -300,6 +301,40 @@ async def test_without_a_message_id_a_redelivery_is_known_by_postmarks_id(
     async with db.session() as session:
         task = await session.get(TaskRow, first["task_id"])
     assert task is not None and task.external_id == "<a8c1040e-db1c@inbound.postmarkapp.com>"
+
+
+async def test_a_members_address_counts_only_with_postmarks_own_spf(
+    db: Database, make_client: Any, sendgrid_sim: SendGridSim
+) -> None:
+    """Postmark's Received-SPF (aligned on its envelope-from) vouches for the sender; an
+    Authentication-Results the sender wrote into the email proves nothing."""
+    await seed(db)
+    mailroom = await start(make_client, db, **email_settings(sendgrid_sim))
+
+    def member_email(number: int) -> bytes:
+        return simple_email(
+            sender=OLIVIA,
+            to=INBOX,
+            subject="Rate",
+            text="how is our resolution rate this week?",
+            message_id=f"<member-pm-{number}@mail.example>",
+            extra_headers={
+                "Authentication-Results": "mx.demo.example; dkim=pass header.d=demo.example"
+            },
+        )
+
+    forged = postmark_payload(
+        member_email(1), original_recipient=INBOX, envelope_from="bounce@evil.example"
+    )
+    failed = postmark_payload(member_email(2), original_recipient=INBOX, spf="Fail")
+    for payload in (forged, failed):
+        assert (await _deliver(mailroom, payload))["status"] == "kept"
+    await mailroom.settled()
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(TaskRow)) == 0
+
+    genuine = postmark_payload(member_email(3), original_recipient=INBOX)
+    assert (await _deliver(mailroom, genuine))["status"] == "accepted"
 
 
 async def test_bad_auth_is_refused_and_nothing_stored(
