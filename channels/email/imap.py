@@ -175,6 +175,8 @@ class ImapPoller:
                 exc,
                 self._config.poll_seconds,
             )
+        except Exception:  # the round's error boundary: briefings must not stop for a mailbox
+            log.exception("IMAP: the poll failed; trying again in %ss", self._config.poll_seconds)
 
     async def poll(self) -> int:
         """One round; returns how many messages were handled (marked \\Seen).
