@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from api.console.session import console_middleware
 from api.http import Handler, error_middleware, error_response
 from api.state import GATEWAY, Gateway
 from channels.base import ExpectHandler, WebhookHandler
+from channels.email.imap import ImapConfig, ImapPoller
 from channels.errors import ChannelRejected
 from channels.registry import SPECS, create_channels
 from config import Settings
@@ -325,6 +326,14 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
         metrics.briefings_fired.labels("new").inc(new)
         metrics.briefings_fired.labels("repeat").inc(repeats)
 
+    every_tick: Callable[[datetime], Awaitable[None]] = SnoozeWake(db)
+    imap = ImapConfig.from_settings(settings)
+    if imap is not None:
+        gateway.imap = ImapPoller(gateway, imap)
+        every_tick = _in_turn(every_tick, gateway.imap)
+        log.info(
+            "inbound email: polling %s on %s every %ss", imap.mailbox, imap.host, imap.poll_seconds
+        )
     return BriefingScheduler(
         db,
         lambda task: gateway.journal.append(task),
@@ -333,12 +342,24 @@ def _scheduler(gateway: Gateway, clock: Clock | None) -> BriefingScheduler:
         grace=timedelta(seconds=settings.scheduler_grace),
         poll_interval=settings.scheduler_poll_interval,
         housekeeping=Housekeeping(db, gateway.media, LineRenewal(db, settings)),
-        every_tick=SnoozeWake(db),
+        every_tick=every_tick,
         availability=AvailabilityRound(
             db, str(settings.public_base_url) if settings.public_base_url else None
         ),
         on_fired=counted,
     )
+
+
+def _in_turn(
+    *rounds: Callable[[datetime], Awaitable[None]],
+) -> Callable[[datetime], Awaitable[None]]:
+    """ROUNDS as one per-tick round, each run in turn."""
+
+    async def run(now: datetime) -> None:
+        for each in rounds:
+            await each(now)
+
+    return run
 
 
 def _vault_or_none(settings: Settings) -> Vault | None:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.base import Channel
+from channels.email.imap import ImapPoller
 from channels.errors import ChannelRejected
 from config import Settings
 from config.metrics import Metrics
@@ -47,6 +48,8 @@ class Gateway:
     scheduler: BriefingScheduler | None = None
     live_sweeper: LiveSweeper | None = None
     imports: ImportWorker | None = None
+    # The IMAP mailbox poller the scheduler's leader runs (None: IMAP_HOST etc. unset).
+    imap: ImapPoller | None = None
     # The LLM endpoints the classifier uses (None: offline); the AI Inbox refines replies with it.
     llm: Any = None
     background: list[asyncio.Task[None]] = field(default_factory=list)

@@ -135,6 +135,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, alias="SMTP_PASSWORD")
     # starttls (submission, port 587), tls (implicit TLS, port 465) or none (a local relay)
     smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", alias="SMTP_SECURITY")
+    # IMAP polling of a mailbox, for teams without an inbound-parse provider (the scheduler's
+    # leader fetches UNSEEN messages every IMAP_POLL_SECONDS)
+    imap_host: str | None = Field(None, alias="IMAP_HOST")
+    imap_port: int | None = Field(None, ge=1, le=65535, alias="IMAP_PORT")  # 993 with tls, 143
+    imap_user: str | None = Field(None, alias="IMAP_USER")
+    imap_password: SecretStr | None = Field(None, alias="IMAP_PASSWORD")
+    imap_mailbox: str = Field("INBOX", min_length=1, alias="IMAP_MAILBOX")
+    imap_security: Literal["tls", "starttls", "none"] = Field("tls", alias="IMAP_SECURITY")
+    imap_poll_seconds: float = Field(60.0, ge=1, le=86400, alias="IMAP_POLL_SECONDS")
     # ElevenLabs
     elevenlabs_api_key: SecretStr | None = Field(None, alias="ELEVENLABS_API_KEY")
     elevenlabs_api_url: AnyHttpUrl = Field(

@@ -270,6 +270,32 @@ def parse_inbound(fields: Mapping[str, FormPart]) -> InboundEmail:
         # The email package's header parser has raised on odd input before: a bad email,
         # not a server error.
         raise MalformedEmail(f"the message could not be parsed: {type(exc).__name__}") from exc
+    return assemble(
+        mail,
+        envelope_to=envelope_to,
+        envelope_from=envelope_from,
+        spf=spf,
+        dkim=dkim,
+        raw_mode="email" in fields,
+    )
+
+
+def assemble(
+    mail: MessageParts,
+    *,
+    envelope_to: Sequence[str] = (),
+    envelope_from: str | None = None,
+    spf: str | None = None,
+    dkim: Sequence[tuple[str, str]] = (),
+    raw_mode: bool = False,
+) -> InboundEmail:
+    """The `InboundEmail` of MAIL, whichever way it arrived (Inbound Parse, Postmark's JSON, an
+    IMAP fetch): the same checks and the same threading ids for every path.
+
+    Raises:
+        MalformedEmail: no usable From address.
+    """
+    dkim = list(dkim)
     headers, text, html = mail.headers, mail.text, mail.html
     auth = _authentication_results(headers)
     from_name, from_address = mail.sender
@@ -304,7 +330,7 @@ def parse_inbound(fields: Mapping[str, FormPart]) -> InboundEmail:
             dkim=tuple(dkim),
             attachments=tuple(mail.attachments),
             skipped=tuple(mail.skipped),
-            raw_mode="email" in fields,
+            raw_mode=raw_mode,
             date=headers.get("Date"),
             auto_submitted=_is_automatic(headers),
             headers=headers,
@@ -331,8 +357,8 @@ def _without_nul(mail: InboundEmail) -> InboundEmail:
 
 
 @dataclass(frozen=True, slots=True)
-class _Parts:
-    """What either mode yields before the common checks."""
+class MessageParts:
+    """What a delivery path yields before the common checks (`assemble`)."""
 
     headers: dict[str, str]
     text: str
@@ -345,16 +371,16 @@ class _Parts:
     cc: list[str]
 
 
-def _parsed_mode(fields: Mapping[str, FormPart], charsets: Mapping[str, str]) -> _Parts:
+def _parsed_mode(fields: Mapping[str, FormPart], charsets: Mapping[str, str]) -> MessageParts:
     header_block = fields["headers"].data if "headers" in fields else b""
     parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(
         header_block.rstrip(b"\r\n") + b"\r\n\r\n"
     )
-    headers = _header_map(parsed)
+    headers = header_map(parsed)
     subject = _decoded(fields, "subject", charsets) or headers.get("Subject", "")
     sender_field = _decoded(fields, "from", charsets) or headers.get("From", "")
-    to = _addresses(_decoded(fields, "to", charsets) or headers.get("To", ""))
-    cc = _addresses(_decoded(fields, "cc", charsets) or headers.get("Cc", ""))
+    to = parse_addresses(_decoded(fields, "to", charsets) or headers.get("To", ""))
+    cc = parse_addresses(_decoded(fields, "cc", charsets) or headers.get("Cc", ""))
     text = _decoded(fields, "text", charsets)
     html = _decoded(fields, "html", charsets)
     info = _json_field(fields, "attachment-info")
@@ -376,7 +402,7 @@ def _parsed_mode(fields: Mapping[str, FormPart], charsets: Mapping[str, str]) ->
         filename = str(meta.get("filename") or meta.get("name") or part.filename or part.name)
         content_type = str(meta.get("type") or part.content_type or "application/octet-stream")
         content_id = meta.get("content-id") or by_field.get(part.name)
-        _keep(
+        keep_attachment(
             attachments,
             skipped,
             InboundAttachment(
@@ -386,13 +412,15 @@ def _parsed_mode(fields: Mapping[str, FormPart], charsets: Mapping[str, str]) ->
                 content_id=str(content_id).strip("<>") if content_id else None,
             ),
         )
-    return _Parts(headers, text, html, attachments, skipped, subject, _sender(sender_field), to, cc)
+    return MessageParts(
+        headers, text, html, attachments, skipped, subject, parse_sender(sender_field), to, cc
+    )
 
 
-def _raw_mode(raw: bytes) -> _Parts:
+def _raw_mode(raw: bytes) -> MessageParts:
     message = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
-    headers = _header_map(message)
+    headers = header_map(message)
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
     text = _part_text(text_part) if text_part is not None else ""
@@ -408,7 +436,7 @@ def _raw_mode(raw: bytes) -> _Parts:
             continue
         payload = part.get_payload(decode=True)
         content_id = part.get("Content-ID")
-        _keep(
+        keep_attachment(
             attachments,
             skipped,
             InboundAttachment(
@@ -418,16 +446,16 @@ def _raw_mode(raw: bytes) -> _Parts:
                 content_id=str(content_id).strip().strip("<>") if content_id else None,
             ),
         )
-    return _Parts(
+    return MessageParts(
         headers,
         text,
         html,
         attachments,
         skipped,
         headers.get("Subject", ""),
-        _sender(headers.get("From", "")),
-        _addresses(headers.get("To", "")),
-        _addresses(headers.get("Cc", "")),
+        parse_sender(headers.get("From", "")),
+        parse_addresses(headers.get("To", "")),
+        parse_addresses(headers.get("Cc", "")),
     )
 
 
@@ -441,7 +469,9 @@ def _part_text(part: Message) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _keep(kept: list[InboundAttachment], skipped: list[str], item: InboundAttachment) -> None:
+def keep_attachment(
+    kept: list[InboundAttachment], skipped: list[str], item: InboundAttachment
+) -> None:
     if item.size > MAX_ATTACHMENT_BYTES:
         skipped.append(f"{item.filename} ({item.size} bytes, over {MAX_ATTACHMENT_BYTES})")
     elif len(kept) >= MAX_ATTACHMENTS:
@@ -450,7 +480,7 @@ def _keep(kept: list[InboundAttachment], skipped: list[str], item: InboundAttach
         kept.append(item)
 
 
-def _header_map(message: Message) -> dict[str, str]:
+def header_map(message: Message) -> dict[str, str]:
     """Header name -> decoded value (the first of a repeated header; Authentication-Results
     and Received joined, as several hops each add one)."""
     found: dict[str, str] = {}
@@ -492,12 +522,12 @@ def _header_value(message: Message, name: str, *, last: bool = False) -> str:
         return ""
 
 
-def _sender(value: str) -> tuple[str, str]:
+def parse_sender(value: str) -> tuple[str, str]:
     name, address = email.utils.parseaddr(value)
     return name.strip(), address.strip().lower()
 
 
-def _addresses(value: str) -> list[str]:
+def parse_addresses(value: str) -> list[str]:
     found = []
     for _, address in email.utils.getaddresses([value]):
         address = address.strip().lower()
@@ -613,3 +643,32 @@ def html_to_text(html: str) -> str:
     text = "".join(extractor.parts)
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def parse_message(raw: bytes) -> InboundEmail:
+    """A whole RFC 822 message as fetched from a mailbox (IMAP): raw mode without a form.
+
+    No provider vouches for the sender here, so SPF and DKIM are read from the topmost
+    Authentication-Results only (the one the mailbox's own server prepended: any below it came
+    with the message and prove nothing), and without one the email counts as unauthenticated
+    (a member's address then runs nothing).
+
+    Raises:
+        MalformedEmail: the message cannot be read or has no usable From address.
+    """
+    try:
+        parts = _raw_mode(raw)
+        topmost = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+        first = _header_value(topmost, "Authentication-Results")
+    except (LookupError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise MalformedEmail(f"the message could not be parsed: {type(exc).__name__}") from exc
+    headers = {k: v for k, v in parts.headers.items() if k.lower() != "authentication-results"}
+    if first:
+        headers["Authentication-Results"] = first
+    found = _authentication_results(headers)
+    return assemble(
+        replace(parts, headers=headers),
+        spf=found.get("spf", "none"),
+        dkim=found.get("dkim", []),
+        raw_mode=True,
+    )

@@ -1,10 +1,11 @@
-"""`POST /email/inbound`: SendGrid Inbound Parse, behind HTTP Basic auth.
+"""`POST /email/inbound` (SendGrid Inbound Parse) and `POST /email/inbound/postmark`
+(Postmark's inbound JSON), both behind HTTP Basic auth.
 
 Order of checks, each before anything is stored: the channel is on and inbound credentials are
 set (404 naming the missing setting), HTTP Basic matches (401 with `WWW-Authenticate`), the
-body is at most 30 MB (413; read in chunks against our own cap, since the gateway's
-SWITCHBOARD_MAX_BODY_BYTES stays small for every other route), it is a readable Inbound Parse
-form (400). Then the email is routed:
+body is at most 30 MB, 50 MB from Postmark (413; read in chunks against our own cap, since
+the gateway's SWITCHBOARD_MAX_BODY_BYTES stays small for every other route), it is a readable
+Inbound Parse form or Postmark JSON object (400). Then the email is routed:
 
 1. a reply to an assist (its `reply+TOKEN@` address, its In-Reply-To / References, or its
    `[A-1042]` subject tag from the assist's customer) is threaded into the assist in one
@@ -14,8 +15,9 @@ form (400). Then the email is routed:
    request runs the operator (only when the email passed SPF or DKIM for its From domain: a
    From header alone proves nothing), anyone else is a customer of the workspace.
 
-Auto-replies and bounces are kept but never answered (no mail loops). SendGrid retries a post
-that did not get a 2xx, so every outcome that stored what it needed answers 200.
+Auto-replies and bounces are kept but never answered (no mail loops). SendGrid and Postmark retry
+a post that did not get a 2xx, so every outcome answers 200 only after its commit, and a
+redelivery (the same Message-ID) makes nothing new.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from channels.base import ChannelContext, channel_or_404
 from channels.email import store
 from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
+from channels.email.postmark_inbound import parse_postmark
 from channels.errors import ChannelRejected
 from core.assists import email_records, matching, replies
 from core.assists.csat import Links
@@ -40,6 +43,8 @@ from storage.journal import task_values
 from storage.types import new_id, utcnow
 
 MAX_INBOUND_BYTES = 30 * 1024 * 1024
+# Postmark takes emails up to 35 MB and posts attachments in base64 (a third larger).
+MAX_POSTMARK_BYTES = 50 * 1024 * 1024
 TOO_LARGE = "the email is larger than 30 MB"
 CHUNK = 256 * 1024
 REALM = 'Basic realm="switchboard email inbound", charset="UTF-8"'
@@ -63,7 +68,9 @@ def approval_of(text: str) -> tuple[Literal["approve", "reject"], str] | None:
     return ("approve" if word in _APPROVE_WORDS else "reject"), match["code"]
 
 
-def _admitted(request: web.Request, context: ChannelContext) -> EmailChannel:
+def _admitted(
+    request: web.Request, context: ChannelContext, limit: int = MAX_INBOUND_BYTES
+) -> EmailChannel:
     """The checks made before any of the body is read: the channel and inbound credentials
     are set (404), HTTP Basic matches (401), the declared length is within the cap (413)."""
     channel = channel_or_404(context, NAME, EmailChannel, "EMAIL_FROM")
@@ -75,8 +82,8 @@ def _admitted(request: web.Request, context: ChannelContext) -> EmailChannel:
             401, "HTTP Basic credentials are missing or wrong", {"WWW-Authenticate": REALM}
         )
     declared = request.content_length
-    if declared is not None and declared > MAX_INBOUND_BYTES:
-        raise ChannelRejected(413, TOO_LARGE)
+    if declared is not None and declared > limit:
+        raise ChannelRejected(413, f"the email is larger than {limit // (1024 * 1024)} MB")
     return channel
 
 
@@ -88,7 +95,7 @@ async def expect_continue(
     Raises:
         ChannelRejected: what `_admitted` refuses; 417 for another expectation.
     """
-    _admitted(request, context)
+    _admitted(request, context, _limit_of(request))
     if request.version == aiohttp.HttpVersion11:
         if request.headers.get("Expect", "").lower() != "100-continue":
             raise ChannelRejected(417, "only Expect: 100-continue is understood")
@@ -105,6 +112,22 @@ async def inbound_webhook(request: web.Request, context: ChannelContext) -> web.
     except MalformedEmail as exc:
         raise ChannelRejected(400, str(exc)) from exc
     return web.json_response(await receive(context, channel, mail))
+
+
+async def postmark_webhook(request: web.Request, context: ChannelContext) -> web.Response:
+    """`POST /email/inbound/postmark`: Postmark's inbound JSON, behind the same HTTP Basic auth
+    (Postmark signs nothing; its webhook URL carries the credentials) and the same routing."""
+    channel = _admitted(request, context, MAX_POSTMARK_BYTES)
+    body = await read_capped(request, MAX_POSTMARK_BYTES)
+    try:
+        mail = parse_postmark(body)
+    except MalformedEmail as exc:
+        raise ChannelRejected(400, str(exc)) from exc
+    return web.json_response(await receive(context, channel, mail))
+
+
+def _limit_of(request: web.Request) -> int:
+    return MAX_POSTMARK_BYTES if request.path.endswith("/postmark") else MAX_INBOUND_BYTES
 
 
 async def read_capped(request: web.Request, limit: int) -> bytes:

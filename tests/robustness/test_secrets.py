@@ -61,6 +61,7 @@ SECRETS = {
     "RESEND_API_KEY": "re_resendKEYsecretW8c",
     "BREVO_API_KEY": "xkeysib-brevoKEYsecretF5n",
     "SMTP_PASSWORD": "smtpPASSWORDsecretL1g",
+    "IMAP_PASSWORD": "imapPASSWORDsecretD5z",
     "EMAIL_INBOUND_PASSWORD": "inboundPASSWORDsecretV0k",
     "ELEVENLABS_API_KEY": "sk_elevenlabsKEYsecretC9s",
     "ELEVENLABS_WEBHOOK_SECRET": "wsec_elevenlabsHOOKsecretU4e",
