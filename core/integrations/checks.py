@@ -9,7 +9,6 @@ with PyJWT (already installed with `twilio`), as Vonage's own `vonage-jwt` does.
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,17 +17,11 @@ from typing import Any
 import aiohttp
 import jwt
 
-from core.integrations.providers import PROVIDERS
+from core.integrations.providers import PROVIDERS, basic_auth
 
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 
 Check = Callable[[aiohttp.ClientSession, Mapping[str, str]], Awaitable[tuple[bool, str]]]
-
-
-def _basic(user: str, password: str) -> dict[str, str]:
-    """An HTTP Basic Authorization header (aiohttp's BasicAuth is deprecated)."""
-    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {pair}"}
 
 
 def _base(credentials: Mapping[str, str], default: str) -> str:
@@ -65,7 +58,7 @@ async def _answer(resp: aiohttp.ClientResponse, title: str, what: str) -> tuple[
 
 async def _zendesk(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[bool, str]:
     base = _base(c, f"https://{_host(c['subdomain'], '.zendesk.com')}")
-    auth = _basic(f"{c['email']}/token", c["api_token"])
+    auth = basic_auth(f"{c['email']}/token", c["api_token"])
     async with http.get(f"{base}/api/v2/users/me.json", headers=auth) as resp:
         ok, body = await _answer(resp, "Zendesk", "subdomain, agent email and API token")
     if not ok:
@@ -79,7 +72,7 @@ async def _zendesk(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[b
 
 async def _freshdesk(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[bool, str]:
     base = _base(c, f"https://{_host(c['domain'], '.freshdesk.com')}")
-    auth = _basic(c["api_key"], "X")
+    auth = basic_auth(c["api_key"], "X")
     async with http.get(f"{base}/api/v2/agents/me", headers=auth) as resp:
         ok, body = await _answer(resp, "Freshdesk", "domain and API key")
     if not ok:
@@ -125,7 +118,7 @@ async def _helpscout(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple
 
 async def _happyfox(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[bool, str]:
     base = _base(c, f"https://{_host(c['subdomain'], '.happyfox.com')}")
-    auth = _basic(c["api_key"], c["auth_code"])
+    auth = basic_auth(c["api_key"], c["auth_code"])
     async with http.get(f"{base}/api/1.1/json/categories/", headers=auth) as resp:
         ok, body = await _answer(resp, "HappyFox", "subdomain, API key and auth code")
     if not ok:
@@ -137,7 +130,7 @@ async def _happyfox(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[
 async def _twilio(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[bool, str]:
     base = _base(c, "https://api.twilio.com")
     sid = c["account_sid"]
-    auth = _basic(sid, c["auth_token"])
+    auth = basic_auth(sid, c["auth_token"])
     account = f"{base}/2010-04-01/Accounts/{sid}"
     async with http.get(f"{account}.json", headers=auth) as resp:
         ok, body = await _answer(resp, "Twilio", "account SID and auth token")
@@ -173,7 +166,7 @@ async def _dialpad(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[b
 
 async def _ringcentral(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[bool, str]:
     base = _base(c, "https://platform.ringcentral.com")
-    auth = _basic(c["client_id"], c["client_secret"])
+    auth = basic_auth(c["client_id"], c["client_secret"])
     form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": c["jwt"]}
     async with http.post(f"{base}/restapi/oauth/token", data=form, headers=auth) as resp:
         if resp.status == 400:
@@ -191,7 +184,7 @@ async def _ringcentral(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tup
 
 async def _aircall(http: aiohttp.ClientSession, c: Mapping[str, str]) -> tuple[bool, str]:
     base = _base(c, "https://api.aircall.io")
-    auth = _basic(c["api_id"], c["api_token"])
+    auth = basic_auth(c["api_id"], c["api_token"])
     async with http.get(f"{base}/v1/ping", headers=auth) as resp:
         ok, body = await _answer(resp, "Aircall", "API ID and API token")
     return (True, "Connected to Aircall") if ok else (False, str(body))

@@ -4,6 +4,7 @@ whether the provider is a help desk to import from or a telephony line."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Literal
 
@@ -161,3 +162,10 @@ TELEPHONY = tuple(p.name for p in PROVIDERS.values() if p.kind == "telephony")
 def fields_of(provider: Provider) -> tuple[Field, ...]:
     """PROVIDER's fields, `api_url` last."""
     return (*provider.fields, API_URL)
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP Basic auth, which most of these providers take
+    (aiohttp deprecates its `BasicAuth` objects)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}

@@ -13,7 +13,6 @@ every other failure into `ImportFailed` with a sentence a person can act on."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -171,12 +170,6 @@ class Http:
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self.request("GET", path, params=params)
-
-
-def basic_auth(user: str, password: str) -> dict[str, str]:
-    """The Authorization header of HTTP basic auth."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def _retry_after(value: str | None, reset: str | None = None) -> float:

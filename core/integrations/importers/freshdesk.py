@@ -21,9 +21,9 @@ from core.integrations.importers import (
     ImportFailed,
     Message,
     Ticket,
-    basic_auth,
     text_of,
 )
+from core.integrations.providers import basic_auth
 
 MAX_PAGE = 10
 STATUSES = {2: "open", 3: "pending"}

@@ -20,9 +20,9 @@ from core.integrations.importers import (
     ImportFailed,
     Message,
     Ticket,
-    basic_auth,
     text_of,
 )
+from core.integrations.providers import basic_auth
 
 PAGE_SIZE = 50
 _WAITING = re.compile(r"hold|pending|waiting|awaiting", re.IGNORECASE)

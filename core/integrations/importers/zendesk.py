@@ -19,9 +19,9 @@ from core.integrations.importers import (
     ImportFailed,
     Message,
     Ticket,
-    basic_auth,
     text_of,
 )
+from core.integrations.providers import basic_auth
 
 PER_PAGE = 100
 MAX_PAGE = 10  # the Search API's 1,000 results

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from core.integrations.lines.common import LineSetupError, Setup, basic, call, set_state
+from core.integrations.lines.common import LineSetupError, Setup, call, set_state
+from core.integrations.providers import basic_auth
 
 API = "https://api.aircall.io"
 TITLE = "Aircall"
@@ -14,7 +15,7 @@ EVENTS = ("call.voicemail_left",)
 
 
 def _auth(setup: Setup) -> dict[str, str]:
-    return basic(setup.credentials["api_id"], setup.credentials["api_token"])
+    return basic_auth(setup.credentials["api_id"], setup.credentials["api_token"])
 
 
 async def connect(http: aiohttp.ClientSession, setup: Setup) -> str | None:

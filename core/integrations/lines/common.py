@@ -5,7 +5,6 @@ turned into a sentence for the member."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,11 +34,6 @@ class Setup:
 
     def api(self, default: str) -> str:
         return (self.credentials.get("api_url") or default).rstrip("/")
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    """HTTP Basic auth as a header (aiohttp deprecates its `BasicAuth` objects)."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def webhook_url(base_url: str, account: IntegrationAccount) -> str:

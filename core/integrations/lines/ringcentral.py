@@ -16,11 +16,11 @@ import aiohttp
 from core.integrations.lines.common import (
     LineSetupError,
     Setup,
-    basic,
     call,
     line_secrets,
     set_state,
 )
+from core.integrations.providers import basic_auth
 
 API = "https://platform.ringcentral.com"
 TITLE = "RingCentral"
@@ -36,7 +36,7 @@ async def _token(http: aiohttp.ClientSession, setup: Setup) -> str:
         f"{setup.api(API)}/restapi/oauth/token",
         title=TITLE,
         data={"grant_type": JWT_GRANT, "assertion": setup.credentials["jwt"]},
-        headers=basic(setup.credentials["client_id"], setup.credentials["client_secret"]),
+        headers=basic_auth(setup.credentials["client_id"], setup.credentials["client_secret"]),
     )
     token = answer.get("access_token") if isinstance(answer, dict) else None
     if not token:
