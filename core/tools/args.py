@@ -666,8 +666,8 @@ TOOL_DESCRIPTIONS: dict[str, str] = {
     "cancel_schedule": "Stop a scheduled briefing.",
     "toggle_integration": "Turn a connected account or line (by provider or label, e.g. "
     "'dialpad', 'Support line') or a channel on (enabled=true) or off.",
-    "run_import": "Import tickets, conversations or articles from another helpdesk (Zendesk, "
-    "Intercom, Freshdesk...).",
+    "run_import": "Import the open and pending tickets of a connected help desk (zendesk, "
+    "freshdesk, intercom, helpscout, happyfox) into the AI Inbox, with their history.",
     "send_broadcast": "Send one message to many customers at once, e.g. all website visitors.",
     "restore_snapshot": "Restore workspace data to a numbered snapshot taken before a change.",
     "approve_proposal": "Approve a pending proposal, by its code when given ('yes 4821').",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel
@@ -69,9 +70,18 @@ async def _help(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
                 'and "take me offline".'
             )
         return [Deliverable(kind="text", text=text, title="Help")]
-    lines = [f"{spec.name}: {spec.description.split('. ')[0].rstrip('.')}" for spec in allowed]
+    lines = [f"{spec.name}: {first_sentence(spec.description)}" for spec in allowed]
     text = f"Hi {who}, here is what I can do for you:\n" + "\n".join(f"- {x}" for x in lines)
     return [Deliverable(kind="list", title="What I can do", text=text, items=tuple(lines))]
+
+
+# A sentence ends at a full stop followed by a capital, never at "e.g." or "i.e.".
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)\.\s+(?=[A-Z\"'(])")
+
+
+def first_sentence(text: str) -> str:
+    """TEXT's first sentence without its full stop (abbreviations such as "e.g." kept whole)."""
+    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0].rstrip(".")
 
 
 async def _not_built(ctx: ToolContext, _args: BaseModel) -> list[Deliverable]:
