@@ -72,16 +72,19 @@ def windows(period: str, now: datetime, tz: str) -> tuple[Window, Window]:
     def utc(dt: datetime) -> datetime:
         return dt.astimezone(UTC)
 
+    # A period still running ("to date") is compared with the same stretch of the one before:
+    # this month's first 6 days and 14 hours with last month's first 6 days and 14 hours (the
+    # day clipped to that month's end), never with the whole of last month.
     if period == "today":
         cur = (midnight, local)
-        prev = (midnight - timedelta(days=1), midnight)
+        prev = (midnight - timedelta(days=1), local - timedelta(days=1))
     elif period == "yesterday":
         cur = (midnight - timedelta(days=1), midnight)
         prev = (midnight - timedelta(days=2), midnight - timedelta(days=1))
     elif period == "this_week":
         start = midnight - timedelta(days=local.weekday())
         cur = (start, local)
-        prev = (start - timedelta(days=7), start)
+        prev = (start - timedelta(days=7), local - timedelta(days=7))
     elif period == "last_week":
         start = midnight - timedelta(days=local.weekday() + 7)
         cur = (start, start + timedelta(days=7))
@@ -89,7 +92,7 @@ def windows(period: str, now: datetime, tz: str) -> tuple[Window, Window]:
     elif period == "this_month":
         start = midnight.replace(day=1)
         cur = (start, local)
-        prev = (start - relativedelta(months=1), start)
+        prev = (start - relativedelta(months=1), min(local - relativedelta(months=1), start))
     elif period == "last_month":
         end = midnight.replace(day=1)
         cur = (end - relativedelta(months=1), end)
@@ -149,7 +152,7 @@ async def conversations_pair(
     session: AsyncSession, workspace_id: str, current: Window, previous: Window
 ) -> tuple[list[ConversationRow], list[ConversationRow]]:
     """The conversations of CURRENT and of PREVIOUS; one query when the windows touch (as
-    every pair from `windows` does), split by start time."""
+    the pairs of finished periods from `windows` do), split by start time."""
     if previous.end != current.start:
         return (
             await conversations(session, workspace_id, current),
@@ -306,6 +309,7 @@ def _topics_statement() -> Any:
             _c.workspace_id == bindparam("workspace_id"),
             _c.started_at >= bindparam("start"),
             _c.started_at < bindparam("end"),
+            or_(_c.started_at < bindparam("previous_end"), _c.started_at >= bindparam("split")),
         )
         # By the output names: the expressions hold bound parameters, which PostgreSQL
         # would not see as the same expression twice.
@@ -317,14 +321,16 @@ async def topic_counts_pair(
     session: AsyncSession, workspace_id: str, current: Window, previous: Window
 ) -> tuple[dict[str, tuple[int, datetime]], dict[str, tuple[int, datetime]]] | None:
     """Conversations per topic (`topic or "other"`) in CURRENT and in PREVIOUS, each as
-    topic -> (count, first start); None when the windows do not touch (use the rows)."""
-    if previous.end != current.start:
+    topic -> (count, first start); None when PREVIOUS does not end before CURRENT starts
+    (use the rows)."""
+    if previous.end > current.start:
         return None
     result = await session.execute(
         _topics_statement(),
         {
             "workspace_id": workspace_id,
             "split": current.start,
+            "previous_end": previous.end,
             "start": previous.start,
             "end": current.end,
         },
@@ -384,6 +390,9 @@ def _metric_statement(days: int, by_channel: bool) -> Any:
         _c.workspace_id == bindparam("workspace_id"),
         _c.started_at >= bindparam("start"),
         _c.started_at < bindparam("end"),
+        # Between the previous window's end and the current one's start (the rest of the
+        # period before a period still running) nothing is counted.
+        or_(_c.started_at < bindparam("previous_end"), _c.started_at >= bindparam("split")),
     ]
     if by_channel:
         where.append(_c.channel == bindparam("channel"))
@@ -479,9 +488,9 @@ async def metric_summary(
 ) -> MetricSummary | None:
     """METRIC over CURRENT and PREVIOUS (optionally one channel's conversations), its daily
     series and suggestion, as `compute`, `daily_series` and `suggestion` give them from the
-    rows; None where only the rows can tell (the median response time, windows that do not
-    touch, a clock change around midnight)."""
-    if metric == "first_response_time" or previous.end != current.start:
+    rows; None where only the rows can tell (the median response time, a previous window
+    that does not end before the current one starts, a clock change around midnight)."""
+    if metric == "first_response_time" or previous.end > current.start:
         return None
     bounds = day_bounds(current, tz)
     if bounds is None:
@@ -489,6 +498,7 @@ async def metric_summary(
     params: dict[str, Any] = {
         "workspace_id": workspace_id,
         "split": current.start,
+        "previous_end": previous.end,
         "start": previous.start,
         "end": current.end,
         **{f"b{i}": bound for i, bound in enumerate(bounds)},

@@ -101,7 +101,10 @@ async def test_resolution_rate_this_week_matches_the_rows(db: Database) -> None:
     )
     monday = datetime(2026, 11, 16, tzinfo=UTC)
     rows = await _conversations(db, seeded.workspace_id, monday, NOW)
-    before = await _conversations(db, seeded.workspace_id, monday - timedelta(days=7), monday)
+    # The week so far against the same stretch of last week (Monday to this time Wednesday).
+    before = await _conversations(
+        db, seeded.workspace_id, monday - timedelta(days=7), NOW - timedelta(days=7)
+    )
     expected = 100 * sum(r.resolved_by_ai for r in rows) / len(rows)
     previous = 100 * sum(r.resolved_by_ai for r in before) / len(before)
     assert card.data["value"] == expected
@@ -231,13 +234,13 @@ def _relative(now: float, before: float, lower_is_better: bool = True) -> str:
     )
 
 
-async def test_inbox_performance_this_week_matches_the_rows(db: Database) -> None:
+async def test_inbox_performance_last_7_days_matches_the_rows(db: Database) -> None:
     seeded = await _seeded(db)
-    (card,) = await _run(db, seeded, "get_inbox_performance", {"period": "this_week"})
-    monday = datetime(2026, 11, 16, tzinfo=UTC)
+    (card,) = await _run(db, seeded, "get_inbox_performance", {"period": "last_7_days"})
+    week_ago = NOW - timedelta(days=7)
     assists = await _rows(db, Assist, seeded.workspace_id)
-    now = _inbox_expected(assists, monday, NOW)
-    before = _inbox_expected(assists, monday - timedelta(days=7), monday)
+    now = _inbox_expected(assists, week_ago, NOW)
+    before = _inbox_expected(assists, week_ago - timedelta(days=7), week_ago)
     assert now["closed"] and before["closed"]  # the seed gives these figures something to say
     assert card.data["current"] == now
     assert card.data["previous"] == before
