@@ -1,10 +1,21 @@
-"""Personal data removed from text before it becomes training data: card numbers, emails,
-order and account numbers, street addresses and postcodes, phone numbers and names."""
+"""Personal data removed from text before it becomes training data: card numbers, bank
+accounts (IBAN), emails, order and account numbers, street addresses and postcodes (US, UK,
+Canada, Ireland, Australia, the Netherlands and continental Europe), phone numbers (national
+and international) and names.
+
+Two maintained libraries do what regular expressions do badly: `phonenumbers` (Google's
+libphonenumber metadata) finds international numbers with their extensions in free text, and
+`schwifty` validates an IBAN's check digits and its length and format for its country, so that a
+product code shaped like one survives. The rest are patterns; `bench/personal_data.py`
+measures them on a corpus (tests/core/personal_data_corpus.py)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
+
+import phonenumbers
 
 from core.assists.details import AMOUNT, EMAIL, ISO_DATE, PHONE
 
@@ -28,9 +39,35 @@ _ADDRESS = re.compile(
     r"(?:,?\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?",
     re.I,
 )
-_PO_BOX = re.compile(r"\bP\.?\s?O\.?\s+Box\s+\d+\b", re.I)
-_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b")  # UK
+_PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?\s+Box|Postfach|Boîte postale|BP)\s+\d[\d ]*\d\b", re.I)
+_POSTCODES = (
+    re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}\b"),  # UK
+    re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d\b"),  # Canada
+    re.compile(r"\b[AC-FHKNPRTV-Y]\d[\dW]\s?[\dAC-FHKNPRTV-Y]{4}\b"),  # Ireland (Eircode)
+    re.compile(r"\b(?:NSW|VIC|QLD|WA|SA|TAS|ACT|NT)\s\d{4}\b"),  # Australia
+    re.compile(r"\b[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}\b(?=\s+[A-Z][a-z])"),  # the Netherlands
+    # Continental Europe: four or five digits before the town, after a comma or a street.
+    re.compile(r"(?<=,\s)\d{4,5}(?=\s+[A-ZÀ-Ý][a-zà-ÿß-]+)"),
+)
+# Whatever follows "postcode", "ZIP", "PLZ": the next code-like word.
+_POSTCODE_WORD = re.compile(
+    r"\b((?:post(?:al)?\s?code|zip(?:\s?code)?|plz|code postal|eircode)\b\s*(?:is|:)?\s*)"
+    r"((?=[\w -]*\d)[A-Z0-9]{2,8}(?:[ -][A-Z0-9]{3,4})?)\b",
+    re.I,
+)
 _ZIP_AFTER_STATE = re.compile(r"\b([A-Z]{2})\s(\d{5}(?:-\d{4})?)\b")
+# Continental streets: "Hauptstraße 5", "8 rue de Rivoli", "Via Roma 12", "Calle Mayor 3".
+_EUROPEAN_STREET = re.compile(
+    r"\b[A-ZÄÖÜ][\wäöüß-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+\d{1,4}[a-z]?\b"
+    r"|\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|"
+    r"impasse|quai|route)\s+(?:(?:de|du|des|la|le|l'|d')\s*)*[A-ZÀ-Ý][\w'-]+"
+    r"|\b(?:via|viale|piazza|calle|avenida|plaza|rua)\s+[A-ZÀ-Ý][\w'-]+(?:\s+[A-ZÀ-Ý][\w'-]+)?"
+    r",?\s+\d{1,4}\b",
+    re.I,
+)
+# An IBAN's shape (two letters, two check digits, 11 to 30 letters and digits, grouped in
+# fours or not); schwifty says whether it is one.
+_IBAN_SHAPE = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]){11,30}\b")
 _SELF_NAMED = re.compile(
     r"\b(?i:my name is|my name's|i am|i'm|this is|name:)\s+"
     r"([A-Z][a-z'\u2019-]+(?:\s+[A-Z][a-z'\u2019-]+)?)"
@@ -66,6 +103,51 @@ def _card(match: re.Match[str]) -> str:
     return match.group()
 
 
+@functools.lru_cache(maxsize=1)
+def _iban_class() -> type:
+    # Imported when text holds something shaped like an IBAN: its country tables are large.
+    from schwifty import IBAN
+
+    return IBAN
+
+
+def _iban(match: re.Match[str]) -> str:
+    value = match.group()
+    # The shape may run on into the next word or number: try the longest valid prefix.
+    compact = value.replace(" ", "")
+    iban = _iban_class()
+    for end in range(len(compact), 14, -1):
+        try:
+            iban(compact[:end])
+        except ValueError:
+            continue
+        # Give back what followed the account (spaces counted in the original).
+        taken = 0
+        for index, char in enumerate(value):
+            taken += char != " "
+            if taken == end:
+                return "[bank account]" + value[index + 1 :]
+    return value
+
+
+def _international_numbers(text: str, region: str | None) -> str:
+    """Phone numbers that libphonenumber finds (international ones always; national ones
+    of REGION when given), with their extensions, replaced by [phone]."""
+    if not any(ch.isdigit() for ch in text):
+        return text
+    if "00" in text:  # "0044 20 7946 0958": the international prefix written out
+        text = re.sub(r"(?<![\w+])00(?=[1-9]\d[\d\s().-]{6,}\d)", "+", text)
+    spans = [
+        (m.start, m.end)
+        for m in phonenumbers.PhoneNumberMatcher(
+            text, region or "ZZ", leniency=phonenumbers.Leniency.POSSIBLE
+        )
+    ]
+    for start, end in reversed(spans):
+        text = text[:start] + "[phone]" + text[end:]
+    return text
+
+
 def _phone(match: re.Match[str]) -> str:
     value = match.group().strip()
     digits = sum(ch.isdigit() for ch in value)
@@ -87,10 +169,12 @@ def names_in(text: str) -> list[str]:
     return [n for n in found if n.split()[0].lower() not in _NOT_NAMES]
 
 
-def strip_personal_data(text: str, names: Iterable[str] = ()) -> str:
-    """TEXT without personal data: card numbers, emails, order/invoice/tracking/account numbers,
-    street addresses and postcodes, phone numbers, and NAMES (whole and each given or family
-    name), replaced by [card number], [email], [order number], [address], [phone], [name]."""
+def strip_personal_data(text: str, names: Iterable[str] = (), *, region: str | None = None) -> str:
+    """TEXT without personal data: card numbers, IBANs, emails, order/invoice/tracking/account
+    numbers, street addresses and postcodes, phone numbers (national ones of REGION, an ISO
+    country code, as well), and NAMES (whole and each given or family name), replaced by
+    [card number], [bank account], [email], [order number], [address], [phone], [name]."""
+    text = _IBAN_SHAPE.sub(_iban, text)
     text = _CARD_ENDING.sub(lambda m: f"{m.group(1)}[card number]", text)
     text = _CARD.sub(_card, text)
     text = EMAIL.sub("[email]", text)
@@ -98,8 +182,12 @@ def strip_personal_data(text: str, names: Iterable[str] = ()) -> str:
     text = _ORDER_WORD.sub(_identifier, text)
     text = _PO_BOX.sub("[address]", text)
     text = _ADDRESS.sub("[address]", text)
-    text = _POSTCODE.sub("[address]", text)
+    text = _EUROPEAN_STREET.sub("[address]", text)
+    text = _POSTCODE_WORD.sub(lambda m: f"{m.group(1)}[address]", text)
+    for pattern in _POSTCODES:
+        text = pattern.sub("[address]", text)
     text = _ZIP_AFTER_STATE.sub("[address]", text)
+    text = _international_numbers(text, region)
     text = PHONE.sub(_phone, text)
     wanted: list[str] = []
     for name in [*names, *names_in(text)]:

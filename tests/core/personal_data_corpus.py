@@ -1,0 +1,78 @@
+"""A corpus to measure personal-data removal on: customer messages holding personal data (each
+with the exact values that must be gone), and messages holding none (which must come back
+unchanged). Written for the purpose: the shapes support teams see in the US, the UK, Europe,
+Canada and Australia, and the look-alikes (amounts, dates, times, quantities, versions, error
+codes) that must survive."""
+
+from __future__ import annotations
+
+# (text, values that must not survive)
+WITH_DATA: list[tuple[str, tuple[str, ...]]] = [
+    ("My card 4111 1111 1111 1111 was charged twice", ("4111 1111 1111 1111",)),
+    ("Refund to the card ending in 4242 please", ("4242",)),
+    ("Write to me at jane.roe@example.com", ("jane.roe@example.com",)),
+    ("Order #A-10234 never arrived", ("A-10234",)),
+    ("Invoice number INV-2026-0042 is wrong", ("INV-2026-0042",)),
+    ("Call me on (555) 010-4477 after five", ("010-4477",)),
+    ("My number is +1 415 555 0132", ("415 555 0132",)),
+    ("Ring me: +44 20 7946 0958", ("7946 0958",)),
+    ("Mobile +44 7700 900123, any time", ("900123",)),
+    ("Meine Nummer ist +49 30 901820", ("901820",)),
+    ("Call +33 1 42 68 53 00 for the Paris office", ("42 68 53 00",)),
+    ("Phone +61 2 9374 4000", ("9374 4000",)),
+    ("Reach me on 0044 20 7946 0958 from abroad", ("7946 0958",)),
+    ("Ship to 221B Baker Street, London NW1 6XE", ("Baker Street", "NW1 6XE")),
+    ("My postcode is SW1A 1AA", ("SW1A 1AA",)),
+    ("postcode: sw1a1aa", ("sw1a1aa",)),
+    ("The parcel went to EC1A 1BB instead", ("EC1A 1BB",)),
+    ("I live at 1600 Pennsylvania Avenue, Washington, DC 20500", ("Pennsylvania", "20500")),
+    ("ZIP code 94103 please", ("94103",)),
+    ("My zip is 10001-1234", ("10001-1234",)),
+    ("Canada: 24 Sussex Drive, Ottawa ON K1M 1M4", ("Sussex", "K1M 1M4")),
+    ("postal code H2X 1Y4", ("H2X 1Y4",)),
+    ("Lieferadresse: Hauptstraße 5, 10115 Berlin", ("Hauptstraße 5", "10115")),
+    ("Adresse : 8 rue de Rivoli, 75004 Paris", ("rue de Rivoli", "75004")),
+    ("Postcode 1012 AB Amsterdam", ("1012 AB",)),
+    ("Send it to PO Box 1234", ("1234",)),
+    ("My IBAN is GB82 WEST 1234 5698 7654 32", ("GB82", "5698 7654 32")),
+    ("IBAN: DE89370400440532013000", ("DE89370400440532013000",)),
+    ("Please pay FR14 2004 1010 0505 0001 3M02 606", ("FR14", "3M02 606")),
+    ("my account NL91ABNA0417164300 was debited", ("NL91ABNA0417164300",)),
+    ("My name is Jane Roe and I need help", ("Jane", "Roe")),
+    ("Thanks,\nPeter Parker", ("Peter", "Parker")),
+    ("Tracking number 1Z999AA10123456784 shows nothing", ("1Z999AA10123456784",)),
+    ("Account no. 88231177 is locked", ("88231177",)),
+    ("Australia: 10 Smith Street, Sydney NSW 2000", ("Smith Street", "NSW 2000")),
+    ("Office line +1 415-555-0132 ext. 204", ("555-0132", "204")),
+    ("Bankverbindung DE44 5001 0517 5407 3249 31 bitte", ("DE44", "5407 3249 31")),
+    ("Mein Postfach: Postfach 10 02 45, 50442 Köln", ("50442",)),
+    ("Dublin D02 X285 is my Eircode", ("D02 X285",)),
+]
+
+# Text with no personal data: must come back exactly as it was.
+WITHOUT_DATA: list[str] = [
+    "The total was 129.99 and I was charged 259.98",
+    "It happened on 2026-11-03 at 14:30",
+    "I ordered 3 items and 2 arrived",
+    "Version 4.12.1 of the app crashes",
+    "Error code 500 when I log in",
+    "I have waited 45 minutes",
+    "The discount code SAVE20 did not work",
+    "We are a team of 250 people",
+    "My order arrived in 2025 but broke in 2026",
+    "Plan costs $49 per month, 12 months",
+    "Page 12 of the manual, section 3.4",
+    "It took 10 to 15 days last time",
+    "Open from 9 to 5, Monday to Friday",
+    "The room was 20 degrees, then 18",
+    "Please refund 1,250.00 EUR",
+    "Windows 11 and macOS 14 both fail",
+    "Step 1 then step 2 then step 3",
+    "I bought the XL size twice",
+    "The battery lasts 12 hours",
+    "My account is locked after the update",
+    "Model GB82 costs 1234 and ships in 4 weeks",
+    "Ticket DE12 is about the German store",
+    "We met at 10:30, 11:45 and again at 16:00",
+    "My order of 12 AB testing kits",
+]
