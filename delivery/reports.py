@@ -47,6 +47,9 @@ class ReportContent:
     chart_png: bytes | None = None
     generated_at: datetime | None = None
     columns: Sequence[str] = field(default=())
+    # Units of whole columns ("share": "%"), shown in the PDF's headings (a spreadsheet's and
+    # a CSV's headers stay the keys that scripts read).
+    units: Mapping[str, str] = field(default_factory=dict)
 
     def column_names(self) -> list[str]:
         """COLUMNS when given, else every key of ROWS in first-seen order."""
@@ -116,9 +119,12 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
-def _heading(column: str) -> str:
+def _heading(column: str, units: Mapping[str, str] | None = None) -> str:
+    """A column's heading as a person reads it, with its unit: "Resolution rate (%)"."""
     words = column.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    words = words[:1].upper() + words[1:]
+    unit = (units or {}).get(column)
+    return f"{words} ({unit})" if unit else words
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -291,6 +297,7 @@ def pdf_bytes(content: ReportContent) -> bytes:
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
     from reportlab.platypus import (
+        CondPageBreak,
         Image,
         KeepTogether,
         Paragraph,
@@ -317,7 +324,7 @@ def pdf_bytes(content: ReportContent) -> bytes:
         [_display(row.get(key), places[i]) for i, key in enumerate(columns)] for row in content.rows
     ]
     weights = [
-        min(max([len(_heading(key)), *(len(row[i]) for row in cells)]), 40) + 2
+        min(max([len(_heading(key, content.units)), *(len(row[i]) for row in cells)]), 40) + 2
         for i, key in enumerate(columns)
     ]
     page = landscape(A4) if sum(weights) > 95 else A4
@@ -327,9 +334,22 @@ def pdf_bytes(content: ReportContent) -> bytes:
     base = ParagraphStyle("base", fontName=regular, fontSize=10, leading=13)
     title_style = ParagraphStyle("title", base, fontName=bold, fontSize=18, leading=22)
     muted = ParagraphStyle("muted", base, textColor=colors.HexColor("#4b5563"))
+    # A heading never ends a page: it stays with what follows it, and starts a new page
+    # when less than a heading, a table header and a few lines would fit.
     heading = ParagraphStyle(
-        "heading", base, fontName=bold, fontSize=12, leading=15, spaceBefore=10, spaceAfter=4
+        "heading",
+        base,
+        fontName=bold,
+        fontSize=12,
+        leading=15,
+        spaceBefore=10,
+        spaceAfter=4,
+        keepWithNext=1,
     )
+
+    def section(title: str) -> list[Any]:
+        return [CondPageBreak(35 * mm), Paragraph(escape(title), heading)]
+
     cell_style = ParagraphStyle("cell", base, fontSize=8, leading=10)
     head_style = ParagraphStyle("head", cell_style, fontName=bold)
 
@@ -356,9 +376,9 @@ def pdf_bytes(content: ReportContent) -> bytes:
                 ]
             )
         )
-        story += [Paragraph("Summary", heading), figures]
+        story += [*section("Summary"), figures]
     elif content.summary:
-        story.append(Paragraph("Summary", heading))
+        story += section("Summary")
         story += [Paragraph("• " + escape(line), base) for line in content.summary]
 
     if content.chart_png:
@@ -369,12 +389,10 @@ def pdf_bytes(content: ReportContent) -> bytes:
 
     if content.suggestion:
         story.append(
-            KeepTogether(
-                [Paragraph("Next step", heading), Paragraph(escape(content.suggestion), base)]
-            )
+            KeepTogether([*section("Next step"), Paragraph(escape(content.suggestion), base)])
         )
 
-    story.append(Paragraph(f"Data ({len(content.rows)} row(s))", heading))
+    story += section(f"Data ({len(content.rows)} row(s))")
     if columns and cells:
         total = sum(weights)
         widths = [frame_width * w / total for w in weights]
@@ -385,7 +403,9 @@ def pdf_bytes(content: ReportContent) -> bytes:
         ]
         head_right = ParagraphStyle("head-right", head_style, alignment=TA_RIGHT)
         header = [
-            Paragraph(escape(_heading(key)), head_right if numeric[i] else head_style)
+            Paragraph(
+                escape(_heading(key, content.units)), head_right if numeric[i] else head_style
+            )
             for i, key in enumerate(columns)
         ]
         body = [

@@ -36,6 +36,14 @@ METRIC_LABELS = {
     "first_response_time": "First response time",
     "escalation_rate": "Escalation rate",
 }
+# The unit a metric's raw value is in, for the reports' tables.
+METRIC_UNITS = {
+    "resolution_rate": "%",
+    "csat": "out of 5",
+    "volume": "conversations",
+    "first_response_time": "seconds",
+    "escalation_rate": "%",
+}
 PERIOD_LABELS = {
     "today": "today",
     "yesterday": "yesterday",

@@ -56,6 +56,7 @@ async def report_file(
         fields=tuple((f.label, f.value) for f in report.fields),
         suggestion=report.suggestion,
         generated_at=r.ctx.now.astimezone(tz),
+        units=dict(report.units),
     )
     chart = await report_chart(r, kind, report) if fmt == "pdf" else None
     data = await asyncio.to_thread(_render_report, fmt, content, chart)

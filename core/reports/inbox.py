@@ -145,14 +145,41 @@ def inbox_lines(
     ]
 
 
+# Each figure of the inbox report's table: its label and the unit of its value.
+INBOX_FIGURES = {
+    "opened": ("Opened", "assists"),
+    "closed": ("Closed", "assists"),
+    "median_first_response_seconds": ("Median first response", "seconds"),
+    "median_time_to_close_seconds": ("Median time to close", "seconds"),
+    "open_now": ("Open now", "assists"),
+}
+
+
 async def inbox_report(r: ReportInput) -> Report:
     assists = await inbox_assists(r.ctx, r.previous.start)
     current, previous = inbox_figures(assists, r.current), inbox_figures(assists, r.previous)
     open_now = [x for x in assists if x.status != "closed"]
     lines = inbox_lines(current, previous, open_now)
     now_row, before_row = current.as_row(), previous.as_row()
-    rows = [{"metric": key, "value": now_row[key], "previous": before_row[key]} for key in now_row]
-    rows.append({"metric": "open_now", "value": len(open_now), "previous": None})
+    rows = [
+        {
+            "metric": key,
+            "label": INBOX_FIGURES[key][0],
+            "value": now_row[key],
+            "previous": before_row[key],
+            "unit": INBOX_FIGURES[key][1],
+        }
+        for key in now_row
+    ]
+    rows.append(
+        {
+            "metric": "open_now",
+            "label": INBOX_FIGURES["open_now"][0],
+            "value": len(open_now),
+            "previous": None,
+            "unit": INBOX_FIGURES["open_now"][1],
+        }
+    )
     return Report(
         lines=[f"{label}: {value}" for label, value in lines],
         rows=rows,

@@ -56,7 +56,14 @@ async def performance_report(r: ReportInput) -> Report:
             worse.append(metric)
         shown = analytics.fmt(metric, value)
         out.append(
-            {"metric": metric, "label": label, "value": value, "previous": prior, "trend": trend}
+            {
+                "metric": metric,
+                "label": label,
+                "value": value,
+                "previous": prior,
+                "unit": analytics.METRIC_UNITS[metric],
+                "trend": trend,
+            }
         )
         fields.append(CardField(label=label, value=f"{shown}, {trend}"))
     focus = next((m for m in worse if m != "volume"), "resolution_rate")
@@ -127,4 +134,10 @@ async def csat_report(r: ReportInput) -> Report:
         )
     else:
         advice = "No ratings yet: ask customers to rate their conversation."
-    return Report(lines=lines, rows=[asdict(o) for o in out], suggestion=advice, fields=fields)
+    return Report(
+        lines=lines,
+        rows=[asdict(o) for o in out],
+        suggestion=advice,
+        fields=fields,
+        units=(("csat", "out of 5"),),
+    )

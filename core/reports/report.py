@@ -29,6 +29,8 @@ class Report:
     rows: list[dict[str, Any]]
     suggestion: str
     fields: tuple[CardField, ...] = ()
+    # The unit of a column whose every value is in one ("share": "%"); shown in its heading.
+    units: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,16 @@ async def roi_report(r: ReportInput) -> Report:
     hours = resolved * MINUTES_SAVED_PER_CONVERSATION / 60
     hours_before = resolved_before * MINUTES_SAVED_PER_CONVERSATION / 60
     saved, saved_before = resolved * rate, resolved_before * rate
+    figures = [
+        ("conversations", "Conversations", len(rows), len(before), "conversations"),
+        ("resolved_by_ai", "Resolved by AI", resolved, resolved_before, "conversations"),
+        ("hours_saved", "Hours saved", hours, hours_before, "hours"),
+        ("human_cost_avoided_usd", "Human cost avoided", saved, saved_before, "USD"),
+        ("cost_per_human_conversation_usd", "Cost per human conversation", rate, rate, "USD"),
+    ]
     out = [
-        {"metric": "conversations", "value": len(rows), "previous": len(before)},
-        {"metric": "resolved_by_ai", "value": resolved, "previous": resolved_before},
-        {"metric": "hours_saved", "value": hours, "previous": hours_before},
-        {"metric": "human_cost_avoided_usd", "value": saved, "previous": saved_before},
-        {"metric": "cost_per_human_conversation_usd", "value": rate, "previous": rate},
+        {"metric": key, "label": label, "value": now, "previous": then, "unit": unit}
+        for key, label, now, then, unit in figures
     ]
     pairs = [
         ("Conversations", f"{len(rows)}, {change_text(len(rows), len(before))}"),

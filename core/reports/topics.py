@@ -83,5 +83,6 @@ async def topics_report(r: ReportInput) -> Report:
     return Report(
         lines=[f"{len(rows)} conversations", *lines],
         rows=[asdict(o) for o in out],
+        units=(("share", "%"), ("resolution_rate", "%")),
         suggestion=advice,
     )

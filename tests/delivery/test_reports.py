@@ -217,3 +217,38 @@ async def test_gateway_start_and_a_request_load_no_chart_or_report_library(
     assert "aiohttp" in imported and "core.reports.documents" in imported
     heavy = {m for m in imported if m.split(".")[0] in {"matplotlib", "reportlab", "openpyxl"}}
     assert heavy == set()
+
+
+def test_a_heading_never_ends_a_page() -> None:
+    """However long the summary, no page ends on "Summary", "Next step" or "Data (...)": a
+    heading moves to the next page with what it introduces."""
+    headings = ("Summary", "Next step", "Data (")
+    for lines in range(34, 62, 3):
+        content = reports.ReportContent(
+            title="Topics report",
+            period="this month",
+            rows=_rows(4),
+            summary=[f"Topic {i}: {i} conversations" for i in range(lines)],
+            suggestion="Add Q&A for billing.",
+            generated_at=GENERATED,
+        )
+        reader = PdfReader(io.BytesIO(reports.render("pdf", content)))
+        for page in reader.pages:
+            body = [
+                line.strip()
+                for line in page.extract_text().splitlines()
+                if line.strip() and not line.startswith("Topics report")
+            ]
+            assert body, "an empty page"
+            assert not body[-1].startswith(headings), (lines, body[-3:])
+
+
+def test_units_are_shown_in_column_headings() -> None:
+    content = reports.ReportContent(
+        title="Topics report",
+        period="this month",
+        rows=[{"topic": "billing", "conversations": 12, "share": 40.0, "resolution_rate": 75.0}],
+        units={"share": "%", "resolution_rate": "%"},
+    )
+    _, pages = _pdf_text(reports.render("pdf", content))
+    assert "Topic Conversations Share (%) Resolution rate (%)" in pages[0]
