@@ -100,8 +100,8 @@ async def start_import(
     going = await running_import(session, account.id)
     if going is not None:
         raise Conflict(
-            f"an import from {account.label} is already {going.status} (import {going.id}: "
-            f"{going.imported} imported, {going.skipped} skipped so far)"
+            f"an import from {account.label} is already {going.status} "
+            f"({going.imported} imported, {going.skipped} skipped so far)"
         )
     run = ImportRun(
         workspace_id=account.workspace_id,

@@ -210,8 +210,8 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
         if going is not None:
             return error_reply(
                 f"An import from {account.label} is already {going.status}: "
-                f"{going.imported} imported, {going.skipped} skipped so far (import "
-                f"{going.id}, at /api/v1/imports/{going.id})."
+                f"{going.imported} imported, {going.skipped} skipped so far. Its progress is "
+                f"on the console's Integrations page ({page})."
             )
         run = {
             "id": new_id(),
@@ -229,7 +229,6 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
             create_row("import", run, f"{account.label} import", "queued: open and pending tickets")
         )
     labels = ", ".join(f'"{account.label}"' for account in enabled)
-    ids = ", ".join(f"/api/v1/imports/{c.key}" for c in changes)
     return Draft(
         tool="run_import",
         summary=f"import open and pending tickets from {provider.title}",
@@ -239,7 +238,8 @@ async def run_import(ctx: ToolContext, args: BaseModel) -> list[Deliverable] | D
             f"Approving starts the import in the background: up to {provider.per_run} open "
             f"and pending tickets a run, each as an assist labelled {labels}; the next run "
             "continues where it stopped and skips what is already here. Follow its imported "
-            f"and skipped counts at {ids} (the admin API)."
+            f"and skipped counts on the console's Integrations page ({page}), or ask me how "
+            "the import is going."
         ),
     )
 
