@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,19 +40,48 @@ class Conflict(DirectoryError):
     pass
 
 
-def normalize_address(channel: str, address: str) -> str:
-    """One spelling per address so lookups match: lower-case email, E.164 numbers."""
+def phone_number(address: str, country: str | None = None) -> str:
+    """ADDRESS as an E.164 number. With COUNTRY (the workspace's, ISO 3166 alpha-2), a
+    number written the national way ("020 7946 0958" in GB) is read as one of that
+    country's (libphonenumber's rules: trunk prefix, lengths); without one, the number must
+    carry its country code. Raises DirectoryError."""
+    number = address.strip().removeprefix("whatsapp:")
+    compact = re.sub(r"[\s().-]", "", number)
+    if _E164.match(compact):
+        return compact
+    if country and not compact.startswith("+"):
+        try:
+            parsed = phonenumbers.parse(number, country.upper())
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if (
+            parsed is not None
+            and phonenumbers.is_possible_number_with_reason(parsed)
+            == phonenumbers.ValidationResult.IS_POSSIBLE
+        ):
+            formatted = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if _E164.match(formatted):
+                return formatted
+        raise DirectoryError(
+            f"{address!r} is not a phone number in {country.upper()} nor one with its country "
+            "code such as +15551234567"
+        )
+    raise DirectoryError(
+        f"{address!r} is not a phone number with its country code (E.164) such as +15551234567 "
+        "(set the workspace's country to write numbers the national way)"
+    )
+
+
+def normalize_address(channel: str, address: str, country: str | None = None) -> str:
+    """One spelling per address so lookups match: lower-case email, E.164 numbers (national
+    ones read as COUNTRY's, the workspace's country, when given)."""
     address = address.strip()
     if channel == "email":
         if not _EMAIL.match(address):
             raise DirectoryError(f"{address!r} is not an email address")
         return address.lower()
     if channel in ("sms", "voice", "whatsapp"):
-        number = address.removeprefix("whatsapp:")
-        number = re.sub(r"[\s().-]", "", number)
-        if not _E164.match(number):
-            raise DirectoryError(f"{address!r} is not an E.164 phone number such as +15551234567")
-        return number
+        return phone_number(address, country)
     if channel == "telegram":
         # ASCII digits, one optional minus (groups are negative): what int() takes back.
         if not re.fullmatch(r"-?[0-9]{1,20}", address):
