@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.slack.blocks import Message, escape, render, render_decided
+from delivery.charts import deliverable_chart, draw_deliverable_chart
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -138,7 +139,25 @@ class SlackSender:
         media = media_of(deliverable)
         if deliverable.kind == "file" and media is not None:
             return self._upload_plan(route, deliverable, media)
-        return [self._post(route, m) for m in render(deliverable)]
+        ops = [self._post(route, m) for m in render(deliverable)]
+        if deliverable_chart(deliverable) is not None:
+            ops.append(self._chart_plan(route, deliverable))
+        return ops
+
+    def _chart_plan(self, route: Route, deliverable: Deliverable) -> Op:
+        """The chart a metric card or topic list asks for, drawn when sent and uploaded into
+        the same thread after the message (what the chart is drawn from travels with it)."""
+        return Op(
+            "chart",
+            {
+                "deliverable": deliverable.model_dump(
+                    mode="json", include={"kind", "title", "text", "data"}
+                ),
+                "filename": "chart.png",
+                "title": deliverable.title or "Chart",
+            },
+            rate_keys=(("slack.channel", route.address), self._files_key),
+        )
 
     def _post(self, route: Route, message: Message) -> Op:
         return Op("post", _message_args(message), rate_keys=(("slack.channel", route.address),))
@@ -188,6 +207,7 @@ class SlackSender:
             "post": "chat.postMessage",
             "update": "chat.update",
             "upload": "files_upload_v2",
+            "chart": "files_upload_v2",
         }.get(op.action, op.action)
         try:
             if op.action == "post":
@@ -196,6 +216,8 @@ class SlackSender:
                 return await self._update(route, op.payload, op.ref)
             if op.action == "upload":
                 return await self._upload(route, op.payload)
+            if op.action == "chart":
+                return await self._upload_chart(route, op.payload)
             raise BadRequest(f"unknown slack operation {op.action!r}")
         except SlackApiError as exc:
             raise map_error(method, exc) from exc
@@ -300,6 +322,25 @@ class SlackSender:
             content=media.data,
             initial_comment=payload["initial_comment"] or None,
             alt_txt=payload.get("alt_txt"),
+        )
+        uploaded = response.get("file") or {}
+        return Receipt(
+            provider_message_id=uploaded.get("id") if isinstance(uploaded, dict) else None
+        )
+
+    async def _upload_chart(self, route: Route, payload: Mapping[str, Any]) -> Receipt:
+        deliverable = Deliverable.model_validate(payload["deliverable"])
+        png = await draw_deliverable_chart(deliverable)
+        if png is None:  # a chart is an extra: the message already stands without it
+            return Receipt()
+        channel = await self._conversation_id(route.address)
+        response = await self._client.files_upload_v2(
+            channel=channel,
+            thread_ts=route.thread,
+            filename=payload["filename"],
+            title=payload["title"],
+            content=png,
+            alt_txt=f"Chart: {payload['title']}"[:1000],
         )
         uploaded = response.get("file") or {}
         return Receipt(

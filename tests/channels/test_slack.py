@@ -944,3 +944,21 @@ def test_plans_are_deterministic() -> None:
 
     assert sender.plan(ROUTE, long) == sender.plan(ROUTE, long)
     assert all(op.rate_keys == (("slack.channel", CHANNEL),) for op in sender.plan(ROUTE, long))
+
+
+async def test_a_metric_answer_brings_its_chart_into_the_thread(
+    db: Database, make_client: Any, slack_sim: SlackSim
+) -> None:
+    await seeded(db)
+    client = await start(make_client, slack_sim)
+    payload = mention("how is our resolution rate this week?", user=OLIVIA)
+
+    assert (await post(client, payload)).status == 200
+    await wait_until(lambda: slack_sim.args("files.completeUploadExternal"), timeout=15)
+    (message,) = slack_sim.posted()
+    (header,) = blocks_of(message, "header")
+    (upload,) = slack_sim.uploads.values()
+    assert upload["data"].startswith(b"\x89PNG")
+    assert upload["title"] == header["text"]["text"] == "Resolution rate, this week"
+    # In the card's thread, on the channel it was asked in.
+    assert (upload["channels"], upload["thread_ts"]) == ([CHANNEL], payload["event"]["ts"])
