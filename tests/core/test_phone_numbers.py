@@ -26,7 +26,7 @@ def test_numbers_are_stored_in_e164(written: str, country: str | None, e164: str
 
 
 def test_a_national_number_without_a_country_says_how_to_write_it() -> None:
-    with pytest.raises(DirectoryError, match="country code.*set the workspace's country"):
+    with pytest.raises(DirectoryError, match=r"country code.*set the workspace's country"):
         normalize_address("sms", "020 7946 0958")
 
 
