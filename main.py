@@ -224,7 +224,7 @@ def cmd_classify(settings: Settings | None, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from cli.demo import run_demo
 
-    return asyncio.run(run_demo(settings))
+    return asyncio.run(run_demo(settings, keep=not args.exit, port=args.port))
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -238,9 +238,18 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the gateway (default)").set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
-    sub.add_parser("demo", help="seed a demo workspace and play a conversation").set_defaults(
-        fn=cmd_demo
+    demo = sub.add_parser(
+        "demo",
+        help="play a scripted morning through every channel against provider simulators, "
+        "then serve the console to look at it",
     )
+    demo.add_argument(
+        "--exit", action="store_true", help="exit when the script is done instead of serving"
+    )
+    demo.add_argument(
+        "--port", type=int, default=None, help="port for the demo gateway (default: a free one)"
+    )
+    demo.set_defaults(fn=cmd_demo)
     c = sub.add_parser("classify", help="print the tool calls chosen for TEXT ('-' reads stdin)")
     c.add_argument("text")
     c.add_argument("--json", action="store_true")
