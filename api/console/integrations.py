@@ -100,7 +100,6 @@ async def _page(
     for row, item in zip(rows, shown, strict=True):
         state = row.state or {}
         item["last_import"] = last.get(row.id)
-        item["warning"] = state.get("warning")
         item["warning_at"] = _when(state.get("warning_at"))
         item["expires_at"] = _when(state.get("expires_at"))
         item["title"] = PROVIDERS[item["provider"]].title

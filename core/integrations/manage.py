@@ -1,8 +1,14 @@
 """What the admin API and the console both do with an account, in one place: connect it and
-run its set-up at the provider, test it (the provider called outside any transaction, the
-result stored), change it, remove it after undoing its set-up. Each opens its own
-transaction; bad input raises the directory's errors and stores nothing; a missing
-SWITCHBOARD_SECRET_KEY raises `VaultError` before anything is read or written."""
+run its set-up at the provider, test it, change it, remove it after undoing its set-up. Bad
+input raises the directory's errors and stores nothing; a missing SWITCHBOARD_SECRET_KEY
+raises `VaultError` before anything is written.
+
+No transaction is open while a provider answers (a webhook registration can take seconds,
+and SQLite has one writer): each operation reads or writes in short transactions around the
+call, the provider's work done on a copy of the account held in no session (`_draft`). A
+line's registration is claimed on the row with a token, and only the registration still
+holding it writes its outcome; one that lost its row (removed meanwhile) or its claim undoes
+what it registered, so nothing stays at the provider that no row remembers."""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from core.integrations.vault import Vault, vault_of
 from core.team.directory import Conflict, DirectoryError, NotFound
 from storage.db import Database
 from storage.integrations import IntegrationAccount
+from storage.types import utcnow
 
 # The lines whose provider cannot register our webhook through its API: the member pastes it.
 PASTE_WEBHOOK = frozenset({"twilio", "vonage"})
@@ -49,8 +56,28 @@ def shown(settings: Settings, account: IntegrationAccount) -> dict[str, Any]:
     body["kind"] = PROVIDERS[account.provider].kind
     body["webhook_url"] = webhook_url(settings, account.provider, account.id)
     # For a line: why its provider's set-up does not work (None when it does).
-    body["warning"] = (account.state or {}).get(hooks.WARNING)
+    body["warning"] = setup_warning(account, utcnow())
     return body
+
+
+def setup_warning(account: IntegrationAccount, now: datetime) -> str | None:
+    """Why the line's set-up at its provider does not work: the warning its registration or
+    renewal left, or a registration that never finished; None when it works."""
+    state = account.state or {}
+    warning = state.get(hooks.WARNING)
+    if warning:
+        return str(warning)
+    if _stale(account, now):
+        return (
+            "The webhook registration did not finish (the gateway stopped meanwhile), so "
+            f"voicemails may not arrive.{hooks.RETRY}"
+        )
+    return None
+
+
+def _stale(account: IntegrationAccount, now: datetime) -> bool:
+    started = (account.state or {}).get(hooks.REGISTERING_AT)
+    return isinstance(started, str) and now - datetime.fromisoformat(started) > STALE
 
 
 @dataclass(frozen=True)
@@ -105,10 +132,7 @@ def _needs_setup(account: IntegrationAccount, now: datetime) -> bool:
     if not hooks.registers(account.provider):
         return False
     state = account.state or {}
-    if state.get(hooks.SETUP_FAILED):
-        return True
-    started = state.get(hooks.REGISTERING_AT)
-    return isinstance(started, str) and now - datetime.fromisoformat(started) > STALE
+    return bool(state.get(hooks.SETUP_FAILED)) or _stale(account, now)
 
 
 def _joined(*sentences: str | None) -> str | None:

@@ -7,6 +7,7 @@ leaves nothing at the provider, and a removal the provider cannot undo is said, 
 from __future__ import annotations
 
 import asyncio
+import html
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from core.integrations import hooks, manage
 from core.team.directory import Conflict
 from storage.integrations import IntegrationAccount
 from storage.types import utcnow
+from tests.console.helpers import origin, sign_in
 from tests.factories import make_tenant
 from tests.helpers import wait_until
 from tests.integrations.telephony_helpers import PUBLIC_BASE_URL, ClientFactory, gateway_client
@@ -225,3 +227,55 @@ async def test_a_removal_the_provider_refuses_is_said_and_the_line_goes(
         )
         assert answer.status == 204
         assert len(sim.webhooks) == 1  # the first line's, which Dialpad refused to delete
+
+
+async def test_the_console_says_a_failed_registration_retries_on_save_and_a_refused_removal(
+    make_client: ClientFactory,
+) -> None:
+    async with DialpadSim() as sim:
+        # http: the test client keeps no Secure cookie.
+        client = await make_client(
+            PUBLIC_BASE_URL="http://gw.example", SWITCHBOARD_SECRET_KEY="k" * 40
+        )
+        gw: Gateway = client.server.app[GATEWAY]
+        tenant = await make_tenant(gw.db)
+        csrf = await sign_in(client, gw.db, tenant.member_id)
+
+        async def post(path: str, **fields: str) -> tuple[int, str]:
+            answer = await client.post(
+                path,
+                data={"csrf_token": csrf, **fields},
+                headers=origin(client),
+                allow_redirects=False,
+            )
+            if answer.status == 302:
+                answer = await client.get(answer.headers["Location"])
+            return answer.status, html.unescape(await answer.text())
+
+        sim.fail(status=403, times=1, path="/api/v2/webhooks")
+        status, page = await post(
+            "/console/integrations", provider="dialpad", label="Acme Support", **creds(sim)
+        )
+        assert status == 200
+        assert "Dialpad · Acme Support is saved, but it does not work yet." in page
+        assert "voicemails will not arrive" in page and "save it (Edit, then Save)" in page
+        assert 'class="line-warning"' in page
+        [line] = await _lines(gw)
+        assert sim.webhooks == {}
+
+        # Edit, then Save (the secret left blank keeps it): registered this time.
+        fields = {k: v for k, v in creds(sim).items() if k != "api_key"}
+        status, page = await post(
+            f"/console/integrations/{line.id}", label="Acme Support", **fields
+        )
+        assert status == 200 and "Dialpad · Acme Support is saved." in page
+        assert 'class="line-warning"' not in page
+        assert len(sim.webhooks) == 1 and len(sim.subscriptions) == 1
+
+        # Dialpad refuses to delete the webhook: the line goes, and the page says what is left.
+        sim.fail(status=500, times=None)
+        status, page = await post(f"/console/integrations/{line.id}/remove", confirm="yes")
+        assert status == 200
+        assert "Acme Support is removed; its credentials are deleted." in page
+        assert "Dialpad could not delete the line's webhook" in page
+        assert await _lines(gw) == []
