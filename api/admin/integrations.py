@@ -42,6 +42,11 @@ class IntegrationOut(BaseModel):
         description="for a telephony line, where its provider posts events (paste it at "
         "Twilio and Vonage; the others are registered automatically)"
     )
+    warning: str | None = Field(
+        None,
+        description="for a line, why its provider's set-up does not work (its webhook could "
+        "not be registered: save the line to try again); null when it works",
+    )
     created_at: str
     updated_at: str
 
@@ -128,17 +133,16 @@ async def patch_integration(request: web.Request, gw: Gateway, who: Caller) -> w
 
 
 async def delete_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    account_id = request.match_info["integration_id"]
     try:
-        await manage.remove(
-            gw.db,
-            gw.settings,
-            who.workspace_id,
-            request.match_info["integration_id"],
-            actor=who.actor,
-            now=utcnow(),
+        removed = await manage.remove(
+            gw.db, gw.settings, who.workspace_id, account_id, actor=who.actor, now=utcnow()
         )
     except VaultError as exc:
         raise _no_secret(exc) from exc
+    if removed.notice:
+        # Removed, but the provider could not undo the line's set-up: said, not hidden.
+        return json_ok({"id": account_id, "removed": True, "notice": removed.notice})
     return web.Response(status=204)
 
 

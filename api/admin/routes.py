@@ -391,7 +391,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "DELETE",
         "/api/v1/integrations/{integration_id}",
-        "Remove an account (a webhook registered at the provider is removed first)",
+        "Remove an account (a webhook registered at the provider is removed first): 204, or "
+        "200 with `{id, removed, notice}` when the provider could not remove it (the account "
+        "is removed all the same; the notice says what to delete at the provider)",
         admin_route(integrations.delete_integration),
         unconfigured=NO_SECRET,
         status=204,

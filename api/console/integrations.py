@@ -100,7 +100,6 @@ async def _page(
     for row, item in zip(rows, shown, strict=True):
         state = row.state or {}
         item["last_import"] = last.get(row.id)
-        item["warning"] = state.get("warning")
         item["warning_at"] = _when(state.get("warning_at"))
         item["expires_at"] = _when(state.get("expires_at"))
         item["title"] = PROVIDERS[item["provider"]].title
@@ -222,6 +221,8 @@ async def connect(request: web.Request) -> web.Response:
         )
     account = done.account
     said = f"{provider.title} · {account['label']} is connected."
+    if account.get("warning"):
+        said = f"{provider.title} · {account['label']} is saved, but it does not work yet."
     if account["webhook_url"] and name in manage.PASTE_WEBHOOK:
         said += (
             f" Paste its webhook URL into {provider.title} ({account['webhook_url']}): "
@@ -321,7 +322,7 @@ async def remove(request: web.Request) -> web.Response:
             }
         return await _page(request, who, confirm_remove=target)
     try:
-        await manage.remove(
+        removed = await manage.remove(
             gw.db,
             gw.settings,
             who.workspace_id,
@@ -333,6 +334,9 @@ async def remove(request: web.Request) -> web.Response:
         return await _page(request, who, status=409, error=NO_SECRET)
     except NotFound as exc:
         raise ConsoleError(404, "No such account", str(exc)) from exc
+    if removed.notice:
+        said = f"{removed.label} is removed; its credentials are deleted. {removed.notice}"
+        return await _page(request, who, error=said)
     raise web.HTTPFound("/console/integrations?removed=1")
 
 

@@ -10,6 +10,12 @@ its Message-ID makes the second pass a duplicate: one task, one assist event. A 
 can never be handled (unreadable, or for no workspace) is marked \\Seen too, with a warning,
 rather than fetched forever; it stays in the mailbox for a person to read.
 
+The connection is TLS from the start (`tls`, port 993), upgraded before logging in
+(`starttls`, port 143), or plain (`none`, a server on the same host). The server's certificate
+and name are checked against the system's trust store; a deployment whose mail server has a
+certificate from a private CA points the standard SSL_CERT_FILE (or SSL_CERT_DIR) variable at
+a bundle that includes it. An untrusted certificate is logged as an error and nothing is sent.
+
 The standard library's `imaplib`, each call in a thread (`asyncio.to_thread`): a poll is a few
 round trips a minute, one connection at a time, which needs no new dependency (aioimaplib
 would be one, for no gain here). The round runs inside the scheduler's tick, so it is bounded:
@@ -44,6 +50,10 @@ _LITERAL = re.compile(rb"\{(\d+)\}$")
 
 class ImapError(Exception):
     """The mailbox could not be read this round; the message says why (never a password)."""
+
+
+class ImapTrustError(ImapError):
+    """The server's TLS certificate is not trusted: a set-up to fix, logged as an error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +92,15 @@ class Mailbox:
         self._client: imaplib.IMAP4 | None = None
 
     def open(self) -> None:
+        """Connect (TLS as IMAP_SECURITY says, the server's certificate and name checked
+        against the system's trust store, or SSL_CERT_FILE's), log in, select the mailbox.
+        With `starttls` the password is sent only once the connection is encrypted: a server
+        that does not offer STARTTLS is refused, never logged in to in clear."""
         config = self._config
+        client: imaplib.IMAP4 | None = None
         try:
             if config.security == "tls":
-                client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                client = imaplib.IMAP4_SSL(
                     config.host,
                     config.port,
                     ssl_context=ssl.create_default_context(),
@@ -98,10 +113,32 @@ class Mailbox:
             self._client = client
             client.login(config.user, config.password)
             status, data = client.select(_quoted(config.mailbox))
+        except ssl.SSLCertVerificationError as exc:
+            self._drop(client)
+            raise ImapTrustError(
+                f"the server's certificate is not trusted ({exc.verify_message or exc.reason}), "
+                "so nothing was sent to it: if the server's certificate is signed by a private "
+                "CA, set SSL_CERT_FILE to a PEM bundle that includes that CA"
+            ) from exc
+        except ssl.SSLError as exc:
+            self._drop(client)
+            raise ImapError(
+                f"the TLS handshake failed ({exc.reason or type(exc).__name__}): check that "
+                f"IMAP_SECURITY={config.security} and IMAP_PORT={config.port} match the server"
+            ) from exc
         except (imaplib.IMAP4.error, OSError) as exc:
+            self._drop(client)
             raise ImapError(f"{type(exc).__name__}: {_said(exc)}") from exc
         if status != "OK":
             raise ImapError(f"the mailbox {config.mailbox!r} could not be opened: {data!r:.200}")
+
+    def _drop(self, client: imaplib.IMAP4 | None) -> None:
+        """Close a connection that failed before it was usable (no LOGOUT: it may not even
+        speak TLS the same way as we do)."""
+        self._client = None
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown()
 
     def unseen(self) -> list[int]:
         status, data = self._call("SEARCH", "UNSEEN")
@@ -166,6 +203,15 @@ class ImapPoller:
         self._next = now + timedelta(seconds=self._config.poll_seconds)
         try:
             await self.poll()
+        except ImapTrustError as exc:
+            # Every message stays unseen on the server until the gateway trusts it.
+            log.error(
+                "IMAP: refused to log in to %s:%s: %s; trying again in %ss",
+                self._config.host,
+                self._config.port,
+                exc,
+                self._config.poll_seconds,
+            )
         except ImapError as exc:
             log.warning(
                 "IMAP: %s@%s:%s could not be read (%s); trying again in %ss",

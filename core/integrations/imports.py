@@ -30,6 +30,7 @@ from core.integrations.importers.happyfox import HappyFoxImporter
 from core.integrations.importers.helpscout import HelpScoutImporter
 from core.integrations.importers.intercom import IntercomImporter
 from core.integrations.importers.zendesk import ZendeskImporter
+from core.integrations.labels import inbox_label
 from core.integrations.providers import PROVIDERS
 from core.team.directory import Conflict, DirectoryError, NotFound
 from storage.domain import Assist
@@ -209,7 +210,7 @@ async def import_ticket(
         ),
         transcript=transcript,
         customer=customer,
-        labels=[account.label],
+        labels=[await inbox_label(session, account.workspace_id, account.label)],
         tags=[IMPORTED_TAG, provider.name],
         now=now,
     )

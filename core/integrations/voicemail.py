@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.assists.records import create_assist, customer_for, guess_category
+from core.integrations.labels import inbox_label
 from core.routing.notices import tell_assignee
 from storage.db import upsert_insert
 from storage.domain import Assist
@@ -171,8 +172,9 @@ async def _open(
         summary=_summary(account.label, caller, vm.transcript, vm.recording_url),
         transcript=[_entry(vm, now)],
         customer=customer,
-        # The line's own brand label: each line its own, so the team filters by line.
-        labels=[account.label],
+        # The line's own brand label: each line its own, so the team filters by line; spelt
+        # as the inbox already has it.
+        labels=[await inbox_label(session, account.workspace_id, account.label)],
         tags=["voicemail", account.provider],
         escalation_reason="the caller left a voicemail",
         now=now,

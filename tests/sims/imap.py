@@ -4,7 +4,13 @@ Enough for a poller: CAPABILITY, NOOP, LOGIN, SELECT/EXAMINE, UID SEARCH (UNSEEN
 UID FETCH of `RFC822` (which sets \\Seen, as RFC 3501 says) or `BODY.PEEK[]` (which does not),
 UID STORE +FLAGS / -FLAGS, and LOGOUT. Literals are sent as `{n}` with their bytes. Every
 command is recorded; `fail_store` makes STORE answer NO (a poller that dies between handling a
-message and marking it \\Seen), `password` refuses other logins.
+message and marking it \\Seen), `on_store` is awaited before a STORE is applied (to look at
+the gateway's database at that moment), `password` refuses other logins.
+
+Security as the gateway's IMAP_SECURITY: `tls` serves implicit TLS (port 993's way) with
+`ssl_context`; `starttls` speaks plain text until STARTTLS (RFC 3501 6.2.1), advertising
+LOGINDISABLED before it and refusing LOGIN in clear; `none` is plain text throughout.
+`tls_logins` counts the logins made over TLS.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 _TOKEN = re.compile(rb'"((?:[^"\\]|\\.)*)"|(\([^)]*\))|([^\s()]+)')
 
@@ -57,7 +66,12 @@ class ImapSim:
     messages: list[StoredMessage] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     fail_store: bool = False
+    on_store: Callable[[int], Awaitable[None]] | None = None
+    security: Literal["tls", "starttls", "none"] = "none"
+    ssl_context: ssl.SSLContext | None = None
     logins: int = 0
+    tls_logins: int = 0
+    handshake_failures: int = 0
     _server: asyncio.Server | None = None
     _next_uid: int = 1
 
@@ -71,7 +85,10 @@ class ImapSim:
         return [m.uid for m in self.messages if "\\Seen" not in m.flags]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
+        if self.security != "none" and self.ssl_context is None:
+            raise ValueError(f"security {self.security!r} needs an ssl_context")
+        implicit = self.ssl_context if self.security == "tls" else None
+        self._server = await asyncio.start_server(self._serve, self.host, 0, ssl=implicit)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -82,8 +99,8 @@ class ImapSim:
     # ---------------------------------------------------------------------------- session
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        state = {"auth": False, "selected": False}
-        writer.write(b"* OK [CAPABILITY IMAP4rev1] sim IMAP ready\r\n")
+        state = {"auth": False, "selected": False, "tls": self.security == "tls"}
+        writer.write(b"* OK sim IMAP ready\r\n")
         try:
             while not reader.at_eof():
                 line = await reader.readline()
@@ -98,9 +115,15 @@ class ImapSim:
                 self.commands.append(
                     "LOGIN" if command == "LOGIN" else rest.decode("utf-8", "replace")
                 )
+                if command == "STARTTLS":
+                    if not await self._starttls(writer, tag, state):
+                        break
+                    continue
                 if not await self._answer(writer, tag, command, words[1:], state):
                     break
                 await writer.drain()
+        except ssl.SSLError:
+            self.handshake_failures += 1
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -120,7 +143,10 @@ class ImapSim:
             writer.write(f"{tag} OK {command} {text}\r\n".encode())
 
         if command == "CAPABILITY":
-            writer.write(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
+            if self.security == "starttls" and not state["tls"]:
+                writer.write(b"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n")
+            else:
+                writer.write(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
             ok()
         elif command == "NOOP":
             ok()
@@ -129,11 +155,14 @@ class ImapSim:
             ok()
             await writer.drain()
             return False
+        elif command == "LOGIN" and self.security == "starttls" and not state["tls"]:
+            writer.write(f"{tag} NO [PRIVACYREQUIRED] LOGIN only after STARTTLS\r\n".encode())
         elif command == "LOGIN" and len(args) == 2:
             if (args[0], args[1]) != (self.user, self.password):
                 writer.write(f"{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n".encode())
             else:
                 self.logins += 1
+                self.tls_logins += 1 if state["tls"] else 0
                 state["auth"] = True
                 ok()
         elif not state["auth"]:
@@ -152,12 +181,33 @@ class ImapSim:
         elif not state["selected"]:
             writer.write(f"{tag} BAD no mailbox selected\r\n".encode())
         elif command == "UID" and args:
-            self._uid(writer, tag, args[0].upper(), args[1:])
+            await self._uid(writer, tag, args[0].upper(), args[1:])
         else:
             writer.write(f"{tag} BAD unknown command {command}\r\n".encode())
         return True
 
-    def _uid(self, writer: asyncio.StreamWriter, tag: str, verb: str, args: list[str]) -> None:
+    async def _starttls(
+        self, writer: asyncio.StreamWriter, tag: str, state: dict[str, bool]
+    ) -> bool:
+        """Answer STARTTLS and upgrade the connection; False when the handshake fails."""
+        if self.security != "starttls" or state["tls"]:
+            writer.write(f"{tag} BAD STARTTLS is not offered here\r\n".encode())
+            await writer.drain()
+            return True
+        assert self.ssl_context is not None
+        writer.write(f"{tag} OK Begin TLS negotiation now\r\n".encode())
+        await writer.drain()
+        try:
+            await writer.start_tls(self.ssl_context)
+        except (ssl.SSLError, ConnectionError):
+            self.handshake_failures += 1
+            return False
+        state["tls"] = True
+        return True
+
+    async def _uid(
+        self, writer: asyncio.StreamWriter, tag: str, verb: str, args: list[str]
+    ) -> None:
         uids = [m.uid for m in self.messages]
         by_uid = {m.uid: (n, m) for n, m in enumerate(self.messages, start=1)}
         if verb == "SEARCH":
@@ -186,6 +236,9 @@ class ImapSim:
             if self.fail_store:
                 writer.write(f"{tag} NO [SERVERBUG] the store failed\r\n".encode())
                 return
+            if self.on_store is not None:
+                for uid in _uid_set(args[0], uids):
+                    await self.on_store(uid)
             mode = args[1].upper()
             flags = set(" ".join(args[2:]).strip("()").split())
             for uid in _uid_set(args[0], uids):
