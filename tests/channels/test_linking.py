@@ -123,9 +123,7 @@ async def test_link_code_from_each_chat_channel_links_it_and_is_answered_once(
     slack_user, telegram_user = "U0OLIVIA1", 700100200
     ben_phone, cara_whatsapp = "+15550101111", "+15550102222"
     wires = {
-        "slack": slack_event(
-            direct_message(f"link {await w.code(OLIVIA[1])}", user=slack_user)
-        ),
+        "slack": slack_event(direct_message(f"link {await w.code(OLIVIA[1])}", user=slack_user)),
         "telegram": telegram_update(
             telegram_sim.message_update(telegram_user, f"link {await w.code(DAN[1])}")
         ),
@@ -388,9 +386,7 @@ async def test_slack_users_are_matched_by_verified_email_only_when_the_workspace
                 .order_by(TaskRow.received_at)
             )
         )
-        audit = await session.scalar(
-            select(AuditEntry).where(AuditEntry.action == "identity.link")
-        )
+        audit = await session.scalar(select(AuditEntry).where(AuditEntry.action == "identity.link"))
     # The first message came while the setting was off; the next two are Olivia's.
     assert answered_as == [None, w.members[OLIVIA[1]], w.members[OLIVIA[1]]]
     assert audit is not None
