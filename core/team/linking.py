@@ -248,6 +248,13 @@ async def redeem(
             "linked. Get a new one on your profile page in the console."
         )
     if problem is not None or row is None or member is None:
+        # Counted for the throttle; those out of its window count no more and are dropped.
+        await session.execute(
+            delete(LinkAttempt).where(
+                LinkAttempt.workspace_id == workspace_id,
+                LinkAttempt.created_at <= now - THROTTLE_WINDOW,
+            )
+        )
         session.add(
             LinkAttempt(workspace_id=workspace_id, channel=channel, address=address, created_at=now)
         )

@@ -313,6 +313,11 @@ async def test_guessing_is_throttled_per_sender_and_per_workspace(
         )
     await w.send(sms("+15550105002", f"link {code}"))
     assert await w.linked() == {("sms", "+15550105002", OLIVIA[1])}
+    # Attempts older than the window are dropped when the next one is counted.
+    await w.send(sms("+15550105003", f"link {guesses[0]}"))
+    async with db.session() as session:
+        kept = list(await session.scalars(select(LinkAttempt.address)))
+    assert kept == ["+15550105003"]
 
 
 async def test_other_customer_text_is_not_taken_for_a_link_request(
