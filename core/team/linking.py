@@ -263,7 +263,7 @@ async def redeem(
         return Deliverable(text=f"This {label} is linked to you ({_who(member)}) already.")
     another = (
         f"This {label} is linked to another member of the team already, so it was not linked "
-        f"to {member.name}. An owner or admin can unlink it on the Team page first."
+        f"to {member.name}. Ask an owner or admin to unlink it first."
     )
     if principal.is_member:
         return _refusal(another)

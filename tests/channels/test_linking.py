@@ -255,7 +255,7 @@ async def test_an_identity_linked_to_another_member_is_never_moved(
 
     assert bodies(twilio_sim, f"whatsapp:{bens_phone}") == [
         "This WhatsApp number is linked to another member of the team already, so it was not "
-        "linked to Olivia Ortiz. An owner or admin can unlink it on the Team page first."
+        "linked to Olivia Ortiz. Ask an owner or admin to unlink it first."
     ]
     assert await w.linked() == {("sms", bens_phone, BEN[1])}
     # The code was not spent on the refusal: Olivia's own account still links with it.
