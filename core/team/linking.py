@@ -260,7 +260,7 @@ async def redeem(
         )
         return _refusal(problem or "")
     if principal.member_id == member.id:
-        return Deliverable(text=f"This {label} is linked to you ({_who(member)}) already.")
+        return Deliverable(text=f"This {label} is already linked to you: {_who(member)}.")
     another = (
         f"This {label} is linked to another member of the team already, so it was not linked "
         f"to {member.name}. Ask an owner or admin to unlink it first."

@@ -264,7 +264,7 @@ async def test_an_identity_linked_to_another_member_is_never_moved(
     # And linking the same account again just says so.
     await w.send(slack_event(direct_message(f"link {await w.code(OLIVIA[1])}", user="U0OLIVIA9")))
     assert slack_sim.posted()[-1]["text"] == (
-        "This Slack account is linked to you (Olivia Ortiz (olivia@acme.example)) already."
+        "This Slack account is already linked to you: Olivia Ortiz (olivia@acme.example)."
     )
 
 
