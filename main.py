@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cli import link
 from config import Settings, SettingsError, load_settings
 from config.logging import setup_logging
 
@@ -280,6 +281,7 @@ def parser() -> argparse.ArgumentParser:
     ml.add_argument("--workspace", required=True, help="workspace id or name")
     ml.add_argument("--email", required=True, help="the member's email (or id)")
     ml.set_defaults(fn=cmd_member_login_link)
+    link.add_parser(mem)
 
     key = sub.add_parser("apikey", help="manage API keys").add_subparsers(
         dest="action", required=True

@@ -22,6 +22,7 @@ from channels.base import ExpectHandler, WebhookHandler
 from channels.email.imap import ImapConfig, ImapPoller
 from channels.errors import ChannelRejected
 from channels.registry import SPECS, create_channels
+from channels.slack.directory import directory_of
 from config import Settings
 from config.metrics import Metrics
 from core.assists.desk import CustomerDesk
@@ -30,6 +31,7 @@ from core.integrations.vault import Vault, VaultError, vault_of
 from core.live.sessions import LivePolicy
 from core.llm.memory import SessionMemory
 from core.processing.pipeline import PipelineWorker, TaskProcessor
+from core.team.linking import AccountLinking, link_secret
 from core.tools.catalogue import default_registry
 from core.tools.registry import ToolRegistry
 from core.training.fetch import TrainingFetcher
@@ -246,6 +248,9 @@ async def _start(
                     memory if isinstance(memory, SessionMemory) else None,
                     # The AI agent answering customers shares the classifier's LLM endpoints.
                     CustomerDesk.from_settings(settings, llm=gateway.llm),
+                    AccountLinking(
+                        secret=link_secret(settings), slack_emails=directory_of(gateway.channels)
+                    ),
                 ),
                 node_id=node_id,
                 metrics=metrics,

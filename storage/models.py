@@ -51,6 +51,8 @@ class Workspace(Base):
     features: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The scopes each role holds ({"support": ["operator:read"], ...}); None: the defaults.
     role_scopes: Mapped[dict[str, Any] | None] = mapped_column()
+    # An unlinked Slack user whose verified email is one member's is linked to that member.
+    slack_email_linking: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

@@ -1,4 +1,5 @@
-"""The member's own profile: name, time zone, availability, password, signing out everywhere."""
+"""The member's own profile: name, time zone, availability, password, a code to link a chat
+account, signing out everywhere."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from api.console.actions import read_form, text_field
+from api.console.linking import chat_channels
 from api.console.session import COOKIE, ConsoleError, check_csrf, current, login_redirect, page
 from api.state import GATEWAY
 from core.live.sessions import mark_offline
@@ -18,6 +20,7 @@ from core.routing.availability import effective_availability, set_availability
 from core.routing.schedule import describe as describe_schedule
 from core.team.access import can
 from core.team.directory import audit
+from core.team.linking import instruction, issue_code, link_secret
 from core.team.signin import (
     SignedIn,
     SignInError,
@@ -60,6 +63,7 @@ async def _profile_page(
     password_error: str | None = None,
     name: str | None = None,
     timezone: str | None = None,
+    link_code: dict[str, Any] | None = None,
 ) -> web.Response:
     gateway = request.app[GATEWAY]
     async with gateway.db.session() as session:
@@ -83,6 +87,8 @@ async def _profile_page(
         notice=notice,
         now=now,
         availability=_availability_view(who, member, workspace, now),
+        chat_channels=chat_channels(gateway),
+        link_code=link_code,
     )
     response.set_status(status)
     return response
@@ -224,6 +230,36 @@ async def save_password(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/profile?saved=password")
 
 
+async def new_link_code(request: web.Request) -> web.Response:
+    """A fresh link code for the member (their earlier one stops working), shown on this
+    response's page only: never in a URL, never cached."""
+    who = await _signed_in(request)
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    gateway = request.app[GATEWAY]
+    async with gateway.db.session() as session:
+        member = await session.get(Member, who.member_id)
+        assert member is not None
+        issued = await issue_code(
+            session,
+            member,
+            secret=link_secret(gateway.settings),
+            now=utcnow(),
+            actor=f"member:{who.member_id}",
+        )
+    response = await _profile_page(
+        request,
+        who,
+        link_code={
+            "code": issued.code,
+            "expires_at": issued.expires_at,
+            "instruction": instruction(issued.code, chat_channels(gateway)),
+        },
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def sign_out_everywhere(request: web.Request) -> web.Response:
     """Ends every session of the member, this one included (a lost laptop, a shared computer)."""
     who = await _signed_in(request)
@@ -258,4 +294,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/console/profile", save_profile)
     app.router.add_post("/console/profile/password", save_password)
     app.router.add_post("/console/profile/availability", save_availability)
+    app.router.add_post("/console/profile/link-code", new_link_code)
     app.router.add_post("/console/profile/sign-out-everywhere", sign_out_everywhere)

@@ -12,6 +12,7 @@ from api.console import (
     history,
     inbox,
     integrations,
+    linking,
     live,
     live_desk,
     live_groups,
@@ -56,3 +57,4 @@ def setup(app: web.Application) -> None:
     management.setup(app)
     integrations.setup(app)
     profile.setup(app)
+    linking.setup(app)

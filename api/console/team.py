@@ -152,6 +152,9 @@ async def _team_page(
         ),
         availability_managed=workspace.availability_managed,
         max_addresses=MAX_ADDRESSES,
+        slack_email_linking=workspace.slack_email_linking,
+        slack_on="slack" in gateway.channels,
+        linking_saved=request.query.get("linking") == "saved",
     )
     response.set_status(status)
     return response

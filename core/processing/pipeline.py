@@ -25,6 +25,7 @@ from core.classify.backend import Classifier
 from core.live import chat as live_chat
 from core.schedules import briefings
 from core.team.identity import Principal, resolve
+from core.team.linking import AccountLinking
 from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
@@ -109,6 +110,7 @@ class TaskProcessor:
         tools: ToolRegistry,
         memory: SessionMemory | None = None,
         customers: CustomerDesk | None = None,
+        linking: AccountLinking | None = None,
     ) -> None:
         self._classifier = classifier
         self._tools = tools
@@ -120,6 +122,7 @@ class TaskProcessor:
         self._mailer = customers.mailer if customers is not None else None
         self._llm = customers.llm if customers is not None else None
         self._links = customers.links if customers is not None else Links()
+        self._linking = linking if linking is not None else AccountLinking()
 
     def _context(
         self, session: AsyncSession, principal: Principal, task: Task, now: datetime
@@ -138,6 +141,13 @@ class TaskProcessor:
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
         principal = await resolve(session, task)
+        # "link 123456" links the sender's chat identity (customers' included: that is its
+        # point) and is the request's one reply; an unknown Slack user may be a member by
+        # their verified email (core.team.linking).
+        linked = await self._linking.answer(session, task, principal, now)
+        if linked is not None:
+            return Outcome(task.reply_route, [linked], principal.member_id)
+        principal = await self._linking.principal(session, task, principal)
         if task.kind == "briefing":
             return await self._brief(session, task, principal)
         if task.kind == "approval" and task.approval is not None:

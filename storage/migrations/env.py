@@ -12,6 +12,7 @@ import storage.domain  # noqa: F401  (registers the domain tables on Base.metada
 from storage import email as _email_tables  # noqa: F401  (the email channel's table)
 from storage import inbox as _inbox_tables  # noqa: F401  (customer conversations)
 from storage import integrations as _integration_tables  # noqa: F401  (provider accounts)
+from storage import linking as _linking_tables  # noqa: F401  (link codes)
 from storage import live as _live_tables  # noqa: F401  (live operators)
 from storage import voice as _voice_tables  # noqa: F401  (the voice channel's calls)
 from storage.models import Base

@@ -21,11 +21,18 @@ from cli.seed import Seeded, seed_workspace
 from core.integrations import accounts as integration_accounts
 from core.integrations.vault import Vault
 from core.live import access, groups
-from core.team import directory
+from core.team import directory, linking
 from storage.db import Database
 from storage.domain import Assist, Conversation, Proposal
 from storage.live import LiveSession
-from storage.models import ChannelIdentity, OutboxRow, TaskRow, Workspace, WorkspaceAddress
+from storage.models import (
+    ChannelIdentity,
+    Member,
+    OutboxRow,
+    TaskRow,
+    Workspace,
+    WorkspaceAddress,
+)
 from storage.types import utcnow
 from tests.api import Client, ClientFactory, finished_task
 from tests.channels.slack_payloads import TEAM as TEAM_A
@@ -38,6 +45,7 @@ from tests.robustness.webhooks import (
     INBOUND_DOMAIN,
     INBOX,
     OUR_NUMBER,
+    SECRET_KEY,
     Keys,
     gateway_settings,
     inbound_email,
@@ -68,6 +76,7 @@ class Tenants:
     key_a: str
     key_b: str
     ids_b: dict[str, str]  # one of B's ids for each admin API path parameter
+    link_code_b: str  # a live link code of B's member
 
 
 async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
@@ -135,6 +144,12 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
             now=now,
         )
         imports_b = await make_import_world(session, b.workspace_id)
+        # A live link code of B's, which a sender reaching A must not be able to use.
+        olivia_b_member = await session.get(Member, olivia_b)
+        assert olivia_b_member is not None
+        link_code_b = await linking.issue_code(
+            session, olivia_b_member, secret=SECRET_KEY.encode(), now=utcnow(), actor="test"
+        )
     ids_b = {
         "integration_id": line_b.id,
         "import_id": imports_b["import_id"],
@@ -150,7 +165,7 @@ async def _tenants(db: Database, telegram_bot_id: str) -> Tenants:
         "group_id": group_b.group.id,
         "session_id": live_b.id,
     }
-    return Tenants(a, b, key_a.secret, key_b.secret, ids_b)
+    return Tenants(a, b, key_a.secret, key_b.secret, ids_b, link_code_b.code)
 
 
 def identifiers(rows: dict[str, list[tuple[Any, ...]]]) -> set[str]:
@@ -285,6 +300,7 @@ async def test_workspace_a_never_reads_or_changes_workspace_b(
     chat = [
         sms(OLIVIA["phone"], f"YES {code_b}"),
         sms(OLIVIA["phone"], "list assists"),
+        sms("+15550107777", f"link {tenants.link_code_b}"),  # B's code, sent to A's number
         slack_event(mention(f"show A-{ONLY_IN_B}", user=OLIVIA["slack"])),
         slack_form(
             block_actions(
@@ -346,3 +362,5 @@ async def test_workspace_a_never_reads_or_changes_workspace_b(
     guessed = set(tenants.ids_b.values())
     assert sorted(i for i in ids_b - guessed if i in "\n".join(echoes)) == []
     assert "Rival" not in everything
+    # B's code did not link anything in A either: the sender was told it is not right.
+    assert twilio_sim.sent(to="+15550107777")[0]["body"].startswith("That link code is not right")
