@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cli import slack as slack_cli
 from config import Settings, SettingsError, load_settings
 from config.logging import setup_logging
 
@@ -288,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
         help="re-encrypt every stored credential under SWITCHBOARD_SECRET_KEY (keep the old "
         "secret in SWITCHBOARD_SECRET_KEY_PREVIOUS until this has run)",
     ).set_defaults(fn=cmd_secrets_rotate)
+    slack_cli.add_parser(sub)
     return p
 
 
