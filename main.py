@@ -12,7 +12,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cli import slack as slack_cli
 from config import Settings, SettingsError, load_settings
 from config.logging import setup_logging
 
@@ -289,6 +288,8 @@ def parser() -> argparse.ArgumentParser:
         help="re-encrypt every stored credential under SWITCHBOARD_SECRET_KEY (keep the old "
         "secret in SWITCHBOARD_SECRET_KEY_PREVIOUS until this has run)",
     ).set_defaults(fn=cmd_secrets_rotate)
+    from cli import slack as slack_cli  # `slack manifest`
+
     slack_cli.add_parser(sub)
     return p
 

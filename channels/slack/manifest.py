@@ -28,6 +28,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.open": ("im:write",),
     "conversations.history": HISTORY_SCOPES,
     "conversations.replies": HISTORY_SCOPES,
+    # A user's email in users.info needs users:read.email as well.
     "users.info": ("users:read",),
     "users.lookupByEmail": ("users:read.email",),
 }

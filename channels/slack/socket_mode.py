@@ -16,8 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from slack_bolt.response import BoltResponse
@@ -48,7 +47,11 @@ REFUSED = frozenset(
 )
 MAX_RETRY_DELAY = 60.0
 
-Receive = Callable[..., Awaitable[BoltResponse | None]]
+
+class Receive(Protocol):
+    """The channel's way in for a payload (SlackChannel.receive_payload)."""
+
+    async def __call__(self, payload: object, *, retry: str | None) -> BoltResponse | None: ...
 
 
 def ack_payload(answer: BoltResponse | None) -> dict[str, Any] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import pytest
@@ -133,13 +133,14 @@ async def test_lost_ack_is_redelivered_after_reconnect_and_still_one_task_one_re
     assert len(sim.posted()) == 1
 
 
-async def test_disconnect_request_reconnects_and_envelopes_keep_flowing(
-    sim: SlackSocketSim, db: Database, make_client: Any
+@pytest.mark.parametrize("how", ["disconnect", "close"])
+async def test_after_a_disconnect_or_a_cut_it_reconnects_and_envelopes_keep_flowing(
+    sim: SlackSocketSim, db: Database, make_client: Any, how: Literal["disconnect", "close"]
 ) -> None:
     await seeded(db)
     await start(make_client, sim, classifier=HelpClassifier())
 
-    await sim.drop("disconnect")  # Slack refreshing the connection
+    await sim.drop(how)  # Slack refreshing the connection, or the connection cut
     await wait_until(lambda: sim.connections_opened == 2, timeout=10)
     payload = mention("what can you do?", user=OLIVIA)
     envelope = await sim.send("events_api", payload)
