@@ -89,13 +89,25 @@ class SlackSocketSim(SlackSim):
                 await self._connected.wait()
         return max(self._sockets)
 
-    async def send(self, kind: EnvelopeType, payload: dict[str, Any]) -> Envelope:
-        """Deliver PAYLOAD on the newest connection (or the next one, if none is open)."""
+    async def send(
+        self, kind: EnvelopeType, payload: dict[str, Any], *, connection: int | None = None
+    ) -> Envelope:
+        """Deliver PAYLOAD on CONNECTION (by number; the newest open one by default), or on the
+        next connection if none is open."""
         envelope = Envelope(kind, payload)
         self.envelopes.append(envelope)
         if self._sockets:
-            await self._deliver(envelope, self._sockets[max(self._sockets)])
+            await self._deliver(envelope, self._sockets[connection or max(self._sockets)])
         return envelope
+
+    async def resend(self, envelope: Envelope, *, connection: int) -> None:
+        """Deliver ENVELOPE again on CONNECTION, as Slack retries an event it has no ack for
+        yet on another of the app's connections."""
+        await self._deliver(envelope, self._sockets[connection])
+
+    @property
+    def open_connections(self) -> list[int]:
+        return sorted(self._sockets)
 
     async def acked(self, envelope: Envelope, timeout: float = 10.0) -> Ack:  # noqa: ASYNC109
         """Wait until ENVELOPE (under any of its ids) is acknowledged; that acknowledgement."""

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from channels.slack.manifest import METHODS_CALLED
 from cli.seed import Seeded, seed_workspace
+from config import SettingsError, load_settings
 from storage.db import Database
 from storage.models import TaskRow
 from storage.types import utcnow
@@ -249,3 +250,35 @@ async def test_a_refused_app_token_is_logged_and_http_events_still_work(
     response = await post(client, payload)
     assert response.status == 200
     assert await tasks_with(db, payload["event_id"]) == 1
+
+
+def test_an_app_token_that_is_not_one_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(_env_file=None, SLACK_APP_TOKEN="xoxb-1111-2222-notanapptoken")
+
+    assert "SLACK_APP_TOKEN" in str(refused.value)
+    assert "xapp-" in str(refused.value) and "connections:write" in str(refused.value)
+    assert "notanapptoken" not in str(refused.value)
+
+
+async def test_each_node_holds_a_connection_and_a_retry_on_the_other_is_the_same_task(
+    sim: SlackSocketSim, db: Database, make_client: Any
+) -> None:
+    await seeded(db)
+    await start(make_client, sim, classifier=HelpClassifier())
+    await start(make_client, sim, classifier=HelpClassifier())  # a second node, same database
+    await wait_until(lambda: len(sim.open_connections) == 2, timeout=10)
+    first, second = sim.open_connections
+    payload = mention("what can you do?", user=OLIVIA)
+    at_ack = committed_at_ack(db, sim, payload["event_id"])
+
+    envelope = await sim.send("events_api", payload, connection=first)
+    await sim.resend(envelope, connection=second)  # Slack retrying on the other connection
+    await wait_until(lambda: len(sim.acks_of(envelope)) == 2, timeout=10)
+
+    assert {a.connection for a in sim.acks_of(envelope)} == {first, second}
+    assert list(at_ack.values()) == [1, 1]
+    await wait_until(lambda: sim.posted(), timeout=10)
+    await settled(db)
+    assert await tasks_with(db, payload["event_id"]) == 1
+    assert len(sim.posted()) == 1
