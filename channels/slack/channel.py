@@ -1,5 +1,7 @@
 """The Slack adapter: one webhook for events, interactivity and slash commands, answered once
-the task is committed (well within Slack's 3 seconds); replies through the Web API."""
+the task is committed (well within Slack's 3 seconds), or the same payloads over Socket Mode
+(SLACK_APP_TOKEN), acknowledged the same way through the same `receive`; replies through the
+Web API."""
 
 from __future__ import annotations
 
