@@ -89,6 +89,11 @@ class SocketMode:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._closing = False
 
+    @property
+    def closing(self) -> bool:
+        """Stopping: new envelopes are left unacknowledged for Slack to deliver elsewhere."""
+        return self._closing
+
     async def start(self) -> None:
         """Connect in the background: start-up never waits on Slack."""
         sdk_log = log.getChild("sdk")

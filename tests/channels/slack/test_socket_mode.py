@@ -4,6 +4,7 @@ the ack arrives), answered once, and still once across a lost ack and a reconnec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,9 +13,11 @@ from urllib.parse import parse_qsl
 
 import pytest
 import pytest_asyncio
+from slack_bolt.response import BoltResponse
 from sqlalchemy import func, select
 
 from channels.slack.manifest import METHODS_CALLED
+from channels.slack.socket_mode import SocketMode
 from cli.seed import Seeded, seed_workspace
 from config import SettingsError, load_settings
 from storage.db import Database
@@ -282,3 +285,61 @@ async def test_each_node_holds_a_connection_and_a_retry_on_the_other_is_the_same
     await settled(db)
     assert await tasks_with(db, payload["event_id"]) == 1
     assert len(sim.posted()) == 1
+
+
+async def test_an_envelope_whose_commit_fails_is_not_acknowledged_and_comes_again(
+    sim: SlackSocketSim,
+) -> None:
+    """The receive path (the channel's parse and journal commit) fails once: no ack, so
+    Slack delivers it again, and the second delivery is acknowledged once committed."""
+    calls: list[object] = []
+
+    async def receive(payload: object, *, retry: str | None) -> BoltResponse | None:
+        calls.append(payload)
+        if len(calls) == 1:
+            raise RuntimeError("database is unavailable")
+        return None
+
+    socket = SocketMode(receive, app_token=sim.app_token, api_url=sim.api_url)
+    await socket.start()
+    try:
+        await sim.connected()
+        envelope = await sim.send("events_api", mention("hello", user=OLIVIA))
+        await wait_until(lambda: len(calls) == 1, timeout=10)
+        assert sim.acks_of(envelope) == []
+
+        await sim.drop("close")  # Slack's retry, here on the next connection
+        ack = await sim.acked(envelope)
+    finally:
+        await socket.stop()
+
+    assert len(calls) == 2
+    assert ack.envelope_id == envelope.ids[1] and ack.connection == 2
+
+
+async def test_stopping_acknowledges_what_is_in_flight_and_takes_nothing_new(
+    sim: SlackSocketSim,
+) -> None:
+    committing = asyncio.Event()
+    commit = asyncio.Event()
+
+    async def receive(payload: object, *, retry: str | None) -> BoltResponse | None:
+        committing.set()
+        await commit.wait()
+        return None
+
+    socket = SocketMode(receive, app_token=sim.app_token, api_url=sim.api_url)
+    await socket.start()
+    await sim.connected()
+    in_flight = await sim.send("events_api", mention("first", user=OLIVIA))
+    await committing.wait()
+
+    stopping = asyncio.create_task(socket.stop(grace=10))
+    await wait_until(lambda: socket.closing, timeout=5)
+    late = await sim.send("events_api", mention("second", user=OLIVIA))
+    commit.set()
+    await stopping
+
+    assert (await sim.acked(in_flight)).envelope_id == in_flight.ids[0]
+    assert sim.acks_of(late) == []  # not acknowledged: Slack delivers it to another connection
+    assert sim.unacknowledged == [late]
