@@ -299,6 +299,9 @@ def parser() -> argparse.ArgumentParser:
         help="re-encrypt every stored credential under SWITCHBOARD_SECRET_KEY (keep the old "
         "secret in SWITCHBOARD_SECRET_KEY_PREVIOUS until this has run)",
     ).set_defaults(fn=cmd_secrets_rotate)
+    from cli import slack as slack_cli  # `slack manifest`
+
+    slack_cli.add_parser(sub)
     return p
 
 

@@ -22,6 +22,7 @@ from channels.base import ExpectHandler, WebhookHandler
 from channels.email.imap import ImapConfig, ImapPoller
 from channels.errors import ChannelRejected
 from channels.registry import SPECS, create_channels
+from channels.slack.channel import SlackChannel
 from channels.slack.directory import directory_of
 from config import Settings
 from config.metrics import Metrics
@@ -281,6 +282,7 @@ async def _start(
         fetcher = TrainingFetcher(db, poll_interval=settings.poll_interval)
         (await resources.enter_async_context(fetcher)).start()
     await gateway.journal.start()
+    await _open_socket_mode(gateway)
     if settings.web_is_open:
         log.warning(
             "SWITCHBOARD_WEB_AUTH=open: the web channel takes requests without an API key; "
@@ -295,6 +297,18 @@ async def _start(
         gateway.scheduler.start()
     log.info("gateway node %s started", node_id)
     return gateway
+
+
+async def _open_socket_mode(gateway: Gateway) -> None:
+    """Slack Socket Mode (SLACK_APP_TOKEN) takes envelopes only now the journal commits."""
+    slack = gateway.channels.get("slack")
+    if isinstance(slack, SlackChannel):
+        await slack.open_socket_mode()
+    elif gateway.settings.slack_app_token is not None:
+        log.warning(
+            "SLACK_APP_TOKEN is set but the Slack channel is off (it needs SLACK_BOT_TOKEN and "
+            "SLACK_SIGNING_SECRET): Socket Mode is not started"
+        )
 
 
 def _default_classifier(
@@ -377,6 +391,9 @@ def _vault_or_none(settings: Settings) -> Vault | None:
 
 async def _stop(gateway: Gateway, resources: contextlib.AsyncExitStack) -> None:
     """Finish or release claimed work, close the LLM clients, then close the database."""
+    slack = gateway.channels.get("slack")
+    if isinstance(slack, SlackChannel):  # first: what it has not acknowledged goes elsewhere
+        await slack.close_socket_mode(gateway.settings.shutdown_grace)
     if gateway.scheduler is not None:  # before the journal it appends to
         await gateway.scheduler.close(gateway.settings.shutdown_grace)
     await gateway.journal.close()

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: AnyHttpUrl = Field(AnyHttpUrl("https://slack.com/api/"), alias="SLACK_API_URL")
+    # An app-level token (xapp-..., scope connections:write): events, interactivity and slash
+    # commands arrive over Socket Mode instead of POST /slack/events; no public URL needed.
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     # Telegram
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
@@ -182,6 +185,16 @@ class Settings(BaseSettings):
         if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
             raise ValueError(
                 f"must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (got {scheme!r})"
+            )
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _slack_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "must be an app-level token (xapp-...): Slack app settings, Basic Information, "
+                "App-Level Tokens, with the connections:write scope"
             )
         return value
 

@@ -232,6 +232,26 @@ def parse(inbound: InboundRequest) -> tuple[dict[str, Any], Envelope]:
         body = _json_object(text, "the body")
     else:
         raise ChannelRejected(400, f"unsupported Content-Type {content_type!r}")
+    return _without_secrets(body)
+
+
+def parse_payload(payload: Any) -> tuple[dict[str, Any], Envelope]:
+    """A Socket Mode envelope's payload, as `parse` gives an HTTP body: the payload bolt
+    dispatches on (secrets removed) and its validated envelope. Socket Mode sends the same
+    objects the HTTP routes receive: the Events API envelope, the interactivity payload, the
+    slash command's fields.
+
+    Raises:
+        ChannelRejected: 400 naming what is malformed or missing.
+    """
+    if not isinstance(payload, dict):
+        raise ChannelRejected(400, "the payload must be a JSON object")
+    if _has_nul(payload):
+        raise ChannelRejected(400, "the payload must not contain NUL (\\u0000) characters")
+    return _without_secrets(dict(payload))
+
+
+def _without_secrets(body: dict[str, Any]) -> tuple[dict[str, Any], Envelope]:
     for name in SECRET_FIELDS:
         body.pop(name, None)
     return body, _envelope(body)

@@ -45,7 +45,7 @@ from tests.robustness.webhooks import (
 from tests.sims.elevenlabs import DEFAULT_VOICE_ID, ElevenLabsSim, post_call_transcription
 from tests.sims.openai import OpenAISim
 from tests.sims.sendgrid import SendGridSim
-from tests.sims.slack import SlackSim
+from tests.sims.slack_socket import SlackSocketSim
 from tests.sims.telegram import TelegramSim
 from tests.sims.twilio import TwilioSim, call_webhook, message_webhook
 
@@ -53,6 +53,7 @@ from tests.sims.twilio import TwilioSim, call_webhook, message_webhook
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-9917-4402-SLACKBOTsecretQ7w",
     "SLACK_SIGNING_SECRET": "slacksigningSECRETz8Kp2",
+    "SLACK_APP_TOKEN": "xapp-1-A0SIMAPP1-1-slackAPPsecretK8u",
     "TELEGRAM_BOT_TOKEN": "7351902468:AAtelegramBOTsecretR4vN",
     "TELEGRAM_WEBHOOK_SECRET": "telegramWEBHOOKsecretM3x",
     "TWILIO_AUTH_TOKEN": "twilioAUTHsecret5Hq9",
@@ -227,7 +228,7 @@ def _form(params: dict[str, str]) -> bytes:
 class Providers:
     """Every provider's simulator, holding the distinctive credentials."""
 
-    slack: SlackSim
+    slack: SlackSocketSim
     telegram: TelegramSim
     twilio: TwilioSim
     sendgrid: SendGridSim
@@ -278,7 +279,10 @@ class Providers:
 @asynccontextmanager
 async def providers() -> AsyncIterator[Providers]:
     async with (
-        SlackSim(token=SECRETS["SLACK_BOT_TOKEN"]) as slack,
+        # Socket Mode on too: the app-level token is used (apps.connections.open) and kept.
+        SlackSocketSim(
+            token=SECRETS["SLACK_BOT_TOKEN"], app_token=SECRETS["SLACK_APP_TOKEN"]
+        ) as slack,
         TelegramSim(token=SECRETS["TELEGRAM_BOT_TOKEN"]) as telegram,
         TwilioSim(account_sid=ACCOUNT_SID, auth_token=SECRETS["TWILIO_AUTH_TOKEN"]) as twilio,
         SendGridSim(api_key=SECRETS["SENDGRID_API_KEY"]) as sendgrid,
@@ -349,6 +353,7 @@ async def test_a_gateway_process_logs_no_secret_and_shows_none(
         node = await GatewayProcess(sims.gateway_env(database_url), tmp_path).start(timeout=60)
         try:
             shown = await drive(node.url, api_key, sims, database_url)
+            assert sims.slack.connections_opened >= 1  # Socket Mode used SLACK_APP_TOKEN
         finally:
             await node.stop()
 
