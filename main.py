@@ -12,6 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cli import doctor
 from config import Settings, SettingsError, load_settings
 from config.logging import setup_logging
 
@@ -288,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
         help="re-encrypt every stored credential under SWITCHBOARD_SECRET_KEY (keep the old "
         "secret in SWITCHBOARD_SECRET_KEY_PREVIOUS until this has run)",
     ).set_defaults(fn=cmd_secrets_rotate)
+    doctor.add_parser(sub)
     return p
 
 
@@ -298,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         return fn(None, args)  # classify needs no settings or database
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
+    for warning in settings.config_warnings:
+        log.warning("%s", warning)
     return int(fn(settings, args) or 0)
 
 
