@@ -159,14 +159,15 @@ def assert_no_secret(text: str, env: dict[str, str], *extra: str) -> None:
 
 
 async def run_doctor(env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """`main.py doctor` in a child process, logging at DEBUG (the SDKs' chattiest)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "main.py"),
         "doctor",
         "--timeout",
-        "20",
+        "30",
         cwd=cwd,
-        env={"PATH": os.environ.get("PATH", ""), "LOG_FORMAT": "text", **env},
+        env={"PATH": os.environ.get("PATH", ""), "LOG_FORMAT": "text", "LOG_LEVEL": "debug", **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 import httpx
 import openai
+from elevenlabs.client import AsyncElevenLabs
+from elevenlabs.core.api_error import ApiError
 from openai import AsyncOpenAI
 
 from channels.doctor.report import Check, Finding, fail, host_of, off, ok, warn
@@ -19,10 +21,6 @@ from core.llm.gateway import EndpointConfig, LlmConfigError, endpoints_from_sett
 async def check_elevenlabs(settings: Settings, seconds: float) -> list[Finding]:
     if settings.elevenlabs_api_key is None:
         return [off("elevenlabs", "ELEVENLABS_API_KEY is not set (calls speak with Twilio <Say>)")]
-    # Imported here, as the voice channel does: the SDK is large.
-    from elevenlabs.client import AsyncElevenLabs
-    from elevenlabs.core.api_error import ApiError
-
     api_url = str(settings.elevenlabs_api_url).rstrip("/")
     voice_id = settings.elevenlabs_voice_id
     async with httpx.AsyncClient(timeout=seconds) as http:

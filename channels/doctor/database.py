@@ -31,11 +31,12 @@ async def check_database(settings: Settings, seconds: float) -> list[Finding]:
     if settings.is_sqlite and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if not await asyncio.to_thread(path.exists):
+            where = await asyncio.to_thread(path.absolute)
             # Not created here: connecting would leave an empty file behind.
             return [
                 warn(
                     NAME,
-                    f"{shown}: no database file yet at {path} (`python main.py "
+                    f"{shown}: no database file yet at {where} (`python main.py "
                     "migrate` creates it; `serve` does on SQLite)",
                 )
             ]

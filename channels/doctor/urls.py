@@ -25,8 +25,8 @@ def base_url_findings(settings: Settings) -> list[Finding]:
         return [
             warn(
                 "public url",
-                f"PUBLIC_BASE_URL: not set; providers cannot reach {settings.base_url}, the "
-                "address the URLs below use",
+                "PUBLIC_BASE_URL: not set; providers cannot call this gateway, and links and "
+                f"webhook URLs use {settings.base_url}",
             )
         ]
     if settings.public_base_url.scheme != "https":
@@ -64,7 +64,7 @@ def webhook_guide(settings: Settings) -> list[str]:
             [
                 ("Event Subscriptions, Request URL", url),
                 ("Interactivity & Shortcuts, Request URL", url),
-                ("Slash Commands, each command's Request URL", url),
+                ("Slash Commands, /operator, Request URL", url),
             ],
         )
     if settings.telegram_bot_token is not None:
