@@ -372,19 +372,28 @@ async def test_http_public_url_is_warned_about(sims: Sims, migrated_url: str) ->
     )
 
 
-async def test_pending_migrations(sqlite_url: str) -> None:
-    path = Path(sqlite_url.split("///", 1)[1])
-    await asyncio.to_thread(path.touch)  # an empty database: every migration pending
-    waits = await diagnose(make_settings(sqlite_url), seconds=5, environ={})
-    refuses = await diagnose(
-        make_settings(sqlite_url, SWITCHBOARD_AUTO_MIGRATE=False), seconds=5, environ={}
-    )
+async def test_pending_migrations_then_at_head(empty_database_url: str) -> None:
+    if empty_database_url.startswith("sqlite"):
+        path = Path(empty_database_url.split("///", 1)[1])
+        await asyncio.to_thread(path.touch)  # an empty database: every migration pending
+    waits = await diagnose(make_settings(empty_database_url), seconds=10, environ={})
+    manual = make_settings(empty_database_url, SWITCHBOARD_AUTO_MIGRATE=False)
+    refuses = await diagnose(manual, seconds=10, environ={})
+    db = Database(empty_database_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+    after = await diagnose(manual, seconds=10, environ={})
 
     assert waits.healthy and waits.findings[0].status == "warn"
     assert "`serve` applies them" in waits.findings[0].detail
     assert not refuses.healthy
     assert refuses.findings[0].detail.startswith("DATABASE_URL: ")
     assert "run `python main.py migrate`" in refuses.findings[0].detail
+    assert after.healthy
+    assert after.findings[0].status == "ok"
+    assert after.findings[0].detail.endswith("reachable, migrations at head")
 
 
 async def test_unreachable_database_names_it_without_its_password() -> None:

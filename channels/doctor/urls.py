@@ -111,11 +111,14 @@ def webhook_guide(settings: Settings) -> list[str]:
                 ),
             ],
         )
-    if settings.elevenlabs_webhook_secret is not None:
+    if settings.elevenlabs_webhook_secret is not None or settings.elevenlabs_api_key is not None:
+        url = base + ELEVENLABS_WEBHOOK
+        if settings.elevenlabs_webhook_secret is None:
+            url += " (set ELEVENLABS_WEBHOOK_SECRET to the webhook's secret first)"
         section(
             "ElevenLabs (Agents Platform, Settings, Post-call webhook; signed with "
             "ELEVENLABS_WEBHOOK_SECRET):",
-            [("Webhook URL", base + ELEVENLABS_WEBHOOK)],
+            [("Webhook URL", url)],
         )
     if lines:
         lines.insert(0, f"Webhook URLs to paste into each provider's console ({base}):")
