@@ -339,11 +339,12 @@ def load_settings(**overrides: object) -> Settings:
             name = str(loc[0]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
-    env_file = overrides.get("_env_file", Settings.model_config.get("env_file"))
-    dotenv = dotenv_values(env_file) if isinstance(env_file, str | os.PathLike) else {}
+    env_files = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    sources: dict[str, Iterable[str]] = {"the environment": os.environ}
+    for env_file in env_files if isinstance(env_files, list | tuple) else [env_files]:
+        if isinstance(env_file, str | os.PathLike):
+            sources[str(env_file)] = dotenv_values(env_file)
     # LLM_FALLBACKS may name any variable as an endpoint's key: those are not misspellings.
     key_names = [entry.split("|")[2] for entry in settings.llm_fallbacks if entry.count("|") == 2]
-    settings._warnings = unknown_setting_warnings(
-        {"the environment": os.environ, str(env_file): dotenv}, ignore=key_names
-    )
+    settings._warnings = unknown_setting_warnings(sources, ignore=key_names)
     return settings
