@@ -345,6 +345,16 @@ async def test_a_stalled_provider_fails_within_the_timeout_naming_its_url(
     ]
 
 
+async def test_a_provider_in_trouble_blames_its_url_not_the_token(
+    sims: Sims, migrated_url: str
+) -> None:
+    sims.slack.fail(503, times=None, path="auth.test")
+    report = await doctor(configuration(sims, migrated_url))
+
+    failed = [(f.name, f.detail) for f in report.findings if f.status == "fail"]
+    assert failed == [("slack", "SLACK_API_URL: Slack answered HTTP 503 (service_unavailable)")]
+
+
 async def test_nothing_configured_is_off_not_failing(sqlite_url: str, tmp_path: Path) -> None:
     db = Database(sqlite_url)
     await db.migrate()

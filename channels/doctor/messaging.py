@@ -36,8 +36,10 @@ async def check_slack(settings: Settings, seconds: float) -> list[Finding]:
         try:
             answer = await client.auth_test()
         except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else None
-            return [fail("slack", f"SLACK_BOT_TOKEN: {error or exc.response.status_code}")]
+            status, error = exc.response.status_code, exc.response.get("error")
+            if status >= 500 or status == 429:  # Slack's trouble, not the token's
+                return [fail("slack", f"SLACK_API_URL: Slack answered HTTP {status} ({error})")]
+            return [fail("slack", f"SLACK_BOT_TOKEN: {error or f'HTTP {status}'}")]
         except aiohttp.ClientError as exc:
             return [
                 fail("slack", f"SLACK_API_URL: cannot reach {host_of(api_url)}: {exc!r}"),

@@ -53,6 +53,9 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    """The findings in check order, the webhook URLs to paste, and the secrets that must not
+    appear in what is printed."""
+
     findings: tuple[Finding, ...]
     guide: tuple[str, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)
