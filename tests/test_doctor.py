@@ -258,7 +258,7 @@ async def doctor(env: dict[str, str], **overrides: Any) -> Report:
         ("POSTMARK_SERVER_TOKEN", "pm-wrong-0000", "postmark", "POSTMARK_SERVER_TOKEN: rejected"),
         ("RESEND_API_KEY", "re_wrong_0000", "resend", "RESEND_API_KEY: rejected"),
         ("BREVO_API_KEY", "xkeysib-wrong-0000", "brevo", "BREVO_API_KEY: rejected"),
-        ("ELEVENLABS_API_KEY", "sk_wrong_0000", "elevenlabs", "ELEVENLABS_API_KEY: HTTP 401"),
+        ("ELEVENLABS_API_KEY", "sk_wrong_0000", "elevenlabs", "ELEVENLABS_API_KEY: rejected"),
         ("ELEVENLABS_VOICE_ID", "NoSuchVoice0001", "elevenlabs", "ELEVENLABS_VOICE_ID: no voice"),
         # The fallback without a key of its own uses OPENAI_API_KEY too.
         (
@@ -353,6 +353,28 @@ async def test_a_provider_in_trouble_blames_its_url_not_the_token(
 
     failed = [(f.name, f.detail) for f in report.findings if f.status == "fail"]
     assert failed == [("slack", "SLACK_API_URL: Slack answered HTTP 503 (service_unavailable)")]
+
+
+@pytest.mark.parametrize(
+    ("sim", "path", "name", "setting"),
+    [
+        ("sendgrid", "/v3/scopes", "sendgrid", "SENDGRID_API_URL"),
+        ("postmark", "/server", "postmark", "POSTMARK_API_URL"),
+        ("resend", "/domains", "resend", "RESEND_API_URL"),
+        ("brevo", "/v3/account", "brevo", "BREVO_API_URL"),
+        ("elevenlabs", "/v1/voices/21m00Tcm4TlvDq8ikWAM", "elevenlabs", "ELEVENLABS_API_URL"),
+        ("openai", "/v1/models/gpt-4o-mini", "llm primary", "OPENAI_BASE_URL"),
+        ("twilio", ".json", "twilio", "TWILIO_API_URL"),
+    ],
+)
+async def test_a_server_error_blames_the_provider_url(
+    sims: Sims, migrated_url: str, sim: str, path: str, name: str, setting: str
+) -> None:
+    cast(Simulator, getattr(sims, sim)).fail(503, times=None, path=path)
+    report = await doctor(configuration(sims, migrated_url))
+
+    failed = [(f.name, f.detail.split(":")[0]) for f in report.findings if f.status == "fail"]
+    assert failed == [(name, setting)], report.render()
 
 
 async def test_nothing_configured_is_off_not_failing(sqlite_url: str, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 from openai import AsyncOpenAI
 
-from channels.doctor.report import Check, Finding, fail, host_of, off, ok, warn
+from channels.doctor.report import Check, Finding, fail, host_of, off, ok, refused, warn
 from config import Settings
 from core.llm.gateway import EndpointConfig, LlmConfigError, endpoints_from_settings
 
@@ -40,9 +40,9 @@ async def check_elevenlabs(settings: Settings, seconds: float) -> list[Finding]:
             status = (detail.get("status") if isinstance(detail, dict) else None) or "no detail"
             if status == "voice_not_found" or (voice_id and exc.status_code == 404):
                 return [fail("elevenlabs", f"ELEVENLABS_VOICE_ID: no voice {voice_id} here")]
-            return [
-                fail("elevenlabs", f"ELEVENLABS_API_KEY: HTTP {exc.status_code}: {status}"),
-            ]
+            code = exc.status_code or 502
+            blamed = refused(code, "ELEVENLABS_API_KEY", "ELEVENLABS_API_URL", status)
+            return [fail("elevenlabs", blamed)]
         except httpx.HTTPError as exc:
             return [
                 fail("elevenlabs", f"ELEVENLABS_API_URL: cannot reach {host_of(api_url)}: {exc!r}")
@@ -94,7 +94,7 @@ async def check_endpoint(
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
             return [fail(name, f"{key_setting}: rejected by {where} ({_code(exc)})")]
         except openai.APIStatusError as exc:
-            return [fail(name, f"{url_setting}: {where}: {_code(exc)}")]
+            return [fail(name, refused(exc.status_code, key_setting, url_setting, _code(exc)))]
         except openai.APIConnectionError as exc:
             return [fail(name, f"{url_setting}: cannot reach {endpoint.host}: {exc}")]
     return [ok(name, f"{where}: key accepted, model available")]

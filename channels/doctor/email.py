@@ -17,7 +17,7 @@ from postmark.exceptions import InvalidAPIKeyException, PostmarkAPIException, Po
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from channels.doctor.report import Check, Finding, fail, host_of, off, ok, warn
+from channels.doctor.report import Check, Finding, fail, host_of, off, ok, refused, warn
 from config import Settings
 
 INBOUND_PATHS = {"sendgrid": "/email/inbound", "postmark": "/email/inbound/postmark"}
@@ -33,7 +33,8 @@ async def check_sendgrid(settings: Settings, seconds: float) -> list[Finding]:
         response = await asyncio.to_thread(client.client.scopes.get)
     except HTTPError as exc:
         detail = _sendgrid_detail(exc)
-        return [fail("sendgrid", f"SENDGRID_API_KEY: rejected (HTTP {exc.status_code}{detail})")]
+        status = int(exc.status_code)
+        return [fail("sendgrid", refused(status, "SENDGRID_API_KEY", "SENDGRID_API_URL", detail))]
     except (urllib.error.URLError, OSError) as exc:
         return [fail("sendgrid", f"SENDGRID_API_URL: cannot reach {host_of(api_url)}: {exc!r}")]
     scopes = response.to_dict.get("scopes", [])
@@ -46,8 +47,8 @@ def _sendgrid_detail(exc: HTTPError) -> str:
     try:
         messages = [str(e.get("message")) for e in exc.to_dict.get("errors", [])]
     except (ValueError, AttributeError, TypeError):
-        return ""
-    return ": " + "; ".join(messages) if messages else ""
+        return "no detail"
+    return "; ".join(messages) or "no detail"
 
 
 async def check_postmark(settings: Settings, seconds: float) -> list[Finding]:
@@ -64,7 +65,9 @@ async def check_postmark(settings: Settings, seconds: float) -> list[Finding]:
     except InvalidAPIKeyException as exc:
         return [fail("postmark", f"POSTMARK_SERVER_TOKEN: rejected by Postmark ({exc.message})")]
     except PostmarkAPIException as exc:
-        return [fail("postmark", f"POSTMARK_SERVER_TOKEN: HTTP {exc.http_status}: {exc.message}")]
+        status = exc.http_status or 502
+        blamed = refused(status, "POSTMARK_SERVER_TOKEN", "POSTMARK_API_URL", exc.message)
+        return [fail("postmark", blamed)]
     except PostmarkException as exc:
         return [fail("postmark", f"POSTMARK_API_URL: cannot reach {host_of(api_url)}: {exc}")]
     finally:
@@ -111,8 +114,8 @@ async def check_resend(settings: Settings, seconds: float) -> list[Finding]:
     if status == 401 and body.get("name") == "restricted_api_key":
         return [ok("resend", "sending-only key accepted")]
     if status >= 400:
-        detail = f"{body.get('name')}: {body.get('message')}" if body else "no detail"
-        return [fail("resend", f"RESEND_API_KEY: rejected (HTTP {status}, {detail})")]
+        detail = f"{body.get('name')}, {body.get('message')}" if body else "no detail"
+        return [fail("resend", refused(status, "RESEND_API_KEY", "RESEND_API_URL", detail))]
     domains = {d.get("name"): d.get("status") for d in body.get("data", []) if isinstance(d, dict)}
     findings = [ok("resend", f"full-access key accepted; domains: {', '.join(map(str, domains))}")]
     sender_domain = (settings.email_from or "").rpartition("@")[2].rstrip(">").lower()
@@ -138,7 +141,8 @@ async def check_brevo(settings: Settings, seconds: float) -> list[Finding]:
         except BrevoApiError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
             detail = body.get("message") or body.get("code") or "no detail"
-            return [fail("brevo", f"BREVO_API_KEY: rejected (HTTP {exc.status_code}: {detail})")]
+            status = exc.status_code or 502
+            return [fail("brevo", refused(status, "BREVO_API_KEY", "BREVO_API_URL", detail))]
         except httpx.HTTPError as exc:
             return [fail("brevo", f"BREVO_API_URL: cannot reach {host_of(api_url)}: {exc!r}")]
     return [ok("brevo", f"key accepted (account {account.email}, {account.company_name})")]

@@ -42,6 +42,14 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.rpartition("@")[2] or url
 
 
+def refused(status: int, key_setting: str, url_setting: str, detail: str) -> str:
+    """A provider's error answer, blaming the key, or the provider itself (busy or broken:
+    5xx, 429), which the URL setting names."""
+    if status >= 500 or status == 429:
+        return f"{url_setting}: the provider answered HTTP {status} ({detail})"
+    return f"{key_setting}: rejected (HTTP {status}: {detail})"
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """A provider check: NAME in the report; SETTING is blamed when it does not answer."""
