@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cli import link
+from cli import doctor, link
 from config import Settings, SettingsError, load_settings
 from config.logging import setup_logging
 
@@ -302,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
     from cli import slack as slack_cli  # `slack manifest`
 
     slack_cli.add_parser(sub)
+    doctor.add_parser(sub)
     return p
 
 
@@ -312,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         return fn(None, args)  # classify needs no settings or database
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
+    for warning in settings.config_warnings:
+        log.warning("%s", warning)
     return int(fn(settings, args) or 0)
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import (
     AnyHttpUrl,
     BeforeValidator,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -178,6 +183,18 @@ class Settings(BaseSettings):
     )
     live_session_cap: int = Field(3, ge=1, le=50, alias="SWITCHBOARD_LIVE_SESSION_CAP")
 
+    # What load_settings noticed but did not refuse (misspelled SWITCHBOARD_* names).
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def config_warnings(self) -> list[str]:
+        return list(self._warnings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("database_url")
     @classmethod
     def _database_url_supported(cls, value: str) -> str:
@@ -300,10 +317,34 @@ class Settings(BaseSettings):
         return values
 
 
+PREFIX = "SWITCHBOARD_"
+
+
+def unknown_setting_warnings(
+    sources: Mapping[str, Iterable[str]], ignore: Iterable[str] = ()
+) -> list[str]:
+    """A warning for each SWITCHBOARD_* name in SOURCES (where it was found -> names) that is
+    no setting, with the closest setting's name when one is close."""
+    known = [str(field.alias) for field in Settings.model_fields.values() if field.alias]
+    skip = {name.upper() for name in ignore}
+    warnings = []
+    for where, names in sources.items():
+        for name in sorted(set(names)):
+            upper = name.upper()
+            if not upper.startswith(PREFIX) or upper in known or upper in skip:
+                continue
+            close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"{name} in {where} is not a Switchboard setting{hint}; ignored")
+    return warnings
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment and `.env`; raise SettingsError naming bad variables."""
+    """Read settings from the environment and `.env`; raise SettingsError naming bad variables.
+
+    SWITCHBOARD_* names that are no setting are not refused: `config_warnings` names them."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
@@ -311,3 +352,12 @@ def load_settings(**overrides: object) -> Settings:
             name = str(loc[0]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from exc
+    env_files = overrides.get("_env_file", Settings.model_config.get("env_file"))
+    sources: dict[str, Iterable[str]] = {"the environment": os.environ}
+    for env_file in env_files if isinstance(env_files, list | tuple) else [env_files]:
+        if isinstance(env_file, str | os.PathLike):
+            sources[str(env_file)] = dotenv_values(env_file)
+    # LLM_FALLBACKS may name any variable as an endpoint's key: those are not misspellings.
+    key_names = [entry.split("|")[2] for entry in settings.llm_fallbacks if entry.count("|") == 2]
+    settings._warnings = unknown_setting_warnings(sources, ignore=key_names)
+    return settings

@@ -18,7 +18,8 @@ class BrevoSim(Simulator):
     """Accepts transactional sends like Brevo: 201 ``{"messageId": "<...@smtp-relay.mailin.fr>"}``.
     Needs the ``api-key`` header (401 ``unauthorized``); ``sender.email``, ``to`` and
     ``subject`` with ``htmlContent`` or ``textContent`` (400 ``missing_parameter``). A send
-    whose ``headers.IdempotencyKey`` was seen is answered with the first id, not sent again."""
+    whose ``headers.IdempotencyKey`` was seen is answered with the first id, not sent again.
+    ``GET /v3/account`` answers the account the key belongs to."""
 
     name: ClassVar[str] = "brevo"
 
@@ -39,6 +40,7 @@ class BrevoSim(Simulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v3/smtp/email", self._send)
+        router.add_get("/v3/account", self._account)
 
     def error_response(
         self,
@@ -57,6 +59,33 @@ class BrevoSim(Simulator):
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         message = error or ("Too many requests" if status == 429 else "Request failed")
         return web.json_response({"code": code, "message": message}, status=status, headers=headers)
+
+    async def _account(self, request: web.Request) -> web.StreamResponse:
+        if self.record_of(request).headers.get("api-key") != self.api_key:
+            return web.json_response(
+                {"code": "unauthorized", "message": "Key not found"}, status=401
+            )
+        return web.json_response(
+            {
+                "organization_id": "sim-organization",
+                "user_id": 1,
+                "enterprise": False,
+                "companyName": "Switchboard Sim",
+                "email": "owner@example.com",
+                "firstName": "Sim",
+                "lastName": "Owner",
+                "address": {"city": "Paris", "country": "France", "street": "", "zipCode": ""},
+                "plan": [{"type": "free", "credits": 300, "creditsType": "sendLimit"}],
+                "relay": {
+                    "enabled": True,
+                    "data": {
+                        "userName": "owner@example.com",
+                        "relay": "smtp-relay.brevo.com",
+                        "port": 587,
+                    },
+                },
+            }
+        )
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         record = self.record_of(request)

@@ -27,7 +27,8 @@ def silent_mp3(text: str) -> bytes:
 
 
 class ElevenLabsSim(Simulator):
-    """``POST /v1/text-to-speech/{voice_id}`` (and ``/stream``) → audio; ``GET /v1/voices``.
+    """``POST /v1/text-to-speech/{voice_id}`` (and ``/stream``) → audio; ``GET /v1/voices``
+    and ``GET /v1/voices/{voice_id}``.
 
     Needs the ``xi-api-key`` header (401 otherwise). Unknown voices answer 404
     ``voice_not_found``. Output: ``mp3_*`` → ``audio/mpeg`` silent frames, ``pcm_*`` → zero
@@ -80,6 +81,7 @@ class ElevenLabsSim(Simulator):
         router.add_post("/v1/text-to-speech/{voice_id}", self._tts)
         router.add_post("/v1/text-to-speech/{voice_id}/stream", self._tts)
         router.add_get("/v1/voices", self._voices)
+        router.add_get("/v1/voices/{voice_id}", self._voice)
 
     def error_response(
         self,
@@ -119,6 +121,14 @@ class ElevenLabsSim(Simulator):
         if (denied := self._denied(request)) is not None:
             return denied
         return web.json_response({"voices": list(self.voices.values())})
+
+    async def _voice(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        voice = self.voices.get(request.match_info["voice_id"])
+        if voice is None:
+            return _voice_not_found(request.match_info["voice_id"])
+        return web.json_response(voice)
 
     async def _tts(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._denied(request)) is not None:
@@ -169,6 +179,18 @@ class ElevenLabsSim(Simulator):
             await response.write(audio[start : start + _CHUNK])
         await response.write_eof()
         return response
+
+
+def _voice_not_found(voice_id: str) -> web.Response:
+    return web.json_response(
+        {
+            "detail": {
+                "status": "voice_not_found",
+                "message": f"A voice with the voice_id {voice_id} was not found.",
+            }
+        },
+        status=404,
+    )
 
 
 def _render(text: str, output_format: str) -> tuple[bytes, str]:

@@ -32,7 +32,8 @@ Responder = Callable[[Json], Reply | None]
 
 
 class OpenAISim(Simulator):
-    """``POST /v1/chat/completions`` and ``GET /v1/models``, scripted by the test.
+    """``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /v1/models/{model}``
+    (404 ``model_not_found`` for a model not in ``models``), scripted by the test.
 
     Replies come from the queue filled by ``reply_text`` / ``reply_tool_calls`` (first in,
     first out); when it is empty, from ``responder(request_json)`` if set and it returns a
@@ -100,6 +101,7 @@ class OpenAISim(Simulator):
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self._chat)
         router.add_get("/v1/models", self._models)
+        router.add_get("/v1/models/{model}", self._model)
 
     def error_response(
         self,
@@ -149,6 +151,23 @@ class OpenAISim(Simulator):
             for model in self.models
         ]
         return web.json_response({"object": "list", "data": data})
+
+    async def _model(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        model = request.match_info["model"]
+        if model not in self.models:
+            return web.json_response(
+                _error(
+                    f"The model `{model}` does not exist or you do not have access to it.",
+                    "invalid_request_error",
+                    "model_not_found",
+                ),
+                status=404,
+            )
+        return web.json_response(
+            {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "openai"}
+        )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._denied(request)) is not None:

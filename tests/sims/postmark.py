@@ -31,13 +31,17 @@ class PostmarkSim(Simulator):
     """Accepts single sends like Postmark: 200 with ``{To, SubmittedAt, MessageID, ErrorCode: 0,
     Message: "OK"}``. Needs ``X-Postmark-Server-Token`` (401, ErrorCode 10); From, To, and a
     TextBody or HtmlBody (422, ErrorCode 300 otherwise); an inactive recipient gets 422 with
-    ErrorCode 406 like Postmark's suppression list."""
+    ErrorCode 406 like Postmark's suppression list. ``GET /server`` answers the server's
+    configuration (``delivery_type``, ``inbound_hook_url``)."""
 
     name: ClassVar[str] = "postmark"
 
     def __init__(self, *, server_token: str = "pm-server-token-0000") -> None:
         self.server_token = server_token
         self.inactive: set[str] = set()
+        self.delivery_type = "Live"
+        """``GET /server``'s DeliveryType: Live, or Sandbox (nothing is delivered)."""
+        self.inbound_hook_url: str | None = None
         self.accepted: list[tuple[str, Email]] = []
         """(MessageID, email JSON) of every accepted send, in order."""
         super().__init__()
@@ -47,6 +51,7 @@ class PostmarkSim(Simulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/email", self._send)
+        router.add_get("/server", self._server)
 
     def error_response(
         self,
@@ -60,6 +65,36 @@ class PostmarkSim(Simulator):
         if status == 403:
             code, message = 412, error or "Your account is pending approval: you cannot send yet."
         return web.json_response({"ErrorCode": code, "Message": error or message}, status=status)
+
+    async def _server(self, request: web.Request) -> web.StreamResponse:
+        if self.record_of(request).headers.get("X-Postmark-Server-Token") != self.server_token:
+            return self.error_response(401)
+        return web.json_response(
+            {
+                "ID": 1,
+                "Name": "Switchboard Sim",
+                "ApiTokens": [self.server_token],
+                "Color": "Blue",
+                "SmtpApiActivated": True,
+                "RawEmailEnabled": False,
+                "DeliveryType": self.delivery_type,
+                "ServerLink": "https://account.postmarkapp.com/servers/1/streams",
+                "InboundAddress": "0123456789abcdef@inbound.postmarkapp.com",
+                "InboundHookUrl": self.inbound_hook_url,
+                "BounceHookUrl": None,
+                "OpenHookUrl": None,
+                "DeliveryHookUrl": None,
+                "PostFirstOpenOnly": False,
+                "InboundDomain": None,
+                "InboundHash": "0123456789abcdef",
+                "InboundSpamThreshold": 0,
+                "TrackOpens": False,
+                "TrackLinks": "None",
+                "IncludeBounceContentInHook": True,
+                "ClickHookUrl": None,
+                "EnableSmtpApiErrorHooks": False,
+            }
+        )
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         record = self.record_of(request)

@@ -26,7 +26,9 @@ class ResendSim(Simulator):
     """Accepts sends like Resend: 200 ``{"id": ...}``. Needs ``Authorization: Bearer <key>``;
     ``from``, ``to``, ``subject`` and ``html`` or ``text`` (422 ``validation_error``). A second
     request with the same ``Idempotency-Key`` and body gets the first one's id and sends
-    nothing; with another body, 409 ``invalid_idempotent_request``."""
+    nothing; with another body, 409 ``invalid_idempotent_request``. ``GET /domains`` lists
+    ``domains`` (403 ``invalid_api_key`` for a wrong key; 401 ``restricted_api_key`` when
+    ``sending_only``)."""
 
     name: ClassVar[str] = "resend"
 
@@ -35,6 +37,10 @@ class ResendSim(Simulator):
         self.accepted: list[tuple[str, Email]] = []
         """(id, email JSON) of every email actually sent, in order."""
         self._idempotent: dict[str, tuple[str, Email]] = {}
+        self.sending_only = False
+        """The key has "Sending access" only: ``GET /domains`` answers 401
+        ``restricted_api_key``, as Resend does."""
+        self.domains: list[str] = ["example.com"]
         super().__init__()
 
     def emails(self) -> list[Email]:
@@ -42,6 +48,7 @@ class ResendSim(Simulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/emails", self._send)
+        router.add_get("/domains", self._domains)
 
     def error_response(
         self,
@@ -51,13 +58,33 @@ class ResendSim(Simulator):
         retry_after: int | None = None,
         error: str | None = None,
     ) -> web.StreamResponse:
+        name = _NAMES.get(status, "application_error")
+        if status == 401 and error and "restricted" in error:
+            name = "restricted_api_key"
         body = {
             "statusCode": status,
-            "name": _NAMES.get(status, "application_error"),
+            "name": name,
             "message": error or ("Too many requests." if status == 429 else "Request failed."),
         }
         headers = {"retry-after": str(retry_after)} if retry_after is not None else None
         return web.json_response(body, status=status, headers=headers)
+
+    async def _domains(self, request: web.Request) -> web.StreamResponse:
+        if self.record_of(request).headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self.error_response(403, error="API key is invalid")
+        if self.sending_only:
+            return self.error_response(401, error="This API key is restricted to only send emails")
+        data = [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+                "name": name,
+                "status": "verified",
+                "created_at": "2024-01-01T00:00:00.000Z",
+                "region": "us-east-1",
+            }
+            for name in self.domains
+        ]
+        return web.json_response({"object": "list", "has_more": False, "data": data})
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         record = self.record_of(request)

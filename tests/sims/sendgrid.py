@@ -17,7 +17,8 @@ _HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 
 
 class SendGridSim(Simulator):
-    """Accepts mail like SendGrid: 202, empty body, ``X-Message-Id`` header.
+    """Accepts mail like SendGrid: 202, empty body, ``X-Message-Id`` header; ``GET /v3/scopes``
+    lists the key's permissions (``scopes``).
 
     Needs ``Authorization: Bearer <api_key>`` (401 otherwise) and a body with personalizations
     (each with a ``to``), ``from.email``, a subject and content (unless ``template_id``);
@@ -30,6 +31,8 @@ class SendGridSim(Simulator):
         self.api_key = api_key
         self.accepted: list[tuple[str, Mail]] = []
         """(X-Message-Id, mail JSON) of every accepted send, in order."""
+        self.scopes: list[str] = ["mail.send", "user.profile.read"]
+        """What ``GET /v3/scopes`` lists for the key (SendGrid's key permissions)."""
         super().__init__()
 
     @property
@@ -52,6 +55,7 @@ class SendGridSim(Simulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v3/mail/send", self._send)
+        router.add_get("/v3/scopes", self._scopes)
 
     def error_response(
         self,
@@ -80,6 +84,11 @@ class SendGridSim(Simulator):
         else:
             message = error or "bad request"
         return _errors([(message, None)], status, headers)
+
+    async def _scopes(self, request: web.Request) -> web.StreamResponse:
+        if self.record_of(request).headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self.error_response(401)
+        return web.json_response({"scopes": self.scopes})
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
         record = self.record_of(request)

@@ -195,6 +195,8 @@ class TelegramSim(Simulator):
         self.callback_answers: list[Params] = []
         self.chat_actions: list[Params] = []
         self.webhook: Params | None = None
+        self.webhook_error: str | None = None
+        """``getWebhookInfo``'s ``last_error_message`` (a failed delivery to the webhook)."""
         self.files: dict[str, Params] = {}
         """file_id -> {file_id, file_unique_id, file_path, data}."""
         self.received: dict[tuple[int | str, int], Params] = {}
@@ -674,7 +676,11 @@ class TelegramSim(Simulator):
             "url": (self.webhook or {}).get("url", ""),
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
-        }
+        } | (
+            {"last_error_date": int(time.time()), "last_error_message": self.webhook_error}
+            if self.webhook_error
+            else {}
+        )
 
     def _store_file(self, data: bytes, file_path: str) -> Params:
         n = next(self._file_seq)

@@ -74,7 +74,9 @@ class TwilioSim(Simulator):
     ``POST .../Messages.json`` (To, From, Body, MediaUrl, StatusCallback → message resource
     with sid ``SM...``/``MM...`` and status ``queued``), ``GET .../Messages/{sid}.json``,
     ``GET .../Messages.json`` (To/From filters, newest first, PageSize/Page paging),
-    ``POST .../Calls.json``, ``GET``/``POST .../Calls/{sid}.json``. HTTP Basic auth must be
+    ``POST .../Calls.json``, ``GET``/``POST .../Calls/{sid}.json``, ``GET .../{sid}.json`` (the
+    account, its ``status`` from ``account_status``) and ``GET .../IncomingPhoneNumbers.json``
+    (``phone_numbers``, filtered by ``PhoneNumber``). HTTP Basic auth must be
     account sid + auth token; errors use Twilio's ``{code, message, more_info, status}`` body.
     ``enforce_limits=True``: message creates over 1 per second to one recipient or 25 per
     second from one sender are refused with 429 (error 20429) and Retry-After. (Twilio queues
@@ -101,6 +103,10 @@ class TwilioSim(Simulator):
         """(url, params, HTTP status) of every status callback the simulator delivered."""
         self._seq = itertools.count(1)
         self._refusals: list[tuple[int, int, str]] = []
+        self.account_status = "active"
+        """What ``GET .../Accounts/{sid}.json`` answers as ``status`` (suspended, closed)."""
+        self.phone_numbers: list[str] = []
+        """E.164 numbers listed by ``GET .../IncomingPhoneNumbers.json``."""
         super().__init__(enforce_limits=enforce_limits)
 
     # ------------------------------------------------------------------ inspection
@@ -186,6 +192,8 @@ class TwilioSim(Simulator):
         router.add_post(f"{base}/Calls.json", self._create_call)
         router.add_get(f"{base}/Calls/{{sid}}.json", self._fetch_call)
         router.add_post(f"{base}/Calls/{{sid}}.json", self._update_call)
+        router.add_get(f"/{API_VERSION}/Accounts/{{account_sid}}.json", self._fetch_account)
+        router.add_get(f"{base}/IncomingPhoneNumbers.json", self._list_numbers)
 
     def limits(self, record: Recorded) -> list[Limit]:
         if record.method != "POST" or not record.path.endswith("/Messages.json"):
@@ -317,6 +325,58 @@ class TwilioSim(Simulator):
                 "first_page_uri": uri(0),
                 "next_page_uri": uri(page + 1) if more else None,
                 "previous_page_uri": uri(page - 1) if page else None,
+            }
+        )
+
+    async def _fetch_account(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._authorized(request)) is not None:
+            return denied
+        now = _rfc2822(datetime.now(UTC))
+        # Twilio's account resource carries the auth token itself, as here.
+        return web.json_response(
+            {
+                "sid": self.account_sid,
+                "owner_account_sid": self.account_sid,
+                "friendly_name": "Switchboard Sim",
+                "status": self.account_status,
+                "type": "Full",
+                "auth_token": self.auth_token,
+                "date_created": now,
+                "date_updated": now,
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}.json",
+                "subresource_uris": {},
+            }
+        )
+
+    async def _list_numbers(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._authorized(request)) is not None:
+            return denied
+        wanted = request.query.get("PhoneNumber")
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers"
+        found = [
+            {
+                "sid": f"PN{n:032d}",
+                "account_sid": self.account_sid,
+                "phone_number": number,
+                "friendly_name": number,
+                "capabilities": {"sms": True, "mms": True, "voice": True, "fax": False},
+                "uri": f"{base}/PN{n:032d}.json",
+            }
+            for n, number in enumerate(self.phone_numbers, start=1)
+            if wanted is None or number == wanted
+        ]
+        uri = f"{base}.json?{urlencode(request.query)}"
+        return web.json_response(
+            {
+                "incoming_phone_numbers": found,
+                "page": 0,
+                "page_size": 50,
+                "start": 0,
+                "end": max(0, len(found) - 1),
+                "uri": uri,
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "previous_page_uri": None,
             }
         )
 
