@@ -13,7 +13,7 @@ from channels.base import Channel
 from channels.email.imap import ImapPoller
 from channels.errors import ChannelRejected
 from config import Settings
-from config.logging import TASK_ID
+from config.logging import REQUEST_ID, TASK_ID
 from config.metrics import Metrics
 from core.live.sessions import LivePolicy
 from core.processing.pipeline import PipelineWorker
@@ -70,8 +70,11 @@ class Gateway:
         except JournalClosed as exc:
             raise ChannelRejected(503, str(exc), {"Retry-After": "1"}) from exc
         self.count_task(task.channel, created=accepted.created)
-        # The rest of this request (its access log line included) names the task.
-        TASK_ID.set(accepted.task_id)
+        if REQUEST_ID.get() is not None:
+            # The rest of this request (its access log line included) names the task; the
+            # access middleware unsets it after. Never outside a request: a polling loop
+            # (Telegram, IMAP) would name the task on every later line.
+            TASK_ID.set(accepted.task_id)
         return accepted
 
     def count_task(self, channel: str, *, created: bool) -> None:

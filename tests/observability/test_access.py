@@ -9,13 +9,15 @@ from datetime import datetime
 
 import pytest
 
-from config.logging import ContextFields
+from api.state import GATEWAY
+from config.logging import TASK_ID, ContextFields
 from core.team.identity import Principal
 from models.classification import Classification
 from storage.db import Database
 from tests.api import Client, ClientFactory
 from tests.factories import make_tenant
 from tests.helpers import wait_until
+from tests.pipeline.test_pipeline import web_task
 
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -130,3 +132,16 @@ async def test_request_and_worker_lines_name_the_task(
     await client.get("/healthz")
     last = _access_lines(logs)[-1]
     assert getattr(last, "task_id", None) is None
+
+
+async def test_an_ingest_outside_a_request_names_no_later_line(
+    make_client: ClientFactory, db: Database
+) -> None:
+    # A polling loop (Telegram, IMAP) ingests outside any request: the task it committed must
+    # not stick to the loop's later lines.
+    tenant = await make_tenant(db)
+    client: Client = await make_client(build={"run_workers": False})
+    gateway = client.app[GATEWAY]
+    accepted = await gateway.ingest(web_task(tenant.workspace_id, tenant.member_id))
+    assert accepted.created
+    assert TASK_ID.get() is None
