@@ -38,7 +38,8 @@ class Metrics:
         )
         self.webhook_rejections = Counter(
             "switchboard_webhook_rejections",
-            "Webhooks refused for a missing or wrong signature or credentials, by channel",
+            "Webhooks refused for a missing or wrong signature or credentials, by channel "
+            '("api": a wrong API key sent to /api/)',
             ["channel"],
             registry=r,
         )

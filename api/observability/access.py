@@ -26,6 +26,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 REJECTIONS = web.AppKey("webhook_rejections", RejectionLog)
+# Under it, a 401 to a request that sent credentials is a refused API key (admin API, web
+# channel): warned about like a forged webhook, as channel "api". No credentials is no attack.
+API_PREFIX = "/api/"
 # Status logged for a request whose client went away before it was answered (nginx's code).
 CLIENT_CLOSED = 499
 
@@ -70,6 +73,8 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         if gateway is not None:
             gateway.metrics.http_requests.labels(route, str(status)).inc()
             gateway.metrics.http_seconds.labels(route, request.method).observe(elapsed)
+        if status == 401 and route.startswith(API_PREFIX) and "Authorization" in request.headers:
+            _note(request, "api", route, "the API key is invalid, revoked or malformed")
         log.info(
             "%s %s %s %.1fms",
             request.method,
@@ -98,12 +103,16 @@ async def echo_request_id(request: web.Request, response: web.StreamResponse) ->
 
 def note_rejection(request: web.Request, channel: str, exc: SignatureRejected) -> None:
     """Count a webhook refused for its signature and log it (rate-limited per channel)."""
+    _note(request, channel, route_of(request), exc.message)
+
+
+def _note(request: web.Request, channel: str, route: str, reason: str) -> None:
     gateway = request.app.get(GATEWAY)
     if gateway is not None:
         gateway.metrics.webhook_rejections.labels(channel).inc()
     rejections = request.app.get(REJECTIONS)
     if rejections is not None:
-        rejections.rejected(channel, route_of(request), exc.message, request.remote)
+        rejections.rejected(channel, route, reason, request.remote)
 
 
 def setup(app: web.Application) -> None:

@@ -88,3 +88,20 @@ async def test_a_forged_webhook_is_warned_about_once_and_counted(
 
     metrics = await (await client.get("/metrics")).text()
     assert 'switchboard_webhook_rejections_total{channel="voice"} 3.0' in metrics
+
+
+async def test_a_wrong_api_key_is_warned_about_but_a_missing_one_is_not(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    client: Client = await make_client()
+    wrong = "sk-wrong-key-0123456789abcdef"
+    assert (await client.get("/api/v1/workspaces")).status == 401
+    response = await client.get("/api/v1/workspaces", headers={"Authorization": f"Bearer {wrong}"})
+    assert response.status == 401
+    (warning,) = [r for r in caplog.records if r.name == "switchboard.webhooks"]
+    assert warning.channel == "api"  # type: ignore[attr-defined]
+    assert warning.route == "/api/v1/workspaces"  # type: ignore[attr-defined]
+    assert all(wrong not in str(r.__dict__) for r in caplog.records)
+    metrics = await (await client.get("/metrics")).text()
+    assert 'switchboard_webhook_rejections_total{channel="api"} 1.0' in metrics
