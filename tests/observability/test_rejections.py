@@ -12,6 +12,8 @@ from api.observability.rejections import RejectionLog
 from channels.voice.elevenlabs import sign
 from storage.db import Database
 from tests.api import Client, ClientFactory
+from tests.channels.email_helpers import email_settings
+from tests.channels.email_payloads import INBOUND_PASSWORD, basic_auth
 from tests.factories import make_tenant
 
 SECRET = "whsec-elevenlabs-0123456789"
@@ -105,3 +107,26 @@ async def test_a_wrong_api_key_is_warned_about_but_a_missing_one_is_not(
     assert all(wrong not in str(r.__dict__) for r in caplog.records)
     metrics = await (await client.get("/metrics")).text()
     assert 'switchboard_webhook_rejections_total{channel="api"} 1.0' in metrics
+
+
+async def test_wrong_email_credentials_are_warned_about_also_before_the_body(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    client: Client = await make_client(**email_settings())
+    wrong_password = "not-the-password-987654"
+    headers = {**basic_auth(password=wrong_password), "Content-Type": "multipart/form-data"}
+    # Refused by the Expect: 100-continue check (no middleware runs), then on a plain post.
+    early = await client.post("/email/inbound", data=b"x" * 10, headers=headers, expect100=True)
+    late = await client.post("/email/inbound/postmark", data=b"{}", headers=headers)
+    assert early.status == late.status == 401
+    (warning,) = [r for r in caplog.records if r.name == "switchboard.webhooks"]
+    assert warning.channel == "email"  # type: ignore[attr-defined]
+    assert warning.route == "/email/inbound"  # type: ignore[attr-defined]
+    assert warning.reason == "HTTP Basic credentials are missing or wrong"  # type: ignore[attr-defined]
+    assert all(
+        wrong_password not in str(r.__dict__) and INBOUND_PASSWORD not in str(r.__dict__)
+        for r in caplog.records
+    )
+    metrics = await (await client.get("/metrics")).text()
+    assert 'switchboard_webhook_rejections_total{channel="email"} 2.0' in metrics
