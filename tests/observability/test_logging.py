@@ -72,3 +72,10 @@ def test_an_explicit_task_id_wins_over_the_context(stream: io.StringIO) -> None:
     with task_context("from-context"):
         log.info("explicit", extra={"task_id": "given"})
     assert json.loads(stream.getvalue())["task_id"] == "given"
+
+
+def test_aiohttps_own_access_log_with_raw_paths_stays_silent(stream: io.StringIO) -> None:
+    # It would print sign-in and media tokens; the gateway's own access log names routes.
+    _configure(stream, "text")
+    assert not logging.getLogger("aiohttp.access").isEnabledFor(logging.INFO)
+    assert logging.getLogger("switchboard.access").isEnabledFor(logging.INFO)
