@@ -17,10 +17,13 @@ from api.admin import routes as admin_routes
 from api.console import routes as console_routes
 from api.console.session import console_middleware
 from api.http import Handler, error_middleware, error_response
+from api.observability import access
+from api.observability.access import observe_requests
+from api.observability.gauges import GatewayGauges
 from api.state import GATEWAY, Gateway
 from channels.base import ExpectHandler, WebhookHandler
 from channels.email.imap import ImapConfig, ImapPoller
-from channels.errors import ChannelRejected
+from channels.errors import ChannelRejected, SignatureRejected
 from channels.registry import SPECS, create_channels
 from channels.slack.channel import SlackChannel
 from channels.slack.directory import directory_of
@@ -73,18 +76,6 @@ def default_senders(settings: Settings) -> dict[str, Sender]:
     return senders
 
 
-@web.middleware
-async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts answers by route template (not raw path, which would explode the label set)."""
-    response = await handler(request)
-    gateway = request.app.get(GATEWAY)
-    if gateway is not None:
-        info = request.match_info.route.resource
-        route = info.canonical if info is not None else "unmatched"
-        gateway.metrics.http_requests.labels(route, str(response.status)).inc()
-    return response
-
-
 def build_app(
     settings: Settings,
     *,
@@ -97,8 +88,9 @@ def build_app(
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[count_requests, error_middleware, console_middleware],
+        middlewares=[observe_requests, error_middleware, console_middleware],
     )
+    access.setup(app)
     health.setup(app)
     admin_routes.setup(app)
     console_routes.setup(app)
@@ -137,20 +129,26 @@ def setup_channel_routes(app: web.Application) -> None:
             app.router.add_route(
                 route.method,
                 route.path,
-                _with_context(route.handler),
-                expect_handler=_expect_with_context(route.expect) if route.expect else None,
+                _with_context(route.handler, spec.name),
+                expect_handler=(
+                    _expect_with_context(route.expect, spec.name) if route.expect else None
+                ),
             )
 
 
-def _with_context(handler: WebhookHandler) -> Handler:
+def _with_context(handler: WebhookHandler, channel: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await handler(request, request.app[GATEWAY])
+        try:
+            return await handler(request, request.app[GATEWAY])
+        except SignatureRejected as exc:
+            access.note_rejection(request, channel, exc)
+            raise
 
     return handle
 
 
 def _expect_with_context(
-    expect: ExpectHandler,
+    expect: ExpectHandler, channel: str
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse | None]]:
     """An `Expect: 100-continue` handler: aiohttp answers with what it returns before any
     middleware runs, so a refusal is rendered here."""
@@ -159,6 +157,8 @@ def _expect_with_context(
         try:
             return await expect(request, request.app[GATEWAY])
         except ChannelRejected as exc:
+            if isinstance(exc, SignatureRejected):
+                access.note_rejection(request, channel, exc)
             return error_response(exc.status, exc.message, **exc.headers)
 
     return handle
@@ -210,6 +210,12 @@ async def _start(
         ),
         live=LivePolicy.from_settings(settings),
     )
+    gateway.gauges = GatewayGauges(
+        db,
+        lambda: gateway.scheduler is not None and gateway.scheduler.is_leader,
+        ttl=settings.metrics_cache_seconds,
+    )
+    metrics.registry.register(gateway.gauges)
     all_senders = default_senders(settings)
     try:
         for channel in create_channels(settings):

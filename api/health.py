@@ -32,6 +32,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
+    if gateway.gauges is not None:
+        await gateway.gauges.refresh()
     return web.Response(
         body=gateway.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

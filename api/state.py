@@ -8,10 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from api.observability.gauges import GatewayGauges
 from channels.base import Channel
 from channels.email.imap import ImapPoller
 from channels.errors import ChannelRejected
 from config import Settings
+from config.logging import REQUEST_ID, TASK_ID
 from config.metrics import Metrics
 from core.live.sessions import LivePolicy
 from core.processing.pipeline import PipelineWorker
@@ -53,6 +55,8 @@ class Gateway:
     # The LLM endpoints the classifier uses (None: offline); the AI Inbox refines replies with it.
     llm: Any = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The queue and leadership gauges `/metrics` refreshes before rendering.
+    gauges: GatewayGauges | None = None
     # (member ref, workspace scope) -> (member id, workspace id), for the web channel's ingest.
     members: TTLCache = field(default_factory=TTLCache)
     # Offer times, the presence timeout and the session cap of live operators.
@@ -66,6 +70,11 @@ class Gateway:
         except JournalClosed as exc:
             raise ChannelRejected(503, str(exc), {"Retry-After": "1"}) from exc
         self.count_task(task.channel, created=accepted.created)
+        if REQUEST_ID.get() is not None:
+            # The rest of this request (its access log line included) names the task; the
+            # access middleware unsets it after. Never outside a request: a polling loop
+            # (Telegram, IMAP) would name the task on every later line.
+            TASK_ID.set(accepted.task_id)
         return accepted
 
     def count_task(self, channel: str, *, created: bool) -> None:

@@ -18,6 +18,12 @@ class ChannelRejected(Exception):
         self.headers: dict[str, str] = dict(headers or {})
 
 
+class SignatureRejected(ChannelRejected):
+    """A webhook refused because its signature, secret header or credentials are missing or
+    wrong. The gateway logs each as a warning (rate-limited per channel), so MESSAGE must
+    say what is wrong without quoting the secret or the signature it was given."""
+
+
 def validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():

@@ -39,7 +39,7 @@ from channels.base import (
     from_aiohttp,
     missing_settings,
 )
-from channels.errors import ChannelRejected
+from channels.errors import ChannelRejected, SignatureRejected
 from delivery.errors import (
     BadRequest,
     DeliveryError,
@@ -154,12 +154,12 @@ async def verified_params(
     try:
         params = verifier.verify(await from_aiohttp(request))
     except SignatureError as exc:
-        raise ChannelRejected(403, str(exc)) from exc
+        raise SignatureRejected(403, str(exc)) from exc
     except MalformedWebhook as exc:
         raise ChannelRejected(400, str(exc)) from exc
     account = params.get("AccountSid")
     if account is not None and account != account_sid:
-        raise ChannelRejected(403, "AccountSid is not this gateway's Twilio account")
+        raise SignatureRejected(403, "AccountSid is not this gateway's Twilio account")
     return params
 
 

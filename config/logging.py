@@ -1,14 +1,83 @@
-"""Structured logs: JSON lines when not on a terminal, with configured secrets redacted."""
+"""Structured logs: JSON lines when not on a terminal, ISO 8601 UTC timestamps, the task and
+request a line is about, and configured secrets redacted."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter
 
 REDACTED = "[redacted]"
+
+# The task the current asyncio task works on (a worker processing it, a request that committed
+# it) and the HTTP request it serves; `ContextFields` copies them onto every record.
+TASK_ID: ContextVar[str | None] = ContextVar("switchboard_task_id", default=None)
+REQUEST_ID: ContextVar[str | None] = ContextVar("switchboard_request_id", default=None)
+
+
+@contextlib.contextmanager
+def task_context(task_id: str | None) -> Iterator[None]:
+    """Every line logged inside the block (by this asyncio task) names TASK_ID."""
+    token = TASK_ID.set(task_id)
+    try:
+        yield
+    finally:
+        TASK_ID.reset(token)
+
+
+def iso_utc(created: float) -> str:
+    """A record's time as ISO 8601 in UTC with milliseconds: 2026-12-06T08:00:25.123Z."""
+    stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class ContextFields(logging.Filter):
+    """Adds `task_id` and `request_id` from the context to a record (when set and not given
+    explicitly as `extra`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in (("task_id", TASK_ID), ("request_id", REQUEST_ID)):
+            value = var.get()
+            if value is not None and getattr(record, name, None) is None:
+                setattr(record, name, value)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`TIME LEVEL logger: message [task=... request=...]`, TIME in ISO 8601 UTC."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_utc(record.created)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        tags = [
+            f"{label}={value}"
+            for label, value in (
+                ("task", getattr(record, "task_id", None)),
+                ("request", getattr(record, "request_id", None)),
+            )
+            if value
+        ]
+        if not tags:
+            return text
+        first, newline, rest = text.partition("\n")  # after the message, before a traceback
+        return f"{first} [{' '.join(tags)}]{newline}{rest}"
+
+
+class UtcJsonFormatter(JsonFormatter):
+    """python-json-logger's JSON lines, `time` in ISO 8601 UTC."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_utc(record.created)
 
 
 class RedactSecrets(logging.Filter):
@@ -41,24 +110,27 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def formatter_for(fmt: str) -> logging.Formatter:
+    """The formatter LOG_FORMAT names ("auto": JSON unless standard error is a terminal)."""
+    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
+        return UtcJsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    return TextFormatter()
+
+
 def setup_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once, at start-up."""
-    as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
-    if as_json:
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(formatter_for(fmt))
+    handler.addFilter(ContextFields())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Access logs at INFO drown everything else; SQL only on demand.
+    # aiohttp's own access log shows raw paths (sign-in tokens, media tokens): the gateway
+    # writes its own (`switchboard.access`, route templates only).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 
 class Metrics:
@@ -11,8 +20,28 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # The process's CPU, memory and file descriptors, the interpreter's version and its
+        # garbage collector: the library's standard collectors, on this registry (it puts
+        # them on its global one, which the gateway does not expose).
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.http_requests = Counter(
             "switchboard_http_requests", "HTTP requests answered", ["route", "status"], registry=r
+        )
+        self.http_seconds = Histogram(
+            "switchboard_http_request_seconds",
+            "Time to answer an HTTP request, by route template and method",
+            ["route", "method"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.webhook_rejections = Counter(
+            "switchboard_webhook_rejections",
+            "Webhooks refused for a missing or wrong signature or credentials, by channel "
+            '("api": a wrong API key sent to /api/)',
+            ["channel"],
+            registry=r,
         )
         self.tasks_ingested = Counter(
             "switchboard_tasks_ingested", "Tasks committed to the journal", ["channel"], registry=r

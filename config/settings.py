@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     auto_migrate: bool | None = Field(None, alias="SWITCHBOARD_AUTO_MIGRATE")
     shutdown_grace: float = Field(10.0, ge=0, alias="SWITCHBOARD_SHUTDOWN_GRACE")
     poll_interval: float = Field(0.5, gt=0, le=60, alias="SWITCHBOARD_POLL_INTERVAL")
+    # `/metrics` counts the queues (tasks, outbox) at most once per this many seconds.
+    metrics_cache_seconds: float = Field(
+        5.0, ge=0, le=300, alias="SWITCHBOARD_METRICS_CACHE_SECONDS"
+    )
     # Scheduler: whether this node may run it (one node does, chosen by an advisory lock on
     # PostgreSQL); how late a missed briefing may still go out; how often schedule changes
     # are polled and a follower tries to take over.

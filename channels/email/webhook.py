@@ -34,7 +34,7 @@ from channels.email import store
 from channels.email.channel import NAME, EmailChannel
 from channels.email.inbound import InboundEmail, MalformedEmail, parse_form, parse_inbound
 from channels.email.postmark_inbound import parse_postmark
-from channels.errors import ChannelRejected
+from channels.errors import ChannelRejected, SignatureRejected
 from core.assists import email_records, matching, replies
 from core.assists.csat import Links
 from models.email_threads import assist_number, tokens_in
@@ -78,7 +78,7 @@ def _admitted(
     if missing is not None:
         raise ChannelRejected(404, f"inbound email is off: {missing} is not set")
     if not channel.check_auth(request.headers.get("Authorization")):
-        raise ChannelRejected(
+        raise SignatureRejected(
             401, "HTTP Basic credentials are missing or wrong", {"WWW-Authenticate": REALM}
         )
     declared = request.content_length

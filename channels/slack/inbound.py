@@ -22,7 +22,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.base import InboundRequest
-from channels.errors import ChannelRejected, validation_message
+from channels.errors import ChannelRejected, SignatureRejected, validation_message
 from channels.slack.blocks import (
     APPROVE_ACTION,
     LIVE_ACCEPT_ACTION,
@@ -61,18 +61,20 @@ def verify(inbound: InboundRequest, verifier: SignatureVerifier) -> None:
     timestamp = inbound.headers.get("X-Slack-Request-Timestamp")
     signature = inbound.headers.get("X-Slack-Signature")
     if not timestamp or not signature:
-        raise ChannelRejected(401, "X-Slack-Signature and X-Slack-Request-Timestamp are required")
+        raise SignatureRejected(401, "X-Slack-Signature and X-Slack-Request-Timestamp are required")
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        raise ChannelRejected(401, "X-Slack-Request-Timestamp must be a Unix time in seconds")
+        raise SignatureRejected(401, "X-Slack-Request-Timestamp must be a Unix time in seconds")
     if abs(verifier.clock.now() - int(timestamp)) > MAX_CLOCK_SKEW:
-        raise ChannelRejected(401, "stale request: X-Slack-Request-Timestamp is over 5 minutes off")
+        raise SignatureRejected(
+            401, "stale request: X-Slack-Request-Timestamp is over 5 minutes off"
+        )
     try:
         body = inbound.body.decode("utf-8")
     except UnicodeDecodeError:
         body = None  # Slack signs UTF-8 text; these bytes cannot be what it signed
     # compare_digest refuses non-ASCII strings: such a header cannot match anyway.
     if body is None or not signature.isascii() or not verifier.is_valid(body, timestamp, signature):
-        raise ChannelRejected(401, "X-Slack-Signature does not match the request body")
+        raise SignatureRejected(401, "X-Slack-Signature does not match the request body")
 
 
 # --------------------------------------------------------------------------- payload models

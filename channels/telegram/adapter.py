@@ -14,7 +14,7 @@ from telegram import Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 
 from channels.base import ChannelContext, InboundRequest
-from channels.errors import ChannelRejected
+from channels.errors import ChannelRejected, SignatureRejected
 from channels.telegram.inbound import (
     ALLOWED_UPDATES,
     SECRET_HEADER,
@@ -227,7 +227,7 @@ class TelegramChannel:
         if given is None or not hmac.compare_digest(
             given.encode("utf-8", "surrogateescape"), self._secret
         ):
-            raise ChannelRejected(401, f"missing or wrong {SECRET_HEADER} header")
+            raise SignatureRejected(401, f"missing or wrong {SECRET_HEADER} header")
         try:
             update = decode_update(request.body, self.bot)
         except UnusableUpdate as exc:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from channels.base import ChannelContext, InboundRequest, from_aiohttp
-from channels.errors import ChannelRejected
+from channels.errors import ChannelRejected, SignatureRejected
 from channels.telephony import aircall, dialpad, quo, ringcentral, twilio, vonage
 from channels.telephony.base import Inbound, Line, MalformedEvent, SignatureError
 from core.integrations.accounts import credentials_of
@@ -77,7 +77,7 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
     try:
         heard = reader(inbound, line)
     except SignatureError as exc:
-        raise ChannelRejected(403, f"not signed by {provider} for this line: {exc}") from exc
+        raise SignatureRejected(403, f"not signed by {provider} for this line: {exc}") from exc
     except MalformedEvent as exc:
         raise ChannelRejected(400, str(exc)) from exc
     if not account.enabled:

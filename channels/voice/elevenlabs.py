@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.base import ChannelContext
-from channels.errors import ChannelRejected
+from channels.errors import ChannelRejected, SignatureRejected
 from channels.twilio_common import E164, MalformedWebhook
 from channels.voice import store
 from channels.voice.channel import VoiceChannel
@@ -223,7 +223,7 @@ async def elevenlabs_webhook(request: web.Request, context: ChannelContext) -> w
             body, request.headers.get(SIGNATURE_HEADER)
         )
     except SignatureError as exc:
-        raise ChannelRejected(401, str(exc)) from exc
+        raise SignatureRejected(401, str(exc)) from exc
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:

@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.logging import task_context
 from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
 from core.assists.csat import Links
@@ -432,6 +433,10 @@ class PipelineWorker:
         return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:
+        with task_context(row.id):  # every line logged while processing it names the task
+            await self._handle_task(row, token)
+
+    async def _handle_task(self, row: Any, token: str) -> None:
         started = time.perf_counter()
         self._metrics.workers_busy.inc()
         try:

@@ -30,6 +30,8 @@ class ClaimedReply:
     seq: int = 0
     # The part at parts_sent may already be at the provider (see OutboxRow.in_doubt).
     in_doubt: bool = False
+    # The task whose reply this is (None for replies no task wrote), named on its log lines.
+    task_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ async def claim_due(
             OUTBOX.c.created_at,
             OUTBOX.c.seq,
             OUTBOX.c.in_doubt,
+            OUTBOX.c.task_id,
         )
     )
     async with db.session() as session:
@@ -108,6 +111,7 @@ async def claim_due(
             created_at=row.created_at,
             seq=row.seq,
             in_doubt=bool(row.in_doubt),
+            task_id=row.task_id,
         )
         for row in rows
     ]

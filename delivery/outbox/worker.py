@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import itemgetter
 
+from config.logging import task_context
 from config.metrics import Metrics
 from delivery.errors import DeliveryError, PermanentError, Rerouted
 from delivery.outbox import claims
@@ -359,6 +360,10 @@ class OutboxWorker:
     async def _call(self, job: Job, permit: Permit) -> None:
         """Make the job's next call and record its outcome; the job leaves memory unless it
         has more calls to make."""
+        with task_context(job.reply.task_id):  # its log lines name the task it answers
+            await self._call_once(job, permit)
+
+    async def _call_once(self, job: Job, permit: Permit) -> None:
         reply = job.reply
         done = True
         try:

@@ -1,0 +1,1 @@
+"""Observability: logs, request ids, signature warnings, /metrics, the ops/ files."""
