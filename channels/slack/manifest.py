@@ -28,16 +28,19 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.open": ("im:write",),
     "conversations.history": HISTORY_SCOPES,
     "conversations.replies": HISTORY_SCOPES,
-    # A user's email in users.info needs users:read.email as well.
-    "users.info": ("users:read",),
+    # A user's email in users.info (linking by verified email) needs users:read.email too.
+    "users.info": ("users:read", "users:read.email"),
     "users.lookupByEmail": ("users:read.email",),
 }
 # The slack_sdk client methods that make several Web API calls.
 SDK_COMPOSITES: dict[str, tuple[str, ...]] = {
     "files_upload_v2": ("files.getUploadURLExternal", "files.completeUploadExternal"),
 }
-# What channels.slack.sender calls (tests scan the code for every client call and compare).
+# What the gateway calls: channels.slack.sender, channels.slack.directory for linking a Slack
+# user by their confirmed email, and the doctor's auth.test (tests scan the code for every
+# client call and compare).
 METHODS_CALLED: tuple[str, ...] = (
+    "auth.test",
     "chat.postMessage",
     "chat.update",
     "files.getUploadURLExternal",
@@ -45,6 +48,7 @@ METHODS_CALLED: tuple[str, ...] = (
     "conversations.open",
     "conversations.history",
     "conversations.replies",
+    "users.info",
 )
 
 # Events API events the listeners act on (channels.slack.inbound), and the scope each needs:
