@@ -59,8 +59,27 @@ def _expiry(answer: object) -> str:
         raise LineSetupError("RingCentral did not say when the subscription expires") from exc
 
 
+async def _remove_stale(http: aiohttp.ClientSession, setup: Setup, token: str) -> None:
+    """Delete subscriptions an earlier attempt for this line left at its address
+    (`GET /restapi/v1.0/subscription` lists them all: RingCentral does not page it)."""
+    base = f"{setup.api(API)}/restapi/v1.0/subscription"
+    answer = await call(http, "GET", base, title=TITLE, headers=_bearer(token))
+    records = answer.get("records") if isinstance(answer, dict) else None
+    for record in records if isinstance(records, list) else []:
+        delivery = record.get("deliveryMode") if isinstance(record, dict) else None
+        if (
+            isinstance(delivery, dict)
+            and delivery.get("address") == setup.webhook_url
+            and record.get("id")
+        ):
+            await call(
+                http, "DELETE", f"{base}/{record['id']}", title=TITLE, headers=_bearer(token)
+            )
+
+
 async def connect(http: aiohttp.ClientSession, setup: Setup) -> str | None:
     token = await _token(http, setup)
+    await _remove_stale(http, setup, token)
     verification = secrets.token_urlsafe(24)
     extension = setup.credentials.get("extension_id") or "~"
     answer = await call(
