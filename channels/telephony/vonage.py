@@ -35,7 +35,7 @@ from core.integrations.lines.common import Pending
 from core.integrations.voicemail import LineVoicemail
 
 RECORD_SECONDS = 180
-LANGUAGE = "en-US"  # the transcript's language unless the line names another
+LANGUAGE = "en-US"  # the language Vonage transcribes the message in
 
 
 def sign(body: bytes, secret: str, *, application_id: str, iat: int) -> str:
@@ -65,7 +65,9 @@ def verify(request: InboundRequest, line: Line) -> None:
     except jwt.PyJWTError as exc:
         raise SignatureError(f"the JWT is not signed with this line's secret: {exc}") from exc
     digest = claims.get("payload_hash")
-    if request.body and not (
+    # A JWT that hashes a body vouches for that body only (an empty one included): one
+    # taken from another request never carries a different, or no, body.
+    if (digest is not None or request.body) and not (
         isinstance(digest, str)
         and hmac.compare_digest(digest, hashlib.sha256(request.body).hexdigest())
     ):
@@ -111,7 +113,7 @@ def answer(line: Line, call: dict[str, Any]) -> list[dict[str, Any]]:
             "transcription": {
                 "eventUrl": [event_url],
                 "eventMethod": "POST",
-                "language": line.credentials.get("language") or LANGUAGE,
+                "language": LANGUAGE,
             },
             "endOnSilence": 3,
             "endOnKey": "#",

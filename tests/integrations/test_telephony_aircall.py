@@ -5,6 +5,9 @@ left to its own line. Removing the line deletes the webhook."""
 
 from __future__ import annotations
 
+import pytest
+
+from core.integrations.lines import common
 from tests.integrations.telephony_helpers import (
     ClientFactory,
     assists_of,
@@ -214,5 +217,32 @@ async def test_aircall_throttled_transcript_is_asked_again_not_lost(
         assert await assists_of(line) == []
         # Delivered again once Aircall answers: the transcript arrives.
         assert (await line.client.post(line.path, json=ready)).status == 200
+        [assist] = await assists_of(line)
+        assert assist.transcript[0]["text"] == " ".join(VOICEMAIL_SAID)
+
+
+async def test_aircall_short_throttle_on_a_transcript_is_waited_out(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    monkeypatch.setattr(common, "sleep", sleep)
+    async with AircallSim() as sim:
+        client = await gateway_client(make_client)
+        line = await connect_line(client, "aircall", creds(sim), label="Acme Support")
+        sim.add_call(
+            call_id=817,
+            caller=CALLER,
+            line_number="+15550104040",
+            voicemail=VOICEMAIL,
+            transcript=VOICEMAIL_SAID,
+        )
+        sim.throttle(retry_after=2, times=1, path="/v1/calls/817/transcription")
+        ready = transcription_created(token=sim.token_of(line.url), call_id=817)
+        assert (await line.client.post(line.path, json=ready)).status == 200
+        assert waited == [2]
         [assist] = await assists_of(line)
         assert assist.transcript[0]["text"] == " ".join(VOICEMAIL_SAID)

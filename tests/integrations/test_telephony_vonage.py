@@ -247,3 +247,18 @@ async def test_vonage_throttled_transcript_is_asked_again_not_lost(
         assert (await post_as(sim, line, target, ready)).status == 200
         [assist] = await assists_of(line)
         assert assist.transcript[0]["text"] == " ".join(SAID)
+
+
+async def test_vonage_jwt_of_another_body_does_not_vouch_for_an_empty_one(
+    make_client: ClientFactory,
+) -> None:
+    client = await gateway_client(make_client)
+    line = await connect_line(
+        client,
+        "vonage",
+        {"application_id": APPLICATION, "private_key": PRIVATE_KEY, "signature_secret": SECRET},
+        label="Acme UK",
+    )
+    taken = sign(b'{"status": "ringing"}', SECRET, application_id=APPLICATION, iat=int(time.time()))
+    answer = await line.client.post(line.path, data=b"", headers={"Authorization": taken})
+    assert answer.status == 403

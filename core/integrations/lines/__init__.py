@@ -18,6 +18,7 @@ from core.integrations.lines.common import (
     Pending,
     Setup,
     TryLater,
+    hurried,
     webhook_url,
 )
 from core.integrations.vault import Vault
@@ -36,6 +37,8 @@ REGISTERED: dict[str, tuple[Step, Undo]] = {
     "quo": (quo.connect, quo.disconnect),
     "ringcentral": (ringcentral.connect, ringcentral.disconnect),
 }
+
+WEBHOOK_PATIENCE = 3.0  # seconds of 429s waited out while a provider's webhook waits
 
 # Providers whose events only point at a voicemail's transcript, fetched here.
 TRANSCRIPTS: dict[str, Fetch] = {
@@ -168,5 +171,8 @@ async def fetch_transcript(
     setup = Setup(
         account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
     )
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
-        return await fetcher(http, setup, pending)
+    # The provider waits for our answer: a short Retry-After is waited out, a longer one
+    # sends the event back to the provider to deliver again.
+    with hurried(WEBHOOK_PATIENCE):
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            return await fetcher(http, setup, pending)

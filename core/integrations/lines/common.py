@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json as _json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,9 @@ TIMEOUT = aiohttp.ClientTimeout(total=15)
 SEALED = "sealed"  # the state key holding the vault token of the line's webhook secrets
 RETRY_AFTER_MAX = 10.0  # seconds waited at most for one 429 (a member is waiting)
 THROTTLED_MAX = 3  # 429s waited out for one call before giving up
+# Seconds of Retry-After one call may wait in all: a member connecting a line can wait a
+# little; a webhook's provider will not (it times out and delivers again), see `hurried`.
+_patience: ContextVar[float] = ContextVar("line_patience", default=RETRY_AFTER_MAX * 2)
 TRY_LATER_DEFAULT = 60.0  # seconds suggested after a 5xx or an unreachable provider
 PAGES_MAX = 100  # pages followed at most on one list endpoint
 sleep = asyncio.sleep  # replaced by tests that check the wait without waiting
@@ -103,6 +108,16 @@ def set_state(
     account.state = state
 
 
+@contextmanager
+def hurried(seconds: float) -> Iterator[None]:
+    """Provider calls made inside wait at most SECONDS for 429s in all (then TryLater)."""
+    token = _patience.set(seconds)
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
 def _retry_after(value: str | None) -> float:
     try:
         seconds = float(value) if value is not None else 1.0
@@ -124,12 +139,14 @@ async def fetch(
     limit: int = 4 * 1024 * 1024,
 ) -> bytes:
     """One REST call; its body (at most LIMIT bytes). A 429 is waited out for its
-    Retry-After (at most RETRY_AFTER_MAX seconds, THROTTLED_MAX times).
+    Retry-After (at most RETRY_AFTER_MAX seconds, THROTTLED_MAX times, within the patience
+    `hurried` sets).
 
     Raises:
         TryLater: still throttled, a 5xx, or no answer at all.
         LineSetupError: any other error status.
     """
+    waited = 0.0
     for attempt in range(THROTTLED_MAX + 1):
         try:
             async with http.request(
@@ -142,7 +159,11 @@ async def fetch(
             raise TryLater(f"{title} could not be reached: {type(exc).__name__}") from exc
         if status == 429:
             wait = _retry_after(retry_after)
-            if attempt == THROTTLED_MAX or wait > RETRY_AFTER_MAX:
+            if (
+                attempt == THROTTLED_MAX
+                or wait > RETRY_AFTER_MAX
+                or waited + wait > _patience.get()
+            ):
                 raise TryLater(
                     f"{title} is rate limiting these calls (429); try again in "
                     f"{max(1, round(wait))} seconds",
@@ -150,6 +171,7 @@ async def fetch(
                 )
             log.info("%s asked to wait %.1fs (429)", title, wait)
             await sleep(wait)
+            waited += wait
             continue
         detail = body.decode("utf-8", "replace")[:200]
         if status >= 500:
