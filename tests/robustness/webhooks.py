@@ -701,7 +701,9 @@ def telephony_spoil(
         return telephony_sign(wire, line, wrong)
     if defect == "other_line":
         return telephony_sign(wire, line, other_secret)
-    if line.provider == "aircall":  # its token rides in the body: another body is no defect
+    if line.provider in ("aircall", "ringcentral"):
+        # Neither signs the body (Aircall's token rides in it, RingCentral's verification
+        # token in a header): another body is no defect, so it is a wrong token instead.
         return telephony_sign(wire, line, WRONG_SECRET)
     if line.provider == "dialpad":  # the JWT is the body: another body's JWT, over this one
         return telephony_sign(replace(wire, body=other), line)
