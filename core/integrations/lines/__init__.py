@@ -92,6 +92,7 @@ async def connect_line(
     if steps is None:
         return sentence
     setup = Setup(account=account, credentials=credentials, vault=vault, webhook_url=url)
+    before = dict(account.state or {})
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
             try:
@@ -99,7 +100,7 @@ async def connect_line(
             except LineSetupError:
                 # Nothing half-made stays at the provider: what this attempt registered
                 # before failing is taken down again (its ids kept only if that fails too).
-                if account.state:
+                if account.state and account.state != before:
                     try:
                         await steps[1](http, setup)
                         account.state = {}
