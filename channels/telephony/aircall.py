@@ -1,7 +1,10 @@
 """Aircall lines: Aircall signs nothing; each event's body carries the webhook's `token`
 (given when the webhook was registered), compared in constant time. `call.voicemail_left`
 carries the voicemail's link in `data.voicemail`; events for the account's other numbers
-are ignored, so each line keeps its own voicemails."""
+are ignored, so each line keeps its own voicemails. `transcription.created` (Aircall AI)
+says a call's transcript is ready: its `data` is the transcription (`call_id`, `type`,
+`content.utterances`); the call, and the transcript when the event leaves it out, are
+fetched from Aircall (`core/integrations/lines/aircall.py`)."""
 
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ from channels.telephony.base import (
     seconds,
     text_or_none,
 )
+from core.integrations.lines.aircall import utterances_text
+from core.integrations.lines.common import Pending
 from core.integrations.voicemail import LineVoicemail
 
 VOICEMAIL = "call.voicemail_left"
+TRANSCRIPTION = "transcription.created"
 
 
 def _digits(value: object) -> str:
@@ -40,6 +46,8 @@ def read(request: InboundRequest, line: Line) -> Inbound:
     if not isinstance(token, str) or not hmac.compare_digest(token.encode(), expected.encode()):
         raise SignatureError("the event's token is not this line's webhook token")
     assert isinstance(event, dict)
+    if event.get("event") == TRANSCRIPTION:
+        return Inbound(pending=transcription(event.get("data")))
     if event.get("event") != VOICEMAIL:
         return Inbound()
     data = event.get("data")
@@ -65,5 +73,29 @@ def parse(call: dict[str, Any], line_number: str | None) -> tuple[LineVoicemail,
             called=called,
             recording_url=link,
             duration=seconds(call.get("duration")),
+        ),
+    )
+
+
+def transcription(data: object) -> tuple[Pending, ...]:
+    """The transcript a `transcription.created` event announces, to fetch."""
+    if not isinstance(data, dict):
+        raise MalformedEvent("the transcription is missing from the event")
+    the_call = data.get("call")
+    call_id = data.get("call_id")
+    if call_id is None and isinstance(the_call, dict):
+        call_id = the_call.get("id")
+    if call_id is None or isinstance(call_id, bool) or not isinstance(call_id, int | str):
+        raise MalformedEvent("the transcription's call_id is missing")
+    key = str(call_id).strip()[:64]
+    if not key.isdigit():
+        raise MalformedEvent("the transcription's call_id is not an Aircall call id")
+    kind = data.get("type")
+    return (
+        Pending(
+            key=key,
+            ref=key,
+            text=utterances_text(data.get("content")) or None,
+            kind=kind if isinstance(kind, str) else None,
         ),
     )

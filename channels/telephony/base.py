@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from core.integrations.lines.common import Pending
 from core.integrations.voicemail import LineVoicemail
 
 
@@ -40,9 +41,9 @@ class Inbound:
 
     voicemails: tuple[LineVoicemail, ...] = ()
     answer: web.Response | None = None
-    # (voicemail key, URI) of transcripts the provider only links to: fetched before the
-    # voicemail is recorded (RingCentral).
-    transcripts: tuple[tuple[str, str], ...] = ()
+    # Transcripts the event only points at (RingCentral, Aircall, Vonage): fetched from the
+    # provider before the parts are recorded.
+    pending: tuple[Pending, ...] = ()
 
 
 def text_or_none(value: object, limit: int = 20000) -> str | None:

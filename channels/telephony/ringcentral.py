@@ -19,6 +19,7 @@ from channels.telephony.base import (
     seconds,
     text_or_none,
 )
+from core.integrations.lines.common import Pending
 from core.integrations.voicemail import LineVoicemail
 
 VALIDATION = "Validation-Token"
@@ -39,7 +40,7 @@ def read(request: InboundRequest, line: Line) -> Inbound:
     body = event.get("body") if isinstance(event, dict) else None
     if not isinstance(body, dict):
         raise MalformedEvent("the event has no body")
-    return Inbound(parse(body), transcripts=transcript_links(body))
+    return Inbound(parse(body), pending=transcript_links(body))
 
 
 def _number(party: object) -> str | None:
@@ -67,7 +68,7 @@ def parse(message: dict[str, Any]) -> tuple[LineVoicemail, ...]:
     )
 
 
-def transcript_links(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def transcript_links(message: dict[str, Any]) -> tuple[Pending, ...]:
     """The finished transcript's attachment, when the message says it has one."""
     if message.get("id") is None or message.get("vmTranscriptionStatus") != "Completed":
         return ()
@@ -76,5 +77,5 @@ def transcript_links(message: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         if isinstance(attachment, dict) and attachment.get("type") == "AudioTranscription":
             uri = text_or_none(attachment.get("uri"))
             if uri:
-                return ((str(message["id"]), uri),)
+                return (Pending(key=str(message["id"]), ref=uri),)
     return ()

@@ -5,7 +5,9 @@ one, Vonage signs nothing and nothing can be checked (the form says the secret i
 
 The call's answer is an NCCO: a greeting for the line, then `record`, whose event (the
 recording's URL) comes back here with the caller's number in the query (the answer
-request is the only one that names the caller)."""
+request is the only one that names the caller). The `record` also asks for a transcript;
+Vonage's transcription event (same query) carries a `transcription_url`, fetched with the
+application's JWT (`core/integrations/lines/vonage.py`) and filling the same assist."""
 
 from __future__ import annotations
 
@@ -29,9 +31,11 @@ from channels.telephony.base import (
     seconds,
     text_or_none,
 )
+from core.integrations.lines.common import Pending
 from core.integrations.voicemail import LineVoicemail
 
 RECORD_SECONDS = 180
+LANGUAGE = "en-US"  # the language Vonage transcribes the message in
 
 
 def sign(body: bytes, secret: str, *, application_id: str, iat: int) -> str:
@@ -61,7 +65,9 @@ def verify(request: InboundRequest, line: Line) -> None:
     except jwt.PyJWTError as exc:
         raise SignatureError(f"the JWT is not signed with this line's secret: {exc}") from exc
     digest = claims.get("payload_hash")
-    if request.body and not (
+    # A JWT that hashes a body vouches for that body only (an empty one included): one
+    # taken from another request never carries a different, or no, body.
+    if (digest is not None or request.body) and not (
         isinstance(digest, str)
         and hmac.compare_digest(digest, hashlib.sha256(request.body).hexdigest())
     ):
@@ -79,6 +85,8 @@ def read(request: InboundRequest, line: Line) -> Inbound:
         raise MalformedEvent("the request is not JSON") from exc
     if not isinstance(event, dict):
         raise MalformedEvent("the request is not an object")
+    if event.get("transcription_url") is not None:
+        return Inbound(pending=parse_transcription(event, request.query))
     if event.get("recording_url"):
         return Inbound(parse_recording(event, request.query))
     if event.get("status") is None and event.get("uuid") and event.get("from"):
@@ -89,6 +97,7 @@ def read(request: InboundRequest, line: Line) -> Inbound:
 def answer(line: Line, call: dict[str, Any]) -> list[dict[str, Any]]:
     """The NCCO for a call to the line: the greeting, then the recorded message."""
     query = urlencode({"from": str(call.get("from", ""))[:40], "to": str(call.get("to", ""))[:40]})
+    event_url = f"{line.url}?{query}"
     return [
         {
             "action": "talk",
@@ -99,8 +108,13 @@ def answer(line: Line, call: dict[str, Any]) -> list[dict[str, Any]]:
         },
         {
             "action": "record",
-            "eventUrl": [f"{line.url}?{query}"],
+            "eventUrl": [event_url],
             "eventMethod": "POST",
+            "transcription": {
+                "eventUrl": [event_url],
+                "eventMethod": "POST",
+                "language": LANGUAGE,
+            },
             "endOnSilence": 3,
             "endOnKey": "#",
             "beepStart": True,
@@ -121,5 +135,22 @@ def parse_recording(event: dict[str, Any], query: Any) -> tuple[LineVoicemail, .
             called=text_or_none(query.get("to")),
             recording_url=text_or_none(event.get("recording_url")),
             duration=seconds(event.get("duration")),
+        ),
+    )
+
+
+def parse_transcription(event: dict[str, Any], query: Any) -> tuple[Pending, ...]:
+    key = text_or_none(event.get("conversation_uuid"))
+    if key is None:
+        raise MalformedEvent("conversation_uuid is missing")
+    url = text_or_none(event.get("transcription_url"), limit=2000)
+    if url is None or event.get("status") not in (None, "transcribed", "completed"):
+        return ()  # a failed transcription: the voicemail keeps its recording
+    return (
+        Pending(
+            key=key,
+            ref=url,
+            caller=text_or_none(query.get("from")),
+            called=text_or_none(query.get("to")),
         ),
     )

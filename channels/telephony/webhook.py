@@ -4,7 +4,10 @@ The line is loaded (404 for an unknown one, or one of another provider), its cre
 opened by the vault for the check only, the provider's signature is verified exactly as the
 provider signs (403 and nothing stored when it does not match), a turned-off line is refused
 (403, nothing stored), and each voicemail part is recorded once (`core/integrations/
-voicemail.py`) and committed before the provider gets its 2xx."""
+voicemail.py`) and committed before the provider gets its 2xx. A transcript the event only
+points at is fetched from the provider first; when the provider is throttling or failing,
+the rest is recorded and the event refused with 503 and Retry-After, so the provider
+delivers it again and the transcript is fetched then (never acknowledged and lost)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,10 @@ from channels.errors import ChannelRejected, SignatureRejected
 from channels.telephony import aircall, dialpad, quo, ringcentral, twilio, vonage
 from channels.telephony.base import Inbound, Line, MalformedEvent, SignatureError
 from core.integrations.accounts import credentials_of
-from core.integrations.lines import fetch_ringcentral_transcript
+from core.integrations.lines import LineSetupError, TryLater, fetch_transcript
 from core.integrations.lines.common import line_secrets, webhook_url
 from core.integrations.vault import VaultError, vault_of
-from core.integrations.voicemail import LineVoicemail, record_voicemail
+from core.integrations.voicemail import record_voicemail
 from storage.integrations import IntegrationAccount
 from storage.types import utcnow
 
@@ -85,13 +88,20 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
             403, f"the line {account.label!r} is turned off: turn it on under Integrations"
         )
     voicemails = list(heard.voicemails)
-    for key, uri in heard.transcripts:
+    later: TryLater | None = None
+    for pending in heard.pending:
         # Fetched before the transaction: the provider's answer is awaited holding nothing.
-        text = await fetch_ringcentral_transcript(vault, account, uri)
-        if text:
-            voicemails.append(LineVoicemail(key=key, part="transcript", transcript=text))
-        else:
-            log.warning("the transcript of a %s voicemail could not be fetched", provider)
+        try:
+            part = await fetch_transcript(vault, account, pending)
+        except TryLater as exc:
+            later = exc
+            log.warning("a %s transcript is not fetched yet (%s): asked again", provider, exc)
+            continue
+        except LineSetupError as exc:
+            log.warning("the transcript of a %s voicemail cannot be fetched: %s", provider, exc)
+            continue
+        if part is not None:
+            voicemails.append(part)
     if voicemails:
         now = utcnow()
         async with context.db.writing(), context.db.session() as session:
@@ -104,4 +114,13 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
                 )
                 if created and assist is not None:
                     log.info("a voicemail on a %s line became assist %s", provider, assist.ref)
+    if later is not None:
+        # What did arrive is kept; the provider delivers the event again (a redelivered part
+        # changes nothing) and the transcript is fetched then, rather than acknowledged and lost.
+        wait = str(max(1, min(3600, round(later.retry_after))))
+        raise ChannelRejected(
+            503,
+            f"the transcript could not be fetched from {provider} yet: deliver the event again",
+            {"Retry-After": wait},
+        )
     return heard.answer if heard.answer is not None else web.json_response({"ok": True})

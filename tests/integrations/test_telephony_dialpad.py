@@ -138,8 +138,9 @@ async def test_a_refused_registration_is_said_and_kept_as_the_line_warning(
         assert "403" in line.sentence
         state = (await line.account()).state
         assert "403" in state["warning"]
-        # The webhook made before the refusal is still removed with the line.
-        assert len(sim.webhooks) == 1
+        # Nothing half-made stays at Dialpad: the webhook made before the refusal is gone.
+        assert sim.webhooks == {} and sim.subscriptions == {}
+        assert set(state) == {"warning", "warning_at"}
         await line.remove()
         assert sim.webhooks == {}
 

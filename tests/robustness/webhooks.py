@@ -15,16 +15,21 @@ import hashlib
 import hmac
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
+import jwt
 from multidict import MultiDict
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from channels.telephony.quo import HEADER as QUO_HEADER
+from channels.telephony.quo import signature as quo_signature
+from channels.telephony.vonage import sign as vonage_sign
 from channels.voice.elevenlabs import sign as elevenlabs_sign
 from core.assists.csat import csat_key, csat_token
 from storage.db import Database
@@ -40,6 +45,7 @@ from storage.domain import (
 )
 from storage.email import EmailRecord
 from storage.inbox import CustomerSession
+from storage.integrations import TelephonyEvent
 from storage.models import (
     ApiKey,
     AuditEntry,
@@ -56,8 +62,18 @@ from storage.voice import VoiceCall
 from tests.channels.email_payloads import INBOUND_PASSWORD, INBOUND_USER, inbound_parse
 from tests.channels.email_payloads import simple_email as _simple_email
 from tests.channels.slack_payloads import SIGNING_SECRET as SLACK_SECRET
+from tests.sims.aircall import transcription_created, voicemail_left
+from tests.sims.dialpad import call_event
 from tests.sims.elevenlabs import post_call_transcription
-from tests.sims.twilio import call_webhook, message_webhook, recording_webhook
+from tests.sims.quo import call_completed, transcript_completed
+from tests.sims.ringcentral import voicemail_event
+from tests.sims.twilio import (
+    call_webhook,
+    message_webhook,
+    recording_webhook,
+    transcription_webhook,
+)
+from tests.sims.vonage import recording_event, transcription_event
 
 PUBLIC_BASE_URL = "https://gw.example"
 OUR_NUMBER = "+15550009999"
@@ -72,7 +88,9 @@ SMALL_BODY_LIMIT = 8192  # SWITCHBOARD_MAX_BODY_BYTES for the fuzzed gateway: ov
 TWILIO_ACCOUNT = "AC" + "5" * 32  # the Twilio simulator's defaults
 TWILIO_TOKEN = "simauthtoken" + "0" * 20
 
-Family = Literal["slack", "telegram", "twilio", "elevenlabs", "basic", "bearer", "link"]
+Family = Literal[
+    "slack", "telegram", "twilio", "elevenlabs", "basic", "bearer", "link", "telephony"
+]
 
 
 def gateway_settings(
@@ -484,6 +502,7 @@ STORED = {
     "channel_identities": ChannelIdentity,
     "api_keys": ApiKey,
     "audit_log": AuditEntry,
+    "telephony_events": TelephonyEvent,
 }
 
 
@@ -515,3 +534,178 @@ async def snapshot(db: Database, workspace_id: str) -> dict[str, list[tuple[Any,
             )
             found[table.name] = [tuple(row) for row in rows]
     return found
+
+
+# ---------------------------------------------------------------------------- telephony lines
+# `POST /telephony/{provider}/{integration_id}`: one connected line per provider, each signed
+# as its provider signs (Twilio's URL HMAC with the line's auth token, Dialpad's JWT body,
+# Aircall's token in the body, Quo's `openphone-signature`, RingCentral's
+# `Verification-Token`, Vonage's signed-webhook JWT).
+
+TELEPHONY_PROVIDERS = ("twilio", "dialpad", "aircall", "quo", "ringcentral", "vonage")
+TELEPHONY_DEFECTS = ("missing", "wrong_secret", "other_body", "other_line")
+
+
+@dataclass(frozen=True)
+class TelephonyLine:
+    """A connected line: its path and what its provider signs with."""
+
+    provider: str
+    path: str
+    secret: str  # the auth token, webhook secret, token, key or signature secret
+    number: str
+    application_id: str = ""  # Vonage's
+    api_url: str = ""  # the line's provider simulator (transcripts are fetched there)
+
+
+def _json_wire(line: TelephonyLine, event: Any, path: str | None = None) -> Wire:
+    return Wire(
+        f"telephony:{line.provider}",
+        "telephony",
+        "POST",
+        path or line.path,
+        json.dumps(event).encode(),
+        JSON,
+    )
+
+
+def telephony_event(line: TelephonyLine, draw: dict[str, Any]) -> Wire:
+    """A plausible event for LINE (unsigned), from the values in DRAW: `call` (a number),
+    `caller`, `kind` (voicemail or transcript), `text`."""
+    call, caller, kind, text = draw["call"], draw["caller"], draw["kind"], draw["text"]
+    if line.provider == "twilio":
+        sid = f"CA{call:032d}"[:34]
+        params = (
+            recording_webhook(
+                account_sid=TWILIO_LINE_ACCOUNT, call_sid=sid, from_=caller, to=line.number
+            )
+            if kind == "voicemail"
+            else transcription_webhook(
+                account_sid=TWILIO_LINE_ACCOUNT,
+                call_sid=sid,
+                from_=caller,
+                to=line.number,
+                recording_sid="RE" + "1" * 32,
+                text=text,
+            )
+        )
+        wire = twilio_form(line.path, params)
+        return replace(wire, route="telephony:twilio", family="telephony")
+    if line.provider == "dialpad":
+        event = call_event(
+            call_id=call,
+            state="voicemail_uploaded" if kind == "voicemail" else "transcription",
+            caller=caller,
+            line_number=line.number,
+            voicemail_link="https://dialpad.com/r/vm/1",
+            transcription_text=text,
+        )
+        return _json_wire(line, event)
+    if line.provider == "aircall":
+        event = (
+            voicemail_left(
+                token="",
+                call_id=call,
+                caller=caller,
+                line_number=line.number,
+                voicemail="https://aircall.example/vm.mp3",
+            )
+            if kind == "voicemail"
+            else transcription_created(token="", call_id=call, lines=[text], caller=caller)
+        )
+        event.pop("token")
+        return _json_wire(line, event)
+    if line.provider == "quo":
+        event = (
+            call_completed(
+                call_id=f"AC{call}",
+                caller=caller,
+                line_number=line.number,
+                voicemail_url="https://m.openph.one/vm.mp3",
+            )
+            if kind == "voicemail"
+            else transcript_completed(call_id=f"AC{call}", caller=caller, lines=[text])
+        )
+        return _json_wire(line, event)
+    if line.provider == "ringcentral":
+        event = voicemail_event(
+            message_id=call,
+            caller=caller,
+            line_number=line.number,
+            subscription_id="sub",
+            transcript_base=line.api_url if kind == "transcript" else None,
+        )
+        return _json_wire(line, event)
+    path = f"{line.path}?{urlencode({'from': caller, 'to': line.number})}"
+    conversation = f"CON-{call}"
+    event = (
+        recording_event(conversation)
+        if kind == "voicemail"
+        else transcription_event(conversation, f"{line.api_url}/v1/files/{call}")
+    )
+    return _json_wire(line, event, path)
+
+
+TWILIO_LINE_ACCOUNT = "AC" + "7" * 32
+
+
+def telephony_sign(wire: Wire, line: TelephonyLine, secret: str | None = None) -> Wire:
+    """WIRE as LINE's provider sends it (over its possibly garbage body), with SECRET
+    (default: the line's own)."""
+    key = line.secret if secret is None else secret
+    now = int(time.time())
+    if line.provider == "twilio":
+        return wire.with_headers(
+            **{"X-Twilio-Signature": twilio_signature(key, PUBLIC_BASE_URL + wire.path, wire.body)}
+        )
+    if line.provider == "dialpad":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a wrong secret may be short
+            body = jwt.api_jws.encode(wire.body, key, algorithm="HS256").encode()
+        return replace(wire, body=body)
+    if line.provider == "aircall":
+        try:
+            event = json.loads(wire.body)
+        except (UnicodeDecodeError, ValueError):
+            return wire  # nowhere to carry the token
+        if not isinstance(event, dict):
+            return wire
+        return replace(wire, body=json.dumps({**event, "token": key}).encode())
+    if line.provider == "quo":
+        try:
+            header = quo_signature(key, wire.body, str(now * 1000))
+        except ValueError:  # not base64: as a key Quo never gives
+            header = f"hmac;1;{now * 1000};{base64.b64encode(b'x' * 32).decode()}"
+        return wire.with_headers(**{QUO_HEADER: header})
+    if line.provider == "ringcentral":
+        return wire.with_headers(**{"Verification-Token": key})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        header = vonage_sign(wire.body, key, application_id=line.application_id, iat=now)
+    return wire.with_headers(Authorization=header)
+
+
+def telephony_spoil(
+    wire: Wire, line: TelephonyLine, defect: str, other: bytes, other_secret: str
+) -> Wire:
+    """WIRE wrongly signed as DEFECT says: not at all, with a wrong secret, over another
+    body, or with another line's secret."""
+    if defect == "missing":
+        return wire
+    if defect == "wrong_secret":
+        wrong = (
+            base64.b64encode(WRONG_SECRET.encode()).decode()
+            if line.provider == "quo"
+            else WRONG_SECRET
+        )
+        return telephony_sign(wire, line, wrong)
+    if defect == "other_line":
+        return telephony_sign(wire, line, other_secret)
+    if line.provider in ("aircall", "ringcentral"):
+        # Neither signs the body (Aircall's token rides in it, RingCentral's verification
+        # token in a header): another body is no defect, so it is a wrong token instead.
+        return telephony_sign(wire, line, WRONG_SECRET)
+    if line.provider == "dialpad":  # the JWT is the body: another body's JWT, over this one
+        return telephony_sign(replace(wire, body=other), line)
+    signed = telephony_sign(replace(wire, body=other), line)
+    return replace(signed, body=wire.body)

@@ -1,17 +1,20 @@
 """Dialpad simulator: the webhook and call-event subscription endpoints of the v2 API
-(`POST/DELETE /api/v2/webhooks`, `POST/DELETE /api/v2/subscriptions/call`), answering in the
-documented shapes with Bearer auth, and the events Dialpad sends signed as JWTs (HS256 with
-the webhook's secret)."""
+(`GET/POST/DELETE /api/v2/webhooks`, `POST/DELETE /api/v2/subscriptions/call`), answering in
+the documented shapes with Bearer auth, and the events Dialpad sends signed as JWTs (HS256
+with the webhook's secret). Lists page as Dialpad's do: `{items, cursor}`, the `cursor`
+given back for the next page (absent after the last), `limit` items a page. Errors in
+Dialpad's shape (`{error: {code, message, errors}}`), a 429 with Retry-After."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 from typing import Any, ClassVar
 
 from aiohttp import web
 
 from channels.telephony.dialpad import sign
-from tests.sims.base import Simulator
+from tests.sims.base import FaultKind, Simulator
 
 __all__ = ["DialpadSim", "call_event"]
 
@@ -28,6 +31,7 @@ class DialpadSim(Simulator):
         super().__init__()
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/api/v2/webhooks", self._list_webhooks)
         router.add_post("/api/v2/webhooks", self._create_webhook)
         router.add_delete("/api/v2/webhooks/{id}", self._delete_webhook)
         router.add_post("/api/v2/subscriptions/call", self._subscribe)
@@ -42,20 +46,57 @@ class DialpadSim(Simulator):
             {"error": {"code": status, "message": message, "errors": []}}, status=status
         )
 
+    def error_response(
+        self,
+        status: int,
+        *,
+        kind: FaultKind | None = None,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> web.StreamResponse:
+        message = error or {
+            401: "Unauthorized",
+            403: "Forbidden: the API key lacks the scope",
+            429: "Rate limit exceeded",
+        }.get(status, "Internal error")
+        response = self._error(status, message)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    async def _list_webhooks(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            return self._error(401, "Unauthorized")
+        try:
+            limit = min(1000, max(1, int(request.query.get("limit", "20"))))
+            cursor = request.query.get("cursor")
+            start = int(base64.urlsafe_b64decode(cursor.encode()).decode()) if cursor else 0
+        except ValueError:
+            return self._error(400, "Invalid cursor")
+        hooks = list(self.webhooks.values())
+        page: dict[str, Any] = {"items": hooks[start : start + limit]}
+        if start + limit < len(hooks):
+            page["cursor"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+        return web.json_response(page)
+
+    def add_webhook(self, hook_url: str, secret: str | None = None) -> dict[str, Any]:
+        """A webhook made elsewhere (by hand, or an earlier attempt)."""
+        hook_id = str(next(_ids))
+        hook = {
+            "id": hook_id,
+            "hook_url": hook_url,
+            "signature": {"algo": "HS256", "secret": secret, "type": "jwt"},
+        }
+        self.webhooks[hook_id] = hook
+        return hook
+
     async def _create_webhook(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
             return self._error(401, "Unauthorized")
         body = self.record_of(request).json or {}
         if not body.get("hook_url"):
             return self._error(400, "hook_url is required")
-        hook_id = str(next(_ids))
-        hook = {
-            "id": hook_id,
-            "hook_url": body["hook_url"],
-            "signature": {"algo": "HS256", "secret": body.get("secret"), "type": "jwt"},
-        }
-        self.webhooks[hook_id] = hook
-        return web.json_response(hook)
+        return web.json_response(self.add_webhook(body["hook_url"], body.get("secret")))
 
     async def _delete_webhook(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):

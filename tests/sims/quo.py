@@ -1,7 +1,9 @@
-"""Quo (formerly OpenPhone) simulator: `GET /v1/phone-numbers`, `POST /v1/webhooks/calls` and
-`POST /v1/webhooks/call-transcripts` (the API key itself as `Authorization`; 201 with the
-webhook and its base64 signing `key`), `DELETE /v1/webhooks/{id}` (204); and the events Quo
-sends, signed in `openphone-signature` as Quo signs them."""
+"""Quo (formerly OpenPhone) simulator: `GET /v1/phone-numbers` (paged as Quo pages:
+`maxResults`, `pageToken`, the answer's `nextPageToken`), `GET /v1/webhooks`,
+`POST /v1/webhooks/calls` and `POST /v1/webhooks/call-transcripts` (the API key itself as
+`Authorization`; 201 with the webhook and its base64 signing `key`), `DELETE /v1/webhooks/{id}`
+(204); and the events Quo sends, signed in `openphone-signature` as Quo signs them. Errors in
+Quo's shape (`{message, code, status, docs, title}`), a 429 with Retry-After."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from channels.telephony.quo import HEADER, signature
-from tests.sims.base import Simulator
+from tests.sims.base import FaultKind, Simulator
 
 __all__ = ["QuoSim", "call_completed", "transcript_completed"]
 
@@ -27,10 +29,13 @@ class QuoSim(Simulator):
         self.api_key = api_key
         self.numbers = numbers or {"PNline00001": "+15550101010"}
         self.webhooks: dict[str, dict[str, Any]] = {}
+        self.page_size = 100
+        """Numbers a page at most (Quo's `maxResults` is capped there)."""
         super().__init__()
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/v1/phone-numbers", self._numbers)
+        router.add_get("/v1/webhooks", self._list)
         router.add_post("/v1/webhooks/calls", self._create)
         router.add_post("/v1/webhooks/call-transcripts", self._create)
         router.add_delete("/v1/webhooks/{id}", self._delete)
@@ -40,13 +45,51 @@ class QuoSim(Simulator):
             return web.json_response({"message": "Unauthorized", "code": "0100401"}, status=401)
         return None
 
+    def error_response(
+        self,
+        status: int,
+        *,
+        kind: FaultKind | None = None,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> web.StreamResponse:
+        title = {401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}.get(
+            status, "Unknown"
+        )
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return web.json_response(
+            {
+                "message": error or title,
+                "code": f"0{status}00",
+                "status": status,
+                "docs": "https://quo.com/docs",
+                "title": title,
+            },
+            status=status,
+            headers=headers,
+        )
+
     async def _numbers(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._denied(request)) is not None:
             return denied
         data = [
             {"id": k, "number": v, "name": "Line", "users": []} for k, v in self.numbers.items()
         ]
-        return web.json_response({"data": data, "totalItems": len(data), "nextPageToken": None})
+        try:
+            size = min(self.page_size, max(1, int(request.query.get("maxResults", "100"))))
+            start = int(request.query.get("pageToken") or "0")
+        except ValueError:
+            return web.json_response({"message": "Bad request", "code": "0800400"}, status=400)
+        following = str(start + size) if start + size < len(data) else None
+        shown = data[start : start + size]
+        return web.json_response(
+            {"data": shown, "totalItems": len(data), "nextPageToken": following}
+        )
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._denied(request)) is not None:
+            return denied
+        return web.json_response({"data": list(self.webhooks.values())})
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         if (denied := self._denied(request)) is not None:

@@ -2,7 +2,9 @@
 client id and secret), and WebHook subscriptions (`POST /restapi/v1.0/subscription`, which
 first calls the address with a `Validation-Token` header that must come back, as RingCentral
 does; `POST .../{id}/renew`; `DELETE .../{id}`), with expiry times from a clock the test
-controls; and the voicemail events RingCentral sends with our `Verification-Token`."""
+controls; `GET /restapi/v1.0/subscription` (`{uri, records}`: RingCentral does not page it);
+and the voicemail events RingCentral sends with our `Verification-Token`. Errors in
+RingCentral's shape (`{errorCode, message, errors}`; a 429 is `CMN-301` with Retry-After)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any, ClassVar
 import aiohttp
 from aiohttp import web
 
-from tests.sims.base import Simulator
+from tests.sims.base import FaultKind, Simulator
 
 __all__ = ["RingCentralSim", "voicemail_event"]
 
@@ -49,6 +51,7 @@ class RingCentralSim(Simulator):
 
     def setup_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/restapi/oauth/token", self._token)
+        router.add_get("/restapi/v1.0/subscription", self._list)
         router.add_post("/restapi/v1.0/subscription", self._subscribe)
         router.add_post("/restapi/v1.0/subscription/{id}/renew", self._renew)
         router.add_delete("/restapi/v1.0/subscription/{id}", self._delete)
@@ -66,6 +69,34 @@ class RingCentralSim(Simulator):
                 "errors": [{"errorCode": code, "message": message}],
             },
             status=status,
+        )
+
+    def error_response(
+        self,
+        status: int,
+        *,
+        kind: FaultKind | None = None,
+        retry_after: int | None = None,
+        error: str | None = None,
+    ) -> web.StreamResponse:
+        code, message = {
+            401: ("AGW-401", "Authorization header is not specified"),
+            403: ("CMN-408", "In order to call this API endpoint, user needs to have permissions"),
+            429: ("CMN-301", "Request rate exceeded"),
+        }.get(status, ("CMN-211", "Internal server error"))
+        response = self._error(status, code, error or message)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            return self._error(401, "AGW-401", "Authorization header is not specified")
+        return web.json_response(
+            {
+                "uri": "https://platform.ringcentral.com/restapi/v1.0/subscription",
+                "records": list(self.subscriptions.values()),
+            }
         )
 
     async def _token(self, request: web.Request) -> web.StreamResponse:

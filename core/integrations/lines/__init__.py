@@ -11,19 +11,40 @@ from datetime import datetime
 import aiohttp
 
 from core.integrations.accounts import credentials_of
-from core.integrations.lines import aircall, dialpad, quo, ringcentral
-from core.integrations.lines.common import TIMEOUT, LineSetupError, Setup, webhook_url
+from core.integrations.lines import aircall, dialpad, quo, ringcentral, vonage
+from core.integrations.lines.common import (
+    TIMEOUT,
+    LineSetupError,
+    Pending,
+    Setup,
+    TryLater,
+    hurried,
+    webhook_url,
+)
 from core.integrations.vault import Vault
+from core.integrations.voicemail import LineVoicemail
 from storage.integrations import IntegrationAccount
+
+__all__ = ["LineSetupError", "Pending", "TryLater", "connect_line", "fetch_transcript"]
 
 Step = Callable[[aiohttp.ClientSession, Setup], Awaitable[str | None]]
 Undo = Callable[[aiohttp.ClientSession, Setup], Awaitable[None]]
+Fetch = Callable[[aiohttp.ClientSession, Setup, Pending], Awaitable[LineVoicemail | None]]
 
 REGISTERED: dict[str, tuple[Step, Undo]] = {
     "dialpad": (dialpad.connect, dialpad.disconnect),
     "aircall": (aircall.connect, aircall.disconnect),
     "quo": (quo.connect, quo.disconnect),
     "ringcentral": (ringcentral.connect, ringcentral.disconnect),
+}
+
+WEBHOOK_PATIENCE = 3.0  # seconds of 429s waited out while a provider's webhook waits
+
+# Providers whose events only point at a voicemail's transcript, fetched here.
+TRANSCRIPTS: dict[str, Fetch] = {
+    "ringcentral": ringcentral.transcript,
+    "aircall": aircall.transcript,
+    "vonage": vonage.transcript,
 }
 
 
@@ -43,7 +64,8 @@ def paste_sentence(
         return (
             f"In your Vonage application's Voice capability, set both the Answer URL and the "
             f"Event URL to {url} (HTTP POST). Callers then hear a greeting for "
-            f"{account.label} and can leave a voicemail, which arrives in the inbox."
+            f"{account.label} and can leave a voicemail, which arrives in the inbox (with Vonage's "
+            "transcript when it is ready)."
             + (
                 " Requests must be signed with the signature secret you entered (Vonage's "
                 "signed webhooks); unsigned ones are refused."
@@ -70,18 +92,31 @@ async def connect_line(
     if steps is None:
         return sentence
     setup = Setup(account=account, credentials=credentials, vault=vault, webhook_url=url)
+    before = dict(account.state or {})
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
-            return await steps[0](http, setup)
+            try:
+                return await steps[0](http, setup)
+            except LineSetupError:
+                # Nothing half-made stays at the provider: what this attempt registered
+                # before failing is taken down again (its ids kept only if that fails too).
+                if account.state and account.state != before:
+                    try:
+                        await steps[1](http, setup)
+                        account.state = {}
+                    except LineSetupError:
+                        pass
+                raise
     except LineSetupError as exc:
         account.state = {
             **(account.state or {}),
             "warning": str(exc),
             "warning_at": now.isoformat(),
         }
+        again = " (the provider is busy or failing: try again in a moment)"
         return (
             "The webhook could not be registered at the provider, so voicemails will not "
-            f"arrive: {exc}"
+            f"arrive: {exc}" + (again if isinstance(exc, TryLater) else "")
         )
 
 
@@ -121,16 +156,24 @@ async def renew_line(vault: Vault, account: IntegrationAccount, *, now: datetime
     return None
 
 
-async def fetch_ringcentral_transcript(
-    vault: Vault, account: IntegrationAccount, uri: str
-) -> str | None:
-    """A RingCentral voicemail's transcript text (None when it cannot be fetched: the
-    voicemail keeps its recording link)."""
+async def fetch_transcript(
+    vault: Vault, account: IntegrationAccount, pending: Pending
+) -> LineVoicemail | None:
+    """The transcript part PENDING points at, fetched from the line's provider; None when
+    there is none for this line.
+
+    Raises:
+        TryLater: the provider is throttling, failing or unreachable: ask again later.
+        LineSetupError: the provider refused (the voicemail keeps its recording link).
+    """
+    fetcher = TRANSCRIPTS.get(account.provider)
+    if fetcher is None:
+        return None
     setup = Setup(
         account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
     )
-    try:
+    # The provider waits for our answer: a short Retry-After is waited out, a longer one
+    # sends the event back to the provider to deliver again.
+    with hurried(WEBHOOK_PATIENCE):
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
-            return await ringcentral.transcript_text(http, setup, uri) or None
-    except LineSetupError:
-        return None
+            return await fetcher(http, setup, pending)

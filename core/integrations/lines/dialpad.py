@@ -1,14 +1,17 @@
 """Dialpad: a webhook with a secret of our own (Dialpad then sends every event as a JWT
 signed HS256 with it), and a call-event subscription on the line's target (a user, call
-center or department) for the voicemail and transcription states."""
+center or department) for the voicemail and transcription states. A webhook left at our URL
+by an earlier attempt for the same line is deleted first (found on every page of
+`GET /api/v2/webhooks`, which pages with a `cursor`)."""
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import aiohttp
 
-from core.integrations.lines.common import LineSetupError, Setup, call, set_state
+from core.integrations.lines.common import LineSetupError, Setup, call, every_page, set_state
 
 API = "https://dialpad.com"
 TITLE = "Dialpad"
@@ -24,9 +27,43 @@ def _target_id(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
+def _items(answer: Any) -> list[Any]:
+    listed = answer.get("items") if isinstance(answer, dict) else None
+    return [h for h in listed if isinstance(h, dict)] if isinstance(listed, list) else []
+
+
+def _next_page(answer: Any, url: str, params: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+    cursor = answer.get("cursor") if isinstance(answer, dict) else None
+    if not isinstance(cursor, str) or not cursor:
+        return None
+    return url, {**params, "cursor": cursor}
+
+
+async def existing_webhooks(http: aiohttp.ClientSession, setup: Setup) -> list[dict[str, Any]]:
+    """Every webhook of the Dialpad company, from every page."""
+    return await every_page(
+        http,
+        f"{setup.api(API)}/api/v2/webhooks",
+        title=TITLE,
+        headers=_headers(setup),
+        items=_items,
+        following=_next_page,
+        params={"limit": "100"},
+    )
+
+
 async def connect(http: aiohttp.ClientSession, setup: Setup) -> str | None:
-    secret = secrets.token_urlsafe(32)
     base = setup.api(API)
+    for stale in await existing_webhooks(http, setup):
+        if stale.get("hook_url") == setup.webhook_url and stale.get("id"):
+            await call(
+                http,
+                "DELETE",
+                f"{base}/api/v2/webhooks/{stale['id']}",
+                title=TITLE,
+                headers=_headers(setup),
+            )
+    secret = secrets.token_urlsafe(32)
     hook = await call(
         http,
         "POST",

@@ -1,13 +1,17 @@
 """Quo (formerly OpenPhone): webhooks for the workspace's calls (`call.completed`, which
 carries a voicemail) and call transcripts (`call.transcript.completed`), limited to the
 line's number when one is given (Quo filters by its phone-number id, looked up here). Quo
-answers each webhook with its signing `key`, which signs every event it sends."""
+answers each webhook with its signing `key`, which signs every event it sends. The number is
+looked for on every page of `GET /v1/phone-numbers` (`nextPageToken`); a webhook left at our
+URL by an earlier attempt for the same line is deleted first."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
-from core.integrations.lines.common import LineSetupError, Setup, call, set_state
+from core.integrations.lines.common import LineSetupError, Setup, call, every_page, set_state
 
 API = "https://api.openphone.com"
 TITLE = "Quo"
@@ -19,12 +23,29 @@ def _headers(setup: Setup) -> dict[str, str]:
     return {"Authorization": setup.credentials["api_key"]}
 
 
+def _data(answer: Any) -> list[Any]:
+    listed = answer.get("data") if isinstance(answer, dict) else None
+    return [i for i in listed if isinstance(i, dict)] if isinstance(listed, list) else []
+
+
+def _next_page(answer: Any, url: str, params: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+    token = answer.get("nextPageToken") if isinstance(answer, dict) else None
+    if not isinstance(token, str) or not token:
+        return None
+    return url, {**params, "pageToken": token}
+
+
 async def _number_id(http: aiohttp.ClientSession, setup: Setup, number: str) -> str:
-    answer = await call(
-        http, "GET", f"{setup.api(API)}/v1/phone-numbers", title=TITLE, headers=_headers(setup)
+    numbers = await every_page(
+        http,
+        f"{setup.api(API)}/v1/phone-numbers",
+        title=TITLE,
+        headers=_headers(setup),
+        items=_data,
+        following=_next_page,
+        params={"maxResults": "100"},
     )
-    numbers = answer.get("data") if isinstance(answer, dict) else None
-    for item in numbers or []:
+    for item in numbers:
         if isinstance(item, dict) and item.get("number") == number and item.get("id"):
             return str(item["id"])
     raise LineSetupError(f"Quo has no number {number} in this workspace")
@@ -33,6 +54,18 @@ async def _number_id(http: aiohttp.ClientSession, setup: Setup, number: str) -> 
 async def connect(http: aiohttp.ClientSession, setup: Setup) -> str | None:
     number = setup.credentials.get("phone_number")
     resources = [await _number_id(http, setup, number)] if number else ["*"]
+    listed = await call(
+        http, "GET", f"{setup.api(API)}/v1/webhooks", title=TITLE, headers=_headers(setup)
+    )
+    for stale in _data(listed):
+        if stale.get("url") == setup.webhook_url and stale.get("id"):
+            await call(
+                http,
+                "DELETE",
+                f"{setup.api(API)}/v1/webhooks/{stale['id']}",
+                title=TITLE,
+                headers=_headers(setup),
+            )
     ids: list[str] = []
     keys: dict[str, str] = {}
     try:

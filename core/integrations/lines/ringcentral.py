@@ -15,12 +15,15 @@ import aiohttp
 
 from core.integrations.lines.common import (
     LineSetupError,
+    Pending,
     Setup,
     call,
+    fetch,
     line_secrets,
     set_state,
 )
 from core.integrations.providers import basic_auth
+from core.integrations.voicemail import LineVoicemail
 
 API = "https://platform.ringcentral.com"
 TITLE = "RingCentral"
@@ -56,8 +59,27 @@ def _expiry(answer: object) -> str:
         raise LineSetupError("RingCentral did not say when the subscription expires") from exc
 
 
+async def _remove_stale(http: aiohttp.ClientSession, setup: Setup, token: str) -> None:
+    """Delete subscriptions an earlier attempt for this line left at its address
+    (`GET /restapi/v1.0/subscription` lists them all: RingCentral does not page it)."""
+    base = f"{setup.api(API)}/restapi/v1.0/subscription"
+    answer = await call(http, "GET", base, title=TITLE, headers=_bearer(token))
+    records = answer.get("records") if isinstance(answer, dict) else None
+    for record in records if isinstance(records, list) else []:
+        delivery = record.get("deliveryMode") if isinstance(record, dict) else None
+        if (
+            isinstance(delivery, dict)
+            and delivery.get("address") == setup.webhook_url
+            and record.get("id")
+        ):
+            await call(
+                http, "DELETE", f"{base}/{record['id']}", title=TITLE, headers=_bearer(token)
+            )
+
+
 async def connect(http: aiohttp.ClientSession, setup: Setup) -> str | None:
     token = await _token(http, setup)
+    await _remove_stale(http, setup, token)
     verification = secrets.token_urlsafe(24)
     extension = setup.credentials.get("extension_id") or "~"
     answer = await call(
@@ -143,18 +165,23 @@ async def transcript_text(
     can never send the token elsewhere.
 
     Raises:
-        LineSetupError: another host, an error status, or no answer.
+        TryLater: RingCentral is throttling, failing or unreachable.
+        LineSetupError: another host, or a refusal.
     """
     host = urlsplit(uri).hostname or ""
     allowed = {*MEDIA_HOSTS, urlsplit(setup.api(API)).hostname or ""}
     if urlsplit(uri).scheme not in ("http", "https") or host not in allowed:
         raise LineSetupError(f"the transcript is not on a RingCentral host ({host})")
     token = await _token(http, setup)
-    try:
-        async with http.get(uri, headers=_bearer(token)) as response:
-            if response.status >= 400:
-                raise LineSetupError(f"RingCentral answered {response.status} for the transcript")
-            body = await response.content.read(limit * 4)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise LineSetupError(f"RingCentral could not be reached: {type(exc).__name__}") from exc
+    body = await fetch(http, "GET", uri, title=TITLE, headers=_bearer(token), limit=limit * 4)
     return body.decode("utf-8", "replace").strip()[:limit]
+
+
+async def transcript(
+    http: aiohttp.ClientSession, setup: Setup, pending: Pending
+) -> LineVoicemail | None:
+    """The transcript part PENDING links to (None when it is empty)."""
+    text = await transcript_text(http, setup, pending.ref)
+    if not text:
+        return None
+    return LineVoicemail(key=pending.key, part="transcript", transcript=text)
