@@ -140,7 +140,7 @@ async def test_a_refused_registration_is_said_and_kept_as_the_line_warning(
         assert "403" in state["warning"]
         # Nothing half-made stays at Dialpad: the webhook made before the refusal is gone.
         assert sim.webhooks == {} and sim.subscriptions == {}
-        assert set(state) == {"warning", "warning_at"}
+        assert set(state) == {"warning", "warning_at", "setup_failed"}
         await line.remove()
         assert sim.webhooks == {}
 

@@ -122,7 +122,7 @@ async def test_a_provider_that_keeps_throttling_is_said_and_nothing_is_half_made
         assert waits == []  # ten minutes is not waited with the member watching
         assert getattr(sim, registered) == {}
         state = (await line.account()).state
-        assert set(state) == {"warning", "warning_at"}
+        assert set(state) == {"warning", "warning_at", "setup_failed"}
 
 
 async def test_a_failure_after_the_first_step_takes_down_what_was_made(
@@ -134,7 +134,7 @@ async def test_a_failure_after_the_first_step_takes_down_what_was_made(
         line = await _connect(client, "quo", quo)
         assert line.sentence is not None and "Quo failed (500)" in line.sentence
         assert quo.webhooks == {}
-        assert set((await line.account()).state) == {"warning", "warning_at"}
+        assert set((await line.account()).state) == {"warning", "warning_at", "setup_failed"}
 
         dialpad.fail(500, times=None, path="/subscriptions/call")
         line = await _connect(client, "dialpad", dialpad)
