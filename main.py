@@ -15,6 +15,7 @@ from typing import Any
 from cli import admin
 from cli.common import command_group, package_version, warn_database_location, with_database
 from config import Settings, SettingsError, load_settings
+from config.database import describe_database
 from config.logging import setup_logging
 
 log = logging.getLogger("switchboard")
@@ -190,7 +191,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from storage.db import run_migrations_blocking
 
     run_migrations_blocking(settings.database_url)
-    print("database is up to date")
+    print(f"database is up to date: {describe_database(settings.database_url)}")
     return 0
 
 

@@ -196,3 +196,12 @@ def sqlite_file(url: str) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database)
+
+
+def describe_database(url: str) -> str:
+    """Which database URL opens, for people: a SQLite file's path, else the URL without its
+    password."""
+    file = sqlite_file(url)
+    if file is not None:
+        return str(file)
+    return _parse(url).render_as_string(hide_password=True)

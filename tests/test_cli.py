@@ -149,7 +149,9 @@ def test_every_working_directory_finds_the_same_database(tmp_path: Path) -> None
     # same file for migrate, the bootstrap commands and the lists, wherever they run.
     data = {**home, "SWITCHBOARD_DATA_DIR": str(tmp_path / "data")}
     relative = {**data, "DATABASE_URL": "sqlite:///team.db"}
-    assert run("migrate", cwd=first, env=relative).returncode == 0
+    migrated = run("migrate", cwd=first, env=relative)
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"up to date: {tmp_path / 'data' / 'team.db'}" in migrated.stdout
     assert run("workspace", "create", "Globex", cwd=second, env=relative).returncode == 0
     assert _workspace_names(run("workspace", "list", "--json", cwd=first, env=relative)) == [
         "Globex"

@@ -13,6 +13,7 @@ from config import SettingsError, load_settings
 from config.database import (
     DatabaseUrlError,
     default_data_dir,
+    describe_database,
     locate_database,
     normalize_database_url,
 )
@@ -165,6 +166,14 @@ def test_settings_put_the_database_in_the_data_directory(
     assert load_settings(_env_file=None).database_url == (
         "postgresql+asyncpg://u:pw@db.example/app?ssl=require"
     )
+
+
+def test_the_database_is_described_without_its_password() -> None:
+    assert (
+        describe_database("sqlite+aiosqlite:////srv/sb/switchboard.db") == "/srv/sb/switchboard.db"
+    )
+    shown = describe_database("postgresql+asyncpg://sb:hunter2@db.example:5432/app?ssl=require")
+    assert shown == "postgresql+asyncpg://sb:***@db.example:5432/app?ssl=require"
 
 
 async def test_the_database_directory_is_made_at_first_use(tmp_path: Path) -> None:
