@@ -1,4 +1,5 @@
-"""Switchboard's command line: serve the gateway, migrate, bootstrap, classify, demo."""
+"""Switchboard's command line (`switchboard`, or `python main.py`): serve the gateway, migrate,
+bootstrap and administer, classify, demo."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cli import doctor, link
+from cli import admin, doctor, link
+from cli.common import command_group, package_version, warn_database_location, with_database
 from config import Settings, SettingsError, load_settings
+from config.database import describe_database
 from config.logging import setup_logging
 
 log = logging.getLogger("switchboard")
@@ -74,23 +76,6 @@ async def _serve(settings: Settings) -> None:
     await runner.cleanup()
 
 
-async def _with_db(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
-    from core.team.directory import DirectoryError
-    from storage.db import Database
-
-    db = Database(settings.database_url)
-    try:
-        if await db.pending_migrations():
-            await db.migrate()
-        async with db.session() as session:
-            return await fn(session)
-    except DirectoryError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
-
-
 def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
     from core.team import agents
 
@@ -103,7 +88,7 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
         print(f"AI agent {agent.name} created: id {agent.id}, serving all channels")
         return 0
 
-    return asyncio.run(_with_db(settings, go))
+    return asyncio.run(with_database(settings, go))
 
 
 def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -131,7 +116,7 @@ def cmd_member_add(settings: Settings, args: argparse.Namespace) -> int:
         print(f"console sign-in link (works once, for 30 minutes): {link}")
         return 0
 
-    return asyncio.run(_with_db(settings, go))
+    return asyncio.run(with_database(settings, go))
 
 
 def cmd_member_login_link(settings: Settings, args: argparse.Namespace) -> int:
@@ -152,7 +137,7 @@ def cmd_member_login_link(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
 
-    return asyncio.run(_with_db(settings, go))
+    return asyncio.run(with_database(settings, go))
 
 
 def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -165,7 +150,7 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> int:
         print(f"API key {key.id} for {ws.name}; it is shown once: store it now.", file=sys.stderr)
         return 0
 
-    return asyncio.run(_with_db(settings, go))
+    return asyncio.run(with_database(settings, go))
 
 
 def cmd_secrets_rotate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -206,7 +191,7 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from storage.db import run_migrations_blocking
 
     run_migrations_blocking(settings.database_url)
-    print("database is up to date")
+    print(f"database is up to date: {describe_database(settings.database_url)}")
     return 0
 
 
@@ -235,8 +220,13 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py", description="Switchboard AI operator gateway")
-    sub = p.add_subparsers(dest="command")
+    p = argparse.ArgumentParser(
+        description="Switchboard AI operator gateway. Settings come from the environment and "
+        "./.env; with no DATABASE_URL the SQLite database is switchboard.db in "
+        "SWITCHBOARD_DATA_DIR (default: the per-user data directory)."
+    )
+    p.add_argument("--version", action="version", version=f"switchboard {package_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the gateway (default)").set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     demo = sub.add_parser(
@@ -252,27 +242,30 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(fn=cmd_demo)
     c = sub.add_parser("classify", help="print the tool calls chosen for TEXT ('-' reads stdin)")
-    c.add_argument("text")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("text", help="the request to classify; '-' reads one request per line")
+    c.add_argument("--json", action="store_true", help="print each result as one JSON line")
     c.set_defaults(fn=cmd_classify)
 
-    ws = sub.add_parser("workspace", help="manage workspaces").add_subparsers(
-        dest="action", required=True
+    ws = command_group(sub, "workspace", "manage workspaces")
+    wc = ws.add_parser("create", help="create a workspace with its default AI agent")
+    wc.add_argument("name", help="the workspace's name (unique)")
+    wc.add_argument(
+        "--plan", choices=["plus", "pro", "enterprise"], default="pro", help="default: pro"
     )
-    wc = ws.add_parser("create")
-    wc.add_argument("name")
-    wc.add_argument("--plan", choices=["plus", "pro", "enterprise"], default="pro")
-    wc.add_argument("--timezone", default="UTC")
+    wc.add_argument("--timezone", default="UTC", help="IANA time zone, e.g. Europe/Paris")
     wc.set_defaults(fn=cmd_workspace_create)
 
-    mem = sub.add_parser("member", help="manage members").add_subparsers(
-        dest="action", required=True
-    )
-    ma = mem.add_parser("add")
+    mem = command_group(sub, "member", "manage members")
+    ma = mem.add_parser("add", help="add a member and print a one-time console sign-in link")
     ma.add_argument("--workspace", required=True, help="workspace id or name")
-    ma.add_argument("--name", required=True)
-    ma.add_argument("--role", required=True, choices=["owner", "admin", "manager", "support"])
-    ma.add_argument("--email")
+    ma.add_argument("--name", required=True, help="the member's display name")
+    ma.add_argument(
+        "--role",
+        required=True,
+        choices=["owner", "admin", "manager", "support"],
+        help="what the member may do",
+    )
+    ma.add_argument("--email", help="email address (console sign-in and the email channel)")
     ma.add_argument("--phone", help="E.164 number (SMS, WhatsApp and voice)")
     ma.add_argument("--slack", help="Slack user id")
     ma.add_argument("--telegram", help="Telegram user id")
@@ -283,22 +276,21 @@ def parser() -> argparse.ArgumentParser:
     ml.set_defaults(fn=cmd_member_login_link)
     link.add_parser(mem)
 
-    key = sub.add_parser("apikey", help="manage API keys").add_subparsers(
-        dest="action", required=True
-    )
-    kc = key.add_parser("create")
+    key = command_group(sub, "apikey", "manage API keys")
+    kc = key.add_parser("create", help="create an admin API key and print it (shown once)")
     kc.add_argument("--workspace", required=True, help="workspace id or name")
-    kc.add_argument("--name", default="cli")
+    kc.add_argument("--name", default="cli", help="a label to recognise the key by")
     kc.set_defaults(fn=cmd_apikey_create)
 
-    sec = sub.add_parser(
-        "secrets", help="manage the stored credentials' encryption"
-    ).add_subparsers(dest="action", required=True)
+    sec = command_group(sub, "secrets", "manage the stored credentials' encryption")
     sec.add_parser(
         "rotate",
         help="re-encrypt every stored credential under SWITCHBOARD_SECRET_KEY (keep the old "
         "secret in SWITCHBOARD_SECRET_KEY_PREVIOUS until this has run)",
     ).set_defaults(fn=cmd_secrets_rotate)
+
+    # Each further module adds its commands (and actions to the groups above) itself.
+    admin.add_parser(sub)
     from cli import slack as slack_cli  # `slack manifest`
 
     slack_cli.add_parser(sub)
@@ -315,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     for warning in settings.config_warnings:
         log.warning("%s", warning)
+    warn_database_location(settings)
     return int(fn(settings, args) or 0)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -20,6 +22,14 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from config.database import (
+    DEFAULT_DATABASE_URL,
+    DatabaseUrlError,
+    default_data_dir,
+    locate_database,
+    normalize_database_url,
+)
 
 
 class SettingsError(Exception):
@@ -54,8 +64,10 @@ class Settings(BaseSettings):
         env_ignore_empty=True,
     )
 
-    # Server and storage
-    database_url: str = Field("sqlite+aiosqlite:///./switchboard.db", alias="DATABASE_URL")
+    # Server and storage. A relative SQLite path is taken in the data directory, so the
+    # server and every command find the same file from any working directory.
+    database_url: str = Field(DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    data_dir: Path = Field(default_factory=default_data_dir, alias="SWITCHBOARD_DATA_DIR")
     switchboard_host: str = Field("127.0.0.1", alias="SWITCHBOARD_HOST")
     switchboard_port: int = Field(8080, ge=0, le=65535, alias="SWITCHBOARD_PORT")
     switchboard_secret_key: SecretStr | None = Field(None, alias="SWITCHBOARD_SECRET_KEY")
@@ -189,6 +201,9 @@ class Settings(BaseSettings):
 
     # What load_settings noticed but did not refuse (misspelled SWITCHBOARD_* names).
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    # An existing database file found in the working directory rather than the data directory
+    # (see `config.database.locate_database`); the command line says so.
+    _database_in_working_dir: Path | None = PrivateAttr(default=None)
 
     @property
     def config_warnings(self) -> list[str]:
@@ -202,12 +217,28 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url_supported(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0]
-        if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
-            raise ValueError(
-                f"must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (got {scheme!r})"
-            )
-        return value
+        try:
+            return normalize_database_url(value.strip())
+        except DatabaseUrlError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _database_in_data_dir(self) -> Settings:
+        # Without SWITCHBOARD_DATA_DIR, a database made where `./switchboard.db` was the
+        # default stays in use rather than a new empty one starting in the data directory.
+        legacy = None
+        if "data_dir" not in self.model_fields_set:
+            with contextlib.suppress(OSError):  # a working directory since removed
+                legacy = Path.cwd()
+        located = locate_database(self.database_url, self.data_dir, cwd=legacy)
+        self.database_url = located.url
+        self._database_in_working_dir = located.working_dir_file
+        return self
 
     @field_validator("slack_app_token")
     @classmethod
@@ -280,6 +311,12 @@ class Settings(BaseSettings):
         ]
 
     # Derived facts, used in several places.
+    @property
+    def database_in_working_dir(self) -> Path | None:
+        """The database file kept from the working directory instead of the data directory's
+        (SWITCHBOARD_DATA_DIR unset and the file already there), else None."""
+        return self._database_in_working_dir
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

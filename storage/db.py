@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from config.database import sqlite_file
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any 64-bit constant, shared by every node: serialises concurrent `migrate` runs on PostgreSQL.
 _MIGRATION_LOCK = 0x5357_4D49_4752
@@ -68,6 +70,9 @@ class Database:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
+            # SQLite makes the file but not its directory (the data directory, at first use).
+            if (file := sqlite_file(url)) is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
             # Enough pooled connections for every concurrent user (journal, pipeline workers,
             # outbox, requests): an overflow connection is closed when returned, and each new

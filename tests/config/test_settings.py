@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import SettingsError, load_settings
+from config.database import default_data_dir
 from config.settings import Settings
 
 DESIGN_NAMES = [
@@ -51,9 +52,13 @@ def test_every_design_name_is_a_setting_and_in_env_example() -> None:
     assert aliases <= listed
 
 
-def test_defaults_are_the_embedded_ones() -> None:
+def test_defaults_are_the_embedded_ones(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     s = load_settings(_env_file=None)
-    assert s.database_url == "sqlite+aiosqlite:///./switchboard.db"
+    # SQLite in the per-user data directory (tests/config/test_database.py has the table).
+    assert s.data_dir == default_data_dir() and s.data_dir.is_relative_to(tmp_path / "home")
+    assert s.database_url == f"sqlite+aiosqlite:///{s.data_dir / 'switchboard.db'}"
     assert (s.switchboard_host, s.switchboard_port) == ("127.0.0.1", 8080)
     assert s.openai_api_key is None and s.slack_bot_token is None
     assert str(s.telegram_api_url) == "https://api.telegram.org/bot"
