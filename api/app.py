@@ -14,6 +14,7 @@ from aiohttp import web
 
 from api import health
 from api.admin import routes as admin_routes
+from api.admin.problems import problem_details
 from api.console import routes as console_routes
 from api.console.session import console_middleware
 from api.http import Handler, error_middleware, error_response
@@ -94,8 +95,9 @@ def build_app(
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[count_requests, error_middleware, console_middleware],
+        middlewares=[count_requests, problem_details, error_middleware, console_middleware],
     )
+    app.on_response_prepare.append(_neutral_server_header)
     health.setup(app)
     admin_routes.setup(app)
     console_routes.setup(app)
@@ -123,6 +125,15 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+SERVER = "Switchboard"
+
+
+async def _neutral_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer (errors, static files, WebSocket upgrades too) names no software versions:
+    aiohttp's default `Python/3.x aiohttp/3.x` would tell an attacker what to look up."""
+    response.headers["Server"] = SERVER
 
 
 def setup_channel_routes(app: web.Application) -> None:
