@@ -56,8 +56,8 @@ INTEGRATIONS = paged(
 ASSISTS = paged(
     one_of("status", "Only assists in this status", ASSIST_STATUSES),
     one_of("priority", "Only assists of this priority", PRIORITIES),
-    Param("category", "Only assists of this category (any case)"),
-    Param("label", "Only assists carrying this label (any case)"),
+    Param("category", "Only assists of this category (any case)", max_length=60),
+    Param("label", "Only assists carrying this label (any case)", max_length=60),
     Param(
         "assignee",
         "Only assists assigned to this member (their id), or `unassigned`",

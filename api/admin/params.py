@@ -4,6 +4,7 @@ names the parameter, before the handler runs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ class Param:
     maximum: int | None = None
     default: int | None = None
     max_length: int = TEXT_MAX
+    # A regular expression the whole value must match (JSON Schema `pattern`).
+    pattern: str | None = None
 
     def schema(self) -> dict[str, Any]:
         """This parameter's JSON Schema, as the OpenAPI document states it."""
@@ -48,7 +51,10 @@ class Param:
             return {"type": "boolean"}
         if self.type == "date-time":
             return {"type": "string", "format": "date-time"}
-        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        schema = {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
+        return schema
 
     def parse(self, raw: str) -> Any:
         """RAW as this parameter's value; raises a 400 problem naming the parameter."""
@@ -73,6 +79,8 @@ class Param:
             raise problem(
                 400, f"query parameter {name} must be at most {self.max_length} characters"
             )
+        if self.pattern is not None and not re.fullmatch(self.pattern, raw):
+            raise problem(400, f"query parameter {name} is not in the expected form")
         if "\x00" in raw:
             raise problem(400, f"query parameter {name} must not contain NUL characters")
         return raw.strip()
@@ -136,7 +144,8 @@ def query_of(request: web.Request) -> Mapping[str, Any]:
 CURSOR = Param(
     "cursor",
     "Where the page starts: the `next_cursor` of the previous page, as given (opaque)",
-    max_length=1000,
+    max_length=500,
+    pattern="^[A-Za-z0-9_-]+$",
 )
 CREATED_AFTER = Param(
     "created_after", "Only those created at or after this time (ISO 8601)", type="date-time"
