@@ -192,3 +192,15 @@ def test_the_api_page_escapes_what_the_document_says() -> None:
     assert not tags & {"script", "img", "svg", "b", "i", "u"}
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<code>&lt;i&gt;code&lt;/i&gt;</code>" in page
+
+
+async def test_the_console_links_to_the_api_page(make_client: ClientFactory, db: Database) -> None:
+    tenant = await make_tenant(db)
+    client = await start_gateway(make_client, build=OFF)
+    await sign_in(client, db, tenant.member_id)
+
+    page = await (await client.get("/console/inbox")).text()
+
+    parsed = _Page()
+    parsed.feed(page)
+    assert "/api/v1/docs" in [a.get("href") for t, a in parsed.tags if t == "a"]
