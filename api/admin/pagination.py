@@ -94,9 +94,8 @@ def _after(columns: Sequence[Column], key: Key, descending: bool) -> Any:
 def _limit_and_cursor(request: web.Request, order: Order) -> tuple[int, Key | None]:
     query = query_of(request)
     cursor = query.get("cursor")
-    return int(query["limit"]) if "limit" in query else 50, (
-        order.decode(cursor) if cursor is not None else None
-    )
+    # A list always declares `limit` with its default (api.admin.params.paged).
+    return int(query["limit"]), (order.decode(cursor) if cursor is not None else None)
 
 
 async def page_rows(

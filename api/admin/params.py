@@ -117,7 +117,8 @@ def _date_time(name: str, raw: str) -> datetime:
 
 
 def parse_query(request: web.Request, params: Sequence[Param]) -> dict[str, Any]:
-    """The request's query parameters parsed by PARAMS (absent ones left out). Raises a 400
+    """The request's query parameters parsed by PARAMS (absent ones left out, but for those
+    with a default, which hold it). Raises a 400
     problem for a parameter the route does not take, one given twice, or a bad value."""
     query = request.query
     declared = {p.name: p for p in params}
@@ -127,7 +128,8 @@ def parse_query(request: web.Request, params: Sequence[Param]) -> dict[str, Any]
             raise problem(400, f"unknown query parameter {name[:100]!r}; this route takes: {takes}")
         if len(query.getall(name)) > 1:
             raise problem(400, f"query parameter {name!r} is given more than once")
-    return {name: declared[name].parse(raw) for name, raw in query.items()}
+    defaults = {p.name: p.default for p in params if p.default is not None}
+    return defaults | {name: declared[name].parse(raw) for name, raw in query.items()}
 
 
 PARAMS = web.RequestKey("admin_query_params", tuple)

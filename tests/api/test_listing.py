@@ -328,3 +328,27 @@ async def test_the_key_is_checked_before_the_query(
 
     assert response.status == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_list_asked_without_limit_gives_its_default_page(
+    make_client: ClientFactory, db: Database
+) -> None:
+    tenant = await make_tenant(db)
+    async with db.session() as session:
+        session.add_all(
+            [
+                AuditEntry(workspace_id=tenant.workspace_id, actor="t", action="a", created_at=T0)
+                for _ in range(101)
+            ]
+        )
+        for _ in range(51):
+            await make_task_row(session, tenant.workspace_id, tenant.member_id, received_at=T0)
+    client = await start_gateway(make_client, build=OFF)
+
+    audit = await _get(client, "/api/v1/audit", tenant.auth)
+    tasks = await _get(client, "/api/v1/tasks", tenant.auth)
+
+    assert len(audit["items"]) == 100 and audit["next_cursor"]
+    assert len(tasks["items"]) == 50 and tasks["next_cursor"]
+    rest = await _get(client, f"/api/v1/tasks?cursor={tasks['next_cursor']}", tenant.auth)
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
