@@ -10,7 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from api import health
 from api.admin import routes as admin_routes
@@ -98,6 +98,9 @@ def build_app(
         middlewares=[count_requests, problem_details, error_middleware, console_middleware],
     )
     app.on_response_prepare.append(_neutral_server_header)
+    # What aiohttp answers itself to a request it cannot parse (no route, so no hook) takes
+    # its Server header from this module default: the same neutral name there.
+    web_response.SERVER_SOFTWARE = SERVER
     health.setup(app)
     admin_routes.setup(app)
     console_routes.setup(app)

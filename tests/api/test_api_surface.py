@@ -4,6 +4,7 @@ OpenAPI document describing every parameter and problem, and the API page people
 
 from __future__ import annotations
 
+import asyncio
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -90,6 +91,23 @@ async def test_no_answer_names_the_server_software_or_its_version(
         server = response.headers.get("Server", "")
         assert server == "Switchboard", (response.url, server)
         assert not VERSIONS.search(server)
+
+
+async def test_a_request_the_parser_refuses_names_no_versions_either(
+    make_client: ClientFactory,
+) -> None:
+    client = await start_gateway(make_client, build=OFF)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        head = (await reader.read()).split(b"\r\n\r\n", 1)[0].decode()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+    assert head.startswith("HTTP/1.0 400") or head.startswith("HTTP/1.1 400"), head
+    assert "Server: Switchboard\r\n" in head + "\r\n", head
 
 
 async def test_the_openapi_document_states_every_parameter_and_problem(
