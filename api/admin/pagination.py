@@ -60,10 +60,21 @@ class Order:
 
 
 def _part(kind: KeyKind, value: Any) -> Any:
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+    # Only what the databases can bind: a 32-bit integer, text without NUL or lone surrogates.
+    if (
+        kind == "int"
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and -(2**31) <= value < 2**31
+    ):
         return value
     if kind == "str" and isinstance(value, str) and "\x00" not in value:
-        return value
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            pass
+        else:
+            return value
     if kind == "datetime" and isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)

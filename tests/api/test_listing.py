@@ -161,12 +161,20 @@ async def test_a_cursor_from_another_list_or_made_up_is_refused(
     await _seed_lists(db, tenant)
     client = await start_gateway(make_client, build=OFF)
     tasks_cursor = (await _get(client, "/api/v1/tasks?limit=1", tenant.auth))["next_cursor"]
-    forged = base64.urlsafe_b64encode(b'["assists",["not a time",1]]').decode()
-
-    for cursor in (tasks_cursor, forged, "%%%", "bm90IGpzb24", "W10"):
-        body = await _get(
-            client, f"/api/v1/assists?cursor={quote(cursor)}", tenant.auth, status=400
+    forged = [
+        base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        for raw in (
+            b'["assists",["not a time",1]]',
+            b'["assists",["2026-03-02T09:00:00+00:00",99999999999999999999]]',
+            b'["assists",["2026-03-02T09:00:00",1]]',
+            b'["assists",["2026-03-02T09:00:00+00:00",true]]',
+            b'["members",["\\ud800",""]]',
         )
+    ]
+
+    for cursor in (tasks_cursor, *forged, "%%%", "bm90IGpzb24", "W10"):
+        path = "/api/v1/members" if cursor.startswith("WyJtZW1iZXJz") else "/api/v1/assists"
+        body = await _get(client, f"{path}?cursor={quote(cursor)}", tenant.auth, status=400)
         assert "cursor" in body["detail"], body
 
 
