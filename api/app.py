@@ -10,10 +10,11 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from api import health
 from api.admin import routes as admin_routes
+from api.admin.problems import problem_details
 from api.console import routes as console_routes
 from api.console.session import console_middleware
 from api.http import Handler, error_middleware, error_response
@@ -88,9 +89,13 @@ def build_app(
     """The whole gateway as an aiohttp application; resources live in its cleanup context."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[observe_requests, error_middleware, console_middleware],
+        middlewares=[observe_requests, problem_details, error_middleware, console_middleware],
     )
     access.setup(app)
+    app.on_response_prepare.append(_neutral_server_header)
+    # What aiohttp answers itself to a request it cannot parse (no route, so no hook) takes
+    # its Server header from this module default: the same neutral name there.
+    web_response.SERVER_SOFTWARE = SERVER
     health.setup(app)
     admin_routes.setup(app)
     console_routes.setup(app)
@@ -118,6 +123,15 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+SERVER = "Switchboard"
+
+
+async def _neutral_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer (errors, static files, WebSocket upgrades too) names no software versions:
+    aiohttp's default `Python/3.x aiohttp/3.x` would tell an attacker what to look up."""
+    response.headers["Server"] = SERVER
 
 
 def setup_channel_routes(app: web.Application) -> None:

@@ -4,9 +4,11 @@ rules, escalation confidence), through `core.team.agents`."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import select
 
 from api.admin.auth import Caller
 from api.admin.models import AgentIn, AgentOut, AgentPatch, Page
+from api.admin.pagination import Order, page_rows
 from api.http import json_ok, read_json
 from api.state import Gateway
 from core.team import agents
@@ -28,10 +30,23 @@ def agent_out(agent: AiAgent) -> AgentOut:
     )
 
 
+ORDER = Order("agents", ("datetime", "str"))
+
+
 async def list_agents(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """Oldest first, as `core.team.agents.list_agents` orders them (the default agent first)."""
+    query = select(AiAgent).where(AiAgent.workspace_id == who.workspace_id)
     async with gw.db.session() as session:
-        rows = await agents.list_agents(session, who.workspace_id)
-        return json_ok(Page[AgentOut](items=[agent_out(a) for a in rows]))
+        found = await page_rows(
+            request,
+            session,
+            query,
+            ORDER,
+            (AiAgent.created_at, AiAgent.id),
+            lambda a: (a.created_at, a.id),
+        )
+        items = [agent_out(a) for a in found.items]
+    return json_ok(Page[AgentOut](items=items, next_cursor=found.next_cursor))
 
 
 async def create_agent(request: web.Request, gw: Gateway, who: Caller) -> web.Response:

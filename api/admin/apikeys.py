@@ -7,19 +7,34 @@ from sqlalchemy import select
 
 from api.admin.auth import Caller
 from api.admin.models import ApiKeyCreated, ApiKeyIn, ApiKeyOut, Page
+from api.admin.pagination import Order, page_rows
+from api.admin.params import query_of
 from api.http import json_ok, read_json
 from api.state import Gateway
 from core.team import directory
 from core.tools.writes import api_keys
 from storage.models import ApiKey
 
+ORDER = Order("apikeys", ("datetime", "str"))
+STATUSES = ("active", "revoked")
+
 
 async def list_api_keys(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """Oldest first; `?status=active|revoked`."""
+    status = query_of(request).get("status")
+    query = select(ApiKey).where(ApiKey.workspace_id == who.workspace_id)
+    if status == "active":
+        query = query.where(ApiKey.revoked_at.is_(None))
+    elif status == "revoked":
+        query = query.where(ApiKey.revoked_at.is_not(None))
     async with gw.db.session() as session:
-        keys = await session.scalars(
-            select(ApiKey)
-            .where(ApiKey.workspace_id == who.workspace_id)
-            .order_by(ApiKey.created_at)
+        found = await page_rows(
+            request,
+            session,
+            query,
+            ORDER,
+            (ApiKey.created_at, ApiKey.id),
+            lambda k: (k.created_at, k.id),
         )
         items = [
             ApiKeyOut(
@@ -30,9 +45,9 @@ async def list_api_keys(request: web.Request, gw: Gateway, who: Caller) -> web.R
                 last_used_at=k.last_used_at,
                 revoked_at=k.revoked_at,
             )
-            for k in keys
+            for k in found.items
         ]
-    return json_ok(Page[ApiKeyOut](items=items))
+    return json_ok(Page[ApiKeyOut](items=items, next_cursor=found.next_cursor))
 
 
 async def create_api_key(request: web.Request, gw: Gateway, who: Caller) -> web.Response:

@@ -26,14 +26,15 @@ from api.admin.models import (
     ReplyOut,
     SuggestedReplyOut,
 )
-from api.http import json_ok, problem, query_int, read_json
+from api.admin.pagination import Order, page_rows
+from api.admin.params import query_of
+from api.http import json_ok, problem, read_json
 from api.state import Gateway
 from core.assists import snooze, team_actions
 from core.assists.csat import record_csat
 from core.assists.history import customer_assists, resolution_of
-from core.assists.inbox import MAX_SEARCH, STATUSES, InboxFilter, find_assist, inbox_query
+from core.assists.inbox import InboxFilter, find_assist, inbox_query
 from core.assists.mail import customer_email
-from core.assists.triage import PRIORITIES
 from storage.domain import Assist, AssistEvent, Conversation
 from storage.models import Workspace
 from storage.types import utcnow
@@ -57,32 +58,40 @@ def _assist_out(x: Assist) -> AssistOut:
     )
 
 
-def _one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
-    if value is not None and value not in allowed:
-        raise problem(400, f"{name} must be one of {', '.join(allowed)}")
-    return value
+ORDER = Order("assists", ("datetime", "int"), descending=True)
 
 
 async def list_assists(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     """Newest first; `?status=`, `?priority=`, `?category=`, `?label=`, `?assignee=` (a member
     id, or `unassigned`), `?q=` (a reference, subject, summary, customer name or email),
-    `?limit=`: the AI Inbox's own filter (core.assists.inbox)."""
-    limit = query_int(request, "limit", 50, lo=1, hi=500)
-    assignee = request.query.get("assignee") or None
+    `?created_after=`, `?created_before=`: the AI Inbox's own filter (core.assists.inbox),
+    the one the `list_assists` tool uses."""
+    q = query_of(request)
+    assignee = q.get("assignee")
     flt = InboxFilter(
-        status=_one_of(request, "status", STATUSES),
-        priority=_one_of(request, "priority", PRIORITIES),
-        category=request.query.get("category") or None,
-        label=request.query.get("label") or None,
+        status=q.get("status"),
+        priority=q.get("priority"),
+        category=q.get("category"),
+        label=q.get("label"),
         assignee_id=assignee if assignee != "unassigned" else None,
         unassigned=assignee == "unassigned",
-        search=(request.query.get("q") or "")[:MAX_SEARCH] or None,
+        search=q.get("q"),
+        created_before=q.get("created_before"),
     )
+    query = inbox_query(who.workspace_id, flt, order=None)
+    if "created_after" in q:
+        query = query.where(Assist.created_at >= q["created_after"])
     async with gw.db.session() as session:
-        rows = await session.scalars(inbox_query(who.workspace_id, flt).limit(limit))
-        items = [_assist_out(x) for x in rows]
-    return json_ok(Page[AssistOut](items=items))
+        found = await page_rows(
+            request,
+            session,
+            query,
+            ORDER,
+            (Assist.created_at, Assist.number),
+            lambda x: (x.created_at, x.number),
+        )
+        items = [_assist_out(x) for x in found.items]
+    return json_ok(Page[AssistOut](items=items, next_cursor=found.next_cursor))
 
 
 async def _load_assist(session: AsyncSession, who: Caller, ref: str) -> Assist:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from api.admin.params import PARAMS, QUERY, parse_query
 from api.http import bearer_token, problem
 from api.state import GATEWAY, Gateway
 from core.live.access import Forbidden
@@ -38,9 +39,14 @@ AdminHandler = Callable[[web.Request, Gateway, Caller], Awaitable[web.Response]]
 
 
 def admin_route(handler: AdminHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """HANDLER behind the API key, its query parsed by the parameters the route declares
+    (`routes.setup` puts them on the request): 401 before anything else, then 400 for a
+    query parameter it does not take or a bad value."""
+
     async def wrapped(request: web.Request) -> web.Response:
         gateway = request.app[GATEWAY]
         who = await caller(request, gateway)
+        request[QUERY] = parse_query(request, request.get(PARAMS, ()))
         try:
             return await handler(request, gateway, who)
         except directory.NotFound as exc:

@@ -4,70 +4,54 @@ told, whether or not Live Operator Mode is on."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from api.admin.auth import Caller
-from api.admin.listing import known_params
 from api.admin.models import (
     ConversationDetail,
     ConversationOut,
     Page,
 )
-from api.http import json_ok, problem, query_int
+from api.admin.pagination import Key, Order, page_fetched
+from api.admin.params import query_of
+from api.http import json_ok
 from api.state import Gateway
 from core.live import conversations
 
-CHANNELS = ("slack", "telegram", "sms", "whatsapp", "email", "voice", "web")
-ID_MAX = 64
-
-
-def _iso(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError as exc:
-        raise problem(400, f"query parameter {name!r} must be an ISO 8601 time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _one_of(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query.get(name)
-    if value is not None and value not in allowed:
-        raise problem(400, f"{name} must be one of {', '.join(allowed)}")
-    return value
+ORDER = Order("conversations", ("datetime", "str"), descending=True)
 
 
 async def list_conversations(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    """The latest active first; `?status=`, `?channel=`, `?customer_id=`, `?before=` (ISO
-    8601: those last active before it, to page on), `?limit=` (at most 200)."""
-    known_params(request, ("status", "channel", "customer_id", "before", "limit"))
-    status = _one_of(request, "status", conversations.STATUSES)
-    channel = _one_of(request, "channel", CHANNELS)
-    customer_id = request.query.get("customer_id")
-    if customer_id is not None and not 0 < len(customer_id) <= ID_MAX:
-        raise problem(400, "customer_id must be a customer's id")
-    before = _iso(request, "before")
-    limit = query_int(request, "limit", 50, lo=1, hi=conversations.LIST_MAX)
-    async with gw.db.session() as session:
-        found = await conversations.list_conversations(
+    """The latest active first (then by id); `?status=`, `?channel=`, `?customer_id=`,
+    `?before=` (ISO 8601: those last active before it), `?limit=` (at most 200), `?cursor=`."""
+    q = query_of(request)
+
+    async def fetch(after: Key | None, limit: int) -> list[conversations.Listed]:
+        return await conversations.list_conversations(
             session,
             who.workspace_id,
-            status=status,
-            channel=channel,
-            customer_id=customer_id,
-            before=before,
+            status=q.get("status"),
+            channel=q.get("channel"),
+            customer_id=q.get("customer_id"),
+            before=q.get("before"),
+            after=(after[0], after[1]) if after is not None else None,
             limit=limit,
         )
-        items = [ConversationOut.model_validate(conversations.conversation_json(c)) for c in found]
-    return json_ok(Page[ConversationOut](items=items))
+
+    async with gw.db.session() as session:
+        found = await page_fetched(request, ORDER, fetch, _key, most=conversations.LIST_MAX)
+        items = [
+            ConversationOut.model_validate(conversations.conversation_json(c)) for c in found.items
+        ]
+    return json_ok(Page[ConversationOut](items=items, next_cursor=found.next_cursor))
+
+
+def _key(listed: conversations.Listed) -> Key:
+    c = listed.conversation
+    return (c.updated_at or c.started_at, c.id)
 
 
 async def get_conversation(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    known_params(request, ())
     conversation_id = request.match_info["conversation_id"]
     async with gw.db.session() as session:
         listed = await conversations.get(session, who.workspace_id, conversation_id)

@@ -11,9 +11,12 @@ from pydantic import BaseModel, Field
 
 from api.admin.auth import Caller
 from api.admin.models import Page
+from api.admin.pagination import Order, page_items
+from api.admin.params import query_of
 from api.http import Input, json_ok, problem, read_json
 from api.state import Gateway
 from core.integrations import accounts, manage
+from core.integrations.providers import PROVIDERS
 from core.integrations.vault import VaultError
 from storage.types import utcnow
 
@@ -80,11 +83,21 @@ def _no_secret(exc: VaultError) -> web.HTTPException:
     return problem(409, str(exc))
 
 
+ORDER = Order("integrations", ("str", "datetime", "str"))
+
+
 async def list_integrations(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """By provider, then oldest first; `?provider=`, `?kind=`, `?enabled=`."""
+    q = query_of(request)
     async with gw.db.session() as session:
-        rows = await accounts.list_accounts(session, who.workspace_id)
-        items = [manage.shown(gw.settings, row) for row in rows]
-    return json_ok({"items": items})
+        rows = await accounts.list_accounts(session, who.workspace_id, provider=q.get("provider"))
+    if "enabled" in q:
+        rows = [row for row in rows if bool(row.enabled) == q["enabled"]]
+    if "kind" in q:
+        rows = [row for row in rows if PROVIDERS[row.provider].kind == q["kind"]]
+    found = page_items(request, rows, ORDER, lambda r: (r.provider, r.created_at, r.id))
+    items = [manage.shown(gw.settings, row) for row in found.items]
+    return json_ok({"items": items, "next_cursor": found.next_cursor})
 
 
 async def connect_integration(request: web.Request, gw: Gateway, who: Caller) -> web.Response:

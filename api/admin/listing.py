@@ -1,4 +1,5 @@
-"""Workspace-scoped listings with `?status=` and `?limit=`."""
+"""The journal-like lists (tasks, outbox, proposals, snapshots, audit): the caller's
+workspace, newest first, with the filters each declares, a page at a time."""
 
 from __future__ import annotations
 
@@ -6,41 +7,42 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from api.admin.auth import Caller
-from api.http import problem, query_int
+from api.admin.pagination import Order, PageOf, page_rows
+from api.admin.params import query_of
 from api.state import Gateway
 
 
-def _status_filter(request: web.Request, allowed: tuple[str, ...]) -> str | None:
-    status = request.query.get("status")
-    if status is not None and status not in allowed:
-        raise problem(400, f"status must be one of {', '.join(allowed)}")
-    return status
-
-
-async def filtered_rows(
+async def newest_first(
     request: web.Request,
     gw: Gateway,
     who: Caller,
     model: Any,
-    statuses: tuple[str, ...],
-    order: Any,
-) -> list[Any]:
-    """The caller's workspace rows of MODEL, optionally `?status=`, newest first, `?limit=`."""
-    status = _status_filter(request, statuses)
-    limit = query_int(request, "limit", 50, lo=1, hi=500)
+    at: InstrumentedAttribute[Any],
+    order: Order,
+    *,
+    filters: dict[str, InstrumentedAttribute[Any]] | None = None,
+) -> PageOf[Any]:
+    """A page of the workspace's MODEL rows, newest first by AT (then id, the tiebreaker).
+    FILTERS map a query parameter to the column it must equal; `created_after` and
+    `created_before`, when the route takes them, bound AT."""
+    q = query_of(request)
     query = select(model).where(model.workspace_id == who.workspace_id)
-    if status:
-        query = query.where(model.status == status)
+    for name, column in (filters or {}).items():
+        if name in q:
+            query = query.where(column == q[name])
+    if "created_after" in q:
+        query = query.where(at >= q["created_after"])
+    if "created_before" in q:
+        query = query.where(at < q["created_before"])
     async with gw.db.session() as session:
-        return list(await session.scalars(query.order_by(order).limit(limit)))
-
-
-def known_params(request: web.Request, allowed: tuple[str, ...]) -> None:
-    """Refuse a query parameter the route does not take: a misspelt filter would otherwise
-    silently list everything."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        takes = ", ".join(allowed) if allowed else "none"
-        raise problem(400, f"unknown query parameter {unknown[0]!r}; this route takes: {takes}")
+        return await page_rows(
+            request,
+            session,
+            query,
+            order,
+            (at, model.id),
+            lambda row: (getattr(row, at.key), row.id),
+        )

@@ -16,7 +16,6 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.auth import Caller
-from api.admin.listing import known_params
 from api.admin.models import (
     LiveOperatorOut,
     LiveSessionDetail,
@@ -28,7 +27,9 @@ from api.admin.models import (
     OperatorGroupPatch,
     Page,
 )
-from api.http import json_ok, problem, query_int, read_json
+from api.admin.pagination import Key, Order, page_fetched, page_items
+from api.admin.params import query_of
+from api.http import json_ok, problem, read_json
 from api.state import Gateway
 from core.live import access, conversations, groups, presence, sessions
 from core.live.access import Forbidden
@@ -37,6 +38,10 @@ from storage.models import Workspace
 from storage.types import utcnow
 
 SESSION_STATUSES = ("offered", "active", "completed", "ai")
+SESSIONS_MAX = 200
+GROUPS = Order("operator_groups", ("str", "str"))
+PRESENCE = Order("presence", ("str", "str"))
+SESSIONS = Order("live_sessions", ("datetime", "str"), descending=True)
 TURN_ON = (
     "an owner or admin turns it on under Live in the console, or with PATCH "
     '/api/v1/live/settings {"features": {FLAGS}}'
@@ -80,12 +85,12 @@ def _named_in_body() -> Iterator[None]:
 
 
 async def list_groups(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    known_params(request, ())
     async with gw.db.session() as session:
         await _feature(session, who, "operator")
         views = await groups.list_groups(session, who.workspace_id)
-        items = [OperatorGroupOut.model_validate(v.to_json()) for v in views]
-    return json_ok(Page[OperatorGroupOut](items=items))
+        found = page_items(request, views, GROUPS, lambda v: (v.group.name, v.group.id))
+        items = [OperatorGroupOut.model_validate(v.to_json()) for v in found.items]
+    return json_ok(Page[OperatorGroupOut](items=items, next_cursor=found.next_cursor))
 
 
 async def create_group(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
@@ -108,7 +113,6 @@ async def create_group(request: web.Request, gw: Gateway, who: Caller) -> web.Re
 
 
 async def get_group(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    known_params(request, ())
     async with gw.db.session() as session:
         await _feature(session, who, "operator")
         view = await groups.get_group(session, who.workspace_id, request.match_info["group_id"])
@@ -154,32 +158,41 @@ async def delete_group(request: web.Request, gw: Gateway, who: Caller) -> web.Re
 
 
 async def get_presence(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    known_params(request, ())
     async with gw.db.session() as session:
         await _feature(session, who, "presence")
         live = await presence.live_operators(
             session, who.workspace_id, now=utcnow(), stale_after=gw.live.presence_timeout
         )
-        items = [LiveOperatorOut.model_validate(op.to_json()) for op in live]
-    return json_ok(Page[LiveOperatorOut](items=items))
+        found = page_items(request, live, PRESENCE, lambda op: (op.name, op.member_id))
+        items = [LiveOperatorOut.model_validate(op.to_json()) for op in found.items]
+    return json_ok(Page[LiveOperatorOut](items=items, next_cursor=found.next_cursor))
 
 
 async def list_live_sessions(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    """The latest changed first; `?status=` (offered, active, completed, ai), `?limit=`."""
-    known_params(request, ("status", "limit"))
-    status = request.query.get("status")
-    if status is not None and status not in SESSION_STATUSES:
-        raise problem(400, f"status must be one of {', '.join(SESSION_STATUSES)}")
-    limit = query_int(request, "limit", 50, lo=1, hi=200)
+    """The latest changed first (then by id); `?status=` (offered, active, completed, ai),
+    `?operator_id=`, `?limit=`, `?cursor=`."""
+    q = query_of(request)
     async with gw.db.session() as session:
         await _feature(session, who, "operator")
-        found = await sessions.list_sessions(session, who.workspace_id, status=status, limit=limit)
-        items = [LiveSessionOut.model_validate(sessions.session_json(s)) for s in found]
-    return json_ok(Page[LiveSessionOut](items=items))
+
+        async def fetch(after: Key | None, limit: int) -> list[Any]:
+            return await sessions.list_sessions(
+                session,
+                who.workspace_id,
+                status=q.get("status"),
+                operator_id=q.get("operator_id"),
+                after=(after[0], after[1]) if after is not None else None,
+                limit=limit,
+            )
+
+        found = await page_fetched(
+            request, SESSIONS, fetch, lambda s: (s.updated_at, s.id), most=SESSIONS_MAX + 1
+        )
+        items = [LiveSessionOut.model_validate(sessions.session_json(s)) for s in found.items]
+    return json_ok(Page[LiveSessionOut](items=items, next_cursor=found.next_cursor))
 
 
 async def get_live_session(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    known_params(request, ())
     async with gw.db.session() as session:
         await _feature(session, who, "operator")
         live = await sessions.get_session(
@@ -205,7 +218,6 @@ def _settings_out(workspace: Workspace) -> LiveSettingsOut:
 
 
 async def get_settings(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    known_params(request, ())
     async with gw.db.session() as session:
         return json_ok(_settings_out(await _workspace(session, who)))
 

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.auth import Caller
 from api.admin.models import IdentityIn, IdentityOut, MemberIn, MemberOut, MemberPatch, Page
+from api.admin.pagination import Order, page_rows
+from api.admin.params import query_of
 from api.http import json_ok, problem, read_json
 from api.state import Gateway
 from core.live import access
@@ -48,13 +50,24 @@ async def find_member(session: AsyncSession, who: Caller, member_id: str) -> Mem
     return member
 
 
+ORDER = Order("members", ("str", "str"))
+STATUSES = ("active", "removed")
+
+
 async def list_members(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
+    """By name (then id); `?role=`, `?status=` (active, removed)."""
+    q = query_of(request)
+    query = select(Member).where(Member.workspace_id == who.workspace_id)
+    if "role" in q:
+        query = query.where(Member.role == q["role"])
+    if "status" in q:
+        query = query.where(Member.status == q["status"])
     async with gw.db.session() as session:
-        members = await session.scalars(
-            select(Member).where(Member.workspace_id == who.workspace_id).order_by(Member.name)
+        found = await page_rows(
+            request, session, query, ORDER, (Member.name, Member.id), lambda m: (m.name, m.id)
         )
-        items = [await _member_out(session, m) for m in members]
-    return json_ok(Page[MemberOut](items=items))
+        items = [await _member_out(session, m) for m in found.items]
+    return json_ok(Page[MemberOut](items=items, next_cursor=found.next_cursor))
 
 
 async def create_member(request: web.Request, gw: Gateway, who: Caller) -> web.Response:

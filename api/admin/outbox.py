@@ -6,8 +6,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from api.admin.auth import Caller
-from api.admin.listing import filtered_rows
+from api.admin.listing import newest_first
 from api.admin.models import OutboxOut, Page, ReplayOut
+from api.admin.pagination import Order
 from api.http import json_ok, problem
 from api.state import Gateway
 from core.team import directory
@@ -15,14 +16,27 @@ from delivery.outbox.queue import replay
 from storage.models import OutboxRow
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+ORDER = Order("outbox", ("datetime", "str"), descending=True)
 
 
 async def list_outbox(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    rows = await filtered_rows(
-        request, gw, who, OutboxRow, OUTBOX_STATUSES, OutboxRow.created_at.desc()
+    """Newest first; `?status=`, `?channel=`, `?task_id=`, `?created_after=`,
+    `?created_before=`."""
+    found = await newest_first(
+        request,
+        gw,
+        who,
+        OutboxRow,
+        OutboxRow.created_at,
+        ORDER,
+        filters={
+            "status": OutboxRow.status,
+            "channel": OutboxRow.channel,
+            "task_id": OutboxRow.task_id,
+        },
     )
-    items = [OutboxOut.model_validate(r, from_attributes=True) for r in rows]
-    return json_ok(Page[OutboxOut](items=items))
+    items = [OutboxOut.model_validate(r, from_attributes=True) for r in found.items]
+    return json_ok(Page[OutboxOut](items=items, next_cursor=found.next_cursor))
 
 
 async def replay_one(request: web.Request, gw: Gateway, who: Caller) -> web.Response:

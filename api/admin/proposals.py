@@ -6,9 +6,10 @@ from aiohttp import web
 from sqlalchemy import select
 
 from api.admin.auth import Caller
-from api.admin.listing import filtered_rows
+from api.admin.listing import newest_first
 from api.admin.models import Page, ProposalOut, SnapshotOut
-from api.http import json_ok, problem, query_int
+from api.admin.pagination import Order
+from api.http import json_ok, problem
 from api.state import Gateway
 from core.approvals.proposals import proposal_payload
 from storage.domain import Proposal, Snapshot
@@ -31,10 +32,24 @@ def _proposal_out(p: Proposal) -> ProposalOut:
     )
 
 
+PROPOSAL_STATUSES = ("pending", "executed", "rejected", "expired", "stale")
+PROPOSALS = Order("proposals", ("datetime", "str"), descending=True)
+SNAPSHOTS = Order("snapshots", ("datetime", "int"), descending=True)
+
+
 async def list_proposals(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    statuses = ("pending", "executed", "rejected", "expired", "stale")
-    rows = await filtered_rows(request, gw, who, Proposal, statuses, Proposal.created_at.desc())
-    return json_ok(Page[ProposalOut](items=[_proposal_out(p) for p in rows]))
+    """Newest first; `?status=`, `?requester_id=`, `?created_after=`, `?created_before=`."""
+    found = await newest_first(
+        request,
+        gw,
+        who,
+        Proposal,
+        Proposal.created_at,
+        PROPOSALS,
+        filters={"status": Proposal.status, "requester_id": Proposal.requester_id},
+    )
+    items = [_proposal_out(p) for p in found.items]
+    return json_ok(Page[ProposalOut](items=items, next_cursor=found.next_cursor))
 
 
 async def get_proposal(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
@@ -51,26 +66,28 @@ async def get_proposal(request: web.Request, gw: Gateway, who: Caller) -> web.Re
 
 
 async def list_snapshots(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
-    """Executed writes, newest first: the history that undo and restore work from."""
-    limit = query_int(request, "limit", 50, lo=1, hi=500)
-    async with gw.db.session() as session:
-        rows = await session.scalars(
-            select(Snapshot)
-            .where(Snapshot.workspace_id == who.workspace_id)
-            .order_by(Snapshot.created_at.desc(), Snapshot.id.desc())
-            .limit(limit)
+    """Executed writes, newest first: the history that undo and restore work from;
+    `?member_id=`, `?proposal_id=`, `?created_after=`, `?created_before=`."""
+    found = await newest_first(
+        request,
+        gw,
+        who,
+        Snapshot,
+        Snapshot.created_at,
+        SNAPSHOTS,
+        filters={"member_id": Snapshot.member_id, "proposal_id": Snapshot.proposal_id},
+    )
+    items = [
+        SnapshotOut(
+            id=s.id,
+            proposal_id=s.proposal_id,
+            member_id=s.member_id,
+            summary=s.summary,
+            reversible=bool(s.before),
+            created_at=s.created_at,
+            undone_at=s.undone_at,
+            restored_at=s.restored_at,
         )
-        items = [
-            SnapshotOut(
-                id=s.id,
-                proposal_id=s.proposal_id,
-                member_id=s.member_id,
-                summary=s.summary,
-                reversible=bool(s.before),
-                created_at=s.created_at,
-                undone_at=s.undone_at,
-                restored_at=s.restored_at,
-            )
-            for s in rows
-        ]
-    return json_ok(Page[SnapshotOut](items=items))
+        for s in found.items
+    ]
+    return json_ok(Page[SnapshotOut](items=items, next_cursor=found.next_cursor))

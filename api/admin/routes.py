@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from api import web as web_channel
@@ -11,6 +13,8 @@ from api.admin import (
     assists,
     audit,
     conversations,
+    docs,
+    filters,
     imports,
     integrations,
     live,
@@ -71,6 +75,7 @@ from api.admin.models import (
     WorkspaceOut,
 )
 from api.admin.openapi import OPENAPI, Endpoint, openapi_document, serve_openapi
+from api.admin.params import PARAMS, QUERY, parse_query
 
 LIVE_OFF = (
     "Live Operator Mode (the operator feature) is off: PATCH /api/v1/live/settings turns it on"
@@ -96,6 +101,7 @@ ENDPOINTS: list[Endpoint] = [
         "The API key's workspace",
         admin_route(workspaces.list_workspaces),
         response=Page[WorkspaceOut],
+        params=filters.WORKSPACES,
         tag="workspaces",
     ),
     Endpoint(
@@ -112,6 +118,7 @@ ENDPOINTS: list[Endpoint] = [
         "Members with their channel identities",
         admin_route(members.list_members),
         response=Page[MemberOut],
+        params=filters.MEMBERS,
         tag="members",
     ),
     Endpoint(
@@ -173,6 +180,7 @@ ENDPOINTS: list[Endpoint] = [
         "The workspace's AI agents, oldest (its default agent) first",
         admin_route(agents.list_agents),
         response=Page[AgentOut],
+        params=filters.AGENTS,
         tag="agents",
     ),
     Endpoint(
@@ -206,10 +214,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/v1/conversations",
-        "Customer conversations on every channel, the latest active first (?status=open|"
-        "snoozed|closed, ?channel=, ?customer_id=, ?before= ISO 8601, ?limit= up to 200)",
+        "Customer conversations on every channel, the latest active first",
         admin_route(conversations.list_conversations),
         response=Page[ConversationOut],
+        params=filters.CONVERSATIONS,
         tag="conversations",
     ),
     Endpoint(
@@ -245,6 +253,7 @@ ENDPOINTS: list[Endpoint] = [
         admin_route(live.list_groups),
         response=Page[OperatorGroupOut],
         forbidden=LIVE_OFF,
+        params=filters.OPERATOR_GROUPS,
         tag="live",
     ),
     Endpoint(
@@ -293,15 +302,17 @@ ENDPOINTS: list[Endpoint] = [
         admin_route(live.get_presence),
         response=Page[LiveOperatorOut],
         forbidden=PRESENCE_OFF,
+        params=filters.PRESENCE,
         tag="live",
     ),
     Endpoint(
         "GET",
         "/api/v1/live-sessions",
-        "Live sessions, the latest changed first (?status=offered|active|completed|ai, ?limit=)",
+        "Live sessions, the latest changed first",
         admin_route(live.list_live_sessions),
         response=Page[LiveSessionOut],
         forbidden=LIVE_OFF,
+        params=filters.LIVE_SESSIONS,
         tag="live",
     ),
     Endpoint(
@@ -319,6 +330,7 @@ ENDPOINTS: list[Endpoint] = [
         "API keys (never their values)",
         admin_route(apikeys.list_api_keys),
         response=Page[ApiKeyOut],
+        params=filters.APIKEYS,
         tag="apikeys",
     ),
     Endpoint(
@@ -355,6 +367,7 @@ ENDPOINTS: list[Endpoint] = [
         "the credentials",
         admin_route(integrations.list_integrations),
         response=integrations.PageOut,
+        params=filters.INTEGRATIONS,
         tag="integrations",
     ),
     Endpoint(
@@ -412,10 +425,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/v1/assists",
-        "Assists in the AI Inbox, newest first (?status=, ?priority=, ?category=, ?label=, "
-        "?assignee=, ?q=, ?limit=)",
+        "Assists in the AI Inbox, newest first, filtered as the list_assists tool filters them",
         admin_route(assists.list_assists),
         response=Page[AssistOut],
+        params=filters.ASSISTS,
         tag="assists",
     ),
     Endpoint(
@@ -477,9 +490,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/api/v1/proposals",
-        "Proposals with their changes, newest first (?status=, ?limit=)",
+        "Proposals with their changes, newest first",
         admin_route(proposals.list_proposals),
         response=Page[ProposalOut],
+        params=filters.PROPOSALS,
         tag="proposals",
     ),
     Endpoint(
@@ -496,6 +510,7 @@ ENDPOINTS: list[Endpoint] = [
         "Executed writes (the history undo and restore use), newest first",
         admin_route(proposals.list_snapshots),
         response=Page[SnapshotOut],
+        params=filters.SNAPSHOTS,
         tag="proposals",
     ),
     Endpoint(
@@ -504,6 +519,7 @@ ENDPOINTS: list[Endpoint] = [
         "Briefing schedules",
         admin_route(schedules.list_schedules),
         response=Page[ScheduleOut],
+        params=filters.SCHEDULES,
         tag="schedules",
     ),
     Endpoint(
@@ -530,6 +546,7 @@ ENDPOINTS: list[Endpoint] = [
         "Training sources; URL sources with their fetch status",
         admin_route(training.list_training_sources),
         response=Page[TrainingSourceOut],
+        params=filters.TRAINING_SOURCES,
         tag="training",
     ),
     Endpoint(
@@ -538,6 +555,7 @@ ENDPOINTS: list[Endpoint] = [
         "Recent tasks (the inbound journal)",
         admin_route(tasks.list_tasks),
         response=Page[TaskSummary],
+        params=filters.TASKS,
         tag="tasks",
     ),
     Endpoint(
@@ -546,6 +564,7 @@ ENDPOINTS: list[Endpoint] = [
         "Replies and their delivery state",
         admin_route(outbox.list_outbox),
         response=Page[OutboxOut],
+        params=filters.OUTBOX,
         tag="outbox",
     ),
     Endpoint(
@@ -570,6 +589,7 @@ ENDPOINTS: list[Endpoint] = [
         "The audit log, newest first",
         admin_route(audit.list_audit),
         response=Page[AuditOut],
+        params=filters.AUDIT,
         tag="audit",
     ),
     Endpoint(
@@ -592,14 +612,46 @@ ENDPOINTS: list[Endpoint] = [
         auth="web",
         tag="web",
     ),
+    Endpoint(
+        "GET",
+        "/api/v1/openapi.json",
+        "This document (OpenAPI 3.1)",
+        serve_openapi,
+        auth="none",
+        raw_schema={"type": "object"},
+        tag="documentation",
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/docs",
+        "This API as a page to read: every operation, its parameters, bodies and answers",
+        docs.serve_docs,
+        auth="none",
+        media_type="text/html",
+        raw_schema={"type": "string"},
+        tag="documentation",
+    ),
 ]
+
+
+def _declared(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """EP's handler, told the query parameters EP declares: an admin route parses them once
+    the API key is checked (`auth.admin_route`); the others here, before their own checks."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        request[PARAMS] = ep.params
+        if ep.auth != "key":
+            request[QUERY] = parse_query(request, ep.params)
+        return await ep.handler(request)
+
+    return handle
 
 
 def setup(app: web.Application) -> None:
     for ep in ENDPOINTS:
-        app.router.add_route(ep.method, ep.path, ep.handler)
+        app.router.add_route(ep.method, ep.path, _declared(ep))
     app[OPENAPI] = openapi_document(ENDPOINTS)
-    app.router.add_get("/api/v1/openapi.json", serve_openapi)
+    app[docs.DOCS_PAGE] = docs.render_docs(app[OPENAPI])
     # The customer's one-click survey: signed links, no API key.
     app.router.add_route("GET", "/csat/{token}", csat)
     app.router.add_route("POST", "/csat/{token}", csat)

@@ -6,9 +6,12 @@ from aiohttp import web
 
 from api.admin.auth import Caller
 from api.admin.models import Page, WorkspaceOut
+from api.admin.pagination import Order, page_items
 from api.http import json_ok, problem
 from api.state import Gateway
 from storage.models import Workspace
+
+ORDER = Order("workspaces", ("str",))
 
 
 def _workspace_out(ws: Workspace) -> WorkspaceOut:
@@ -20,8 +23,9 @@ def _workspace_out(ws: Workspace) -> WorkspaceOut:
 async def list_workspaces(request: web.Request, gw: Gateway, who: Caller) -> web.Response:
     async with gw.db.session() as session:
         ws = await session.get(Workspace, who.workspace_id)
-        items = [_workspace_out(ws)] if ws else []
-    return json_ok(Page[WorkspaceOut](items=items))
+        found = page_items(request, [ws] if ws else [], ORDER, lambda w: (w.id,))
+    items = [_workspace_out(w) for w in found.items]
+    return json_ok(Page[WorkspaceOut](items=items, next_cursor=found.next_cursor))
 
 
 async def get_workspace(request: web.Request, gw: Gateway, who: Caller) -> web.Response:

@@ -191,9 +191,11 @@ async def list_conversations(
     channel: str | None = None,
     customer_id: str | None = None,
     before: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[Listed]:
-    """The workspace's conversations, the latest active first (at most LIST_MAX)."""
+    """The workspace's conversations, the latest active first (at most LIST_MAX); AFTER, the
+    (last active, id) of a conversation listed before, continues the list after it."""
     if status is not None and status not in STATUSES:
         raise DirectoryError(f"unknown status {status!r}: use {', '.join(STATUSES)}")
     if not 1 <= limit <= LIST_MAX:
@@ -208,6 +210,9 @@ async def list_conversations(
     active = func.coalesce(Conversation.updated_at, Conversation.started_at)
     if before is not None:
         query = query.where(active < before)
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(active < at, and_(active == at, Conversation.id < last_id)))
     rows = await session.execute(query.order_by(active.desc(), Conversation.id.desc()).limit(limit))
     return [_listed(r) for r in rows.all()]
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.links import console_path, console_url
@@ -748,8 +748,11 @@ async def list_sessions(
     status: str | None = None,
     operator_id: str | None = None,
     offered_to: str | None = None,
+    after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[LiveSession]:
+    """The latest changed first (then by id); AFTER, the (updated_at, id) of a session listed
+    before, continues the list after it."""
     query = select(LiveSession).where(LiveSession.workspace_id == workspace_id)
     if status is not None:
         query = query.where(LiveSession.status == status)
@@ -757,7 +760,16 @@ async def list_sessions(
         query = query.where(LiveSession.operator_id == operator_id)
     if offered_to is not None:
         query = query.where(LiveSession.offered_to == offered_to)
-    return list(await session.scalars(query.order_by(LiveSession.updated_at.desc()).limit(limit)))
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(
+                LiveSession.updated_at < at,
+                and_(LiveSession.updated_at == at, LiveSession.id < last_id),
+            )
+        )
+    order = (LiveSession.updated_at.desc(), LiveSession.id.desc())
+    return list(await session.scalars(query.order_by(*order).limit(limit)))
 
 
 async def get_session(session: AsyncSession, workspace_id: str, session_id: str) -> LiveSession:

@@ -649,6 +649,8 @@ VALID_BODIES: dict[str, dict[str, Any] | None] = {
     "DELETE /api/v1/integrations/{integration_id}": None,
     # The provider is unreachable here (a closed loopback port): {"ok": false, "message"}.
     "POST /api/v1/integrations/{integration_id}/test": None,
+    "GET /api/v1/openapi.json": None,
+    "GET /api/v1/docs": None,
 }
 INTEGRATIONS_SECRET = IMPORTS_SECRET  # the accounts of make_import_world open with it
 
@@ -750,12 +752,16 @@ async def test_every_endpoint_answers_as_documented(
         endpoint.method, endpoint.path.format(**values), json=body, headers=tenant.auth
     )
 
+    if endpoint.media_type != "application/json":
+        assert response.status == endpoint.status
+        assert response.content_type == endpoint.media_type
+        return
     payload = await _json(response, endpoint.status)
     document = await _openapi(client)
     answer = document["paths"][endpoint.path][endpoint.method.lower()]["responses"][
         str(endpoint.status)
     ]
-    if endpoint.response is None:
+    if endpoint.response is None and endpoint.raw_schema is None:
         assert payload is None and "content" not in answer
         return
     assert response.content_type == "application/json"
@@ -794,7 +800,7 @@ async def test_openapi_document_is_valid_and_lists_every_route(
     documented = {
         (method.upper(), path) for path, item in document["paths"].items() for method in item
     }
-    assert served - {("GET", "/api/v1/openapi.json")} == documented
+    assert served == documented
     # Every schema reference resolves.
     refs = {
         ref.rsplit("/", 1)[1] for ref in _refs(document) if ref.startswith("#/components/schemas/")

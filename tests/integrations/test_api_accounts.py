@@ -260,7 +260,7 @@ async def test_another_workspaces_account_is_not_found(
     assert (await client.post(f"{url}/test", headers=b.auth)).status == 404
     assert (await client.delete(url, headers=b.auth)).status == 404
     listed = await _json(await client.get("/api/v1/integrations", headers=b.auth), 200)
-    assert listed == {"items": []}
+    assert listed == {"items": [], "next_cursor": None}
     assert sim.requests == ()  # B's test never called the provider with A's credentials
     mine = await _json(await client.get(url, headers=a.auth), 200)
     assert mine["enabled"] is True and mine["label"] == "Acme EU"
@@ -277,7 +277,8 @@ async def test_without_the_secret_key_connecting_says_what_to_set(
     assert "SWITCHBOARD_SECRET_KEY is not set" in problem["message"]
     assert await _count(db) == 0
     assert await _json(await client.get("/api/v1/integrations", headers=tenant.auth), 200) == {
-        "items": []
+        "items": [],
+        "next_cursor": None,
     }
 
 

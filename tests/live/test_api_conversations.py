@@ -80,7 +80,10 @@ async def test_a_customers_sms_conversation_is_listed_with_its_messages_in_order
 
     # Another workspace neither lists nor reads it.
     _, other = await _acme(db, "Globex")
-    assert await answer(await client.get(LIST, headers=other), 200) == {"items": []}
+    assert await answer(await client.get(LIST, headers=other), 200) == {
+        "items": [],
+        "next_cursor": None,
+    }
     await answer(await client.get(f"{LIST}/{row['id']}", headers=other), 404)
     mine = await answer(await client.get(LIST, headers=auth), 200)
     assert [c["id"] for c in mine["items"]] == [row["id"]]

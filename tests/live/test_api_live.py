@@ -105,7 +105,7 @@ async def test_presence_lists_who_is_live_with_their_sessions(
     acme = await world(db)
     client = await start_gateway(make_client)
     nobody = await answer(await client.get("/api/v1/presence", headers=acme.auth), 200)
-    assert nobody == {"items": []}
+    assert nobody == {"items": [], "next_cursor": None}
 
     await go_live_by_chat(db, acme.workspace_id, acme.pat_id)
     live = await answer(await client.get("/api/v1/presence", headers=acme.auth), 200)
@@ -138,7 +138,7 @@ async def test_live_sessions_list_and_read_with_their_messages(
     assert listed["id"] == acme.live.session_id
     assert (listed["status"], listed["operator_id"]) == ("active", acme.pat_id)
     assert listed["conversation_id"] == acme.live.conversation_id
-    assert ended == {"items": []}
+    assert ended == {"items": [], "next_cursor": None}
     assert {k: v for k, v in one.items() if k != "messages"} == listed
     assert [(m["seq"], m["author"], m["text"]) for m in one["messages"]] == [
         (1, "customer", "Hi"),

@@ -123,8 +123,8 @@ def _fuzz(schema: Any, base_url: str, key: str, ids: dict[str, str]) -> list[str
         if operation.label == "DELETE /api/v1/members/{member_id}":
             own["member_id"] = ids["removable_member_id"]  # not the one whose identities go
         plans: list[tuple[int, Any]] = [(RANDOM_IDS, operation.as_strategy(headers=auth))]
-        if operation.body:
-            # Only a body can be invalid here: path ids are any string, and there is no query.
+        if operation.body or operation.query:
+            # A body or query parameters can be invalid; path ids are any string.
             negative = operation.as_strategy(schemathesis.GenerationMode.NEGATIVE, headers=auth)
             plans.append((INVALID, negative))
         if names:
