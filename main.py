@@ -81,7 +81,12 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
 
     async def go(session: Any) -> int:
         made = await agents.create_workspace_with_agent(
-            session, args.name, plan=args.plan, timezone=args.timezone, actor="cli"
+            session,
+            args.name,
+            plan=args.plan,
+            timezone=args.timezone,
+            country=args.country,
+            actor="cli",
         )
         ws, agent = made.workspace, made.agent
         print(f"workspace {ws.name} created: id {ws.id}, plan {ws.plan}")
@@ -253,6 +258,12 @@ def parser() -> argparse.ArgumentParser:
         "--plan", choices=["plus", "pro", "enterprise"], default="pro", help="default: pro"
     )
     wc.add_argument("--timezone", default="UTC", help="IANA time zone, e.g. Europe/Paris")
+    wc.add_argument(
+        "--country",
+        default=None,
+        help="ISO country code, e.g. GB: phone numbers written without their country code "
+        "are read as this country's (default: none, numbers need their code)",
+    )
     wc.set_defaults(fn=cmd_workspace_create)
 
     mem = command_group(sub, "member", "manage members")

@@ -43,6 +43,9 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     plan: Mapped[str] = mapped_column(String(20), default="pro")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # ISO 3166 alpha-2 ("GB"): phone numbers written the national way are read as its
+    # numbers; None: every number needs its country code.
+    country: Mapped[str | None] = mapped_column(String(2))
     # Addresses that receive new-assist notices, besides the members routing reaches.
     notification_addresses: Mapped[list[Any]] = mapped_column(default=list)
     # Enterprise: owners and admins set members' availability; members do not set their own.

@@ -316,3 +316,46 @@ def test_every_command_and_argument_has_help(tmp_path: Path) -> None:
     assert shown.returncode == 0
     assert "KEY_ID" in shown.stdout and "as `apikey list` shows it" in shown.stdout
     assert "--workspace WORKSPACE" in shown.stdout and "workspace id or name" in shown.stdout
+
+
+def test_a_workspace_country_lets_members_phones_be_written_the_national_way(
+    tmp_path: Path,
+) -> None:
+    created = run("workspace", "create", "Acme UK", "--country", "gb", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    added = run(
+        "member",
+        "add",
+        "--workspace",
+        "Acme UK",
+        "--name",
+        "Olivia",
+        "--role",
+        "owner",
+        "--phone",
+        "07700 900123",
+        cwd=tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "linked identities: sms" in added.stdout
+    # Without a country the same number needs its country code.
+    assert run("workspace", "create", "Acme US", cwd=tmp_path).returncode == 0
+    refused = run(
+        "member",
+        "add",
+        "--workspace",
+        "Acme US",
+        "--name",
+        "Tom",
+        "--role",
+        "owner",
+        "--phone",
+        "07700 900123",
+        cwd=tmp_path,
+    )
+    assert refused.returncode == 1
+    assert "set the workspace's country" in refused.stderr
+
+    bad = run("workspace", "create", "Nowhere", "--country", "Atlantis", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "not a country code such as US, GB or DE" in bad.stderr

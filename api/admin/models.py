@@ -25,6 +25,7 @@ class WorkspaceOut(BaseModel):
     name: str
     plan: str
     timezone: str
+    country: str | None = None
     created_at: datetime
 
 

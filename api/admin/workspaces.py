@@ -16,7 +16,12 @@ ORDER = Order("workspaces", ("str",))
 
 def _workspace_out(ws: Workspace) -> WorkspaceOut:
     return WorkspaceOut(
-        id=ws.id, name=ws.name, plan=ws.plan, timezone=ws.timezone, created_at=ws.created_at
+        id=ws.id,
+        name=ws.name,
+        plan=ws.plan,
+        timezone=ws.timezone,
+        country=ws.country,
+        created_at=ws.created_at,
     )
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from api.console.actions import read_form
 from api.console.session import check_csrf, require
 from api.state import GATEWAY, Gateway
-from core.team.directory import audit
+from core.team.directory import DirectoryError, audit, country_code
 from storage.models import Workspace
 
 # Running adapters by name → the chat channels a code can be sent from.
@@ -48,5 +48,33 @@ async def save_slack_email_linking(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/team?linking=saved#linking-title")
 
 
+async def save_country(request: web.Request) -> web.Response:
+    """Owners and admins: the workspace's country, so that phone numbers written the national
+    way ("020 7946 0958") are read as its numbers."""
+    who = await require(request, "team")
+    form = await read_form(request)
+    check_csrf(request, who, form)
+    try:
+        given = form.get("country")
+        country = country_code(given if isinstance(given, str) else None)
+    except DirectoryError:
+        raise web.HTTPFound("/console/team?country=invalid#phones-title") from None
+    gateway = request.app[GATEWAY]
+    async with gateway.db.session() as session:
+        workspace = await session.get(Workspace, who.workspace_id)
+        assert workspace is not None
+        if workspace.country != country:
+            workspace.country = country
+            await audit(
+                session,
+                who.workspace_id,
+                f"member:{who.member_id}",
+                "workspace.country",
+                details={"country": country},
+            )
+    raise web.HTTPFound("/console/team?country=saved#phones-title")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/console/team/linking", save_slack_email_linking)
+    app.router.add_post("/console/team/country", save_country)

@@ -155,6 +155,8 @@ async def _team_page(
         slack_email_linking=workspace.slack_email_linking,
         slack_on="slack" in gateway.channels,
         linking_saved=request.query.get("linking") == "saved",
+        country=workspace.country or "",
+        country_note=request.query.get("country"),
     )
     response.set_status(status)
     return response

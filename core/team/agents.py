@@ -324,11 +324,12 @@ async def create_workspace_with_agent(
     *,
     plan: str = "pro",
     timezone: str = "UTC",
+    country: str | None = None,
     actor: str = "system",
 ) -> NewWorkspace:
     """A new workspace and its default AI agent serving all its channels, so its customers
     are answered from the first message. Every public path that creates a workspace (the
     command line, the API) goes through here. Raises DirectoryError or Conflict (the name)."""
-    workspace = await create_workspace(session, name, plan=plan, timezone=timezone)
+    workspace = await create_workspace(session, name, plan=plan, timezone=timezone, country=country)
     agent = await create_default_agent(session, workspace, actor=actor)
     return NewWorkspace(workspace, agent)

@@ -94,15 +94,31 @@ def normalize_address(channel: str, address: str, country: str | None = None) ->
     raise DirectoryError(f"unknown channel {channel!r}")
 
 
+def country_code(value: str | None) -> str | None:
+    """VALUE as an ISO 3166 alpha-2 country code that phone numbers are known for ("gb" ->
+    "GB"); None for none; raises DirectoryError."""
+    if value is None or not value.strip():
+        return None
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise DirectoryError(f"{value!r} is not a country code such as US, GB or DE")
+    return code
+
+
 async def create_workspace(
-    session: AsyncSession, name: str, *, plan: str = "pro", timezone: str = "UTC"
+    session: AsyncSession,
+    name: str,
+    *,
+    plan: str = "pro",
+    timezone: str = "UTC",
+    country: str | None = None,
 ) -> Workspace:
     name = name.strip()
     if not name:
         raise DirectoryError("a workspace needs a name")
     if plan not in PLANS:
         raise DirectoryError(f"plan must be one of {', '.join(PLANS)}")
-    workspace = Workspace(name=name, plan=plan, timezone=timezone)
+    workspace = Workspace(name=name, plan=plan, timezone=timezone, country=country_code(country))
     session.add(workspace)
     try:
         await session.flush()
@@ -161,8 +177,13 @@ PHONE_CHANNELS = ("sms", "whatsapp", "voice")
 async def link_identity(
     session: AsyncSession, member: Member, channel: str, address: str
 ) -> ChannelIdentity:
-    """Link ADDRESS on CHANNEL to MEMBER; raises DirectoryError or Conflict."""
-    address = normalize_address(channel, address)
+    """Link ADDRESS on CHANNEL to MEMBER (a phone number written the national way read as
+    one of the workspace's country); raises DirectoryError or Conflict."""
+    country = None
+    if channel in PHONE_CHANNELS:
+        workspace = await session.get(Workspace, member.workspace_id)
+        country = workspace.country if workspace is not None else None
+    address = normalize_address(channel, address, country)
     if channel in PHONE_CHANNELS:
         # One phone, one person: SMS, WhatsApp and voice resolve through any of them.
         holder = await session.scalar(

@@ -25,7 +25,7 @@ from core.tools.registry import ToolContext, error_reply
 from core.tools.writes.drafting import asker, create_row, reserve_id, set_field
 from models.deliverable import Deliverable
 from storage.domain import AiAgent, Schedule
-from storage.models import ChannelIdentity, Member
+from storage.models import ChannelIdentity, Member, Workspace
 
 BRIEFING_CHANNELS = ("slack", "telegram", "sms", "whatsapp", "email", "voice")
 
@@ -39,7 +39,9 @@ async def _address_for(
             r"#?[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{2,}", given
         ):
             return given
-        return directory.normalize_address(channel, given)
+        workspace = await ctx.session.get(Workspace, ctx.principal.workspace_id)
+        country = workspace.country if workspace is not None else None
+        return directory.normalize_address(channel, given, country)
     if channel == "email" and member.email:
         return member.email
     phones = ("sms", "whatsapp", "voice")
