@@ -37,7 +37,7 @@ from config import Settings
 from core.team import signin
 from storage.db import Database
 from storage.domain import Assist, Schedule
-from storage.models import Member, OutboxRow, TaskRow
+from storage.models import Member, TaskRow
 from storage.types import utcnow
 
 OLIVIA_SLACK = "U0DEMO001"  # the seeded owner, linked to Slack
@@ -60,13 +60,14 @@ class DemoUnavailable(RuntimeError):
 def _simulators() -> Any:
     try:
         from tests.channels import email_payloads, slack_payloads
+        from tests.helpers import settled
         from tests.sims import sendgrid, slack, telegram, twilio
     except ImportError as exc:
         raise DemoUnavailable(
             "the demo plays against the provider simulators in tests/sims of the source "
             "checkout: run it from the cloned repository (python main.py demo)"
         ) from exc
-    return slack, telegram, twilio, sendgrid, slack_payloads, email_payloads
+    return slack, telegram, twilio, sendgrid, slack_payloads, email_payloads, settled
 
 
 class DemoClock:
@@ -121,6 +122,7 @@ class Demo:
             self.sendgrid_mod,
             self.slack_payloads,
             self.email_payloads,
+            self.settled,
         ) = _simulators()
         self.host, self.port, self.keep = host, port, keep
         self.base = f"http://{host}:{port}"
@@ -401,21 +403,8 @@ class Demo:
     # --- waiting and reporting -------------------------------------------------------------------
 
     async def _settled(self) -> None:
-        async def quiet() -> bool:
-            async with self.db.session() as session:
-                busy = await session.scalar(
-                    select(func.count())
-                    .select_from(TaskRow)
-                    .where(TaskRow.status.in_(("queued", "running")))
-                )
-                unsent = await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxRow)
-                    .where(OutboxRow.status.in_(("pending", "sending")))
-                )
-            return busy == 0 and unsent == 0
-
-        await self._wait(quiet, "the replies")
+        """Every task finished and every reply in a final delivery state."""
+        await self.settled(self.db, timeout=60)
 
     async def _wait(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.console.actions import read_form
-from api.console.session import check_csrf, require
+from api.console.session import SignedIn, check_csrf, require
 from api.state import GATEWAY, Gateway
 from core.team.directory import DirectoryError, audit, country_code
 from storage.models import Workspace
@@ -26,26 +26,36 @@ def chat_channels(gateway: Gateway) -> list[str]:
     ]
 
 
+async def _save_setting(
+    request: web.Request, who: SignedIn, field: str, value: object, note: str
+) -> web.Response:
+    """Set the workspace's FIELD to VALUE (audited when it changes), then back to the Team
+    page with NOTE saying so."""
+    gateway = request.app[GATEWAY]
+    async with gateway.db.session() as session:
+        workspace = await session.get(Workspace, who.workspace_id)
+        assert workspace is not None
+        if getattr(workspace, field) != value:
+            setattr(workspace, field, value)
+            await audit(
+                session,
+                who.workspace_id,
+                f"member:{who.member_id}",
+                f"workspace.{field}",
+                details={field: value},
+            )
+    raise web.HTTPFound(f"/console/team?{note}")
+
+
 async def save_slack_email_linking(request: web.Request) -> web.Response:
     """Owners and admins: whether unknown Slack users are linked by their verified email."""
     who = await require(request, "team")
     form = await read_form(request)
     check_csrf(request, who, form)
     enabled = form.get("slack_email_linking") == "1"
-    gateway = request.app[GATEWAY]
-    async with gateway.db.session() as session:
-        workspace = await session.get(Workspace, who.workspace_id)
-        assert workspace is not None
-        if workspace.slack_email_linking != enabled:
-            workspace.slack_email_linking = enabled
-            await audit(
-                session,
-                who.workspace_id,
-                f"member:{who.member_id}",
-                "workspace.slack_email_linking",
-                details={"enabled": enabled},
-            )
-    raise web.HTTPFound("/console/team?linking=saved#linking-title")
+    return await _save_setting(
+        request, who, "slack_email_linking", enabled, "linking=saved#linking-title"
+    )
 
 
 async def save_country(request: web.Request) -> web.Response:
@@ -54,25 +64,12 @@ async def save_country(request: web.Request) -> web.Response:
     who = await require(request, "team")
     form = await read_form(request)
     check_csrf(request, who, form)
+    given = form.get("country")
     try:
-        given = form.get("country")
         country = country_code(given if isinstance(given, str) else None)
     except DirectoryError:
         raise web.HTTPFound("/console/team?country=invalid#phones-title") from None
-    gateway = request.app[GATEWAY]
-    async with gateway.db.session() as session:
-        workspace = await session.get(Workspace, who.workspace_id)
-        assert workspace is not None
-        if workspace.country != country:
-            workspace.country = country
-            await audit(
-                session,
-                who.workspace_id,
-                f"member:{who.member_id}",
-                "workspace.country",
-                details={"country": country},
-            )
-    raise web.HTTPFound("/console/team?country=saved#phones-title")
+    return await _save_setting(request, who, "country", country, "country=saved#phones-title")
 
 
 def setup(app: web.Application) -> None:

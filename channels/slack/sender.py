@@ -313,19 +313,12 @@ class SlackSender:
         media = await self._media.load(payload["media_id"])
         if media is None:
             raise BadRequest(f"the file {payload['filename']!r} expired before it could be sent")
-        channel = await self._conversation_id(route.address)
-        response = await self._client.files_upload_v2(
-            channel=channel,
-            thread_ts=route.thread,
-            filename=payload["filename"],
-            title=payload["title"],
-            content=media.data,
+        return await self._share(
+            route,
+            payload,
+            media.data,
             initial_comment=payload["initial_comment"] or None,
             alt_txt=payload.get("alt_txt"),
-        )
-        uploaded = response.get("file") or {}
-        return Receipt(
-            provider_message_id=uploaded.get("id") if isinstance(uploaded, dict) else None
         )
 
     async def _upload_chart(self, route: Route, payload: Mapping[str, Any]) -> Receipt:
@@ -333,14 +326,27 @@ class SlackSender:
         png = await draw_deliverable_chart(deliverable)
         if png is None:  # a chart is an extra: the message already stands without it
             return Receipt()
+        return await self._share(route, payload, png, alt_txt=f"Chart: {payload['title']}"[:1000])
+
+    async def _share(
+        self,
+        route: Route,
+        payload: Mapping[str, Any],
+        content: bytes,
+        *,
+        initial_comment: str | None = None,
+        alt_txt: str | None = None,
+    ) -> Receipt:
+        """CONTENT uploaded as PAYLOAD's filename and title into the route's conversation."""
         channel = await self._conversation_id(route.address)
         response = await self._client.files_upload_v2(
             channel=channel,
             thread_ts=route.thread,
             filename=payload["filename"],
             title=payload["title"],
-            content=png,
-            alt_txt=f"Chart: {payload['title']}"[:1000],
+            content=content,
+            initial_comment=initial_comment,
+            alt_txt=alt_txt,
         )
         uploaded = response.get("file") or {}
         return Receipt(

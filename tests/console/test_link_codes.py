@@ -121,7 +121,7 @@ async def test_owners_switch_slack_email_linking_on_the_team_page(
             select(AuditEntry).where(AuditEntry.action == "workspace.slack_email_linking")
         )
     assert workspace is not None and workspace.slack_email_linking is True
-    assert audit is not None and audit.details == {"enabled": True}
+    assert audit is not None and audit.details == {"slack_email_linking": True}
 
     await client.post("/console/team/linking", data={"csrf_token": csrf}, headers=origin(client))
     async with db.session() as session:

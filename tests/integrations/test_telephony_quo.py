@@ -121,3 +121,27 @@ async def test_quo_forged_unsigned_and_replayed_events_store_nothing(
         tampered = sim.signed_headers(sim.key_for("call.completed"), body)
         assert (await line.client.post(line.path, data=body + b" ", headers=tampered)).status == 403
         assert await stored(line) == before
+
+
+async def test_a_signed_event_with_text_no_database_stores_is_refused_not_a_500(
+    make_client: ClientFactory,
+) -> None:
+    """A JSON string may spell half a surrogate pair or a NUL as a \\u escape: 400 and nothing
+    stored (the fuzz suite found the 500 this was)."""
+    async with QuoSim() as sim:
+        client = await gateway_client(make_client)
+        line = await connect_line(
+            client, "quo", creds(sim, phone_number=NUMBER), label="Acme Support"
+        )
+        key = sim.key_for("call.completed")
+        for bad in ("\\ud800", "\\u0000"):
+            event = call_completed(
+                call_id="AC9", caller=CALLER, line_number=NUMBER, voicemail_url=VOICEMAIL
+            )
+            body = json.dumps(event).replace('"AC9"', f'"AC9{bad}"').encode()
+            assert bad.encode() in body
+            answer = await line.client.post(
+                line.path, data=body, headers=sim.signed_headers(key, body)
+            )
+            assert answer.status == 400, await answer.text()
+        assert await assists_of(line) == []
