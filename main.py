@@ -215,7 +215,7 @@ def cmd_classify(settings: Settings | None, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from cli.demo import run_demo
 
-    return asyncio.run(run_demo(settings, keep=not args.exit, port=args.port))
+    return asyncio.run(run_demo(settings, keep=args.serve, port=args.port))
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -236,11 +236,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     demo = sub.add_parser(
         "demo",
-        help="play a scripted morning through every channel against provider simulators, "
-        "then serve the console to look at it",
+        help="play a scripted morning through every channel against provider simulators",
     )
     demo.add_argument(
-        "--exit", action="store_true", help="exit when the script is done instead of serving"
+        "--serve",
+        action="store_true",
+        help="then keep serving the demo's console (a sign-in link is printed) until Ctrl-C",
+    )
+    demo.add_argument(
+        "--exit", action="store_true", help="end when the script is done (the default)"
     )
     demo.add_argument(
         "--port", type=int, default=None, help="port for the demo gateway (default: a free one)"

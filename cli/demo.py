@@ -3,8 +3,9 @@ simulators running in this process. The gateway is the real one (build_app), on 
 its own in a temporary folder; Slack, Telegram, Twilio and SendGrid are the simulators the
 tests use (tests/sims), reached through the official SDKs exactly as the real providers would
 be; every inbound request is signed the way each provider signs it. What each provider
-received is printed after each step. Afterwards the gateway keeps serving its console (unless
-`--exit`), with a one-time sign-in link, until Ctrl-C, which deletes the demo's database.
+received is printed after each step. With `--serve` the gateway then keeps serving its console,
+with a one-time sign-in link, until Ctrl-C, which deletes the demo's database; without, the
+demo ends there.
 
 The simulators live in the source checkout's tests/ folder: the demo runs from a clone."""
 
@@ -340,14 +341,24 @@ class Demo:
         self._report_providers()
 
     async def _console(self) -> None:
+        if not self.keep:
+            print(
+                "\nDone. To look at it all in the team console, run `python main.py demo "
+                "--serve`: the same morning, then the console stays open (with a sign-in link) "
+                "until Ctrl-C. The demo's database lives only while it runs.",
+                flush=True,
+            )
+            return
         async with self.db.session() as session:
             member = await session.get(Member, self.olivia)
             assert member is not None
             link = await signin.sign_in_link(session, member, self.base, now=utcnow())
         print(f"\nDone. The team console: {self.base}/console/")
         print(f"Sign in as Olivia (one-time link, 30 minutes): {link}")
-        if self.keep:
-            print("The demo gateway keeps running; Ctrl-C stops it and deletes its database.")
+        print(
+            "The demo gateway keeps running; Ctrl-C stops it and deletes its database.",
+            flush=True,
+        )
 
     # --- talking to the gateway as each provider does --------------------------------------------
 
@@ -497,7 +508,7 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def run_demo(settings: Settings, *, keep: bool = True, port: int | None = None) -> int:
+async def run_demo(settings: Settings, *, keep: bool = False, port: int | None = None) -> int:
     """Play the demo; SETTINGS give only the host to listen on (and the port when asked)."""
     host = settings.switchboard_host
     try:
