@@ -11,7 +11,6 @@ delivers it again and the transcript is fetched then (never acknowledged and los
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -25,7 +24,7 @@ from core.integrations.accounts import credentials_of
 from core.integrations.lines import LineSetupError, TryLater, fetch_transcript
 from core.integrations.lines.common import line_secrets, webhook_url
 from core.integrations.vault import VaultError, vault_of
-from core.integrations.voicemail import LineVoicemail, record_voicemail
+from core.integrations.voicemail import record_voicemail
 from storage.integrations import IntegrationAccount
 from storage.types import utcnow
 
@@ -88,8 +87,6 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
         raise ChannelRejected(
             403, f"the line {account.label!r} is turned off: turn it on under Integrations"
         )
-    for heard_part in heard.voicemails:
-        _storable(heard_part)
     voicemails = list(heard.voicemails)
     later: TryLater | None = None
     for pending in heard.pending:
@@ -104,11 +101,6 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
             log.warning("the transcript of a %s voicemail cannot be fetched: %s", provider, exc)
             continue
         if part is not None:
-            try:
-                _storable(part)
-            except ChannelRejected:
-                log.warning("a %s transcript holds text no database takes: left out", provider)
-                continue
             voicemails.append(part)
     if voicemails:
         now = utcnow()
@@ -132,17 +124,3 @@ async def telephony_webhook(request: web.Request, context: ChannelContext) -> we
             {"Retry-After": wait},
         )
     return heard.answer if heard.answer is not None else web.json_response({"ok": True})
-
-
-def _storable(part: LineVoicemail) -> None:
-    """Refuse (400) a part whose text no database stores: a NUL, or half of a surrogate pair
-    (a signed JSON event may spell either as a \\u escape)."""
-    for field in dataclasses.fields(part):
-        value = getattr(part, field.name)
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ChannelRejected(400, f"{field.name} holds an unpaired surrogate") from None
-            if "\x00" in value:
-                raise ChannelRejected(400, f"{field.name} holds a NUL character")

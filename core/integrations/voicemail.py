@@ -49,11 +49,13 @@ class LineVoicemail:
 
 
 def _clean(vm: LineVoicemail) -> LineVoicemail:
-    """VM with what the columns take: a key that fits, no NUL (PostgreSQL refuses one), a
-    caller's number of phone length (anything longer is not a number)."""
+    """VM with what the columns take: a key that fits, no NUL (PostgreSQL refuses one) and no
+    half of a surrogate pair (no database encodes one; a JSON event may spell it as a \\u
+    escape), a caller's number of phone length (anything longer is not a number)."""
 
     def text(value: str | None, limit: int) -> str | None:
-        value = (value or "").replace("\x00", "").strip()[:limit]
+        value = (value or "").replace("\x00", "")
+        value = value.encode("utf-8", "replace").decode("utf-8").strip()[:limit]
         return value or None
 
     return replace(
