@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -647,11 +649,19 @@ def _declared(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRespo
     return handle
 
 
+@functools.cache
+def _published() -> tuple[dict[str, Any], str]:
+    """The OpenAPI document and the docs page: made from ENDPOINTS (code, not settings), so
+    once per process rather than at every app build (half a second of pydantic schemas and
+    Jinja each time). Both are only read."""
+    document = openapi_document(ENDPOINTS)
+    return document, docs.render_docs(document)
+
+
 def setup(app: web.Application) -> None:
     for ep in ENDPOINTS:
         app.router.add_route(ep.method, ep.path, _declared(ep))
-    app[OPENAPI] = openapi_document(ENDPOINTS)
-    app[docs.DOCS_PAGE] = docs.render_docs(app[OPENAPI])
+    app[OPENAPI], app[docs.DOCS_PAGE] = _published()
     # The customer's one-click survey: signed links, no API key.
     app.router.add_route("GET", "/csat/{token}", csat)
     app.router.add_route("POST", "/csat/{token}", csat)
