@@ -120,21 +120,6 @@ async def connect_line(
         )
 
 
-async def remove_line(vault: Vault, account: IntegrationAccount) -> None:
-    """Take down what `connect_line` registered; best effort (the account goes anyway)."""
-    steps = REGISTERED.get(account.provider)
-    if steps is None or not account.state:
-        return
-    setup = Setup(
-        account=account, credentials=credentials_of(vault, account), vault=vault, webhook_url=""
-    )
-    try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
-            await steps[1](http, setup)
-    except LineSetupError:
-        return
-
-
 async def renew_line(vault: Vault, account: IntegrationAccount, *, now: datetime) -> str | None:
     """Renew the line's RingCentral subscription now (the scheduler when it is due, or a
     member by hand); a failure is kept as the line's warning and returned as a sentence."""
