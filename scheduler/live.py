@@ -10,8 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy.exc import DBAPIError
-
+from config.failures import RepeatedFailure
 from core.live import presence, sessions
 from core.live.sessions import LivePolicy
 from storage.db import Database
@@ -33,15 +32,17 @@ class LiveSweeper:
         self._stopping.set()
 
     async def run(self) -> None:
+        failures = RepeatedFailure(log, "live operators' round", first=self._interval)
         while not self._stopping.is_set():
+            wait = self._interval
             try:
                 await self.round()
-            except DBAPIError as exc:  # the database away a moment: the next round retries
-                log.warning("live operators' round failed: %s", exc)
-            except Exception:
-                log.exception("live operators' round failed")
+            except Exception as exc:  # the database away a moment: a later round retries
+                wait = max(wait, failures.failed(exc))
+            else:
+                failures.succeeded()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
+                await asyncio.wait_for(self._stopping.wait(), wait)
 
     async def round(self) -> int:
         """One pass; how many offers and presences it settled."""

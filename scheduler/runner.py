@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 
+from config.failures import RepeatedFailure
 from core.schedules.timing import Timing, next_fire, plan
 from models.task import Briefing, Route, Sender, Task
 from scheduler.leader import Leadership, SingleNode
@@ -184,12 +185,14 @@ class BriefingScheduler:
 
     async def run(self) -> None:
         """Try to lead every poll interval; while leading, fire what is due."""
+        failures = RepeatedFailure(log, "the scheduler", first=self._poll)
         while not self._stopping:
             try:
                 if await self._leadership.acquire():
                     await self._lead()
-            except Exception:  # the scheduler's error boundary: log, step down, try again
-                log.exception("the scheduler failed; retrying")
+                failures.succeeded()
+            except Exception as exc:  # the scheduler's error boundary: log, step down, retry
+                failures.failed(exc)
             finally:
                 if self.is_leader:
                     self.is_leader = False

@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.failures import RepeatedFailure
 from config.logging import task_context
 from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
@@ -409,14 +410,28 @@ class PipelineWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
+        failures = RepeatedFailure(log, "claiming tasks")
         while not self._stopping:
             self._wakeup.clear()
-            claimed = await self.claim()
+            try:
+                claimed = await self.claim()
+            except Exception as exc:  # the database is away: what is queued waits for it
+                await self._pause(failures.failed(exc))
+                continue
+            failures.succeeded()
             if claimed:
                 await asyncio.gather(*(self._handle(row, token) for row, token in claimed))
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait SECONDS, or until stopped (a new task's wake-up does not end it)."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), left)
 
     async def claim(self) -> list[tuple[Any, str]]:
         """Claim queued tasks, or running ones whose lease expired (their node died)."""

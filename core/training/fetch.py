@@ -21,6 +21,7 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
+from config.failures import RepeatedFailure
 from storage.db import Database
 from storage.domain import TrainingSource
 from storage.types import new_id, utcnow
@@ -314,17 +315,20 @@ class TrainingFetcher:
         self._wakeup.set()
 
     async def run(self) -> None:
+        failures = RepeatedFailure(log, "training fetch: claiming", first=self._poll_interval)
         while not self._stopping:
             self._wakeup.clear()
+            wait = self._poll_interval
             try:
                 fetched = await self.fetch_due()
-            except Exception:  # the database went away for a moment: try again next round
-                log.exception("training fetch: claiming failed")
-                fetched = 0
+            except Exception as exc:  # the database went away for a moment: try again later
+                wait, fetched = failures.failed(exc), 0
+            else:
+                failures.succeeded()
             if fetched:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+                await asyncio.wait_for(self._wakeup.wait(), wait)
 
     async def fetch_due(self) -> int:
         """Claim and fetch what is due now; the number of sources handled."""

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import itemgetter
 
+from config.failures import RepeatedFailure
 from config.logging import task_context
 from config.metrics import Metrics
 from delivery.errors import DeliveryError, PermanentError, Rerouted
@@ -139,13 +140,16 @@ class OutboxWorker:
         """Feed from the database and dispatch from memory, in two loops: a slot that frees
         while a claim or a write is waiting on the database is taken all the same."""
         dispatcher = asyncio.create_task(self._dispatch_loop(), name="outbox-dispatch")
+        failures = RepeatedFailure(log, "the outbox's claim")
         try:
             while not self._stopping:
                 self._fed.clear()
                 try:
                     await self.feed()
-                except Exception:  # the database, say: the rows' leases run out; try again
-                    log.exception("outbox round failed")
+                except Exception as exc:  # the database, say: the rows' leases run out
+                    await self._pause(failures.failed(exc))
+                    continue
+                failures.succeeded()
                 await self._idle()
         finally:
             dispatcher.cancel()  # it only ever waits between rounds
@@ -154,6 +158,15 @@ class OutboxWorker:
             if self._calls:
                 await asyncio.gather(*self._calls, return_exceptions=True)
             await self._recorder.finish()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait SECONDS before claiming again, or until stopped: replies wanted meanwhile stay
+        in `_wanted` for the next round."""
+        deadline = time.monotonic() + seconds  # real time, whatever clock the rows run on
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            self._fed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fed.wait(), left)
 
     async def _idle(self) -> None:
         timeout = self._poll_interval
