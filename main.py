@@ -15,6 +15,7 @@ from typing import Any
 from cli import admin, doctor, link
 from cli.common import command_group, package_version, warn_database_location, with_database
 from config import Settings, SettingsError, load_settings
+from config.command import command
 from config.database import describe_database
 from config.logging import setup_logging
 
@@ -62,8 +63,8 @@ async def _serve(settings: Settings) -> None:
     print(f"Switchboard listening on http://{host}:{port}", flush=True)
     console = settings.model_copy(update={"switchboard_port": port}).base_url + "/console/"
     print(
-        f"Team console: {console} (sign in with the link `python main.py member add ... "
-        "--role owner` or `python main.py member login-link` prints)",
+        f"Team console: {console} (sign in with the link `{command()} member add ... "
+        f"--role owner` or `{command()} member login-link` prints)",
         flush=True,
     )
     log.info("listening on http://%s:%s", host, port)

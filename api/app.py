@@ -29,6 +29,7 @@ from channels.registry import SPECS, create_channels
 from channels.slack.channel import SlackChannel
 from channels.slack.directory import directory_of
 from config import Settings
+from config.command import command
 from config.metrics import Metrics
 from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
@@ -201,7 +202,7 @@ async def _start(
             if pending:
                 raise StartupError(
                     f"the database is missing migrations {', '.join(pending)}: "
-                    "run `python main.py migrate` first"
+                    f"run `{command()} migrate` first"
                 )
     except Exception:
         await db.dispose()

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from channels.doctor.report import Finding, fail, ok, warn
 from config import Settings
+from config.command import command
 from storage.db import Database
 
 NAME = "database"
@@ -36,7 +37,7 @@ async def check_database(settings: Settings, seconds: float) -> list[Finding]:
             return [
                 warn(
                     NAME,
-                    f"{shown}: no database file yet at {where} (`python main.py "
+                    f"{shown}: no database file yet at {where} (`{command()} "
                     "migrate` creates it; `serve` does on SQLite)",
                 )
             ]
@@ -53,4 +54,4 @@ async def check_database(settings: Settings, seconds: float) -> list[Finding]:
     count = f"{len(pending)} migration{'s' if len(pending) != 1 else ''} pending"
     if settings.migrates_on_start:
         return [warn(NAME, f"{shown}: reachable, {count}; `serve` applies them when it starts")]
-    return [fail(NAME, f"DATABASE_URL: {shown}: {count}; run `python main.py migrate`")]
+    return [fail(NAME, f"DATABASE_URL: {shown}: {count}; run `{command()} migrate`")]
