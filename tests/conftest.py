@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy.engine import make_url
 
 from api.app import build_app
 from config import Settings
 from storage.db import Database
+from tests.databases import (
+    PostgresDatabases,
+    SqliteTemplate,
+    create_pg_database,
+    drop_pg_database,
+)
 
 pytest_plugins = ["tests.sims.fixtures"]
 
@@ -49,67 +52,14 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(tmp_path)
 
 
-async def _create_pg_database(admin_url: str, template: str | None = None) -> str:
-    """A new database on ADMIN_URL's server: empty, or a copy of TEMPLATE."""
-    url = make_url(admin_url)
-    name = f"sbtest_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        database=url.database,
-        password=url.password,
-    )
-    try:
-        copy = f' TEMPLATE "{template}"' if template else ""
-        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
-    finally:
-        await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-# This worker's PostgreSQL database migrated to head, copied for each test that wants a
-# database (CREATE DATABASE ... TEMPLATE copies files: far cheaper than running every migration
-# again). Tests of the migrations themselves take `empty_database_url` or `postgres_url`.
-_TEMPLATES: dict[str, str] = {}
-
-
-async def _migrated_template(admin_url: str) -> str:
-    name = _TEMPLATES.get(admin_url)
-    if name is None:
-        url = await _create_pg_database(admin_url)
-        database = Database(url)
-        try:
-            await database.migrate()
-        finally:
-            await database.dispose()
-        name = str(make_url(url).database)
-        _TEMPLATES[admin_url] = name
-    return name
+_POSTGRES = PostgresDatabases()
+_SQLITE = SqliteTemplate()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_templates() -> Iterator[None]:
     yield
-    for admin, name in _TEMPLATES.items():
-        url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-        asyncio.run(_drop_pg_database(admin, url))
-
-
-async def _drop_pg_database(admin_url: str, test_url: str) -> None:
-    url = make_url(admin_url)
-    name = make_url(test_url).database
-    conn = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        database=url.database,
-        password=url.password,
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    asyncio.run(_POSTGRES.drop_all())
 
 
 @pytest.fixture
@@ -122,28 +72,31 @@ async def postgres_url() -> AsyncIterator[str]:
     admin = os.environ.get("TEST_DATABASE_URL")
     if not admin:
         pytest.skip(PG_SKIP_REASON)
-    url = await _create_pg_database(admin)
+    url = await create_pg_database(admin)
     try:
         yield url
     finally:
-        await _drop_pg_database(admin, url)
+        await drop_pg_database(admin, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """Runs the test once on SQLite and once on PostgreSQL (skipped without TEST_DATABASE_URL);
-    the PostgreSQL database comes migrated to head (a copy of this worker's template)."""
+    either database comes migrated to head (a copy of this worker's template)."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'switchboard.db'}"
+        target = tmp_path / "switchboard.db"
+        yield await _SQLITE.copy_to(target, tmp_path_factory.getbasetemp())
         return
     admin = os.environ.get("TEST_DATABASE_URL")
     if not admin:
         pytest.skip(PG_SKIP_REASON)
-    url = await _create_pg_database(admin, await _migrated_template(admin))
+    url = await _POSTGRES.take(admin)
     try:
         yield url
     finally:
-        await _drop_pg_database(admin, url)
+        await _POSTGRES.give_back(admin, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -155,11 +108,11 @@ async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
     admin = os.environ.get("TEST_DATABASE_URL")
     if not admin:
         pytest.skip(PG_SKIP_REASON)
-    url = await _create_pg_database(admin)
+    url = await create_pg_database(admin)
     try:
         yield url
     finally:
-        await _drop_pg_database(admin, url)
+        await drop_pg_database(admin, url)
 
 
 @pytest.fixture
