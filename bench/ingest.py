@@ -1,13 +1,17 @@
 """Ingest benchmark: signed webhooks verified, committed and answered per second, next to a
-bare aiohttp handler taking the same body, at 64 concurrent clients.
+bare aiohttp handler taking the same body, at 64 concurrent connections from wrk.
 
 Channels: `slack` (Events API `app_mention` envelopes signed with `v0` HMAC-SHA256 over
 `v0:{X-Slack-Request-Timestamp}:{body}`, distinct event ids), `twilio` (Messaging webhooks
 signed with `X-Twilio-Signature` by the SDK's RequestValidator against PUBLIC_BASE_URL,
 distinct MessageSids) and `web` (the REST web channel, with the workspace's API key). The
 gateway is a real `main.py serve` process in ingest-only mode (no pipeline workers); the
-reference is `bench/bare_server.py`. Bare and gateway runs alternate for `--rounds` rounds and
-the medians are reported. After the runs the journal is counted: every 2xx must be a committed row.
+reference is `bench/bare_server.py`. The load generator is wrk (one thread, pinned to the
+second core, the servers to the first; see `bench/_wrk.py`), replaying requests signed
+beforehand, each with a distinct id. Bare and gateway runs alternate for `--rounds` rounds and
+the medians are reported, with the server's CPU per request; an extra run under py-spy splits
+that CPU by stage (`bench/_stages.py`; the profile is kept in `bench/results/`). After the runs
+the journal is counted: every 2xx must be a committed row.
 
 Run: `python bench/ingest.py` (SQLite) or
 `python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench`
@@ -32,12 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from bench import _stages as stages
+from bench import _wrk as wrk
 from bench._http import (
+    RESULTS,
     Child,
     Conditions,
     LoadResult,
     RequestMaker,
-    closed_loop,
     fresh_database,
     python,
     write_results,
@@ -182,7 +188,6 @@ def median_result(name: str, runs: list[LoadResult]) -> dict[str, object]:
         "p99_ms": round(statistics.median(r.p99_ms for r in runs), 2),
         "errors": sum(r.errors for r in runs),
         "server_cpu": round(statistics.median(r.server_cpu for r in runs), 2),
-        "client_cpu": round(statistics.median(r.client_cpu for r in runs), 2),
         # Server CPU per accepted request: steadier than rates on a shared machine.
         "cpu_us_per_request": round(
             statistics.median(r.server_cpu / r.rate * 1e6 for r in runs if r.rate), 1
@@ -191,103 +196,151 @@ def median_result(name: str, runs: list[LoadResult]) -> dict[str, object]:
     }
 
 
+async def measured(
+    server: Child,
+    label: str,
+    url: str,
+    requests: wrk.Prepared,
+    args: argparse.Namespace,
+    pin: list[str],
+) -> wrk.WrkRun:
+    """One wrk run against SERVER, with the share of a core the server used over it."""
+    cpu = server.cpu_seconds()
+    run = await wrk.run(
+        label, url, requests, seconds=args.seconds, connections=args.concurrency, pin=pin
+    )
+    # How much of one core the server used: near 1.0 is CPU-bound.
+    run.result.server_cpu = round((server.cpu_seconds() - cpu) / run.result.seconds, 3)
+    return run
+
+
+def distinct_count(rate: float, seconds: float) -> int:
+    """Requests to prepare for a run expected at RATE: enough that none repeats."""
+    return int(min(300_000, max(20_000, rate * seconds * 1.5)))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=6000, help="per run")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per run")
+    parser.add_argument("--concurrency", type=int, default=64, help="wrk connections")
     parser.add_argument("--rounds", type=int, default=3, help="bare/gateway runs per channel")
     parser.add_argument(
         "--channels", default="slack,twilio", help=f"comma-separated, of {', '.join(CHANNELS)}"
     )
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
     parser.add_argument(
-        "--profile", type=Path, help="run the gateway under cProfile, writing its stats here"
+        "--workers", type=int, default=0, help="pipeline workers in the gateway (0: ingest only)"
     )
     parser.add_argument(
-        "--workers", type=int, default=0, help="pipeline workers in the gateway (0: ingest only)"
+        "--no-profile", action="store_true", help="skip the py-spy run and the per-stage split"
     )
     args = parser.parse_args()
     channels = [c.strip() for c in args.channels.split(",") if c.strip()]
     for channel in channels:
         if channel not in CHANNELS:
             parser.error(f"unknown channel {channel!r}")
+    if reason := wrk.available():
+        parser.error(reason)
+    profiling = not args.no_profile and stages.available() is None
+    if not args.no_profile and not profiling:
+        print(stages.available())
 
+    backend = "postgresql" if args.database_url else "sqlite"
+    server_pin, client_pin = wrk.cores()
     run_id = secrets.token_hex(4)
-    warmup = min(500, max(1, args.requests // 10))
     summary: dict[str, dict[str, object]] = {}
     conditions = Conditions()
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
         async with fresh_database(args.database_url, tmp) as url:
             api_key = await seed(url)
             env = gateway_env(url, args.workers)
-            bare_argv = [python(), str(ROOT / "bench" / "bare_server.py")]
-            profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
-            gw_argv = [python(), *profile, str(ROOT / "main.py"), "serve"]
-            async with Child(bare_argv, {}, Path(tmp)) as ref, Child(gw_argv, env, Path(tmp)) as gw:
+            bare_argv = [*server_pin, python(), str(ROOT / "bench" / "bare_server.py")]
+            gw_argv = [*server_pin, python(), str(ROOT / "main.py"), "serve"]
+            async with Child(bare_argv, {}, work) as ref, Child(gw_argv, env, work) as gw:
                 conditions.track(ref.pid, gw.pid)
                 rss_idle = gw.rss_mb()
                 conditions.start()
                 for channel in channels:
-                    make = MAKERS[channel](run_id, api_key)
-                    path, expect = PATHS[channel], EXPECT[channel]
-                    offset = 0
-
-                    def shifted(base: int, maker: RequestMaker = make) -> RequestMaker:
-                        return lambda i: maker(base + i)
-
+                    path = PATHS[channel]
+                    host = gw.url.removeprefix("http://")
+                    source = wrk.RequestFiles(
+                        work, channel, host, path, MAKERS[channel](run_id, api_key)
+                    )
+                    # Bare aiohttp keeps no state: one set of requests serves all its runs.
+                    bare_file = source.write("bare", 20_000)
+                    for server, file in ((ref, bare_file), (gw, source.write("warm", 5_000))):
+                        await wrk.run(
+                            "warm-up",
+                            server.url + path,
+                            file,
+                            seconds=1,
+                            connections=args.concurrency,
+                            pin=client_pin,
+                        )
                     bare_runs: list[LoadResult] = []
                     gw_runs: list[LoadResult] = []
-                    for server in (ref, gw):
-                        await closed_loop(
-                            "warmup",
-                            server.url + path,
-                            shifted(offset),
-                            concurrency=args.concurrency,
-                            total=warmup,
-                            expect=expect,
+                    expected_rate, distinct_ok, cycled = 6_000.0, 0, 0
+                    for n in range(args.rounds):
+                        bare = await measured(
+                            ref, "bare aiohttp", ref.url + path, bare_file, args, client_pin
                         )
-                        offset += warmup
-                    for _ in range(args.rounds):
-                        for server, runs, label in (
-                            (ref, bare_runs, "bare aiohttp"),
-                            (gw, gw_runs, f"switchboard {channel}"),
-                        ):
-                            cpu = server.cpu_seconds()
-                            result = await closed_loop(
-                                label,
-                                server.url + path,
-                                shifted(offset),
-                                concurrency=args.concurrency,
-                                total=args.requests,
-                                expect=expect,
-                            )
-                            # How much of one core the server used: near 1.0 is CPU-bound.
-                            result.server_cpu = round(
-                                (server.cpu_seconds() - cpu) / result.seconds, 2
-                            )
-                            runs.append(result)
-                            offset += args.requests
+                        bare_runs.append(bare.result)
+                        # Distinct ids for every gateway request, signed just before the run
+                        # (Slack refuses timestamps older than five minutes).
+                        count = distinct_count(expected_rate, args.seconds)
+                        file = source.write(f"gw{n}", count)
+                        run = await measured(
+                            gw, f"switchboard {channel}", gw.url + path, file, args, client_pin
+                        )
+                        gw_runs.append(run.result)
+                        expected_rate = max(expected_rate, run.result.rate)
+                        cycled += run.cycled
+                        distinct_ok += min(run.result.statuses["ok"], count)
+                    split: dict[str, float] = {}
+                    if profiling:
+                        # An extra run under py-spy (sampling costs the server some CPU, so it
+                        # is not one of the measured rounds).
+                        profile = RESULTS / f"ingest-{backend}-{channel}.pyspy.txt"
+                        file = source.write("profile", distinct_count(expected_rate, args.seconds))
+                        spy = stages.record(gw.pid, args.seconds, profile)
+                        await wrk.run(
+                            "profiled",
+                            gw.url + path,
+                            file,
+                            seconds=args.seconds,
+                            connections=args.concurrency,
+                            pin=client_pin,
+                        )
+                        spy.wait()
+                        if profile.exists():
+                            split = stages.split(profile.read_text())
+                    gateway = median_result(f"switchboard {channel}", gw_runs)
+                    per_request = float(gateway["cpu_us_per_request"])  # type: ignore[arg-type]
                     summary[channel] = {
                         "reference": median_result("bare aiohttp", bare_runs),
-                        "gateway": median_result(f"switchboard {channel}", gw_runs),
+                        "gateway": gateway,
                         "ratios": [
                             round(g.rate / b.rate, 3)
                             for b, g in zip(bare_runs, gw_runs, strict=True)
                         ],
-                        "accepted": sum(r.statuses.get(str(expect), 0) for r in gw_runs),
+                        "answered_2xx_distinct": distinct_ok,
+                        "repeated_ids_sent": cycled,
+                        "stages": split,
+                        "stage_us_per_request": {
+                            stage: round(share * per_request, 1) for stage, share in split.items()
+                        },
                     }
                 load = conditions.stop()
                 rss_after = gw.rss_mb()
             # Counted after the gateway stopped: what each 2xx promised is in the journal.
             rows = await committed(url)
 
-    backend = "postgresql" if args.database_url else "sqlite"
-    print(f"ingest on {backend}, {args.concurrency} concurrent clients, {args.requests} requests")
-    print(f"per run, median of {args.rounds} rounds (bare and gateway alternating); cpu: server")
-    print("cores busy, gen: load generator cores busy, us/req: server CPU per accepted request")
+    print(f"ingest on {backend}: wrk, 1 thread, {args.concurrency} connections, {args.seconds} s")
+    print(f"per run, median of {args.rounds} rounds (bare and gateway alternating), server on")
+    print("core 0 and wrk on core 1; cpu: server cores busy; us/req: server CPU per 2xx")
     print(
-        f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'gen':>5} "
-        f"{'us/req':>7}"
+        f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'us/req':>7}"
     )
     for channel, result in summary.items():
         for side in ("reference", "gateway"):
@@ -295,42 +348,50 @@ async def main() -> None:
             assert isinstance(r, dict)
             print(
                 f"{r['name']:22} {r['rate']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-                f"{r['errors']:7d} {r['server_cpu']:5.2f} {r['client_cpu']:5.2f} "
-                f"{r['cpu_us_per_request']:7.0f}"
+                f"{r['errors']:7d} {r['server_cpu']:5.2f} {r['cpu_us_per_request']:7.0f}"
             )
         ref_r, gw_r = result["reference"], result["gateway"]
         assert isinstance(ref_r, dict) and isinstance(gw_r, dict)
         ratio = gw_r["rate"] / ref_r["rate"]
         result["ratio"] = round(ratio, 3)
         journal = rows.get(JOURNAL_CHANNEL[channel], 0)
-        # Warm-up requests are committed too.
         result["committed_rows"] = journal
-        result["committed_expected"] = result["accepted"] + warmup
         goal = ratio >= 0.5 and gw_r["p99_ms"] <= 25
+        answered = int(result["answered_2xx_distinct"])  # type: ignore[call-overload]
         print(
             f"  {channel}: {ratio:.1%} of bare (per round {result['ratios']}); "
             f"p99 {gw_r['p99_ms']} ms; goal >= 50 % and p99 <= 25 ms: "
-            f"{'met' if goal else 'NOT met'}; journal rows {journal} "
-            f"(2xx answered incl. warm-up: {result['committed_expected']})"
+            f"{'met' if goal else 'NOT met'}; journal rows {journal} (measured 2xx with "
+            f"distinct ids: {answered}, plus the warm-up and profiled runs')"
         )
-        if journal != result["committed_expected"]:
-            print(f"  WARNING: {channel}: answered 2xx and journal rows differ")
+        if journal < answered:
+            print(f"  WARNING: {channel}: fewer journal rows than 2xx answers")
+        if result["repeated_ids_sent"]:
+            print(f"  note: {result['repeated_ids_sent']} requests repeated an earlier id")
+        if stage_us := result["stage_us_per_request"]:
+            assert isinstance(stage_us, dict)
+            print(
+                "  CPU per request by stage (py-spy): "
+                + ", ".join(f"{stage} {us:.0f} us" for stage, us in stage_us.items())
+            )
     print(f"gateway RSS: {rss_idle} MB idle, {rss_after} MB after the runs")
     print(f"load: {load}")
-    path = write_results(
+    written = write_results(
         f"ingest-{backend}",
         {
             "backend": backend,
+            "driver": "wrk -t1",
             "concurrency": args.concurrency,
-            "requests_per_run": args.requests,
+            "seconds_per_run": args.seconds,
             "rounds": args.rounds,
             "workers": args.workers,
+            "pinned": bool(server_pin),
             "channels": summary,
             "gateway_rss_mb": {"idle": rss_idle, "after": rss_after},
             "load": load,
         },
     )
-    print(f"results written to {path}")
+    print(f"results written to {written}")
 
 
 if __name__ == "__main__":
