@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from aiohttp import web, web_response
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api import health
 from api.admin import routes as admin_routes
@@ -30,6 +31,7 @@ from channels.slack.channel import SlackChannel
 from channels.slack.directory import directory_of
 from config import Settings
 from config.command import command
+from config.database import describe_database
 from config.metrics import Metrics
 from core.assists.desk import CustomerDesk
 from core.classify.backend import Classifier, OfflineBackend
@@ -204,6 +206,13 @@ async def _start(
                     f"the database is missing migrations {', '.join(pending)}: "
                     f"run `{command()} migrate` first"
                 )
+    except (OSError, OperationalError, InterfaceError) as exc:
+        await db.dispose()
+        cause = getattr(exc, "orig", None) or exc
+        raise StartupError(
+            f"cannot reach the database {describe_database(settings.database_url)}: "
+            f"{type(cause).__name__}: {cause}"
+        ) from exc
     except Exception:
         await db.dispose()
         raise

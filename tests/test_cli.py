@@ -120,6 +120,20 @@ def test_migrate_then_bad_setting_names_the_variable(tmp_path: Path) -> None:
     assert "SWITCHBOARD_PORT" in bad.stderr
 
 
+def test_serve_with_the_database_unreachable_says_so_in_one_line(tmp_path: Path) -> None:
+    """Exit status 2 and a sentence naming the database without its password (a supervisor or
+    a container's restart policy starts it again), not a traceback."""
+    unreachable = run(
+        "serve", cwd=tmp_path, env={"DATABASE_URL": "postgresql://sb:hunter2pw@127.0.0.1:9/sb"}
+    )
+    assert unreachable.returncode == 2, unreachable.stderr
+    last = unreachable.stderr.strip().splitlines()[-1]
+    assert last.startswith("switchboard: cannot reach the database postgresql+asyncpg://sb:***@")
+    assert "Connect call failed" in last
+    assert "Traceback" not in unreachable.stderr
+    assert "hunter2pw" not in unreachable.stderr + unreachable.stdout
+
+
 def test_classify_json_reads_stdin_line_by_line(tmp_path: Path) -> None:
     result = run("classify", "--json", "-", cwd=tmp_path, stdin="help\n\nwhat can you do?\n")
     assert result.returncode == 0, result.stderr
