@@ -18,7 +18,7 @@ from api.admin import routes as admin_routes
 from api.admin.problems import problem_details
 from api.console import routes as console_routes
 from api.console.session import console_middleware
-from api.http import Handler, error_middleware, error_response
+from api.http import DATABASE_PROBE, Handler, error_middleware, error_response
 from api.observability import access
 from api.observability.access import observe_requests
 from api.observability.gauges import GatewayGauges
@@ -119,6 +119,7 @@ def build_app(
                 clock=clock,
             )
             app[GATEWAY] = gateway
+            app[DATABASE_PROBE] = gateway.db.ping
             try:
                 yield
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -12,11 +13,36 @@ from aiohttp import web
 from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
+from sqlalchemy.exc import DBAPIError
 
 from channels.errors import ChannelRejected, validation_message
+from config.failures import RepeatedFailure
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+# Requests that found the database away (a restart, a failover, a SQLite file locked past its
+# timeout): answered 503 with Retry-After, logged once per outage rather than per request.
+DATABASE_AWAY = RepeatedFailure(log, "requests: the database")
+RETRY_AFTER_SECONDS = "5"
+# How the middleware asks whether the database answers at all (the gateway sets it): a
+# database error while it does not is an outage (503), while it does, a defect (500).
+Probe = Callable[[], Awaitable[None]]
+DATABASE_PROBE: web.AppKey[Probe] = web.AppKey("database_probe")
+PROBE_SECONDS = 2.0
+
+
+async def _database_away(request: web.Request) -> bool:
+    probe = request.app.get(DATABASE_PROBE)
+    if probe is None:
+        return False
+    try:
+        async with asyncio.timeout(PROBE_SECONDS):
+            await probe()
+    except Exception:  # any failure to answer SELECT 1 is the database being away
+        return True
+    return False
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -45,7 +71,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if any("\x00" in value for value in request.match_info.values()):
             # No id holds a NUL, and PostgreSQL would reject it as a query parameter.
             raise problem(404, f"no such resource: {request.path!r}")
-        return await handler(request)
+        response = await handler(request)
+        if DATABASE_AWAY.count:
+            DATABASE_AWAY.succeeded()
+        return response
     except _Problem as exc:
         return error_response(exc.status_code, exc.message, **_extra_headers(exc))
     except ChannelRejected as exc:
@@ -62,6 +91,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             405: f"{request.method} is not allowed on {request.path}",
         }.get(exc.status_code, exc.text or exc.reason)
         return error_response(exc.status_code, message, **_extra_headers(exc))
+    except DBAPIError as exc:
+        if not await _database_away(request):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "internal error; it has been logged")
+        DATABASE_AWAY.failed(exc)
+        return error_response(
+            503,
+            "the database is unavailable for a moment; nothing was stored: try again",
+            **{"Retry-After": RETRY_AFTER_SECONDS},
+        )
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error; it has been logged")

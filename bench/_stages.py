@@ -73,6 +73,11 @@ def _binary() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
+def split_file(path: Path) -> dict[str, float]:
+    """As `split`, from a profile py-spy wrote to PATH (empty if it wrote none)."""
+    return split(path.read_text()) if path.exists() else {}
+
+
 def available() -> str | None:
     if _binary() is None:
         return "py-spy is not installed (pip install -e '.[bench]'): no per-stage split"

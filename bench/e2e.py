@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import secrets
 import sys
 import tempfile
@@ -28,7 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import _stages as stages
+from bench import _wrk as wrk
 from bench._http import (
+    RESULTS,
     Child,
     Conditions,
     RequestMaker,
@@ -160,10 +164,14 @@ async def run_phase(
     total: int,
     offset: int,
     grace: float = 120.0,
+    profile: Path | None = None,
 ) -> dict[str, object]:
     """TOTAL mentions at RATE per second; waits (at most GRACE seconds after the last was
-    due) for every reply, then reports latencies from each request's due time."""
+    due) for every reply, then reports latencies from each request's due time. With PROFILE,
+    py-spy samples the gateway (without pausing it) while the requests arrive, and the CPU per
+    request is split by stage."""
     sim.reset()
+    spy = stages.record(gw.pid, total / rate, profile) if profile else None
     cpu = gw.cpu_seconds()
     began = time.monotonic()
     sent = await open_loop(f"{gw.url}/slack/events", mentions.maker(offset), rate=rate, total=total)
@@ -201,6 +209,11 @@ async def run_phase(
         "gateway_cpu": round(gateway_cpu / wall, 2),
         "gateway_cpu_ms_per_request": round(gateway_cpu / total * 1000, 2),
     }
+    if spy is not None and profile is not None:
+        await asyncio.to_thread(spy.wait)
+        split = await asyncio.to_thread(stages.split_file, profile)
+        per_request_us = gateway_cpu / total * 1e6
+        result["stage_us_per_request"] = {s: round(v * per_request_us) for s, v in split.items()}
     return result
 
 
@@ -213,6 +226,12 @@ def print_phase(r: dict[str, object]) -> None:
         f"({r['gateway_cpu_ms_per_request']} ms per request); "
         f"generator lag p99 {r['generator_lag_p99_ms']} ms"
     )
+    if split := r.get("stage_us_per_request"):
+        assert isinstance(split, dict)
+        print(
+            "  CPU per request by stage (py-spy): "
+            + ", ".join(f"{stage} {us} us" for stage, us in split.items())
+        )
 
 
 async def main() -> None:
@@ -222,11 +241,17 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="pipeline workers")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
     parser.add_argument(
-        "--profile", type=Path, help="run the gateway under cProfile, writing its stats here"
+        "--no-profile", action="store_true", help="skip py-spy and the per-stage split"
     )
     args = parser.parse_args()
-    if args.profile:
-        args.profile = args.profile.resolve()
+    profiling = not args.no_profile and stages.available() is None
+    if not args.no_profile and not profiling:
+        print(stages.available())
+    server_pin, client_pin = wrk.cores()
+    if client_pin:
+        # The load generator and the Slack simulator (this process) on the other core.
+        os.sched_setaffinity(0, {int(client_pin[-1])})
+    backend = "postgresql" if args.database_url else "sqlite"
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
 
     phases: list[dict[str, object]] = []
@@ -237,8 +262,7 @@ async def main() -> None:
             async with SlackSim(token=SLACK_TOKEN, team_id=TEAM) as sim:
                 mentions = Mentions(channels=max(600, int(max(rates) * 3)))
                 env = gateway_env(url, sim, args.workers)
-                profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
-                argv = [python(), *profile, str(ROOT / "main.py"), "serve"]
+                argv = [*server_pin, python(), str(ROOT / "main.py"), "serve"]
                 async with Child(argv, env, Path(tmp)) as gw:
                     conditions.track(gw.pid)
                     warm = await run_phase(gw, sim, mentions, rate=50, total=200, offset=0)
@@ -247,8 +271,15 @@ async def main() -> None:
                     conditions.start()
                     for rate in rates:
                         total = int(rate * args.seconds)
+                        profile = RESULTS / f"e2e-{backend}-{rate:g}.pyspy.txt"
                         phase = await run_phase(
-                            gw, sim, mentions, rate=rate, total=total, offset=offset
+                            gw,
+                            sim,
+                            mentions,
+                            rate=rate,
+                            total=total,
+                            offset=offset,
+                            profile=profile if profiling else None,
                         )
                         offset += total
                         print_phase(phase)
@@ -256,7 +287,6 @@ async def main() -> None:
                     load = conditions.stop()
                     rss = gw.rss_mb()
 
-    backend = "postgresql" if args.database_url else "sqlite"
     at_goal = [p for p in phases if p["rate"] == GOAL_RATE]
     verdict = "not measured (no 200 req/s phase)"
     if at_goal:

@@ -312,9 +312,8 @@ async def main() -> None:
                             connections=args.concurrency,
                             pin=client_pin,
                         )
-                        spy.wait()
-                        if profile.exists():
-                            split = stages.split(profile.read_text())
+                        await asyncio.to_thread(spy.wait)
+                        split = stages.split_file(profile)
                     gateway = median_result(f"switchboard {channel}", gw_runs)
                     per_request = float(gateway["cpu_us_per_request"])  # type: ignore[arg-type]
                     summary[channel] = {

@@ -1,8 +1,9 @@
 """The database goes away under a running gateway and comes back.
 
 A real outage on the PostgreSQL server: the test database stops taking connections and every
-session on it is ended, as a restart or a failover does. While it is away, webhooks are refused
-(nothing is acknowledged that is not committed) and the background loops wait, doubling their
+session on it is ended, as a restart or a failover does. While it is away, requests are
+answered 503 with Retry-After (nothing is acknowledged that is not committed; the sender tries
+again) and the background loops wait, doubling their
 pauses, and log the outage once instead of a traceback per round; when it is back, every loop
 works again without a restart of the gateway (the pipeline worker used to die on its first
 failed claim, leaving every later task queued for good).
@@ -20,12 +21,15 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from api.app import build_app
 from core.team import directory
 from storage.db import Database
 from storage.models import TaskRow
+from tests.api import ClientFactory, start_gateway
 from tests.conftest import PG_SKIP_REASON, make_settings
+from tests.factories import make_tenant
 from tests.helpers import wait_until
 
 
@@ -103,7 +107,9 @@ async def test_the_gateway_rides_out_a_database_outage(
             await _outage(name)
             refused = await ask("and yesterday?")
             # Not committed, so not acknowledged: the sender keeps it and tries again.
-            assert refused.status >= 500, await refused.text()
+            assert refused.status == 503, await refused.text()
+            assert refused.headers["Retry-After"] == "5"
+            assert "nothing was stored" in (await refused.json())["message"]
             await asyncio.sleep(4)
             during = [r for r in caplog.records if r.levelno >= logging.ERROR]
             by_logger: dict[str, int] = {}
@@ -124,3 +130,24 @@ async def test_the_gateway_rides_out_a_database_outage(
     finally:
         await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await client.close()
+
+
+async def test_a_database_error_while_the_database_answers_is_a_logged_500(
+    make_client: ClientFactory,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only an outage is a 503: the same error while the database answers is a defect."""
+    tenant = await make_tenant(db)
+    client = await start_gateway(make_client)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise DBAPIError("SELECT members", {}, RuntimeError("a defect"))
+
+    monkeypatch.setattr("api.admin.members.page_rows", broken)
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/api/v1/members", headers=tenant.auth)
+    assert response.status == 500
+    assert "Retry-After" not in response.headers
+    assert any(r.exc_info and "unhandled error" in r.getMessage() for r in caplog.records)
