@@ -36,7 +36,7 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         ("classify", r"core/classify/|core/llm/"),
         ("claim", r"core/processing/pipeline\.py.*(claim|_claim_statement)"),
         ("pipeline (task transaction)", r"core/processing/pipeline\.py"),
-        ("journal commit", r"storage/journal\.py"),
+        ("journal commit", r"storage/journal"),
         ("identity lookup", r"core/team/|api/state\.py"),
         ("database (SQLAlchemy)", r"sqlalchemy/|greenlet"),
         ("database (driver)", r"aiosqlite/|asyncpg/|sqlite3"),
