@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,8 +56,13 @@ FAILURE_REPLY = (
 
 
 # How many times a task's transaction is run when the database refuses it for a concurrent
-# writer before the task fails.
-TRANSIENT_RETRIES = 3
+# writer before the task fails, and the longest pause between two runs. On SQLite a write
+# that follows reads in the same transaction (a savepoint's, say) is refused at once whenever
+# another connection committed since those reads, however long the busy timeout; with the
+# outbox recording receipts beside it, three runs 50 and 100 ms apart were sometimes all
+# refused. The pauses double (with jitter) so a burst of commits is waited out.
+TRANSIENT_RETRIES = 6
+TRANSIENT_PAUSE_MAX = 1.0
 _TRANSIENT_SQLSTATES = ("40001", "40P01")  # serialization failure, deadlock detected
 
 
@@ -499,7 +505,8 @@ class PipelineWorker:
                 if attempt == TRANSIENT_RETRIES or not transient(exc):
                     raise
                 log.info("task %s: the database refused a concurrent write; again", task.id)
-                await asyncio.sleep(0.05 * attempt)
+                pause = min(TRANSIENT_PAUSE_MAX, 0.05 * 2 ** (attempt - 1))
+                await asyncio.sleep(pause * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _writing(self, session: AsyncSession) -> bool:
