@@ -72,8 +72,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # No id holds a NUL, and PostgreSQL would reject it as a query parameter.
             raise problem(404, f"no such resource: {request.path!r}")
         response = await handler(request)
-        if DATABASE_AWAY.count:
-            DATABASE_AWAY.succeeded()
+        DATABASE_AWAY.succeeded()
         return response
     except _Problem as exc:
         return error_response(exc.status_code, exc.message, **_extra_headers(exc))
@@ -93,8 +92,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc.status_code, message, **_extra_headers(exc))
     except DBAPIError as exc:
         if not await _database_away(request):
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return error_response(500, "internal error; it has been logged")
+            return _internal_error(request)
         DATABASE_AWAY.failed(exc)
         return error_response(
             503,
@@ -102,8 +100,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             **{"Retry-After": RETRY_AFTER_SECONDS},
         )
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal error; it has been logged")
+        return _internal_error(request)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """A defect: logged with its traceback (called inside the `except`), a bare 500 out."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal error; it has been logged")
 
 
 def _extra_headers(exc: web.HTTPException) -> dict[str, str]:

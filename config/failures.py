@@ -9,6 +9,8 @@ says how long to wait before the next try, doubling from `first` up to `longest`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -61,3 +63,13 @@ class RepeatedFailure:
                 self._clock() - self._since,
             )
             self.count = 0
+
+
+async def pause(seconds: float, wakeup: asyncio.Event, stopped: Callable[[], bool]) -> None:
+    """Wait SECONDS of real time before a loop's next try, or until STOPPED() turns true
+    (checked whenever WAKEUP is set; a wake-up for new work does not end the pause)."""
+    deadline = time.monotonic() + seconds
+    while not stopped() and (left := deadline - time.monotonic()) > 0:
+        wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), left)

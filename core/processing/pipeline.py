@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from config.failures import RepeatedFailure
+from config.failures import RepeatedFailure, pause
 from config.logging import task_context
 from config.metrics import Metrics
 from core.approvals.proposals import Draft, proposal_payload, propose, render_proposal
@@ -422,7 +422,7 @@ class PipelineWorker:
             try:
                 claimed = await self.claim()
             except Exception as exc:  # the database is away: what is queued waits for it
-                await self._pause(failures.failed(exc))
+                await pause(failures.failed(exc), self._wakeup, lambda: self._stopping)
                 continue
             failures.succeeded()
             if claimed:
@@ -430,14 +430,6 @@ class PipelineWorker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-
-    async def _pause(self, seconds: float) -> None:
-        """Wait SECONDS, or until stopped (a new task's wake-up does not end it)."""
-        deadline = time.monotonic() + seconds
-        while not self._stopping and (left := deadline - time.monotonic()) > 0:
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), left)
 
     async def claim(self) -> list[tuple[Any, str]]:
         """Claim queued tasks, or running ones whose lease expired (their node died)."""

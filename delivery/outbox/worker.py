@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import itemgetter
 
-from config.failures import RepeatedFailure
+from config.failures import RepeatedFailure, pause
 from config.logging import task_context
 from config.metrics import Metrics
 from delivery.errors import DeliveryError, PermanentError, Rerouted
@@ -147,7 +147,8 @@ class OutboxWorker:
                 try:
                     await self.feed()
                 except Exception as exc:  # the database, say: the rows' leases run out
-                    await self._pause(failures.failed(exc))
+                    # Replies wanted meanwhile stay in `_wanted` for the next round.
+                    await pause(failures.failed(exc), self._fed, lambda: self._stopping)
                     continue
                 failures.succeeded()
                 await self._idle()
@@ -158,15 +159,6 @@ class OutboxWorker:
             if self._calls:
                 await asyncio.gather(*self._calls, return_exceptions=True)
             await self._recorder.finish()
-
-    async def _pause(self, seconds: float) -> None:
-        """Wait SECONDS before claiming again, or until stopped: replies wanted meanwhile stay
-        in `_wanted` for the next round."""
-        deadline = time.monotonic() + seconds  # real time, whatever clock the rows run on
-        while not self._stopping and (left := deadline - time.monotonic()) > 0:
-            self._fed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._fed.wait(), left)
 
     async def _idle(self) -> None:
         timeout = self._poll_interval
