@@ -16,8 +16,11 @@ A 429 that happens anyway (another client on the same token, a limit lower than 
 blocks the call's keys for the provider's Retry-After.
 
 The figures are the providers' documented limits:
-- Slack `chat.postMessage`: 1 message per second per channel ("special" tier); `files.*`
-  uploads are Tier 2 (20 per minute) per workspace.
+- Slack `chat.postMessage`: 1 message per second per channel ("special" tier); an upload
+  (`files_upload_v2`) makes one `files.getUploadURLExternal` and one
+  `files.completeUploadExternal` call, both Tier 4 (100 per minute per workspace). The
+  retired `files.upload` was Tier 2 (20 a minute): holding uploads to that kept charts, and
+  the replies queued behind them, waiting five times longer than Slack asks.
 - Telegram: about 1 message per second in one chat, 30 per second across chats for one bot,
   20 per minute in one group (Bot FAQ, "My bot is hitting limits").
 - Twilio: a long code sends 1 message segment per second (excess is queued by Twilio, but the
@@ -55,7 +58,9 @@ class Rule:
 
 RULES: Mapping[str, Rule] = {
     "slack.channel": Rule.per(1, 1.0, "chat.postMessage: 1 per second per channel"),
-    "slack.files": Rule.per(20, 60.0, "files upload: Tier 2, 20 per minute per workspace"),
+    "slack.files": Rule.per(
+        100, 60.0, "files_upload_v2: its two calls are Tier 4, 100 per minute per workspace"
+    ),
     "telegram.chat": Rule.per(1, 1.0, "about 1 message per second in one chat"),
     "telegram.group": Rule.per(20, 60.0, "20 messages per minute in one group"),
     "telegram.bot": Rule.per(30, 1.0, "30 messages per second across all chats"),

@@ -8,8 +8,23 @@ from datetime import datetime
 from delivery.outbox.claims import EPOCH, ClaimedReply
 from delivery.ratelimit import RateKey
 from delivery.senders import Op, Sender
+from models.task import Route
 
-Conversation = tuple[str, str]  # (channel, address): one rate-limited, ordered stream
+# (channel, address, thread): one ordered stream of replies. The rate limits are not kept per
+# conversation but per the keys each call names, so conversations sharing a channel still
+# share its limit.
+Conversation = tuple[str, str, str]
+# Where each thread is a conversation of its own: Slack shows a thread apart from its channel,
+# so a reply in one thread does not wait behind another thread's (a chart held by the
+# workspace's upload limit, say). Elsewhere the thread is only what a reply quotes (Telegram's
+# message, a call's turn) and the chat or call is one conversation, kept in order.
+_THREADS_APART = frozenset({"slack"})
+
+
+def conversation_of(route: Route) -> Conversation:
+    if route.channel in _THREADS_APART and route.thread:
+        return (route.channel, route.address, route.thread)
+    return (route.channel, route.address, "")
 
 
 Order = tuple[datetime, int, str]  # (created_at, seq, id): oldest first
@@ -33,7 +48,7 @@ class Job:
     def __post_init__(self) -> None:
         reply = self.reply
         self.in_doubt = reply.in_doubt
-        self.conversation = (reply.route.channel, reply.route.address)
+        self.conversation = conversation_of(reply.route)
         self.order = (reply.created_at or EPOCH, reply.seq, reply.id)
 
     @property

@@ -22,7 +22,7 @@ from delivery.outbox import claims
 from delivery.outbox.claims import ClaimedReply, PutBack
 from delivery.outbox.failures import RetryPolicy, record_failure, reroute
 from delivery.outbox.in_doubt import confirm
-from delivery.outbox.lanes import Conversation, Job, Parked
+from delivery.outbox.lanes import Conversation, Job, Parked, conversation_of
 from delivery.outbox.receipts import SentRecorder, record_part
 from delivery.ratelimit import Permit, RateKey, RateLimiter
 from delivery.senders import Sender
@@ -239,7 +239,7 @@ class OutboxWorker:
     async def _admit(self, claimed: list[ClaimedReply], now: float) -> None:
         """Plan each claimed reply's calls and queue it in its conversation's lane."""
         for reply in claimed:
-            conversation = (reply.route.channel, reply.route.address)
+            conversation = conversation_of(reply.route)
             parked = self._parked.get(conversation)
             if parked is not None:
                 parked.remove(reply.id)

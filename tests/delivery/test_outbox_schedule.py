@@ -256,3 +256,98 @@ async def test_two_nodes_never_send_the_same_reply(db: Database) -> None:
     assert texts == Counter({f"r{n}": 1 for n in range(40)})
     assert all(sender.calls for sender in senders)  # both nodes took part
     assert await _statuses(db) == Counter(sent=40)
+
+
+class UploadingSender:
+    """A reply whose text starts with "chart" is an upload, held to one a minute for the whole
+    workspace; any other is a message. Records (time, thread, text) of each call."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[float, str | None, str]] = []
+
+    def plan(self, route: Route, deliverable: Deliverable) -> list[Op]:
+        text = deliverable.text
+        keys = [("chat", route.address)] + [("files", "ws")] * text.startswith("chart")
+        return [Op("post", {"text": text}, tuple(keys))]
+
+    async def perform(self, route: Route, op: Op) -> Receipt:
+        self.calls.append((self.clock.now, route.thread, op.payload["text"]))
+        return Receipt(provider_message_id=f"m{len(self.calls)}")
+
+
+async def _enqueue_routed(db: Database, replies: list[tuple[Route, str]]) -> None:
+    async with db.session() as session:
+        ws = await directory.create_workspace(session, "Acme threads")
+    base = utcnow() - timedelta(minutes=1)
+    for n, (route, text) in enumerate(replies):
+        async with db.session() as session:
+            (row_id,) = enqueue(
+                session,
+                workspace_id=ws.id,
+                route=route,
+                deliverables=[Deliverable(text=text)],
+                dedupe_prefix=f"t:{n}",
+            )
+            await session.flush()
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(created_at=base + timedelta(milliseconds=n))
+            )
+
+
+@pytest.mark.parametrize("channel", ["slack", "telegram"])
+async def test_a_slack_thread_does_not_wait_behind_another_threads_upload(
+    sqlite_db: Database, channel: str
+) -> None:
+    """Two charts then a message in thread 1, then a message in thread 2, all in one channel;
+    uploads are held to one a minute. In Slack each thread is its own conversation: thread 2's
+    message goes out at once, while thread 1's message keeps its place behind its second chart.
+    In a Telegram chat the thread is only the message a reply quotes: the chat is one
+    conversation, and thread 2's message waits its turn like the rest."""
+    db = sqlite_db
+    clock = Clock()
+    limiter = RateLimiter({"files": Rule.per(1, 60.0)}, clock=clock)
+    sender = UploadingSender(clock)
+    worker = OutboxWorker(
+        db,
+        {channel: sender},  # type: ignore[dict-item]
+        node_id="n1",
+        metrics=Metrics(),
+        rng=random.Random(5),
+        limiter=limiter,
+        clock=clock,
+        max_wait=120.0,
+    )
+
+    def route(thread: str) -> Route:
+        return Route(channel=channel, address="C1", thread=thread)  # type: ignore[arg-type]
+
+    await _enqueue_routed(
+        db,
+        [
+            (route("1"), "chart one"),
+            (route("1"), "chart two"),
+            (route("1"), "thread one's answer"),
+            (route("2"), "thread two's answer"),
+        ],
+    )
+    await worker.drain()
+    clock.now += 0.5
+    await worker.drain()
+    first = [text for _, _, text in sender.calls]
+    if channel == "slack":
+        assert first == ["chart one", "thread two's answer"]
+    else:
+        assert first == ["chart one"]
+    for _ in range(20):
+        clock.now += 10.0
+        await _make_due(db)  # rows put back for their slot wait on the wall clock
+        await worker.drain()
+        if len(sender.calls) == 4:
+            break
+    in_thread_one = [text for _, thread, text in sender.calls if thread == "1"]
+    assert in_thread_one == ["chart one", "chart two", "thread one's answer"]
+    assert len(sender.calls) == 4
+    assert await _statuses(db) == Counter(sent=4)

@@ -27,7 +27,8 @@ class SlackSim(Simulator):
     ``metadata`` only with ``include_all_metadata``; ``oldest``, ``limit`` and cursors),
     ``users.info``. ``refuse(method, error)`` scripts an ``ok: false`` answer.
     ``enforce_limits=True``: ``chat.postMessage`` 1 per second per channel and file uploads
-    (``files.completeUploadExternal``) Tier 2, 20 per minute per workspace, else 429.
+    (``files.getUploadURLExternal``, ``files.completeUploadExternal``) Tier 4, 100 per minute
+    per workspace each, else 429.
     Every method but the upload needs ``Authorization: Bearer <token>``; like Slack, auth and
     argument errors are HTTP 200 with ``{"ok": false, "error": ...}``.
     """
@@ -203,8 +204,8 @@ class SlackSim(Simulator):
         method = record.path.rsplit("/", 1)[-1]
         if method == "chat.postMessage":
             return [Limit(f"channel:{record.params.get('channel')}", 1, 1.0)]
-        if method == "files.completeUploadExternal":
-            return [Limit("files", 20, 60.0)]
+        if method in ("files.getUploadURLExternal", "files.completeUploadExternal"):
+            return [Limit(method, 100, 60.0)]  # Tier 4
         if method in ("conversations.history", "conversations.replies"):
             return [Limit(method, 50, 60.0)]  # Tier 3
         return []
