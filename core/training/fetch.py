@@ -295,7 +295,7 @@ class TrainingFetcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self._held:
-            async with self._db.session() as session:
+            async with self._db.writing(), self._db.session() as session:
                 await session.execute(
                     update(_sources)
                     .where(
@@ -354,7 +354,7 @@ class TrainingFetcher:
             .limit(self._batch)
             .with_for_update(skip_locked=True)
         )
-        async with self._db.session() as session:
+        async with self._db.writing(), self._db.session() as session:
             rows = (
                 await session.execute(
                     update(_sources)
@@ -393,7 +393,7 @@ class TrainingFetcher:
         except Exception as exc:  # the one error boundary per fetch
             log.exception("training source %s: fetching %s failed", claimed.id, claimed.url)
             outcome = {"fetch_status": "failed", "fetch_error": f"internal error ({exc})"[:500]}
-        async with self._db.session() as session:
+        async with self._db.writing(), self._db.session() as session:
             await session.execute(
                 update(_sources)
                 .where(_sources.c.id == claimed.id, _sources.c.fetch_token == claimed.token)

@@ -96,7 +96,7 @@ async def claim_due(
             OUTBOX.c.task_id,
         )
     )
-    async with db.session() as session:
+    async with db.writing(), db.session() as session:
         rows = (await session.execute(stmt)).all()
     # RETURNING follows no order: sort again, so one conversation's replies keep theirs.
     rows = sorted(rows, key=lambda r: (r.created_at, r.seq, r.id))
@@ -119,7 +119,7 @@ async def claim_due(
 
 async def put_back(db: Database, rows: Sequence[PutBack]) -> None:
     """Rate limit: back in the queue for a later slot, no attempt counted."""
-    async with db.session() as session:
+    async with db.writing(), db.session() as session:
         await session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.id == bindparam("row_id"))
@@ -144,7 +144,7 @@ async def put_back(db: Database, rows: Sequence[PutBack]) -> None:
 
 async def release(db: Database, node_id: str) -> None:
     """Hand back rows NODE_ID claimed but did not finish."""
-    async with db.session() as session:
+    async with db.writing(), db.session() as session:
         await session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.status == "sending", OUTBOX.c.claimed_by == node_id)

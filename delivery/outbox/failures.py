@@ -69,7 +69,7 @@ async def record_failure(
     }
     if not dead:
         values["next_attempt_at"] = utcnow() + timedelta(seconds=policy.delay(attempts, exc))
-    async with db.session() as session:
+    async with db.writing(), db.session() as session:
         await session.execute(update(OUTBOX).where(OUTBOX.c.id == reply.id).values(**values))
     outcome = "dead" if dead else "retry"
     metrics.outbox_sent.labels(reply.route.channel, outcome).inc()
@@ -90,7 +90,7 @@ async def reroute(db: Database, metrics: Metrics, reply: ClaimedReply, exc: Rero
     deliverable = reply.deliverable
     if exc.notice:
         deliverable = deliverable.model_copy(update={"text": f"{exc.notice}\n\n{deliverable.text}"})
-    async with db.session() as session:
+    async with db.writing(), db.session() as session:
         enqueue(
             session,
             workspace_id=reply.workspace_id,

@@ -34,7 +34,7 @@ def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> DeliveryRec
 
 async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Receipt) -> None:
     """One part went out: remember it before trying the next, so none is sent twice."""
-    async with db.session() as session:
+    async with db.writing(), db.session() as session:
         await session.execute(
             update(OUTBOX)
             .where(OUTBOX.c.id == reply.id)
@@ -111,7 +111,7 @@ class SentRecorder:
                     _settle(sent.done, None)
 
     async def _mark_sent(self, batch: list[_Sent]) -> None:
-        async with self._db.session() as session:
+        async with self._db.writing(), self._db.session() as session:
             for sent in batch:
                 row = receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt)
                 if row is not None:
