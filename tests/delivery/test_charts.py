@@ -6,11 +6,15 @@ import asyncio
 import io
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
+import pytest
 from PIL import Image
 
 from delivery import charts
+from models.deliverable import Deliverable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,6 +170,38 @@ async def test_charts_drawn_in_threads_at_once_match_one_drawn_alone() -> None:
     alone = [draw(0), draw(1)]
     drawn = await asyncio.gather(*(asyncio.to_thread(draw, n) for n in range(8)))
     assert all(png == alone[n % 2] for n, png in enumerate(drawn))
+
+
+async def test_a_card_asked_for_again_over_the_same_figures_is_not_drawn_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn: list[str] = []
+    render = charts._render
+
+    def counting(title: str, *args: Any) -> bytes:
+        drawn.append(title)
+        return render(title, *args)
+
+    monkeypatch.setattr(charts, "_render", counting)
+    monkeypatch.setattr(charts, "_drawn", OrderedDict())  # none drawn by an earlier test
+
+    def card(title: str, values: list[float]) -> Deliverable:
+        series = [[f"2026-11-{day:02d}", v] for day, v in enumerate(values, start=1)]
+        return Deliverable(
+            kind="card",
+            title=title,
+            text=title,
+            data={"chart": {"type": "line", "metric": "resolution_rate"}, "series": series},
+        )
+
+    first = await charts.draw_deliverable_chart(card("Resolution rate", [0.5, 0.7, 0.6]))
+    again = await charts.draw_deliverable_chart(card("Resolution rate", [0.5, 0.7, 0.6]))
+    other = await charts.draw_deliverable_chart(card("Resolution rate", [0.5, 0.7, 0.9]))
+    retitled = await charts.draw_deliverable_chart(card("Resolution rate today", [0.5, 0.7, 0.6]))
+    assert first is not None and first == again
+    assert other is not None and other != first
+    assert retitled is not None and retitled != first
+    assert drawn == ["Resolution rate", "Resolution rate", "Resolution rate today"]
 
 
 def test_importing_the_chart_and_report_modules_does_not_load_the_libraries() -> None:
