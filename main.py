@@ -6,16 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import logging
-import signal
 import sys
 from typing import Any
 
 from cli import admin, doctor, link
 from cli.common import command_group, package_version, warn_database_location, with_database
 from config import Settings, SettingsError, load_settings
-from config.command import command
 from config.database import describe_database
 from config.logging import setup_logging
 
@@ -31,50 +28,18 @@ def _settings() -> Settings:
 
 
 async def _serve(settings: Settings) -> None:
-    from aiohttp import web
+    from cli.processes import ServeError, announce, start_serving, stop_on_signals
 
-    from api.app import StartupError, build_app
-
-    app = build_app(settings)
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace, access_log=None)
     try:
-        await runner.setup()
-    except StartupError as exc:
+        serving = await start_serving(settings)
+    except ServeError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    site = web.TCPSite(runner, settings.switchboard_host, settings.switchboard_port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        print(
-            f"switchboard: cannot listen on {settings.switchboard_host}:"
-            f"{settings.switchboard_port}: {exc.strerror}",
-            file=sys.stderr,
-        )
-        raise SystemExit(2) from exc
-    host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-    # What start-up built (modules, SDK clients, compiled statements) lives as long as the
-    # process: frozen, it is out of the collector's way, so a full collection walks only what
-    # requests allocate (it walked ~225,000 objects for up to 0.4 s under ingest load,
-    # stalling every request in flight).
-    gc.collect()
-    gc.freeze()
-    print(f"Switchboard listening on http://{host}:{port}", flush=True)
-    console = settings.model_copy(update={"switchboard_port": port}).base_url + "/console/"
-    print(
-        f"Team console: {console} (sign in with the link `{command()} member add ... "
-        f"--role owner` or `{command()} member login-link` prints)",
-        flush=True,
-    )
-    log.info("listening on http://%s:%s", host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    announce(settings, serving.host, serving.port)
+    log.info("listening on http://%s:%s", serving.host, serving.port)
+    await stop_on_signals().wait()
     log.info("shutting down: finishing claimed work")
-    await runner.cleanup()
+    await serving.runner.cleanup()
 
 
 def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> int:
@@ -220,6 +185,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from cli import processes
+
+    # One of the processes a supervisor runs (SWITCHBOARD_PROCESSES > 1), or that supervisor.
+    if (channel := processes.supervisor_channel()) is not None:
+        return processes.serve_child(settings, channel)
+    if settings.processes > 1:
+        return processes.supervise(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings))
     return 0

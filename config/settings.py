@@ -18,6 +18,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -84,6 +85,9 @@ class Settings(BaseSettings):
     # or a console session; open: anyone who reaches the gateway may post as any member.
     web_auth: Literal["key", "open"] = Field("key", alias="SWITCHBOARD_WEB_AUTH")
     workers: int = Field(4, ge=0, le=64, alias="SWITCHBOARD_WORKERS")
+    # Gateway processes `serve` runs on this one port (SO_REUSEPORT), each a node of its own
+    # sharing the work through the database: PostgreSQL only (see `_processes_need_postgres`).
+    processes: int = Field(1, ge=1, le=64, alias="SWITCHBOARD_PROCESSES")
     task_lease_seconds: float = Field(60.0, gt=0, alias="SWITCHBOARD_TASK_LEASE_SECONDS")
     outbox_max_attempts: int = Field(8, ge=1, le=100, alias="SWITCHBOARD_OUTBOX_MAX_ATTEMPTS")
     outbox_backoff_base: float = Field(1.0, gt=0, alias="SWITCHBOARD_OUTBOX_BACKOFF_BASE")
@@ -239,6 +243,19 @@ class Settings(BaseSettings):
         self.database_url = located.url
         self._database_in_working_dir = located.working_dir_file
         return self
+
+    @field_validator("processes")
+    @classmethod
+    def _processes_need_postgres(cls, value: int, info: ValidationInfo) -> int:
+        # DATABASE_URL is declared (so validated) first; absent here when it was refused.
+        url = info.data.get("database_url", "")
+        if value > 1 and url.startswith("sqlite"):
+            raise ValueError(
+                f"{value} processes need PostgreSQL: SQLite lets one writer at a time into its "
+                "file, so further processes would only wait for it. Set DATABASE_URL to a "
+                "postgresql:// database, or leave SWITCHBOARD_PROCESSES at 1"
+            )
+        return value
 
     @field_validator("slack_app_token")
     @classmethod
