@@ -201,10 +201,12 @@ class Child:
         return self.proc.pid
 
     def rss_mb(self) -> float:
-        return rss_mb(self.pid)
+        """The server's resident memory, with its processes' (SWITCHBOARD_PROCESSES)."""
+        return round(sum(rss_mb(pid) for pid in process_tree(self.pid)), 1)
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        """The server's CPU so far, with its processes' (SWITCHBOARD_PROCESSES)."""
+        return tree_cpu_seconds(self.pid)
 
 
 def rss_mb(pid: int) -> float:
@@ -218,6 +220,27 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds PID has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """PID and its live descendants (from /proc/<pid>/task/<tid>/children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds PID and its live descendants have used so far."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
 
 
 class Conditions:
@@ -237,8 +260,7 @@ class Conditions:
     def _ours(self) -> float:
         total = cpu_seconds(os.getpid())
         for pid in self._pids:
-            with contextlib.suppress(OSError):
-                total += cpu_seconds(pid)
+            total += tree_cpu_seconds(pid)
         return total
 
     def start(self) -> None:

@@ -85,7 +85,8 @@ def available() -> str | None:
 
 
 def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    """Start sampling PID for SECONDS into OUT (raw format); wait on the returned process."""
+    """Start sampling PID (and its subprocesses: SWITCHBOARD_PROCESSES) for SECONDS into OUT
+    (raw format); wait on the returned process."""
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [
@@ -98,6 +99,7 @@ def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
             "--rate",
             "200",
             "--nonblocking",
+            "--subprocesses",
             "--format",
             "raw",
             "--output",

@@ -67,8 +67,9 @@ QUESTIONS = (
 GOAL_P50_MS, GOAL_P99_MS, GOAL_RATE = 10.0, 50.0, 200
 
 
-def gateway_env(url: str, sim: SlackSim, workers: int) -> dict[str, str]:
+def gateway_env(url: str, sim: SlackSim, workers: int, processes: int = 1) -> dict[str, str]:
     return {
+        "SWITCHBOARD_PROCESSES": str(processes),
         "DATABASE_URL": url,
         "SWITCHBOARD_HOST": "127.0.0.1",
         "SWITCHBOARD_PORT": "0",
@@ -241,13 +242,22 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="pipeline workers")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="gateway processes (SWITCHBOARD_PROCESSES; PostgreSQL only): more than one runs "
+        "unpinned, on every core",
+    )
+    parser.add_argument(
         "--no-profile", action="store_true", help="skip py-spy and the per-stage split"
     )
     args = parser.parse_args()
+    if args.processes > 1 and not args.database_url:
+        parser.error("--processes above 1 needs --database-url (PostgreSQL)")
     profiling = not args.no_profile and stages.available() is None
     if not args.no_profile and not profiling:
         print(stages.available())
-    server_pin, client_pin = wrk.cores()
+    server_pin, client_pin = wrk.cores() if args.processes == 1 else ([], [])
     if client_pin:
         # The load generator and the Slack simulator (this process) on the other core.
         os.sched_setaffinity(0, {int(client_pin[-1])})
@@ -261,7 +271,7 @@ async def main() -> None:
             await seed(url)
             async with SlackSim(token=SLACK_TOKEN, team_id=TEAM) as sim:
                 mentions = Mentions(channels=max(600, int(max(rates) * 3)))
-                env = gateway_env(url, sim, args.workers)
+                env = gateway_env(url, sim, args.workers, args.processes)
                 argv = [*server_pin, python(), str(ROOT / "main.py"), "serve"]
                 async with Child(argv, env, Path(tmp)) as gw:
                     conditions.track(gw.pid)
@@ -271,7 +281,8 @@ async def main() -> None:
                     conditions.start()
                     for rate in rates:
                         total = int(rate * args.seconds)
-                        profile = RESULTS / f"e2e-{backend}-{rate:g}.pyspy.txt"
+                        tag = f"-{args.processes}p" if args.processes > 1 else ""
+                        profile = RESULTS / f"e2e-{backend}{tag}-{rate:g}.pyspy.txt"
                         phase = await run_phase(
                             gw,
                             sim,
@@ -299,14 +310,16 @@ async def main() -> None:
         verdict = "met" if met else "NOT met"
     print(
         f"goal at {GOAL_RATE} req/s (p50 <= {GOAL_P50_MS:g} ms, p99 <= {GOAL_P99_MS:g} ms): "
-        f"{verdict}; backend {backend}, {args.workers} workers, gateway RSS {rss} MB"
+        f"{verdict}; backend {backend}, {args.processes} process(es) of {args.workers} "
+        f"workers, gateway RSS {rss} MB"
     )
     print(f"load: {load}")
     path = write_results(
-        f"e2e-{backend}",
+        f"e2e-{backend}" + (f"-{args.processes}p" if args.processes > 1 else ""),
         {
             "backend": backend,
             "workers": args.workers,
+            "processes": args.processes,
             "channel": "slack",
             "phases": phases,
             "goal": {"rate": GOAL_RATE, "p50_ms": GOAL_P50_MS, "p99_ms": GOAL_P99_MS},
