@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from aiohttp import web, web_response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from api import health
 from api.admin import routes as admin_routes
@@ -207,12 +207,15 @@ async def _start(
                     f"the database is missing migrations {', '.join(pending)}: "
                     f"run `{command()} migrate` first"
                 )
-    except (OSError, OperationalError, InterfaceError) as exc:
+    except (OSError, DBAPIError) as exc:
         await db.dispose()
         cause = getattr(exc, "orig", None) or exc
+        # Not answering at all, or answering with a refusal: a database that does not exist,
+        # a role or password it does not know.
+        reach = isinstance(exc, OSError | OperationalError | InterfaceError)
         raise StartupError(
-            f"cannot reach the database {describe_database(settings.database_url)}: "
-            f"{type(cause).__name__}: {cause}"
+            f"cannot {'reach' if reach else 'use'} the database "
+            f"{describe_database(settings.database_url)}: {type(cause).__name__}: {cause}"
         ) from exc
     except Exception:
         await db.dispose()

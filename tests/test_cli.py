@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import main
 from tests.conftest import make_settings
 from tests.process import ROOT
@@ -132,6 +134,21 @@ def test_serve_with_the_database_unreachable_says_so_in_one_line(tmp_path: Path)
     assert "Connect call failed" in last
     assert "Traceback" not in unreachable.stderr
     assert "hunter2pw" not in unreachable.stderr + unreachable.stdout
+
+
+def test_serve_on_a_database_that_does_not_exist_says_so_in_one_line(tmp_path: Path) -> None:
+    """The server answers but refuses the connection (no such database): the same one line
+    and exit status 2 as an unreachable server, naming what the server said."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests need a server (CI sets it)")
+    base = server.rsplit("/", 1)[0]
+    missing = run("serve", cwd=tmp_path, env={"DATABASE_URL": f"{base}/sb_no_such_database"})
+    assert missing.returncode == 2, missing.stderr
+    last = missing.stderr.strip().splitlines()[-1]
+    assert last.startswith("switchboard: cannot use the database postgresql+asyncpg://")
+    assert 'database "sb_no_such_database" does not exist' in last
+    assert "Traceback" not in missing.stderr
 
 
 def test_classify_json_reads_stdin_line_by_line(tmp_path: Path) -> None:
