@@ -318,6 +318,21 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _polling_takes_one_process(self) -> Settings:
+        if (
+            self.processes > 1
+            and self.telegram_mode == "polling"
+            and self.telegram_bot_token is not None
+        ):
+            raise ValueError(
+                f"SWITCHBOARD_TELEGRAM_MODE=polling takes one process, but "
+                f"SWITCHBOARD_PROCESSES is {self.processes}: Telegram hands updates to one "
+                "getUpdates caller at a time and answers the others 409 Conflict. Use the "
+                "webhook mode (the default) with several processes, or one process"
+            )
+        return self
+
     @property
     def email_providers_configured(self) -> list[str]:
         """The email providers whose credentials are set, in the default order."""

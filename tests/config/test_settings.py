@@ -122,3 +122,22 @@ def test_the_former_auto_mode_is_refused_with_what_to_use_instead(
     assert "SWITCHBOARD_WEB_AUTH" in message
     assert "'auto' is no longer accepted" in message
     assert "'key'" in message and "'open'" in message
+
+
+def test_telegram_polling_takes_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://sb@127.0.0.1:5432/sb")
+    monkeypatch.setenv("SWITCHBOARD_PROCESSES", "2")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:polling-test-token")
+    monkeypatch.setenv("SWITCHBOARD_TELEGRAM_MODE", "polling")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert "SWITCHBOARD_TELEGRAM_MODE=polling takes one process" in message
+    assert "SWITCHBOARD_PROCESSES is 2" in message
+    assert "123456:polling-test-token" not in message
+    # Webhooks spread over the processes like any request; without a bot, no polling at all.
+    monkeypatch.setenv("SWITCHBOARD_TELEGRAM_MODE", "webhook")
+    assert load_settings(_env_file=None).processes == 2
+    monkeypatch.setenv("SWITCHBOARD_TELEGRAM_MODE", "polling")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN")
+    assert load_settings(_env_file=None).processes == 2
