@@ -33,7 +33,7 @@ from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.live import notify
-from delivery.outbox.queue import enqueue
+from delivery.outbox.queue import enqueue, insert_replies
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task
@@ -521,7 +521,7 @@ class PipelineWorker:
             member_id=outcome.member_id,
             **usage_columns(outcome.classification),
         )
-        replies = enqueue(
+        replies = await insert_replies(
             session,
             workspace_id=task.workspace_id,
             task_id=task.id,

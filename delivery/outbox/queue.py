@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from delivery.outbox.claims import OUTBOX
@@ -13,6 +13,37 @@ from models.deliverable import Deliverable
 from models.task import Route
 from storage.models import OutboxRow
 from storage.types import new_id, utcnow
+
+
+def reply_rows(
+    *,
+    workspace_id: str,
+    route: Route,
+    deliverables: Iterable[Deliverable],
+    dedupe_prefix: str,
+    task_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The outbox rows of DELIVERABLES: the dedupe key `<prefix>:<n>` makes a second enqueue
+    of the same result impossible."""
+    now = utcnow()
+    return [
+        {
+            "id": new_id(),
+            "workspace_id": workspace_id,
+            "task_id": task_id,
+            "dedupe_key": f"{dedupe_prefix}:{seq}",
+            "seq": seq,
+            "channel": route.channel,
+            "address": route.address,
+            "thread": route.thread,
+            "deliverable": deliverable.model_dump(mode="json"),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for seq, deliverable in enumerate(deliverables)
+    ]
 
 
 def enqueue(
@@ -24,31 +55,41 @@ def enqueue(
     dedupe_prefix: str,
     task_id: str | None = None,
 ) -> list[str]:
-    """Add replies to the outbox inside the caller's transaction; returns their ids.
+    """Add replies to the outbox inside the caller's transaction (written at its next flush);
+    returns their ids."""
+    rows = reply_rows(
+        workspace_id=workspace_id,
+        route=route,
+        deliverables=deliverables,
+        dedupe_prefix=dedupe_prefix,
+        task_id=task_id,
+    )
+    session.add_all(OutboxRow(**row) for row in rows)
+    return [row["id"] for row in rows]
 
-    The dedupe key `<prefix>:<n>` makes a second enqueue of the same result impossible.
-    """
-    now = utcnow()
-    ids = []
-    for seq, deliverable in enumerate(deliverables):
-        row = OutboxRow(
-            id=new_id(),
-            workspace_id=workspace_id,
-            task_id=task_id,
-            dedupe_key=f"{dedupe_prefix}:{seq}",
-            seq=seq,
-            channel=route.channel,
-            address=route.address,
-            thread=route.thread,
-            deliverable=deliverable.model_dump(mode="json"),
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(row)
-        ids.append(row.id)
-    return ids
+
+async def insert_replies(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    route: Route,
+    deliverables: Iterable[Deliverable],
+    dedupe_prefix: str,
+    task_id: str | None = None,
+) -> list[str]:
+    """`enqueue`, written at once with one compiled INSERT and no unit of work: for the
+    pipeline, which writes a reply for every task (the ORM's flush of the rows cost about
+    a tenth of a task's CPU)."""
+    rows = reply_rows(
+        workspace_id=workspace_id,
+        route=route,
+        deliverables=deliverables,
+        dedupe_prefix=dedupe_prefix,
+        task_id=task_id,
+    )
+    if rows:
+        await session.execute(insert(OUTBOX), rows)
+    return [row["id"] for row in rows]
 
 
 async def replay(session: AsyncSession, workspace_id: str, outbox_id: str | None = None) -> int:

@@ -5,31 +5,38 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 
 from config.metrics import Metrics
 from delivery.outbox.claims import OUTBOX, ClaimedReply
 from models.deliverable import Receipt
 from storage.db import Database
 from storage.models import DeliveryReceipt
-from storage.types import utcnow
+from storage.types import new_id, utcnow
+
+RECEIPTS = DeliveryReceipt.metadata.tables[DeliveryReceipt.__tablename__]
+# Every reply sent records its receipt: one compiled INSERT, no unit of work.
+_INSERT_RECEIPTS = insert(RECEIPTS)
 
 
-def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> DeliveryReceipt | None:
+def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> dict[str, Any] | None:
     if receipt.provider_message_id is None:
         return None
     now = utcnow()
-    return DeliveryReceipt(
-        workspace_id=reply.workspace_id,
-        outbox_id=reply.id,
-        part=part,
-        channel=reply.route.channel,
-        provider_message_id=receipt.provider_message_id,
-        status=receipt.status,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "id": new_id(),
+        "workspace_id": reply.workspace_id,
+        "outbox_id": reply.id,
+        "part": part,
+        "channel": reply.route.channel,
+        "provider_message_id": receipt.provider_message_id,
+        "status": receipt.status,
+        "error_code": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Receipt) -> None:
@@ -42,7 +49,7 @@ async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Re
         )
         row = receipt_row(reply, index, receipt)
         if row is not None:
-            session.add(row)
+            await session.execute(_INSERT_RECEIPTS, [row])
 
 
 @dataclass(eq=False)
@@ -112,10 +119,13 @@ class SentRecorder:
 
     async def _mark_sent(self, batch: list[_Sent]) -> None:
         async with self._db.writing(), self._db.session() as session:
-            for sent in batch:
-                row = receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt)
-                if row is not None:
-                    session.add(row)
+            rows = [
+                row
+                for sent in batch
+                if (row := receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt))
+            ]
+            if rows:
+                await session.execute(_INSERT_RECEIPTS, rows)
             await session.execute(
                 update(OUTBOX)
                 .where(OUTBOX.c.id == bindparam("row_id"))
