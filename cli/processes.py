@@ -8,6 +8,12 @@ claims, the scheduler's advisory lock. The children are `main.py serve` run agai
 event loop, SQLAlchemy engines or SDK clients exist), a plain command line in `ps`, the settings
 read as the parent read them. Over that socket a child says once that it listens (or why it
 cannot); the socket closing tells a child its supervisor is gone, and it stops.
+
+`/metrics` describes all the processes, whichever one answers: the supervisor gives its
+children a private directory for prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`
+in their environment from the start, before the library is imported), where each process keeps
+its metrics in files that the answering one merges (`config.metrics`); a dead child's live
+gauges are removed from it, and the directory when the supervisor exits.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +45,12 @@ log = logging.getLogger("switchboard.processes")
 SUPERVISOR_FD = "_SWITCHBOARD_SUPERVISOR_FD"
 # `main.py` sits beside this package in a checkout and in an installed wheel (a py-module).
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
+# prometheus_client's setting for its multiprocess mode (`config.metrics.MULTIPROC_DIR`, not
+# imported from there: that would import the library before the variable is settled).
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# How often a supervised process writes the gauges that are its own state (scheduler
+# leadership, LLM breakers) to its metric files, for the scrapes the others answer.
+PUBLISH_SECONDS = 1.0
 
 # A replacement starts RESTART_PAUSE seconds after a death, the pause doubling (up to
 # MAX_PAUSE) while starts keep failing or processes keep dying within STABLE_SECONDS; after
@@ -62,13 +75,16 @@ class Serving:
     port: int
 
 
-async def start_serving(settings: Settings, *, reuse_port: bool = False) -> Serving:
-    """Build the gateway, start it and listen on SWITCHBOARD_HOST:SWITCHBOARD_PORT.
+async def start_serving(settings: Settings, *, supervised: bool = False) -> Serving:
+    """Build the gateway, start it and listen on SWITCHBOARD_HOST:SWITCHBOARD_PORT; SUPERVISED:
+    as one of the supervisor's processes (SO_REUSEPORT, their shared metric files).
 
     Raises:
         ServeError: start-up failed (`api.app.StartupError`: the database unreachable or
             missing migrations...) or the address cannot be listened on.
     """
+    if not supervised:
+        _ignore_metrics_dir()
     # Imported here: the supervisor runs none of the gateway and stays a small process.
     from aiohttp import web
 
@@ -84,7 +100,7 @@ async def start_serving(settings: Settings, *, reuse_port: bool = False) -> Serv
         runner,
         settings.switchboard_host,
         settings.switchboard_port,
-        reuse_port=reuse_port or None,
+        reuse_port=supervised or None,
     )
     try:
         await site.start()
@@ -102,6 +118,29 @@ async def start_serving(settings: Settings, *, reuse_port: bool = False) -> Serv
     gc.collect()
     gc.freeze()
     return Serving(runner, str(host), int(port))
+
+
+def _ignore_metrics_dir() -> None:
+    """Take a PROMETHEUS_MULTIPROC_DIR the user set out of a lone process's environment before
+    prometheus_client is imported: the process is alone and its registry the whole truth,
+    whereas metric files would cost a write per observation, fail the start-up in a directory
+    that does not exist, and (a pid reused, as in a container) resume a dead process's
+    counters. An embedding that imported the library already keeps the library's choice."""
+    if "prometheus_client" in sys.modules:
+        return
+    for setting in _take_metrics_dir():
+        log.warning(
+            "%s is ignored: one gateway process serves its own metrics "
+            "(with SWITCHBOARD_PROCESSES > 1 the supervisor gives its processes a directory)",
+            setting,
+        )
+
+
+def _take_metrics_dir() -> list[str]:
+    """Take PROMETHEUS_MULTIPROC_DIR out of this process's environment, and its deprecated
+    lower-case spelling, which prometheus_client still reads; `NAME=value` of each there was."""
+    names = (METRICS_DIR, METRICS_DIR.lower())
+    return [f"{name}={os.environ.pop(name)}" for name in names if name in os.environ]
 
 
 def announce(settings: Settings, host: str, port: int, processes: int = 1) -> None:
@@ -157,7 +196,7 @@ async def _child(settings: Settings, channel: socket.socket) -> int:
     loop = asyncio.get_running_loop()
     channel.setblocking(False)
     try:
-        serving = await start_serving(settings, reuse_port=True)
+        serving = await start_serving(settings, supervised=True)
     except ServeError as exc:
         await _tell(channel, {"failed": str(exc)})
         return 2
@@ -177,10 +216,28 @@ async def _child(settings: Settings, channel: socket.socket) -> int:
         stop.set()
 
     loop.add_reader(channel, supervisor_gone)
+    publishing = asyncio.create_task(_publish_gauges(serving.runner.app), name="metrics")
     await stop.wait()
+    publishing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await publishing  # a defect in it is raised here
     log.info("shutting down: finishing claimed work")
     await serving.runner.cleanup()
     return 0
+
+
+async def _publish_gauges(app: web.Application) -> None:
+    """Every PUBLISH_SECONDS, write this process's own state (scheduler leadership, LLM
+    breakers) to its metric files: `/metrics` reads it there, whichever process answers
+    (that one writes its own at the scrape)."""
+    from api.state import GATEWAY
+
+    gateway = app[GATEWAY]
+    while True:
+        gateway.metrics.sample()
+        if gateway.gauges is not None:
+            gateway.gauges.publish()
+        await asyncio.sleep(PUBLISH_SECONDS)
 
 
 async def _tell(channel: socket.socket, message: dict[str, object]) -> None:
@@ -217,10 +274,33 @@ def supervise(settings: Settings) -> int:
             return 2
         settings = settings.model_copy(update={"switchboard_port": reserved[0].getsockname()[1]})
     try:
-        return asyncio.run(Supervisor(settings).run())
+        try:
+            metrics = _metrics_directory()
+        except OSError as exc:
+            print(f"switchboard: cannot create a directory for the metrics: {exc}", file=sys.stderr)
+            return 2
+        with metrics as metrics_dir:
+            return asyncio.run(Supervisor(settings, metrics_dir).run())
     finally:
         for sock in reserved:
             sock.close()
+
+
+def _metrics_directory() -> tempfile.TemporaryDirectory[str]:
+    """The children's PROMETHEUS_MULTIPROC_DIR: a new directory, so no other run's or
+    program's files are merged into the processes' metrics, private (mode 0700), removed with
+    its files when closed. One the user set is not used (it is said once).
+
+    Raises:
+        OSError: the directory cannot be created (TMPDIR missing or read-only...).
+    """
+    for setting in _take_metrics_dir():
+        log.warning(
+            "%s is ignored: the gateway processes keep their metrics in a private directory "
+            "of the supervisor's",
+            setting,
+        )
+    return tempfile.TemporaryDirectory(prefix="switchboard-metrics-", ignore_cleanup_errors=True)
 
 
 def _reserve_port(host: str) -> list[socket.socket]:
@@ -281,9 +361,10 @@ class _Child:
 class Supervisor:
     """Starts SWITCHBOARD_PROCESSES children, keeps that many running, stops them on a signal."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics_dir: str) -> None:
         self.settings = settings
         self.count = settings.processes
+        self.metrics_dir = metrics_dir  # the children's PROMETHEUS_MULTIPROC_DIR
         self._stopping = asyncio.Event()
         self._signal = signal.SIGTERM
         self._failure: str | None = None
@@ -344,6 +425,7 @@ class Supervisor:
                 **os.environ,
                 SUPERVISOR_FD: str(theirs.fileno()),
                 "SWITCHBOARD_PORT": str(self.settings.switchboard_port),
+                METRICS_DIR: self.metrics_dir,
             }
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -387,9 +469,15 @@ class Supervisor:
         )
 
     async def _reap(self, child: _Child) -> int:
+        # Imported here: only a supervisor needs it (see `_ignore_metrics_dir`).
+        from prometheus_client.multiprocess import mark_process_dead
+
         code = await child.proc.wait()
         self._live.pop(child.proc.pid, None)
         child.closer.close()
+        # Its "live" gauges (leadership, busy workers, breakers) leave `/metrics`; its
+        # counters stay, so the sums over the processes never go backwards.
+        mark_process_dead(child.proc.pid, self.metrics_dir)
         return code
 
     async def _keep(self, child: _Child) -> None:

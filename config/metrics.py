@@ -1,6 +1,9 @@
-"""Prometheus instruments, one registry per gateway (no global state)."""
+"""Prometheus instruments, one registry per gateway (no global state); under a supervisor of
+several processes, prometheus_client's multiprocess mode merges every process's values."""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CollectorRegistry,
@@ -11,21 +14,53 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     generate_latest,
+    values,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# prometheus_client's multiprocess mode: set before the library is imported (the supervisor of
+# SWITCHBOARD_PROCESSES sets it in each process's environment, see `cli.processes`), it keeps
+# every instrument's values in files of this directory, one per process and kind of metric.
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of the processes' metric files when prometheus_client runs in its
+    multiprocess mode in this process (it decides once, when it is imported), else None."""
+    if values.ValueClass is values.MutexValue:
+        return None
+    return os.environ.get(MULTIPROC_DIR) or None
 
 
 class Metrics:
-    """The gateway's counters and histograms; `render()` gives the text exposition format."""
+    """The gateway's counters and histograms; `render()` gives the text exposition format.
+
+    One process alone renders its own registry. One of several processes (`multiprocess_dir`
+    set) renders every process's metric files merged by prometheus_client: counters and
+    histograms summed over all the processes, dead ones included (so they never go
+    backwards when a process is replaced), gauges by the `multiprocess_mode` each declares.
+    Collectors registered on `registry` afterwards (the queue gauges, which count the shared
+    database) are rendered once, by the process that answers.
+    """
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        # The process's CPU, memory and file descriptors, the interpreter's version and its
-        # garbage collector: the library's standard collectors, on this registry (it puts
-        # them on its global one, which the gateway does not expose).
-        ProcessCollector(registry=r)
-        PlatformCollector(registry=r)
-        GCCollector(registry=r)
+        self.multiprocess_dir = multiprocess_dir()
+        # The instruments' own registry. With several processes it is never rendered (the
+        # files hold the same values, and every other process's), and it only keeps names
+        # unique; the process and Python collectors then have no place: they describe one
+        # process, and prometheus_client's multiprocess mode does not merge them.
+        r = CollectorRegistry(auto_describe=True)
+        if self.multiprocess_dir is None:
+            self.registry = r
+            # The process's CPU, memory and file descriptors, the interpreter's version and
+            # its garbage collector: the library's standard collectors, on this registry (it
+            # puts them on its global one, which the gateway does not expose).
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+        else:
+            self.registry = CollectorRegistry()
+            MultiProcessCollector(self.registry, self.multiprocess_dir)
         self.http_requests = Counter(
             "switchboard_http_requests", "HTTP requests answered", ["route", "status"], registry=r
         )
@@ -67,8 +102,13 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        # The tasks in flight: the sum over the live processes ("livesum"; a dead
+        # process's count leaves with it, its tasks are taken over once their lease lapses).
         self.workers_busy = Gauge(
-            "switchboard_workers_busy", "Tasks being processed right now", registry=r
+            "switchboard_workers_busy",
+            "Tasks being processed right now",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         # LLM gateway, per endpoint ("primary", "fallback-1", ...).
         self.llm_calls = Counter(
@@ -88,11 +128,15 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
             registry=r,
         )
+        # Each process has its own breaker per endpoint; `/metrics` shows the most open one
+        # of the live processes ("livemax", as the alerts read it: max by endpoint). Its value
+        # comes from the breaker (`set_function`), which only `sample()` writes to the files.
         self.llm_breaker_state = Gauge(
             "switchboard_llm_breaker_state",
             "Circuit breaker per endpoint: 0 closed, 1 half-open (one probe allowed), 2 open",
             ["endpoint"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.llm_tokens = Counter(
             "switchboard_llm_tokens",
@@ -113,5 +157,17 @@ class Metrics:
             registry=r,
         )
 
+    def sample(self) -> None:
+        """Write the gauges whose value a function gives (the LLM breakers) to this process's
+        metric files, where `/metrics` reads them: prometheus_client's multiprocess
+        mode never calls such a function. Nothing to do for a process alone, whose registry
+        calls them at each scrape."""
+        if self.multiprocess_dir is None:
+            return
+        for family in self.llm_breaker_state.collect():
+            for sample in family.samples:
+                self.llm_breaker_state.labels(**sample.labels).set(sample.value)
+
     def render(self) -> bytes:
+        self.sample()  # the answering process's own state is exact, the others' recent
         return generate_latest(self.registry)

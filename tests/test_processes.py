@@ -1,7 +1,8 @@
 """SWITCHBOARD_PROCESSES: N real `main.py serve` processes on one port under a supervisor. One
 listening line, the migrations run once, connections and tasks spread over both processes, a
-killed process replaced, SIGTERM stopping them all; SQLite, a start-up error, a taken port and a
-process that cannot be restarted each refused in one line with exit status 2."""
+killed process replaced, SIGTERM stopping them all; `/metrics` all the processes' together,
+whichever answers, one scheduler leader among the live ones; SQLite, a start-up error, a taken port
+and a process that cannot be restarted each refused in one line with exit status 2."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from core.team import directory
@@ -122,23 +126,61 @@ async def answering_pids(base: str, connections: int = 30) -> set[int]:
     return pids
 
 
-_START_TIME = re.compile(r"^process_start_time_seconds (\S+)$", re.M)
-_INGESTED = re.compile(r'^switchboard_tasks_ingested_total\{channel="web"\} (\S+)$', re.M)
+QUEUE_GAUGES = (
+    "switchboard_tasks_queued",
+    "switchboard_tasks_running",
+    "switchboard_outbox_backlog",
+    "switchboard_outbox_dead",
+    "switchboard_outbox_in_doubt",
+)
+LEADER = "switchboard_scheduler_leader"
 
 
-async def ingested_by_process(base: str, scrapes: int = 30) -> dict[float, float]:
-    """`/metrics` scraped over SCRAPES new connections: each answer is one process's own
-    counters, told apart by `process_start_time_seconds`; web tasks ingested by each."""
-    seen: dict[float, float] = {}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
-        for _ in range(scrapes):
-            async with http.get(f"{base}/metrics") as resp:
-                body = await resp.text()
-            started = _START_TIME.search(body)
-            ingested = _INGESTED.search(body)
-            assert started is not None, body
-            seen[float(started.group(1))] = float(ingested.group(1)) if ingested else 0.0
-    return seen
+async def scrape(base: str) -> list[Metric]:
+    """One `/metrics` answer over a new connection, parsed; no metric family and no sample said
+    twice (Prometheus would reject the whole scrape)."""
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+        http.get(f"{base}/metrics") as resp,
+    ):
+        assert resp.status == 200
+        body = await resp.text()
+    families = list(text_string_to_metric_families(body))
+    names = [family.name for family in families]
+    assert len(names) == len(set(names)), body
+    series = [(s.name, frozenset(s.labels.items())) for f in families for s in f.samples]
+    assert len(series) == len(set(series)), body
+    return families
+
+
+def total(families: list[Metric], name: str, **labels: str) -> float | None:
+    """The sum of the samples called NAME that carry LABELS; None when there is none."""
+    values = [
+        sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
+    return sum(values) if values else None
+
+
+def metrics_dir_of(pid: int) -> Path:
+    """The PROMETHEUS_MULTIPROC_DIR the supervisor gave its child PID (from /proc)."""
+    for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name == b"PROMETHEUS_MULTIPROC_DIR":
+            return Path(value.decode())
+    raise AssertionError(f"process {pid} has no PROMETHEUS_MULTIPROC_DIR")
+
+
+def leadership_in_files(directory: Path) -> dict[int, float]:
+    """Each process's `switchboard_scheduler_leader` as written to its live gauges' file."""
+    found = {}
+    for path in directory.glob("gauge_livesum_*.db"):
+        for metric in MultiProcessCollector.merge([str(path)]):
+            if metric.name == LEADER:
+                found[int(path.stem.rsplit("_", 1)[1])] = metric.samples[0].value
+    return found
 
 
 async def post(http: aiohttp.ClientSession, base: str, api_key: str, i: int) -> str:
@@ -152,8 +194,15 @@ async def post(http: aiohttp.ClientSession, base: str, api_key: str, i: int) -> 
 
 
 async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_path: Path) -> None:
-    gateway, children = await start(postgres_url, tmp_path)
+    theirs = tmp_path / "theirs"  # a PROMETHEUS_MULTIPROC_DIR of the user's: not used
+    theirs.mkdir()
+    gateway, children = await start(postgres_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(theirs))
     try:
+        # Both processes were given the supervisor's own directory: fresh and private.
+        directory = metrics_dir_of(min(children))
+        assert metrics_dir_of(max(children)) == directory != theirs
+        assert directory.stat().st_mode & 0o777 == 0o700
+        assert f"PROMETHEUS_MULTIPROC_DIR={theirs} is ignored" in gateway.text
         # Said once, by the supervisor, with the port both processes listen on.
         assert gateway.text.count(LISTENING) == 1
         assert f"{LISTENING}{gateway.url.removeprefix('http://')} (2 processes)" in gateway.text
@@ -178,10 +227,40 @@ async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_
         assert {node_pid(node) for _, node in await tasks(postgres_url)} == children
         # Both accepted connections: `/readyz` names the node (pid) that answered.
         assert await answering_pids(gateway.url) == children
-        # `/metrics` is per process: two sets of counters, together the 40 posts.
-        ingested = await ingested_by_process(gateway.url)
-        assert len(ingested) == 2, ingested
-        assert sum(ingested.values()) == 40 and all(ingested.values()), ingested
+
+        # One scrape says both processes': their counters (each ingested and processed
+        # some of the 40), one scheduler leader among them, the queue gauges said once. The
+        # last tasks' counters follow their rows, and the leader writes its state every
+        # second: hence the polling.
+        async def settled_metrics() -> list[Metric] | None:
+            families = await scrape(gateway.url)
+            settled = (
+                total(families, "switchboard_tasks_processed_total", outcome="done") == 40
+                and total(families, "switchboard_task_seconds_count") == 40
+                and total(families, "switchboard_workers_busy") == 0
+                and total(families, LEADER) == 1
+            )
+            return families if settled else None
+
+        families = await wait_until(settled_metrics, timeout=15, interval=0.2)
+        assert total(families, "switchboard_tasks_ingested_total", channel="web") == 40
+        posted = {"route": "/api/v1/messages", "status": "202"}
+        assert total(families, "switchboard_http_requests_total", **posted) == 40
+        leader = [s for f in families for s in f.samples if s.name == LEADER]
+        assert [(s.labels, s.value) for s in leader] == [({}, 1.0)]
+        # Counted in the database once (at the answering process's first scrape, after the
+        # 40 were done), not once per process.
+        for name in QUEUE_GAUGES:
+            assert len([s for f in families for s in f.samples if s.name == name]) == 1, name
+        assert total(families, "switchboard_tasks_queued") == 0
+        assert total(families, "switchboard_tasks_running") == 0
+        # The process and Python collectors describe one process: none for several.
+        assert not [f.name for f in families if f.name.startswith(("process_", "python_"))]
+        # Whichever process answers, the same figures.
+        for _ in range(10):
+            again = await scrape(gateway.url)
+            assert total(again, "switchboard_tasks_ingested_total", channel="web") == 40
+        assert not any(theirs.iterdir())
 
         # SIGTERM: forwarded to both, which finish and exit; the supervisor then exits 0,
         # well within the grace (nothing is in flight).
@@ -191,17 +270,30 @@ async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_
         assert not any(alive(pid) for pid in children)
         assert gateway.text.count("shutting down: finishing claimed work") == 2
         assert "all gateway processes stopped" in gateway.text
+        assert not directory.exists()  # the supervisor removed the metric files
     finally:
         if gateway.proc is not None and gateway.proc.returncode is None:
             await gateway.kill()
 
 
 async def test_a_killed_process_is_replaced(postgres_url: str, tmp_path: Path) -> None:
-    gateway, children = await start(postgres_url, tmp_path)
+    # A follower tries to take the scheduler over every half second.
+    gateway, children = await start(
+        postgres_url, tmp_path, SWITCHBOARD_SCHEDULER_POLL_INTERVAL="0.5"
+    )
     try:
         assert gateway.proc is not None
         parent = gateway.proc.pid
-        killed, survivor = sorted(children)
+        directory = metrics_dir_of(min(children))
+
+        def one_leader() -> int | None:
+            leading = [pid for pid, value in leadership_in_files(directory).items() if value]
+            return leading[0] if len(leading) == 1 else None
+
+        # The leader is the one killed: the processes must elect another.
+        killed = await wait_until(one_leader, timeout=15, interval=0.1)
+        assert killed in children
+        (survivor,) = children - {killed}
         os.kill(killed, signal.SIGKILL)
         await wait_until(
             lambda: len(children_of(parent) - {survivor, killed}) == 1,
@@ -215,6 +307,18 @@ async def test_a_killed_process_is_replaced(postgres_url: str, tmp_path: Path) -
         # Still one port, answered by the survivor and the replacement.
         assert await answering_pids(gateway.url) == {survivor, replacement}
         assert gateway.text.count(LISTENING) == 1
+
+        # One leader again among the live processes, within the election time; the dead
+        # one's live gauges are gone, its counters stay (the sums never go backwards).
+        async def led_again() -> list[Metric] | None:
+            families = await scrape(gateway.url)
+            return families if total(families, LEADER) == 1 else None
+
+        await wait_until(led_again, timeout=15, interval=0.2)
+        assert not list(directory.glob(f"gauge_live*_{killed}.db"))
+        assert (directory / f"counter_{killed}.db").exists()
+        assert set(leadership_in_files(directory)) == {survivor, replacement}
+        assert one_leader() in {survivor, replacement}
         assert await gateway.stop(timeout=20) == 0, gateway.text
         assert not alive(survivor) and not alive(replacement)
     finally:
@@ -245,6 +349,65 @@ async def test_a_process_that_cannot_be_restarted_stops_the_supervisor(
     finally:
         if gateway.proc is not None and gateway.proc.returncode is None:
             await gateway.kill()
+
+
+# One gateway process's metrics in multiprocess mode: an LLM endpoint whose breaker is in the
+# state argv[1] says; prints its pid, then its `/metrics`.
+_BREAKER = """
+import os, sys
+from config.metrics import Metrics
+metrics = Metrics()
+metrics.llm_breaker_state.labels("primary").set_function(lambda: float(sys.argv[1]))
+print(os.getpid())
+print(metrics.render().decode())
+"""
+
+
+def test_metrics_show_the_most_open_breaker_of_the_live_processes(tmp_path: Path) -> None:
+    """Each process has its own breakers (a `set_function` gauge, which prometheus_client's
+    multiprocess mode would never write): `/metrics` shows the most open of the live ones."""
+
+    def process(state: int) -> tuple[int, list[Metric]]:
+        done = subprocess.run(
+            [sys.executable, "-c", _BREAKER, str(state)],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", ""), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        pid, exposition = done.stdout.split("\n", 1)
+        return int(pid), list(text_string_to_metric_families(exposition))
+
+    def breaker(families: list[Metric]) -> list[tuple[dict[str, str], float]]:
+        name = "switchboard_llm_breaker_state"
+        return [(s.labels, s.value) for f in families for s in f.samples if s.name == name]
+
+    opened, _ = process(2)
+    assert breaker(process(0)[1]) == [({"endpoint": "primary"}, 2.0)]
+    mark_process_dead(opened, str(tmp_path))  # as the supervisor does when it dies
+    assert breaker(process(1)[1]) == [({"endpoint": "primary"}, 1.0)]
+
+
+async def test_one_process_ignores_a_prometheus_multiproc_dir(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Alone, a process serves its own registry as ever (process collectors included),
+    no metric files in the user's directory, and a warning saying so."""
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    env = {"DATABASE_URL": sqlite_url, "PROMETHEUS_MULTIPROC_DIR": str(theirs)}
+    node = await GatewayProcess(env, tmp_path).start()
+    try:
+        families = await scrape(node.url)
+        assert (total(families, "process_resident_memory_bytes") or 0) > 0
+        assert total(families, LEADER) == 1
+        assert total(families, "switchboard_tasks_queued") == 0
+    finally:
+        assert await node.stop() == 0
+    assert f"PROMETHEUS_MULTIPROC_DIR={theirs} is ignored" in node.text
+    assert not any(theirs.iterdir())
 
 
 def said_lines(output: str) -> list[str]:

@@ -6,7 +6,14 @@ queues are shared by every node, so a count is the truth for the whole cluster (
 only what its own node did, and a restart would zero it). Two grouped `count(*)`s on indexed
 status columns are cheap, and the result is kept for `ttl` seconds so a burst of scrapes (or
 several Prometheus servers) costs one query per interval; concurrent scrapes share the query
-in flight. Leadership is this node's own state, read live.
+in flight. They stay custom collectors, not prometheus_client gauges, under a supervisor of
+several processes too: the process that answers a scrape counts once (summed over the
+processes, the counts would be multiplied).
+
+Leadership is this process's own state. A process alone reads it live at each scrape; one of
+several processes (prometheus_client's multiprocess mode, see `config.metrics`) writes it to its
+metric file instead (`publish`, at each scrape and every second or so from `cli.processes`),
+and `/metrics` sums it over the live processes.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from prometheus_client import Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from config.metrics import multiprocess_dir
 from storage.db import Database
 from storage.models import OutboxRow, TaskRow
 
@@ -30,6 +39,9 @@ log = logging.getLogger(__name__)
 # Outbox rows still to deliver; `dead` ones gave up (dead letters, retried by an operator).
 BACKLOG_STATES = ("pending", "sending")
 DEAD = "dead"
+
+LEADER = "switchboard_scheduler_leader"
+LEADER_HELP = "1 on the node that runs the scheduler (holds its lock), 0 elsewhere"
 
 
 @dataclass(frozen=True)
@@ -89,10 +101,24 @@ class GatewayGauges(Collector):
         self._counted_at = -float("inf")
         self._lock = asyncio.Lock()
         self.queries = 0  # how many times the database was asked (tests check the cache)
+        # One of several processes: "livesum", so `/metrics` says how many of the live
+        # processes lead (1, or 0 while none does), never a dead process's claim.
+        self._leader = (
+            Gauge(LEADER, LEADER_HELP, registry=None, multiprocess_mode="livesum")
+            if multiprocess_dir() is not None
+            else None
+        )
+
+    def publish(self) -> None:
+        """Write this process's leadership to its metric file (one of several processes;
+        nothing to do alone, `collect` reads it live)."""
+        if self._leader is not None:
+            self._leader.set(1 if self._leads() else 0)
 
     async def refresh(self) -> None:
         """Count again unless the last count is younger than the TTL. A database error is
         logged and leaves the queue gauges out of this scrape (absent, not a stale number)."""
+        self.publish()
         if self._clock() - self._counted_at < self._ttl:
             return
         async with self._lock:
@@ -107,11 +133,8 @@ class GatewayGauges(Collector):
             self._counted_at = self._clock()
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "switchboard_scheduler_leader",
-            "1 on the node that runs the scheduler (holds its lock), 0 elsewhere",
-            value=1 if self._leads() else 0,
-        )
+        if self._leader is None:  # else it is in the metric files
+            yield GaugeMetricFamily(LEADER, LEADER_HELP, value=1 if self._leads() else 0)
         counts = self._counts
         if counts is None:
             return
