@@ -7,11 +7,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from typing import Any
 
 from cli import admin, doctor, link
 from cli.common import command_group, package_version, warn_database_location, with_database
+from cli.processes import SUPERVISOR_FD
 from config import Settings, SettingsError, load_settings
 from config.database import describe_database
 from config.logging import setup_logging
@@ -293,9 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         return fn(None, args)  # classify needs no settings or database
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
-    for warning in settings.config_warnings:
-        log.warning("%s", warning)
-    warn_database_location(settings)
+    # A process of SWITCHBOARD_PROCESSES reads the settings its supervisor read and warned about.
+    if SUPERVISOR_FD not in os.environ:
+        for warning in settings.config_warnings:
+            log.warning("%s", warning)
+        warn_database_location(settings)
     return int(fn(settings, args) or 0)
 
 

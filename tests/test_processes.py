@@ -196,8 +196,14 @@ async def post(http: aiohttp.ClientSession, base: str, api_key: str, i: int) -> 
 async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_path: Path) -> None:
     theirs = tmp_path / "theirs"  # a PROMETHEUS_MULTIPROC_DIR of the user's: not used
     theirs.mkdir()
-    gateway, children = await start(postgres_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(theirs))
+    gateway, children = await start(
+        postgres_url,
+        tmp_path,
+        PROMETHEUS_MULTIPROC_DIR=str(theirs),
+        SWITCHBOARD_WORKRES="2",  # misspelt: warned about once, by the supervisor
+    )
     try:
+        assert gateway.text.count("SWITCHBOARD_WORKRES in the environment is not a") == 1
         # Both processes were given the supervisor's own directory: fresh and private.
         directory = metrics_dir_of(min(children))
         assert metrics_dir_of(max(children)) == directory != theirs
