@@ -427,7 +427,12 @@ class PipelineWorker:
             failures.succeeded()
             if claimed:
                 await asyncio.gather(*(self._handle(row, token) for row, token in claimed))
-                continue
+                if len(claimed) == self._concurrency:
+                    continue  # a full claim: more may be queued
+            # Fewer than asked for: the queue was empty then, and what this node journals
+            # since has set the wakeup (so the wait returns at once). Claiming again right away
+            # would be a write transaction that finds nothing, one per task at a steady pace;
+            # other nodes' tasks and lapsed leases are found by the poll.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
 
