@@ -1,0 +1,131 @@
+"""SQLAlchemy's aiosqlite adapter with one trip to the connection's thread per statement.
+
+aiosqlite runs each sqlite3 call on the connection's own thread, and SQLAlchemy's adapter
+makes four such calls for a statement that returns rows: open a cursor, execute, fetch all,
+close. Each trip wakes that thread, then the event loop (through its self-pipe) to hand the
+result back: on SQLite most of the gateway's CPU per request end to end went to these trips
+(bench/e2e.py: the driver and the event loop, 3.5 of 6 ms a request). The cursor here does the
+four in one call on that thread and keeps what the statement returned (its rows, description,
+row count and last row id), so a statement costs one trip. Everything else (connections,
+commits, errors, server-side cursors) is SQLAlchemy's adapter unchanged; `Database` passes it
+to the engine as its DBAPI (`create_async_engine(module=...)`, a documented parameter).
+
+It reaches two attributes aiosqlite documents as private, as SQLAlchemy's own adapter does
+(`isolation_level`): `Connection._execute` (queue a call on the connection's thread) and
+`Connection._conn` (its sqlite3 connection, used only on that thread). tests/storage check
+the adapter against the aiosqlite installed.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+
+_Outcome = tuple[Any, list[Any], int, int | None]  # description, rows, rowcount, lastrowid
+
+
+def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """On the connection's thread: the statement, from its cursor's opening to its closing."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        # Read after the rows: for RETURNING, sqlite3 counts the rows as they are stepped.
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A buffered cursor whose statement is one call on the connection's thread."""
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        # Not the parent's: it opens an aiosqlite cursor (a trip) that is never needed.
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _async_soft_close(self) -> None:
+        """Nothing to close: the statement's cursor was closed on the thread."""
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        return await self._trip(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        return await self._trip(operation, seq_of_parameters, many=True)
+
+    async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            outcome: _Outcome = await connection._execute(
+                _run, connection._conn, operation, parameters, many
+            )
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows)
+
+    def nextset(self) -> None:
+        raise NotImplementedError("SQLite returns one result set per statement")
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor
+
+
+class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """SQLAlchemy's aiosqlite DBAPI adapter, handing out `OneTripConnection`s."""
+
+    def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        adapted = super().connect(*arg, **kw)
+        return OneTripConnection(self, adapted._connection)
+
+
+def dbapi() -> OneTripDBAPI:
+    """The DBAPI to give `create_async_engine(module=...)` for `sqlite+aiosqlite` URLs."""
+    return OneTripDBAPI(aiosqlite, sqlite3)

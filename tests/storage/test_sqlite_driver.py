@@ -1,0 +1,118 @@
+"""The SQLite adapter: one trip to the connection's thread per statement, and every result a
+statement gives (rows, row counts, last row ids, RETURNING, errors) as SQLAlchemy's own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from storage.db import Database
+from storage.sqlite_driver import OneTripCursor
+
+_meta = MetaData()
+_items = Table(
+    "items",
+    _meta,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20), unique=True),
+    Column("n", Integer),
+)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_meta.create_all)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls queued on connections' threads, by name."""
+    made: list[str] = []
+    queue = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: object, *args: object, **kw: object
+    ) -> object:
+        made.append(getattr(fn, "__name__", repr(fn)))
+        return await queue(self, fn, *args, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return made
+
+
+async def test_a_statement_is_one_trip_to_the_connection_s_thread(
+    db: Database, trips: list[str]
+) -> None:
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.dbapi_connection.cursor(), OneTripCursor)  # type: ignore[union-attr]
+        trips.clear()
+        assert (await conn.execute(select(_items.c.id))).all() == []
+        assert trips == ["_run"]
+
+
+async def test_rows_counts_ids_and_returning_are_those_of_the_statement(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        first = await conn.execute(insert(_items).values(name="a", n=1))
+        assert first.inserted_primary_key == (1,)
+        await conn.execute(insert(_items), [{"name": "b", "n": 2}, {"name": "c", "n": 3}])
+        returned = await conn.execute(
+            insert(_items).values(name="d", n=4).returning(_items.c.id, _items.c.name)
+        )
+        assert returned.all() == [(4, "d")]
+        bumped = await conn.execute(update(_items).where(_items.c.n >= 2).values(n=_items.c.n + 10))
+        assert bumped.rowcount == 3
+        many = await conn.execute(
+            update(_items).where(_items.c.name == bindparam("who")).values(n=0),
+            [{"who": "a"}, {"who": "b"}, {"who": "nobody"}],
+        )
+        assert many.rowcount == 2
+        taken = await conn.execute(
+            update(_items).where(_items.c.n == 0).values(n=7).returning(_items.c.name)
+        )
+        assert sorted(taken.scalars()) == ["a", "b"]
+        assert taken.rowcount == 2
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(_items.c.name, _items.c.n).order_by("id"))).all()
+        assert rows == [("a", 7), ("b", 7), ("c", 13), ("d", 14)]
+        partial = await conn.execute(select(_items.c.name).order_by("id"))
+        assert partial.fetchmany(3) == [("a",), ("b",), ("c",)]
+        assert partial.fetchone() == ("d",)
+        assert partial.fetchone() is None
+        streamed = await conn.stream(select(_items.c.name).order_by("id"))  # server side
+        assert [row.name async for row in streamed] == ["a", "b", "c", "d"]
+
+
+async def test_errors_are_sqlalchemy_s_and_leave_the_connection_usable(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(_items).values(name="a", n=1))
+    with pytest.raises(IntegrityError):
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(_items).values(name="a", n=2))
+    with pytest.raises(OperationalError, match="no such table"):
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT * FROM nowhere"))
+    async with db.engine.connect() as conn:
+        assert await conn.scalar(select(_items.c.n)) == 1
