@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_RANDOM_BITS = (1 << 62) - 1
+
+
 def new_id() -> str:
-    """A random identifier; time-ordered ids are not needed because rows sort by timestamp."""
-    return uuid.uuid4().hex
+    """A new row's id: a UUID version 7 (RFC 9562) as 32 hex digits. Its first 48 bits are the
+    Unix time in milliseconds, so rows written one after another sit side by side in every
+    primary-key index: a batch of new tasks dirties a page or two at the index's end instead
+    of one page per row at random places (what a random UUID costs in pages written and in
+    cache, more the bigger the table). The other 74 bits are random, so ids stay unguessable
+    and distinct across nodes; their end, not their start, tells rows of the same moment
+    apart. (Python's uuid module makes version 7 only from 3.14.)"""
+    milliseconds = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits, 74 of them used
+    value = (
+        (milliseconds & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76  # version
+        | (rand >> 68) << 64  # 12 random bits
+        | 0b10 << 62  # variant
+        | (rand & _RANDOM_BITS)
+    )
+    return f"{value:032x}"
+
+
+def short_reference(row_id: str) -> str:
+    """Eight characters of ROW_ID a person can quote (in a reply, to support): its random end,
+    since ids made in the same minute share their first characters."""
+    return row_id[-8:]

@@ -39,7 +39,7 @@ from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task
 from storage.db import Database
 from storage.models import TaskRow
-from storage.types import new_id, utcnow
+from storage.types import new_id, short_reference, utcnow
 
 if TYPE_CHECKING:
     from core.llm.memory import SessionMemory
@@ -569,7 +569,9 @@ class PipelineWorker:
                     task_id=task.id,
                     route=task.reply_route,
                     deliverables=[
-                        Deliverable(kind="error", text=FAILURE_REPLY.format(ref=task.id[:8]))
+                        Deliverable(
+                            kind="error", text=FAILURE_REPLY.format(ref=short_reference(task.id))
+                        )
                     ],
                     dedupe_prefix=f"task:{task.id}",
                 )

@@ -214,6 +214,9 @@ async def test_processing_error_is_recorded_and_the_user_told(db: Database) -> N
     assert reply.deliverable["kind"] == "error"
     assert "went wrong" in reply.deliverable["text"]
     assert "classifier bug" not in reply.deliverable["text"]  # internals stay internal
+    # The reference quoted is part of the task's id that support can search the logs for, and
+    # the part that tells it from tasks of the same minute.
+    assert f"(reference {accepted.task_id[-8:]})" in reply.deliverable["text"]
 
 
 async def test_unlinked_sender_is_a_customer_and_never_reaches_tools(db: Database) -> None:
