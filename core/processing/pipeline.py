@@ -33,7 +33,7 @@ from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.live import notify
-from delivery.outbox.queue import enqueue, insert_replies
+from delivery.outbox.queue import enqueue, insert_rows, reply_rows
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task
@@ -526,14 +526,14 @@ class PipelineWorker:
             member_id=outcome.member_id,
             **usage_columns(outcome.classification),
         )
-        replies = await insert_replies(
-            session,
+        rows = reply_rows(
             workspace_id=task.workspace_id,
             task_id=task.id,
             route=outcome.route,
             deliverables=outcome.deliverables,
             dedupe_prefix=f"task:{task.id}",
         )
+        replies = await insert_rows(session, rows)
         if task.channel == "web" and outcome.route.channel == "web":
             # An open console of the member shows the answer as soon as it commits.
             await notify(

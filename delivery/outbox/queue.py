@@ -68,25 +68,10 @@ def enqueue(
     return [row["id"] for row in rows]
 
 
-async def insert_replies(
-    session: AsyncSession,
-    *,
-    workspace_id: str,
-    route: Route,
-    deliverables: Iterable[Deliverable],
-    dedupe_prefix: str,
-    task_id: str | None = None,
-) -> list[str]:
-    """`enqueue`, written at once with one compiled INSERT and no unit of work: for the
-    pipeline, which writes a reply for every task (the ORM's flush of the rows cost about
-    a tenth of a task's CPU)."""
-    rows = reply_rows(
-        workspace_id=workspace_id,
-        route=route,
-        deliverables=deliverables,
-        dedupe_prefix=dedupe_prefix,
-        task_id=task_id,
-    )
+async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
+    """ROWS (from `reply_rows`) written at once with one compiled INSERT and no unit of work:
+    for the pipeline, which writes a reply for every task (the ORM's flush of the rows cost
+    about a tenth of a task's CPU). Returns their ids."""
     if rows:
         await session.execute(insert(OUTBOX), rows)
     return [row["id"] for row in rows]

@@ -64,25 +64,8 @@ class ChatSender:
 
 async def _enqueue(db: Database, replies: list[tuple[str, str]], *, batch: int = 0) -> None:
     """Each (chat, text) a reply of its own, written in the order given."""
-    async with db.session() as session:
-        ws = await directory.create_workspace(session, f"Acme {batch}")
-    base = utcnow() - timedelta(minutes=1) + timedelta(seconds=batch)
-    for n, (chat, text) in enumerate(replies):
-        async with db.session() as session:
-            (row_id,) = enqueue(
-                session,
-                workspace_id=ws.id,
-                route=Route(channel="telegram", address=chat),
-                deliverables=[Deliverable(text=text)],
-                dedupe_prefix=f"r{batch}:{n}",
-            )
-            await session.flush()
-            # Distinct, ordered creation times (the order the replies were written in).
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row_id)
-                .values(created_at=base + timedelta(milliseconds=n))
-            )
+    routed = [(Route(channel="telegram", address=chat), text) for chat, text in replies]
+    await _enqueue_routed(db, routed, batch=batch)
 
 
 def _worker(
@@ -276,10 +259,13 @@ class UploadingSender:
         return Receipt(provider_message_id=f"m{len(self.calls)}")
 
 
-async def _enqueue_routed(db: Database, replies: list[tuple[Route, str]]) -> None:
+async def _enqueue_routed(
+    db: Database, replies: list[tuple[Route, str]], *, batch: int = 0
+) -> None:
+    """Each (route, text) a reply of its own, written in the order given."""
     async with db.session() as session:
-        ws = await directory.create_workspace(session, "Acme threads")
-    base = utcnow() - timedelta(minutes=1)
+        ws = await directory.create_workspace(session, f"Acme {batch}")
+    base = utcnow() - timedelta(minutes=1) + timedelta(seconds=batch)
     for n, (route, text) in enumerate(replies):
         async with db.session() as session:
             (row_id,) = enqueue(
@@ -287,9 +273,10 @@ async def _enqueue_routed(db: Database, replies: list[tuple[Route, str]]) -> Non
                 workspace_id=ws.id,
                 route=route,
                 deliverables=[Deliverable(text=text)],
-                dedupe_prefix=f"t:{n}",
+                dedupe_prefix=f"r{batch}:{n}",
             )
             await session.flush()
+            # Distinct, ordered creation times (the order the replies were written in).
             await session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id)
