@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -55,7 +56,6 @@ from scheduler.live import LiveSweeper
 from scheduler.runner import BriefingScheduler, Clock
 from storage.db import Database
 from storage.journal import TaskJournal
-from storage.types import new_id
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class StartupError(RuntimeError):
 
 
 def node_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:6]}"
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def default_senders(settings: Settings) -> dict[str, Sender]:

@@ -26,3 +26,13 @@ def test_ids_made_later_sort_after_and_none_repeats() -> None:
     assert len(set(earlier + later)) == 4000
     # Made within the same milliseconds, they still differ where a person reads them.
     assert len({short_reference(i) for i in earlier[:200]}) == 200
+
+
+def test_node_names_made_in_the_same_moment_on_one_host_differ() -> None:
+    """A node's name (`host:pid:random`) fences its claims: two gateways started together
+    with the same host name and pid (containers) must still differ in it."""
+    from api.app import node_name
+
+    names = {node_name() for _ in range(20)}
+    assert len(names) == 20
+    assert all(len(name.rsplit(":", 1)[1]) == 6 for name in names)
