@@ -88,8 +88,11 @@ def build_app(
     tools: ToolRegistry | None = None,
     run_workers: bool = True,
     clock: Clock | None = None,
+    media_key: bytes | None = None,
 ) -> web.Application:
-    """The whole gateway as an aiohttp application; resources live in its cleanup context."""
+    """The whole gateway as an aiohttp application; resources live in its cleanup context.
+    MEDIA_KEY signs media links when SWITCHBOARD_SECRET_KEY is unset (the key a supervisor of
+    several processes made for them all); without either, a key made at start."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[observe_requests, problem_details, error_middleware, console_middleware],
@@ -117,6 +120,7 @@ def build_app(
                 run=run_workers,
                 resources=resources,
                 clock=clock,
+                media_key=media_key,
             )
             app[GATEWAY] = gateway
             app[DATABASE_PROBE] = gateway.db.ping
@@ -195,6 +199,7 @@ async def _start(
     run: bool,
     resources: contextlib.AsyncExitStack,
     clock: Clock | None = None,
+    media_key: bytes | None = None,
 ) -> Gateway:
     db = Database(settings.database_url)
     try:
@@ -235,6 +240,7 @@ async def _start(
             db,
             secret.get_secret_value().encode() if secret is not None else None,
             str(settings.public_base_url) if settings.public_base_url else None,
+            fallback_key=media_key,
         ),
         live=LivePolicy.from_settings(settings),
     )

@@ -24,6 +24,7 @@ import gc
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -48,6 +49,9 @@ MAIN = Path(__file__).resolve().parents[1] / "main.py"
 # prometheus_client's setting for its multiprocess mode (`config.metrics.MULTIPROC_DIR`, not
 # imported from there: that would import the library before the variable is settled).
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# The key the children sign media links with when SWITCHBOARD_SECRET_KEY is unset (hex; taken
+# out of a child's environment as it starts). Not SWITCHBOARD_*: no setting.
+MEDIA_KEY = "_SWITCHBOARD_MEDIA_KEY"
 # How often a supervised process writes the gauges that are its own state (scheduler
 # leadership, LLM breakers) to its metric files, for the scrapes the others answer.
 PUBLISH_SECONDS = 1.0
@@ -75,9 +79,12 @@ class Serving:
     port: int
 
 
-async def start_serving(settings: Settings, *, supervised: bool = False) -> Serving:
+async def start_serving(
+    settings: Settings, *, supervised: bool = False, media_key: bytes | None = None
+) -> Serving:
     """Build the gateway, start it and listen on SWITCHBOARD_HOST:SWITCHBOARD_PORT; SUPERVISED:
-    as one of the supervisor's processes (SO_REUSEPORT, their shared metric files).
+    as one of the supervisor's processes (SO_REUSEPORT, their shared metric files and MEDIA_KEY,
+    which signs media links without SWITCHBOARD_SECRET_KEY).
 
     Raises:
         ServeError: start-up failed (`api.app.StartupError`: the database unreachable or
@@ -90,7 +97,7 @@ async def start_serving(settings: Settings, *, supervised: bool = False) -> Serv
 
     from api.app import StartupError, build_app
 
-    app = build_app(settings)
+    app = build_app(settings, media_key=media_key)
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace, access_log=None)
     try:
         await runner.setup()
@@ -196,7 +203,8 @@ async def _child(settings: Settings, channel: socket.socket) -> int:
     loop = asyncio.get_running_loop()
     channel.setblocking(False)
     try:
-        serving = await start_serving(settings, supervised=True)
+        media_key = bytes.fromhex(os.environ.pop(MEDIA_KEY, "")) or None
+        serving = await start_serving(settings, supervised=True, media_key=media_key)
     except ServeError as exc:
         await _tell(channel, {"failed": str(exc)})
         return 2
@@ -365,6 +373,9 @@ class Supervisor:
         self.settings = settings
         self.count = settings.processes
         self.metrics_dir = metrics_dir  # the children's PROMETHEUS_MULTIPROC_DIR
+        # Without SWITCHBOARD_SECRET_KEY each process would sign media links with a key of its
+        # own, and a link made by one would be refused by the others: one key for this run.
+        self.media_key = secrets.token_hex(32)
         self._stopping = asyncio.Event()
         self._signal = signal.SIGTERM
         self._failure: str | None = None
@@ -426,6 +437,7 @@ class Supervisor:
                 SUPERVISOR_FD: str(theirs.fileno()),
                 "SWITCHBOARD_PORT": str(self.settings.switchboard_port),
                 METRICS_DIR: self.metrics_dir,
+                MEDIA_KEY: self.media_key,
             }
             try:
                 proc = await asyncio.create_subprocess_exec(

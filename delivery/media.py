@@ -1,9 +1,10 @@
 """Generated files (audio, reports, charts) and their signed, expiring `/media/{token}` links.
 
 A token is `<media id>.<expiry, unix seconds>.<HMAC-SHA256 of both, urlsafe base64>` keyed with
-`SWITCHBOARD_SECRET_KEY`; the id alone (random, 128 bits) is already unguessable, the signature
+`SWITCHBOARD_SECRET_KEY`; the id alone (74 random bits) is already unguessable, the signature
 and expiry make a leaked link die on time. Without a secret key the gateway signs with a
-random per-process key and says so at start: links then stop working after a restart.
+random key made at start (one for all the processes of `SWITCHBOARD_PROCESSES`, so a link
+made by one is served by any) and says so: links then stop working after a restart.
 """
 
 from __future__ import annotations
@@ -40,15 +41,22 @@ class MediaFile:
 
 
 class MediaStore:
-    def __init__(self, db: Database, secret: bytes | None, public_base_url: str | None) -> None:
-        # Whether links die with this process (no SWITCHBOARD_SECRET_KEY), for who shows them.
+    def __init__(
+        self,
+        db: Database,
+        secret: bytes | None,
+        public_base_url: str | None,
+        *,
+        fallback_key: bytes | None = None,
+    ) -> None:
+        # Whether links die with this run (no SWITCHBOARD_SECRET_KEY), for who shows them.
         self.ephemeral_key = not secret
         if not secret:
             log.warning(
-                "SWITCHBOARD_SECRET_KEY is not set: media links are signed with a per-process "
-                "key and stop working when the gateway restarts"
+                "SWITCHBOARD_SECRET_KEY is not set: media links are signed with a key made at "
+                "start and stop working when the gateway restarts"
             )
-            secret = secrets.token_bytes(32)
+            secret = fallback_key or secrets.token_bytes(32)
         self._db = db
         self._key = hashlib.sha256(b"switchboard-media:" + secret).digest()
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None

@@ -282,6 +282,44 @@ async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_
             await gateway.kill()
 
 
+async def test_a_media_link_made_by_one_process_is_served_by_every_one(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Without SWITCHBOARD_SECRET_KEY, the processes of one run sign media links with one key
+    the supervisor made: a report's download link works whichever process a connection
+    reaches (each process with a key of its own refused about half of the fetches)."""
+    gateway, _ = await start(postgres_url, tmp_path)
+    try:
+        api_key = await seed(postgres_url)
+        auth = {"Authorization": f"Bearer {api_key}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{gateway.url}/api/v1/messages",
+                json={"member": "olivia@acme.test", "text": "export the topics report as csv"},
+                headers=auth,
+            ) as resp:
+                assert resp.status == 202, await resp.text()
+                task_id = (await resp.json())["task_id"]
+
+            async def linked() -> str | None:
+                async with http.get(f"{gateway.url}/api/v1/tasks/{task_id}", headers=auth) as r:
+                    body = await r.json()
+                files = [f for reply in body.get("replies", []) for f in reply["files"]]
+                return str(files[0]["download_url"]) if files else None
+
+            url = await wait_until(linked, timeout=30)
+        path = url.split("/media/", 1)[1]
+        connector = aiohttp.TCPConnector(force_close=True)  # a new connection per request
+        async with aiohttp.ClientSession(connector=connector) as http:
+            for _ in range(20):
+                async with http.get(f"{gateway.url}/media/{path}") as got:
+                    assert (got.status, got.content_type) == (200, "text/csv"), gateway.text
+        assert await gateway.stop(timeout=20) == 0, gateway.text
+    finally:
+        if gateway.proc is not None and gateway.proc.returncode is None:
+            await gateway.kill()
+
+
 async def test_a_killed_process_is_replaced(postgres_url: str, tmp_path: Path) -> None:
     # A follower tries to take the scheduler over every half second.
     gateway, children = await start(
