@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -23,10 +25,10 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from core.team import directory
 from storage.db import Database
 from storage.models import TaskRow
 from tests.databases import drop_pg_database
+from tests.factories import Tenant, make_tenant
 from tests.helpers import wait_until
 from tests.process import ROOT, GatewayProcess
 
@@ -62,9 +64,13 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def start(url: str, tmp_path: Path, **env: str) -> tuple[GatewayProcess, set[int]]:
-    """The supervisor with two processes on port 0, once both listen; and their pids."""
-    gateway = await GatewayProcess(
+@asynccontextmanager
+async def running(
+    url: str, tmp_path: Path, **env: str
+) -> AsyncIterator[tuple[GatewayProcess, set[int]]]:
+    """The supervisor with two processes on port 0, once both listen, and their pids; killed
+    on the way out if the test left it running."""
+    gateway = GatewayProcess(
         {
             "DATABASE_URL": url,
             "SWITCHBOARD_AUTO_MIGRATE": "true",
@@ -73,29 +79,28 @@ async def start(url: str, tmp_path: Path, **env: str) -> tuple[GatewayProcess, s
             **env,
         },
         tmp_path,
-    ).start()
-    assert gateway.proc is not None
-    await wait_until(lambda: "Team console: " in gateway.text, timeout=10)
-    children = children_of(gateway.proc.pid)
-    assert len(children) == 2, gateway.text
-    # The pids the supervisor logged are its children's.
-    assert {int(pid) for pid in _STARTED.findall(gateway.text)} == children
-    return gateway, children
+    )
+    try:
+        await gateway.start()
+        assert gateway.proc is not None
+        await wait_until(lambda: "Team console: " in gateway.text, timeout=10)
+        children = children_of(gateway.proc.pid)
+        assert len(children) == 2, gateway.text
+        # The pids the supervisor logged are its children's.
+        assert {int(pid) for pid in _STARTED.findall(gateway.text)} == children
+        yield gateway, children
+    finally:
+        if gateway.proc is not None and gateway.proc.returncode is None:
+            await gateway.kill()
 
 
-async def seed(url: str) -> str:
-    """Acme with Olivia (the gateway has migrated the database); an API key of Acme."""
+async def seed(url: str) -> Tenant:
+    """A workspace with its owner and an API key (the gateway has migrated the database)."""
     db = Database(url)
     try:
-        async with db.session() as session:
-            ws = await directory.create_workspace(session, "Acme")
-            await directory.add_member(
-                session, ws.id, name="Olivia", role="owner", email="olivia@acme.test"
-            )
-            key = await directory.create_api_key(session, ws.id)
+        return await make_tenant(db)
     finally:
         await db.dispose()
-    return key.secret
 
 
 async def tasks(url: str) -> list[tuple[str, str | None]]:
@@ -183,11 +188,11 @@ def leadership_in_files(directory: Path) -> dict[int, float]:
     return found
 
 
-async def post(http: aiohttp.ClientSession, base: str, api_key: str, i: int) -> str:
+async def post(http: aiohttp.ClientSession, base: str, tenant: Tenant, i: int) -> str:
     async with http.post(
         f"{base}/api/v1/messages",
-        json={"member": "olivia@acme.test", "text": f"help {i}"},
-        headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": f"m{i}"},
+        json={"member": tenant.member_email, "text": f"help {i}"},
+        headers={**tenant.auth, "Idempotency-Key": f"m{i}"},
     ) as resp:
         assert resp.status == 202, await resp.text()
         return str((await resp.json())["task_id"])
@@ -196,13 +201,12 @@ async def post(http: aiohttp.ClientSession, base: str, api_key: str, i: int) -> 
 async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_path: Path) -> None:
     theirs = tmp_path / "theirs"  # a PROMETHEUS_MULTIPROC_DIR of the user's: not used
     theirs.mkdir()
-    gateway, children = await start(
+    async with running(
         postgres_url,
         tmp_path,
         PROMETHEUS_MULTIPROC_DIR=str(theirs),
         SWITCHBOARD_WORKRES="2",  # misspelt: warned about once, by the supervisor
-    )
-    try:
+    ) as (gateway, children):
         assert gateway.text.count("SWITCHBOARD_WORKRES in the environment is not a") == 1
         # Both processes were given the supervisor's own directory: fresh and private.
         directory = metrics_dir_of(min(children))
@@ -216,12 +220,12 @@ async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_
         # The first process migrated the empty database before the second started.
         assert gateway.text.count("Running upgrade  -> 0001") == 1
 
-        api_key = await seed(postgres_url)
+        tenant = await seed(postgres_url)
         connector = aiohttp.TCPConnector(force_close=True)  # a new connection per request
         async with aiohttp.ClientSession(connector=connector) as http:
             async with http.get(f"{gateway.url}/healthz") as resp:
                 assert resp.status == 200
-            task_ids = [await post(http, gateway.url, api_key, i) for i in range(40)]
+            task_ids = [await post(http, gateway.url, tenant, i) for i in range(40)]
 
         async def all_done() -> bool:
             rows = await tasks(postgres_url)
@@ -277,9 +281,6 @@ async def test_two_processes_share_one_port_and_the_work(postgres_url: str, tmp_
         assert gateway.text.count("shutting down: finishing claimed work") == 2
         assert "all gateway processes stopped" in gateway.text
         assert not directory.exists()  # the supervisor removed the metric files
-    finally:
-        if gateway.proc is not None and gateway.proc.returncode is None:
-            await gateway.kill()
 
 
 async def test_a_media_link_made_by_one_process_is_served_by_every_one(
@@ -288,14 +289,13 @@ async def test_a_media_link_made_by_one_process_is_served_by_every_one(
     """Without SWITCHBOARD_SECRET_KEY, the processes of one run sign media links with one key
     the supervisor made: a report's download link works whichever process a connection
     reaches (each process with a key of its own refused about half of the fetches)."""
-    gateway, _ = await start(postgres_url, tmp_path)
-    try:
-        api_key = await seed(postgres_url)
-        auth = {"Authorization": f"Bearer {api_key}"}
+    async with running(postgres_url, tmp_path) as (gateway, _):
+        tenant = await seed(postgres_url)
+        auth = tenant.auth
         async with aiohttp.ClientSession() as http:
             async with http.post(
                 f"{gateway.url}/api/v1/messages",
-                json={"member": "olivia@acme.test", "text": "export the topics report as csv"},
+                json={"member": tenant.member_email, "text": "export the topics report as csv"},
                 headers=auth,
             ) as resp:
                 assert resp.status == 202, await resp.text()
@@ -315,17 +315,14 @@ async def test_a_media_link_made_by_one_process_is_served_by_every_one(
                 async with http.get(f"{gateway.url}/media/{path}") as got:
                     assert (got.status, got.content_type) == (200, "text/csv"), gateway.text
         assert await gateway.stop(timeout=20) == 0, gateway.text
-    finally:
-        if gateway.proc is not None and gateway.proc.returncode is None:
-            await gateway.kill()
 
 
 async def test_a_killed_process_is_replaced(postgres_url: str, tmp_path: Path) -> None:
     # A follower tries to take the scheduler over every half second.
-    gateway, children = await start(
-        postgres_url, tmp_path, SWITCHBOARD_SCHEDULER_POLL_INTERVAL="0.5"
-    )
-    try:
+    async with running(postgres_url, tmp_path, SWITCHBOARD_SCHEDULER_POLL_INTERVAL="0.5") as (
+        gateway,
+        children,
+    ):
         assert gateway.proc is not None
         parent = gateway.proc.pid
         directory = metrics_dir_of(min(children))
@@ -365,9 +362,6 @@ async def test_a_killed_process_is_replaced(postgres_url: str, tmp_path: Path) -
         assert one_leader() in {survivor, replacement}
         assert await gateway.stop(timeout=20) == 0, gateway.text
         assert not alive(survivor) and not alive(replacement)
-    finally:
-        if gateway.proc is not None and gateway.proc.returncode is None:
-            await gateway.kill()
 
 
 async def test_a_process_that_cannot_be_restarted_stops_the_supervisor(
@@ -375,8 +369,7 @@ async def test_a_process_that_cannot_be_restarted_stops_the_supervisor(
 ) -> None:
     """The database gone, a replacement fails to start again and again: after GIVE_UP_AFTER
     failures (about 15 s of growing pauses) the supervisor stops the survivor and exits 2."""
-    gateway, children = await start(postgres_url, tmp_path)
-    try:
+    async with running(postgres_url, tmp_path) as (gateway, children):
         assert gateway.proc is not None
         admin = os.environ["TEST_DATABASE_URL"]
         await drop_pg_database(admin, postgres_url)
@@ -390,9 +383,6 @@ async def test_a_process_that_cannot_be_restarted_stops_the_supervisor(
         assert "5 failures in a row, giving up" in last
         assert said_lines(gateway.text) == [last]
         assert not any(alive(pid) for pid in children)
-    finally:
-        if gateway.proc is not None and gateway.proc.returncode is None:
-            await gateway.kill()
 
 
 # One gateway process's metrics in multiprocess mode: an LLM endpoint whose breaker is in the

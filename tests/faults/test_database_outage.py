@@ -24,12 +24,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from api.app import build_app
-from core.team import directory
 from storage.db import Database
 from storage.models import TaskRow
 from tests.api import ClientFactory, start_gateway
 from tests.conftest import PG_SKIP_REASON, make_settings
-from tests.factories import make_tenant
+from tests.factories import Tenant, make_tenant
 from tests.helpers import wait_until
 
 
@@ -52,18 +51,12 @@ async def _outage(name: str) -> None:
     )
 
 
-async def _seed(url: str) -> str:
+async def _seed(url: str) -> Tenant:
     db = Database(url)
     try:
-        async with db.session() as session:
-            ws = await directory.create_workspace(session, "Acme")
-            await directory.add_member(
-                session, ws.id, name="Olivia", role="owner", email="olivia@acme.test"
-            )
-            key = await directory.create_api_key(session, ws.id, name="outage")
+        return await make_tenant(db)
     finally:
         await db.dispose()
-    return key.secret
 
 
 async def _done(url: str, task_id: str) -> bool:
@@ -85,15 +78,16 @@ async def test_the_gateway_rides_out_a_database_outage(
     migrate = Database(postgres_url)
     await migrate.migrate()
     await migrate.dispose()
-    key = await _seed(postgres_url)
+    tenant = await _seed(postgres_url)
     app = build_app(make_settings(postgres_url, SWITCHBOARD_WORKERS=2))
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
-    headers = {"Authorization": f"Bearer {key}"}
 
     async def ask(text: str) -> Any:
         return await client.post(
-            "/api/v1/messages", json={"member": "olivia@acme.test", "text": text}, headers=headers
+            "/api/v1/messages",
+            json={"member": tenant.member_email, "text": text},
+            headers=tenant.auth,
         )
 
     try:
