@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
@@ -49,7 +50,18 @@ async def claim_due(
 ) -> list[ClaimedReply]:
     """Claim replies whose time has come, or whose claim outlived its lease, oldest first;
     with IDS, those of them still waiting (just committed: no search, no sort)."""
-    now = utcnow()
+    stmt = claim_statement(node_id=node_id, lease=lease, limit=limit, ids=ids, now=utcnow())
+    async with db.writing(), db.session() as session:
+        rows = (await session.execute(stmt)).all()
+    # RETURNING follows no order: sort again, so one conversation's replies keep theirs.
+    rows = sorted(rows, key=lambda r: (r.created_at, r.seq, r.id))
+    return [claimed_reply(row) for row in rows]
+
+
+def claim_statement(
+    *, node_id: str, lease: timedelta, limit: int, ids: Collection[str], now: datetime
+) -> Any:
+    """The UPDATE ... RETURNING that claims (see `claim_due`)."""
     due = (
         select(OUTBOX.c.id)
         .where(
@@ -65,9 +77,12 @@ async def claim_due(
         .with_for_update(skip_locked=True)
     )
     # Another node may claim the same rows at the same time: the status condition, read
-    # again once its row lock is released, lets only one have each.
+    # again once its row lock is released, lets only one have each. It compares
+    # `status || ''`, which no index holds: given the bare column and more than one id,
+    # SQLite's planner took the status index and read every pending row (760 µs a claim
+    # under load, against 80 by primary key).
     where = (
-        and_(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
+        and_(OUTBOX.c.id.in_(ids), OUTBOX.c.status.concat("") == "pending")
         if ids
         else OUTBOX.c.id.in_(due.scalar_subquery())
     )
@@ -96,25 +111,22 @@ async def claim_due(
             OUTBOX.c.task_id,
         )
     )
-    async with db.writing(), db.session() as session:
-        rows = (await session.execute(stmt)).all()
-    # RETURNING follows no order: sort again, so one conversation's replies keep theirs.
-    rows = sorted(rows, key=lambda r: (r.created_at, r.seq, r.id))
-    return [
-        ClaimedReply(
-            id=row.id,
-            workspace_id=row.workspace_id,
-            route=Route(channel=row.channel, address=row.address, thread=row.thread),
-            deliverable=Deliverable.model_validate(row.deliverable),
-            attempts=row.attempts,
-            parts_sent=row.parts_sent or 0,
-            created_at=row.created_at,
-            seq=row.seq,
-            in_doubt=bool(row.in_doubt),
-            task_id=row.task_id,
-        )
-        for row in rows
-    ]
+    return stmt
+
+
+def claimed_reply(row: Any) -> ClaimedReply:
+    return ClaimedReply(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        route=Route(channel=row.channel, address=row.address, thread=row.thread),
+        deliverable=Deliverable.model_validate(row.deliverable),
+        attempts=row.attempts,
+        parts_sent=row.parts_sent or 0,
+        created_at=row.created_at,
+        seq=row.seq,
+        in_doubt=bool(row.in_doubt),
+        task_id=row.task_id,
+    )
 
 
 async def put_back(db: Database, rows: Sequence[PutBack]) -> None:

@@ -192,3 +192,44 @@ async def test_a_reply_named_on_wake_but_taken_by_another_node_is_left_to_it(
     await worker.feed()
     assert worker.held == 0
     assert (await _row(db, row_id)).claimed_by == "n2"
+
+
+async def test_a_claim_by_ids_reads_the_rows_by_primary_key_however_many(
+    sqlite_url: str,
+) -> None:
+    """SQLite's planner, asked the claim the outbox makes, reads by primary key, not by the
+    status index: with it, each claim read every pending row (a backlog of thousands under
+    load), and three ids cost ten times one. (PostgreSQL's planner takes the key anyway.)"""
+    from sqlalchemy import event
+
+    db = Database(sqlite_url)
+    await db.migrate()
+    executed: list[tuple[str, object]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, params: object, *_: object) -> None:
+        if statement.startswith("UPDATE outbox"):
+            executed.append((statement, params))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    worker = _worker(db, ScriptedSender())
+    try:
+        for count in (1, 3, 50):
+            executed.clear()
+            await worker.claim_due(ids=[f"id{n}" for n in range(count)])
+            ((statement, params),) = executed
+            async with db.engine.connect() as conn:
+                plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                details = [row[-1] for row in plan]
+            assert any("sqlite_autoindex_outbox_1 (id=?)" in d for d in details), details
+            assert not any("ix_outbox_due" in d for d in details), details
+    finally:
+        await db.dispose()
+
+
+async def test_claims_by_ids_still_take_only_pending_rows(db: Database) -> None:
+    _, row_id = await _seed_reply(db)
+    first = _worker(db, ScriptedSender())
+    second = OutboxWorker(db, {"sms": ScriptedSender()}, node_id="n2", metrics=Metrics())
+    assert [r.id for r in await first.claim_due(ids=[row_id, "unknown"])] == [row_id]
+    assert await second.claim_due(ids=[row_id, "unknown"]) == []
+    assert (await _row(db, row_id)).claimed_by == "n1"
