@@ -299,6 +299,7 @@ async def _start(
                 concurrency=settings.workers,
                 poll_interval=settings.poll_interval,
                 on_replies=gateway.outbox.wake,
+                reserve=gateway.outbox.reserve,
             )
             gateway.journal = TaskJournal(db, on_commit=gateway.pipeline.wake)
         if gateway.pipeline is not None:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from models.task import Task
 from storage.db import Database
 from storage.models import TaskRow
+from storage.sqlite_driver import inline
 
 log = logging.getLogger(__name__)
 _tasks = TaskRow.metadata.tables[TaskRow.__tablename__]
@@ -123,25 +124,26 @@ class TaskJournal:
         """Insert ROWS (skipping duplicates) in one transaction; the ids inserted, and the ids
         of the tasks already there for the others, by (workspace, channel, external id)."""
         async with self._db.writing(), self._db.engine.begin() as conn:
-            inserted = set((await conn.execute(self._insert, rows)).scalars())
-            missing = [r for r in rows if r["id"] not in inserted]
-            existing: dict[tuple[str, str, str], str] = {}
-            if missing:
-                keys = or_(
-                    *(
-                        and_(
-                            _tasks.c.workspace_id == r["workspace_id"],
-                            _tasks.c.channel == r["channel"],
-                            _tasks.c.external_id == r["external_id"],
+            with inline(len(rows)):
+                inserted = set((await conn.execute(self._insert, rows)).scalars())
+                missing = [r for r in rows if r["id"] not in inserted]
+                existing: dict[tuple[str, str, str], str] = {}
+                if missing:
+                    keys = or_(
+                        *(
+                            and_(
+                                _tasks.c.workspace_id == r["workspace_id"],
+                                _tasks.c.channel == r["channel"],
+                                _tasks.c.external_id == r["external_id"],
+                            )
+                            for r in missing
                         )
-                        for r in missing
                     )
-                )
-                query = select(
-                    _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
-                ).where(keys)
-                for row in await conn.execute(query):
-                    existing[(row.workspace_id, row.channel, row.external_id)] = row.id
+                    query = select(
+                        _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
+                    ).where(keys)
+                    for row in await conn.execute(query):
+                        existing[(row.workspace_id, row.channel, row.external_id)] = row.id
         return inserted, existing
 
     @staticmethod

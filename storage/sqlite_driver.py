@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
@@ -31,6 +34,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 
 _Outcome = tuple[Any, list[Any], int, int | None]  # description, rows, rowcount, lastrowid
+# How long a statement waits for another connection's write lock (`PRAGMA busy_timeout`,
+# set on every connection by `storage.db`).
+BUSY_TIMEOUT_MS = 10_000
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
@@ -49,6 +55,57 @@ def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: 
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+# Set by `inline`: the statements of this context run on the event loop's own thread.
+_INLINE: ContextVar[bool] = ContextVar("sqlite_inline", default=False)
+_SQLITE_BUSY = 5  # the primary result code of "database is locked"
+
+
+# The most rows a statement run `inline` writes at once (an executemany's parameter sets):
+# ten microseconds or so each, so the loop is never held a millisecond.
+INLINE_ROWS = 64
+
+
+@contextmanager
+def inline(rows: int = 1) -> Iterator[None]:
+    """Run the statements made in this context on the event loop's thread, not the
+    connection's: for the hot path's small statements (a row by its key, a few rows
+    inserted, the claim of a few tasks), which SQLite runs in a few microseconds where the
+    trip to the connection's thread and back costs about a hundred of CPU (the thread's
+    wake-up, the GIL changing hands twice, the event loop's self-pipe). Never for a
+    statement whose cost grows with the data (a report, a search): it would stall every
+    request meanwhile. Such a statement never waits in SQLite's busy handler on the loop:
+    it is run with no busy timeout, and if another connection holds the write lock it goes
+    to the connection's thread after all, to wait there (see `_run_inline`). ROWS: how
+    many rows the context's writes take at most; above INLINE_ROWS, nothing changes.
+    Only SQLite reads this; other databases' drivers ignore it."""
+    if rows > INLINE_ROWS:
+        yield
+        return
+    token = _INLINE.set(True)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
+
+
+def _run_inline(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, timeout_ms: int
+) -> _Outcome | None:
+    """On the loop's thread: the statement, or None if SQLite answered "database is
+    locked" (nothing was written: a statement that cannot take the lock makes no change,
+    and in an executemany only the first row can meet the lock), to run on the
+    connection's thread instead, with the busy timeout back in place."""
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        return _run(connection, operation, parameters, many)
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY:
+            return None
+        raise
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -103,9 +160,15 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await connection._execute(
-                _run, connection._conn, operation, parameters, many
-            )
+            outcome = None
+            if _INLINE.get():
+                outcome = _run_inline(
+                    connection._conn, operation, parameters, many, BUSY_TIMEOUT_MS
+                )
+            if outcome is None:
+                outcome = await connection._execute(
+                    _run, connection._conn, operation, parameters, many
+                )
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 

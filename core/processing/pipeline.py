@@ -33,12 +33,14 @@ from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.live import notify
+from delivery.outbox.claims import Reservation
 from delivery.outbox.queue import enqueue, insert_rows, reply_rows
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task
 from storage.db import Database
 from storage.models import TaskRow
+from storage.sqlite_driver import inline
 from storage.types import new_id, short_reference, utcnow
 
 if TYPE_CHECKING:
@@ -148,7 +150,8 @@ class TaskProcessor:
         )
 
     async def process(self, session: AsyncSession, task: Task, now: datetime) -> Outcome:
-        principal = await resolve(session, task)
+        with inline():  # one statement, by the sender's identity
+            principal = await resolve(session, task)
         # "link 123456" links the sender's chat identity (customers' included: that is its
         # point) and is the request's one reply; an unknown Slack user may be a member by
         # their verified email (core.team.linking).
@@ -393,6 +396,7 @@ class PipelineWorker:
         max_attempts: int = 5,
         poll_interval: float = 0.5,
         on_replies: Callable[[list[str]], None] | None = None,
+        reserve: Callable[[int], Reservation | None] | None = None,
     ) -> None:
         self._db = db
         self._processor = processor
@@ -403,6 +407,10 @@ class PipelineWorker:
         self._max_attempts = max_attempts
         self._poll_interval = poll_interval
         self._on_replies = on_replies
+        # The node's outbox, where it has room: a task's replies are written already claimed
+        # by it and handed over after the commit (no claim transaction of their own);
+        # otherwise they are written waiting and named to ON_REPLIES.
+        self._reserve = reserve
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._claim = _claim_statement(concurrency)
@@ -447,7 +455,8 @@ class PipelineWorker:
             "claim_lease": now + self._lease,
         }
         async with self._db.writing(), self._db.session() as session:
-            rows = (await session.execute(self._claim, params)).all()
+            with inline(self._concurrency):
+                rows = (await session.execute(self._claim, params)).all()
         return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:
@@ -465,7 +474,7 @@ class PipelineWorker:
             try:
                 replies = await self._process(task, token)
                 self._metrics.tasks_processed.labels("done").inc()
-                if self._on_replies is not None:
+                if self._on_replies is not None and replies is not None:
                     self._on_replies(replies)
             except LostClaim:
                 log.warning("task %s was reclaimed by another node; discarding", task.id)
@@ -477,8 +486,9 @@ class PipelineWorker:
             self._metrics.workers_busy.dec()
             self._metrics.task_seconds.observe(time.perf_counter() - started)
 
-    async def _process(self, task: Task, token: str) -> list[str]:
-        """Process TASK and commit its outcome; returns its replies' outbox ids. A transaction
+    async def _process(self, task: Task, token: str) -> list[str] | None:
+        """Process TASK and commit its outcome; returns the outbox ids of its replies to
+        claim, or None when the outbox took them all as they were committed. A transaction
         the database refused for a concurrent writer (SQLite's lock, a PostgreSQL serialization
         failure or deadlock) was rolled back whole, so it is simply run again, a few times,
         before the task fails."""
@@ -495,9 +505,18 @@ class PipelineWorker:
                         else self._db.writing()
                     )
                     async with turn:
-                        replies = await self._finish(session, task, token, outcome)
-                        await session.commit()
-                return replies
+                        with inline(len(outcome.deliverables)):
+                            rows, reservation = await self._finish(session, task, token, outcome)
+                        try:
+                            await session.commit()
+                        except BaseException:
+                            if reservation is not None:
+                                reservation.cancel()
+                            raise
+                if reservation is None:
+                    return [row["id"] for row in rows]
+                reservation.adopt(rows)
+                return None
             except DBAPIError as exc:
                 if attempt == TRANSIENT_RETRIES or not transient(exc):
                     raise
@@ -516,7 +535,9 @@ class PipelineWorker:
 
     async def _finish(
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome
-    ) -> list[str]:
+    ) -> tuple[list[dict[str, Any]], Reservation | None]:
+        """The task's outcome written (not committed): its reply rows as written, and the
+        outbox's reservation for them if it had room."""
         # Fence first: a node whose claim was taken over must not write a second reply.
         await self._mark(
             session,
@@ -533,17 +554,26 @@ class PipelineWorker:
             deliverables=outcome.deliverables,
             dedupe_prefix=f"task:{task.id}",
         )
-        replies = await insert_rows(session, rows)
-        if task.channel == "web" and outcome.route.channel == "web":
-            # An open console of the member shows the answer as soon as it commits.
-            await notify(
-                session,
-                task.workspace_id,
-                task.sender.address,
-                "operator_answer",
-                {"task_id": task.id},
-            )
-        return replies
+        reservation = self._reserve(len(rows)) if self._reserve is not None and rows else None
+        try:
+            if reservation is not None:
+                for row in rows:
+                    row.update(reservation.columns)
+            await insert_rows(session, rows)
+            if task.channel == "web" and outcome.route.channel == "web":
+                # An open console of the member shows the answer as soon as it commits.
+                await notify(
+                    session,
+                    task.workspace_id,
+                    task.sender.address,
+                    "operator_answer",
+                    {"task_id": task.id},
+                )
+        except BaseException:
+            if reservation is not None:
+                reservation.cancel()
+            raise
+        return rows, reservation
 
     async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
         result = await session.execute(

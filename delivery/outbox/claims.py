@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -43,6 +44,40 @@ class PutBack:
     parts_sent: int
     in_doubt: bool
     due: datetime
+
+
+class Reservation:
+    """Room in a node's outbox for replies its pipeline is about to commit. They are written
+    already claimed by the node (`columns`), so the outbox needs no claim of its own: after
+    the commit, `adopt` hands them over; if the transaction does not commit, `cancel`. A
+    node that dies in between leaves them to the lease, as it would a claim."""
+
+    __slots__ = ("_adopt", "_cancel", "_open", "columns", "count")
+
+    def __init__(
+        self,
+        count: int,
+        columns: dict[str, Any],
+        adopt: Callable[[list[ClaimedReply]], None],
+        cancel: Callable[[int], None],
+    ) -> None:
+        self.count = count
+        self.columns = columns
+        self._adopt = adopt
+        self._cancel = cancel
+        self._open = True
+
+    def adopt(self, rows: Sequence[dict[str, Any]]) -> None:
+        """ROWS (as written, with `columns`) committed: the outbox takes them from here."""
+        if self._open:
+            self._open = False
+            fresh = {"parts_sent": 0, "in_doubt": False}  # the columns' defaults
+            self._adopt([claimed_reply(SimpleNamespace(**fresh, **row)) for row in rows])
+
+    def cancel(self) -> None:
+        if self._open:
+            self._open = False
+            self._cancel(self.count)
 
 
 async def claim_due(
@@ -115,6 +150,7 @@ def claim_statement(
 
 
 def claimed_reply(row: Any) -> ClaimedReply:
+    """The claimed reply ROW holds (a row of the claim's RETURNING, or one as written)."""
     return ClaimedReply(
         id=row.id,
         workspace_id=row.workspace_id,

@@ -14,6 +14,7 @@ from delivery.outbox.claims import OUTBOX, ClaimedReply
 from models.deliverable import Receipt
 from storage.db import Database
 from storage.models import DeliveryReceipt
+from storage.sqlite_driver import inline
 from storage.types import new_id, utcnow
 
 RECEIPTS = DeliveryReceipt.metadata.tables[DeliveryReceipt.__tablename__]
@@ -42,14 +43,15 @@ def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> dict[str, A
 async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Receipt) -> None:
     """One part went out: remember it before trying the next, so none is sent twice."""
     async with db.writing(), db.session() as session:
-        await session.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id == reply.id)
-            .values(parts_sent=index + 1, in_doubt=False)
-        )
-        row = receipt_row(reply, index, receipt)
-        if row is not None:
-            await session.execute(_INSERT_RECEIPTS, [row])
+        with inline():
+            await session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == reply.id)
+                .values(parts_sent=index + 1, in_doubt=False)
+            )
+            row = receipt_row(reply, index, receipt)
+            if row is not None:
+                await session.execute(_INSERT_RECEIPTS, [row])
 
 
 @dataclass(eq=False)
@@ -119,38 +121,39 @@ class SentRecorder:
 
     async def _mark_sent(self, batch: list[_Sent]) -> None:
         async with self._db.writing(), self._db.session() as session:
-            rows = [
-                row
-                for sent in batch
-                if (row := receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt))
-            ]
-            if rows:
-                await session.execute(_INSERT_RECEIPTS, rows)
-            await session.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == bindparam("row_id"))
-                .values(
-                    status="sent",
-                    attempts=bindparam("attempts"),
-                    sent_at=bindparam("at"),
-                    lease_until=None,
-                    last_error=None,
-                    provider_message_id=bindparam("message_id"),
-                    provider_status=bindparam("provider_status"),
-                    parts_sent=bindparam("parts"),
-                    in_doubt=False,
-                ),
-                [
-                    {
-                        "row_id": sent.reply.id,
-                        "attempts": sent.reply.attempts + 1,
-                        "at": sent.at,
-                        "message_id": sent.receipt.provider_message_id,
-                        "provider_status": sent.receipt.status,
-                        "parts": sent.parts_sent,
-                    }
+            with inline(len(batch)):
+                rows = [
+                    row
                     for sent in batch
-                ],
-            )
+                    if (row := receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt))
+                ]
+                if rows:
+                    await session.execute(_INSERT_RECEIPTS, rows)
+                await session.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == bindparam("row_id"))
+                    .values(
+                        status="sent",
+                        attempts=bindparam("attempts"),
+                        sent_at=bindparam("at"),
+                        lease_until=None,
+                        last_error=None,
+                        provider_message_id=bindparam("message_id"),
+                        provider_status=bindparam("provider_status"),
+                        parts_sent=bindparam("parts"),
+                        in_doubt=False,
+                    ),
+                    [
+                        {
+                            "row_id": sent.reply.id,
+                            "attempts": sent.reply.attempts + 1,
+                            "at": sent.at,
+                            "message_id": sent.receipt.provider_message_id,
+                            "provider_status": sent.receipt.status,
+                            "parts": sent.parts_sent,
+                        }
+                        for sent in batch
+                    ],
+                )
         for sent in batch:
             self._metrics.outbox_sent.labels(sent.reply.route.channel, "sent").inc()

@@ -19,7 +19,7 @@ from config.logging import task_context
 from config.metrics import Metrics
 from delivery.errors import DeliveryError, PermanentError, Rerouted
 from delivery.outbox import claims
-from delivery.outbox.claims import ClaimedReply, PutBack
+from delivery.outbox.claims import ClaimedReply, PutBack, Reservation
 from delivery.outbox.failures import RetryPolicy, record_failure, reroute
 from delivery.outbox.in_doubt import confirm
 from delivery.outbox.lanes import Conversation, Job, Parked, conversation_of
@@ -114,6 +114,10 @@ class OutboxWorker:
         self._claim_at = -math.inf
         self._claimed_at = -math.inf
         self._wanted: set[str] = set()  # committed replies to claim by id
+        # Replies written already claimed by this node (`reserve`): counted from the
+        # reservation until admitted, so the outbox never holds more than MAX_HELD.
+        self._reserved = 0
+        self._adopted: list[ClaimedReply] = []
 
     def wake(self, ids: Iterable[str] = ()) -> None:
         """New replies were committed: claim them soon. Replies named by IDS are claimed at
@@ -125,6 +129,31 @@ class OutboxWorker:
         else:
             self._claim_at = min(self._claim_at, self._claimed_at + _CLAIM_GAP)
         self._fed.set()
+
+    def reserve(self, count: int) -> Reservation | None:
+        """Room for COUNT replies about to be committed, to be written already claimed by
+        this node, so no claim is made for them (see `Reservation`). None when the outbox is
+        stopping or has not the room: they are then written waiting, and named to `wake`."""
+        if self._stopping or count <= 0 or self._load() + count > self._max_held:
+            return None
+        self._reserved += count
+        columns = {
+            "status": "sending",
+            "claimed_by": self._node_id,
+            "lease_until": utcnow() + self._lease,
+        }
+        return Reservation(count, columns, self._adopt, self._unreserve)
+
+    def _adopt(self, replies: list[ClaimedReply]) -> None:
+        self._adopted.extend(replies)
+        self._fed.set()
+
+    def _unreserve(self, count: int) -> None:
+        self._reserved -= count
+
+    def _load(self) -> int:
+        """Rows held in memory, and reserved for replies about to be committed."""
+        return self._held + self._reserved
 
     def stop(self) -> None:
         self._stopping = True
@@ -181,20 +210,26 @@ class OutboxWorker:
         return min(self._claim_at, self._returns[0]) if self._returns else self._claim_at
 
     def _room_to_claim(self) -> bool:
-        return self._max_held - self._held >= self._claim_room
+        return self._max_held - self._load() >= self._claim_room
 
     async def feed(self) -> None:
-        """Claim what is due if there is room, and put back what cannot go soon."""
+        """Take the replies committed already claimed, claim what is due if there is room,
+        and put back what cannot go soon."""
+        if self._adopted:
+            adopted, self._adopted = self._adopted, []
+            self._reserved -= len(adopted)
+            await self._admit(adopted, self._clock())
+            self._freed.set()
         now = self._clock()
-        if self._wanted and self._held < self._max_held:
-            room = min(len(self._wanted), self._batch_size, self._max_held - self._held)
+        if self._wanted and self._load() < self._max_held:
+            room = min(len(self._wanted), self._batch_size, self._max_held - self._load())
             ids = [self._wanted.pop() for _ in range(room)]
             claimed = await self.claim_due(len(ids), ids=ids)
             await self._admit(claimed, self._clock())
             self._freed.set()
             now = self._clock()
         if now >= self._next_claim() and self._room_to_claim():
-            limit = min(self._batch_size, self._max_held - self._held)
+            limit = min(self._batch_size, self._max_held - self._load())
             claimed = await self.claim_due(limit)
             now = self._claimed_at = self._clock()
             self._claim_at = now if len(claimed) >= limit else now + self._poll_interval

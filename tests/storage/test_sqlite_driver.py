@@ -3,6 +3,7 @@ statement gives (rows, row counts, last row ids, RETURNING, errors) as SQLAlchem
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage.db import Database
-from storage.sqlite_driver import OneTripCursor
+from storage.sqlite_driver import BUSY_TIMEOUT_MS, INLINE_ROWS, OneTripCursor, inline
 
 _meta = MetaData()
 _items = Table(
@@ -116,3 +117,64 @@ async def test_errors_are_sqlalchemy_s_and_leave_the_connection_usable(db: Datab
             await conn.execute(text("SELECT * FROM nowhere"))
     async with db.engine.connect() as conn:
         assert await conn.scalar(select(_items.c.n)) == 1
+
+
+async def test_inline_statements_make_no_trip_and_give_the_same_results(
+    db: Database, trips: list[str]
+) -> None:
+    async with db.engine.begin() as conn:
+        with inline(2):
+            trips.clear()
+            result = await conn.execute(
+                insert(_items).returning(_items.c.id, _items.c.name),
+                [{"name": "a", "n": 1}, {"name": "b", "n": 2}],
+            )
+            assert sorted(r.name for r in result) == ["a", "b"]
+            changed = await conn.execute(update(_items).where(_items.c.n > 1).values(n=5))
+            assert changed.rowcount == 1
+            assert (await conn.execute(select(_items.c.name, _items.c.n))).all() == [
+                ("a", 1),
+                ("b", 5),
+            ]
+            with pytest.raises(IntegrityError):
+                await conn.execute(insert(_items).values(name="a"))
+            assert trips == []  # all of it on the loop's thread
+        # Outside the context (the commit, here) the trips are as before.
+    async with db.engine.connect() as conn:
+        trips.clear()
+        with inline(INLINE_ROWS + 1):  # too many rows to hold the loop for
+            await conn.execute(select(_items.c.id))
+        assert trips == ["_run"]
+        timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+        assert timeout == BUSY_TIMEOUT_MS  # put back after each inline statement
+
+
+async def test_an_inline_write_meeting_the_lock_waits_off_the_loop(db: Database) -> None:
+    """Another connection holds SQLite's write lock: the inline write must not wait for it in
+    SQLite's busy handler on the loop's thread (nothing else would run meanwhile, and a holder
+    in this process could never finish): it waits on its connection's thread instead, and is
+    written once the lock is free."""
+    ticks = 0
+    async with db.engine.connect() as holder:
+        await holder.execute(insert(_items).values(name="held"))  # takes the write lock
+
+        async def write_inline() -> None:
+            async with db.engine.begin() as conn:
+                with inline():
+                    await conn.execute(insert(_items).values(name="waited"))
+
+        writer = asyncio.create_task(write_inline())
+        loop = asyncio.get_running_loop()
+        longest, last = 0.0, loop.time()
+        while ticks < 20:  # the loop keeps turning while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+            longest, last = max(longest, loop.time() - last), loop.time()
+        assert not writer.done()
+        # Not a speed goal: a loop held in SQLite's busy handler stops for its 10 s timeout.
+        assert longest < 2.0
+        await holder.commit()
+        await asyncio.wait_for(writer, 10)
+    async with db.engine.connect() as conn:
+        names = (await conn.execute(select(_items.c.name).order_by(_items.c.id))).scalars()
+        assert list(names) == ["held", "waited"]
