@@ -120,6 +120,10 @@ def formatter_for(fmt: str) -> logging.Formatter:
     return TextFormatter()
 
 
+# The loggers the Slack SDK's clients test with `logger.level <= logging.DEBUG`.
+_SLACK_SDK_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.web.base_client")
+
+
 def setup_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once, at start-up."""
     handler = logging.StreamHandler(sys.stderr)
@@ -136,3 +140,9 @@ def setup_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str]
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO, and Telegram's URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The Slack SDK builds its request and response debug lines (the message's text and
+    # blocks, the whole answer) whenever its own logger's level is at most DEBUG, and an
+    # unset level (0) is: a tenth of a reply's CPU went to lines never written. Its level
+    # set to the gateway's, it builds them only when they are written.
+    for name in _SLACK_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,25 @@ def test_short_values_are_not_treated_as_secrets() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "ab long-enough-secret", None, None)
     f.filter(record)
     assert record.getMessage() == f"ab {REDACTED}"
+
+
+async def test_the_slack_sdk_builds_no_debug_lines_below_debug(
+    slack_sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It formats each request's and answer's debug line (text, blocks, the whole answer)
+    whenever its logger's own level is at most DEBUG, written or not."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    sdk = logging.getLogger("slack_sdk.web.async_base_client")
+    built: list[str] = []
+    monkeypatch.setattr(sdk, "debug", lambda msg, *a, **kw: built.append(str(msg)))
+    client = AsyncWebClient(token=slack_sim.token, base_url=slack_sim.api_url)
+
+    setup_logging("INFO", "json")
+    await client.chat_postMessage(channel="C1", text="hello")
+    assert built == []
+
+    setup_logging("DEBUG", "json")  # asked for: then they are built and written
+    await client.chat_postMessage(channel="C1", text="hello")
+    assert any("Sending a request" in line for line in built)
+    setup_logging("INFO", "json")
