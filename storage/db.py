@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -65,12 +67,36 @@ def _sqlite_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
         dbapi_connection.rollback()
 
 
+def json_dumps(value: Any) -> str:
+    """A JSON column's text, by orjson (several times faster than `json.dumps`; keys that are
+    not strings are written as strings, as `json.dumps` does). What orjson refuses (an
+    integer beyond 64 bits, say) is written by `json.dumps`, so anything the standard
+    library took is still taken."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """A JSON column's value, by orjson; what it refuses (a NaN or a 65-bit integer
+    `json.dumps` once wrote) by `json.loads`."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 class Database:
     """Owns the engine and hands out sessions; one per process."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": json_dumps,
+            "json_deserializer": json_loads,
+        }
         if url.startswith("sqlite"):
             # SQLite makes the file but not its directory (the data directory, at first use).
             if (file := sqlite_file(url)) is not None:
