@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ChannelName = Literal["slack", "telegram", "sms", "whatsapp", "email", "voice", "web", "schedule"]
@@ -113,11 +114,24 @@ class Task(BaseModel):
 
 
 def without_nul(value: Any) -> Any:
-    """VALUE with every NUL character removed from its strings (keys too), at any depth."""
+    """VALUE with every NUL character removed from its strings (keys too), at any depth.
+    A payload holding none (nearly every one) is returned as it is, after one look at its
+    JSON (orjson writes a NUL as `\\u0000`), instead of being copied string by string."""
     if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict | list | tuple) and not _may_hold_nul(value):
+        return value
     if isinstance(value, dict):
         return {without_nul(k): without_nul(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(without_nul(v) for v in value)
     return value
+
+
+def _may_hold_nul(value: Any) -> bool:
+    """False only if VALUE surely holds no NUL: its JSON has no `\\u0000` (a backslash
+    written before "u0000" also matches, and is then looked at string by string)."""
+    try:
+        return b"\\u0000" in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # not all JSON (orjson knows no such type): looked at string by string
+        return True

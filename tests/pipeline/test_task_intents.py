@@ -335,3 +335,44 @@ async def test_a_downgrade_puts_the_intents_of_unfinished_tasks_back_into_raw(
         briefing.id: {"schedule_id": "s1", "briefing_type": "monthly_roi", "params": {"x": 1}},
         email.id: {"from_name": "A", "email_record": "r1"},
     }
+
+
+def test_nul_is_dropped_at_any_depth_and_nothing_else_changes() -> None:
+    """A payload without NUL (nearly all) is taken as it is after one look at its JSON; one
+    with NUL anywhere (a key, a list in a list) loses just that; text that only spells
+    `\\u0000` is text, and values that are not JSON are still looked through."""
+    from datetime import UTC, datetime
+
+    from models.task import Route, Sender, Task
+
+    def task(raw: dict[str, object]) -> Task:
+        return Task(
+            id="t1",
+            workspace_id="w1",
+            channel="web",
+            external_id="e1",
+            sender=Sender(channel="web", address="m1"),
+            conversation="web:m1",
+            received_at=datetime.now(UTC),
+            reply_route=Route(channel="web", address="m1"),
+            raw=raw,
+        )
+
+    clean = {"event": {"text": "hi", "blocks": [{"els": ["a", 1, None, 2.5]}]}, "big": 2**70}
+    assert task(clean).raw == clean
+    typed = {"note": "\\u0000 is what I typed", "list": ["\\\\u0000"]}
+    assert task(typed).raw == typed
+    dirty = {
+        "event": {"text": "a\x00b", "blocks": [{"els": [["x\x00"], ("y\x00",)]}]},
+        "k\x00ey": 1,
+        "note": "\\u0000 typed\x00",
+        "when": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    assert task(dirty).raw == {
+        "event": {"text": "ab", "blocks": [{"els": [["x"], ("y",)]}]},
+        "key": 1,
+        "note": "\\u0000 typed",
+        "when": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    odd = {"obj": object, "text": "z\x00"}  # orjson writes no such value: looked through
+    assert task(odd).raw == {"obj": object, "text": "z"}
