@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.task import Task
@@ -61,38 +63,47 @@ _BY_MEMBER_ID = (
     )
     .where(_workspaces.c.id == bindparam("workspace_id"))
 )
-_BY_IDENTITY = (
-    select(*_WORKSPACE, *_MEMBER)
-    .select_from(
-        _workspaces.outerjoin(
-            _identities.join(_members, _members.c.id == _identities.c.member_id),
-            and_(
-                _identities.c.workspace_id == _workspaces.c.id,
-                _identities.c.channel.in_(bindparam("channels", expanding=True)),
-                _identities.c.address == bindparam("address"),
-            ),
+
+
+@functools.cache
+def _by_identity(channels: tuple[str, ...]) -> Any:
+    """The lookup by a sender's address on CHANNELS (one statement per channel or group of
+    phone channels, built once). The channels are compared one by one, not with an IN of an
+    expanding parameter: that is rendered again at every execution (about a tenth of a
+    millisecond of each task's CPU)."""
+    return (
+        select(*_WORKSPACE, *_MEMBER)
+        .select_from(
+            _workspaces.outerjoin(
+                _identities.join(_members, _members.c.id == _identities.c.member_id),
+                and_(
+                    _identities.c.workspace_id == _workspaces.c.id,
+                    or_(*(_identities.c.channel == channel for channel in channels)),
+                    _identities.c.address == bindparam("address"),
+                ),
+            )
         )
+        .where(_workspaces.c.id == bindparam("workspace_id"))
+        .limit(1)
     )
-    .where(_workspaces.c.id == bindparam("workspace_id"))
-    .limit(1)
-)
 
 
 async def resolve(session: AsyncSession, task: Task) -> Principal:
     """The principal behind TASK; raises LookupError if the workspace is gone."""
-    params: dict[str, str | list[str]]
+    address = task.sender.address
     if task.sender.channel in ("web", "schedule"):
         # These senders are member ids put there by our own authenticated edge.
-        query, params = _BY_MEMBER_ID, {"address": task.sender.address}
+        query = _BY_MEMBER_ID
     else:
         channels = (
             _PHONE_CHANNELS if task.sender.channel in _PHONE_CHANNELS else (task.sender.channel,)
         )
-        address = task.sender.address.removeprefix("whatsapp:")
+        address = address.removeprefix("whatsapp:")
         if task.sender.channel == "email":
             address = address.lower()
-        query, params = _BY_IDENTITY, {"address": address, "channels": list(channels)}
-    row = (await session.execute(query, {"workspace_id": task.workspace_id, **params})).first()
+        query = _by_identity(tuple(channels))
+    params = {"workspace_id": task.workspace_id, "address": address}
+    row = (await session.execute(query, params)).first()
     if row is None:
         raise LookupError(f"workspace {task.workspace_id} does not exist")
     base = {
