@@ -161,7 +161,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with self._adapt_connection._execute_mutex:
             outcome = None
-            if _INLINE.get():
+            # Never beside a call still running on the connection's thread (one whose
+            # awaiting was cancelled, say): the connection is used by one thread at a time.
+            if _INLINE.get() and _idle(connection):
                 outcome = _run_inline(
                     connection._conn, operation, parameters, many, BUSY_TIMEOUT_MS
                 )
@@ -176,6 +178,43 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         raise NotImplementedError("SQLite returns one result set per statement")
 
 
+class _CountedCalls:
+    """An aiosqlite connection's queue of calls for its thread, counting the calls queued
+    (on the loop's thread) and finished (on the connection's): each count is written by one
+    thread only, so the two are equal exactly when the connection's thread has nothing left."""
+
+    __slots__ = ("_queue", "finished", "queued")
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+        self.queued = 0
+        self.finished = 0
+
+    def put_nowait(self, item: tuple[Any, Any]) -> None:
+        future, function = item
+
+        def counted() -> Any:
+            try:
+                return function()
+            finally:
+                self.finished += 1
+
+        self.queued += 1
+        self._queue.put_nowait((future, counted))
+
+    def put(self, item: tuple[Any, Any], *args: Any, **kwargs: Any) -> None:
+        self.put_nowait(item)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._queue.get(*args, **kwargs)
+
+
+def _idle(connection: aiosqlite.Connection) -> bool:
+    """Whether CONNECTION's thread has no call queued or running."""
+    calls = connection._tx
+    return not isinstance(calls, _CountedCalls) or calls.queued == calls.finished
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
@@ -186,6 +225,9 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         adapted = super().connect(*arg, **kw)
+        # Its thread already reads the queue it was started with; the calls made from now
+        # on go through the counting one (see `_idle`).
+        adapted._connection._tx = _CountedCalls(adapted._connection._tx)
         return OneTripConnection(self, adapted._connection)
 
 

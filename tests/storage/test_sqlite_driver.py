@@ -4,6 +4,7 @@ statement gives (rows, row counts, last row ids, RETURNING, errors) as SQLAlchem
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -178,3 +179,24 @@ async def test_an_inline_write_meeting_the_lock_waits_off_the_loop(db: Database)
     async with db.engine.connect() as conn:
         names = (await conn.execute(select(_items.c.name).order_by(_items.c.id))).scalars()
         assert list(names) == ["held", "waited"]
+
+
+async def test_no_statement_runs_inline_beside_a_call_still_on_the_thread(
+    db: Database, trips: list[str]
+) -> None:
+    """A call whose awaiting was cancelled still runs on the connection's thread: a
+    statement on the same connection then goes to that thread after it, not beside it."""
+    async with db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(raw, aiosqlite.Connection)
+        running = asyncio.ensure_future(raw._execute(time.sleep, 0.3))
+        await asyncio.sleep(0.05)
+        running.cancel()  # the sleep goes on on the thread
+        trips.clear()
+        with inline():
+            assert (await conn.execute(select(_items.c.id))).all() == []
+        assert trips == ["_run"]  # queued behind it
+        trips.clear()
+        with inline():
+            await conn.execute(select(_items.c.id))
+        assert trips == []  # the thread is idle again: inline
