@@ -225,6 +225,8 @@ async def _start(
     except Exception:
         await db.dispose()
         raise
+    # The commits the hot path makes on the loop's thread leave the WAL's checkpoints to this.
+    await resources.enter_async_context(db.checkpointing())
     metrics = Metrics()
     node_id = node_name()
     registry = tools or default_registry()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -87,6 +89,11 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
+# Seconds between two checkpoints of the SQLite WAL (`Database.checkpointing`).
+CHECKPOINT_EVERY = 0.5
+log = logging.getLogger(__name__)
+
+
 class Database:
     """Owns the engine and hands out sessions; one per process."""
 
@@ -148,6 +155,39 @@ class Database:
         if self._write_lock is None:
             return contextlib.nullcontext()
         return self._write_lock
+
+    @asynccontextmanager
+    async def checkpointing(self, every: float = CHECKPOINT_EVERY) -> AsyncIterator[None]:
+        """While open (SQLite), checkpoint the WAL every EVERY seconds on a connection's
+        thread: the commits made on the loop's thread (`sqlite_driver.inline`) leave it to
+        this, and under load nearly all of them are. Without it the WAL would grow until a
+        commit made elsewhere or the last connection's close checkpointed it. Elsewhere it
+        does nothing."""
+        if not self.is_sqlite:
+            yield
+            return
+        # Its own context: never made `inline` by the caller's.
+        task = asyncio.create_task(
+            self._checkpoints(every), name="sqlite-checkpoints", context=contextvars.Context()
+        )
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _checkpoints(self, every: float) -> None:
+        failures = 0
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                failures = 0
+            except Exception:  # the database is away: the next round tries again
+                failures += 1
+                if failures == 1:
+                    log.warning("the SQLite checkpoint failed; trying again", exc_info=True)
 
     async def migrate(self) -> None:
         """Apply every pending migration (serialised across nodes on PostgreSQL)."""

@@ -123,8 +123,8 @@ class TaskJournal:
     ) -> tuple[set[str], dict[tuple[str, str, str], str]]:
         """Insert ROWS (skipping duplicates) in one transaction; the ids inserted, and the ids
         of the tasks already there for the others, by (workspace, channel, external id)."""
-        async with self._db.writing(), self._db.engine.begin() as conn:
-            with inline(len(rows)):
+        with inline(len(rows)):  # the statements and their commit
+            async with self._db.writing(), self._db.engine.begin() as conn:
                 inserted = set((await conn.execute(self._insert, rows)).scalars())
                 missing = [r for r in rows if r["id"] not in inserted]
                 existing: dict[tuple[str, str, str], str] = {}

@@ -178,6 +178,22 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         raise NotImplementedError("SQLite returns one result set per statement")
 
 
+# SQLite's default: a commit that leaves the WAL this many pages long checkpoints it.
+WAL_AUTOCHECKPOINT = 1000
+
+
+def _commit_inline(connection: sqlite3.Connection) -> None:
+    """Commit on the loop's thread without the checkpoint SQLite would run in that commit
+    once the WAL is long (copying it into the database and syncing both: milliseconds,
+    with every request waiting meanwhile). The gateway's `Database.checkpointing` runs it on
+    a connection's thread instead; a commit made there still checkpoints as it always did."""
+    connection.execute("PRAGMA wal_autocheckpoint=0")
+    try:
+        connection.commit()
+    finally:
+        connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+
+
 class _CountedCalls:
     """An aiosqlite connection's queue of calls for its thread, counting the calls queued
     (on the loop's thread) and finished (on the connection's): each count is written by one
@@ -218,6 +234,35 @@ def _idle(connection: aiosqlite.Connection) -> bool:
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def commit(self) -> None:
+        """SQLAlchemy commits every transaction it began, reads only ones too, and each commit
+        was a trip to the connection's thread. sqlite3 begins a transaction only before a
+        write: with none open there is nothing to commit (sqlite3's own `commit` then does
+        nothing either), so no trip is made. A transaction made `inline` commits on the
+        loop's thread too."""
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        if connection._connection is not None and _idle(connection):
+            if not connection._conn.in_transaction:
+                return
+            if _INLINE.get():
+                try:
+                    _commit_inline(connection._conn)
+                except Exception as error:
+                    self._handle_exception(error)
+                return
+        super().commit()
+
+    def rollback(self) -> None:
+        """As `commit`: nothing open, nothing to roll back, no trip."""
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        if (
+            connection._connection is not None
+            and _idle(connection)
+            and not connection._conn.in_transaction
+        ):
+            return
+        super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

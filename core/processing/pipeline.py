@@ -454,8 +454,8 @@ class PipelineWorker:
             "claim_token": token,
             "claim_lease": now + self._lease,
         }
-        async with self._db.writing(), self._db.session() as session:
-            with inline(self._concurrency):
+        with inline(self._concurrency):  # the statement and its commit
+            async with self._db.writing(), self._db.session() as session:
                 rows = (await session.execute(self._claim, params)).all()
         return [(row, token) for row in rows]
 
@@ -505,14 +505,14 @@ class PipelineWorker:
                         else self._db.writing()
                     )
                     async with turn:
-                        with inline(len(outcome.deliverables)):
+                        with inline(len(outcome.deliverables)):  # the writes and the commit
                             rows, reservation = await self._finish(session, task, token, outcome)
-                        try:
-                            await session.commit()
-                        except BaseException:
-                            if reservation is not None:
-                                reservation.cancel()
-                            raise
+                            try:
+                                await session.commit()
+                            except BaseException:
+                                if reservation is not None:
+                                    reservation.cancel()
+                                raise
                 if reservation is None:
                     return [row["id"] for row in rows]
                 reservation.adopt(rows)

@@ -42,8 +42,8 @@ def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> dict[str, A
 
 async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Receipt) -> None:
     """One part went out: remember it before trying the next, so none is sent twice."""
-    async with db.writing(), db.session() as session:
-        with inline():
+    with inline():  # the statements and their commit
+        async with db.writing(), db.session() as session:
             await session.execute(
                 update(OUTBOX)
                 .where(OUTBOX.c.id == reply.id)
@@ -120,8 +120,8 @@ class SentRecorder:
                     _settle(sent.done, None)
 
     async def _mark_sent(self, batch: list[_Sent]) -> None:
-        async with self._db.writing(), self._db.session() as session:
-            with inline(len(batch)):
+        with inline(len(batch)):  # the statements and their commit
+            async with self._db.writing(), self._db.session() as session:
                 rows = [
                     row
                     for sent in batch

@@ -4,6 +4,7 @@ statement gives (rows, row counts, last row ids, RETURNING, errors) as SQLAlchem
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from storage import sqlite_driver
 from storage.db import Database
 from storage.sqlite_driver import BUSY_TIMEOUT_MS, INLINE_ROWS, OneTripCursor, inline
 
@@ -200,3 +202,58 @@ async def test_no_statement_runs_inline_beside_a_call_still_on_the_thread(
         with inline():
             await conn.execute(select(_items.c.id))
         assert trips == []  # the thread is idle again: inline
+
+
+def _in_database_file(path: Path) -> list[str]:
+    """The names the database file itself holds, without what is only in its WAL yet."""
+    reader = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return [row[0] for row in reader.execute("SELECT name FROM items ORDER BY id")]
+    finally:
+        reader.close()
+
+
+async def test_an_inline_commit_leaves_the_checkpoint_to_the_checkpointer(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite checkpoints the WAL inside the commit that makes it long (milliseconds of
+    copying and syncing): a commit on the loop's thread must not, and `checkpointing` does
+    it on a connection's thread instead. (One page is "long" here, so every commit would.)"""
+    monkeypatch.setattr(sqlite_driver, "WAL_AUTOCHECKPOINT", 1)
+    path = tmp_path / "driver.db"
+    async with db.engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1")
+        await conn.execute(insert(_items).values(name="on the thread"))
+        await conn.commit()
+        assert _in_database_file(path) == ["on the thread"]  # checkpointed by its commit
+        with inline():
+            await conn.execute(insert(_items).values(name="on the loop"))
+            await conn.commit()
+        assert _in_database_file(path) == ["on the thread"]  # only in the WAL
+        assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 1
+    async with db.checkpointing(every=0.05):
+        await asyncio.sleep(0.3)
+    assert _in_database_file(path) == ["on the thread", "on the loop"]
+
+
+async def test_a_commit_with_nothing_written_makes_no_trip(db: Database, trips: list[str]) -> None:
+    """SQLAlchemy commits every transaction it began; one that only read has nothing to
+    commit (sqlite3 opens none before a write), and a trip for it was a tenth of a
+    millisecond of CPU for nothing. One that wrote still commits, and inline on the loop's
+    thread when made inline."""
+    async with db.engine.begin() as conn:
+        trips.clear()
+        await conn.execute(select(_items.c.id))
+    assert trips == ["_run"]
+    async with db.engine.begin() as conn:
+        trips.clear()
+        await conn.execute(insert(_items).values(name="kept"))
+    assert trips == ["_run", "commit"]
+    trips.clear()
+    with inline():
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(_items).values(name="kept inline"))
+    assert trips == []
+    async with db.engine.connect() as conn:
+        names = (await conn.execute(select(_items.c.name).order_by(_items.c.id))).scalars()
+        assert list(names) == ["kept", "kept inline"]
