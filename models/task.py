@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -105,7 +106,8 @@ class Task(BaseModel):
     @classmethod
     def _without_nul(cls, value: Any) -> Any:
         """NUL is no character anyone writes, and PostgreSQL cannot store it in text or JSON:
-        a provider's payload carrying one is kept without it."""
+        a provider's payload carrying one is kept without it. Half a surrogate pair no
+        database encodes: it is kept as U+FFFD."""
         return without_nul(value)
 
     @property
@@ -114,12 +116,23 @@ class Task(BaseModel):
 
 
 def without_nul(value: Any) -> Any:
-    """VALUE with every NUL character removed from its strings (keys too), at any depth.
-    A payload holding none (nearly every one) is returned as it is, after one look at its
-    JSON (orjson writes a NUL as `\\u0000`), instead of being copied string by string."""
+    """VALUE as a database can store it, at any depth: every NUL character removed from its
+    strings (keys too), and every lone surrogate (half of a pair: a JSON body may spell one
+    as a \\u escape, or carry its bytes, which Python's JSON reader passes through) replaced
+    by U+FFFD, the replacement character; no database encodes one. A payload needing
+    neither (nearly every one) is returned as it is, after one look at its JSON (orjson
+    writes a NUL as `\\u0000` and refuses a lone surrogate), instead of being copied string
+    by string."""
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict | list | tuple) and not _may_hold_nul(value):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return _LONE_SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, dict | list | tuple) and _storable_as_is(value):
         return value
     if isinstance(value, dict):
         return {without_nul(k): without_nul(v) for k, v in value.items()}
@@ -128,10 +141,14 @@ def without_nul(value: Any) -> Any:
     return value
 
 
-def _may_hold_nul(value: Any) -> bool:
-    """False only if VALUE surely holds no NUL: its JSON has no `\\u0000` (a backslash
-    written before "u0000" also matches, and is then looked at string by string)."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable_as_is(value: Any) -> bool:
+    """True only if VALUE surely holds neither NUL nor a lone surrogate: orjson writes it
+    (it refuses a lone surrogate) and its JSON has no `\\u0000` (a backslash written before
+    "u0000" also matches, and is then looked at string by string)."""
     try:
-        return b"\\u0000" in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # not all JSON (orjson knows no such type): looked at string by string
-        return True
+        return b"\\u0000" not in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # a lone surrogate, or a type orjson knows not: string by string
+        return False

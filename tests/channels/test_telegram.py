@@ -803,3 +803,26 @@ async def test_sdk_errors_map_to_delivery_errors(
     sent = telegram_sim.messages(OLIVIA)[-1]["message_id"]
     assert receipt.provider_message_id == f"{OLIVIA}:{sent}"
     assert len(telegram_sim.messages(OLIVIA)) == 1
+
+
+async def test_half_a_surrogate_pair_in_a_message_is_stored_as_the_replacement_character(
+    telegram_sim: TelegramSim, team: Team, db: Database, make_client: Any
+) -> None:
+    """No database encodes half a surrogate pair, yet a JSON body may spell one (`\\ud800`)
+    or carry its bytes (which Python's JSON reader lets through): the message is taken, its
+    text kept with U+FFFD there, not refused with a 500."""
+    client = await make_client(**telegram_settings(telegram_sim))
+    spelt = telegram_sim.message_update(STRANGER, "broken \ud800 half")
+    body = json.dumps(spelt).encode()
+    assert b"\\ud800" in body
+    assert await post_update(client, body) == (200, {"ok": True})
+    carried = telegram_sim.message_update(STRANGER, "raw XXX bytes")
+    raw = json.dumps(carried).encode().replace(b"XXX", b"\xed\xa0\x80")  # CESU-8's U+D800
+    assert await post_update(client, raw) == (200, {"ok": True})
+    async with db.session() as session:
+        texts = list(
+            await session.scalars(
+                select(TaskRow.text).where(TaskRow.channel == "telegram").order_by(TaskRow.id)
+            )
+        )
+    assert texts == ["broken \ufffd half", "raw \ufffd bytes"]
