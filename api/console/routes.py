@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
 from pathlib import Path
 
 from aiohttp import web
@@ -29,6 +31,33 @@ from api.web import WEB_SESSION_AUTH
 STATIC = Path(__file__).parent / "static"
 
 
+class StaticFiles:
+    """The console's stylesheets, scripts and icon (about 100 KB in all), read once and
+    answered from memory with an ETag (a repeat visit gets a 304). Serving them from disk
+    opened each file per request on an executor thread and closed it on another, and a
+    request cut short at shutdown could leave one open."""
+
+    def __init__(self, directory: Path) -> None:
+        self._files: dict[str, tuple[bytes, str, str]] = {}
+        for path in sorted(directory.iterdir()):
+            if path.is_file():
+                body = path.read_bytes()
+                kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+                self._files[path.name] = (body, kind, etag)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        found = self._files.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound(text="no such file")
+        body, kind, etag = found
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        charset = "utf-8" if kind.startswith("text/") or kind.endswith("javascript") else None
+        return web.Response(body=body, content_type=kind, charset=charset, headers=headers)
+
+
 async def root(_request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/")
 
@@ -41,7 +70,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/", root)
     app.router.add_get("/console", console_home)
     app.router.add_get("/console/", console_home)
-    app.router.add_static("/console/static", STATIC, append_version=False)
+    app.router.add_get("/console/static/{name}", StaticFiles(STATIC).handle)
     app[WEB_SESSION_AUTH] = web_channel_session
     signin.setup(app)
     inbox.setup(app)

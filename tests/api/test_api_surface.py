@@ -222,3 +222,24 @@ async def test_the_console_links_to_the_api_page(make_client: ClientFactory, db:
     parsed = _Page()
     parsed.feed(page)
     assert "/api/v1/docs" in [a.get("href") for t, a in parsed.tags if t == "a"]
+
+
+async def test_the_console_s_static_files_are_served_with_their_type_and_an_etag(
+    make_client: ClientFactory,
+) -> None:
+    client = await start_gateway(make_client, build=OFF)
+    css = await client.get("/console/static/console.css")
+    assert css.status == 200
+    assert css.content_type == "text/css"
+    assert "body" in await css.text()
+    etag = css.headers["ETag"]
+    again = await client.get("/console/static/console.css", headers={"If-None-Match": etag})
+    assert again.status == 304 and await again.read() == b""
+    script = await client.get("/console/static/console.js")
+    assert script.status == 200 and "javascript" in script.content_type
+    assert script.headers["ETag"] != etag
+    icon = await client.get("/console/static/favicon.svg")
+    assert (icon.status, icon.content_type) == (200, "image/svg+xml")
+    for missing in ("nothing.css", "..%2Froutes.py", "%2E%2E%2Fsession.py"):
+        assert (await client.get(f"/console/static/{missing}")).status == 404, missing
+    assert (await client.get("/console/static/../routes.py")).status == 404

@@ -47,7 +47,7 @@ def console_routes(app: web.Application) -> list[tuple[str, str]]:
     """(method, path with sample parameters) of every console route but static files."""
     found = []
     for resource in app.router.resources():
-        if isinstance(resource, web.StaticResource):
+        if resource.canonical.startswith("/console/static/"):  # stylesheets and scripts
             continue
         path = _PARAM.sub(lambda m: SAMPLE.get(m.group(1), "x"), resource.canonical)
         if not (path == "/console" or path.startswith("/console/")):
