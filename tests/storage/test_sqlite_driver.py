@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from storage import sqlite_driver
 from storage.db import Database
 from storage.sqlite_driver import BUSY_TIMEOUT_MS, INLINE_ROWS, OneTripCursor, inline
+from tests.helpers import wait_until
 
 _meta = MetaData()
 _items = Table(
@@ -191,8 +193,14 @@ async def test_no_statement_runs_inline_beside_a_call_still_on_the_thread(
     async with db.engine.connect() as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         assert isinstance(raw, aiosqlite.Connection)
-        running = asyncio.ensure_future(raw._execute(time.sleep, 0.3))
-        await asyncio.sleep(0.05)
+        started = threading.Event()
+
+        def hold() -> None:
+            started.set()
+            time.sleep(0.3)
+
+        running = asyncio.ensure_future(raw._execute(hold))
+        await wait_until(started.is_set, timeout=5, message="the call running on the thread")
         running.cancel()  # the sleep goes on on the thread
         trips.clear()
         with inline():
@@ -232,8 +240,11 @@ async def test_an_inline_commit_leaves_the_checkpoint_to_the_checkpointer(
         assert _in_database_file(path) == ["on the thread"]  # only in the WAL
         assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 1
     async with db.checkpointing(every=0.05):
-        await asyncio.sleep(0.3)
-    assert _in_database_file(path) == ["on the thread", "on the loop"]
+        await wait_until(
+            lambda: _in_database_file(path) == ["on the thread", "on the loop"],
+            timeout=5,
+            message="the row checkpointed into the database file",
+        )
 
 
 async def test_a_commit_with_nothing_written_makes_no_trip(db: Database, trips: list[str]) -> None:
