@@ -85,7 +85,7 @@ async def test_a_silent_console_is_taken_off_and_new_conversations_go_to_the_ai(
     db: Database, make_client: Any, twilio_sim: TwilioSim
 ) -> None:
     live = await set_up(db)
-    phone = await start(make_client, twilio_sim, **FAST)
+    phone = await start(make_client, twilio_sim, **{**FAST, "SWITCHBOARD_LIVE_PRESENCE_TIMEOUT": 2})
     await go_live(db, live, MARIA)  # and no heartbeat after: the browser closed
 
     async def gone() -> bool:
