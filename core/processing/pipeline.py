@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,7 @@ from models.task import Approval, Attachment, Briefing, Route, Sender, Task
 from storage.db import Database
 from storage.models import TaskRow
 from storage.sqlite_driver import inline
+from storage.statements import Statement
 from storage.types import new_id, short_reference, utcnow
 
 if TYPE_CHECKING:
@@ -336,7 +337,7 @@ def row_to_task(row: Any) -> Task:
     )
 
 
-def _claim_statement(limit: int) -> Any:
+def _claim_statement(limit: int) -> Statement:
     """The claim: up to LIMIT queued tasks, or running ones whose lease expired, oldest
     first, marked running under a new token in one statement (SKIP LOCKED on PostgreSQL).
     Built once per worker; each claim only binds the time, node, token and lease."""
@@ -352,7 +353,7 @@ def _claim_statement(limit: int) -> Any:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return (
+    return Statement(
         update(_tasks)
         .where(_tasks.c.id.in_(claimable.scalar_subquery()))
         .values(
@@ -367,10 +368,10 @@ def _claim_statement(limit: int) -> Any:
 
 
 @functools.cache
-def _mark_statement(columns: frozenset[str]) -> Any:
+def _mark_statement(columns: frozenset[str]) -> Statement:
     """The fenced update that ends a claim, setting COLUMNS (bound by name) as well as
     `finished_at` and `lease_until`; one statement per set of columns, built once."""
-    return (
+    return Statement(
         update(_tasks)
         .where(
             _tasks.c.id == bindparam("mark_id"),
@@ -456,7 +457,7 @@ class PipelineWorker:
         }
         with inline(self._concurrency):  # the statement and its commit
             async with self._db.writing(), self._db.session() as session:
-                rows = (await session.execute(self._claim, params)).all()
+                rows = await self._claim.rows(session, params)
         return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:
@@ -576,8 +577,8 @@ class PipelineWorker:
         return rows, reservation
 
     async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
-        result = await session.execute(
-            _mark_statement(frozenset(values)),
+        changed = await _mark_statement(frozenset(values)).run(
+            session,
             {
                 "mark_id": task_id,
                 "mark_token": token,
@@ -586,7 +587,7 @@ class PipelineWorker:
                 **values,
             },
         )
-        if cast("CursorResult[Any]", result).rowcount != 1:
+        if changed != 1:
             raise LostClaim(task_id)
 
     async def _fail(self, task: Task, token: str, error: str) -> None:

@@ -15,11 +15,33 @@ from models.deliverable import Receipt
 from storage.db import Database
 from storage.models import DeliveryReceipt
 from storage.sqlite_driver import inline
+from storage.statements import Statement
 from storage.types import new_id, utcnow
 
 RECEIPTS = DeliveryReceipt.metadata.tables[DeliveryReceipt.__tablename__]
-# Every reply sent records its receipt: one compiled INSERT, no unit of work.
-_INSERT_RECEIPTS = insert(RECEIPTS)
+# Every reply sent records its receipt: one INSERT compiled once and run by the driver, and
+# the row's progress or its end, the same way.
+_INSERT_RECEIPTS = Statement(insert(RECEIPTS))
+_PART_SENT = Statement(
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row_id"))
+    .values(parts_sent=bindparam("parts"), in_doubt=False)
+)
+_SENT = Statement(
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        status="sent",
+        attempts=bindparam("attempts"),
+        sent_at=bindparam("at"),
+        lease_until=None,
+        last_error=None,
+        provider_message_id=bindparam("message_id"),
+        provider_status=bindparam("provider_status"),
+        parts_sent=bindparam("parts"),
+        in_doubt=False,
+    )
+)
 
 
 def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> dict[str, Any] | None:
@@ -44,14 +66,10 @@ async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Re
     """One part went out: remember it before trying the next, so none is sent twice."""
     with inline():  # the statements and their commit
         async with db.writing(), db.session() as session:
-            await session.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == reply.id)
-                .values(parts_sent=index + 1, in_doubt=False)
-            )
+            await _PART_SENT.run(session, {"row_id": reply.id, "parts": index + 1})
             row = receipt_row(reply, index, receipt)
             if row is not None:
-                await session.execute(_INSERT_RECEIPTS, [row])
+                await _INSERT_RECEIPTS.run(session, row)
 
 
 @dataclass(eq=False)
@@ -127,22 +145,9 @@ class SentRecorder:
                     for sent in batch
                     if (row := receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt))
                 ]
-                if rows:
-                    await session.execute(_INSERT_RECEIPTS, rows)
-                await session.execute(
-                    update(OUTBOX)
-                    .where(OUTBOX.c.id == bindparam("row_id"))
-                    .values(
-                        status="sent",
-                        attempts=bindparam("attempts"),
-                        sent_at=bindparam("at"),
-                        lease_until=None,
-                        last_error=None,
-                        provider_message_id=bindparam("message_id"),
-                        provider_status=bindparam("provider_status"),
-                        parts_sent=bindparam("parts"),
-                        in_doubt=False,
-                    ),
+                await _INSERT_RECEIPTS.run_many(session, rows)
+                await _SENT.run_many(
+                    session,
                     [
                         {
                             "row_id": sent.reply.id,

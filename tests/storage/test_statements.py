@@ -1,0 +1,187 @@
+"""Statements run by the driver (`storage.statements`): the rows they write and read are
+those SQLAlchemy's own execution writes and reads, in the caller's transaction, with
+SQLAlchemy's errors; on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiosqlite
+import pytest
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.sqlite_driver import inline
+from storage.statements import Statement
+from storage.types import UTCDateTime
+
+_meta = MetaData()
+_rows = Table(
+    "driver_rows",
+    _meta,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(40), unique=True),
+    Column("n", Integer, nullable=False, default=7),
+    Column("flag", Boolean, nullable=False, default=False),
+    Column("doc", JSON),
+    Column("at", UTCDateTime()),
+    Column("naive", DateTime()),
+)
+
+_INSERT = Statement(insert(_rows))
+_SELECT = Statement(select(_rows).where(_rows.c.id == bindparam("row_id")))
+_BUMP = Statement(
+    update(_rows)
+    .where(_rows.c.id == bindparam("row_id"), _rows.c.n == bindparam("expected"))
+    .values(n=_rows.c.n + 1)
+)
+AT = datetime(2026, 12, 6, 19, 45, 1, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(_meta.drop_all)
+        await conn.run_sync(_meta.create_all)
+    try:
+        yield database
+    finally:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(_meta.drop_all)
+        await database.dispose()
+
+
+def _row(id_: str, **values: object) -> dict[str, object]:
+    return {
+        "id": id_,
+        "name": f"name {id_}",
+        "n": 1,
+        "flag": True,
+        "doc": {"text": "Grüße <b>", "list": [1, 2.5, None], "nested": {"a": True}},
+        "at": AT,
+        "naive": datetime(2026, 1, 2, 3, 4, 5),
+        **values,
+    }
+
+
+async def _read_all(db: Database) -> dict[str, tuple[object, ...]]:
+    async with db.engine.connect() as conn:
+        return {row.id: tuple(row) for row in await conn.execute(select(_rows))}
+
+
+async def test_rows_written_are_those_sqlalchemy_writes(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(insert(_rows), [_row("a1"), _row("a2", doc=None, flag=False)])
+        await _INSERT.run_many(session, [_row("b1"), _row("b2", doc=None, flag=False)])
+    rows = await _read_all(db)
+    assert rows["b1"][2:] == rows["a1"][2:] and rows["b2"][2:] == rows["a2"][2:]
+    assert rows["b1"][5] == AT  # the instant, read back aware
+    # A column not given takes its default, as SQLAlchemy fills it in.
+    async with db.session() as session:
+        await _INSERT.run(session, {"id": "c1", "name": "defaults", "at": AT})
+        await session.execute(insert(_rows), {"id": "c2", "name": "defaults too", "at": AT})
+    rows = await _read_all(db)
+    assert rows["c1"][2:] == rows["c2"][2:] == (7, False, None, AT, None)
+
+
+async def test_rows_read_are_those_sqlalchemy_reads(db: Database) -> None:
+    async with db.session() as session:
+        await session.execute(insert(_rows), [_row("a1"), _row("a2", doc=None, at=None)])
+    async with db.session() as session:
+        for id_ in ("a1", "a2"):
+            (ours,) = await _SELECT.rows(session, {"row_id": id_})
+            theirs = (
+                await session.execute(select(_rows).where(_rows.c.id == id_))
+            ).one()
+            assert tuple(ours) == tuple(theirs)
+            assert ours.doc == theirs.doc and ours.at == theirs.at and ours.flag is True
+        assert await _SELECT.rows(session, {"row_id": "none"}) == []
+
+
+async def test_row_counts_and_the_caller_s_transaction(db: Database) -> None:
+    async with db.session() as session:
+        await _INSERT.run(session, _row("a1"))
+    async with db.session() as session:
+        assert await _BUMP.run(session, {"row_id": "a1", "expected": 1}) == 1
+        assert await _BUMP.run(session, {"row_id": "a1", "expected": 1}) == 0  # fenced
+        # Seen by the session's own statements: one connection, one transaction.
+        assert await session.scalar(select(_rows.c.n).where(_rows.c.id == "a1")) == 2
+    # Rolled back with the transaction it ran in.
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            await _BUMP.run(session, {"row_id": "a1", "expected": 2})
+            await _INSERT.run(session, _row("a2"))
+            raise RuntimeError("the caller fails")
+    rows = await _read_all(db)
+    assert set(rows) == {"a1"} and rows["a1"][2] == 2
+
+
+async def test_errors_are_sqlalchemy_s_and_change_nothing(db: Database) -> None:
+    async with db.session() as session:
+        await _INSERT.run(session, _row("a1"))
+    with pytest.raises(IntegrityError):
+        async with db.session() as session:
+            await _INSERT.run(session, _row("a2"))
+            await _INSERT.run(session, _row("a3", name="name a1"))  # taken
+    assert set(await _read_all(db)) == {"a1"}
+    # The pooled connection is usable again afterwards.
+    async with db.session() as session:
+        await _INSERT.run(session, _row("a4"))
+    assert set(await _read_all(db)) == {"a1", "a4"}
+
+
+async def test_a_connection_as_well_as_a_session(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await _INSERT.run_many(conn, [_row("a1"), _row("a2")])
+        assert len(await _SELECT.rows(conn, {"row_id": "a2"})) == 1
+    assert set(await _read_all(db)) == {"a1", "a2"}
+
+
+def test_a_statement_that_cannot_be_compiled_once_is_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="expanding"):
+        Statement(select(_rows).where(_rows.c.id.in_(bindparam("ids", expanding=True)))).plan(
+            db.engine.dialect
+        )
+
+
+async def test_on_sqlite_an_inline_statement_makes_no_trip(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the placement on the loop's thread is SQLite's")
+    made: list[str] = []
+    queue = aiosqlite.Connection._execute
+
+    async def counted(
+        self: aiosqlite.Connection, fn: object, *args: object, **kw: object
+    ) -> object:
+        made.append(getattr(fn, "__name__", repr(fn)))
+        return await queue(self, fn, *args, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with db.session() as session:
+        await session.scalar(select(func.count()).select_from(_rows))  # the connection's first
+        made.clear()
+        with inline():
+            await _INSERT.run(session, _row("a1"))
+            assert await _BUMP.run(session, {"row_id": "a1", "expected": 1}) == 1
+        assert made == []
+        await _INSERT.run(session, _row("a2", at=AT + timedelta(days=1)))
+        assert made == ["_run"]
