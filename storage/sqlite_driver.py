@@ -279,3 +279,26 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
 def dbapi() -> OneTripDBAPI:
     """The DBAPI to give `create_async_engine(module=...)` for `sqlite+aiosqlite` URLs."""
     return OneTripDBAPI(aiosqlite, sqlite3)
+
+
+async def commit(adapted: OneTripConnection) -> None:
+    """ADAPTED's transaction committed by the driver, without SQLAlchemy (for
+    `Database.write`): nothing to do if none is open, on the loop's thread when `inline`
+    and the connection's thread is idle (as `OneTripConnection.commit`), else on that
+    thread."""
+    connection: aiosqlite.Connection = adapted._connection  # type: ignore[assignment]
+    if _idle(connection):
+        if not connection._conn.in_transaction:
+            return
+        if _INLINE.get():
+            _commit_inline(connection._conn)
+            return
+    await connection.commit()
+
+
+async def rollback(adapted: OneTripConnection) -> None:
+    """ADAPTED's transaction rolled back by the driver, if one is open."""
+    connection: aiosqlite.Connection = adapted._connection  # type: ignore[assignment]
+    if _idle(connection) and not connection._conn.in_transaction:
+        return
+    await connection.rollback()

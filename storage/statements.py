@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -181,7 +181,7 @@ class Statement:
                 finally:
                     cursor.close()
         except Exception as error:
-            await _raise(connection, dialect, plan.sql, arguments, error, adapted)
+            await raise_as_sqlalchemy(connection, plan.sql, arguments, error, adapted)
         return plan.read(raw, cursor.description), cursor.rowcount
 
 
@@ -218,16 +218,13 @@ def _is_insert(statement: ClauseElement) -> bool:
     return getattr(statement, "is_insert", False)
 
 
-async def _raise(
-    connection: AsyncConnection,
-    dialect: Dialect,
-    sql: str,
-    arguments: Any,
-    error: Exception,
-    adapted: Any,
-) -> Any:
-    """ERROR as SQLAlchemy would raise it: the adapter's translation of the driver's error,
-    wrapped in SQLAlchemy's exception of its kind, the connection invalidated if cut."""
+async def raise_as_sqlalchemy(
+    connection: AsyncConnection, sql: str, arguments: Any, error: Exception, adapted: Any
+) -> NoReturn:
+    """ERROR, raised by the driver running SQL on CONNECTION, as SQLAlchemy would raise it:
+    the adapter's translation of the driver's error, wrapped in SQLAlchemy's exception of its
+    kind, the connection invalidated if it was found cut."""
+    dialect = connection.dialect
     dbapi = dialect.loaded_dbapi
     if not isinstance(error, dbapi.Error):
         try:

@@ -456,8 +456,8 @@ class PipelineWorker:
             "claim_lease": now + self._lease,
         }
         with inline(self._concurrency):  # the statement and its commit
-            async with self._db.writing(), self._db.session() as session:
-                rows = await self._claim.rows(session, params)
+            async with self._db.write() as conn:
+                rows = await self._claim.rows(conn, params)
         return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:

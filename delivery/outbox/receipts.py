@@ -65,11 +65,11 @@ def receipt_row(reply: ClaimedReply, part: int, receipt: Receipt) -> dict[str, A
 async def record_part(db: Database, reply: ClaimedReply, index: int, receipt: Receipt) -> None:
     """One part went out: remember it before trying the next, so none is sent twice."""
     with inline():  # the statements and their commit
-        async with db.writing(), db.session() as session:
-            await _PART_SENT.run(session, {"row_id": reply.id, "parts": index + 1})
+        async with db.write() as conn:
+            await _PART_SENT.run(conn, {"row_id": reply.id, "parts": index + 1})
             row = receipt_row(reply, index, receipt)
             if row is not None:
-                await _INSERT_RECEIPTS.run(session, row)
+                await _INSERT_RECEIPTS.run(conn, row)
 
 
 @dataclass(eq=False)
@@ -139,15 +139,15 @@ class SentRecorder:
 
     async def _mark_sent(self, batch: list[_Sent]) -> None:
         with inline(len(batch)):  # the statements and their commit
-            async with self._db.writing(), self._db.session() as session:
+            async with self._db.write() as conn:
                 rows = [
                     row
                     for sent in batch
                     if (row := receipt_row(sent.reply, max(sent.parts_sent - 1, 0), sent.receipt))
                 ]
-                await _INSERT_RECEIPTS.run_many(session, rows)
+                await _INSERT_RECEIPTS.run_many(conn, rows)
                 await _SENT.run_many(
-                    session,
+                    conn,
                     [
                         {
                             "row_id": sent.reply.id,

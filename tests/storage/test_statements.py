@@ -4,6 +4,7 @@ SQLAlchemy's errors; on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -107,9 +108,7 @@ async def test_rows_read_are_those_sqlalchemy_reads(db: Database) -> None:
     async with db.session() as session:
         for id_ in ("a1", "a2"):
             (ours,) = await _SELECT.rows(session, {"row_id": id_})
-            theirs = (
-                await session.execute(select(_rows).where(_rows.c.id == id_))
-            ).one()
+            theirs = (await session.execute(select(_rows).where(_rows.c.id == id_))).one()
             assert tuple(ours) == tuple(theirs)
             assert ours.doc == theirs.doc and ours.at == theirs.at and ours.flag is True
         assert await _SELECT.rows(session, {"row_id": "none"}) == []
@@ -185,3 +184,64 @@ async def test_on_sqlite_an_inline_statement_makes_no_trip(
         assert made == []
         await _INSERT.run(session, _row("a2", at=AT + timedelta(days=1)))
         assert made == ["_run"]
+
+
+async def test_a_write_commits_its_block_or_rolls_it_back(db: Database) -> None:
+    async with db.write() as conn:
+        await _INSERT.run(conn, _row("a1"))
+        await conn.execute(insert(_rows), _row("a2"))  # through SQLAlchemy, in the same one
+    assert set(await _read_all(db)) == {"a1", "a2"}
+    with pytest.raises(RuntimeError):
+        async with db.write() as conn:
+            await _INSERT.run(conn, _row("b1"))
+            raise RuntimeError("the caller fails")
+    with pytest.raises(IntegrityError):
+        async with db.write() as conn:
+            await _INSERT.run(conn, _row("b2"))
+            await _INSERT.run(conn, _row("b3", name="name a1"))
+    assert set(await _read_all(db)) == {"a1", "a2"}
+    async with db.write() as conn:  # and the next one is as good as the first
+        assert await _BUMP.run(conn, {"row_id": "a1", "expected": 1}) == 1
+    assert (await _read_all(db))["a1"][2] == 2
+
+
+async def test_a_cancelled_write_leaves_nothing(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def stuck() -> None:
+        async with db.write() as conn:
+            await _INSERT.run(conn, _row("a1"))
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(stuck())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _read_all(db) == {}
+    async with db.write() as conn:
+        await _INSERT.run(conn, _row("a2"))
+    assert set(await _read_all(db)) == {"a2"}
+
+
+async def test_on_sqlite_a_write_takes_the_process_s_write_turn(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("only SQLite's writers take turns")
+    order: list[str] = []
+    inside = asyncio.Event()
+
+    async def first() -> None:
+        async with db.write() as conn:
+            await _INSERT.run(conn, _row("a1"))
+            inside.set()
+            await asyncio.sleep(0.05)
+            order.append("first done")
+
+    async def second() -> None:
+        await inside.wait()
+        async with db.writing():
+            order.append("second's turn")
+
+    await asyncio.gather(first(), second())
+    assert order == ["first done", "second's turn"]
