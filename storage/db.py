@@ -161,34 +161,19 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A short write transaction for statements run by the driver (`storage.statements`):
-        committed when the block ends, rolled back if it raises (or is cancelled). On SQLite
-        it takes this process's write turn (`writing`) and runs on the process's one writer
-        connection, kept open, whose transaction the driver itself begins and commits (a
-        session's or a connection's own cost some 200 µs of CPU, many times the statements
-        of such a write). Elsewhere it is a connection from the pool in a transaction."""
+        committed when the block ends, rolled back if it raises (or is cancelled). The driver
+        itself begins and commits it: SQLAlchemy's transaction around one statement cost
+        some 200 µs of CPU on SQLite, many times the statements of such a write. On SQLite it
+        takes this process's write turn (`writing`) and runs on the process's one writer
+        connection, kept open; elsewhere on a connection from the pool."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self.engine.connect() as conn, _driven(conn):
                 yield conn
             return
         async with self._write_lock:
             conn = await self._writer_connection()
-            adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-            try:
+            async with _driven(conn):
                 yield conn
-            except BaseException:
-                if conn.in_transaction():  # a statement made through SQLAlchemy began one
-                    await conn.rollback()
-                elif not conn.invalidated:
-                    await sqlite_driver.rollback(adapted)  # type: ignore[arg-type]
-                raise
-            if conn.in_transaction():
-                await conn.commit()
-                return
-            try:
-                await sqlite_driver.commit(adapted)  # type: ignore[arg-type]
-            except Exception as error:
-                await sqlite_driver.rollback(adapted)  # type: ignore[arg-type]
-                await statements.raise_as_sqlalchemy(conn, "COMMIT", (), error, adapted)
 
     async def _writer_connection(self) -> AsyncConnection:
         """The SQLite writer connection, opened at first use and again after it was cut."""
@@ -262,6 +247,25 @@ class Database:
             writer, self._writer = self._writer, None
             await writer.close()
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _driven(conn: AsyncConnection) -> AsyncIterator[None]:
+    """CONN's transaction for the block, committed or rolled back by the driver (by
+    SQLAlchemy if a statement made through it began one)."""
+    adapted = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction():
+            await conn.rollback()
+        elif not conn.invalidated:
+            await statements.rollback(conn, adapted)
+        raise
+    if conn.in_transaction():
+        await conn.commit()
+    else:
+        await statements.commit(conn, adapted)
 
 
 @functools.cache

@@ -17,14 +17,17 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.task import Task
 from storage.db import Database
 from storage.models import TaskRow
 from storage.sqlite_driver import inline
+from storage.statements import Statement
 
 log = logging.getLogger(__name__)
 _tasks = TaskRow.metadata.tables[TaskRow.__tablename__]
+KEY = tuple[str, str, str]  # a task's (workspace, channel, external id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,40 @@ def task_values(task: Task) -> dict[str, Any]:
         "received_at": task.received_at,
         "status": "queued",
         "attempts": 0,
+    }
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["workspace_id"], row["channel"], row["external_id"])
+
+
+# SQLite's insert, run by the driver: a row whose (workspace, channel, external id) is taken
+# is skipped, and the driver's row count says how many were not.
+_INSERT_NEW = Statement(
+    sqlite_insert(_tasks).on_conflict_do_nothing(
+        index_elements=["workspace_id", "channel", "external_id"]
+    )
+)
+
+
+async def _existing(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[KEY, str]:
+    """The ids of the tasks that hold ROWS' keys, by key."""
+    keys = or_(
+        *(
+            and_(
+                _tasks.c.workspace_id == r["workspace_id"],
+                _tasks.c.channel == r["channel"],
+                _tasks.c.external_id == r["external_id"],
+            )
+            for r in rows
+        )
+    )
+    query = select(
+        _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
+    ).where(keys)
+    return {
+        (row.workspace_id, row.channel, row.external_id): row.id
+        for row in await conn.execute(query)
     }
 
 
@@ -124,26 +161,18 @@ class TaskJournal:
         """Insert ROWS (skipping duplicates) in one transaction; the ids inserted, and the ids
         of the tasks already there for the others, by (workspace, channel, external id)."""
         with inline(len(rows)):  # the statements and their commit
-            async with self._db.writing(), self._db.engine.begin() as conn:
-                inserted = set((await conn.execute(self._insert, rows)).scalars())
-                missing = [r for r in rows if r["id"] not in inserted]
-                existing: dict[tuple[str, str, str], str] = {}
-                if missing:
-                    keys = or_(
-                        *(
-                            and_(
-                                _tasks.c.workspace_id == r["workspace_id"],
-                                _tasks.c.channel == r["channel"],
-                                _tasks.c.external_id == r["external_id"],
-                            )
-                            for r in missing
-                        )
-                    )
-                    query = select(
-                        _tasks.c.id, _tasks.c.workspace_id, _tasks.c.channel, _tasks.c.external_id
-                    ).where(keys)
-                    for row in await conn.execute(query):
-                        existing[(row.workspace_id, row.channel, row.external_id)] = row.id
+            async with self._db.write() as conn:
+                if self._db.is_sqlite:
+                    # The driver's executemany, which counts the rows it inserted but gives
+                    # no RETURNING rows: when all were inserted, that is all there is to know.
+                    if await _INSERT_NEW.run_many(conn, rows) == len(rows):
+                        return {r["id"] for r in rows}, {}
+                    existing = await _existing(conn, rows)
+                    inserted = {r["id"] for r in rows if existing.get(_key(r)) == r["id"]}
+                else:
+                    inserted = set((await conn.execute(self._insert, rows)).scalars())
+                    missing = [r for r in rows if r["id"] not in inserted]
+                    existing = await _existing(conn, missing) if missing else {}
         return inserted, existing
 
     @staticmethod

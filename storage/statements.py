@@ -29,6 +29,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
+from storage import sqlite_driver
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -145,11 +147,14 @@ class Statement:
 
     async def run_many(
         self, on: AsyncSession | AsyncConnection, params: Sequence[Mapping[str, Any]]
-    ) -> None:
+    ) -> int:
         """Run once per mapping in PARAMS (the driver's executemany; an INSERT's columns are
-        the first mapping's keys, and every mapping gives the same ones)."""
-        if params:
-            await self._execute(on, params, many=True)
+        the first mapping's keys, and every mapping gives the same ones); the rows changed
+        in all, where the driver counts them (SQLite's does, asyncpg's does not: -1)."""
+        if not params:
+            return 0
+        _rows, count = await self._execute(on, params, many=True)
+        return count
 
     async def _execute(
         self,
@@ -158,7 +163,7 @@ class Statement:
         *,
         many: bool,
     ) -> tuple[list[Any], int]:
-        connection, adapted = await _driver(on)
+        connection, adapted = await driver(on)
         dialect = connection.dialect
         plan = self.plan(dialect, list(params[0]) if _is_insert(self._statement) else None)
         if many:
@@ -185,10 +190,10 @@ class Statement:
         return plan.read(raw, cursor.description), cursor.rowcount
 
 
-_DRIVER = "storage.statements.driver"  # the key of `_driver`'s note in a session's info
+_DRIVER = "storage.statements.driver"  # the key of `driver`'s note in a session's info
 
 
-async def _driver(on: AsyncSession | AsyncConnection) -> tuple[AsyncConnection, Any]:
+async def driver(on: AsyncSession | AsyncConnection) -> tuple[AsyncConnection, Any]:
     """ON's connection and the DBAPI adapter's connection under it. Asking SQLAlchemy for
     them costs two greenlets (some 25 µs of CPU, half of what a statement costs here), so a
     session's are noted in its info for the rest of its transaction, and a connection's
@@ -216,6 +221,28 @@ async def _adapted(connection: AsyncConnection) -> Any:
 
 def _is_insert(statement: ClauseElement) -> bool:
     return getattr(statement, "is_insert", False)
+
+
+async def commit(connection: AsyncConnection, adapted: Any) -> None:
+    """The transaction the driver began on ADAPTED (CONNECTION's), committed by the driver;
+    nothing if none was begun. A failure is raised as SQLAlchemy's, after a rollback."""
+    try:
+        if connection.dialect.name == "sqlite":
+            await sqlite_driver.commit(adapted)
+        elif adapted._transaction is not None:
+            await adapted._call_and_discard(adapted._transaction.commit)
+    except Exception as error:
+        if not connection.invalidated:
+            await rollback(connection, adapted)
+        await raise_as_sqlalchemy(connection, "COMMIT", (), error, adapted)
+
+
+async def rollback(connection: AsyncConnection, adapted: Any) -> None:
+    """The transaction the driver began on ADAPTED rolled back, if there is one."""
+    if connection.dialect.name == "sqlite":
+        await sqlite_driver.rollback(adapted)
+    elif adapted._transaction is not None:
+        await adapted._call_and_discard(adapted._transaction.rollback)
 
 
 async def raise_as_sqlalchemy(

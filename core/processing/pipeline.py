@@ -38,6 +38,7 @@ from delivery.outbox.queue import enqueue, insert_rows, reply_rows
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
 from models.task import Approval, Attachment, Briefing, Route, Sender, Task
+from storage import statements
 from storage.db import Database
 from storage.models import TaskRow
 from storage.sqlite_driver import inline
@@ -531,8 +532,8 @@ class PipelineWorker:
         driver begins one at the first write); always False elsewhere."""
         if not self._db.is_sqlite:
             return False
-        raw = await (await session.connection()).get_raw_connection()
-        return bool(getattr(raw.driver_connection, "in_transaction", False))
+        _connection, adapted = await statements.driver(session)
+        return bool(getattr(adapted.driver_connection, "in_transaction", False))
 
     async def _finish(
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome

@@ -149,14 +149,23 @@ async def test_journal_dedupes_concurrent_retries_in_one_batch(db: Database) -> 
         tasks = [web_task(ws_id, member_id, external_id="same") for _ in range(5)]
         tasks += [web_task(ws_id, member_id, external_id=f"other-{i}") for i in range(20)]
         results = await asyncio.gather(*(journal.append(t) for t in tasks))
+        # A later batch: a retry of a committed request among new ones.
+        later = [web_task(ws_id, member_id, external_id=f"new-{i}") for i in range(3)]
+        later.insert(1, web_task(ws_id, member_id, external_id="same"))
+        again = await asyncio.gather(*(journal.append(t) for t in later))
     finally:
         await journal.close()
     same = {r.task_id for r in results[:5]}
     assert len(same) == 1
     assert sum(r.created for r in results[:5]) == 1
     assert all(r.created for r in results[5:])
+    assert [r.created for r in again] == [True, False, True, True]
+    assert again[1].task_id in same
+    assert [r.task_id for r in again if r.created] == [
+        t.id for t in later if t.external_id != "same"
+    ]
     async with db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(TaskRow)) == 21
+        assert await session.scalar(select(func.count()).select_from(TaskRow)) == 24
 
 
 def make_worker(db: Database, classifier: Any, node: str, **kw: Any) -> PipelineWorker:
