@@ -92,11 +92,14 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
         raise ValueError("a statement with expanding or literal parameters cannot be compiled once")
     processors = compiled._bind_processors
     positions = tuple(compiled.positiontup or ())
-    defaults = tuple(
-        (column.key, column.default)
-        for column in (*compiled.insert_prefetch, *compiled.update_prefetch)
-        if column.default is not None and (column.default.is_scalar or column.default.is_callable)
+    # What SQLAlchemy computes in Python for columns not given: an INSERT's defaults, an
+    # UPDATE's `onupdate` values.
+    defaults = tuple((column.key, column.default) for column in compiled.insert_prefetch) + tuple(
+        (column.key, column.onupdate) for column in compiled.update_prefetch
     )
+    for key, default in defaults:
+        if default is None or not (default.is_scalar or default.is_callable):
+            raise ValueError(f"the default of {key!r} is computed at each execution")
     # Values the statement carries itself (a LIMIT's number, a literal compared with).
     fixed = {
         name: bind.effective_value

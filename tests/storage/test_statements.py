@@ -43,6 +43,7 @@ _rows = Table(
     Column("doc", JSON),
     Column("at", UTCDateTime()),
     Column("naive", DateTime()),
+    Column("touched", Integer, onupdate=lambda: 42),
 )
 
 _INSERT = Statement(insert(_rows))
@@ -99,7 +100,7 @@ async def test_rows_written_are_those_sqlalchemy_writes(db: Database) -> None:
         await _INSERT.run(session, {"id": "c1", "name": "defaults", "at": AT})
         await session.execute(insert(_rows), {"id": "c2", "name": "defaults too", "at": AT})
     rows = await _read_all(db)
-    assert rows["c1"][2:] == rows["c2"][2:] == (7, False, None, AT, None)
+    assert rows["c1"][2:] == rows["c2"][2:] == (7, False, None, AT, None, None)
 
 
 async def test_rows_read_are_those_sqlalchemy_reads(db: Database) -> None:
@@ -130,6 +131,8 @@ async def test_row_counts_and_the_caller_s_transaction(db: Database) -> None:
             raise RuntimeError("the caller fails")
     rows = await _read_all(db)
     assert set(rows) == {"a1"} and rows["a1"][2] == 2
+    # A column's `onupdate` is set as SQLAlchemy sets it.
+    assert rows["a1"][7] == 42
 
 
 async def test_errors_are_sqlalchemy_s_and_change_nothing(db: Database) -> None:
