@@ -52,22 +52,6 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.dispose()
 
 
-@pytest.fixture
-def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The calls queued on connections' threads, by name."""
-    made: list[str] = []
-    queue = aiosqlite.Connection._execute
-
-    async def counted(
-        self: aiosqlite.Connection, fn: object, *args: object, **kw: object
-    ) -> object:
-        made.append(getattr(fn, "__name__", repr(fn)))
-        return await queue(self, fn, *args, **kw)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    return made
-
-
 async def test_a_statement_is_one_trip_to_the_connection_s_thread(
     db: Database, trips: list[str]
 ) -> None:

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
 import pytest
 from sqlalchemy import (
     JSON,
@@ -163,21 +162,10 @@ def test_a_statement_that_cannot_be_compiled_once_is_refused(db: Database) -> No
         )
 
 
-async def test_on_sqlite_an_inline_statement_makes_no_trip(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_on_sqlite_an_inline_statement_makes_no_trip(db: Database, trips: list[str]) -> None:
     if not db.is_sqlite:
         pytest.skip("the placement on the loop's thread is SQLite's")
-    made: list[str] = []
-    queue = aiosqlite.Connection._execute
-
-    async def counted(
-        self: aiosqlite.Connection, fn: object, *args: object, **kw: object
-    ) -> object:
-        made.append(getattr(fn, "__name__", repr(fn)))
-        return await queue(self, fn, *args, **kw)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    made = trips
     async with db.session() as session:
         await session.scalar(select(func.count()).select_from(_rows))  # the connection's first
         made.clear()
