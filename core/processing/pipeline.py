@@ -493,17 +493,25 @@ class PipelineWorker:
         claim, or None when the outbox took them all as they were committed. A transaction
         the database refused for a concurrent writer (SQLite's lock, a PostgreSQL serialization
         failure or deadlock) was rolled back whole, so it is simply run again, a few times,
-        before the task fails."""
+        before the task fails. On SQLite the runs after the first hold this node's write turn
+        from the start: a tool that reads and then writes in one transaction (undo's
+        savepoint, say) is refused at once whenever another connection commits in between,
+        and this node's other writers (the outbox's records, the journal) commit often; with
+        the turn held, none of them can."""
+        held = False
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                async with self._db.sessions() as session:
+                async with (
+                    self._db.writing() if held else contextlib.nullcontext(),
+                    self._db.sessions() as session,
+                ):
                     outcome = await self._processor.process(session, task, utcnow())
                     # The reads above ran beside other writers; the writes and their commit
                     # take this node's turn at the write lock (SQLite) in one go. A task that
                     # already wrote holds SQLite's lock: waiting for a turn then would deadlock.
                     turn = (
                         contextlib.nullcontext()
-                        if await self._writing(session)
+                        if held or await self._writing(session)
                         else self._db.writing()
                     )
                     async with turn:
@@ -523,6 +531,7 @@ class PipelineWorker:
                 if attempt == TRANSIENT_RETRIES or not transient(exc):
                     raise
                 log.info("task %s: the database refused a concurrent write; again", task.id)
+                held = True
                 pause = min(TRANSIENT_PAUSE_MAX, 0.05 * 2 ** (attempt - 1))
                 await asyncio.sleep(pause * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable: the last attempt returns or raises")

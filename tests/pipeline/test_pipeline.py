@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,15 +13,16 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from config.metrics import Metrics
-from core.processing.pipeline import PipelineWorker, TaskProcessor
+from core.processing.pipeline import Outcome, PipelineWorker, TaskProcessor
 from core.team import directory
 from core.team.identity import Principal
 from core.tools.catalogue import default_registry
 from models.classification import Classification, ToolCall
+from models.deliverable import Deliverable
 from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.journal import TaskJournal
-from storage.models import OutboxRow, TaskRow
+from storage.models import OutboxRow, TaskRow, Workspace
 from storage.types import new_id, utcnow
 from tests.helpers import wait_until
 
@@ -326,6 +328,60 @@ async def test_a_transaction_refused_for_a_concurrent_writer_is_run_again(db: Da
     async with db.session() as session:
         task = await session.get(TaskRow, task_id)
     assert task is not None and (task.status, task.attempts) == ("done", 1)
+
+
+class ReadThenWrite(TaskProcessor):
+    """A tool's pattern (undo's, say): in a savepoint, read, then write, while another writer of
+    this node (the outbox recording a receipt) commits in between if it can. On SQLite that
+    write is refused at once: the read's snapshot is no longer the newest."""
+
+    def __init__(self, db: Database, workspace_id: str) -> None:
+        super().__init__(HelpClassifier(), default_registry())
+        self._db = db
+        self._workspace_id = workspace_id
+        self.runs = 0
+        self.elsewhere: list[asyncio.Task[None]] = []
+
+    async def process(self, session: Any, task: Task, now: Any) -> Outcome:
+        self.runs += 1
+        async with session.begin_nested():
+            await session.execute(select(OutboxRow.id).limit(1))  # the read
+            other = asyncio.create_task(self._commit_elsewhere())
+            self.elsewhere.append(other)
+            await asyncio.wait([other], timeout=0.3)  # it commits now, unless it must wait
+            await session.execute(
+                update(Workspace).where(Workspace.id == self._workspace_id).values(name="Acme 2")
+            )
+        return Outcome(task.reply_route, [Deliverable(text="done")], None)
+
+    async def _commit_elsewhere(self) -> None:
+        async with self._db.write() as conn:  # a change (SQLite skips rewriting a same row)
+            await conn.execute(update(Workspace).values(timezone=f"Etc/GMT-{self.runs}"))
+
+
+async def test_a_read_then_write_raced_by_this_node_s_writers_gets_its_turn_when_run_again(
+    db: Database,
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite's one write lock: PostgreSQL writes rows, not the file")
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    processor = ReadThenWrite(db, ws_id)
+    worker = PipelineWorker(db, processor, node_id="node-a", metrics=Metrics())
+    for row, token in await worker.claim():
+        await worker._handle(row, token)
+    await asyncio.gather(*processor.elsewhere)
+    # The first run was refused; the second held the node's write turn, so the other writer
+    # waited for its commit instead of overtaking its read.
+    assert processor.runs == 2
+    (reply,) = await replies_for(db, accepted.task_id)
+    assert reply.deliverable == {**reply.deliverable, "kind": "text", "text": "done"}
+    async with db.session() as session:
+        workspace = await session.get(Workspace, ws_id)
+    assert workspace is not None and workspace.name == "Acme 2"
 
 
 async def test_a_database_error_that_is_not_a_conflict_fails_the_task_at_once(
