@@ -66,16 +66,17 @@ def task_values(task: Task) -> dict[str, Any]:
     }
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+def _key(row: dict[str, Any]) -> KEY:
     return (row["workspace_id"], row["channel"], row["external_id"])
 
 
-# SQLite's insert, run by the driver: a row whose (workspace, channel, external id) is taken
-# is skipped, and the driver's row count says how many were not.
-_INSERT_NEW = Statement(
-    sqlite_insert(_tasks).on_conflict_do_nothing(
-        index_elements=["workspace_id", "channel", "external_id"]
-    )
+# A row whose (workspace, channel, external id) is taken is skipped. On SQLite the insert is
+# run by the driver, whose row count says how many were not; PostgreSQL's returns the ids
+# of the rows it inserted.
+_KEY_COLUMNS = ["workspace_id", "channel", "external_id"]
+_INSERT_NEW = Statement(sqlite_insert(_tasks).on_conflict_do_nothing(index_elements=_KEY_COLUMNS))
+_INSERT_RETURNING = (
+    pg_insert(_tasks).on_conflict_do_nothing(index_elements=_KEY_COLUMNS).returning(_tasks.c.id)
 )
 
 
@@ -117,12 +118,6 @@ class TaskJournal:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
-        insert = sqlite_insert if db.is_sqlite else pg_insert
-        self._insert = (
-            insert(_tasks)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "channel", "external_id"])
-            .returning(_tasks.c.id)
-        )
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._run(), name="task-journal-writer")
@@ -155,9 +150,7 @@ class TaskJournal:
             if self._closed:
                 return
 
-    async def _write(
-        self, rows: list[dict[str, Any]]
-    ) -> tuple[set[str], dict[tuple[str, str, str], str]]:
+    async def _write(self, rows: list[dict[str, Any]]) -> tuple[set[str], dict[KEY, str]]:
         """Insert ROWS (skipping duplicates) in one transaction; the ids inserted, and the ids
         of the tasks already there for the others, by (workspace, channel, external id)."""
         with inline(len(rows)):  # the statements and their commit
@@ -170,7 +163,7 @@ class TaskJournal:
                     existing = await _existing(conn, rows)
                     inserted = {r["id"] for r in rows if existing.get(_key(r)) == r["id"]}
                 else:
-                    inserted = set((await conn.execute(self._insert, rows)).scalars())
+                    inserted = set((await conn.execute(_INSERT_RETURNING, rows)).scalars())
                     missing = [r for r in rows if r["id"] not in inserted]
                     existing = await _existing(conn, missing) if missing else {}
         return inserted, existing

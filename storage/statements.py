@@ -177,20 +177,16 @@ class Statement:
         try:
             if dialect.name == "sqlite":
                 await cursor._trip(plan.sql, arguments, many=many)
-                raw = list(cursor._rows)
+            elif many:
+                await cursor._executemany(plan.sql, arguments)
             else:
-                try:
-                    if many:
-                        await cursor._executemany(plan.sql, arguments)
-                        raw = []
-                    else:
-                        await cursor._prepare_and_execute(plan.sql, arguments)
-                        raw = list(cursor._rows)
-                finally:
-                    cursor.close()
+                await cursor._prepare_and_execute(plan.sql, arguments)
+            raw, description, count = list(cursor._rows), cursor.description, cursor.rowcount
         except Exception as error:
             await raise_as_sqlalchemy(connection, plan.sql, arguments, error, adapted)
-        return plan.read(raw, cursor.description), cursor.rowcount
+        finally:
+            cursor.close()
+        return plan.read(raw, description), count
 
 
 _DRIVER = "storage.statements.driver"  # the key of `driver`'s note in a session's info

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, Table, insert, select, text
 
 from storage.db import Database
+from tests.storage.conftest import with_tables
 
 _meta = MetaData()
 _docs = Table("json_docs", _meta, Column("id", Integer, primary_key=True), Column("doc", JSON))
@@ -17,15 +18,8 @@ _docs = Table("json_docs", _meta, Column("id", Integer, primary_key=True), Colum
 
 @pytest.fixture
 async def docs(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(_meta.create_all)
-    try:
+    async with with_tables(database_url, _meta) as database:
         yield database
-    finally:
-        async with database.engine.begin() as conn:
-            await conn.run_sync(_meta.drop_all)
-        await database.dispose()
 
 
 async def test_values_round_trip_as_the_standard_library_gave_them(docs: Database) -> None:

@@ -30,6 +30,7 @@ from storage.db import Database
 from storage.sqlite_driver import inline
 from storage.statements import Statement
 from storage.types import UTCDateTime
+from tests.storage.conftest import with_tables
 
 _meta = MetaData()
 _rows = Table(
@@ -57,16 +58,8 @@ AT = datetime(2026, 12, 6, 19, 45, 1, 123456, tzinfo=UTC)
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(_meta.drop_all)
-        await conn.run_sync(_meta.create_all)
-    try:
+    async with with_tables(database_url, _meta) as database:
         yield database
-    finally:
-        async with database.engine.begin() as conn:
-            await conn.run_sync(_meta.drop_all)
-        await database.dispose()
 
 
 def _row(id_: str, **values: object) -> dict[str, object]:
@@ -203,7 +196,7 @@ async def test_a_cancelled_write_leaves_nothing(db: Database) -> None:
         async with db.write() as conn:
             await _INSERT.run(conn, _row("a1"))
             started.set()
-            await asyncio.sleep(60)
+            await asyncio.Event().wait()  # until cancelled
 
     task = asyncio.create_task(stuck())
     await started.wait()
@@ -220,13 +213,13 @@ async def test_on_sqlite_a_write_takes_the_process_s_write_turn(db: Database) ->
     if not db.is_sqlite:
         pytest.skip("only SQLite's writers take turns")
     order: list[str] = []
-    inside = asyncio.Event()
+    inside, release = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
         async with db.write() as conn:
             await _INSERT.run(conn, _row("a1"))
             inside.set()
-            await asyncio.sleep(0.05)
+            await release.wait()
             order.append("first done")
 
     async def second() -> None:
@@ -234,5 +227,10 @@ async def test_on_sqlite_a_write_takes_the_process_s_write_turn(db: Database) ->
         async with db.writing():
             order.append("second's turn")
 
-    await asyncio.gather(first(), second())
+    both = asyncio.gather(first(), second())
+    await inside.wait()
+    for _ in range(20):  # a free lock is taken without a wait: these turns would do it
+        await asyncio.sleep(0)
+    release.set()
+    await both
     assert order == ["first done", "second's turn"]
