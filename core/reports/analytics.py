@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import Conversation
+from storage.statements import Statement
 
 METRIC_LABELS = {
     "resolution_rate": "Resolution rate",
@@ -308,10 +309,10 @@ def _ranked(counts: dict[str, tuple[int, datetime]], n: int) -> list[tuple[str, 
 
 
 @functools.cache
-def _topics_statement() -> Any:
+def _topics_statement() -> Statement:
     key = _topic_key().label("topic_key")
     current = (_c.started_at >= bindparam("split")).label("in_current")
-    return (
+    return Statement(
         select(key, current, func.count().label("n"), func.min(_c.started_at).label("first"))
         .where(
             _c.workspace_id == bindparam("workspace_id"),
@@ -333,8 +334,8 @@ async def topic_counts_pair(
     (use the rows)."""
     if previous.end > current.start:
         return None
-    result = await session.execute(
-        _topics_statement(),
+    result = await _topics_statement().rows(
+        session,
         {
             "workspace_id": workspace_id,
             "split": current.start,
@@ -388,7 +389,7 @@ _TOPICS = -2
 
 
 @functools.cache
-def _metric_statement(days: int, by_channel: bool) -> Any:
+def _metric_statement(days: int, by_channel: bool) -> Statement:
     """The counts every metric but the median response time is computed from, in two sets
     of rows: per topic over the current window (`day_index` -2: conversations and misses,
     and when each topic's first conversation and first miss started), then per local day of
@@ -443,7 +444,7 @@ def _metric_statement(days: int, by_channel: bool) -> Any:
         .where(*where)
         .group_by(literal_column("day_index"))
     )
-    return union_all(topics, per_day)
+    return Statement(union_all(topics, per_day))
 
 
 @dataclass
@@ -513,7 +514,7 @@ async def metric_summary(
     }
     if channel is not None:
         params["channel"] = channel
-    result = await session.execute(_metric_statement(len(bounds) + 1, channel is not None), params)
+    result = await _metric_statement(len(bounds) + 1, channel is not None).rows(session, params)
     days = [_Tally() for _ in range(len(bounds) + 1)]
     now, before = _Tally(), _Tally()
     topics: dict[str, tuple[int, datetime]] = {}

@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Integer, bindparam, func, select
 
 from core.reports import analytics
 from core.reports.figures import change_text
 from core.reports.report import Report, ReportInput
 from core.reports.scope import Scope
 from storage.domain import KnowledgeGap
+from storage.statements import Statement
+
+_gaps = KnowledgeGap.__table__
 
 
-async def open_gaps(ctx: Scope, since: datetime | None, limit: int) -> list[Row[tuple[str, int]]]:
-    """The LIMIT most asked open gaps (last seen since SINCE, when given) as (question,
-    occurrences) rows: only what a reply shows, not whole gaps."""
-    query = select(KnowledgeGap.question, KnowledgeGap.occurrences).where(
-        KnowledgeGap.workspace_id == ctx.principal.workspace_id, KnowledgeGap.resolved.is_(False)
+def _open_gaps(since: bool) -> Statement:
+    query = select(_gaps.c.question, _gaps.c.occurrences).where(
+        _gaps.c.workspace_id == bindparam("workspace_id"), _gaps.c.resolved.is_(False)
     )
+    if since:
+        query = query.where(_gaps.c.last_seen >= bindparam("since"))
+    return Statement(
+        query.order_by(_gaps.c.occurrences.desc()).limit(bindparam("limit", type_=Integer))
+    )
+
+
+_OPEN_GAPS = {since: _open_gaps(since) for since in (False, True)}
+
+
+async def open_gaps(ctx: Scope, since: datetime | None, limit: int) -> list[Any]:
+    """The LIMIT most asked open gaps (last seen since SINCE, when given) as (`question`,
+    `occurrences`) rows: only what a reply shows, not whole gaps."""
+    params: dict[str, Any] = {"workspace_id": ctx.principal.workspace_id, "limit": limit}
     if since is not None:
-        query = query.where(KnowledgeGap.last_seen >= since)
-    return list(
-        await ctx.session.execute(query.order_by(KnowledgeGap.occurrences.desc()).limit(limit))
-    )
+        params["since"] = since
+    return await _OPEN_GAPS[since is not None].rows(ctx.session, params)
 
 
 async def knowledge_gaps_report(r: ReportInput) -> Report:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.reports.figures import change_text, inside
@@ -14,6 +15,7 @@ from core.reports.report import Report, ReportInput
 from core.reports.scope import Scope
 from core.team.members import active_members
 from storage.domain import Assist
+from storage.statements import Statement
 
 # What counts as an open assist in every workload figure: waiting on the team ("open") or on
 # the customer ("pending"). A snoozed assist has left the open list until it wakes as "open".
@@ -24,18 +26,23 @@ def is_open(status: str) -> bool:
     return status in OPEN_STATUSES
 
 
-async def open_rows(session: AsyncSession, workspace_id: str) -> list[Row[tuple[str | None, str]]]:
-    """Who holds each open assist and how urgent it is: plain rows, not whole assists."""
-    return list(
-        await session.execute(
-            select(Assist.assignee_id, Assist.priority).where(
-                Assist.workspace_id == workspace_id, Assist.status.in_(OPEN_STATUSES)
-            )
-        )
+_assists = Assist.__table__
+# The statuses are written into the statement (an IN list would be expanded at each run).
+_OPEN_ROWS = Statement(
+    select(_assists.c.assignee_id, _assists.c.priority).where(
+        _assists.c.workspace_id == bindparam("workspace_id"),
+        or_(*(_assists.c.status == status for status in OPEN_STATUSES)),
     )
+)
 
 
-async def open_assignments(ctx: Scope) -> list[Row[tuple[str | None, str]]]:
+async def open_rows(session: AsyncSession, workspace_id: str) -> list[Any]:
+    """Who holds each open assist and how urgent it is: plain rows (`assignee_id`,
+    `priority`), not whole assists."""
+    return await _OPEN_ROWS.rows(session, {"workspace_id": workspace_id})
+
+
+async def open_assignments(ctx: Scope) -> list[Any]:
     return await open_rows(ctx.session, ctx.principal.workspace_id)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.team.identity import Principal
 from storage.models import Member
+from storage.statements import Statement
 
 
 class MemberNotFound(LookupError):
@@ -24,7 +25,7 @@ async def active_members(session: AsyncSession, workspace_id: str) -> list[Membe
 
 
 _members = Member.__table__
-_ACTIVE_NAMES = (
+_ACTIVE_NAMES = Statement(
     select(_members.c.id, _members.c.name)
     .where(_members.c.workspace_id == bindparam("workspace_id"), _members.c.status == "active")
     .order_by(_members.c.name)
@@ -34,7 +35,7 @@ _ACTIVE_NAMES = (
 async def active_member_names(session: AsyncSession, workspace_id: str) -> dict[str, str]:
     """Active members' names by id, in name order, as `active_members` lists them: plain
     rows where only the names are wanted."""
-    rows = await session.execute(_ACTIVE_NAMES, {"workspace_id": workspace_id})
+    rows = await _ACTIVE_NAMES.rows(session, {"workspace_id": workspace_id})
     return {member_id: name for member_id, name in rows}
 
 

@@ -760,3 +760,55 @@ async def test_assists_report_as_xlsx_has_dates_in_the_workspace_time_zone(db: D
             assert cells["closed"].value == x.closed_at.astimezone(local).replace(
                 tzinfo=None, microsecond=0
             )
+
+
+async def test_knowledge_gaps_tool_lists_the_most_asked_open_gaps_of_the_period(
+    db: Database,
+) -> None:
+    """The gaps the tool lists are the rows': open ones, last seen inside the period when one
+    is asked for, most asked first, no more than the limit."""
+    seeded = await _seeded(db)
+    ws = seeded.workspace_id
+    async with db.session() as session:
+        # One asked most of all but resolved, one most asked but seen only long ago.
+        session.add_all(
+            [
+                KnowledgeGap(workspace_id=ws, question="Resolved one?", occurrences=999,
+                             resolved=True, first_seen=NOW, last_seen=NOW),
+                KnowledgeGap(workspace_id=ws, question="Asked last year?", occurrences=998,
+                             first_seen=NOW - timedelta(days=400),
+                             last_seen=NOW - timedelta(days=400)),
+            ]
+        )  # fmt: skip
+    gaps = [g for g in await _rows(db, KnowledgeGap, ws) if not g.resolved]
+    month_start = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def listed(answer: Any) -> list[str]:
+        return [item.rsplit(" (asked ", 1)[0] for item in answer.items]
+
+    (everything,) = await _run(db, seeded, "get_knowledge_gaps", {"limit": 50})
+    by_asks = sorted(gaps, key=lambda g: -g.occurrences)
+    assert listed(everything)[:2] == ["Asked last year?", by_asks[1].question]
+    assert sorted(listed(everything)) == sorted(g.question for g in gaps)
+    assert "Resolved one?" not in everything.text
+
+    (month,) = await _run(db, seeded, "get_knowledge_gaps", {"period": "this_month", "limit": 3})
+    recent = sorted((g for g in gaps if g.last_seen >= month_start), key=lambda g: -g.occurrences)
+    assert len(recent) > 3  # the limit is what cuts the list
+    assert listed(month) == [g.question for g in recent[:3]]
+    assert f"({recent[0].occurrences} asks)" in month.text
+
+
+async def test_workload_tool_counts_each_member_s_open_assists_by_name(db: Database) -> None:
+    seeded = await _seeded(db)
+    ws = seeded.workspace_id
+    names = {m.id: m.name for m in await _rows(db, Member, ws) if m.status == "active"}
+    counts = Counter(
+        a.assignee_id for a in await _rows(db, Assist, ws) if a.status in ("open", "pending")
+    )
+    (answer,) = await _run(db, seeded, "get_agent_workload", {})
+    expected = sorted(
+        ((names[m], n) for m, n in counts.items() if m in names), key=lambda p: (-p[1], p[0])
+    )
+    assert expected and answer.items == tuple(f"{name}: {n} open" for name, n in expected)
+    assert f"Unassigned: {counts.get(None, 0)}." in answer.text
