@@ -42,6 +42,10 @@ _DRAWING = threading.Lock()
 _REMEMBERED = 64
 _drawn: OrderedDict[Hashable, bytes] = OrderedDict()
 _drawn_lock = threading.Lock()
+# Held while a chart that was not remembered is drawn: the same chart asked for by several
+# requests at once (a card's figures asked about by a team) is drawn by the first, and the
+# others take its PNG. Charts are drawn one at a time anyway (`_DRAWING`).
+_filling = threading.Lock()
 
 
 def line_chart(
@@ -171,7 +175,41 @@ def bar_chart(
     return _render(title, category_label, value_label, draw)
 
 
-def deliverable_chart(deliverable: Deliverable) -> Callable[[], bytes] | None:
+class _Chart:
+    """A chart to draw (call it, in a thread), or to take as drawn lately (`remembered`)."""
+
+    __slots__ = ("_drawing", "_key")
+
+    def __init__(self, key: Hashable, drawing: Callable[[], bytes]) -> None:
+        self._key = key
+        self._drawing = drawing
+
+    def remembered(self) -> bytes | None:
+        """The PNG when the same chart was drawn lately; nothing is drawn (cheap enough for
+        the event loop)."""
+        with _drawn_lock:
+            png = _drawn.get(self._key)
+            if png is not None:
+                _drawn.move_to_end(self._key)
+            return png
+
+    def __call__(self) -> bytes:
+        png = self.remembered()
+        if png is not None:
+            return png
+        with _filling:
+            png = self.remembered()  # drawn by another thread while this one waited
+            if png is not None:
+                return png
+            png = self._drawing()
+            with _drawn_lock:
+                _drawn[self._key] = png
+                while len(_drawn) > _REMEMBERED:
+                    _drawn.popitem(last=False)
+        return png
+
+
+def deliverable_chart(deliverable: Deliverable) -> _Chart | None:
     """How to draw the chart a metric card (its daily series) or a topic list asks for in
     `data["chart"]`, to be run in a thread; None when the deliverable has none. Cheap: nothing
     is drawn until it is called."""
@@ -211,25 +249,9 @@ def deliverable_chart(deliverable: Deliverable) -> Callable[[], bytes] | None:
     return None
 
 
-def _remembered(draw: Callable[..., bytes], *args: object, **kwargs: object) -> Callable[[], bytes]:
+def _remembered(draw: Callable[..., bytes], *args: object, **kwargs: object) -> _Chart:
     """DRAW(*ARGS, **KWARGS), answered from the charts drawn lately when they showed the same."""
-    key = (draw.__name__, _frozen(args), _frozen(kwargs))
-    drawing = partial(draw, *args, **kwargs)
-
-    def run() -> bytes:
-        with _drawn_lock:
-            png = _drawn.get(key)
-            if png is not None:
-                _drawn.move_to_end(key)
-                return png
-        png = drawing()
-        with _drawn_lock:
-            _drawn[key] = png
-            while len(_drawn) > _REMEMBERED:
-                _drawn.popitem(last=False)
-        return png
-
-    return run
+    return _Chart((draw.__name__, _frozen(args), _frozen(kwargs)), partial(draw, *args, **kwargs))
 
 
 def _frozen(value: object) -> Hashable:
@@ -247,6 +269,9 @@ async def draw_deliverable_chart(deliverable: Deliverable) -> bytes | None:
     draw = deliverable_chart(deliverable)
     if draw is None:
         return None
+    png = draw.remembered()
+    if png is not None:  # no thread for what needs no drawing
+        return png
     try:
         return await asyncio.to_thread(draw)
     except (ValueError, TypeError, OverflowError):

@@ -204,6 +204,47 @@ async def test_a_card_asked_for_again_over_the_same_figures_is_not_drawn_again(
     assert drawn == ["Resolution rate", "Resolution rate", "Resolution rate today"]
 
 
+async def test_a_remembered_chart_is_answered_without_a_thread_and_one_asked_at_once_drawn_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn: list[str] = []
+    render = charts._render
+
+    def counting(title: str, *args: Any) -> bytes:
+        drawn.append(title)
+        return render(title, *args)
+
+    threads: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counting_threads(func: Any, /, *args: Any) -> Any:
+        threads.append(func)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(charts, "_render", counting)
+    monkeypatch.setattr(charts, "_drawn", OrderedDict())
+    monkeypatch.setattr(charts.asyncio, "to_thread", counting_threads)
+    card = Deliverable(
+        kind="card",
+        title="Volume",
+        text="Volume",
+        data={
+            "chart": {"type": "line", "metric": "volume"},
+            "series": [["2026-11-01", 3], ["2026-11-02", 5]],
+        },
+    )
+    # Six requests at once for a chart not drawn yet: one drawing, the same PNG for all.
+    first = await asyncio.gather(*(charts.draw_deliverable_chart(card) for _ in range(6)))
+    assert drawn == ["Volume"]
+    assert first[0] is not None and all(png == first[0] for png in first)
+    asked = len(threads)
+    assert asked == 6
+    again = await charts.draw_deliverable_chart(card)
+    assert again == first[0]
+    assert len(threads) == asked  # taken on the loop: no thread to fetch what is remembered
+    assert drawn == ["Volume"]
+
+
 def test_importing_the_chart_and_report_modules_does_not_load_the_libraries() -> None:
     code = (
         "import sys, core.reports.documents, delivery.charts, delivery.reports\n"
