@@ -13,8 +13,13 @@ the session's transaction, behind the connection's lock, with SQLite's `inline` 
 uses it). Errors are SQLAlchemy's (`DBAPIError` and its kinds), and a connection found cut is
 invalidated as SQLAlchemy would, so callers handle failures exactly as before.
 
+A query built per call (a view's filters decide its WHERE clauses) is run the same way by
+`select_rows`: compiled once per shape, as SQLAlchemy's own statement cache knows shapes (the
+cache key), with this call's values read from the query's bound parameters.
+
 What is not here: statements with expanding IN lists or literal-rendered parameters (refused
-when compiled), ORM objects (these are Core statements: no identity map, no unit of work).
+when compiled; `select_rows` hands those to the session), ORM objects (these are Core
+statements: no identity map, no unit of work).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any, NoReturn
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Select
 
 from storage import sqlite_driver
 
@@ -45,6 +50,8 @@ class _Plan:
     row: Any  # a namedtuple class for result rows, or None
     types: tuple[Any, ...]  # per result column, its type
     dialect: Dialect
+    # The compiled name of each bound parameter, by the parameter's key (`select_rows`).
+    names: dict[str, str]
     # Per result column, its type's result processor (or None), made at the first rows: on
     # PostgreSQL it depends on the type the server describes.
     results: list[tuple[Any, ...]] = field(default_factory=list, compare=False)
@@ -117,6 +124,7 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
         row,
         tuple(column[3] for column in compiled._result_columns),
         dialect,
+        {bind.key: name for bind, name in compiled.bind_names.items()},
     )
 
 
@@ -169,24 +177,84 @@ class Statement:
         connection, adapted = await driver(on)
         dialect = connection.dialect
         plan = self.plan(dialect, list(params[0]) if _is_insert(self._statement) else None)
-        if many:
-            arguments: Any = [plan.arguments(p) for p in params]
+        return await _run_plan(connection, adapted, plan, params, many=many)
+
+
+async def _run_plan(
+    connection: AsyncConnection,
+    adapted: Any,
+    plan: _Plan,
+    params: Sequence[Mapping[str, Any]],
+    *,
+    many: bool,
+) -> tuple[list[Any], int]:
+    """PLAN run by the driver on ADAPTED (CONNECTION's) with PARAMS: its rows and row count."""
+    dialect = connection.dialect
+    if many:
+        arguments: Any = [plan.arguments(p) for p in params]
+    else:
+        arguments = plan.arguments(params[0])
+    cursor: Any = adapted.cursor()
+    try:
+        if dialect.name == "sqlite":
+            await cursor._trip(plan.sql, arguments, many=many)
+        elif many:
+            await cursor._executemany(plan.sql, arguments)
         else:
-            arguments = plan.arguments(params[0])
-        cursor: Any = adapted.cursor()
-        try:
-            if dialect.name == "sqlite":
-                await cursor._trip(plan.sql, arguments, many=many)
-            elif many:
-                await cursor._executemany(plan.sql, arguments)
-            else:
-                await cursor._prepare_and_execute(plan.sql, arguments)
-            raw, description, count = list(cursor._rows), cursor.description, cursor.rowcount
-        except Exception as error:
-            await raise_as_sqlalchemy(connection, plan.sql, arguments, error, adapted)
-        finally:
-            cursor.close()
-        return plan.read(raw, description), count
+            await cursor._prepare_and_execute(plan.sql, arguments)
+        raw, description, count = list(cursor._rows), cursor.description, cursor.rowcount
+    except Exception as error:
+        await raise_as_sqlalchemy(connection, plan.sql, arguments, error, adapted)
+    finally:
+        cursor.close()
+    return plan.read(raw, description), count
+
+
+# The shapes `select_rows` has met, by dialect and SQLAlchemy's cache key: the plan and, in
+# the order the cache key lists a query's bound parameters, the compiled name of each; None
+# for a shape the driver cannot run as compiled once (an expanding IN list).
+_SHAPES: collections.OrderedDict[tuple[str, Any], tuple[_Plan, tuple[str, ...]] | None] = (
+    collections.OrderedDict()
+)
+_SHAPES_KEPT = 256
+
+
+async def select_rows(on: AsyncSession | AsyncConnection, query: Select[Any]) -> list[Any]:
+    """The rows of QUERY, a SELECT of columns built for this call with its values in it, run
+    by the driver (named tuples, values as SQLAlchemy reads them). Its shape is compiled once
+    and known again by SQLAlchemy's cache key, which also lists this call's values; a shape
+    the driver cannot run so is executed through ON as usual. Its columns' names must differ."""
+    key = query._generate_cache_key()
+    if key is None:  # a construct SQLAlchemy does not cache either
+        return list(await on.execute(query))
+    connection, adapted = await driver(on)
+    dialect = connection.dialect
+    shape = (dialect.name, key.key)
+    entry = _SHAPES.get(shape, _UNKNOWN)
+    if entry is _UNKNOWN:
+        entry = _SHAPES[shape] = _shape_plan(query, key.bindparams, dialect)
+        if len(_SHAPES) > _SHAPES_KEPT:
+            _SHAPES.popitem(last=False)
+    if entry is None:
+        return list(await on.execute(query))
+    plan, names = entry
+    params = {name: bind.effective_value for name, bind in zip(names, key.bindparams, strict=True)}
+    rows, _count = await _run_plan(connection, adapted, plan, [params], many=False)
+    return rows
+
+
+_UNKNOWN: Any = object()
+
+
+def _shape_plan(
+    query: Select[Any], binds: Sequence[Any], dialect: Dialect
+) -> tuple[_Plan, tuple[str, ...]] | None:
+    """QUERY's plan, and the compiled names of BINDS (its cache key's bound parameters)."""
+    try:
+        plan = _plan(query, dialect, None)
+    except ValueError:
+        return None
+    return plan, tuple(plan.names[bind.key] for bind in binds)
 
 
 _DRIVER = "storage.statements.driver"  # the key of `driver`'s note in a session's info

@@ -26,9 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from storage import statements
 from storage.db import Database
 from storage.sqlite_driver import inline
-from storage.statements import Statement
+from storage.statements import Statement, select_rows
 from storage.types import UTCDateTime
 from tests.storage.conftest import with_tables
 
@@ -234,3 +235,65 @@ async def test_on_sqlite_a_write_takes_the_process_s_write_turn(db: Database) ->
     release.set()
     await both
     assert order == ["first done", "second's turn"]
+
+
+async def test_a_query_built_per_call_reads_what_sqlalchemy_reads_compiled_once(
+    db: Database,
+) -> None:
+    """`select_rows`: a SELECT built for each call with its values in it (filters, a LIMIT,
+    a case-insensitive search that escapes LIKE's wildcards) reads what the session reads,
+    each call with its own values, its shape compiled once; an expanding IN list, which
+    cannot be compiled once, is run by the session and reads the same."""
+    async with db.session() as session:
+        await session.execute(
+            insert(_rows),
+            [
+                _row("a1", n=1, name="Refund 100%"),
+                _row("a2", n=2, name="refund 1000", doc=None),
+                _row("a3", n=3, name="Shipping", at=AT + timedelta(days=1)),
+                _row("a4", n=4, name="Refund later", at=None),
+            ],
+        )
+
+    def query(word: str, least: int, limit: int, since: datetime) -> object:
+        return (
+            select(_rows.c.id, _rows.c.n, _rows.c.doc, _rows.c.at)
+            .where(
+                func.lower(_rows.c.name).contains(word, autoescape=True),
+                _rows.c.n >= least,
+                _rows.c.at >= since,
+            )
+            .order_by(_rows.c.n.desc())
+            .limit(limit)
+        )
+
+    statements._SHAPES.clear()
+    cases = [
+        ("refund", 1, 10, AT),
+        ("refund", 2, 10, AT),
+        ("100%", 1, 10, AT),  # the % is a character here, not a wildcard
+        ("refund", 1, 1, AT),
+        ("", 1, 10, AT + timedelta(hours=1)),
+    ]
+    async with db.session() as session:
+        for case in cases:
+            built = query(*case)
+            ours = await select_rows(session, built)  # type: ignore[arg-type]
+            theirs = list(await session.execute(built))  # type: ignore[call-overload]
+            assert [tuple(r) for r in ours] == [tuple(r) for r in theirs], case
+            assert all(r.at is None or r.at.tzinfo is not None for r in ours)
+        assert [r.id for r in await select_rows(session, query("refund", 1, 10, AT))] == [
+            "a2",
+            "a1",
+        ]
+        assert [r.id for r in await select_rows(session, query("100%", 1, 10, AT))] == ["a1"]
+        assert [r.id for r in await select_rows(session, query("", 1, 10, AT))] == [
+            "a3",
+            "a2",
+            "a1",
+        ]
+        assert len(statements._SHAPES) == 1  # one shape, whatever the values
+        listed = select(_rows.c.id).where(_rows.c.n.in_([1, 3])).order_by(_rows.c.id)
+        assert [r.id for r in await select_rows(session, listed)] == ["a1", "a3"]
+        listed = select(_rows.c.id).where(_rows.c.n.in_([2, 4])).order_by(_rows.c.id)
+        assert [r.id for r in await select_rows(session, listed)] == ["a2", "a4"]

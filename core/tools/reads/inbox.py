@@ -23,6 +23,7 @@ from core.tools.registry import ToolContext, error_reply
 from models.deliverable import CardField, Deliverable
 from storage.domain import Assist
 from storage.models import Member
+from storage.statements import select_rows
 
 
 async def get_agent_workload(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
@@ -211,7 +212,7 @@ async def list_assists(ctx: ToolContext, args: BaseModel) -> list[Deliverable]:
         ),
     )
     query = inbox_query(ctx.principal.workspace_id, flt, _ASSIST_LINE_COLUMNS, order=None)
-    rows = list(await ctx.session.execute(query))
+    rows = await select_rows(ctx.session, query)
     rows.sort(key=lambda x: (PRIORITY_ORDER.get(x.priority, 9), x.created_at))
     names = await active_member_names(ctx.session, ctx.principal.workspace_id)
     shown = rows[: args.limit or 20]
