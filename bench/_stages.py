@@ -34,12 +34,17 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         ("render", r"delivery/render\.py|channels/slack/blocks\.py|delivery/charts\.py"),
         ("tools", r"core/tools/|core/reports/|core/approvals/"),
         ("classify", r"core/classify/|core/llm/"),
-        ("claim", r"core/processing/pipeline\.py.*(claim|_claim_statement)"),
+        # A frame reads "function (path:line)": the claim's functions, in the pipeline's file.
+        ("claim", r"(claim|_claim_statement) \(core/processing/pipeline\.py"),
         ("pipeline (task transaction)", r"core/processing/pipeline\.py"),
         ("journal commit", r"storage/journal"),
         ("identity lookup", r"core/team/|api/state\.py"),
         ("database (SQLAlchemy)", r"sqlalchemy/|greenlet"),
-        ("database (driver)", r"aiosqlite/|asyncpg/|sqlite3"),
+        # The statements run by the driver (storage/statements.py) and the SQLite adapter.
+        (
+            "database (driver)",
+            r"aiosqlite/|asyncpg/|sqlite3|storage/(sqlite_driver|statements)\.py",
+        ),
         ("validation (pydantic)", r"pydantic|models/"),
         ("HTTP and parsing", r"aiohttp/|json/|urllib/parse|multidict|yarl|api/|channels/"),
         ("event loop", r"asyncio/|selectors\.py"),

@@ -4,6 +4,7 @@ several processes, prometheus_client's multiprocess mode merges every process's 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -71,6 +72,10 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
+        # Their children by label values (route templates, statuses, methods: a bounded set):
+        # prometheus_client's `labels` checks and converts the values at every call, which
+        # costs more than the counting itself.
+        self._http_children: dict[tuple[str, str, object], Any] = {}
         self.webhook_rejections = Counter(
             "switchboard_webhook_rejections",
             "Webhooks refused for a missing or wrong signature or credentials, by channel "
@@ -156,6 +161,19 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+
+    def http_answered(self, route: str, status: int, method: str, seconds: float) -> None:
+        """Count an HTTP request answered with STATUS on ROUTE (a template) in SECONDS."""
+        counted = self._http_children.get(("count", route, status))
+        if counted is None:
+            counted = self.http_requests.labels(route, str(status))
+            self._http_children[("count", route, status)] = counted
+        timed = self._http_children.get(("time", route, method))
+        if timed is None:
+            timed = self.http_seconds.labels(route, method)
+            self._http_children[("time", route, method)] = timed
+        counted.inc()
+        timed.observe(seconds)
 
     def sample(self) -> None:
         """Write the gauges whose value a function gives (the LLM breakers) to this process's

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from aiohttp import web
 
@@ -37,7 +37,7 @@ def request_id_of(header: str | None) -> str:
     """HEADER when it is a sane request id, a new random one otherwise."""
     if header is not None and _SANE_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 32 random hex digits, as a UUID's hex without its fixed bits
 
 
 def route_of(request: web.Request) -> str:
@@ -71,25 +71,25 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         route = route_of(request)
         gateway = request.app.get(GATEWAY)
         if gateway is not None:
-            gateway.metrics.http_requests.labels(route, str(status)).inc()
-            gateway.metrics.http_seconds.labels(route, request.method).observe(elapsed)
+            gateway.metrics.http_answered(route, status, request.method, elapsed)
         if status == 401 and route.startswith(API_PREFIX) and "Authorization" in request.headers:
             _note(request, "api", route, "the API key is invalid, revoked or malformed")
-        log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            route,
-            status,
-            elapsed * 1000,
-            extra={
-                "method": request.method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 1),
-                "request_id": request_id,
-                "remote": request.remote,
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # the line's fields are not gathered for nothing
+            log.info(
+                "%s %s %s %.1fms",
+                request.method,
+                route,
+                status,
+                elapsed * 1000,
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "request_id": request_id,
+                    "remote": request.remote,
+                },
+            )
         TASK_ID.reset(task_token)
         REQUEST_ID.reset(id_token)
 
