@@ -172,18 +172,24 @@ async def test_charts_drawn_in_threads_at_once_match_one_drawn_alone() -> None:
     assert all(png == alone[n % 2] for n, png in enumerate(drawn))
 
 
-async def test_a_card_asked_for_again_over_the_same_figures_is_not_drawn_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    drawn: list[str] = []
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The titles of the charts drawn from now on (none remembered from an earlier test)."""
+    titles: list[str] = []
     render = charts._render
 
     def counting(title: str, *args: Any) -> bytes:
-        drawn.append(title)
+        titles.append(title)
         return render(title, *args)
 
     monkeypatch.setattr(charts, "_render", counting)
-    monkeypatch.setattr(charts, "_drawn", OrderedDict())  # none drawn by an earlier test
+    monkeypatch.setattr(charts, "_drawn", OrderedDict())
+    return titles
+
+
+async def test_a_card_asked_for_again_over_the_same_figures_is_not_drawn_again(
+    drawn: list[str],
+) -> None:
 
     def card(title: str, values: list[float]) -> Deliverable:
         series = [[f"2026-11-{day:02d}", v] for day, v in enumerate(values, start=1)]
@@ -205,15 +211,8 @@ async def test_a_card_asked_for_again_over_the_same_figures_is_not_drawn_again(
 
 
 async def test_a_remembered_chart_is_answered_without_a_thread_and_one_asked_at_once_drawn_once(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, drawn: list[str]
 ) -> None:
-    drawn: list[str] = []
-    render = charts._render
-
-    def counting(title: str, *args: Any) -> bytes:
-        drawn.append(title)
-        return render(title, *args)
-
     threads: list[object] = []
     to_thread = asyncio.to_thread
 
@@ -221,8 +220,6 @@ async def test_a_remembered_chart_is_answered_without_a_thread_and_one_asked_at_
         threads.append(func)
         return await to_thread(func, *args)
 
-    monkeypatch.setattr(charts, "_render", counting)
-    monkeypatch.setattr(charts, "_drawn", OrderedDict())
     monkeypatch.setattr(charts.asyncio, "to_thread", counting_threads)
     card = Deliverable(
         kind="card",
