@@ -75,7 +75,8 @@ class Metrics:
         # Their children by label values (route templates, statuses, methods: a bounded set):
         # prometheus_client's `labels` checks and converts the values at every call, which
         # costs more than the counting itself.
-        self._http_children: dict[tuple[str, str, object], Any] = {}
+        self._http_counted: dict[tuple[str, int], Any] = {}
+        self._http_timed: dict[tuple[str, str], Any] = {}
         self.webhook_rejections = Counter(
             "switchboard_webhook_rejections",
             "Webhooks refused for a missing or wrong signature or credentials, by channel "
@@ -164,14 +165,14 @@ class Metrics:
 
     def http_answered(self, route: str, status: int, method: str, seconds: float) -> None:
         """Count an HTTP request answered with STATUS on ROUTE (a template) in SECONDS."""
-        counted = self._http_children.get(("count", route, status))
+        counted = self._http_counted.get((route, status))
         if counted is None:
-            counted = self.http_requests.labels(route, str(status))
-            self._http_children[("count", route, status)] = counted
-        timed = self._http_children.get(("time", route, method))
+            counted = self._http_counted[route, status] = self.http_requests.labels(
+                route, str(status)
+            )
+        timed = self._http_timed.get((route, method))
         if timed is None:
-            timed = self.http_seconds.labels(route, method)
-            self._http_children[("time", route, method)] = timed
+            timed = self._http_timed[route, method] = self.http_seconds.labels(route, method)
         counted.inc()
         timed.observe(seconds)
 

@@ -216,7 +216,8 @@ async def _run_plan(
 _SHAPES: collections.OrderedDict[tuple[str, Any], tuple[_Plan, tuple[str, ...]] | None] = (
     collections.OrderedDict()
 )
-_SHAPES_KEPT = 256
+_SHAPES_KEPT = 256  # the most recently used
+_UNKNOWN: Any = object()
 
 
 async def select_rows(on: AsyncSession | AsyncConnection, query: Select[Any]) -> list[Any]:
@@ -235,15 +236,14 @@ async def select_rows(on: AsyncSession | AsyncConnection, query: Select[Any]) ->
         entry = _SHAPES[shape] = _shape_plan(query, key.bindparams, dialect)
         if len(_SHAPES) > _SHAPES_KEPT:
             _SHAPES.popitem(last=False)
+    else:
+        _SHAPES.move_to_end(shape)
     if entry is None:
         return list(await on.execute(query))
     plan, names = entry
     params = {name: bind.effective_value for name, bind in zip(names, key.bindparams, strict=True)}
     rows, _count = await _run_plan(connection, adapted, plan, [params], many=False)
     return rows
-
-
-_UNKNOWN: Any = object()
 
 
 def _shape_plan(
