@@ -41,7 +41,7 @@ async def _resolution_rate_this_week(gw: LiveGateway, workspace_id: str) -> str:
                 )
             )
         )
-    return f"{100 * sum(solved) / len(solved):.1f}%" if solved else "n/a"
+    return f"{100 * sum(solved) / len(solved):.1f}%" if solved else "no data"
 
 
 async def _snapshots_of(gw: LiveGateway, proposal_id: str) -> list[int]:

@@ -116,7 +116,7 @@ async def _resolution_rate_this_week(db: Database, workspace_id: str) -> str:
             )
         )
     if not rows:
-        return "n/a"
+        return "no data"  # early in the week, before its first conversation
     return f"{100 * sum(1 for (solved,) in rows if solved) / len(rows):.1f}%"
 
 
