@@ -124,6 +124,15 @@ def formatter_for(fmt: str) -> logging.Formatter:
 _SLACK_SDK_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.web.base_client")
 
 
+def sdk_logger(parent: logging.Logger, name: str) -> logging.Logger:
+    """PARENT's child NAME, to hand to a Slack SDK client: its level set to PARENT's effective
+    one. The SDK builds its debug lines whenever its logger's own level is at most DEBUG, and
+    a child's unset level (0) is (see `setup_logging`)."""
+    child = parent.getChild(name)
+    child.setLevel(parent.getEffectiveLevel())
+    return child
+
+
 def setup_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     """Configure the root logger once, at start-up."""
     handler = logging.StreamHandler(sys.stderr)

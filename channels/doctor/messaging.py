@@ -17,6 +17,7 @@ from channels.doctor.report import Finding, fail, host_of, off, ok, warn
 from channels.telegram.adapter import WEBHOOK_PATH
 from channels.twilio_common import rest_client
 from config import Settings
+from config.logging import sdk_logger
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ async def check_slack(settings: Settings, seconds: float) -> list[Finding]:
             base_url=api_url,
             session=session,
             retry_handlers=[],
-            logger=log.getChild("slack"),
+            logger=sdk_logger(log, "slack"),
         )
         try:
             answer = await client.auth_test()

@@ -38,6 +38,7 @@ from channels.slack.inbound import (
 from channels.slack.sender import SlackSender
 from channels.slack.socket_mode import SocketMode
 from config import Settings
+from config.logging import sdk_logger
 from storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -81,14 +82,14 @@ class SlackChannel:
             base_url=self._api_url,
             session=self._session,
             retry_handlers=[],
-            logger=log.getChild("web"),
+            logger=sdk_logger(log, "web"),
         )
         # Bolt gets a client without the token: it authorizes per request (inbound.build_app)
         # and its listeners make no calls.
         bolt_client = AsyncWebClient(
             base_url=self._api_url, session=self._session, retry_handlers=[]
         )
-        self._app = build_app(self._token, bolt_client, log.getChild("bolt"))
+        self._app = build_app(self._token, bolt_client, sdk_logger(log, "bolt"))
         self._sender = SlackSender(self.client, context.media)
         events = (
             "events over Socket Mode (SLACK_APP_TOKEN), POST /slack/events answered too"

@@ -28,6 +28,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.errors import ChannelRejected
+from config.logging import sdk_logger
 
 log = logging.getLogger("switchboard.slack.socket")
 
@@ -103,7 +104,7 @@ class SocketMode:
             self._app_token,
             logger=sdk_log,
             web_client=AsyncWebClient(
-                base_url=self._api_url, retry_handlers=[], logger=log.getChild("web")
+                base_url=self._api_url, retry_handlers=[], logger=sdk_logger(log, "web")
             ),
             ping_interval=self._ping_interval,
         )

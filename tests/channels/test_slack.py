@@ -738,6 +738,34 @@ async def sender(slack_sim: SlackSim) -> AsyncIterator[SlackSender]:
         await channel.stop()
 
 
+@pytest.mark.parametrize(("level", "built"), [(logging.INFO, False), (logging.DEBUG, True)])
+async def test_the_web_api_client_builds_its_debug_lines_only_when_they_are_written(
+    slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch, level: int, built: bool
+) -> None:
+    """The SDK formats each request's and answer's debug line (the message, the whole answer)
+    whenever the level of the logger it was given is at most DEBUG, written or not: the
+    channel's logger follows the gateway's level, so at INFO none is built."""
+    monkeypatch.setattr(logging.getLogger("switchboard.slack"), "level", level)
+    settings = make_settings(
+        "sqlite+aiosqlite:///unused.db",
+        SLACK_BOT_TOKEN=slack_sim.token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack_sim.api_url,
+    )
+    channel = SlackChannel(settings)
+    await channel.start(cast(Any, SimpleNamespace(media=StubMedia({}))))
+    try:
+        assert channel.client is not None
+        lines: list[str] = []
+        monkeypatch.setattr(
+            channel.client.logger, "debug", lambda msg, *a, **kw: lines.append(str(msg))
+        )
+        await channel.client.chat_postMessage(channel=CHANNEL, text="hello")
+    finally:
+        await channel.stop()
+    assert any("Sending a request" in line for line in lines) is built
+
+
 async def _send(sender: SlackSender, route: Route, deliverable: Deliverable) -> list[Receipt]:
     return [await sender.perform(route, op) for op in sender.plan(route, deliverable)]
 
