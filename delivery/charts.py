@@ -10,6 +10,7 @@ font matplotlib ships, so no system font is needed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 import math
@@ -35,6 +36,8 @@ SERIES_COLOURS = (CURRENT_COLOUR, "#e07b39", "#3f9a5c", "#8c6bb1")
 MAX_LABEL = 38
 _RATE_METRICS = frozenset({"resolution_rate", "escalation_rate"})
 _DRAWING = threading.Lock()
+# Whether a chart was drawn in this process yet (see `_render`); read and set under _DRAWING.
+_settled = False
 # The charts of cards and topic lists drawn lately, by everything they show: the same question
 # asked again over the same figures (a morning's "resolution rate this week" from several
 # managers) is sent the same PNG without drawing it again, which costs ~10 ms of CPU. A few
@@ -280,25 +283,42 @@ async def draw_deliverable_chart(deliverable: Deliverable) -> bytes | None:
 
 
 def _render(title: str, x_label: str, y_label: str, draw: Callable[[Axes], None]) -> bytes:
+    global _settled
+    with _DRAWING:
+        png = _png(title, x_label, y_label, draw)
+        if not _settled:
+            _settled = True
+            # The first drawing imported matplotlib, numpy, PIL and pyparsing and filled their
+            # caches (fonts, mathtext's grammar): some 80,000 objects that live as long as the
+            # process. Start-up froze what it had made (`cli.processes`), but these came
+            # later, and the collector walked them all at every full collection: 30-50 ms
+            # with every request waiting, every few seconds under load. Frozen, they are out
+            # of its way too. The collection first (once, tens of milliseconds) frees the
+            # drawing's own figure, a web of cycles that frozen would never be freed.
+            gc.collect()
+            gc.freeze()
+    return png
+
+
+def _png(title: str, x_label: str, y_label: str, draw: Callable[[Axes], None]) -> bytes:
     # Anyone importing pyplot later in this process still gets a headless backend.
     os.environ.setdefault("MPLBACKEND", "Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with _DRAWING:
-        figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
-        FigureCanvasAgg(figure)
-        ax = figure.add_subplot()
-        ax.set_title(_text(title, 90), fontsize=13, loc="left", fontweight="bold")
-        ax.set_xlabel(_text(x_label), fontsize=10)
-        ax.set_ylabel(_text(y_label), fontsize=10)
-        ax.grid(True, axis="both", color="#e3e6ea", linewidth=0.8)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        draw(ax)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.set_title(_text(title, 90), fontsize=13, loc="left", fontweight="bold")
+    ax.set_xlabel(_text(x_label), fontsize=10)
+    ax.set_ylabel(_text(y_label), fontsize=10)
+    ax.grid(True, axis="both", color="#e3e6ea", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    draw(ax)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
     return buffer.getvalue()
 
 
