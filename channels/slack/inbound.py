@@ -580,7 +580,10 @@ def build_app(token: str, client: AsyncWebClient, logger: logging.Logger) -> Asy
         )
 
     app = AsyncApp(
-        name="switchboard",
+        # Bolt makes a logger of the app's name at every request and copies LOGGER's level
+        # onto it: named after LOGGER it is LOGGER, and no other logger's level is touched
+        # (named "switchboard", it pinned the gateway's own logger at Bolt's level).
+        name=logger.name,
         client=client,
         authorize=authorize,
         logger=logger,

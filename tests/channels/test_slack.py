@@ -766,6 +766,23 @@ async def test_the_web_api_client_builds_its_debug_lines_only_when_they_are_writ
     assert any("Sending a request" in line for line in lines) is built
 
 
+async def test_slack_events_leave_the_gateway_s_own_loggers_as_configured(
+    db: Database, make_client: Any, slack_sim: SlackSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt makes a logger named after the app at every request it dispatches and copies the
+    level of the logger it was given onto it: named "switchboard", the app pinned the
+    gateway's own logger (and every `switchboard.*` one under it) at the level the channel's
+    had at start."""
+    await seeded(db)
+    client = await start(make_client, slack_sim)
+    gateway = logging.getLogger("switchboard")  # set after the start: the level asked for now
+    monkeypatch.setattr(gateway, "level", logging.DEBUG)
+    gateway.manager._clear_cache()
+    # A slash command goes through Bolt's dispatch (mentions are parsed without it).
+    assert (await post(client, slash_command("help", user=OLIVIA))).status == 200
+    assert gateway.level == logging.DEBUG
+
+
 async def _send(sender: SlackSender, route: Route, deliverable: Deliverable) -> list[Receipt]:
     return [await sender.perform(route, op) for op in sender.plan(route, deliverable)]
 
