@@ -303,7 +303,9 @@ async def _start(
                 on_replies=gateway.outbox.wake,
                 reserve=gateway.outbox.reserve,
             )
-            gateway.journal = TaskJournal(db, on_commit=gateway.pipeline.wake)
+            gateway.journal = TaskJournal(
+                db, on_commit=gateway.pipeline.wake, reserve=gateway.pipeline.reserve
+            )
         if gateway.pipeline is not None:
             gateway.background.append(asyncio.create_task(gateway.pipeline.run(), name="pipeline"))
         gateway.background.append(asyncio.create_task(gateway.outbox.run(), name="outbox"))

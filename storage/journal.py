@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,6 +36,18 @@ class Accepted:
 
     task_id: str
     created: bool
+
+
+class Handoff(Protocol):
+    """Room in the node's pipeline for a batch about to be committed (see `TaskJournal`): its
+    rows are written with `columns` (already claimed by the node), and once they are
+    committed the ones inserted are handed over with `adopt`; `cancel` if the commit failed."""
+
+    columns: dict[str, Any]
+
+    def adopt(self, tasks: Sequence[Task]) -> None: ...
+
+    def cancel(self) -> None: ...
 
 
 class JournalClosed(RuntimeError):
@@ -101,20 +113,30 @@ async def _existing(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[K
     }
 
 
+_Queued = tuple[Task, dict[str, Any], "asyncio.Future[Accepted]"]
+
+
 class TaskJournal:
-    """Commits tasks in batches; `append` returns once the task's row is durable."""
+    """Commits tasks in batches; `append` returns once the task's row is durable.
+
+    With RESERVE (the node's pipeline), a batch the pipeline has room for is written already
+    claimed by it and handed over after the commit (`Handoff`): no claim transaction is made
+    for it, as the pipeline does for its replies and the outbox. Without room, the rows are
+    written queued and ON_COMMIT is told how many, for a worker to claim them."""
 
     def __init__(
         self,
         db: Database,
         *,
         on_commit: Callable[[int], None] | None = None,
+        reserve: Callable[[int], Handoff | None] | None = None,
         max_batch: int = 500,
     ) -> None:
         self._db = db
         self._on_commit = on_commit
+        self._reserve = reserve
         self._max_batch = max_batch
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[Accepted]]] = []
+        self._queue: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
@@ -135,7 +157,7 @@ class TaskJournal:
         if self._closed:
             raise JournalClosed("the gateway is shutting down")
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
-        self._queue.append((task_values(task), future))
+        self._queue.append((task, task_values(task), future))
         self._wakeup.set()
         return await future
 
@@ -169,17 +191,20 @@ class TaskJournal:
         return inserted, existing
 
     @staticmethod
-    def _fail(
-        batch: list[tuple[dict[str, Any], asyncio.Future[Accepted]]], exc: BaseException
-    ) -> None:
+    def _fail(batch: list[_Queued], exc: BaseException, handoff: Handoff | None) -> None:
         """Every waiting handler must hear of the failure."""
         log.error("journal commit failed for %d tasks", len(batch), exc_info=exc)
-        for _, future in batch:
+        if handoff is not None:
+            handoff.cancel()
+        for _, _, future in batch:
             if not future.done():
                 future.set_exception(exc)
 
-    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[Accepted]]]) -> None:
-        rows = [values for values, _ in batch]
+    async def _commit(self, batch: list[_Queued]) -> None:
+        handoff = self._reserve(len(batch)) if self._reserve is not None else None
+        rows = [values for _, values, _ in batch]
+        if handoff is not None:
+            rows = [{**values, **handoff.columns} for values in rows]
         for attempt in (1, 2):
             try:
                 inserted, existing = await self._write(rows)
@@ -190,12 +215,16 @@ class TaskJournal:
                 if attempt == 1 and exc.connection_invalidated:
                     log.warning("journal: database connection lost; writing again")
                     continue
-                self._fail(batch, exc)
+                self._fail(batch, exc, handoff)
                 return
             except Exception as exc:
-                self._fail(batch, exc)
+                self._fail(batch, exc, handoff)
                 return
-        for values, future in batch:
+        if handoff is not None:
+            # Committed: the pipeline takes the new ones (a handler gone away included: its
+            # task is durable all the same); a duplicate's row is another request's.
+            handoff.adopt([task for task, values, _ in batch if values["id"] in inserted])
+        for _, values, future in batch:
             if future.done():  # the handler went away (client disconnected)
                 continue
             if values["id"] in inserted:
@@ -203,5 +232,5 @@ class TaskJournal:
             else:
                 key = (values["workspace_id"], values["channel"], values["external_id"])
                 future.set_result(Accepted(existing[key], False))
-        if inserted and self._on_commit is not None:
+        if inserted and handoff is None and self._on_commit is not None:
             self._on_commit(len(inserted))

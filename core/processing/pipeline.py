@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -338,10 +339,11 @@ def row_to_task(row: Any) -> Task:
     )
 
 
+@functools.cache
 def _claim_statement(limit: int) -> Statement:
     """The claim: up to LIMIT queued tasks, or running ones whose lease expired, oldest
     first, marked running under a new token in one statement (SKIP LOCKED on PostgreSQL).
-    Built once per worker; each claim only binds the time, node, token and lease."""
+    Built once per limit; each claim only binds the time, node, token and lease."""
     claimable = (
         select(_tasks.c.id)
         .where(
@@ -383,8 +385,48 @@ def _mark_statement(columns: frozenset[str]) -> Statement:
     )
 
 
+class TaskHandoff:
+    """Room in a node's pipeline for a journal batch about to be committed (the journal's
+    `Handoff`): its rows are written already claimed by the node under one token, so no
+    claim is made for them, and `adopt` starts the ones inserted once they are committed;
+    `cancel` if the commit failed. A node that dies in between leaves them to the lease, as
+    it would a claim."""
+
+    __slots__ = ("_count", "_open", "_token", "_worker", "columns")
+
+    def __init__(self, worker: PipelineWorker, count: int, token: str, lease: timedelta) -> None:
+        self._worker = worker
+        self._count = count
+        self._token = token
+        self._open = True
+        self.columns: dict[str, Any] = {
+            "status": "running",
+            "claimed_by": worker.node_id,
+            "claim_token": token,
+            "lease_until": utcnow() + lease,
+            "attempts": 1,
+        }
+
+    def adopt(self, tasks: Sequence[Task]) -> None:
+        if self._open:
+            self._open = False
+            self._worker._adopt(tasks, self._token, self._count)
+
+    def cancel(self) -> None:
+        if self._open:
+            self._open = False
+            self._worker._unreserve(self._count)
+
+
 class PipelineWorker:
-    """Claims queued tasks (SKIP LOCKED on PostgreSQL), processes them, fences on the claim."""
+    """Claims queued tasks (SKIP LOCKED on PostgreSQL), processes them, fences on the claim.
+
+    Up to CONCURRENCY tasks are processed at once, each as soon as a place is free. The
+    tasks this node journals while it has room are handed over already claimed (`reserve`);
+    the others are claimed, oldest first. Once a batch was written queued (no room), handing
+    over stops until a claim finds the queue drained, so no task overtakes one queued before
+    it on this node; at each poll the queue is looked at again (other nodes' tasks, leases
+    that ran out)."""
 
     def __init__(
         self,
@@ -415,10 +457,59 @@ class PipelineWorker:
         self._reserve = reserve
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._claim = _claim_statement(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # places promised to journal batches being committed
+        # Whether queued tasks may be waiting: set at start, when a batch is written queued
+        # and at each poll; cleared when a claim finds fewer than it asked for.
+        self._backlog = True
+        self._polled_at = -math.inf  # when the queue was last looked at (monotonic)
 
-    def wake(self, _count: int = 0) -> None:
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    def wake(self, queued: int = 0) -> None:
+        """QUEUED tasks were journaled (not handed over): claim them."""
+        if queued:
+            self._backlog = True
         self._wakeup.set()
+
+    def _room(self) -> int:
+        return self._concurrency - len(self._running) - self._reserved
+
+    def reserve(self, count: int) -> TaskHandoff | None:
+        """Places for COUNT tasks about to be journaled, to be written already claimed by this
+        node (see `TaskHandoff`); None when it is stopping, has not the room, or tasks may be
+        queued before them."""
+        if self._stopping or self._backlog or count <= 0 or count > self._room():
+            return None
+        self._reserved += count
+        return TaskHandoff(self, count, new_id(), self._lease)
+
+    def _unreserve(self, count: int) -> None:
+        self._reserved -= count
+        self._wakeup.set()
+
+    def _adopt(self, tasks: Sequence[Task], token: str, reserved: int) -> None:
+        self._reserved -= reserved
+        for task in tasks:
+            self._start(self._handle_claimed(task, 1, token), task.id)
+        if len(tasks) < reserved:
+            self._wakeup.set()  # places a duplicate did not take
+
+    def _start(self, work: Coroutine[Any, Any, None], task_id: str) -> None:
+        with task_context(task_id):  # every line logged while processing it names the task
+            running = asyncio.create_task(work)
+        self._running.add(running)
+        running.add_done_callback(self._finished)
+
+    def _finished(self, running: asyncio.Task[None]) -> None:
+        self._running.discard(running)
+        self._wakeup.set()  # a place is free
+        if not running.cancelled() and (error := running.exception()) is not None:
+            # Recording a task's failure failed too (the database away): its lease gives it
+            # to a claim later, here or on another node.
+            log.error("a task could not be finished", exc_info=error)
 
     def stop(self) -> None:
         """Stop claiming; tasks in flight finish."""
@@ -427,27 +518,42 @@ class PipelineWorker:
 
     async def run(self) -> None:
         failures = RepeatedFailure(log, "claiming tasks")
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                claimed = await self.claim()
-            except Exception as exc:  # the database is away: what is queued waits for it
-                await pause(failures.failed(exc), self._wakeup, lambda: self._stopping)
-                continue
-            failures.succeeded()
-            if claimed:
-                await asyncio.gather(*(self._handle(row, token) for row, token in claimed))
-                if len(claimed) == self._concurrency:
-                    continue  # a full claim: more may be queued
-            # Fewer than asked for: the queue was empty then, and what this node journals
-            # since has set the wakeup (so the wait returns at once). Claiming again right away
-            # would be a write transaction that finds nothing, one per task at a steady pace;
-            # other nodes' tasks and lapsed leases are found by the poll.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+        try:
+            while not self._stopping:
+                self._wakeup.clear()
+                if time.monotonic() >= self._polled_at + self._poll_interval:
+                    # Other nodes' tasks and leases that ran out are looked for at every poll,
+                    # however busy the node is with its own.
+                    self._backlog = True
+                room = self._room()
+                if self._backlog and room > 0:
+                    try:
+                        claimed = await self.claim(room)
+                    except Exception as exc:  # the database is away: what is queued waits
+                        await pause(failures.failed(exc), self._wakeup, lambda: self._stopping)
+                        continue
+                    failures.succeeded()
+                    self._polled_at = time.monotonic()
+                    # Fewer than asked for: the queue was empty then. What this node journals
+                    # since is handed over, or wakes it; claiming again right away would be a
+                    # write transaction that finds nothing. A full claim: more may be queued,
+                    # claimed as places come free.
+                    self._backlog = len(claimed) == room
+                    for row, token in claimed:
+                        self._start(self._handle(row, token), row.id)
+                # Until the next poll, or a place coming free when the poll is due already.
+                due = self._polled_at + self._poll_interval - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(due if due > 0 else self._poll_interval):
+                        await self._wakeup.wait()
+        finally:
+            # Stopping: the tasks in flight finish (or are cancelled with this).
+            if self._running:
+                await asyncio.gather(*self._running, return_exceptions=True)
 
-    async def claim(self) -> list[tuple[Any, str]]:
-        """Claim queued tasks, or running ones whose lease expired (their node died)."""
+    async def claim(self, limit: int | None = None) -> list[tuple[Any, str]]:
+        """Claim up to LIMIT (the worker's concurrency) queued tasks, or running ones whose
+        lease expired (their node died)."""
         now = utcnow()
         token = new_id()
         params = {
@@ -456,9 +562,10 @@ class PipelineWorker:
             "claim_token": token,
             "claim_lease": now + self._lease,
         }
-        with inline(self._concurrency):  # the statement and its commit
+        limit = limit or self._concurrency
+        with inline(limit):  # the statement and its commit
             async with self._db.write() as conn:
-                rows = await self._claim.rows(conn, params)
+                rows = await _claim_statement(limit).rows(conn, params)
         return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:
@@ -466,11 +573,13 @@ class PipelineWorker:
             await self._handle_task(row, token)
 
     async def _handle_task(self, row: Any, token: str) -> None:
+        await self._handle_claimed(row_to_task(row), row.attempts, token)
+
+    async def _handle_claimed(self, task: Task, attempts: int, token: str) -> None:
         started = time.perf_counter()
         self._metrics.workers_busy.inc()
         try:
-            task = row_to_task(row)
-            if row.attempts > self._max_attempts:
+            if attempts > self._max_attempts:
                 await self._fail(task, token, "gave up after repeated crashes")
                 return
             try:

@@ -716,16 +716,19 @@ class StubMedia:
         return self.files.get(media_id)
 
 
-@pytest.fixture
-async def sender(slack_sim: SlackSim) -> AsyncIterator[SlackSender]:
-    """The sender exactly as the running channel builds it (its client, no SDK retries)."""
-    settings = make_settings(
+def _channel_settings(slack_sim: SlackSim) -> Any:
+    return make_settings(
         "sqlite+aiosqlite:///unused.db",
         SLACK_BOT_TOKEN=slack_sim.token,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=slack_sim.api_url,
     )
-    channel = SlackChannel(settings)
+
+
+@pytest.fixture
+async def sender(slack_sim: SlackSim) -> AsyncIterator[SlackSender]:
+    """The sender exactly as the running channel builds it (its client, no SDK retries)."""
+    channel = SlackChannel(_channel_settings(slack_sim))
     media = StubMedia(
         {"m1": MediaFile("m1", "report.csv", "text/csv", b"ref,status\r\nA-1,open\r\n")}
     )
@@ -746,13 +749,7 @@ async def test_the_web_api_client_builds_its_debug_lines_only_when_they_are_writ
     whenever the level of the logger it was given is at most DEBUG, written or not: the
     channel's logger follows the gateway's level, so at INFO none is built."""
     monkeypatch.setattr(logging.getLogger("switchboard.slack"), "level", level)
-    settings = make_settings(
-        "sqlite+aiosqlite:///unused.db",
-        SLACK_BOT_TOKEN=slack_sim.token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_sim.api_url,
-    )
-    channel = SlackChannel(settings)
+    channel = SlackChannel(_channel_settings(slack_sim))
     await channel.start(cast(Any, SimpleNamespace(media=StubMedia({}))))
     try:
         assert channel.client is not None

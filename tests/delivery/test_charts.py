@@ -242,6 +242,15 @@ async def test_a_remembered_chart_is_answered_without_a_thread_and_one_asked_at_
     assert drawn == ["Volume"]
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """CODE run by a Python process of its own (a clean `sys.modules` and collector)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_importing_the_chart_and_report_modules_does_not_load_the_libraries() -> None:
     code = (
         "import sys, core.reports.documents, delivery.charts, delivery.reports\n"
@@ -249,10 +258,7 @@ def test_importing_the_chart_and_report_modules_does_not_load_the_libraries() ->
         "{'matplotlib', 'reportlab', 'openpyxl', 'PIL', 'numpy'})\n"
         "print(','.join(heavy))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python(code)
     assert done.stdout.strip() == ""
 
 
@@ -275,8 +281,5 @@ def test_what_the_first_chart_loaded_is_out_of_the_collectors_way() -> None:
         "figures = sum(type(o).__name__ == 'Figure' for o in gc.get_objects())\n"
         "print(first, figures)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python(code)
     assert done.stdout.split() == ["0", "0"]
