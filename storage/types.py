@@ -34,23 +34,18 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    # On SQLite, a value is written in one step: SQLAlchemy's own SQLite processor formats the
-    # result of `process_bind_param` with a %-template of seven fields (3.4 us a value, 2.0
-    # this way), and every row the hot path writes carries several. The text is the same as
-    # theirs ("2026-12-07 09:30:00.000000", microseconds always written).
+    # On SQLite, the text is made by `datetime.isoformat`: SQLAlchemy's own SQLite processor
+    # formats the result of `process_bind_param` with a %-template of seven fields (2.1 us a
+    # value, 1.5 this way), and every row the hot path writes carries several. The text is the
+    # same as theirs ("2026-12-07 09:30:00.000000", microseconds always written).
 
     def bind_processor(self, dialect: Dialect) -> Any:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to a UTC column")
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            naive = self.process_bind_param(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
 
         return process
 

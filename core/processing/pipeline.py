@@ -540,7 +540,7 @@ class PipelineWorker:
                     # claimed as places come free.
                     self._backlog = len(claimed) == room
                     for row, token in claimed:
-                        self._start(self._handle(row, token), row.id)
+                        self._start(self._handle_task(row, token), row.id)
                 # Until the next poll, or a place coming free when the poll is due already.
                 due = self._polled_at + self._poll_interval - time.monotonic()
                 with contextlib.suppress(TimeoutError):
