@@ -8,6 +8,7 @@ journal commit, under the pipeline's claim it is the claim.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -104,6 +105,8 @@ def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
             "--rate",
             "200",
             "--nonblocking",
+            # BENCH_GIL=1: only the thread holding the GIL (what runs Python, not what waits).
+            *(["--gil"] if os.environ.get("BENCH_GIL") else []),
             "--subprocesses",
             "--format",
             "raw",

@@ -1,4 +1,9 @@
-"""Block Kit rendering of deliverables: pure functions that keep within Slack's limits."""
+"""Block Kit rendering of deliverables: pure functions that keep within Slack's limits.
+
+Blocks are built as the dicts Slack's API takes, the very ones `slack_sdk.models.blocks` would
+serialise (a test parses each back into the SDK's models and compares): building the models
+and serialising them cost about 110 µs of a metric card's 120, on every reply.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
 
 from core.approvals.proposals import CREATE
 from delivery.render import split_text
@@ -65,8 +59,40 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    block: Block
+    block: dict[str, Any]
     text: str  # this block's share of the fallback text (already escaped)
+
+
+# --------------------------------------------------------------------------- Block Kit objects
+# As Slack's reference defines them; the limits they carry are kept by the callers.
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": _plain(label),
+        "action_id": action_id,
+        "value": value,
+    }
+    if style is not None:
+        button["style"] = style
+    return button
+
+
+def _actions(block_id: str, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "actions", "block_id": block_id[:255], "elements": buttons}
 
 
 def escape(text: str) -> str:
@@ -118,20 +144,20 @@ def _header(title: str | None) -> list[_Unit]:
     shown = title.strip()
     if len(shown) > HEADER_TEXT:
         shown = shown[: HEADER_TEXT - 1].rstrip() + "…"
-    return [_Unit(HeaderBlock(text=PlainTextObject(text=shown, emoji=True)), escape(shown))]
+    return [_Unit({"type": "header", "text": _plain(shown)}, escape(shown))]
 
 
 def _sections(text: str, *, prefix: str = "") -> list[_Unit]:
     """TEXT in section blocks of at most SECTION_TEXT characters once escaped; PREFIX is
     mrkdwn put before the first one."""
     if not text.strip():
-        return [_Unit(SectionBlock(text=MarkdownTextObject(text=prefix)), prefix)] if prefix else []
+        return [_Unit(_section(prefix), prefix)] if prefix else []
     # With a prefix every part is cut a little shorter, so that the first one fits with it.
     room = SECTION_TEXT - len(prefix) - 1 if prefix else SECTION_TEXT
     parts = [escape(p) for p in split_text(text, room, measure=_escaped_len)]
     if prefix:
         parts[0] = f"{prefix} {parts[0]}"
-    return [_Unit(SectionBlock(text=MarkdownTextObject(text=p)), p) for p in parts]
+    return [_Unit(_section(p), p) for p in parts]
 
 
 def _bullets(lines: Iterable[str]) -> list[_Unit]:
@@ -144,7 +170,7 @@ def _bullets(lines: Iterable[str]) -> list[_Unit]:
         nonlocal current, size
         if current:
             body = "\n".join(current)
-            units.append(_Unit(SectionBlock(text=MarkdownTextObject(text=body)), body))
+            units.append(_Unit(_section(body), body))
         current, size = [], 0
 
     for line in lines:
@@ -176,7 +202,7 @@ def _card(deliverable: Deliverable) -> list[_Unit]:
         shown = [_field_text(f) for f in chunk]
         units.append(
             _Unit(
-                SectionBlock(fields=[MarkdownTextObject(text=t) for t in shown]),
+                {"type": "section", "fields": [_mrkdwn(t) for t in shown]},
                 "\n".join(t.replace("*\n", "*: ", 1) for t in shown),
             )
         )
@@ -293,7 +319,7 @@ def _proposal(
     if facts:
         units.append(
             _Unit(
-                ContextBlock(elements=[MarkdownTextObject(text=" · ".join(m for m, _ in facts))]),
+                {"type": "context", "elements": [_mrkdwn(" · ".join(m for m, _ in facts))]},
                 " · ".join(p for _, p in facts),
             )
         )
@@ -301,28 +327,11 @@ def _proposal(
         return units + _sections(deliverable.text, prefix=outcome)
     proposal_id = str(proposal.get("id", ""))
     if proposal_id:
-        units.append(
-            _Unit(
-                ActionsBlock(
-                    block_id=f"proposal:{proposal_id}"[:255],
-                    elements=[
-                        ButtonElement(
-                            text=PlainTextObject(text="Approve", emoji=True),
-                            action_id=APPROVE_ACTION,
-                            value=proposal_id,
-                            style="primary",
-                        ),
-                        ButtonElement(
-                            text=PlainTextObject(text="Reject", emoji=True),
-                            action_id=REJECT_ACTION,
-                            value=proposal_id,
-                            style="danger",
-                        ),
-                    ],
-                ),
-                "",
-            )
-        )
+        buttons = [
+            _button("Approve", APPROVE_ACTION, proposal_id, "primary"),
+            _button("Reject", REJECT_ACTION, proposal_id, "danger"),
+        ]
+        units.append(_Unit(_actions(f"proposal:{proposal_id}", buttons), ""))
     return units
 
 
@@ -339,19 +348,10 @@ def _live_offer(deliverable: Deliverable, offer: Mapping[str, Any]) -> list[_Uni
     if not session_id:
         return units
     buttons = [
-        ButtonElement(
-            text=PlainTextObject(text="Accept", emoji=True),
-            action_id=LIVE_ACCEPT_ACTION,
-            value=session_id,
-            style="primary",
-        ),
-        ButtonElement(
-            text=PlainTextObject(text="Decline", emoji=True),
-            action_id=LIVE_DECLINE_ACTION,
-            value=session_id,
-        ),
+        _button("Accept", LIVE_ACCEPT_ACTION, session_id, "primary"),
+        _button("Decline", LIVE_DECLINE_ACTION, session_id),
     ]
-    return [*units, _Unit(ActionsBlock(block_id=f"live:{session_id}"[:255], elements=buttons), "")]
+    return [*units, _Unit(_actions(f"live:{session_id}", buttons), "")]
 
 
 # --------------------------------------------------------------------------- packing
@@ -370,7 +370,7 @@ def _pack(units: Sequence[_Unit]) -> list[Message]:
             messages.append(Message(text="\n".join(texts) or " ", blocks=tuple(blocks)))
             blocks, texts, size = [], [], 0
             extra = len(unit.text)
-        blocks.append(unit.block.to_dict())
+        blocks.append(unit.block)
         if unit.text:
             texts.append(unit.text)
             size += extra
