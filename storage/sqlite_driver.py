@@ -91,21 +91,41 @@ def inline(rows: int = 1) -> Iterator[None]:
 
 
 def _run_inline(
-    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool, timeout_ms: int
+    connection: aiosqlite.Connection, operation: str, parameters: Any, many: bool
 ) -> _Outcome | None:
     """On the loop's thread: the statement, or None if SQLite answered "database is
     locked" (nothing was written: a statement that cannot take the lock makes no change,
     and in an executemany only the first row can meet the lock), to run on the
-    connection's thread instead, with the busy timeout back in place."""
-    connection.execute("PRAGMA busy_timeout=0")
+    connection's thread instead, where the busy timeout is back in place."""
+    _loop_settings(connection)
     try:
-        return _run(connection, operation, parameters, many)
+        return _run(connection._conn, operation, parameters, many)
     except sqlite3.OperationalError as exc:
         if getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY:
             return None
         raise
-    finally:
-        connection.execute(f"PRAGMA busy_timeout={timeout_ms}")
+
+
+def _loop_settings(connection: aiosqlite.Connection) -> None:
+    """CONNECTION set for use on the loop's thread: no busy timeout (a statement meeting
+    another connection's lock must not wait there) and no checkpoint inside a commit (see
+    `_commit_inline`). They stay set while the connection is used there, two PRAGMAs saved
+    for every statement and commit; the next call on the connection's thread puts SQLite's
+    usual settings back before it runs (`_CountedCalls`)."""
+    calls = connection._tx
+    if isinstance(calls, _CountedCalls) and calls.loop_settings:
+        return
+    conn = connection._conn
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    if isinstance(calls, _CountedCalls):
+        calls.loop_settings = True
+
+
+def _thread_settings(connection: sqlite3.Connection) -> None:
+    """The busy timeout and checkpointing a connection has off the loop's thread."""
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -164,9 +184,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             # Never beside a call still running on the connection's thread (one whose
             # awaiting was cancelled, say): the connection is used by one thread at a time.
             if _INLINE.get() and _idle(connection):
-                outcome = _run_inline(
-                    connection._conn, operation, parameters, many, BUSY_TIMEOUT_MS
-                )
+                outcome = _run_inline(connection, operation, parameters, many)
             if outcome is None:
                 outcome = await connection._execute(
                     _run, connection._conn, operation, parameters, many
@@ -182,35 +200,39 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 WAL_AUTOCHECKPOINT = 1000
 
 
-def _commit_inline(connection: sqlite3.Connection) -> None:
+def _commit_inline(connection: aiosqlite.Connection) -> None:
     """Commit on the loop's thread without the checkpoint SQLite would run in that commit
     once the WAL is long (copying it into the database and syncing both: milliseconds,
     with every request waiting meanwhile). The gateway's `Database.checkpointing` runs it on
     a connection's thread instead; a commit made there still checkpoints as it always did."""
-    connection.execute("PRAGMA wal_autocheckpoint=0")
-    try:
-        connection.commit()
-    finally:
-        connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+    _loop_settings(connection)
+    connection._conn.commit()
 
 
 class _CountedCalls:
     """An aiosqlite connection's queue of calls for its thread, counting the calls queued
     (on the loop's thread) and finished (on the connection's): each count is written by one
-    thread only, so the two are equal exactly when the connection's thread has nothing left."""
+    thread only, so the two are equal exactly when the connection's thread has nothing left.
+    A call puts the connection's settings for its thread back first if the loop's thread
+    changed them (`loop_settings`, set there only while this thread is idle)."""
 
-    __slots__ = ("_queue", "finished", "queued")
+    __slots__ = ("_connection", "_queue", "finished", "loop_settings", "queued")
 
-    def __init__(self, queue: Any) -> None:
+    def __init__(self, queue: Any, connection: aiosqlite.Connection) -> None:
         self._queue = queue
+        self._connection = connection
         self.queued = 0
         self.finished = 0
+        self.loop_settings = False
 
     def put_nowait(self, item: tuple[Any, Any]) -> None:
         future, function = item
 
         def counted() -> Any:
             try:
+                if self.loop_settings and self._connection._connection is not None:
+                    _thread_settings(self._connection._connection)
+                    self.loop_settings = False
                 return function()
             finally:
                 self.finished += 1
@@ -247,7 +269,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
                 return
             if _INLINE.get():
                 try:
-                    _commit_inline(connection._conn)
+                    _commit_inline(connection)
                 except Exception as error:
                     self._handle_exception(error)
                 return
@@ -272,7 +294,7 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         adapted = super().connect(*arg, **kw)
         # Its thread already reads the queue it was started with; the calls made from now
         # on go through the counting one (see `_idle`).
-        adapted._connection._tx = _CountedCalls(adapted._connection._tx)
+        adapted._connection._tx = _CountedCalls(adapted._connection._tx, adapted._connection)
         return OneTripConnection(self, adapted._connection)
 
 
@@ -291,7 +313,7 @@ async def commit(adapted: OneTripConnection) -> None:
         if not connection._conn.in_transaction:
             return
         if _INLINE.get():
-            _commit_inline(connection._conn)
+            _commit_inline(connection)
             return
     await connection.commit()
 

@@ -138,6 +138,44 @@ async def test_inline_statements_make_no_trip_and_give_the_same_results(
         assert timeout == BUSY_TIMEOUT_MS  # put back after each inline statement
 
 
+async def test_the_loop_s_settings_are_set_once_and_put_back_for_the_thread(
+    db: Database, trips: list[str]
+) -> None:
+    """On the loop's thread a connection has no busy timeout and no checkpoint in its
+    commits; they are set at its first inline statement, not around every statement and
+    commit (two PRAGMAs each), and put back before anything runs on its thread."""
+    async with db.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(raw, aiosqlite.Connection)
+        on_loop: list[str] = []
+        loop_thread = threading.get_ident()
+
+        def traced(sql: str) -> None:
+            if threading.get_ident() == loop_thread:
+                on_loop.append(sql)
+
+        await raw._execute(raw._conn.set_trace_callback, traced)
+        for n in range(3):
+            with inline():
+                await conn.execute(insert(_items).values(name=f"row {n}", n=n))
+                await conn.commit()
+        pragmas = [sql for sql in on_loop if sql.upper().startswith("PRAGMA")]
+        assert pragmas == ["PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"]
+        assert len(on_loop) == len(pragmas) + 3 * 3  # BEGIN, INSERT, COMMIT per row
+        trips.clear()
+        settings = await conn.exec_driver_sql("PRAGMA busy_timeout")
+        assert settings.scalar() == BUSY_TIMEOUT_MS
+        checkpoint = await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")
+        assert checkpoint.scalar() == sqlite_driver.WAL_AUTOCHECKPOINT
+        assert trips == ["_run", "_run"]
+        on_loop.clear()
+        with inline():  # on the loop again: set again, once
+            await conn.execute(update(_items).values(n=9))
+            await conn.execute(update(_items).values(n=10))
+        assert [sql for sql in on_loop if sql.startswith("PRAGMA")] == pragmas
+        await raw._execute(raw._conn.set_trace_callback, None)
+
+
 async def test_an_inline_write_meeting_the_lock_waits_off_the_loop(db: Database) -> None:
     """Another connection holds SQLite's write lock: the inline write must not wait for it in
     SQLite's busy handler on the loop's thread (nothing else would run meanwhile, and a holder
