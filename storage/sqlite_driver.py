@@ -294,7 +294,8 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         adapted = super().connect(*arg, **kw)
         # Its thread already reads the queue it was started with; the calls made from now
         # on go through the counting one (see `_idle`).
-        adapted._connection._tx = _CountedCalls(adapted._connection._tx, adapted._connection)
+        connection: aiosqlite.Connection = adapted._connection  # type: ignore[assignment]
+        connection._tx = _CountedCalls(connection._tx, connection)  # type: ignore[assignment]
         return OneTripConnection(self, adapted._connection)
 
 
