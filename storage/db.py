@@ -8,7 +8,7 @@ import contextvars
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,10 @@ from config.database import sqlite_file
 from storage import sqlite_driver, statements
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The most connections `Database.kept_session` keeps between transactions: one for each task
+# a node's pipeline processes at once (SWITCHBOARD_WORKERS, 4 by default); beyond, they go back
+# to the pool.
+KEPT_CONNECTIONS = 8
 # Any 64-bit constant, shared by every node: serialises concurrent `migrate` runs on PostgreSQL.
 _MIGRATION_LOCK = 0x5357_4D49_4752
 
@@ -136,6 +140,8 @@ class Database:
         # writers of this process queue here instead and take it in turn without sleeping.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: AsyncConnection | None = None  # SQLite's writer connection (`write`)
+        self._kept: list[AsyncConnection] = []  # free connections of `kept_session`
+        self._disposed = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -242,11 +248,65 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    @asynccontextmanager
+    async def kept_session(self) -> AsyncIterator[AsyncSession]:
+        """As `sessions()`, for the hot path's transactions (the pipeline's, one a task): a
+        session on a connection this handle keeps checked out between them. Taking one from
+        the pool and giving it back, and closing the session in a task of its own (as
+        SQLAlchemy's context manager does), cost some 150 µs of CPU on SQLite and 190 on
+        PostgreSQL, a third of a short transaction's. The caller commits; what it leaves
+        uncommitted is rolled back. After a block that raised, or a connection found
+        invalidated, no kept connection is used again (a database restart cuts them all):
+        they are closed, given back to the pool, and new ones taken from it."""
+        conn = self._kept.pop() if self._kept else await self.engine.connect()
+        session = self.sessions(bind=conn)
+        try:
+            yield session
+            await session.close()
+        except BaseException:
+            await _to_completion(self._discard(session, conn))
+            raise
+        if conn.invalidated or conn.closed or conn.in_transaction() or self._disposed:
+            await _to_completion(self._discard(session, conn))
+        elif len(self._kept) < KEPT_CONNECTIONS:
+            self._kept.append(conn)
+        else:
+            await conn.close()
+
+    async def _discard(self, session: AsyncSession, conn: AsyncConnection) -> None:
+        """SESSION closed, CONN and every kept connection given back to the pool."""
+        kept, self._kept = self._kept, []
+        try:
+            await session.close()
+        finally:
+            for each in (conn, *kept):
+                with contextlib.suppress(Exception):  # a cut connection is discarded anyway
+                    await each.close()
+
     async def dispose(self) -> None:
+        self._disposed = True
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            await conn.close()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.close()
         await self.engine.dispose()
+
+
+async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run CLEANUP to its end even if the caller is cancelled meanwhile (the cancellation is
+    raised once it has ended): a connection half given back is never left behind."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: BaseException | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    task.result()
+    if cancelled is not None:
+        raise cancelled
 
 
 @asynccontextmanager

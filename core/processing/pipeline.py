@@ -612,7 +612,7 @@ class PipelineWorker:
             try:
                 async with (
                     self._db.writing() if held else contextlib.nullcontext(),
-                    self._db.sessions() as session,
+                    self._db.kept_session() as session,
                 ):
                     outcome = await self._processor.process(session, task, utcnow())
                     # The reads above ran beside other writers; the writes and their commit
