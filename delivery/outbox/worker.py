@@ -363,6 +363,12 @@ class OutboxWorker:
         """Start the next call of every lane whose keys all have a free slot; returns the
         seconds until the soonest of the others could start."""
         heads = []
+        soonest = math.inf
+        # Keys already full as the round starts, with when they free (None: free). A head
+        # on one of them cannot start this round whatever goes before it (a call started
+        # only fills a key more), so it is not sorted and tried: with a backlog of paced
+        # calls (a workspace's uploads, say) most lanes wait on the same few keys.
+        start_full: dict[RateKey, float | None] = {}
         for conversation, lane in self._lanes.items():
             if conversation in self._busy:
                 continue
@@ -370,6 +376,16 @@ class OutboxWorker:
             parked = self._parked.get(conversation)
             if parked is not None and parked.oldest is not None and parked.oldest < head.order:
                 continue  # an older reply of this conversation comes back first
+            frees = None
+            for key in head.keys:
+                if key not in start_full:
+                    start_full[key] = self._limiter.full((key,)).get(key)
+                at = start_full[key]
+                if at is not None and (frees is None or at > frees):
+                    frees = at
+            if frees is not None:
+                soonest = min(soonest, frees)
+                continue
             # A conversation whose queue takes longer at its own pace (1 a second in a chat)
             # than everything held here takes at the shared pace (a bot's 30 a second) is on
             # the critical path: a shared slot it loses lengthens the whole drain, one the
@@ -378,7 +394,6 @@ class OutboxWorker:
             backlog = len(lane) + (len(parked.rows) if parked is not None else 0)
             heads.append((backlog * pace <= self._held * shared, head.order, head))
         heads.sort(key=itemgetter(0, 1))
-        soonest = math.inf
         full: dict[RateKey, float] = {}  # keys without a free slot this round: when they free
         for _, _, job in heads:
             keys = job.keys

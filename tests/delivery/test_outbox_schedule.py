@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -18,7 +19,7 @@ from config.metrics import Metrics
 from core.team import directory
 from delivery.outbox.queue import enqueue
 from delivery.outbox.worker import OutboxWorker
-from delivery.ratelimit import RateLimiter, Rule
+from delivery.ratelimit import Permit, RateLimiter, Rule
 from delivery.senders import Op
 from models.deliverable import Deliverable, Receipt
 from models.task import Route
@@ -161,6 +162,38 @@ async def test_a_shared_limit_is_used_in_full_and_never_exceeded(sqlite_db: Data
         assert [text for _, text in mine] == [f"{chat}-1", f"{chat}-2"]
         assert mine[1][0] - mine[0][0] >= 1.0
     assert await _statuses(db) == Counter(sent=24)
+
+
+class CountingLimiter(RateLimiter):
+    """Counts the permits asked for."""
+
+    tries = 0
+
+    def acquire(self, keys: Any) -> Permit | None:
+        self.tries += 1
+        return super().acquire(keys)
+
+
+async def test_a_round_tries_no_call_whose_limit_is_full_as_it_starts(sqlite_db: Database) -> None:
+    """A bot allowed 5 calls a second and 12 chats waiting: once the 5 went out, the rounds
+    in that second try none of the other 7 (their shared limit cannot free by another's
+    call), and the next second's round takes the next 5."""
+    clock = Clock()
+    limiter = CountingLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(sqlite_db, sender, limiter, clock)
+    await _enqueue(sqlite_db, [(f"chat{n:02d}", f"reply {n}") for n in range(12)])
+
+    await worker.drain()
+    assert len(sender.calls) == 5
+    limiter.tries = 0
+    await worker.drain()
+    await worker.drain()
+    assert (len(sender.calls), limiter.tries) == (5, 0)
+    clock.now += 1.0
+    await worker.drain()
+    assert len(sender.calls) == 10
+    assert [text for _, _, text in sender.calls] == [f"reply {n}" for n in range(10)]
 
 
 async def test_a_conversation_on_the_critical_path_gets_the_shared_slots_first(
