@@ -74,14 +74,17 @@ def _by_identity(channels: tuple[str, ...]) -> Statement:
     return Statement(
         select(*_WORKSPACE, *_MEMBER)
         .select_from(
+            # Two outer joins, not one to a join of the identity and its member: SQLite
+            # materialised that join from every identity of every workspace, at every task.
+            # An identity always has its member (a foreign key, deleted with it).
             _workspaces.outerjoin(
-                _identities.join(_members, _members.c.id == _identities.c.member_id),
+                _identities,
                 and_(
                     _identities.c.workspace_id == _workspaces.c.id,
                     or_(*(_identities.c.channel == channel for channel in channels)),
                     _identities.c.address == bindparam("address"),
                 ),
-            )
+            ).outerjoin(_members, _members.c.id == _identities.c.member_id)
         )
         .where(_workspaces.c.id == bindparam("workspace_id"))
         .limit(1)

@@ -1,0 +1,77 @@
+"""The sender's identity, resolved in one statement: the member an address is linked to in the
+task's workspace (never another workspace's), a customer otherwise; and on SQLite by the
+identities' unique index, never by reading every workspace's identities."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from config.database import sqlite_file
+from core.team.identity import _PHONE_CHANNELS, _by_identity, resolve
+from models.task import Route, Sender, Task
+from storage.db import Database
+from storage.types import new_id
+from tests.factories import make_member, make_workspace
+
+
+def task(workspace_id: str, channel: str, address: str) -> Task:
+    return Task(
+        id=new_id(),
+        workspace_id=workspace_id,
+        channel=channel,
+        external_id=new_id(),
+        sender=Sender(channel=channel, address=address),
+        conversation="c",
+        text="hello",
+        received_at=datetime.now(UTC),
+        reply_route=Route(channel=channel, address=address),
+    )
+
+
+async def test_the_member_linked_in_the_task_s_workspace_and_no_other(db: Database) -> None:
+    async with db.session() as session:
+        acme = await make_workspace(session, name="Acme")
+        other = await make_workspace(session, name="Other")
+        olivia = await make_member(
+            session,
+            acme.id,
+            name="Olivia",
+            identities={"slack": "U0OLIVIA1", "sms": "+15550100001"},
+        )
+        await make_member(session, other.id, name="Oscar", identities={"slack": "U0OSCAR01"})
+    async with db.session() as session:
+        found = await resolve(session, task(acme.id, "slack", "U0OLIVIA1"))
+        assert (found.member_id, found.name, found.workspace_name) == (olivia.id, "Olivia", "Acme")
+        # The same number on WhatsApp or a call: one person on the phone channels.
+        by_phone = await resolve(session, task(acme.id, "whatsapp", "whatsapp:+15550100001"))
+        assert by_phone.member_id == olivia.id
+        # Oscar's Slack id, in Acme's task: a customer there, not Other's member.
+        stranger = await resolve(session, task(acme.id, "slack", "U0OSCAR01"))
+        assert stranger.is_customer and stranger.workspace_name == "Acme"
+        unknown = await resolve(session, task(acme.id, "sms", "+15559999999"))
+        assert unknown.is_customer
+        with pytest.raises(LookupError):
+            await resolve(session, task(new_id(), "slack", "U0OLIVIA1"))
+
+
+async def test_sqlite_finds_the_identity_by_its_index(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the query plan looked at is SQLite's")
+    path = sqlite_file(db.url)
+    assert path is not None
+    reader = sqlite3.connect(path)
+    try:
+        for channels in (("slack",), _PHONE_CHANNELS):
+            statement = _by_identity(channels)
+            sql = statement.plan(db.engine.dialect).sql
+            params = [None] * sql.count("?")
+            steps = [row[3] for row in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+            assert not any("SCAN channel_identities" in s or "MATERIALIZE" in s for s in steps), (
+                steps
+            )
+            assert any("channel_identities USING INDEX" in s for s in steps), steps
+    finally:
+        reader.close()
