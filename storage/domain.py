@@ -26,6 +26,7 @@ class AiAgent(Base):
     """The customer-facing AI agent: personality, rules, welcome message, connected channels."""
 
     __tablename__ = "ai_agents"
+    __table_args__ = (Index("ix_ai_agents_workspace", "workspace_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -160,6 +161,7 @@ class AssistEvent(Base):
 
 class QaPair(Base):
     __tablename__ = "qa_pairs"
+    __table_args__ = (Index("ix_qa_pairs_workspace", "workspace_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -172,7 +174,10 @@ class QaPair(Base):
 
 class TrainingSource(Base):
     __tablename__ = "training_sources"
-    __table_args__ = (Index("ix_training_sources_fetch", "fetch_status"),)
+    __table_args__ = (
+        Index("ix_training_sources_fetch", "fetch_status"),
+        Index("ix_training_sources_workspace", "workspace_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -192,6 +197,7 @@ class TrainingSource(Base):
 
 class TrainingSuggestion(Base):
     __tablename__ = "training_suggestions"
+    __table_args__ = (Index("ix_training_suggestions_workspace", "workspace_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -206,6 +212,9 @@ class TrainingSuggestion(Base):
 
 class KnowledgeGap(Base):
     __tablename__ = "knowledge_gaps"
+    __table_args__ = (
+        Index("ix_knowledge_gaps_workspace", "workspace_id", "resolved", "occurrences"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
