@@ -112,13 +112,10 @@ def _loop_settings(connection: aiosqlite.Connection) -> None:
     `_commit_inline`). They stay set while the connection is used there, two PRAGMAs saved
     for every statement and commit; the next call on the connection's thread puts SQLite's
     usual settings back before it runs (`_CountedCalls`)."""
-    calls = connection._tx
-    if isinstance(calls, _CountedCalls) and calls.loop_settings:
-        return
-    conn = connection._conn
-    conn.execute("PRAGMA busy_timeout=0")
-    conn.execute("PRAGMA wal_autocheckpoint=0")
-    if isinstance(calls, _CountedCalls):
+    calls: _CountedCalls = connection._tx  # type: ignore[assignment]  # see `_idle`
+    if not calls.loop_settings:
+        connection._conn.execute("PRAGMA busy_timeout=0")
+        connection._conn.execute("PRAGMA wal_autocheckpoint=0")
         calls.loop_settings = True
 
 
@@ -248,9 +245,11 @@ class _CountedCalls:
 
 
 def _idle(connection: aiosqlite.Connection) -> bool:
-    """Whether CONNECTION's thread has no call queued or running."""
+    """Whether CONNECTION's thread has no call queued or running. A connection whose calls
+    are not counted (not opened by `OneTripDBAPI`) never is: nothing runs on the loop's
+    thread that could not be put back for its own."""
     calls = connection._tx
-    return not isinstance(calls, _CountedCalls) or calls.queued == calls.finished
+    return isinstance(calls, _CountedCalls) and calls.queued == calls.finished
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.live import access, conversations, groups
 from core.team import directory
+from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.domain import Conversation
 from storage.live import LiveSession
@@ -22,6 +23,21 @@ _numbers = itertools.count(1)
 def unique(prefix: str) -> str:
     """A name no other builder call in this process has returned."""
     return f"{prefix}-{next(_numbers)}"
+
+
+def make_task(workspace_id: str, channel: str, address: str, text: str = "hi") -> Task:
+    """A task from ADDRESS on CHANNEL, answered there (not journaled)."""
+    return Task(
+        id=new_id(),
+        workspace_id=workspace_id,
+        channel=channel,
+        external_id=new_id(),
+        sender=Sender(channel=channel, address=address),
+        conversation="c",
+        text=text,
+        received_at=utcnow(),
+        reply_route=Route(channel=channel, address=address),
+    )
 
 
 async def make_workspace(

@@ -369,6 +369,12 @@ class OutboxWorker:
         # only fills a key more), so it is not sorted and tried: with a backlog of paced
         # calls (a workspace's uploads, say) most lanes wait on the same few keys.
         start_full: dict[RateKey, float | None] = {}
+
+        def frees_at(key: RateKey) -> float | None:
+            if key not in start_full:
+                start_full[key] = self._limiter.full((key,)).get(key)
+            return start_full[key]
+
         for conversation, lane in self._lanes.items():
             if conversation in self._busy:
                 continue
@@ -376,15 +382,9 @@ class OutboxWorker:
             parked = self._parked.get(conversation)
             if parked is not None and parked.oldest is not None and parked.oldest < head.order:
                 continue  # an older reply of this conversation comes back first
-            frees = None
-            for key in head.keys:
-                if key not in start_full:
-                    start_full[key] = self._limiter.full((key,)).get(key)
-                at = start_full[key]
-                if at is not None and (frees is None or at > frees):
-                    frees = at
-            if frees is not None:
-                soonest = min(soonest, frees)
+            waits = [at for key in head.keys if (at := frees_at(key)) is not None]
+            if waits:
+                soonest = min(soonest, max(waits))
                 continue
             # A conversation whose queue takes longer at its own pace (1 a second in a chat)
             # than everything held here takes at the shared pace (a bot's 30 a second) is on

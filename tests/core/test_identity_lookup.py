@@ -5,30 +5,14 @@ identities' unique index, never by reading every workspace's identities."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 
 import pytest
 
 from config.database import sqlite_file
 from core.team.identity import _PHONE_CHANNELS, _by_identity, resolve
-from models.task import Route, Sender, Task
 from storage.db import Database
 from storage.types import new_id
-from tests.factories import make_member, make_workspace
-
-
-def task(workspace_id: str, channel: str, address: str) -> Task:
-    return Task(
-        id=new_id(),
-        workspace_id=workspace_id,
-        channel=channel,
-        external_id=new_id(),
-        sender=Sender(channel=channel, address=address),
-        conversation="c",
-        text="hello",
-        received_at=datetime.now(UTC),
-        reply_route=Route(channel=channel, address=address),
-    )
+from tests.factories import make_member, make_task, make_workspace
 
 
 async def test_the_member_linked_in_the_task_s_workspace_and_no_other(db: Database) -> None:
@@ -43,18 +27,18 @@ async def test_the_member_linked_in_the_task_s_workspace_and_no_other(db: Databa
         )
         await make_member(session, other.id, name="Oscar", identities={"slack": "U0OSCAR01"})
     async with db.session() as session:
-        found = await resolve(session, task(acme.id, "slack", "U0OLIVIA1"))
+        found = await resolve(session, make_task(acme.id, "slack", "U0OLIVIA1"))
         assert (found.member_id, found.name, found.workspace_name) == (olivia.id, "Olivia", "Acme")
         # The same number on WhatsApp or a call: one person on the phone channels.
-        by_phone = await resolve(session, task(acme.id, "whatsapp", "whatsapp:+15550100001"))
+        by_phone = await resolve(session, make_task(acme.id, "whatsapp", "whatsapp:+15550100001"))
         assert by_phone.member_id == olivia.id
         # Oscar's Slack id, in Acme's task: a customer there, not Other's member.
-        stranger = await resolve(session, task(acme.id, "slack", "U0OSCAR01"))
+        stranger = await resolve(session, make_task(acme.id, "slack", "U0OSCAR01"))
         assert stranger.is_customer and stranger.workspace_name == "Acme"
-        unknown = await resolve(session, task(acme.id, "sms", "+15559999999"))
+        unknown = await resolve(session, make_task(acme.id, "sms", "+15559999999"))
         assert unknown.is_customer
         with pytest.raises(LookupError):
-            await resolve(session, task(new_id(), "slack", "U0OLIVIA1"))
+            await resolve(session, make_task(new_id(), "slack", "U0OLIVIA1"))
 
 
 async def test_sqlite_finds_the_identity_by_its_index(db: Database) -> None:

@@ -24,6 +24,7 @@ from storage.db import Database
 from storage.journal import TaskJournal
 from storage.models import OutboxRow, TaskRow, Workspace
 from storage.types import new_id, utcnow
+from tests.factories import make_task
 from tests.helpers import wait_until
 
 
@@ -262,19 +263,8 @@ async def test_phone_identity_is_shared_by_sms_whatsapp_and_voice(db: Database) 
         ("whatsapp", "whatsapp:+15550001111"),
         ("voice", "+15550001111"),
     ):
-        task = Task(
-            id=new_id(),
-            workspace_id=ws_id,
-            channel=channel,
-            external_id=new_id(),
-            sender=Sender(channel=channel, address=address),
-            conversation="c",
-            text="hi",
-            received_at=utcnow(),
-            reply_route=Route(channel=channel, address=address),
-        )
         async with db.session() as session:
-            principal = await resolve(session, task)
+            principal = await resolve(session, make_task(ws_id, channel, address))
         assert (principal.member_id, principal.role) == (member_id, "owner"), channel
 
 

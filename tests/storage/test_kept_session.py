@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.db import KEPT_CONNECTIONS, Database
+from tests.helpers import wait_until
 
 
 @pytest.fixture
@@ -63,17 +64,20 @@ async def test_what_is_left_uncommitted_is_rolled_back(kept_db: Database) -> Non
 
 async def test_after_a_failure_no_kept_connection_is_used_again(kept_db: Database) -> None:
     taken = checkouts(kept_db)
+    failing_holds_one, other_kept = asyncio.Event(), asyncio.Event()
 
     async def hold_one() -> None:  # a second connection kept, beside the failing one
+        await failing_holds_one.wait()
         async with kept_db.kept_session() as session:
             await session.execute(text("SELECT 1"))
-            await asyncio.sleep(0.05)
             await session.commit()
+        other_kept.set()
 
     async def fail() -> None:
         async with kept_db.kept_session() as session:
             await session.execute(text("INSERT INTO kept_items VALUES ('lost')"))
-            await asyncio.sleep(0.1)  # after the other one is kept
+            failing_holds_one.set()
+            await asyncio.wait_for(other_kept.wait(), 10)
             raise RuntimeError("the task failed")
 
     results = await asyncio.gather(hold_one(), fail(), return_exceptions=True)
@@ -94,7 +98,7 @@ async def test_a_cancelled_session_leaves_nothing_behind(kept_db: Database) -> N
         async with kept_db.kept_session() as session:
             await session.execute(text("INSERT INTO kept_items VALUES ('cancelled')"))
             started.set()
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # until cancelled
 
     task = asyncio.create_task(cancelled())
     await started.wait()
@@ -115,7 +119,11 @@ async def test_no_more_are_kept_than_a_node_processes_at_once(kept_db: Database)
             await session.commit()
 
     tasks = [asyncio.create_task(one()) for _ in range(KEPT_CONNECTIONS + 3)]
-    await asyncio.sleep(0.1)
+    await wait_until(
+        lambda: kept_db.engine.pool.checkedout() == KEPT_CONNECTIONS + 3,  # type: ignore[attr-defined]
+        timeout=10,
+        message="every session holding its connection",
+    )
     release.set()
     await asyncio.gather(*tasks)
     assert kept_db.engine.pool.checkedout() == KEPT_CONNECTIONS  # type: ignore[attr-defined]
