@@ -212,5 +212,7 @@ async def test_a_node_busy_with_its_own_tasks_still_takes_a_dead_node_s_at_each_
                 break
         row = await wait_until(lambda: done(db, orphan.task_id), timeout=2)
     assert row.claimed_by == "node-b"
-    assert [orphan.task_id] in claims
+    # Claimed at a poll, beside any new task journaled while that poll looked at the queue
+    # (queued then, not handed over, so that none overtakes what is queued before it).
+    assert any(orphan.task_id in claimed for claimed in claims)
     assert "orphan" in classifier.texts[:12]  # at the first poll, not after the load
