@@ -171,6 +171,17 @@ class RateLimiter:
                 found[key] = at
         return found
 
+    def frees_at(self, key: RateKey, now: float) -> float | None:
+        """When KEY frees if it has no free slot at NOW (`full` for one key, without its
+        dict), else None. The time is a lower bound that never moves earlier: a call in
+        flight is answered no sooner than now, a 429 only blocks longer, and the answers
+        that leave the window are the ones no bound was taken from."""
+        window = self._windows.get(key)
+        if window is None:
+            return None
+        at = window.free_at(now)
+        return at if at > now else None
+
     def ready_in(self, keys: Iterable[RateKey]) -> float:
         """Seconds until a call on every key may start."""
         keys = tuple(keys)

@@ -44,6 +44,10 @@ class Job:
     conversation: Conversation = field(init=False)
     order: Order = field(init=False)
     in_doubt: bool = field(init=False)  # until the provider has been asked
+    # (part, time): the call for that part cannot start before that time, as a dispatch
+    # round found one of its keys full (`RateLimiter.frees_at`, a bound that never moves
+    # earlier). Rounds pass over the job until then without asking the limiter again.
+    waits: tuple[int, float] = field(init=False, default=(-1, 0.0))
 
     def __post_init__(self) -> None:
         reply = self.reply

@@ -165,13 +165,18 @@ async def test_a_shared_limit_is_used_in_full_and_never_exceeded(sqlite_db: Data
 
 
 class CountingLimiter(RateLimiter):
-    """Counts the permits asked for."""
+    """Counts the permits asked for, and the looks at whether a key is full."""
 
     tries = 0
+    looks = 0
 
     def acquire(self, keys: Any) -> Permit | None:
         self.tries += 1
         return super().acquire(keys)
+
+    def frees_at(self, key: Any, now: float) -> float | None:
+        self.looks += 1
+        return super().frees_at(key, now)
 
 
 async def test_a_round_tries_no_call_whose_limit_is_full_as_it_starts(sqlite_db: Database) -> None:
@@ -193,6 +198,35 @@ async def test_a_round_tries_no_call_whose_limit_is_full_as_it_starts(sqlite_db:
     clock.now += 1.0
     await worker.drain()
     assert len(sender.calls) == 10
+    assert [text for _, _, text in sender.calls] == [f"reply {n}" for n in range(10)]
+
+
+async def test_rounds_pass_over_calls_found_waiting_until_their_key_frees(
+    sqlite_db: Database,
+) -> None:
+    """Seven chats wait for the bot's next second: the round that finds them waiting looks
+    at their keys, and the rounds after it in that second look at none (each such lane
+    cost a look at every key of its call, every round, with a backlog of paced uploads);
+    when the second is over they are looked at again and the next 5 go, oldest first."""
+    clock = Clock()
+    limiter = CountingLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(sqlite_db, sender, limiter, clock)
+    await _enqueue(sqlite_db, [(f"chat{n:02d}", f"reply {n}") for n in range(12)])
+
+    await worker.drain()
+    assert len(sender.calls) == 5
+    limiter.looks = limiter.tries = 0
+    for _ in range(3):
+        await worker.drain()
+    assert (len(sender.calls), limiter.looks, limiter.tries) == (5, 0, 0)
+    clock.now += 0.999
+    await worker.drain()
+    assert (len(sender.calls), limiter.looks, limiter.tries) == (5, 0, 0)
+    clock.now += 0.001
+    await worker.drain()
+    assert len(sender.calls) == 10
+    assert limiter.looks > 0
     assert [text for _, _, text in sender.calls] == [f"reply {n}" for n in range(10)]
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from delivery.ratelimit import RULES, RateLimiter, Rule
+from delivery.ratelimit import RULES, Permit, RateLimiter, Rule
 
 
 class Clock:
@@ -169,3 +169,48 @@ def test_with_instant_answers_the_limit_is_used_in_full() -> None:
     # 90 calls at 30 per second: the last may start 2 s after the first, not later.
     _, finished = _simulate(30, 1.0, [(0.0, 0.0)] * 90, callers=40)
     assert finished == pytest.approx(2.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["acquire", "release", "penalize", "wait"]),
+            st.integers(0, 2),  # which key
+            st.floats(0, 1.5),  # seconds: of a wait, of a 429's Retry-After
+        ),
+        max_size=80,
+    )
+)
+def test_a_full_key_never_frees_before_the_time_it_was_said_to(
+    steps: list[tuple[str, int, float]],
+) -> None:
+    """The outbox passes over a call waiting on a full key until the time `frees_at` gave
+    (a dispatch round does not ask again before): whatever calls start, are answered or meet
+    a 429 meanwhile, the key must not have a free slot before that time."""
+    clock = Clock()
+    limiter = RateLimiter({"bot": Rule.per(3, 1.0), "chat": Rule.per(1, 1.0)}, clock=clock)
+    keys = [("bot", "b"), ("chat", "c1"), ("chat", "c2")]
+    permits: list[tuple[int, Permit]] = []
+    said: dict[int, float] = {}  # key -> the latest time it was said to free
+    for action, which, seconds in steps:
+        if action == "acquire":
+            permit = limiter.acquire([keys[which]])
+            if permit is not None:
+                assert clock.now >= said.get(which, -1.0)
+                permits.append((which, permit))
+        elif action == "release" and permits:
+            limiter.release(permits.pop(which % len(permits))[1])
+        elif action == "penalize":
+            limiter.penalize([keys[which]], seconds)
+        else:
+            clock.now += seconds
+        for index, key in enumerate(keys):
+            at = limiter.frees_at(key, clock.now)
+            if at is None:
+                assert clock.now >= said.get(index, -1.0)
+                assert limiter.full([key]) == {}
+            else:
+                assert at >= said.get(index, -1.0)
+                assert limiter.full([key]) == {key: at}
+                said[index] = at
