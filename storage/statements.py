@@ -52,6 +52,9 @@ class _Plan:
     dialect: Dialect
     # The compiled name of each bound parameter, by the parameter's key (`select_rows`).
     names: dict[str, str]
+    # Each name once with its processor, when a name is bound at several positions (SQLite
+    # has a `?` per occurrence): its value is then processed once. None otherwise.
+    distinct: tuple[tuple[str, Any], ...] | None = None
     # Per result column, its type's result processor (or None), made at the first rows: on
     # PostgreSQL it depends on the type the server describes.
     results: list[tuple[Any, ...]] = field(default_factory=list, compare=False)
@@ -64,6 +67,13 @@ class _Plan:
             for key, default in self.defaults:
                 if key not in params:
                     params[key] = default.arg(None) if default.is_callable else default.arg
+        if self.distinct is not None:
+            processed = {
+                name: value if process is None else process(value)
+                for name, process in self.distinct
+                for value in (params[name],)
+            }
+            return list(map(processed.__getitem__, self.positions))
         return [
             value if process is None else process(value)
             for process, value in zip(
@@ -125,6 +135,11 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
         tuple(column[3] for column in compiled._result_columns),
         dialect,
         {bind.key: name for bind, name in compiled.bind_names.items()},
+        distinct=(
+            tuple((name, processors.get(name)) for name in dict.fromkeys(positions))
+            if len(set(positions)) < len(positions)
+            else None
+        ),
     )
 
 

@@ -1,11 +1,15 @@
-"""Test helpers: await a condition with a bounded timeout instead of sleeping."""
+"""Test helpers: await a condition with a bounded timeout instead of sleeping; read SQLite's
+query plan for a statement."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
+
+from config.database import sqlite_file
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -90,3 +94,15 @@ async def settled(
         return busy == 0 and unsent == 0
 
     await wait_until(quiet, timeout=timeout, interval=interval, message=message)
+
+
+def query_plan(db: Database, sql: str) -> list[tuple[int, int, int, str]]:
+    """SQLite's plan for SQL on DB's file (`EXPLAIN QUERY PLAN`, every parameter NULL): rows
+    of (id, parent, unused, step). The caller skips on other databases."""
+    path = sqlite_file(db.url)
+    assert path is not None, "a SQLite file"
+    reader = sqlite3.connect(path)
+    try:
+        return list(reader.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * sql.count("?")))
+    finally:
+        reader.close()

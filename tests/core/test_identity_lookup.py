@@ -4,15 +4,13 @@ identities' unique index, never by reading every workspace's identities."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from config.database import sqlite_file
 from core.team.identity import _PHONE_CHANNELS, _by_identity, resolve
 from storage.db import Database
 from storage.types import new_id
 from tests.factories import make_member, make_task, make_workspace
+from tests.helpers import query_plan
 
 
 async def test_the_member_linked_in_the_task_s_workspace_and_no_other(db: Database) -> None:
@@ -44,18 +42,8 @@ async def test_the_member_linked_in_the_task_s_workspace_and_no_other(db: Databa
 async def test_sqlite_finds_the_identity_by_its_index(db: Database) -> None:
     if not db.is_sqlite:
         pytest.skip("the query plan looked at is SQLite's")
-    path = sqlite_file(db.url)
-    assert path is not None
-    reader = sqlite3.connect(path)
-    try:
-        for channels in (("slack",), _PHONE_CHANNELS):
-            statement = _by_identity(channels)
-            sql = statement.plan(db.engine.dialect).sql
-            params = [None] * sql.count("?")
-            steps = [row[3] for row in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
-            assert not any("SCAN channel_identities" in s or "MATERIALIZE" in s for s in steps), (
-                steps
-            )
-            assert any("channel_identities USING INDEX" in s for s in steps), steps
-    finally:
-        reader.close()
+    for channels in (("slack",), _PHONE_CHANNELS):
+        sql = _by_identity(channels).plan(db.engine.dialect).sql
+        steps = [row[3] for row in query_plan(db, sql)]
+        assert not any("SCAN channel_identities" in s or "MATERIALIZE" in s for s in steps), steps
+        assert any("channel_identities USING INDEX" in s for s in steps), steps

@@ -108,6 +108,40 @@ async def test_rows_read_are_those_sqlalchemy_reads(db: Database) -> None:
         assert await _SELECT.rows(session, {"row_id": "none"}) == []
 
 
+async def test_a_value_bound_at_several_places_is_processed_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name the statement binds twice (one range's end, the next one's start): SQLite has a
+    `?` for each, and the value goes to both, converted once by its column type."""
+    early, late = AT - timedelta(hours=1), AT + timedelta(hours=1)
+    async with db.session() as session:
+        await _INSERT.run_many(session, [_row("e", at=early), _row("m", at=AT), _row("l", at=late)])
+    ranges = Statement(
+        select(_rows.c.id)
+        .where(
+            ((_rows.c.at >= bindparam("lo")) & (_rows.c.at < bindparam("mid")))
+            | ((_rows.c.at >= bindparam("mid")) & (_rows.c.at < bindparam("hi")))
+        )
+        .order_by(_rows.c.id)
+    )
+    conversions: list[object] = []
+    process = UTCDateTime.process_bind_param
+
+    def counted(self: UTCDateTime, value: object, dialect: object) -> object:
+        conversions.append(value)
+        return process(self, value, dialect)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(UTCDateTime, "process_bind_param", counted)
+    async with db.session() as session:
+        bounds = {"lo": early, "mid": AT, "hi": late + timedelta(seconds=1)}
+        assert [row.id for row in await ranges.rows(session, bounds)] == ["e", "l", "m"]
+        bounds["mid"] = late
+        assert [row.id for row in await ranges.rows(session, bounds)] == ["e", "l", "m"]
+        bounds["hi"] = late
+        assert [row.id for row in await ranges.rows(session, bounds)] == ["e", "m"]
+    assert len(conversions) == 9  # three names, three runs
+
+
 async def test_row_counts_and_the_caller_s_transaction(db: Database) -> None:
     async with db.session() as session:
         await _INSERT.run(session, _row("a1"))

@@ -3,17 +3,15 @@ leading with the workspace, on both databases: never by reading every workspace'
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import ClauseElement
 
-from config.database import sqlite_file
 from core.reports.knowledge_gaps import _OPEN_GAPS
 from storage.db import Database
 from storage.domain import AiAgent, KnowledgeGap, QaPair, TrainingSource, TrainingSuggestion
+from tests.helpers import query_plan
 
 INDEXES = {
     "ai_agents": "ix_ai_agents_workspace",
@@ -76,18 +74,11 @@ async def test_the_migrations_make_the_indexes(db: Database) -> None:
 async def test_sqlite_reads_them_by_workspace_through_the_index(db: Database) -> None:
     if not db.is_sqlite:
         pytest.skip("the query plans looked at are SQLite's")
-    path = sqlite_file(db.url)
-    assert path is not None
     statements = [(table, str(q.compile(dialect=sqlite.dialect()))) for table, q in QUERIES]
     statements += [
         ("knowledge_gaps", _OPEN_GAPS[since].plan(db.engine.dialect).sql) for since in (False, True)
     ]
-    reader = sqlite3.connect(path)
-    try:
-        for table, sql in statements:
-            params = [None] * sql.count("?")
-            steps = [row[3] for row in reader.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
-            assert not any(step.startswith(f"SCAN {table}") for step in steps), (sql, steps)
-            assert any(INDEXES[table] in step for step in steps), (sql, steps)
-    finally:
-        reader.close()
+    for table, sql in statements:
+        steps = [row[3] for row in query_plan(db, sql)]
+        assert not any(step.startswith(f"SCAN {table}") for step in steps), (sql, steps)
+        assert any(INDEXES[table] in step for step in steps), (sql, steps)
