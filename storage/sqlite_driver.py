@@ -6,9 +6,11 @@ close. Each trip wakes that thread, then the event loop (through its self-pipe) 
 result back: on SQLite most of the gateway's CPU per request end to end went to these trips
 (bench/e2e.py: the driver and the event loop, 3.5 of 6 ms a request). The cursor here does the
 four in one call on that thread and keeps what the statement returned (its rows, description,
-row count and last row id), so a statement costs one trip. Everything else (connections,
-commits, errors, server-side cursors) is SQLAlchemy's adapter unchanged; `Database` passes it
-to the engine as its DBAPI (`create_async_engine(module=...)`, a documented parameter).
+row count and last row id), so a statement costs one trip. The hot path's small statements
+make none (`inline`), nor do reads that finish within a millisecond (`_read_inline`).
+Everything else (connections, commits, errors, server-side cursors) is SQLAlchemy's adapter
+unchanged; `Database` passes it to the engine as its DBAPI (`create_async_engine(module=...)`,
+a documented parameter).
 
 It reaches two attributes aiosqlite documents as private, as SQLAlchemy's own adapter does
 (`isolation_level`): `Connection._execute` (queue a call on the connection's thread) and
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -75,11 +78,13 @@ def inline(rows: int = 1) -> Iterator[None]:
     trip to the connection's thread and back costs about a hundred of CPU (the thread's
     wake-up, the GIL changing hands twice, the event loop's self-pipe). Never for a
     statement whose cost grows with the data (a report, a search): it would stall every
-    request meanwhile. Such a statement never waits in SQLite's busy handler on the loop:
-    it is run with no busy timeout, and if another connection holds the write lock it goes
-    to the connection's thread after all, to wait there (see `_run_inline`). ROWS: how
-    many rows the context's writes take at most; above INLINE_ROWS, nothing changes.
-    Only SQLite reads this; other databases' drivers ignore it."""
+    request meanwhile (a read outside this context is tried on the loop's thread with a
+    budget instead, see `_read_inline`). A statement made `inline` never waits in SQLite's
+    busy handler on the loop: it is run with no busy timeout, and if another connection
+    holds the write lock it goes to the connection's thread after all, to wait there (see
+    `_run_inline`). ROWS: how many rows the context's writes take at most; above
+    INLINE_ROWS, nothing changes. Only SQLite reads this; other databases' drivers ignore
+    it."""
     if rows > INLINE_ROWS:
         yield
         return
@@ -104,6 +109,77 @@ def _run_inline(
         if getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY:
             return None
         raise
+
+
+# How long a read may hold the event loop (see `_read_inline`), in seconds, and how many of
+# SQLite's virtual machine steps run between two looks at the clock (a few microseconds of
+# work each thousand; a look costs a fraction of one).
+READ_BUDGET = 0.001
+_BUDGET_STEPS = 4000
+_SQLITE_INTERRUPT = 9  # the primary result code of a statement the progress handler stopped
+# Reads that ran over their budget on the loop go straight to the connection's thread for
+# their next this many runs (then try the loop again: the data may have shrunk).
+_LONG_READ_SKIPS = 100
+_LONG_READS_KEPT = 1000
+
+
+class _LongReads:
+    """The reads (by SQL) lately found too long for the loop, with how many more runs each
+    goes to the connection's thread before trying the loop again."""
+
+    def __init__(self) -> None:
+        self._skips: dict[str, int] = {}
+
+    def goes_to_thread(self, operation: str) -> bool:
+        left = self._skips.get(operation)
+        if left is None:
+            return False
+        if left <= 1:
+            del self._skips[operation]
+        else:
+            self._skips[operation] = left - 1
+        return True
+
+    def too_long(self, operation: str) -> None:
+        if len(self._skips) >= _LONG_READS_KEPT:
+            self._skips.clear()  # SQL made per call (not the gateway's): start again
+        self._skips[operation] = _LONG_READ_SKIPS
+
+
+_long_reads = _LongReads()
+
+
+def _is_read(operation: str) -> bool:
+    """A SELECT: it writes nothing, so stopping it part-way changes nothing (SQLite rolls
+    a transaction back on an interrupt only for an INSERT, UPDATE or DELETE)."""
+    return operation.startswith("SELECT") and not _long_reads.goes_to_thread(operation)
+
+
+def _read_inline(
+    connection: aiosqlite.Connection, operation: str, parameters: Any
+) -> _Outcome | None:
+    """On the loop's thread, a read outside `inline`: most of the gateway's reads (a tool's
+    counts, a member list) take SQLite tens of microseconds, where the trip to the
+    connection's thread costs about a hundred of CPU. But a read's cost grows with the data,
+    so it runs with a budget: SQLite's progress handler stops it once it has held the loop
+    READ_BUDGET seconds, and it is run again on the connection's thread (None), as are its
+    next runs (`_LongReads`). None as well if it met a lock (with no busy timeout here)."""
+    sqlite = connection._conn
+    _loop_settings(connection)
+    deadline = time.perf_counter() + READ_BUDGET
+    sqlite.set_progress_handler(lambda: time.perf_counter() > deadline, _BUDGET_STEPS)
+    try:
+        return _run(sqlite, operation, parameters, False)
+    except sqlite3.OperationalError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == _SQLITE_INTERRUPT:
+            _long_reads.too_long(operation)
+            return None
+        if code == _SQLITE_BUSY:
+            return None
+        raise
+    finally:
+        sqlite.set_progress_handler(None, 0)
 
 
 def _loop_settings(connection: aiosqlite.Connection) -> None:
@@ -180,8 +256,11 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             outcome = None
             # Never beside a call still running on the connection's thread (one whose
             # awaiting was cancelled, say): the connection is used by one thread at a time.
-            if _INLINE.get() and _idle(connection):
-                outcome = _run_inline(connection, operation, parameters, many)
+            if _idle(connection):
+                if _INLINE.get():
+                    outcome = _run_inline(connection, operation, parameters, many)
+                elif not many and _is_read(operation):
+                    outcome = _read_inline(connection, operation, parameters)
             if outcome is None:
                 outcome = await connection._execute(
                     _run, connection._conn, operation, parameters, many

@@ -59,7 +59,7 @@ async def test_a_statement_is_one_trip_to_the_connection_s_thread(
         raw = await conn.get_raw_connection()
         assert isinstance(raw.dbapi_connection.cursor(), OneTripCursor)  # type: ignore[union-attr]
         trips.clear()
-        assert (await conn.execute(select(_items.c.id))).all() == []
+        assert (await conn.execute(update(_items).values(n=1))).rowcount == 0
         assert trips == ["_run"]
 
 
@@ -132,7 +132,7 @@ async def test_inline_statements_make_no_trip_and_give_the_same_results(
     async with db.engine.connect() as conn:
         trips.clear()
         with inline(INLINE_ROWS + 1):  # too many rows to hold the loop for
-            await conn.execute(select(_items.c.id))
+            await conn.execute(update(_items).values(n=6))
         assert trips == ["_run"]
         timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
         assert timeout == BUSY_TIMEOUT_MS  # put back after each inline statement
@@ -277,7 +277,7 @@ async def test_a_commit_with_nothing_written_makes_no_trip(db: Database, trips: 
     async with db.engine.begin() as conn:
         trips.clear()
         await conn.execute(select(_items.c.id))
-    assert trips == ["_run"]
+    assert trips == []  # the read on the loop's thread (`_read_inline`), no commit
     async with db.engine.begin() as conn:
         trips.clear()
         await conn.execute(insert(_items).values(name="kept"))
@@ -290,3 +290,73 @@ async def test_a_commit_with_nothing_written_makes_no_trip(db: Database, trips: 
     async with db.engine.connect() as conn:
         names = (await conn.execute(select(_items.c.name).order_by(_items.c.id))).scalars()
         assert list(names) == ["kept", "kept inline"]
+
+
+async def _fill(db: Database, rows: int) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(_items), [{"name": f"r{n}", "n": n} for n in range(rows)])
+
+
+_PAIRS = "SELECT count(*) FROM items AS a, items AS b WHERE a.n <= b.n"
+
+
+async def test_a_read_runs_on_the_loop_s_thread(db: Database, trips: list[str]) -> None:
+    """A read outside `inline` makes no trip either when it is short: the trip cost about
+    a hundred microseconds of CPU where SQLite reads a few rows in a few."""
+    await _fill(db, 3)
+    async with db.engine.connect() as conn:
+        trips.clear()
+        rows = (await conn.execute(select(_items.c.name).where(_items.c.n > 0))).scalars()
+        assert sorted(rows) == ["r1", "r2"]
+        assert await conn.scalar(text(_PAIRS)) == 6
+    assert trips == []
+
+
+async def test_a_read_over_its_budget_is_stopped_and_run_on_the_thread(
+    db: Database, trips: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read still running when its budget is spent is stopped and run again on the
+    connection's thread, whole; its next runs go there at once, until the loop is tried
+    again. (A budget already spent stops it at SQLite's first look at the clock.)"""
+    await _fill(db, 120)
+    monkeypatch.setattr(sqlite_driver, "_LONG_READ_SKIPS", 2)
+    monkeypatch.setattr(sqlite_driver, "_long_reads", sqlite_driver._LongReads())
+    monkeypatch.setattr(sqlite_driver, "READ_BUDGET", -1.0)
+    tried: list[str] = []
+    read_inline = sqlite_driver._read_inline
+
+    def spied(connection: aiosqlite.Connection, operation: str, parameters: object) -> object:
+        tried.append(operation)
+        return read_inline(connection, operation, parameters)
+
+    monkeypatch.setattr(sqlite_driver, "_read_inline", spied)
+    async with db.engine.connect() as conn:
+        counts = []
+        for _ in range(4):
+            trips.clear()
+            counts.append((await conn.scalar(text(_PAIRS)), trips[:]))
+        # A short read is not held by the long one's record.
+        trips.clear()
+        assert await conn.scalar(select(_items.c.n).where(_items.c.name == "r7")) == 7
+    assert counts == [(120 * 121 // 2, ["_run"])] * 4
+    # Tried on the loop, then two runs straight to the thread, then the loop again.
+    assert tried == [_PAIRS, _PAIRS, "SELECT items.n \nFROM items \nWHERE items.name = ?"]
+    assert trips == []
+
+
+async def test_a_read_stopped_in_a_write_transaction_keeps_its_writes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite rolls the transaction back when it stops an INSERT, UPDATE or DELETE, not a
+    SELECT: a read stopped for its budget inside a transaction that wrote loses nothing."""
+    await _fill(db, 120)
+    monkeypatch.setattr(sqlite_driver, "_long_reads", sqlite_driver._LongReads())
+    monkeypatch.setattr(sqlite_driver, "READ_BUDGET", -1.0)
+    async with db.engine.begin() as conn:
+        with inline():
+            await conn.execute(insert(_items).values(name="written", n=1000))
+        assert await conn.scalar(text(_PAIRS)) == 121 * 122 // 2
+        await conn.execute(update(_items).where(_items.c.name == "r0").values(n=-1))
+    async with db.engine.connect() as conn:
+        assert await conn.scalar(select(_items.c.n).where(_items.c.name == "written")) == 1000
+        assert await conn.scalar(select(_items.c.n).where(_items.c.name == "r0")) == -1
