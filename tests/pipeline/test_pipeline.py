@@ -171,6 +171,26 @@ async def test_journal_dedupes_concurrent_retries_in_one_batch(db: Database) -> 
         assert await session.scalar(select(func.count()).select_from(TaskRow)) == 24
 
 
+async def test_journal_dedupes_a_retry_arriving_alone(db: Database) -> None:
+    """A batch of one row (a steady load's usual batch; on PostgreSQL the driver's own
+    statement): a new request is committed, a retry of a committed one is not, and is
+    answered with the first one's task."""
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    try:
+        first = await journal.append(web_task(ws_id, member_id, external_id="alone"))
+        retry = await journal.append(web_task(ws_id, member_id, external_id="alone"))
+        other = await journal.append(web_task(ws_id, member_id, external_id="another"))
+    finally:
+        await journal.close()
+    assert (first.created, retry.created, other.created) == (True, False, True)
+    assert retry.task_id == first.task_id != other.task_id
+    async with db.session() as session:
+        ids = set(await session.scalars(select(TaskRow.id)))
+    assert ids == {first.task_id, other.task_id}
+
+
 def make_worker(db: Database, classifier: Any, node: str, **kw: Any) -> PipelineWorker:
     return PipelineWorker(
         db, TaskProcessor(classifier, default_registry()), node_id=node, metrics=Metrics(), **kw
