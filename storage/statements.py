@@ -171,6 +171,24 @@ class Statement:
         rows, _count = await self._execute(on, [params], many=False)
         return rows
 
+    async def rows_alone(self, on: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
+        """As `rows`, for a statement that is a transaction of its own, made first on ON (a
+        connection of `Database.write`, before anything else in its block). On PostgreSQL it
+        runs without BEGIN and COMMIT (the server commits it as it runs it): two round trips
+        of three saved, each a write to the socket and a wait for the answer. Elsewhere as
+        `rows` (SQLite begins a transaction before the write; the block commits it)."""
+        connection, adapted = await driver(on)
+        if connection.dialect.name != "postgresql":
+            return await self.rows(on, params)
+        if adapted._transaction is not None or connection.in_transaction():
+            raise RuntimeError("rows_alone runs before anything else in its transaction")
+        level = adapted.isolation_level
+        adapted.isolation_level = "autocommit"
+        try:
+            return await self.rows(on, params)
+        finally:
+            adapted.isolation_level = level
+
     async def run_many(
         self, on: AsyncSession | AsyncConnection, params: Sequence[Mapping[str, Any]]
     ) -> int:

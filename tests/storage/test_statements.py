@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -203,6 +204,50 @@ async def test_on_sqlite_an_inline_statement_makes_no_trip(db: Database, trips: 
         assert made == []
         await _INSERT.run(session, _row("a2", at=AT + timedelta(days=1)))
         assert made == ["_run"]
+
+
+_INSERT_ID = Statement(insert(_rows).returning(_rows.c.id))
+
+
+async def test_a_statement_alone_is_its_own_transaction_on_postgresql(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rows_alone`: on PostgreSQL no BEGIN and no COMMIT (the server commits the statement as
+    it runs it), so what the block does after it is a transaction of its own; on SQLite the
+    block's transaction holds it as before. Anything but the block's first statement is
+    refused on PostgreSQL, and the statements after it begin a transaction again."""
+    begun: list[object] = []
+    if db.is_postgres:
+        adapter = type(await _adapter_of(db))
+        start = adapter._start_transaction
+
+        async def counted(self: Any) -> None:
+            await start(self)
+            if self._transaction is not None:  # a BEGIN was sent
+                begun.append(self)
+
+        monkeypatch.setattr(adapter, "_start_transaction", counted)
+    with pytest.raises(RuntimeError, match="after"):
+        async with db.write() as conn:
+            assert [row.id for row in await _INSERT_ID.rows_alone(conn, _row("a1"))] == ["a1"]
+            assert begun == []  # no BEGIN on PostgreSQL
+            await _INSERT.run(conn, _row("a2"))
+            raise RuntimeError("after the first statement")
+    if db.is_postgres:
+        assert len(begun) == 1  # for a2 only
+        assert set(await _read_all(db)) == {"a1"}  # committed as it ran; a2 rolled back
+        with pytest.raises(RuntimeError, match="before anything else"):
+            async with db.write() as conn:
+                await _INSERT.run(conn, _row("b1"))
+                await _INSERT_ID.rows_alone(conn, _row("b2"))
+        assert set(await _read_all(db)) == {"a1"}
+    else:
+        assert await _read_all(db) == {}  # the block's transaction, rolled back whole
+
+
+async def _adapter_of(db: Database) -> Any:
+    async with db.engine.connect() as conn:
+        return (await conn.get_raw_connection()).dbapi_connection
 
 
 async def test_a_write_commits_its_block_or_rolls_it_back(db: Database) -> None:
