@@ -149,9 +149,11 @@ class _LongReads:
 _long_reads = _LongReads()
 
 
-def _is_read(operation: str) -> bool:
-    """A SELECT: it writes nothing, so stopping it part-way changes nothing (SQLite rolls
-    a transaction back on an interrupt only for an INSERT, UPDATE or DELETE)."""
+def _read_for_the_loop(operation: str) -> bool:
+    """Whether to try OPERATION on the loop's thread: a SELECT (it writes nothing, so
+    stopping it part-way changes nothing: SQLite rolls a transaction back on an interrupt
+    only for an INSERT, UPDATE or DELETE) not lately found too long there (each such
+    answer counts one of its runs sent to the thread)."""
     return operation.startswith("SELECT") and not _long_reads.goes_to_thread(operation)
 
 
@@ -259,7 +261,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             if _idle(connection):
                 if _INLINE.get():
                     outcome = _run_inline(connection, operation, parameters, many)
-                elif not many and _is_read(operation):
+                elif not many and _read_for_the_loop(operation):
                     outcome = _read_inline(connection, operation, parameters)
             if outcome is None:
                 outcome = await connection._execute(

@@ -289,7 +289,9 @@ def _topic_key() -> Any:
 
 
 def _flag(condition: Any) -> Any:
-    return case((condition, 1), else_=0)
+    """1 where CONDITION holds, else 0, both written in the SQL (not bound: the metric
+    statement sums two flags a day, four values fewer to bind for each)."""
+    return case((condition, literal_column("1", Integer)), else_=literal_column("0", Integer))
 
 
 _c = _conversations.c
@@ -411,7 +413,7 @@ def _metric_statement(days: int, by_channel: bool) -> Statement:
         or_(_c.started_at < bindparam("previous_end"), _c.started_at >= bindparam("split")),
         *channel,
     ]
-    zero, one = literal_column("0", Integer), literal_column("1", Integer)
+    zero = literal_column("0", Integer)
     topics = (
         select(
             literal_column(str(_TOPICS), Integer).label("day_index"),
@@ -432,14 +434,13 @@ def _metric_statement(days: int, by_channel: bool) -> Statement:
     def tally(day_index: int, start: str, end: str) -> Select[*tuple[Any, ...]]:
         """One row counting what started in [START, END), read as one range of the start
         time index and grouped by nothing: with each row's day chosen by a CASE and grouped
-        on, SQLite took 480 µs for the statement of a month of the demo data, 326 so. The 1
-        and 0 summed are written in the SQL, not bound: four values fewer to bind a day."""
+        on, SQLite took 480 µs for the statement of a month of the demo data, 326 so."""
         return select(
             literal_column(str(day_index), Integer).label("day_index"),
             null().label("topic_key"),
             func.count().label("n"),
-            func.sum(case((_c.resolved_by_ai, one), else_=zero)).label("resolved"),
-            func.sum(case((_c.escalated, one), else_=zero)).label("escalated"),
+            func.sum(_flag(_c.resolved_by_ai)).label("resolved"),
+            func.sum(_flag(_c.escalated)).label("escalated"),
             func.sum(_c.csat).label("csat_sum"),
             func.count(_c.csat).label("csat_n"),
             zero.label("misses"),

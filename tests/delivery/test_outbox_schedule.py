@@ -179,15 +179,23 @@ class CountingLimiter(RateLimiter):
         return super().frees_at(key, now)
 
 
+async def _twelve_chats_one_bot(
+    db: Database,
+) -> tuple[Clock, CountingLimiter, ChatSender, OutboxWorker]:
+    """Twelve chats with a reply each, queued, and a bot allowed 5 calls a second."""
+    clock = Clock()
+    limiter = CountingLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
+    sender = ChatSender(clock)
+    worker = _worker(db, sender, limiter, clock)
+    await _enqueue(db, [(f"chat{n:02d}", f"reply {n}") for n in range(12)])
+    return clock, limiter, sender, worker
+
+
 async def test_a_round_tries_no_call_whose_limit_is_full_as_it_starts(sqlite_db: Database) -> None:
     """A bot allowed 5 calls a second and 12 chats waiting: once the 5 went out, the rounds
     in that second try none of the other 7 (their shared limit cannot free by another's
     call), and the next second's round takes the next 5."""
-    clock = Clock()
-    limiter = CountingLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
-    sender = ChatSender(clock)
-    worker = _worker(sqlite_db, sender, limiter, clock)
-    await _enqueue(sqlite_db, [(f"chat{n:02d}", f"reply {n}") for n in range(12)])
+    clock, limiter, sender, worker = await _twelve_chats_one_bot(sqlite_db)
 
     await worker.drain()
     assert len(sender.calls) == 5
@@ -208,11 +216,7 @@ async def test_rounds_pass_over_calls_found_waiting_until_their_key_frees(
     at their keys, and the rounds after it in that second look at none (each such lane
     cost a look at every key of its call, every round, with a backlog of paced uploads);
     when the second is over they are looked at again and the next 5 go, oldest first."""
-    clock = Clock()
-    limiter = CountingLimiter({"chat": Rule.per(1, 1.0), "bot": Rule.per(5, 1.0)}, clock=clock)
-    sender = ChatSender(clock)
-    worker = _worker(sqlite_db, sender, limiter, clock)
-    await _enqueue(sqlite_db, [(f"chat{n:02d}", f"reply {n}") for n in range(12)])
+    clock, limiter, sender, worker = await _twelve_chats_one_bot(sqlite_db)
 
     await worker.drain()
     assert len(sender.calls) == 5
