@@ -151,6 +151,11 @@ class Statement:
         self._statement = statement
         self._plans: dict[tuple[str, tuple[str, ...] | None], _Plan] = {}
 
+    @property
+    def statement(self) -> Any:
+        """The SQLAlchemy statement, to build another from."""
+        return self._statement
+
     def plan(self, dialect: Dialect, keys: Sequence[str] | None = None) -> _Plan:
         key = (dialect.name, tuple(keys) if keys is not None else None)
         plan = self._plans.get(key)
@@ -177,15 +182,24 @@ class Statement:
         runs without BEGIN and COMMIT (the server commits it as it runs it): two round trips
         of three saved, each a write to the socket and a wait for the answer. Elsewhere as
         `rows` (SQLite begins a transaction before the write; the block commits it)."""
+        rows, _count = await self._alone(on, params)
+        return rows
+
+    async def run_alone(self, on: AsyncConnection, params: Mapping[str, Any]) -> int:
+        """As `run`, for a statement that is a transaction of its own (see `rows_alone`)."""
+        _rows, count = await self._alone(on, params)
+        return count
+
+    async def _alone(self, on: AsyncConnection, params: Mapping[str, Any]) -> tuple[list[Any], int]:
         connection, adapted = await driver(on)
         if connection.dialect.name != "postgresql":
-            return await self.rows(on, params)
+            return await self._execute(on, [params], many=False)
         if adapted._transaction is not None or connection.in_transaction():
-            raise RuntimeError("rows_alone runs before anything else in its transaction")
+            raise RuntimeError("a statement alone runs before anything else in its transaction")
         level = adapted.isolation_level
         adapted.isolation_level = "autocommit"
         try:
-            return await self.rows(on, params)
+            return await self._execute(on, [params], many=False)
         finally:
             adapted.isolation_level = level
 

@@ -1,5 +1,5 @@
 """Test helpers: await a condition with a bounded timeout instead of sleeping; read SQLite's
-query plan for a statement."""
+query plan for a statement; see what PostgreSQL's driver was asked to run, and how."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import asyncio
 import inspect
 import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
 
 from config.database import sqlite_file
 
@@ -106,3 +109,34 @@ def query_plan(db: Database, sql: str) -> list[tuple[int, int, int, str]]:
         return list(reader.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * sql.count("?")))
     finally:
         reader.close()
+
+
+@dataclass
+class DriverStatements:
+    """Every statement asyncpg's adapter prepared and ran, each as (SQL, whether a BEGIN had
+    been sent for it, the connection's isolation level): `in_transaction` False with level
+    "autocommit" is a statement the server committed as it ran it."""
+
+    statements: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def matching(self, *parts: str) -> list[tuple[str, bool, str]]:
+        return [s for s in self.statements if all(part in s[0] for part in parts)]
+
+
+def driver_statements(monkeypatch: pytest.MonkeyPatch) -> DriverStatements:
+    """Record what asyncpg's adapter runs one statement at a time from now on (its
+    executemany is not recorded)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_cursor
+
+    record = DriverStatements()
+    run = AsyncAdapt_asyncpg_cursor._prepare_and_execute
+
+    async def recorded(self: Any, operation: str, parameters: Any) -> None:
+        adapted = self._adapt_connection
+        record.statements.append(
+            (operation, adapted._transaction is not None, adapted.isolation_level)
+        )
+        await run(self, operation, parameters)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_cursor, "_prepare_and_execute", recorded)
+    return record

@@ -565,7 +565,7 @@ class PipelineWorker:
         limit = limit or self._concurrency
         with inline(limit):  # the statement and its commit
             async with self._db.write() as conn:
-                rows = await _claim_statement(limit).rows(conn, params)
+                rows = await _claim_statement(limit).rows_alone(conn, params)
         return [(row, token) for row in rows]
 
     async def _handle(self, row: Any, token: str) -> None:

@@ -14,6 +14,8 @@ from models.deliverable import Deliverable
 from models.task import Route
 from storage.db import Database
 from storage.models import OutboxRow
+from storage.sqlite_driver import inline
+from storage.statements import Statement
 from storage.types import utcnow
 
 OUTBOX = OutboxRow.metadata.tables[OutboxRow.__tablename__]
@@ -165,29 +167,35 @@ def claimed_reply(row: Any) -> ClaimedReply:
     )
 
 
+# Put back for a later slot: compiled once and run by the driver (through a session it cost
+# some 200 µs of CPU a put-back more); one row alone is its own transaction on PostgreSQL.
+_PUT_BACK = Statement(
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        status="pending",
+        lease_until=None,
+        parts_sent=bindparam("parts"),
+        in_doubt=bindparam("doubt"),
+        next_attempt_at=bindparam("due"),
+    )
+)
+
+
 async def put_back(db: Database, rows: Sequence[PutBack]) -> None:
     """Rate limit: back in the queue for a later slot, no attempt counted."""
-    async with db.writing(), db.session() as session:
-        await session.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id == bindparam("row_id"))
-            .values(
-                status="pending",
-                lease_until=None,
-                parts_sent=bindparam("parts"),
-                in_doubt=bindparam("doubt"),
-                next_attempt_at=bindparam("due"),
-            ),
-            [
-                {
-                    "row_id": row.row_id,
-                    "parts": row.parts_sent,
-                    "doubt": row.in_doubt,
-                    "due": row.due,
-                }
-                for row in rows
-            ],
-        )
+    params = [
+        {"row_id": row.row_id, "parts": row.parts_sent, "doubt": row.in_doubt, "due": row.due}
+        for row in rows
+    ]
+    if not params:
+        return
+    with inline(len(params)):  # the statements and their commit
+        async with db.write() as conn:
+            if len(params) == 1:
+                await _PUT_BACK.run_alone(conn, params[0])
+            else:
+                await _PUT_BACK.run_many(conn, params)
 
 
 async def release(db: Database, node_id: str) -> None:

@@ -25,7 +25,7 @@ from storage.journal import TaskJournal
 from storage.models import OutboxRow, TaskRow, Workspace
 from storage.types import new_id, utcnow
 from tests.factories import make_task
-from tests.helpers import wait_until
+from tests.helpers import driver_statements, wait_until
 
 
 class HelpClassifier:
@@ -227,6 +227,31 @@ async def test_task_of_a_dead_node_is_reclaimed_after_its_lease(db: Database) ->
         task = await session.get(TaskRow, accepted.task_id)
         assert task is not None
         assert (task.status, task.claimed_by, task.attempts) == ("done", "node-b", 2)
+
+
+async def test_a_claim_is_a_transaction_of_its_own(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim is one statement: on PostgreSQL the server commits it as it runs it (no
+    BEGIN, no COMMIT), and the task it took is held by its lease against another node."""
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    accepted = await journal.append(web_task(ws_id, member_id))
+    await journal.close()
+    sent = driver_statements(monkeypatch) if db.is_postgres else None
+
+    claimed = await make_worker(db, HelpClassifier(), "node-a", lease_seconds=30).claim()
+
+    assert [row.id for row, _ in claimed] == [accepted.task_id]
+    assert await make_worker(db, HelpClassifier(), "node-b").claim() == []
+    async with db.session() as session:
+        task = await session.get(TaskRow, accepted.task_id)
+        assert task is not None
+        assert (task.status, task.claimed_by, task.attempts) == ("running", "node-a", 1)
+    if sent is not None:
+        claims = sent.matching("UPDATE tasks", "RETURNING")
+        assert [(s[1], s[2]) for s in claims] == [(False, "autocommit")] * 2
 
 
 async def test_processing_error_is_recorded_and_the_user_told(db: Database) -> None:
