@@ -25,7 +25,8 @@ statements: no identity map, no unit of work).
 from __future__ import annotations
 
 import collections
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -55,6 +56,8 @@ class _Plan:
     # Each name once with its processor, when a name is bound at several positions (SQLite
     # has a `?` per occurrence): its value is then processed once. None otherwise.
     distinct: tuple[tuple[str, Any], ...] | None = None
+    # A SELECT that locks nothing (no FOR UPDATE or SHARE): see `reads_before_writes`.
+    reads_only: bool = False
     # Per result column, its type's result processor (or None), made at the first rows: on
     # PostgreSQL it depends on the type the server describes.
     results: list[tuple[Any, ...]] = field(default_factory=list, compare=False)
@@ -140,6 +143,8 @@ def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
             if len(set(positions)) < len(positions)
             else None
         ),
+        reads_only=bool(getattr(statement, "is_select", False))
+        and getattr(statement, "_for_update_arg", None) is None,
     )
 
 
@@ -176,32 +181,39 @@ class Statement:
         rows, _count = await self._execute(on, [params], many=False)
         return rows
 
-    async def rows_alone(self, on: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:
-        """As `rows`, for a statement that is a transaction of its own, made first on ON (a
-        connection of `Database.write`, before anything else in its block). On PostgreSQL it
-        runs without BEGIN and COMMIT (the server commits it as it runs it): two round trips
-        of three saved, each a write to the socket and a wait for the answer. Elsewhere as
-        `rows` (SQLite begins a transaction before the write; the block commits it)."""
+    async def rows_alone(
+        self, on: AsyncSession | AsyncConnection, params: Mapping[str, Any]
+    ) -> list[Any]:
+        """As `rows`, for a statement that is a transaction of its own, made first on ON: a
+        connection of `Database.write` before anything else in its block, or a session that
+        has begun nothing on the server and holds nothing to flush (`nothing_begun`). On
+        PostgreSQL it runs without BEGIN and COMMIT (the server commits it as it runs it): two
+        round trips of three saved, each a write to the socket and a wait for the answer.
+        Elsewhere as `rows` (SQLite begins a transaction before the write; the block or the
+        session commits it)."""
         rows, _count = await self._alone(on, params)
         return rows
 
-    async def run_alone(self, on: AsyncConnection, params: Mapping[str, Any]) -> int:
+    async def run_alone(self, on: AsyncSession | AsyncConnection, params: Mapping[str, Any]) -> int:
         """As `run`, for a statement that is a transaction of its own (see `rows_alone`)."""
         _rows, count = await self._alone(on, params)
         return count
 
-    async def _alone(self, on: AsyncConnection, params: Mapping[str, Any]) -> tuple[list[Any], int]:
+    async def _alone(
+        self, on: AsyncSession | AsyncConnection, params: Mapping[str, Any]
+    ) -> tuple[list[Any], int]:
         connection, adapted = await driver(on)
         if connection.dialect.name != "postgresql":
             return await self._execute(on, [params], many=False)
-        if adapted._transaction is not None or connection.in_transaction():
+        began = (
+            on.sync_session.new or on.sync_session.dirty or on.sync_session.deleted
+            if isinstance(on, AsyncSession)
+            else connection.in_transaction()
+        )
+        if adapted._transaction is not None or began:
             raise RuntimeError("a statement alone runs before anything else in its transaction")
-        level = adapted.isolation_level
-        adapted.isolation_level = "autocommit"
-        try:
-            return await self._execute(on, [params], many=False)
-        finally:
-            adapted.isolation_level = level
+        plan = self.plan(connection.dialect, list(params) if _is_insert(self._statement) else None)
+        return await _autocommitted(connection, adapted, plan, [params], many=False)
 
     async def run_many(
         self, on: AsyncSession | AsyncConnection, params: Sequence[Mapping[str, Any]]
@@ -224,6 +236,8 @@ class Statement:
         connection, adapted = await driver(on)
         dialect = connection.dialect
         plan = self.plan(dialect, list(params[0]) if _is_insert(self._statement) else None)
+        if _read_outside(on, adapted, plan):
+            return await _autocommitted(connection, adapted, plan, params, many=many)
         return await _run_plan(connection, adapted, plan, params, many=many)
 
 
@@ -255,6 +269,66 @@ async def _run_plan(
     finally:
         cursor.close()
     return plan.read(raw, description), count
+
+
+async def _autocommitted(
+    connection: AsyncConnection,
+    adapted: Any,
+    plan: _Plan,
+    params: Sequence[Mapping[str, Any]],
+    *,
+    many: bool,
+) -> tuple[list[Any], int]:
+    """PLAN run on PostgreSQL with no BEGIN and no COMMIT: the server commits it as it runs it
+    (one round trip, where a transaction of its own takes three)."""
+    level = adapted.isolation_level
+    adapted.isolation_level = "autocommit"
+    try:
+        return await _run_plan(connection, adapted, plan, params, many=many)
+    finally:
+        adapted.isolation_level = level
+
+
+_READS_BEFORE_WRITES = "storage.statements.reads_before_writes"  # a session's info key
+
+
+@contextlib.contextmanager
+def reads_before_writes(session: AsyncSession) -> Iterator[None]:
+    """While open, SESSION's reads run by the driver (`Statement`, `select_rows`) before its
+    transaction has begun run outside it on PostgreSQL, each committed as the server runs it
+    (no BEGIN is sent for them); its first other statement begins the transaction as usual,
+    and every read after that is in it. At PostgreSQL's READ COMMITTED, which the gateway
+    uses, each statement of a transaction reads its own snapshot anyway, so a read before
+    any write sees what it would see inside; only a read that locks (FOR UPDATE) differs, and
+    it is never run so. With nothing written when the reads are done, the session's writes
+    can then be one statement alone (`run_alone`): a read request's transaction costs no
+    BEGIN and no COMMIT. Elsewhere it changes nothing."""
+    session.info[_READS_BEFORE_WRITES] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_READS_BEFORE_WRITES, None)
+
+
+def _read_outside(on: AsyncSession | AsyncConnection, adapted: Any, plan: _Plan) -> bool:
+    return (
+        plan.reads_only
+        and isinstance(on, AsyncSession)
+        and plan.dialect.name == "postgresql"
+        and adapted._transaction is None
+        and bool(on.info.get(_READS_BEFORE_WRITES))
+    )
+
+
+async def nothing_begun(session: AsyncSession) -> bool:
+    """Whether SESSION, on PostgreSQL, has neither begun a transaction on the server nor holds
+    changes to flush: a statement alone (`run_alone`) may then be all it writes. Always False
+    elsewhere."""
+    synced = session.sync_session
+    if synced.new or synced.dirty or synced.deleted:
+        return False
+    connection, adapted = await driver(session)
+    return connection.dialect.name == "postgresql" and adapted._transaction is None
 
 
 # The shapes `select_rows` has met, by dialect and SQLAlchemy's cache key: the plan and, in
@@ -289,7 +363,8 @@ async def select_rows(on: AsyncSession | AsyncConnection, query: Select[Any]) ->
         return list(await on.execute(query))
     plan, names = entry
     params = {name: bind.effective_value for name, bind in zip(names, key.bindparams, strict=True)}
-    rows, _count = await _run_plan(connection, adapted, plan, [params], many=False)
+    run = _autocommitted if _read_outside(on, adapted, plan) else _run_plan
+    rows, _count = await run(connection, adapted, plan, [params], many=False)
     return rows
 
 

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from config.failures import RepeatedFailure, pause
 from config.logging import task_context
@@ -34,7 +35,7 @@ from core.tools import control, learning
 from core.tools.catalogue import unavailable_reason
 from core.tools.registry import ToolContext, ToolRegistry
 from delivery.live import notify
-from delivery.outbox.claims import Reservation
+from delivery.outbox.claims import OUTBOX, Reservation
 from delivery.outbox.queue import enqueue, insert_rows, reply_rows
 from models.classification import Classification, ToolCall
 from models.deliverable import Deliverable
@@ -370,11 +371,10 @@ def _claim_statement(limit: int) -> Statement:
     )
 
 
-@functools.cache
-def _mark_statement(columns: frozenset[str]) -> Statement:
+def _mark_update(columns: frozenset[str]) -> Update:
     """The fenced update that ends a claim, setting COLUMNS (bound by name) as well as
-    `finished_at` and `lease_until`; one statement per set of columns, built once."""
-    return Statement(
+    `finished_at` and `lease_until`."""
+    return (
         update(_tasks)
         .where(
             _tasks.c.id == bindparam("mark_id"),
@@ -383,6 +383,45 @@ def _mark_statement(columns: frozenset[str]) -> Statement:
         )
         .values({name: bindparam(name) for name in {"finished_at", "lease_until", *columns}})
     )
+
+
+@functools.cache
+def _mark_statement(columns: frozenset[str]) -> Statement:
+    """`_mark_update`, one statement per set of columns, built once."""
+    return Statement(_mark_update(columns))
+
+
+_REPLY_PREFIX = "reply_"
+
+
+@functools.cache
+def _finish_statement(columns: frozenset[str], reply: tuple[str, ...]) -> Statement:
+    """The fenced update of `_mark_update` and the insert of the task's one reply (its columns
+    REPLY, bound as `reply_<column>`) as one statement (PostgreSQL): the reply is selected
+    from the update's RETURNING, so it is written only if the update took the task, and a
+    node whose claim was taken over writes neither."""
+    finished = _mark_update(columns).returning(_tasks.c.id).cte("finished")
+    values = select(
+        *(bindparam(_REPLY_PREFIX + key, type_=OUTBOX.c[key].type) for key in reply)
+    ).select_from(finished)
+    return Statement(
+        insert(OUTBOX).from_select(list(reply), values, include_defaults=False).add_cte(finished)
+    )
+
+
+def _with_defaults(reply: dict[str, Any]) -> dict[str, Any]:
+    """REPLY with the outbox columns' Python defaults for those it does not give, as the
+    driver's INSERT fills them in (an INSERT from a SELECT has no VALUES to fill)."""
+    filled = dict(reply)
+    for column in OUTBOX.c:
+        default = column.default
+        if column.key in filled or default is None:
+            continue
+        if default.is_scalar:
+            filled[column.key] = default.arg
+        elif default.is_callable:
+            filled[column.key] = default.arg(None)
+    return filled
 
 
 class TaskHandoff:
@@ -614,7 +653,8 @@ class PipelineWorker:
                     self._db.writing() if held else contextlib.nullcontext(),
                     self._db.kept_session() as session,
                 ):
-                    outcome = await self._processor.process(session, task, utcnow())
+                    with statements.reads_before_writes(session):
+                        outcome = await self._processor.process(session, task, utcnow())
                     # The reads above ran beside other writers; the writes and their commit
                     # take this node's turn at the write lock (SQLite) in one go. A task that
                     # already wrote holds SQLite's lock: waiting for a turn then would deadlock.
@@ -657,16 +697,22 @@ class PipelineWorker:
         self, session: AsyncSession, task: Task, token: str, outcome: Outcome
     ) -> tuple[list[dict[str, Any]], Reservation | None]:
         """The task's outcome written (not committed): its reply rows as written, and the
-        outbox's reservation for them if it had room."""
-        # Fence first: a node whose claim was taken over must not write a second reply.
-        await self._mark(
-            session,
-            task.id,
-            token,
-            status="done",
-            member_id=outcome.member_id,
+        outbox's reservation for them if it had room. On PostgreSQL, when the task has only
+        read (`statements.reads_before_writes`) and has one reply, the two writes are one
+        statement the server commits as it runs it (`_finish_statement`), and the session's
+        commit has nothing left to send: no BEGIN, no COMMIT, one round trip of four."""
+        values = {
+            "status": "done",
+            "member_id": outcome.member_id,
             **usage_columns(outcome.classification),
+        }
+        web = task.channel == "web" and outcome.route.channel == "web"
+        alone = (
+            len(outcome.deliverables) == 1 and not web and await statements.nothing_begun(session)
         )
+        if not alone:
+            # Fence first: a node whose claim was taken over must not write a second reply.
+            await self._mark(session, task.id, token, **values)
         rows = reply_rows(
             workspace_id=task.workspace_id,
             task_id=task.id,
@@ -679,8 +725,11 @@ class PipelineWorker:
             if reservation is not None:
                 for row in rows:
                     row.update(reservation.columns)
+            if alone:
+                await self._finish_alone(session, task.id, token, values, rows[0])
+                return rows, reservation
             await insert_rows(session, rows)
-            if task.channel == "web" and outcome.route.channel == "web":
+            if web:
                 # An open console of the member shows the answer as soon as it commits.
                 await notify(
                     session,
@@ -694,6 +743,27 @@ class PipelineWorker:
                 reservation.cancel()
             raise
         return rows, reservation
+
+    async def _finish_alone(
+        self,
+        session: AsyncSession,
+        task_id: str,
+        token: str,
+        values: dict[str, Any],
+        reply: dict[str, Any],
+    ) -> None:
+        params = {
+            "mark_id": task_id,
+            "mark_token": token,
+            "finished_at": utcnow(),
+            "lease_until": None,
+            **values,
+        }
+        reply = _with_defaults(reply)
+        params.update((_REPLY_PREFIX + key, value) for key, value in reply.items())
+        statement = _finish_statement(frozenset(values), tuple(reply))
+        if await statement.run_alone(session, params) != 1:
+            raise LostClaim(task_id)
 
     async def _mark(self, session: AsyncSession, task_id: str, token: str, **values: Any) -> None:
         changed = await _mark_statement(frozenset(values)).run(
