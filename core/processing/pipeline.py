@@ -414,7 +414,7 @@ def _with_defaults(reply: dict[str, Any]) -> dict[str, Any]:
     driver's INSERT fills them in (an INSERT from a SELECT has no VALUES to fill)."""
     filled = dict(reply)
     for column in OUTBOX.c:
-        default = column.default
+        default: Any = column.default
         if column.key in filled or default is None:
             continue
         if default.is_scalar:
