@@ -15,7 +15,7 @@ from core.classify.offline import clause as cl
 from core.classify.offline import rules
 from core.classify.offline.clause import PATTERN_SOURCES, Clause, Context
 from core.classify.offline.lexicon import words
-from core.classify.offline.rules import RULES, WRITE_LIKE, Outcome
+from core.classify.offline.rules import GATED_RULES, WRITE_LIKE, Outcome
 from core.classify.offline.text import Normalizer, Token, clean
 from core.tools.args import READ_TOOLS, TOOL_ARGS
 from models.classification import Classification, ToolCall
@@ -87,6 +87,7 @@ class _Unit:
     body: int  # first token after leading conjunctions and fillers
     outcome: Outcome | None
     ctx: Context
+    clause: Clause  # tokens [body, end): what the rules read, kept for the period and "it"
 
 
 class OfflineClassifier:
@@ -111,7 +112,7 @@ class OfflineClassifier:
         questions: list[str] = []
         # "csat and resolution rate this week": a period said once serves every read beside it.
         periods = [
-            cl.period(Clause(cleaned, tokens[u.body : u.end]).s)
+            cl.period(u.clause)
             for u in units
             if u.outcome and any(tool in _PERIOD_TOOLS for tool, _ in u.outcome.calls)
         ]
@@ -141,13 +142,15 @@ class OfflineClassifier:
         units: list[_Unit] = []
         ctx = Context()
         for start, end, boundary in pieces:
-            body = _skip_fillers(source, tokens, start, end)
+            piece = Clause(source, tokens[start:end])
+            body = _skip_fillers(piece, start, end)
+            clause = piece if body == start else Clause(source, tokens[body:end])
             if not units:
-                units.append(self._unit(source, tokens, start, end, body, ctx))
+                units.append(self._unit(clause, start, end, body, ctx))
                 continue
             prev = units[-1]
-            next_ctx = _advance(ctx, source, tokens, prev)
-            candidate = self._unit(source, tokens, start, end, body, next_ctx)
+            next_ctx = _advance(ctx, prev)
+            candidate = self._unit(clause, start, end, body, next_ctx)
             first = tokens[body].norm if body < end else ""
             if boundary == "sentence":
                 keep = candidate.outcome is not None
@@ -158,7 +161,7 @@ class OfflineClassifier:
                 ):
                     keep = _opens_new_request(first, candidate.outcome)
                 if not keep and prev.outcome is not None and prev.outcome.free_text:
-                    units[-1] = self._unit(source, tokens, prev.start, end, prev.body, prev.ctx)
+                    units[-1] = self._merged(source, tokens, prev, end)
                     continue
             else:
                 keep = candidate.outcome is not None and (
@@ -172,25 +175,30 @@ class OfflineClassifier:
                 ):
                     keep = _opens_new_request(first, candidate.outcome)
                 if not keep:
-                    units[-1] = self._unit(source, tokens, prev.start, end, prev.body, prev.ctx)
+                    units[-1] = self._merged(source, tokens, prev, end)
                     continue
             ctx = next_ctx
             units.append(candidate)
         return units
 
+    def _merged(self, source: str, tokens: list[Token], prev: _Unit, end: int) -> _Unit:
+        """PREV read again with the tokens up to END that turned out to belong to it."""
+        return self._unit(
+            Clause(source, tokens[prev.body : end]), prev.start, end, prev.body, prev.ctx
+        )
+
     @staticmethod
-    def _unit(
-        source: str, tokens: list[Token], start: int, end: int, body: int, ctx: Context
-    ) -> _Unit:
-        clause = Clause(source, tokens[body:end])
+    def _unit(clause: Clause, start: int, end: int, body: int, ctx: Context) -> _Unit:
         outcome = None
         # "Thanks for yesterday's report!" is courtesy, not a request for a report.
         if clause.tokens and not (_COURTESY_RE.match(clause.s) and not clause.refs()):
-            for rule in RULES:
+            for rule, needs in GATED_RULES:
+                if needs is not None and needs.isdisjoint(clause.starts):
+                    continue  # it answers only on words this clause lacks
                 outcome = rule(clause, ctx)
                 if outcome is not None:
                     break
-        return _Unit(start, end, body, outcome, ctx)
+        return _Unit(start, end, body, outcome, ctx, clause)
 
 
 _OPTIONAL_GROUP_RE = re.compile(r"\(\?:[^()]*\)\?")
@@ -270,9 +278,11 @@ def _opens_single_quote(tokens: list[Token], i: int) -> bool:
     return i == 0 or tokens[i - 1].end < tokens[i].start or tokens[i - 1].kind == "punct"
 
 
-def _skip_fillers(source: str, tokens: list[Token], start: int, end: int) -> int:
-    """Index of the first token after leading "and", "then", "can you", "I'd like you to"..."""
-    clause = Clause(source, tokens[start:end])
+def _skip_fillers(clause: Clause, start: int, end: int) -> int:
+    """Index of the first token after leading "and", "then", "can you", "I'd like you to"...
+
+    CLAUSE holds the tokens [START, END).
+    """
     m = _LEAD_FILLER_RE.match(clause.s)
     if not m or not m.end():
         return start
@@ -302,9 +312,9 @@ def _another_read(prev: Outcome | None, new: Outcome) -> bool:
     return old_tools <= reads and new_tools <= reads and not new_tools <= old_tools
 
 
-def _advance(ctx: Context, source: str, tokens: list[Token], unit: _Unit) -> Context:
+def _advance(ctx: Context, unit: _Unit) -> Context:
     """Context after UNIT: the assists it named become what "it" refers to."""
-    refs = Clause(source, tokens[unit.body : unit.end]).refs()
+    refs = unit.clause.refs()
     if not refs and unit.outcome:
         refs = [a["assist"] for _, a in unit.outcome.calls if isinstance(a.get("assist"), str)]
     tools = frozenset(tool for tool, _ in unit.outcome.calls) if unit.outcome else frozenset()

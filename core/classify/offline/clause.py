@@ -4,20 +4,80 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from core.classify.offline.lexicon import COMMON_WORDS, words
+from core.classify.offline.prefilter import required_starts, word_starts
 from core.classify.offline.text import Token
 
 # Patterns compiled through `rx` also seed the typo vocabulary (see `_rule_vocabulary`).
 PATTERN_SOURCES: list[str] = []
 
 
-def rx(pattern: str) -> re.Pattern[str]:
+class Text:
+    """Normalized text the rule patterns read, with its words' beginnings for their pre-filter.
+
+    The beginnings are worked out once and then serve every pattern tried on the text.
+    """
+
+    __slots__ = ("s", "starts")
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self.starts = word_starts(s)
+
+    def lacks(self, needs: frozenset[str] | None) -> bool:
+        """Whether the text holds none of NEEDS (see `needs_any`): no pattern can match it."""
+        return needs is not None and needs.isdisjoint(self.starts)
+
+
+class Rx:
+    """A compiled pattern that is not run on a text lacking every word its matches must hold.
+
+    Answers exactly as the compiled pattern would: `prefilter.required_starts` only names words
+    without one of which no match exists.
+    """
+
+    __slots__ = ("needs", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+        self.needs = required_starts(self.pattern)
+
+    def search(self, t: Text, pos: int = 0) -> re.Match[str] | None:
+        if self.needs is not None and self.needs.isdisjoint(t.starts):
+            return None
+        return self.pattern.search(t.s, pos)
+
+    def match(self, t: Text, pos: int = 0) -> re.Match[str] | None:
+        if self.needs is not None and self.needs.isdisjoint(t.starts):
+            return None
+        return self.pattern.match(t.s, pos)
+
+    def finditer(self, t: Text, pos: int = 0) -> Iterator[re.Match[str]]:
+        if self.needs is not None and self.needs.isdisjoint(t.starts):
+            return iter(())
+        return self.pattern.finditer(t.s, pos)
+
+
+def rx(pattern: str) -> Rx:
     """Compile PATTERN and remember its source for the vocabulary."""
     PATTERN_SOURCES.append(pattern)
-    return re.compile(pattern)
+    return Rx(pattern)
+
+
+def needs_any(patterns: Iterable[Rx]) -> frozenset[str] | None:
+    """Words one of which a text holds if any of PATTERNS matches it; None if one may match any.
+
+    For a table of patterns tried in turn, most often on a text that none of them matches.
+    """
+    found: set[str] = set()
+    for pattern in patterns:
+        if pattern.needs is None:
+            return None
+        found |= pattern.needs
+    return frozenset(found)
 
 
 @dataclass
@@ -28,21 +88,23 @@ class Context:
     last_tools: frozenset[str] = frozenset()
 
 
-class Clause:
+class Clause(Text):
     """A run of tokens; `s` is their normalized text, joined by single spaces."""
 
-    __slots__ = ("offsets", "s", "source", "tokens")
+    __slots__ = ("_refs", "offsets", "source", "tokens")
 
     def __init__(self, source: str, tokens: Sequence[Token]) -> None:
+        norms = [t.norm for t in tokens]
+        super().__init__(" ".join(norms))
         self.source = source
         self.tokens = tokens
         offsets: list[int] = []
         pos = 0
-        for tok in tokens:
+        for norm in norms:
             offsets.append(pos)
-            pos += len(tok.norm) + 1
+            pos += len(norm) + 1
         self.offsets = offsets
-        self.s = " ".join(t.norm for t in tokens)
+        self._refs: tuple[str, ...] | None = None
 
     def index_at(self, pos: int) -> int:
         """Index of the token covering character POS of `s`."""
@@ -67,14 +129,17 @@ class Clause:
         return self.source[self.tokens[i].start : self.tokens[j].end]
 
     def refs(self) -> list[str]:
-        """Assist references, in order, without repeats, as A-1042."""
-        seen: list[str] = []
-        for tok in self.tokens:
-            if tok.kind == "ref":
-                ref = "A-" + tok.norm[2:]
-                if ref not in seen:
-                    seen.append(ref)
-        return seen
+        """Assist references, in order, without repeats, as A-1042 (a new list each call)."""
+        if self._refs is None:
+            seen: list[str] = []
+            for tok in self.tokens:
+                if tok.kind == "ref":
+                    ref = "A-" + tok.norm[2:]
+                    if ref not in seen:
+                        seen.append(ref)
+            # Most rules ask; callers may keep or change the list they get.
+            self._refs = tuple(seen)
+        return list(self._refs)
 
     def of_kind(self, kind: str) -> list[str]:
         return [t.norm for t in self.tokens if t.kind == kind]
@@ -147,7 +212,7 @@ ROLE_RE = rx(
 )
 
 # Ordered: the first matching rule names the period; "past week" reads as a rolling 7 days.
-_PERIOD_RULES: list[tuple[re.Pattern[str], str]] = [
+_PERIOD_RULES: list[tuple[Rx, str]] = [
     (rx(r"\b(?:last|past|previous|prior) 24 hours\b"), "today"),
     (rx(r"\b(?:last|past|previous|prior|the) (?:7|seven) days\b"), "last_7_days"),
     (rx(r"\b(?:last|past|previous|prior|the) (?:30|31|thirty) days\b"), "last_30_days"),
@@ -163,21 +228,26 @@ _PERIOD_RULES: list[tuple[re.Pattern[str], str]] = [
 _N_DAYS_RE = rx(r"\b(?:last|past|previous|prior) (\d{1,3}) (days?|weeks?)\b")
 
 
-def period(s: str) -> str | None:
-    """The reporting period named in S, or None."""
+_PERIOD_NEEDS = needs_any([*(p for p, _ in _PERIOD_RULES), _N_DAYS_RE])
+
+
+def period(t: Text) -> str | None:
+    """The reporting period named in T, or None."""
+    if t.lacks(_PERIOD_NEEDS):
+        return None
     best: tuple[int, str] | None = None
     for pattern, name in _PERIOD_RULES:
-        m = pattern.search(s)
+        m = pattern.search(t)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), name)
-    m = _N_DAYS_RE.search(s)
+    m = _N_DAYS_RE.search(t)
     if m and (best is None or m.start() < best[0]):
         days = int(m.group(1)) * (7 if m.group(2).startswith("week") else 1)
         best = (m.start(), "today" if days <= 1 else "last_7_days" if days <= 7 else "last_30_days")
     return best[1] if best else None
 
 
-METRIC_RULES: list[tuple[re.Pattern[str], str]] = [
+METRIC_RULES: list[tuple[Rx, str]] = [
     (
         rx(
             r"\bfirst (?:response|reply|respond)(?: times?)?\b|\bresponse times?\b|"
@@ -229,15 +299,20 @@ METRIC_RULES: list[tuple[re.Pattern[str], str]] = [
 _VOLUME_WORD_RE = rx(r"\bvolume\b|\btraffic\b|\bhow many (?:conversations|chats) (?:came|come)")
 
 
-def metrics(s: str) -> list[str]:
-    """Metrics named in S, in order of mention, without repeats."""
+_METRIC_NEEDS = needs_any(p for p, _ in METRIC_RULES)
+
+
+def metrics(t: Text) -> list[str]:
+    """Metrics named in T, in order of mention, without repeats."""
+    if t.lacks(_METRIC_NEEDS):
+        return []
     found: list[tuple[int, str]] = []
     for pattern, name in METRIC_RULES:
-        m = pattern.search(s)
+        m = pattern.search(t)
         if m:
             found.append((m.start(), name))
     # "how many chats got handed off" counts escalations, not volume.
-    if len(found) > 1 and not _VOLUME_WORD_RE.search(s):
+    if len(found) > 1 and not _VOLUME_WORD_RE.search(t):
         found = [f for f in found if f[1] != "volume"]
     out: list[str] = []
     for _, name in sorted(found):
@@ -290,14 +365,14 @@ _CHANNEL_VERB_RE = rx(
 _CHANNEL_ANY_RE = rx(r"\b(slack|telegram|sms|whatsapp|whats app|email)\b")
 
 
-def channel(s: str, *, loose: bool = False) -> str | None:
-    """The delivery channel S names ("on Slack", "email me"); LOOSE accepts a bare channel word."""
+def channel(t: Text, *, loose: bool = False) -> str | None:
+    """The delivery channel T names ("on Slack", "email me"); LOOSE accepts a bare channel word."""
     hits: list[tuple[int, str]] = []
     for pattern in (_CHANNEL_DEST_RE, _CHANNEL_VERB_RE):
-        for m in pattern.finditer(s):
+        for m in pattern.finditer(t):
             hits.append((m.start(1), m.group(1)))
     if not hits and loose:
-        hits = [(m.start(1), m.group(1)) for m in _CHANNEL_ANY_RE.finditer(s)]
+        hits = [(m.start(1), m.group(1)) for m in _CHANNEL_ANY_RE.finditer(t)]
     if not hits:
         return None
     return CHANNEL_MAP[min(hits)[1]]
@@ -318,9 +393,9 @@ _NOT_TIME_AFTER_RE = re.compile(
 )
 
 
-def clock_time(s: str) -> str | None:
-    """A time of day in S as 24-hour HH:MM ("8am" → 08:00, "half past 7 pm" → 19:30)."""
-    for m in _TIME_RE.finditer(s):
+def clock_time(t: Text) -> str | None:
+    """A time of day in T as 24-hour HH:MM ("8am" → 08:00, "half past 7 pm" → 19:30)."""
+    for m in _TIME_RE.finditer(t):
         g = m.groupdict()
         if g["noon"]:
             return "12:00"
@@ -347,14 +422,14 @@ def clock_time(s: str) -> str | None:
             minute = int(g["mm"]) if g["mm"] else 0
             if not (g["prep"] or g["ampm"] or g["mm"]):
                 continue
-            if _NOT_TIME_AFTER_RE.match(s[m.end() :]) and not g["ampm"]:
+            if _NOT_TIME_AFTER_RE.match(t.s[m.end() :]) and not g["ampm"]:
                 continue
             if g["prep"] in {"for", "about", "after", "before", "from", "until", "till"} and not (
                 g["ampm"] or g["mm"]
             ):
                 continue
             explicit_24h = hour >= 13
-        ampm = g["ampm"] or _day_part(s)
+        ampm = g["ampm"] or _day_part(t)
         if ampm in {
             "pm",
             "in the evening",
@@ -380,11 +455,11 @@ _EVENING_RE = rx(r"\b(?:evenings?|nights?|afternoons?|tonight|pm)\b")
 _MORNING_RE = rx(r"\bmornings?\b")
 
 
-def _day_part(s: str) -> str:
-    """ "pm" or "am" when S says so elsewhere ("every sunday evening at 6"), else ""."""
-    if _EVENING_RE.search(s):
+def _day_part(t: Text) -> str:
+    """ "pm" or "am" when T says so elsewhere ("every sunday evening at 6"), else ""."""
+    if _EVENING_RE.search(t):
         return "pm"
-    if _MORNING_RE.search(s):
+    if _MORNING_RE.search(t):
         return "am"
     return ""
 
@@ -402,17 +477,17 @@ _WEEKDAYS_RE = rx(
 _WEEKENDS_RE = rx(r"\bweekends?\b")
 
 
-def weekdays(s: str) -> list[str] | None:
-    """Days of the week S names, in week order, or None."""
-    if _WEEKDAYS_RE.search(s):
+def weekdays(t: Text) -> list[str] | None:
+    """Days of the week T names, in week order, or None."""
+    if _WEEKDAYS_RE.search(t):
         return list(_DAY_NAMES[:5])
-    days = {d for d in _DAY_NAMES for m in _DAY_RE.finditer(s) if d.startswith(m.group(1)[:3])}
-    if _WEEKENDS_RE.search(s):
+    days = {d for d in _DAY_NAMES for m in _DAY_RE.finditer(t) if d.startswith(m.group(1)[:3])}
+    if _WEEKENDS_RE.search(t):
         days |= {"saturday", "sunday"}
     return [d for d in _DAY_NAMES if d in days] or None
 
 
-_FREQ_RULES: list[tuple[re.Pattern[str], str]] = [
+_FREQ_RULES: list[tuple[Rx, str]] = [
     (
         rx(r"\bmonthly\b|\b(?:every|each|once a) month\b|\bfirst of (?:the|each|every) month\b"),
         "monthly",
@@ -429,9 +504,9 @@ _FREQ_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def frequency(s: str) -> str | None:
+def frequency(t: Text) -> str | None:
     for pattern, name in _FREQ_RULES:
-        if pattern.search(s):
+        if pattern.search(t):
             return name
     return None
 
@@ -443,10 +518,10 @@ _DAY_OF_MONTH_RE = rx(
 )
 
 
-def day_of_month(s: str) -> int | None:
-    """The day of the month S names for a monthly briefing ("on the 15th", "the first of each
+def day_of_month(t: Text) -> int | None:
+    """The day of the month T names for a monthly briefing ("on the 15th", "the first of each
     month", "on the last day": 31, which the scheduler takes as the month's last day)."""
-    for m in _DAY_OF_MONTH_RE.finditer(s):
+    for m in _DAY_OF_MONTH_RE.finditer(t):
         n = m.group("n")
         said_month = "month" in m.group(0)
         if n.isdigit():
@@ -457,7 +532,7 @@ def day_of_month(s: str) -> int | None:
     return None
 
 
-BRIEFING_RULES: list[tuple[re.Pattern[str], str]] = [
+BRIEFING_RULES: list[tuple[Rx, str]] = [
     (
         rx(
             r"\b(?:weekly )?knowledge gaps?(?: (?:reports?|digests?|briefings?|summary|summaries|"
@@ -496,10 +571,15 @@ BRIEFING_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def briefing(s: str) -> tuple[str, int, int] | None:
-    """The briefing type S names, with the span naming it."""
+_BRIEFING_NEEDS = needs_any(p for p, _ in BRIEFING_RULES)
+
+
+def briefing(t: Text) -> tuple[str, int, int] | None:
+    """The briefing type T names, with the span naming it."""
+    if t.lacks(_BRIEFING_NEEDS):
+        return None
     for pattern, name in BRIEFING_RULES:
-        m = pattern.search(s)
+        m = pattern.search(t)
         if m:
             return name, m.start(), m.end()
     return None
@@ -508,31 +588,38 @@ def briefing(s: str) -> tuple[str, int, int] | None:
 _FORMAT_RE = rx(r"\b(pdf|p d f|xlsx|csv|c s v|sheets?)\b")
 
 
-def report_format(s: str) -> str | None:
-    m = _FORMAT_RE.search(s)
+def report_format(t: Text) -> str | None:
+    m = _FORMAT_RE.search(t)
     if not m:
         return None
     word = m.group(1).replace(" ", "")
     return "pdf" if word == "pdf" else "csv" if word == "csv" else "xlsx"
 
 
-_NUMBER_AFTER_CACHE: dict[str, re.Pattern[str]] = {}
+# Built on first use, one per WORDS; not through `rx`: they never seeded the vocabulary.
+_NUMBER_AFTER_CACHE: dict[str, Rx] = {}
 
 
-def number_after(s: str, words: str) -> int | None:
-    """The number right after one of WORDS (a regex alternation), e.g. "suggestion #12" → 12."""
+def number_pattern(words: str) -> Rx:
+    """The pattern `number_after` reads the number after WORDS with."""
     pattern = _NUMBER_AFTER_CACHE.get(words)
     if pattern is None:
-        pattern = re.compile(
-            rf"\b(?:{words})\s+(?:(?:number|no|num|id|#)\s*)*(?:#\s*)?(\d{{1,9}})\b"
-        )
+        pattern = Rx(rf"\b(?:{words})\s+(?:(?:number|no|num|id|#)\s*)*(?:#\s*)?(\d{{1,9}})\b")
         _NUMBER_AFTER_CACHE[words] = pattern
-    m = pattern.search(s)
+    return pattern
+
+
+def number_after(t: Text, words: str) -> int | None:
+    """The number right after one of WORDS (a regex alternation), e.g. "suggestion #12" → 12."""
+    m = number_pattern(words).search(t)
     return int(m.group(1)) if m else None
 
 
+_FIRST_NUMBER_RE = re.compile(r"(?<![\w:-])(\d{1,9})(?![\w:])")
+
+
 def first_number(s: str) -> int | None:
-    m = re.search(r"(?<![\w:-])(\d{1,9})(?![\w:])", s)
+    m = _FIRST_NUMBER_RE.search(s)
     return int(m.group(1)) if m else None
 
 
@@ -555,8 +642,8 @@ _OLDER_RE = rx(
 )
 
 
-def older_than_days(s: str) -> int | None:
-    m = _OLDER_RE.search(s)
+def older_than_days(t: Text) -> int | None:
+    m = _OLDER_RE.search(t)
     if not m:
         return None
     if m.group(1):

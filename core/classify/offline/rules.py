@@ -24,6 +24,24 @@ class Outcome:
 
 Rule = Callable[[Clause, Context], Outcome | None]
 
+# For each rule that declares them, the words one of which a clause must hold for it to answer.
+_RULE_NEEDS: dict[Rule, frozenset[str] | None] = {}
+
+
+def answers_only_if(*patterns: cl.Rx) -> Callable[[Rule], Rule]:
+    """Declare that a rule answers only on a clause one of PATTERNS matches (its first checks
+    read them), so that a clause holding none of the words they need skips the rule unasked.
+
+    tests/core/test_classifier_prefilter.py runs every rule on a corpus to hold each to this.
+    """
+    needs = cl.needs_any(patterns)
+
+    def declare(rule: Rule) -> Rule:
+        _RULE_NEEDS[rule] = needs
+        return rule
+
+    return declare
+
 
 def _call(tool: str, **args: Any) -> Outcome:
     return Outcome(calls=[(tool, {k: v for k, v in args.items() if v is not None})])
@@ -38,9 +56,9 @@ def _targets(c: Clause, ctx: Context) -> list[str]:
     refs = c.refs()
     if refs:
         return refs
-    if ctx.last_refs and cl.PLURAL_PRONOUN_RE.search(c.s):
+    if ctx.last_refs and cl.PLURAL_PRONOUN_RE.search(c):
         return list(ctx.last_refs)
-    if ctx.last_refs and cl.PRONOUN_RE.search(c.s):
+    if ctx.last_refs and cl.PRONOUN_RE.search(c):
         return [ctx.last_refs[-1]]
     return []
 
@@ -79,10 +97,13 @@ def control(c: Clause, ctx: Context) -> Outcome | None:
     said = [t.norm for t in c.tokens if t.kind != "punct"]
     if not said:
         return None
-    if _UNDO_RE.search(c.s) and not c.refs() and len(said) <= 8:
+    if _UNDO_RE.search(c) and not c.refs() and len(said) <= 8:
         return _call("undo_last")
     # Approvals are short answers: "yes 4821", "no, 4821", "go ahead".
     if len(said) > 7:
+        return None
+    # After its first word an answer holds only filler and the code.
+    if not all(w in _ANSWER_FILLER or w.isdigit() for w in said[1:]):
         return None
     digits = [t.norm for t in c.tokens if t.kind == "num"]
     # "four eight two one" arrives as four one-digit numbers: together they are the code.
@@ -92,15 +113,12 @@ def control(c: Clause, ctx: Context) -> Outcome | None:
         else (digits[0] if digits else None)
     )
     first = said[0]
-    rest_ok = all(w in _ANSWER_FILLER or w.isdigit() for w in said[1:])
     is_yes = first in _STRONG_YES or c.s.startswith(("go ahead", "do it", "ship it"))
     is_no = first in _STRONG_NO or c.s.startswith(("do not", "don't"))
     if first in _WEAK_YES and code_tok:
         is_yes = True
     if first in _WEAK_NO and (code_tok or re.match(r"^cancel (?:it|that|this)\b", c.s)):
         is_no = True
-    if not rest_ok:
-        return None
     if re.search(r"\b(?:suggestion|snapshot|qa|pair|key)\b", c.s):
         return None
     if is_yes and not is_no:
@@ -118,10 +136,11 @@ _RESTORE_RE = rx(
 )
 
 
+@answers_only_if(_RESTORE_RE)
 def restore_snapshot(c: Clause, ctx: Context) -> Outcome | None:
-    if not _RESTORE_RE.search(c.s):
+    if not _RESTORE_RE.search(c):
         return None
-    sid = cl.number_after(c.s, "snapshot|backup|checkpoint|point|version|to")
+    sid = cl.number_after(c, "snapshot|backup|checkpoint|point|version|to")
     if sid is None:
         return _ask("Which snapshot should I restore? Give me its number.")
     return _call("restore_snapshot", snapshot_id=sid)
@@ -134,10 +153,11 @@ _APPROVE_SUGGESTION_RE = rx(
 )
 
 
+@answers_only_if(_SUGGESTION_RE)
 def approve_training_suggestion(c: Clause, ctx: Context) -> Outcome | None:
-    if not (_SUGGESTION_RE.search(c.s) and _APPROVE_SUGGESTION_RE.search(c.s)):
+    if not (_SUGGESTION_RE.search(c) and _APPROVE_SUGGESTION_RE.search(c)):
         return None
-    sid = cl.number_after(c.s, "suggestions?|suggested answer|suggested qa") or cl.first_number(c.s)
+    sid = cl.number_after(c, "suggestions?|suggested answer|suggested qa") or cl.first_number(c.s)
     if sid is None:
         return _ask("Which training suggestion should I approve? Give me its number.")
     return _call("approve_training_suggestion", suggestion_id=sid)
@@ -149,24 +169,26 @@ _QA_RE = rx(
 _QA_REMOVE_RE = rx(r"\b(?:remove|delete|drop|erase|get rid of|kill|trash|discard|nuke)\b")
 _QA_EDIT_RE = rx(r"\b(?:change|edit|update|modify|rewrite|fix|set|replace|correct|reword|make)\b")
 _QA_VALUE_RE = rx(r"\b(?:to|with|so it says|to say|to read|into|reads?)\b\s*:?|:")
+_PAIR_NUMBER_RE = rx(r"\bpair \d")
 
 
+@answers_only_if(_QA_RE, _PAIR_NUMBER_RE)
 def qa_pair(c: Clause, ctx: Context) -> Outcome | None:
-    if not _QA_RE.search(c.s) and not re.search(r"\bpair \d", c.s):
+    if not _QA_RE.search(c) and not _PAIR_NUMBER_RE.search(c):
         return None
-    qa_id = cl.number_after(c.s, r"qa(?: pair| entry| item)?|faq(?: entry| item)?|pair|entry")
-    if _QA_REMOVE_RE.search(c.s):
+    qa_id = cl.number_after(c, r"qa(?: pair| entry| item)?|faq(?: entry| item)?|pair|entry")
+    if _QA_REMOVE_RE.search(c):
         if qa_id is None:
             return _ask("Which Q&A pair should I remove? Give me its number.")
         return _call("remove_qa_pair", qa_id=qa_id)
-    edit = _QA_EDIT_RE.search(c.s)
+    edit = _QA_EDIT_RE.search(c)
     if not edit:
         return None
     if qa_id is None:
         return _ask("Which Q&A pair should I change? Give me its number.", free_text=True)
     num = re.search(rf"\b{qa_id}\b", c.s)
     after = num.end() if num else edit.end()
-    value_at = _QA_VALUE_RE.search(c.s, after)
+    value_at = _QA_VALUE_RE.search(c, after)
     text = cl.free_text(c, value_at.start()) if value_at else None
     if value_at is None or text is None:
         return _ask(f"What should Q&A pair {qa_id} say?", free_text=True)
@@ -231,11 +253,15 @@ def _key_name(c: Clause) -> str | None:
     return None
 
 
+_ANOTHER_ONE_RE = rx(r"\b(?:new|another|fresh) one\b|\bone (?:called|named)\b")
+
+
+@answers_only_if(_KEY_RE, _ANOTHER_ONE_RE)
 def api_key(c: Clause, ctx: Context) -> Outcome | None:
-    key = _KEY_RE.search(c.s)
+    key = _KEY_RE.search(c)
     # "revoke the zapier key and create a new one called zapier2": "one" is another key.
     follows_key = bool(ctx.last_tools & {"create_api_key", "revoke_api_key"}) and bool(
-        re.search(r"\b(?:new|another|fresh) one\b|\bone (?:called|named)\b", c.s)
+        _ANOTHER_ONE_RE.search(c)
     )
     if not follows_key and (
         not key or not (re.search(r"\bapi\b", c.s) or key.group().startswith(("key", "keys")))
@@ -245,12 +271,12 @@ def api_key(c: Clause, ctx: Context) -> Outcome | None:
         r"\b(?:knowledge|key (?:metrics|numbers|stats|points|topics))\b", c.s
     ):
         return None
-    if _KEY_REVOKE_RE.search(c.s):
+    if _KEY_REVOKE_RE.search(c):
         name = _key_name(c)
         if name is None:
             return _ask("Which API key should I revoke? Tell me its name.")
         return _call("revoke_api_key", name=name)
-    if _KEY_CREATE_RE.search(c.s) or _A_NEW_KEY_RE.search(c.s):
+    if _KEY_CREATE_RE.search(c) or _A_NEW_KEY_RE.search(c):
         return _call("create_api_key", name=_key_name(c))
     return None
 
@@ -262,8 +288,9 @@ _INVITE_CANCEL_RE = rx(
 )
 
 
+@answers_only_if(_INVITE_CANCEL_RE)
 def cancel_invitation(c: Clause, ctx: Context) -> Outcome | None:
-    if not _INVITE_CANCEL_RE.search(c.s):
+    if not _INVITE_CANCEL_RE.search(c):
         return None
     emails = c.of_kind("email")
     if not emails:
@@ -274,8 +301,9 @@ def cancel_invitation(c: Clause, ctx: Context) -> Outcome | None:
 _INVITE_RE = rx(r"\binvite\b|\b(?:add|onboard|bring on|bring in|sign up|give access to)\b")
 
 
+@answers_only_if(_INVITE_RE)
 def invite_member(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _INVITE_RE.search(c.s)
+    verb = _INVITE_RE.search(c)
     if not verb:
         return None
     emails = c.of_kind("email")
@@ -287,7 +315,7 @@ def invite_member(c: Clause, ctx: Context) -> Outcome | None:
         if name and name != "me":
             return _ask(f"What's {name}'s email address? I need it to send the invitation.")
         return _ask("Who should I invite? Give me their email address and role.")
-    role_m = cl.ROLE_RE.search(c.s)
+    role_m = cl.ROLE_RE.search(c)
     role = cl.ROLE_MAP[role_m.group(1).split()[0]] if role_m else None
     name = None
     before = re.search(r"\b(?:invite|add|onboard)\s+(\w+)(?:\s+\w+)?\s+(?:\(|at|<|,)?\s*\S+@", c.s)
@@ -307,15 +335,16 @@ _SOURCE_WORD_RE = rx(
 )
 
 
+@answers_only_if(_URL_VERB_RE, _SOURCE_WORD_RE)
 def add_training_source(c: Clause, ctx: Context) -> Outcome | None:
     urls = c.of_kind("url")
-    if urls and _URL_VERB_RE.search(c.s):
+    if urls and _URL_VERB_RE.search(c):
         title = None
         m = re.search(r"\b(?:called|named|titled|as)\s+\"([^\"]+)\"", c.source_from(0))
         if m:
             title = m.group(1)
         return Outcome(calls=[("add_training_source", {"url": u, "title": title}) for u in urls])
-    if _SOURCE_WORD_RE.search(c.s) and re.search(r"\b(?:add|use|new)\b", c.s) and not c.refs():
+    if _SOURCE_WORD_RE.search(c) and re.search(r"\b(?:add|use|new)\b", c.s) and not c.refs():
         return _ask("Which web page should I add as a training source? Send me its URL.")
     return None
 
@@ -331,8 +360,9 @@ _PROMOTE_VERB_RE = rx(
 )
 
 
+@answers_only_if(_PROMOTE_RE)
 def promote_assist(c: Clause, ctx: Context) -> Outcome | None:
-    if not (_PROMOTE_RE.search(c.s) and _PROMOTE_VERB_RE.search(c.s)):
+    if not (_PROMOTE_RE.search(c) and _PROMOTE_VERB_RE.search(c)):
         return None
     if re.search(r"\b(?:note|reply|respond|suggestion)\b", c.s):
         return None
@@ -358,14 +388,14 @@ _REPLY_LOOSE_RE = rx(r"^(?:reply|respond|answer|write back)\b")
 
 
 def reply_to_assist(c: Clause, ctx: Context) -> Outcome | None:
-    m = _REPLY_RE.search(c.s)
+    m = _REPLY_RE.search(c)
     if m is None:
-        if not _REPLY_LOOSE_RE.search(c.s):
+        if not _REPLY_LOOSE_RE.search(c):
             return None
         refs = _targets(c, ctx)
         if not refs:
             return _ask(f"Which assist should I reply to? {_REPLY_HINT}", free_text=True)
-        pron = cl.PRONOUN_RE.search(c.s)
+        pron = cl.PRONOUN_RE.search(c)
         text = cl.free_text(c, pron.end()) if pron else None
         if not text:
             return _ask(f"What should the reply to {refs[0]} say?", free_text=True)
@@ -382,8 +412,9 @@ def reply_to_assist(c: Clause, ctx: Context) -> Outcome | None:
 _NOTE_RE = rx(r"\b(?:internal )?(?:notes?|comments?|annotations?|annotate|memo)\b")
 
 
+@answers_only_if(_NOTE_RE)
 def add_internal_note(c: Clause, ctx: Context) -> Outcome | None:
-    note = _NOTE_RE.search(c.s)
+    note = _NOTE_RE.search(c)
     if not note or re.search(r"\b(?:release notes|show|list|read)\b", c.s[: note.start()]):
         return None
     refs = _targets(c, ctx)
@@ -406,7 +437,7 @@ def add_internal_note(c: Clause, ctx: Context) -> Outcome | None:
     return Outcome(calls=[("add_internal_note", {"assist": ref, "note": text})], free_text=True)
 
 
-_CONFIG_FIELDS: list[tuple[re.Pattern[str], str]] = [
+_CONFIG_FIELDS: list[tuple[cl.Rx, str]] = [
     (
         rx(
             r"\bgreets?\b|\b(?:welcome|greeting)(?: message| text| line)?\b|\b(?:intro|"
@@ -473,7 +504,8 @@ def _snooze_until(c: Clause) -> str | None:
     """When a snooze ends, in the forms `snooze_assist` reads: "2 hours", "monday 09:00",
     "tomorrow", "15:00" (resolved in the requester's time zone by the tool)."""
     s = re.sub(r"\ba-\d+\b", " ", c.s)
-    span = _SNOOZE_FOR_RE.search(s)
+    t = cl.Text(s)
+    span = _SNOOZE_FOR_RE.search(t)
     if span:
         if span.group("half"):
             return "30 minutes"
@@ -484,8 +516,8 @@ def _snooze_until(c: Clause) -> str | None:
             count = int(n) if n.isdigit() else 1
             unit = _UNIT.get(span.group("unit"), span.group("unit").rstrip("s"))
         return f"{count} {unit}" + ("s" if count != 1 else "")
-    day = _SNOOZE_DAY_RE.search(s)
-    at = cl.clock_time(re.sub(r"(?<!in the )\bafternoon\b", " ", s))  # not "noon"
+    day = _SNOOZE_DAY_RE.search(t)
+    at = cl.clock_time(cl.Text(re.sub(r"(?<!in the )\bafternoon\b", " ", s)))  # not "noon"
     if day is None:
         return at
     name = day.group(1)
@@ -500,8 +532,9 @@ def _snooze_until(c: Clause) -> str | None:
     return f"{name} {at}" if at else name
 
 
+@answers_only_if(_SNOOZE_RE)
 def snooze_assist(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _SNOOZE_RE.search(c.s)
+    verb = _SNOOZE_RE.search(c)
     if not verb:
         return None
     refs = _targets(c, ctx)
@@ -521,18 +554,24 @@ def snooze_assist(c: Clause, ctx: Context) -> Outcome | None:
     return Outcome(calls=[("snooze_assist", {"assist": r, "until": until}) for r in refs])
 
 
-def _config_field(s: str) -> tuple[str, re.Match[str]] | None:
-    """The agent setting S names, with where it is named."""
+_CONFIG_FIELD_NEEDS = cl.needs_any(p for p, _ in _CONFIG_FIELDS)
+
+
+def _config_field(t: cl.Text) -> tuple[str, re.Match[str]] | None:
+    """The agent setting T names, with where it is named."""
+    if t.lacks(_CONFIG_FIELD_NEEDS):
+        return None
     for pattern, name in _CONFIG_FIELDS:
-        m = pattern.search(s)
+        m = pattern.search(t)
         if m:
             return name, m
     return None
 
 
+@answers_only_if(_CONFIG_CHANGE_RE)
 def update_agent_config(c: Clause, ctx: Context) -> Outcome | None:
-    found = _config_field(c.s)
-    change = _CONFIG_CHANGE_RE.search(c.s)
+    found = _config_field(c)
+    change = _CONFIG_CHANGE_RE.search(c)
     if not found or not change or c.refs():
         return None
     name, m = found
@@ -542,7 +581,7 @@ def update_agent_config(c: Clause, ctx: Context) -> Outcome | None:
         value_at = re.compile(r"\b(?:to|as)\b|:").search(c.s, m.end())
         start = value_at.start() if value_at else m.end()
     else:
-        value_at = _CONFIG_VALUE_RE.search(c.s, m.end())
+        value_at = _CONFIG_VALUE_RE.search(c, m.end())
         if value_at is None and name == "tone":
             # "make the tone friendlier": the adjective is the value.
             value_at = re.compile(r"\b(?:more|less|a bit|slightly)?\s*\w+").search(c.s, m.end())
@@ -585,9 +624,12 @@ _LIST_SCHED_RE = rx(
 )
 
 
-def _without_briefing(c: Clause, found: tuple[str, int, int] | None) -> str:
+_SCHEDULE_ID_WORDS = "schedules?|briefings?"
+
+
+def _without_briefing(c: Clause, found: tuple[str, int, int] | None) -> cl.Text:
     """`c.s` less the briefing's name: the cadence in "weekly digest" is part of the name."""
-    return c.s[: found[1]] + " " + c.s[found[2] :] if found else c.s
+    return cl.Text(c.s[: found[1]] + " " + c.s[found[2] :]) if found else c
 
 
 # Capitalised words that are never an AI agent's name in a scheduling request.
@@ -627,28 +669,31 @@ def _schedule_fields(c: Clause, found: tuple[str, int, int] | None) -> dict[str,
     else:
         day = None
     return {
-        "channel": cl.channel(c.s, loose=True),
-        "time": cl.clock_time(c.s),
+        "channel": cl.channel(c, loose=True),
+        "time": cl.clock_time(c),
         "frequency": freq,
         "days": days,
         "day_of_month": day,
     }
 
 
+@answers_only_if(
+    *(p for p, _ in cl.BRIEFING_RULES), cl.number_pattern(_SCHEDULE_ID_WORDS), _SCHED_NOUN_RE
+)
 def schedules(c: Clause, ctx: Context) -> Outcome | None:
-    found = cl.briefing(c.s)
-    sid = cl.number_after(c.s, "schedules?|briefings?")
+    found = cl.briefing(c)
+    sid = cl.number_after(c, _SCHEDULE_ID_WORDS)
     b_type = found[0] if found else None
-    mentions = found is not None or sid is not None or bool(_SCHED_NOUN_RE.search(c.s))
+    mentions = found is not None or sid is not None or bool(_SCHED_NOUN_RE.search(c))
     if not mentions:
         return None
     if (
-        _LIST_SCHED_RE.search(c.s)
-        and not _SCHED_CANCEL_RE.search(c.s)
+        _LIST_SCHED_RE.search(c)
+        and not _SCHED_CANCEL_RE.search(c)
         and not re.search(r"\b(?:move|change|reschedule)\b", c.s)
     ):
         return _call("list_schedules", briefing_type=b_type)
-    if (found or sid) and _SCHED_CANCEL_RE.search(c.s) and not re.search(r"\binstead\b", c.s):
+    if (found or sid) and _SCHED_CANCEL_RE.search(c) and not re.search(r"\binstead\b", c.s):
         return _call("cancel_schedule", briefing_type=b_type, schedule_id=sid)
     if not found and not sid:
         if re.search(
@@ -660,14 +705,14 @@ def schedules(c: Clause, ctx: Context) -> Outcome | None:
             )
         if re.search(r"\b(?:cancel|stop|unsubscribe)\b.*\b(?:briefing|digest|schedule)s?\b", c.s):
             return _ask("Which briefing should I stop?")
-        if _SCHED_UPDATE_RE.search(c.s) and re.search(r"\b(?:briefing|digest|schedule)s?\b", c.s):
+        if _SCHED_UPDATE_RE.search(c) and re.search(r"\b(?:briefing|digest|schedule)s?\b", c.s):
             return _ask(
                 "Which briefing should I change, and what should change: time, channel or days?"
             )
         return None
     fields = _schedule_fields(c, found)
     changes = {k: v for k, v in fields.items() if v is not None}
-    update = _SCHED_UPDATE_RE.search(c.s)
+    update = _SCHED_UPDATE_RE.search(c)
     if (update and changes and not re.match(r"^(?:schedule|set up|subscribe)\b", c.s)) or (
         sid and changes
     ):
@@ -679,7 +724,7 @@ def schedules(c: Clause, ctx: Context) -> Outcome | None:
     rest = _without_briefing(c, found)
     strong = _SCHED_STRONG_RE.search(rest) or fields["time"] or fields["days"]
     weak = _SCHED_WEAK_RE.search(rest) or fields["channel"]
-    reads_now = cl.period(c.s) or cl.report_format(c.s)
+    reads_now = cl.period(c) or cl.report_format(c)
     if strong or (weak and not reads_now):
         if fields["frequency"] is None:
             fields["frequency"] = {"daily_inbox_summary": "daily", "monthly_roi": "monthly"}.get(
@@ -738,30 +783,31 @@ _NOT_CATEGORY = words(
 
 def _assist_filter(c: Clause, end: int | None = None) -> dict[str, Any]:
     """List/bulk filter conditions in `c.s[:end]`."""
-    s = c.s if end is None else c.s[:end]
+    t = c if end is None else cl.Text(c.s[:end])
+    s = t.s
     flt: dict[str, Any] = {}
-    for m in cl.STATUS_RE.finditer(s):
+    for m in cl.STATUS_RE.finditer(t):
         word = m.group(1)
         if word in {"done"} and not re.search(r"\b(?:are|were|is)\s+done\b", s):
             continue
         flt.setdefault("status", cl.STATUS_MAP[word])
-    pm = cl.PRIORITY_RE.search(s)
+    pm = cl.PRIORITY_RE.search(t)
     if pm:
         flt["priority"] = cl.PRIORITY_MAP[pm.group(1)]
-    days = cl.older_than_days(s)
+    days = cl.older_than_days(t)
     if days is not None:
         flt["older_than_days"] = days
-    if _UNASSIGNED_RE.search(s):
+    if _UNASSIGNED_RE.search(t):
         flt["unassigned"] = True
-    lm = _LABEL_RE.search(s)
+    lm = _LABEL_RE.search(t)
     if lm:
         flt["label"] = c.source_of(*lm.span(lm.lastindex or 1)).lower()
-    cm = _CATEGORY_RE.search(s)
+    cm = _CATEGORY_RE.search(t)
     if cm:
         group = 1 if cm.group(1) else 2
         if cm.group(group) not in _NOT_CATEGORY and not cm.group(group).isdigit():
             flt["category"] = cm.group(group)
-    am = _ASSIGNED_TO_RE.search(s)
+    am = _ASSIGNED_TO_RE.search(t)
     if am:
         group = 1 if am.group(1) else 2
         who = cl.member_at(c, am.start(group))
@@ -793,33 +839,38 @@ _BULK_ASSIGN_RE = rx(r"\b(?:re)?assign\b|\bgive\b|\bhand\b|\broute\b|\btransfer\
 _TO_RE = rx(r"(?<!assigned )\bto\s+(\S+)")
 
 
-def _last_to(s: str) -> re.Match[str] | None:
+def _last_to(t: cl.Text) -> re.Match[str] | None:
     """The last "to X" that names a person, not a status or priority ("assigned to" excluded)."""
     found = None
-    for m in _TO_RE.finditer(s):
+    for m in _TO_RE.finditer(t):
         word = m.group(1)
-        if not cl.PRIORITY_RE.match(word) and word not in cl.STATUS_MAP and word != "priority":
+        if (
+            not cl.PRIORITY_RE.pattern.match(word)
+            and word not in cl.STATUS_MAP
+            and word != "priority"
+        ):
             found = m
     return found
 
 
+@answers_only_if(_BULK_QUANT_RE)
 def bulk_update(c: Clause, ctx: Context) -> Outcome | None:
-    if not _BULK_QUANT_RE.search(c.s) or len(c.refs()) == 1:
+    if not _BULK_QUANT_RE.search(c) or len(c.refs()) == 1:
         return None
     if not (
-        _ASSIST_NOUN_RE.search(c.s)
-        or cl.STATUS_RE.search(c.s)
-        or cl.PRIORITY_RE.search(c.s)
-        or _UNASSIGNED_RE.search(c.s)
-        or cl.older_than_days(c.s)
+        _ASSIST_NOUN_RE.search(c)
+        or cl.STATUS_RE.search(c)
+        or cl.PRIORITY_RE.search(c)
+        or _UNASSIGNED_RE.search(c)
+        or cl.older_than_days(c)
     ):
         return None
     action: str | None = None
     changes: dict[str, Any] = {}
     target_at = len(c.s)
-    status_set = _STATUS_SET_RE.search(c.s)
-    close = _BULK_CLOSE_RE.search(c.s)
-    if _REOPEN_RE.search(c.s):
+    status_set = _STATUS_SET_RE.search(c)
+    close = _BULK_CLOSE_RE.search(c)
+    if _REOPEN_RE.search(c):
         action, changes = "reopen", {"status": "open"}
     elif close:
         action, changes = "close", {"status": "closed"}
@@ -828,15 +879,15 @@ def bulk_update(c: Clause, ctx: Context) -> Outcome | None:
     elif status_set:
         action, target_at = "set_status", status_set.start(1)
         changes = {"status": cl.STATUS_MAP[status_set.group(1)]}
-    elif _PRIORITY_VERB_RE.search(c.s) and (tm := _PRIORITY_TARGET_RE.search(c.s)):
+    elif _PRIORITY_VERB_RE.search(c) and (tm := _PRIORITY_TARGET_RE.search(c)):
         action, target_at = "set_priority", tm.start()
         changes = {"priority": cl.PRIORITY_MAP[tm.group(1)]}
-    elif _BULK_ASSIGN_RE.search(c.s) and (to := _last_to(c.s)) is not None:
+    elif _BULK_ASSIGN_RE.search(c) and (to := _last_to(c)) is not None:
         who = cl.member_at(c, to.start(1))
         if who is None:
             return _ask("Who should I assign them to?")
         action, changes, target_at = "assign", {"assignee": who}, to.start()
-    elif (label := _LABEL_SET_RE.search(c.s)) is not None:
+    elif (label := _LABEL_SET_RE.search(c)) is not None:
         action, target_at = "label", label.start(1)
         changes = {"add_label": label.group(1)}
     if action is None:
@@ -866,10 +917,11 @@ _LET_RE = rx(
 )
 
 
+@answers_only_if(_ASSIGN_VERB_RE, _TAKE_RE, _LET_RE)
 def assign_assist(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _ASSIGN_VERB_RE.search(c.s)
-    take = _TAKE_RE.search(c.s)
-    let = _LET_RE.search(c.s)
+    verb = _ASSIGN_VERB_RE.search(c)
+    take = _TAKE_RE.search(c)
+    let = _LET_RE.search(c)
     if not (verb or take or let):
         return None
     refs = _targets(c, ctx)
@@ -912,7 +964,7 @@ def assign_assist(c: Clause, ctx: Context) -> Outcome | None:
     calls = [("assign_assist", {"assist": r, "member": who}) for r, who in _pair(c, refs, member)]
     # "assign A-1 to Maria, urgent" / "... as high priority": a second change in the same breath.
     to_whom = re.search(r"\bto\s+\S+", c.s)
-    priority = cl.PRIORITY_RE.search(c.s, to_whom.end()) if to_whom else None
+    priority = cl.PRIORITY_RE.search(c, to_whom.end()) if to_whom else None
     if priority:
         level = cl.PRIORITY_MAP[priority.group(1)]
         calls += [("set_assist_priority", {"assist": r, "priority": level}) for r in refs]
@@ -925,7 +977,7 @@ _REF_TO_RE = rx(r"\b(a-\d+)\s+to\s+(\S+)")
 def _pair(c: Clause, refs: list[str], member: str) -> list[tuple[str, str]]:
     """Each ref with the member right after it ("A-61 to Ken and A-62 to Sue"), else MEMBER."""
     own: dict[str, str] = {}
-    for m in _REF_TO_RE.finditer(c.s):
+    for m in _REF_TO_RE.finditer(c):
         who = cl.member_at(c, m.start(2))
         if who:
             own["A-" + m.group(1)[2:]] = who
@@ -933,18 +985,20 @@ def _pair(c: Clause, refs: list[str], member: str) -> list[tuple[str, str]]:
 
 
 _ESCALATE_RE = rx(r"\b(?:escalate|prioriti[sz]e|deprioriti[sz]e|bump up|bump)\b")
+_PRIORITY_WORD_RE = rx(r"\bpriority\b")
 
 
+@answers_only_if(cl.PRIORITY_RE, _ESCALATE_RE, _PRIORITY_WORD_RE)
 def set_priority(c: Clause, ctx: Context) -> Outcome | None:
     pm = None
-    for m in cl.PRIORITY_RE.finditer(c.s):
+    for m in cl.PRIORITY_RE.finditer(c):
         pm = m
-    verb = _PRIORITY_VERB_RE.search(c.s)
+    verb = _PRIORITY_VERB_RE.search(c)
     refs = _targets(c, ctx)
-    esc = _ESCALATE_RE.search(c.s)
+    esc = _ESCALATE_RE.search(c)
     if pm is None:
         if not (esc and refs):
-            if refs and re.search(r"\bpriority\b", c.s) and verb:
+            if refs and _PRIORITY_WORD_RE.search(c) and verb:
                 return _ask(f"What priority should {refs[0]} get: low, normal, high or urgent?")
             return None
         word = esc.group()
@@ -973,8 +1027,9 @@ _REASON_RE = rx(
 )
 
 
+@answers_only_if(_CLOSE_VERB_RE)
 def close_assist(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _CLOSE_VERB_RE.search(c.s)
+    verb = _CLOSE_VERB_RE.search(c)
     if not verb:
         return None
     refs = _targets(c, ctx)
@@ -984,21 +1039,22 @@ def close_assist(c: Clause, ctx: Context) -> Outcome | None:
             return _ask(f"Which assist should I close? {_REF_HINT}")
         return None
     reason = None
-    rm = _REASON_RE.search(c.s, verb.end())
+    rm = _REASON_RE.search(c, verb.end())
     if rm:
         reason = cl.free_text(c, rm.end(), connectors=False)
     return Outcome(calls=[("close_assist", {"assist": r, "reason": reason}) for r in refs])
 
 
+@answers_only_if(_REOPEN_RE, _STATUS_SET_RE)
 def reopen_or_status(c: Clause, ctx: Context) -> Outcome | None:
     refs = _targets(c, ctx)
     if not refs:
         return None
-    if _REOPEN_RE.search(c.s):
+    if _REOPEN_RE.search(c):
         return _call(
             "bulk_update_assists", action="reopen", filter={"assists": refs}, set={"status": "open"}
         )
-    status = _STATUS_SET_RE.search(c.s)
+    status = _STATUS_SET_RE.search(c)
     if status:
         return _call(
             "bulk_update_assists",
@@ -1041,19 +1097,23 @@ _NOT_MEMBER = words(
 )
 
 
+_INVITE_WORD_RE = rx(r"\binvit")
+
+
+@answers_only_if(*_MEMBER_ROLE_RES, _DEACTIVATE_RE, _REACTIVATE_RE)
 def update_member(c: Clause, ctx: Context) -> Outcome | None:
-    if c.refs() or re.search(r"\binvit", c.s):
+    if c.refs() or _INVITE_WORD_RE.search(c):
         return None
     for pattern in _MEMBER_ROLE_RES:
-        m = pattern.search(c.s)
+        m = pattern.search(c)
         if m and m.group(1) not in _NOT_MEMBER and not m.group(1).startswith("a-"):
             who = cl.member_at(c, m.start(1))
             if who:
                 role = cl.ROLE_MAP[m.group(2).split()[0]]
                 return _call("update_member", member=who, role=role)
     for pattern, active in ((_DEACTIVATE_RE, False), (_REACTIVATE_RE, True)):
-        m = pattern.search(c.s)
-        if m and m.group(1) not in _NOT_MEMBER and not cl.STATUS_RE.search(c.s):
+        m = pattern.search(c)
+        if m and m.group(1) not in _NOT_MEMBER and not cl.STATUS_RE.search(c):
             if pattern is _DEACTIVATE_RE and m.group(1) in {"slack", "telegram", "twilio"}:
                 continue
             who = cl.member_at(c, m.start(1))
@@ -1105,18 +1165,19 @@ def _flows(text: str) -> list[str] | None:
     return names or None
 
 
+@answers_only_if(_GO_OFFLINE_RE, _GO_LIVE_RE, _LIVE_WHO_RE)
 def live_presence(c: Clause, ctx: Context) -> Outcome | None:
     """ "who is live", "go live on billing and sales", "take me offline"."""
     if c.refs():
         return None
-    if _GO_OFFLINE_RE.search(c.s):
+    if _GO_OFFLINE_RE.search(c):
         return _call("set_live", live=False)
-    m = _GO_LIVE_RE.search(c.s)
+    m = _GO_LIVE_RE.search(c)
     if m:
         # The source keeps the user's own spelling of the names.
         flows = _flows(c.source_from(m.start(1))) if m.group(1) else None
         return _call("set_live", live=True, workflows=flows)
-    if _LIVE_WHO_RE.search(c.s):
+    if _LIVE_WHO_RE.search(c):
         return _call("list_live_operators")
     return None
 
@@ -1195,12 +1256,16 @@ def parse_hours(text: str) -> dict[str, Any] | None:
     return {"tz": None, "days": {d: [shown] for d in days}}
 
 
+_NOT_AVAILABILITY_RE = rx(r"\b(?:invit|briefing|digest|summary|report)")
+
+
+@answers_only_if(_SCHEDULE_RE, *_AVAILABILITY_RES)
 def member_availability(c: Clause, ctx: Context) -> Outcome | None:
     """ "set Maria to offline", "mark Priya available", "set Maria's schedule to weekdays 9 to
     5" (the written "Mon-Thu" reaches here as "mon thu": two day names alone are a span)."""
-    if c.refs() or re.search(r"\b(?:invit|briefing|digest|summary|report)", c.s):
+    if c.refs() or _NOT_AVAILABILITY_RE.search(c):
         return None
-    m = _SCHEDULE_RE.search(c.s)
+    m = _SCHEDULE_RE.search(c)
     if m and m.group(1) not in _NOT_MEMBER:
         who = cl.member_at(c, m.start(1))
         if who:
@@ -1212,7 +1277,7 @@ def member_availability(c: Clause, ctx: Context) -> Outcome | None:
                 )
             return _call("update_member", member=who, work_schedule=schedule)
     for pattern in _AVAILABILITY_RES:
-        m = pattern.search(c.s)
+        m = pattern.search(c)
         if m and m.group(1) not in _NOT_MEMBER and not m.group(1).startswith("a-"):
             who = cl.member_at(c, m.start(1))
             if who:
@@ -1261,8 +1326,8 @@ _ON_RE = rx(
 )
 
 
-def integration_name(s: str) -> str | None:
-    m = _INTEGRATION_RE.search(s)
+def integration_name(t: cl.Text) -> str | None:
+    m = _INTEGRATION_RE.search(t)
     if not m:
         return None
     word = m.group(1)
@@ -1297,25 +1362,27 @@ _CONNECT_ANY_RE = rx(
 )
 
 
+@answers_only_if(_CONNECT_ANY_RE, _CONNECT_RE)
 def connect_integration(c: Clause, ctx: Context) -> Outcome | None:
     if c.refs():
         return None
-    if _CONNECT_ANY_RE.search(c.s):
+    if _CONNECT_ANY_RE.search(c):
         return _call("connect_integration")
-    if not _CONNECT_RE.search(c.s):
+    if not _CONNECT_RE.search(c):
         return None
-    name = integration_name(c.s)
+    name = integration_name(c)
     if name not in _PROVIDERS:
         return None
     return _call("connect_integration", provider=name)
 
 
+@answers_only_if(_OFF_RE, _ON_RE)
 def toggle_integration(c: Clause, ctx: Context) -> Outcome | None:
-    off = _OFF_RE.search(c.s)
-    on = _ON_RE.search(c.s)
+    off = _OFF_RE.search(c)
+    on = _ON_RE.search(c)
     if not (off or on) or c.refs():
         return None
-    name = integration_name(c.s)
+    name = integration_name(c)
     if re.match(r"^(?:is|are|was|were|what|which|how)\b", c.s):
         return None
     if name is None:
@@ -1352,13 +1419,14 @@ _IMPORT_QUESTION_RE = rx(
 )
 
 
+@answers_only_if(_IMPORT_RE)
 def run_import(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _IMPORT_RE.search(c.s)
+    verb = _IMPORT_RE.search(c)
     if not verb or c.of_kind("url"):
         return None
-    src = _SOURCES_RE.search(c.s)
+    src = _SOURCES_RE.search(c)
     source: str | None = src.group(1).replace(" ", "") if src else None
-    if _IMPORT_QUESTION_RE.search(c.s):
+    if _IMPORT_QUESTION_RE.search(c):
         # The integrations read names each account with its last import's counts.
         return _call("list_integrations", integration=source)
     if source is None:
@@ -1370,12 +1438,12 @@ def run_import(c: Clause, ctx: Context) -> Outcome | None:
             return _ask("Where should I import from (Zendesk, Intercom, Freshdesk...)?")
         return None
     records = next((name for p, name in _RECORDS if re.search(rf"\b(?:{p})\b", c.s)), None)
-    sm = cl.STATUS_RE.search(c.s)
+    sm = cl.STATUS_RE.search(c)
     status = cl.STATUS_MAP[sm.group(1)] if sm else None
     return _call("run_import", source=source, records=records, status=status)
 
 
-_AUDIENCE: list[tuple[re.Pattern[str], str]] = [
+_AUDIENCE: list[tuple[cl.Rx, str]] = [
     (
         rx(
             r"\b(?:website|site|web|store|shop)? ?visitors?\b|\beveryone on (?:the |our )?(?:site|"
@@ -1407,14 +1475,15 @@ _BROADCAST_RE = rx(
 _BROADCAST_NOUN_RE = rx(r"\b(?:an? |the )?(?:broadcast|announcement|blast|mass message)\b")
 
 
+@answers_only_if(_BROADCAST_RE)
 def send_broadcast(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _BROADCAST_RE.search(c.s)
+    verb = _BROADCAST_RE.search(c)
     if not verb or c.refs():
         return None
     audience = None
     aud_end = verb.end()
     for pattern, name in _AUDIENCE:
-        m = pattern.search(c.s)
+        m = pattern.search(c)
         if m:
             audience, aud_end = name, max(verb.end(), m.end())
             break
@@ -1424,7 +1493,7 @@ def send_broadcast(c: Clause, ctx: Context) -> Outcome | None:
         r"\bbroadcast(?:s|ing)?\b.*\b(?:list|show|history|sent)\b", c.s
     ):
         return None
-    word = _BROADCAST_NOUN_RE.search(c.s)
+    word = _BROADCAST_NOUN_RE.search(c)
     if word:
         aud_end = max(aud_end, word.end())
     rest = c.s[aud_end:]
@@ -1451,15 +1520,16 @@ _OBJECT_RE = rx(
 )
 
 
+@answers_only_if(_SEND_TO_RE)
 def send_to(c: Clause, ctx: Context) -> Outcome | None:
-    verb = _SEND_TO_RE.match(c.s)
-    if not verb or c.refs() or (cl.briefing(c.s) and cl.frequency(c.s)):
+    verb = _SEND_TO_RE.match(c)
+    if not verb or c.refs() or (cl.briefing(c) and cl.frequency(c)):
         return None
-    if not _OBJECT_RE.search(c.s, verb.start()):
+    if not _OBJECT_RE.search(c, verb.start()):
         return None
     address: str | None = None
     emails, phones = c.of_kind("email"), c.of_kind("phone")
-    chan = cl.channel(c.s, loose=True)
+    chan = cl.channel(c, loose=True)
     if emails:
         address, chan = emails[0], chan or "email"
     elif phones:
@@ -1491,7 +1561,7 @@ def send_to(c: Clause, ctx: Context) -> Outcome | None:
 _REPORT_RE = rx(
     r"\breports?\b|\bexport\b|\bpdf\b|\bxlsx\b|\bcsv\b|\bdownload(?:able)?\b|\bsheets?\b|\bp d f\b"
 )
-_REPORT_TYPES: list[tuple[re.Pattern[str], str]] = [
+_REPORT_TYPES: list[tuple[cl.Rx, str]] = [
     (rx(r"\bknowledge gaps?\b|\bgaps?\b|\bunanswered\b"), "knowledge_gaps"),
     (rx(r"\broi\b|\bsavings\b|\breturn on investment\b"), "roi"),
     (rx(r"\btopics?\b|\bcategories\b|\bcontact reasons\b"), "topics"),
@@ -1502,13 +1572,14 @@ _REPORT_TYPES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+@answers_only_if(_REPORT_RE)
 def run_report(c: Clause, ctx: Context) -> Outcome | None:
-    if not _REPORT_RE.search(c.s):
+    if not _REPORT_RE.search(c):
         return None
     if re.search(r"\bbug report\b|\breport (?:a|an) (?:bug|issue|problem)\b", c.s):
         return None
-    report = next((name for p, name in _REPORT_TYPES if p.search(c.s)), "performance")
-    return _call("run_report", report=report, period=cl.period(c.s), format=cl.report_format(c.s))
+    report = next((name for p, name in _REPORT_TYPES if p.search(c)), "performance")
+    return _call("run_report", report=report, period=cl.period(c), format=cl.report_format(c))
 
 
 _HISTORY_RE = rx(
@@ -1521,27 +1592,27 @@ _HISTORY_RE = rx(
 )
 
 
+@answers_only_if(_HISTORY_RE)
 def show_history(c: Clause, ctx: Context) -> Outcome | None:
-    if not _HISTORY_RE.search(c.s) or c.refs():
+    if not _HISTORY_RE.search(c) or c.refs():
         return None
-    return _call("show_history", period=cl.period(c.s))
+    return _call("show_history", period=cl.period(c))
 
 
 _LIST_INTEGRATIONS_RE = rx(
     r"\bintegrations?\b|\bconnected\b|\bconnections\b|\bwhat (?:channels|apps|tools|"
     r"services) (?:are|do we have|have we)\b|\bhooked up\b|\bplugged in\b"
 )
+_IS_ON_RE = rx(r"^(?:is|are)\b.*\b(?:on|off|working|live|enabled|active|set up|running|up|down)\b")
 
 
+@answers_only_if(_LIST_INTEGRATIONS_RE, _IS_ON_RE)
 def list_integrations(c: Clause, ctx: Context) -> Outcome | None:
-    if not _LIST_INTEGRATIONS_RE.search(c.s):
-        is_on = re.search(
-            r"^(?:is|are)\b.*\b(?:on|off|working|live|enabled|active|set up|running|up|down)\b",
-            c.s,
-        )
-        if not (is_on and integration_name(c.s)):
+    if not _LIST_INTEGRATIONS_RE.search(c):
+        is_on = _IS_ON_RE.search(c)
+        if not (is_on and integration_name(c)):
             return None
-    name = integration_name(c.s)
+    name = integration_name(c)
     return _call("list_integrations", integration=name)
 
 
@@ -1552,9 +1623,10 @@ _CONFIG_READ_RE = rx(
 )
 
 
+@answers_only_if(*(p for p, _ in _CONFIG_FIELDS), _CONFIG_READ_RE)
 def get_agent_config(c: Clause, ctx: Context) -> Outcome | None:
-    found = _config_field(c.s)
-    generic = _CONFIG_READ_RE.search(c.s)
+    found = _config_field(c)
+    generic = _CONFIG_READ_RE.search(c)
     if not found and not generic:
         return None
     if (
@@ -1577,8 +1649,9 @@ _LIST_SUGGESTIONS_RE = rx(
 )
 
 
+@answers_only_if(_LIST_SUGGESTIONS_RE)
 def list_training_suggestions(c: Clause, ctx: Context) -> Outcome | None:
-    if not _LIST_SUGGESTIONS_RE.search(c.s):
+    if not _LIST_SUGGESTIONS_RE.search(c):
         return None
     status = None
     if re.search(r"\bapproved\b", c.s):
@@ -1615,8 +1688,9 @@ _NOT_WORKLOAD_MEMBER = words(
 )
 
 
+@answers_only_if(_WORKLOAD_RE)
 def agent_workload(c: Clause, ctx: Context) -> Outcome | None:
-    if not _WORKLOAD_RE.search(c.s):
+    if not _WORKLOAD_RE.search(c):
         return None
     member = None
     if re.search(r"\bmy (?:work ?load|plate|queue|load)\b", c.s):
@@ -1624,7 +1698,7 @@ def agent_workload(c: Clause, ctx: Context) -> Outcome | None:
     for pattern in _WORKLOAD_MEMBER_RES:
         if member:
             break
-        m = pattern.search(c.s)
+        m = pattern.search(c)
         if m and m.group(1) not in _NOT_WORKLOAD_MEMBER and m.group(1) not in cl.NAME_STOP:
             member = cl.member_at(c, m.start(1))
     return _call("get_agent_workload", member=member)
@@ -1643,9 +1717,10 @@ _QUEUE_HEALTH_RE = rx(
 )
 
 
+@answers_only_if(_QUEUE_HEALTH_RE)
 def queue_health(c: Clause, ctx: Context) -> Outcome | None:
     """ "how is the queue", "how's the backlog", "anything waiting unassigned?"."""
-    if not _QUEUE_HEALTH_RE.search(c.s):
+    if not _QUEUE_HEALTH_RE.search(c):
         return None
     return _call("get_queue_health")
 
@@ -1664,13 +1739,14 @@ _LIMIT_RE = rx(
 )
 
 
+@answers_only_if(_ASSISTS_RE)
 def list_assists(c: Clause, ctx: Context) -> Outcome | None:
-    if not _ASSISTS_RE.search(c.s) or c.refs():
+    if not _ASSISTS_RE.search(c) or c.refs():
         return None
     filters = _assist_filter(c)
-    if not (_LIST_VERB_RE.search(c.s) or filters):
+    if not (_LIST_VERB_RE.search(c) or filters):
         return None
-    lm = _LIMIT_RE.search(c.s)
+    lm = _LIMIT_RE.search(c)
     if lm:
         filters["limit"] = int(lm.group(1) or lm.group(2))
     if filters.get("category") in cl.NAME_STOP:
@@ -1685,9 +1761,10 @@ _SHOW_RE = rx(
 )
 
 
+@answers_only_if(_SHOW_RE)
 def show_assist(c: Clause, ctx: Context) -> Outcome | None:
     refs = c.refs()
-    if not refs or not _SHOW_RE.search(c.s):
+    if not refs or not _SHOW_RE.search(c):
         return None
     return Outcome(calls=[("show_assist", {"assist": r}) for r in refs])
 
@@ -1711,18 +1788,19 @@ _INBOX_PERF_RE = rx(
 _MEMBER_PERF_RE = rx(r"\bhow (?:is|was|has) (\S+) (?:been )?(?:doing|performing|getting on)\b")
 
 
+@answers_only_if(_INBOX_PERF_RE, _MEMBER_PERF_RE)
 def inbox_performance(c: Clause, ctx: Context) -> Outcome | None:
     member = None
-    mm = _MEMBER_PERF_RE.search(c.s)
+    mm = _MEMBER_PERF_RE.search(c)
     if (
         mm
         and mm.group(1) not in cl.NAME_STOP
         and mm.group(1) not in {"inbox", "team", "we", "everyone", "everything"}
     ):
         member = cl.member_at(c, mm.start(1))
-    if not _INBOX_PERF_RE.search(c.s) and member is None:
+    if not _INBOX_PERF_RE.search(c) and member is None:
         return None
-    return _call("get_inbox_performance", period=cl.period(c.s), member=member)
+    return _call("get_inbox_performance", period=cl.period(c), member=member)
 
 
 _PATTERNS_RE = rx(
@@ -1736,7 +1814,7 @@ _PATTERNS_RE = rx(
     r"happening)\b|\bthemes?\b.*\b(?:escalations|complaints)\b|\banaly[sz]e\b|\banalysis\b|"
     r"\binsights?\b"
 )
-_FOCUS: list[tuple[re.Pattern[str], str]] = [
+_FOCUS: list[tuple[cl.Rx, str]] = [
     (rx(r"\bescalat\w*|\bhand ?offs?\b"), "escalations"),
     (rx(r"\bcomplain\w*|\bfeedback\b|\bratings?\b|\breviews?\b|\bcsat\b|\bunhappy\b"), "feedback"),
     (rx(r"\bassists?\b|\btickets?\b|\bcases?\b"), "assists"),
@@ -1744,14 +1822,15 @@ _FOCUS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+@answers_only_if(_PATTERNS_RE)
 def analyze_patterns(c: Clause, ctx: Context) -> Outcome | None:
-    m = _PATTERNS_RE.search(c.s)
+    m = _PATTERNS_RE.search(c)
     if not m:
         return None
     if m.group().startswith("trend") and re.search(r"\b(?:topics?|questions|asking)\b", c.s):
         return None  # "what's trending in customer questions" asks for topics
-    focus = next((name for p, name in _FOCUS if p.search(c.s)), None)
-    return _call("analyze_patterns", focus=focus, period=cl.period(c.s))
+    focus = next((name for p, name in _FOCUS if p.search(c)), None)
+    return _call("analyze_patterns", focus=focus, period=cl.period(c))
 
 
 _GAPS_RE = rx(
@@ -1770,13 +1849,14 @@ _GAPS_RE = rx(
 )
 
 
+@answers_only_if(_GAPS_RE)
 def knowledge_gaps(c: Clause, ctx: Context) -> Outcome | None:
-    if not _GAPS_RE.search(c.s):
+    if not _GAPS_RE.search(c):
         return None
-    lm = _LIMIT_RE.search(c.s)
+    lm = _LIMIT_RE.search(c)
     return _call(
         "get_knowledge_gaps",
-        period=cl.period(c.s),
+        period=cl.period(c),
         limit=int(lm.group(1) or lm.group(2)) if lm else None,
     )
 
@@ -1795,23 +1875,28 @@ _TOPICS_RE = rx(
 )
 
 
+@answers_only_if(_TOPICS_RE)
 def topic_breakdown(c: Clause, ctx: Context) -> Outcome | None:
-    if not _TOPICS_RE.search(c.s):
+    if not _TOPICS_RE.search(c):
         return None
-    lm = _LIMIT_RE.search(c.s)
+    lm = _LIMIT_RE.search(c)
     return _call(
         "get_topic_breakdown",
-        period=cl.period(c.s),
+        period=cl.period(c),
         limit=int(lm.group(1) or lm.group(2)) if lm else None,
     )
 
 
+_CHANNEL_PREP_RE = rx(r"\b(?:on|via|over|through|from|in)\b")
+
+
+@answers_only_if(*(p for p, _ in cl.METRIC_RULES))
 def get_metrics(c: Clause, ctx: Context) -> Outcome | None:
-    found = cl.metrics(c.s)
+    found = cl.metrics(c)
     if not found:
         return None
-    per = cl.period(c.s)
-    chan = cl.channel(c.s) if re.search(r"\b(?:on|via|over|through|from|in)\b", c.s) else None
+    per = cl.period(c)
+    chan = cl.channel(c) if _CHANNEL_PREP_RE.search(c) else None
     return Outcome(
         calls=[("get_metrics", {"metric": m, "period": per, "channel": chan}) for m in found]
     )
@@ -1826,8 +1911,9 @@ _TEAM_RE = rx(
 )
 
 
+@answers_only_if(_TEAM_RE)
 def list_team(c: Clause, ctx: Context) -> Outcome | None:
-    if not _TEAM_RE.search(c.s) or not re.search(
+    if not _TEAM_RE.search(c) or not re.search(
         r"\b(?:who|list|show|what|which|display|see|view|get|give me|how many|tell me|is|are)\b",
         c.s,
     ):
@@ -1850,8 +1936,9 @@ _HELP_RE = rx(
 )
 
 
+@answers_only_if(_HELP_RE)
 def help_intent(c: Clause, ctx: Context) -> Outcome | None:
-    if not _HELP_RE.search(c.s):
+    if not _HELP_RE.search(c):
         return None
     return _call("help")
 
@@ -1902,6 +1989,11 @@ RULES: tuple[Rule, ...] = (
     list_team,
     help_intent,
     bare_ref,
+)
+
+# RULES, each with the words a clause needs for it to answer (None: tried on every clause).
+GATED_RULES: tuple[tuple[Rule, frozenset[str] | None], ...] = tuple(
+    (rule, _RULE_NEEDS.get(rule)) for rule in RULES
 )
 
 WRITE_LIKE = frozenset(
