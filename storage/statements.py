@@ -321,14 +321,17 @@ def _read_outside(on: AsyncSession | AsyncConnection, adapted: Any, plan: _Plan)
 
 
 async def nothing_begun(session: AsyncSession) -> bool:
-    """Whether SESSION, on PostgreSQL, has neither begun a transaction on the server nor holds
-    changes to flush: a statement alone (`run_alone`) may then be all it writes. Always False
-    elsewhere."""
+    """Whether SESSION has begun no transaction in the database and holds no changes to flush:
+    it has only read, and what it would write may be written apart from it. On PostgreSQL no
+    BEGIN was sent (`reads_before_writes`); on SQLite, whose driver begins a transaction only
+    before a write, none was made."""
     synced = session.sync_session
     if synced.new or synced.dirty or synced.deleted:
         return False
     connection, adapted = await driver(session)
-    return connection.dialect.name == "postgresql" and adapted._transaction is None
+    if connection.dialect.name == "sqlite":
+        return not adapted.driver_connection.in_transaction
+    return adapted._transaction is None
 
 
 # The shapes `select_rows` has met, by dialect and SQLAlchemy's cache key: the plan and, in

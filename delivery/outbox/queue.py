@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from delivery.outbox.claims import OUTBOX
 from models.deliverable import Deliverable
@@ -71,12 +71,12 @@ def enqueue(
     return [row["id"] for row in rows]
 
 
-async def insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
+async def insert_rows(on: AsyncSession | AsyncConnection, rows: list[dict[str, Any]]) -> list[str]:
     """ROWS (from `reply_rows`) written at once with one compiled INSERT and no unit of work:
     for the pipeline, which writes a reply for every task (the ORM's flush of the rows cost
     about a tenth of a task's CPU), run by the driver (`storage.statements`). Returns their
     ids."""
-    await _INSERT_REPLIES.run_many(session, rows)
+    await _INSERT_REPLIES.run_many(on, rows)
     return [row["id"] for row in rows]
 
 

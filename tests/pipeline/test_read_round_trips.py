@@ -1,8 +1,8 @@
-"""A task that only reads, and has one reply, is finished in one statement: on PostgreSQL its
-reads run before any transaction (no BEGIN is sent for them) and the fenced update with the
-reply's insert is one statement the server commits as it runs it; a task that writes keeps its
-one transaction; a node whose claim was taken over writes nothing either way. The outcome is
-the same on SQLite, where the pipeline's transaction is unchanged."""
+"""A task that only reads is finished apart from its session, which commits nothing: on
+PostgreSQL its reads run before any transaction (no BEGIN is sent for them) and the fenced
+update with the one reply's insert is one statement the server commits as it runs it; on SQLite
+the two are a short write transaction of the driver's. A task that writes keeps its one
+transaction; a node whose claim was taken over writes nothing either way."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.metrics import Metrics
 from core.processing.pipeline import PipelineWorker, TaskProcessor
@@ -67,7 +68,23 @@ def sent(db: Database, monkeypatch: pytest.MonkeyPatch) -> DriverStatements:
     return driver_statements(monkeypatch) if db.is_postgres else DriverStatements()
 
 
-async def test_a_task_that_only_reads_sends_no_begin(db: Database, sent: DriverStatements) -> None:
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[AsyncSession]:
+    """The sessions committed from now on."""
+    committed: list[AsyncSession] = []
+    commit = AsyncSession.commit
+
+    async def counted(self: AsyncSession) -> None:
+        committed.append(self)
+        await commit(self)
+
+    monkeypatch.setattr(AsyncSession, "commit", counted)
+    return committed
+
+
+async def test_a_task_that_only_reads_sends_no_begin(
+    db: Database, sent: DriverStatements, commits: list[AsyncSession]
+) -> None:
     task_id = await _journaled(db, "csat this week")
     worker = _worker(db, Calls(CSAT), "node-a")
     ((row, token),) = await worker.claim()
@@ -75,6 +92,7 @@ async def test_a_task_that_only_reads_sends_no_begin(db: Database, sent: DriverS
 
     await worker._handle(row, token)
     ran = DriverStatements(list(sent.statements))
+    assert commits == []  # its session only read: nothing of it to commit
 
     task, replies = await _state(db, task_id)
     assert (task.status, task.claimed_by, task.lease_until) == ("done", "node-a", None)
@@ -117,7 +135,7 @@ async def test_a_node_that_lost_its_claim_writes_nothing(
 
 
 async def test_a_task_that_writes_keeps_its_transaction(
-    db: Database, sent: DriverStatements
+    db: Database, sent: DriverStatements, commits: list[AsyncSession]
 ) -> None:
     task_id = await _journaled(db, "csat, and invite maria as a manager")
     worker = _worker(db, Calls(CSAT, INVITE), "node-a")
@@ -126,6 +144,7 @@ async def test_a_task_that_writes_keeps_its_transaction(
 
     await worker._handle(row, token)
     ran = DriverStatements(list(sent.statements))
+    assert len(commits) == 1  # the proposal, the task's end and its replies: one transaction
 
     task, replies = await _state(db, task_id)
     assert task.status == "done" and len(replies) >= 1
