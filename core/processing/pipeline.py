@@ -563,7 +563,11 @@ class PipelineWorker:
 
     def _finished(self, running: asyncio.Task[None]) -> None:
         self._running.discard(running)
-        self._wakeup.set()  # a place is free
+        if self._backlog or time.monotonic() >= self._polled_at + self._poll_interval:
+            # A place is free for a claim the loop would make now. Otherwise it would only
+            # wait again until its next poll: with the node's own tasks handed over (nearly
+            # every one under a steady load), that was a wasted turn of the loop a task.
+            self._wakeup.set()
         if not running.cancelled() and (error := running.exception()) is not None:
             # Recording a task's failure failed too (the database away): its lease gives it
             # to a claim later, here or on another node.

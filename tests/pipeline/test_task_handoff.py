@@ -137,6 +137,34 @@ async def test_without_room_tasks_are_queued_and_none_overtakes_an_earlier_one(
     assert [ids for ids in claims if ids][:2] == [[queued[0].task_id], [queued[1].task_id]]
 
 
+async def test_a_place_freed_wakes_the_claims_only_when_tasks_wait(db: Database) -> None:
+    """Polls an hour apart: tasks queued behind a held place are claimed as soon as it frees
+    (a finished task wakes the loop while a backlog is known), and a task finishing when none
+    waits (its own, handed over) leaves the loop asleep until its poll."""
+    ws_id, member_id = await seed(db)
+    classifier = HeldClassifier()
+    worker = make_worker(db, classifier, "node-a", concurrency=1, poll_interval=3600)
+    async with running(db, worker) as journal:
+        first = await journal.append(web_task(ws_id, member_id, text="first"))
+        await wait_until(lambda: worker._room() == 0 or None, timeout=5)
+        queued = [await journal.append(web_task(ws_id, member_id, text=t)) for t in ("2", "3")]
+        classifier.release.set()
+        for accepted in (first, *queued):
+            await wait_until(lambda a=accepted: done(db, a.task_id), timeout=5)
+        await wait_until(lambda: not worker._backlog or None, timeout=5)
+
+        await wait_until(lambda: not worker._wakeup.is_set() or None, timeout=5)
+        turns: list[None] = []  # the loop clears its event at the top of each turn
+        clear = worker._wakeup.clear
+        worker._wakeup.clear = lambda: (turns.append(None), clear())[1]  # type: ignore[method-assign]
+        alone = await journal.append(web_task(ws_id, member_id, text="alone"))
+        await wait_until(lambda: done(db, alone.task_id), timeout=5)
+        await wait_until(lambda: not worker._running or None, timeout=5)
+        assert await done(db, alone.task_id)  # a few turns of the event loop for it to wake
+        assert not worker._wakeup.is_set() and turns == []
+    assert classifier.texts == ["first", "2", "3", "alone"]
+
+
 async def test_a_handed_over_task_whose_node_died_is_claimed_after_its_lease(
     db: Database,
 ) -> None:
