@@ -520,6 +520,9 @@ class PipelineWorker:
         # Whether queued tasks may be waiting: set at start, when a batch is written queued
         # and at each poll; cleared when a claim finds fewer than it asked for.
         self._backlog = True
+        # Batches written queued so far: one written while a claim is under way may have been
+        # committed after the claim looked, whatever the claim found (see `run`).
+        self._queued_batches = 0
         self._polled_at = -math.inf  # when the queue was last looked at (monotonic)
 
     @property
@@ -530,6 +533,7 @@ class PipelineWorker:
         """QUEUED tasks were journaled (not handed over): claim them."""
         if queued:
             self._backlog = True
+            self._queued_batches += 1
         self._wakeup.set()
 
     def _room(self) -> int:
@@ -589,6 +593,7 @@ class PipelineWorker:
                     self._backlog = True
                 room = self._room()
                 if self._backlog and room > 0:
+                    batches = self._queued_batches
                     try:
                         claimed = await self.claim(room)
                     except Exception as exc:  # the database is away: what is queued waits
@@ -599,8 +604,10 @@ class PipelineWorker:
                     # Fewer than asked for: the queue was empty then. What this node journals
                     # since is handed over, or wakes it; claiming again right away would be a
                     # write transaction that finds nothing. A full claim: more may be queued,
-                    # claimed as places come free.
-                    self._backlog = len(claimed) == room
+                    # claimed as places come free. A batch written queued while the claim was
+                    # under way may not have been seen by it: the backlog stays, or that batch
+                    # would wait for the next poll.
+                    self._backlog = len(claimed) == room or self._queued_batches != batches
                     for row, token in claimed:
                         self._start(self._handle_task(row, token), row.id)
                 # Until the next poll, or a place coming free when the poll is due already.

@@ -165,6 +165,33 @@ async def test_a_place_freed_wakes_the_claims_only_when_tasks_wait(db: Database)
     assert classifier.texts == ["first", "2", "3", "alone"]
 
 
+async def test_a_task_queued_while_a_claim_is_under_way_does_not_wait_for_the_poll(
+    db: Database,
+) -> None:
+    """Polls an hour apart. A task is journaled queued (the node is looking at the queue, so
+    none is handed over) while a claim that cannot see it is under way, and the claim finds
+    the queue empty: the task is claimed at once all the same, not at the next poll."""
+    ws_id, member_id = await seed(db)
+    classifier = HelpClassifier()
+    worker = make_worker(db, classifier, "node-a", poll_interval=3600)
+    claim = worker.claim
+    late: list[Any] = []
+
+    async def claim_then_journal(limit: int | None = None) -> list[tuple[Any, str]]:
+        claimed = await claim(limit)
+        if not late:  # the first claim made once patched in
+            late.append(await journal.append(web_task(ws_id, member_id, text="late")))
+        return claimed
+
+    async with running(db, worker) as journal:
+        worker.claim = claim_then_journal  # type: ignore[method-assign]
+        worker._polled_at = -math.inf  # the poll is due: the next turn claims
+        worker._wakeup.set()
+        await wait_until(lambda: late or None, timeout=5, message="the task journaled")
+        await wait_until(lambda: done(db, late[0].task_id), timeout=5)
+    assert classifier.texts == ["late"]
+
+
 async def test_a_handed_over_task_whose_node_died_is_claimed_after_its_lease(
     db: Database,
 ) -> None:
