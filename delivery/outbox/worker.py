@@ -115,6 +115,9 @@ class OutboxWorker:
         self._claim_at = -math.inf
         self._claimed_at = -math.inf
         self._wanted: set[str] = set()  # committed replies to claim by id
+        # Searches asked for by `wake` so far: one asked while a claim is under way may be for
+        # rows committed after it looked (see `feed`).
+        self._searches = 0
         # Replies written already claimed by this node (`reserve`): counted from the
         # reservation until admitted, so the outbox never holds more than MAX_HELD.
         self._reserved = 0
@@ -129,6 +132,7 @@ class OutboxWorker:
             self._wanted.update(ids)
         else:
             self._claim_at = min(self._claim_at, self._claimed_at + _CLAIM_GAP)
+            self._searches += 1
         self._fed.set()
 
     def reserve(self, count: int) -> Reservation | None:
@@ -229,9 +233,14 @@ class OutboxWorker:
             now = self._clock()
         if now >= self._next_claim() and self._room_to_claim():
             limit = min(self._batch_size, self._max_held - self._load())
+            searches = self._searches
             claimed = await self.claim_due(limit)
             now = self._claimed_at = self._clock()
             self._claim_at = now if len(claimed) >= limit else now + self._poll_interval
+            if self._searches != searches:
+                # Woken while the claim was under way: what was committed then may not have
+                # been seen by it, and would otherwise wait for the next poll.
+                self._claim_at = min(self._claim_at, now + _CLAIM_GAP)
             while self._returns and self._returns[0] <= now:
                 heapq.heappop(self._returns)
             self._forget_stale_parked(now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -177,6 +178,36 @@ async def test_replies_named_on_wake_are_claimed_at_once_by_id(db: Database) -> 
     worker.wake([row_id])
     await worker.feed()
     row = await _row(db, row_id)
+    assert (row.status, row.claimed_by) == ("sending", "n1")
+    assert worker.held == 1
+
+
+async def test_a_reply_committed_while_a_search_is_under_way_is_claimed_soon(
+    db: Database,
+) -> None:
+    """Searches a minute apart. A reply is committed and the outbox woken (with no ids, as
+    the gateway's other writers wake it) while a search for due rows is under way, and the
+    search finds nothing: the next search is made after the usual short gap, not at the next
+    poll."""
+    now = [1000.0]
+    worker = _worker(db, ScriptedSender(), poll_interval=60, clock=lambda: now[0])
+    search = worker.claim_due
+    committed: list[str] = []
+
+    async def search_then_commit(limit: int | None = None, *, ids: Any = ()) -> Any:
+        claimed = await search(limit, ids=ids)
+        if not ids and not committed:
+            committed.append((await _seed_reply(db))[1])
+            worker.wake()
+        return claimed
+
+    worker.claim_due = search_then_commit  # type: ignore[method-assign]
+    await worker.feed()
+    assert committed and worker.held == 0  # the search did not see it
+
+    now[0] += 0.2  # a moment later, not a minute
+    await worker.feed()
+    row = await _row(db, committed[0])
     assert (row.status, row.claimed_by) == ("sending", "n1")
     assert worker.held == 1
 
