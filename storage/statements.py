@@ -205,11 +205,7 @@ class Statement:
         connection, adapted = await driver(on)
         if connection.dialect.name != "postgresql":
             return await self._execute(on, [params], many=False)
-        began = (
-            on.sync_session.new or on.sync_session.dirty or on.sync_session.deleted
-            if isinstance(on, AsyncSession)
-            else connection.in_transaction()
-        )
+        began = _to_flush(on) if isinstance(on, AsyncSession) else connection.in_transaction()
         if adapted._transaction is not None or began:
             raise RuntimeError("a statement alone runs before anything else in its transaction")
         plan = self.plan(connection.dialect, list(params) if _is_insert(self._statement) else None)
@@ -320,13 +316,18 @@ def _read_outside(on: AsyncSession | AsyncConnection, adapted: Any, plan: _Plan)
     )
 
 
+def _to_flush(session: AsyncSession) -> bool:
+    """Whether SESSION holds ORM changes its next flush would write."""
+    synced = session.sync_session
+    return bool(synced.new or synced.dirty or synced.deleted)
+
+
 async def nothing_begun(session: AsyncSession) -> bool:
     """Whether SESSION has begun no transaction in the database and holds no changes to flush:
     it has only read, and what it would write may be written apart from it. On PostgreSQL no
     BEGIN was sent (`reads_before_writes`); on SQLite, whose driver begins a transaction only
     before a write, none was made."""
-    synced = session.sync_session
-    if synced.new or synced.dirty or synced.deleted:
+    if _to_flush(session):
         return False
     connection, adapted = await driver(session)
     if connection.dialect.name == "sqlite":

@@ -424,12 +424,23 @@ def _with_defaults(reply: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def _finished(outcome: Outcome) -> dict[str, Any]:
+def _done_columns(outcome: Outcome) -> dict[str, Any]:
     """The columns a finished task's row is given (besides the fence's own)."""
     return {
         "status": "done",
         "member_id": outcome.member_id,
         **usage_columns(outcome.classification),
+    }
+
+
+def _mark_params(task_id: str, token: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of `_mark_update` setting VALUES on TASK_ID under TOKEN."""
+    return {
+        "mark_id": task_id,
+        "mark_token": token,
+        "finished_at": utcnow(),
+        "lease_until": None,
+        **values,
     }
 
 
@@ -754,7 +765,7 @@ class PipelineWorker:
         are a short write transaction on the writer connection, begun and committed by the
         driver (`Database.write`), where the session's commit through SQLAlchemy cost some
         70 µs of CPU more."""
-        values = _finished(outcome)
+        values = _done_columns(outcome)
         rows = _reply_rows(task, outcome)
         reservation = self._reserve(len(rows)) if self._reserve is not None else None
         try:
@@ -780,7 +791,7 @@ class PipelineWorker:
         """The task's outcome written (not committed): its reply rows as written, and the
         outbox's reservation for them if it had room."""
         # Fence first: a node whose claim was taken over must not write a second reply.
-        await self._mark(session, task.id, token, **_finished(outcome))
+        await self._mark(session, task.id, token, **_done_columns(outcome))
         rows = _reply_rows(task, outcome)
         reservation = self._reserve(len(rows)) if self._reserve is not None and rows else None
         try:
@@ -811,13 +822,7 @@ class PipelineWorker:
         values: dict[str, Any],
         reply: dict[str, Any],
     ) -> None:
-        params = {
-            "mark_id": task_id,
-            "mark_token": token,
-            "finished_at": utcnow(),
-            "lease_until": None,
-            **values,
-        }
+        params = _mark_params(task_id, token, values)
         reply = _with_defaults(reply)
         params.update((_REPLY_PREFIX + key, value) for key, value in reply.items())
         statement = _finish_statement(frozenset(values), tuple(reply))
@@ -828,14 +833,7 @@ class PipelineWorker:
         self, on: AsyncSession | AsyncConnection, task_id: str, token: str, **values: Any
     ) -> None:
         changed = await _mark_statement(frozenset(values)).run(
-            on,
-            {
-                "mark_id": task_id,
-                "mark_token": token,
-                "finished_at": utcnow(),
-                "lease_until": None,
-                **values,
-            },
+            on, _mark_params(task_id, token, values)
         )
         if changed != 1:
             raise LostClaim(task_id)
