@@ -8,10 +8,16 @@ distinct MessageSids) and `web` (the REST web channel, with the workspace's API 
 gateway is a real `main.py serve` process in ingest-only mode (no pipeline workers); the
 reference is `bench/bare_server.py`. The load generator is wrk (one thread, pinned to the
 second core, the servers to the first; see `bench/_wrk.py`), replaying requests signed
-beforehand, each with a distinct id. Bare and gateway runs alternate for `--rounds` rounds and
-the medians are reported, with the server's CPU per request; an extra run under py-spy splits
-that CPU by stage (`bench/_stages.py`; the profile is kept in `bench/results/`). After the runs
-the journal is counted: every 2xx must be a committed row.
+beforehand, each with a distinct id. Bare, floor and gateway runs alternate for `--rounds`
+rounds and the medians are reported, with the server's CPU per request; an extra run under
+py-spy splits that CPU by stage (`bench/_stages.py`; the profile is kept in `bench/results/`).
+After the runs the journal is counted: every 2xx must be a committed row.
+
+The durable floor (`bench/floor_server.py`, Slack and Twilio) is a second reference: a handler
+that checks the signature, parses the body and answers after a group commit of one row, and
+does nothing else. Its ratio to bare aiohttp is the most any durable handler keeps of bare
+aiohttp's rate on this machine; the gateway's CPU per request over the floor's is what the
+product adds (routing, middleware, validation, workspace, journal schema, metrics).
 
 Run: `python bench/ingest.py` (SQLite) or
 `python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench`
@@ -22,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -125,6 +133,26 @@ EXPECT = {"slack": 200, "twilio": 200, "web": 202}
 JOURNAL_CHANNEL = {"slack": "slack", "twilio": "sms", "web": "web"}
 
 
+# The channels `bench/floor_server.py` takes.
+FLOOR_CHANNELS = ("slack", "twilio")
+
+
+def floor_env(url: str, work: Path) -> dict[str, str]:
+    """The durable floor's settings: its own table in the run's PostgreSQL database, or a
+    SQLite file of its own beside the gateway's."""
+    database = (
+        url.replace("postgresql+asyncpg://", "postgresql://")
+        if url.startswith("postgresql")
+        else str(work / "floor.db")
+    )
+    return {
+        "FLOOR_DATABASE": database,
+        "FLOOR_SLACK_SECRET": SLACK_SECRET,
+        "FLOOR_TWILIO_TOKEN": TWILIO_TOKEN,
+        "FLOOR_TWILIO_URL": f"{PUBLIC_BASE_URL}/twilio/sms",
+    }
+
+
 def gateway_env(url: str, workers: int) -> dict[str, str]:
     return {
         "DATABASE_URL": url,
@@ -165,6 +193,25 @@ async def seed(url: str) -> str:
         key = await directory.create_api_key(session, ws.id, name="bench")
     await db.dispose()
     return key.secret
+
+
+async def floor_committed(database: str) -> dict[str, int]:
+    """The durable floor's rows by channel (its file or table may not exist: no floor run)."""
+    query = "SELECT channel, count(*) FROM floor_tasks GROUP BY channel"
+    try:
+        if database.startswith("postgresql://"):
+            import asyncpg  # type: ignore[import-untyped]
+
+            conn = await asyncpg.connect(database)
+            try:
+                return {channel: n for channel, n in await conn.fetch(query)}
+            finally:
+                await conn.close()
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            return {channel: n for channel, n in conn.execute(query)}
+    except Exception as exc:  # reported, not fatal: the gateway's figures stand without it
+        print(f"  note: the floor's rows could not be counted: {exc}")
+        return {}
 
 
 async def committed(url: str) -> dict[str, int]:
@@ -256,9 +303,14 @@ async def main() -> None:
             api_key = await seed(url)
             env = gateway_env(url, args.workers)
             bare_argv = [*server_pin, python(), str(ROOT / "bench" / "bare_server.py")]
+            floor_argv = [*server_pin, python(), str(ROOT / "bench" / "floor_server.py")]
             gw_argv = [*server_pin, python(), str(ROOT / "main.py"), "serve"]
-            async with Child(bare_argv, {}, work) as ref, Child(gw_argv, env, work) as gw:
-                conditions.track(ref.pid, gw.pid)
+            async with (
+                Child(bare_argv, {}, work) as ref,
+                Child(floor_argv, floor_env(url, work), work) as floor,
+                Child(gw_argv, env, work) as gw,
+            ):
+                conditions.track(ref.pid, floor.pid, gw.pid)
                 rss_idle = gw.rss_mb()
                 conditions.start()
                 for channel in channels:
@@ -269,7 +321,13 @@ async def main() -> None:
                     )
                     # Bare aiohttp keeps no state: one set of requests serves all its runs.
                     bare_file = source.write("bare", 20_000)
-                    for server, file in ((ref, bare_file), (gw, source.write("warm", 5_000))):
+                    floor_file = (
+                        source.write("floor-warm", 5_000) if channel in FLOOR_CHANNELS else None
+                    )
+                    warm = [(ref, bare_file), (gw, source.write("warm", 5_000))]
+                    if floor_file is not None:
+                        warm.append((floor, floor_file))
+                    for server, file in warm:
                         await wrk.run(
                             "warm-up",
                             server.url + path,
@@ -279,6 +337,7 @@ async def main() -> None:
                             pin=client_pin,
                         )
                     bare_runs: list[LoadResult] = []
+                    floor_runs: list[LoadResult] = []
                     gw_runs: list[LoadResult] = []
                     expected_rate, distinct_ok, cycled = 6_000.0, 0, 0
                     for n in range(args.rounds):
@@ -286,6 +345,14 @@ async def main() -> None:
                             ref, "bare aiohttp", ref.url + path, bare_file, args, client_pin
                         )
                         bare_runs.append(bare.result)
+                        if floor_file is not None:
+                            # The floor keeps state too: distinct ids for each of its runs.
+                            count = distinct_count(expected_rate * 2, args.seconds)
+                            file = source.write(f"floor{n}", count)
+                            low = await measured(
+                                floor, "durable floor", floor.url + path, file, args, client_pin
+                            )
+                            floor_runs.append(low.result)
                         # Distinct ids for every gateway request, signed just before the run
                         # (Slack refuses timestamps older than five minutes).
                         count = distinct_count(expected_rate, args.seconds)
@@ -318,6 +385,8 @@ async def main() -> None:
                     per_request = float(gateway["cpu_us_per_request"])  # type: ignore[arg-type]
                     summary[channel] = {
                         "reference": median_result("bare aiohttp", bare_runs),
+                        "floor": median_result("durable floor", floor_runs) if floor_runs else None,
+                        "floor_answered_2xx": sum(r.statuses.get("ok", 0) for r in floor_runs),
                         "gateway": gateway,
                         "ratios": [
                             round(g.rate / b.rate, 3)
@@ -334,6 +403,7 @@ async def main() -> None:
                 rss_after = gw.rss_mb()
             # Counted after the gateway stopped: what each 2xx promised is in the journal.
             rows = await committed(url)
+            floor_rows = await floor_committed(floor_env(url, work)["FLOOR_DATABASE"])
 
     print(f"ingest on {backend}: wrk, 1 thread, {args.concurrency} connections, {args.seconds} s")
     print(f"per run, median of {args.rounds} rounds (bare and gateway alternating), server on")
@@ -342,8 +412,10 @@ async def main() -> None:
         f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'us/req':>7}"
     )
     for channel, result in summary.items():
-        for side in ("reference", "gateway"):
+        for side in ("reference", "floor", "gateway"):
             r = result[side]
+            if r is None:
+                continue
             assert isinstance(r, dict)
             print(
                 f"{r['name']:22} {r['rate']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
@@ -363,6 +435,18 @@ async def main() -> None:
             f"{'met' if goal else 'NOT met'}; journal rows {journal} (measured 2xx with "
             f"distinct ids: {answered}, plus the warm-up and profiled runs')"
         )
+        if isinstance(floor_r := result["floor"], dict):
+            floor_ratio = floor_r["rate"] / ref_r["rate"]
+            result["floor_ratio"] = round(floor_ratio, 3)
+            print(
+                f"  {channel}: the durable floor is {floor_ratio:.1%} of bare; the gateway "
+                f"spends {gw_r['cpu_us_per_request']:.0f} us a request where the floor spends "
+                f"{floor_r['cpu_us_per_request']:.0f} (50 % of bare allows "
+                f"{2 * ref_r['cpu_us_per_request']:.0f})"
+            )
+            floor_answered = int(result["floor_answered_2xx"])  # type: ignore[call-overload]
+            if floor_rows.get(JOURNAL_CHANNEL[channel], 0) < floor_answered:
+                print(f"  WARNING: {channel}: the floor answered more 2xx than it committed")
         if journal < answered:
             print(f"  WARNING: {channel}: fewer journal rows than 2xx answers")
         if result["repeated_ids_sent"]:
