@@ -117,11 +117,18 @@ async def test_a_value_bound_at_several_places_is_processed_once(
     early, late = AT - timedelta(hours=1), AT + timedelta(hours=1)
     async with db.session() as session:
         await _INSERT.run_many(session, [_row("e", at=early), _row("m", at=AT), _row("l", at=late)])
+    # A type of its own, whose bind processor is made after the patch below: SQLAlchemy's
+    # (PostgreSQL's) holds the method it was made with, and the column's may have been made
+    # already, by this test's insert or an earlier test's.
+    at = UTCDateTime()
     ranges = Statement(
         select(_rows.c.id)
         .where(
-            ((_rows.c.at >= bindparam("lo")) & (_rows.c.at < bindparam("mid")))
-            | ((_rows.c.at >= bindparam("mid")) & (_rows.c.at < bindparam("hi")))
+            ((_rows.c.at >= bindparam("lo", type_=at)) & (_rows.c.at < bindparam("mid", type_=at)))
+            | (
+                (_rows.c.at >= bindparam("mid", type_=at))
+                & (_rows.c.at < bindparam("hi", type_=at))
+            )
         )
         .order_by(_rows.c.id)
     )
