@@ -211,6 +211,28 @@ class Statement:
         plan = self.plan(connection.dialect, list(params) if _is_insert(self._statement) else None)
         return await _autocommitted(connection, adapted, plan, [params], many=False)
 
+    async def rows_many_alone(
+        self, on: AsyncConnection, params: Sequence[Mapping[str, Any]]
+    ) -> list[Any]:
+        """As `rows_alone`, run once per mapping in PARAMS (an INSERT's columns are the first
+        mapping's keys), every run's rows in order. On PostgreSQL the runs go to the server
+        together with no BEGIN and COMMIT (asyncpg's `fetchmany`: one round trip, and atomic:
+        all the runs or none). Elsewhere once per mapping, in ON's transaction."""
+        if not params:
+            return []
+        connection, adapted = await driver(on)
+        if connection.dialect.name != "postgresql":
+            rows: list[Any] = []
+            for one in params:
+                rows += (await self._execute(on, [one], many=False))[0]
+            return rows
+        if adapted._transaction is not None or connection.in_transaction():
+            raise RuntimeError("a statement alone runs before anything else in its transaction")
+        plan = self.plan(
+            connection.dialect, list(params[0]) if _is_insert(self._statement) else None
+        )
+        return await _fetched_many(connection, adapted, plan, params)
+
     async def run_many(
         self, on: AsyncSession | AsyncConnection, params: Sequence[Mapping[str, Any]]
     ) -> int:
@@ -265,6 +287,25 @@ async def _run_plan(
     finally:
         cursor.close()
     return plan.read(raw, description), count
+
+
+async def _fetched_many(
+    connection: AsyncConnection, adapted: Any, plan: _Plan, params: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """PLAN run on PostgreSQL once per mapping in PARAMS, outside any transaction the adapter
+    began, through the prepared statement SQLAlchemy's adapter keeps for its SQL."""
+    arguments = [plan.arguments(p) for p in params]
+    dialect: Any = connection.dialect  # the asyncpg dialect: when its type caches were cleared
+    try:
+        async with adapted._execute_mutex:
+            prepared, attributes = await adapted._prepare(
+                plan.sql, dialect._invalidate_schema_cache_asof
+            )
+            raw = await prepared.fetchmany(arguments)
+    except Exception as error:
+        await raise_as_sqlalchemy(connection, plan.sql, arguments, error, adapted)
+    description = [(attribute.name, attribute.type.oid) for attribute in attributes or ()]
+    return plan.read(raw, description)
 
 
 async def _autocommitted(

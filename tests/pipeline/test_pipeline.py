@@ -493,6 +493,30 @@ async def test_a_webhook_is_journaled_although_the_connections_were_cut(
         assert await session.scalar(select(func.count()).select_from(TaskRow)) == 2
 
 
+async def test_a_batch_is_journaled_although_the_connections_were_cut(
+    pg_db: Database, postgres_url: str
+) -> None:
+    """A batch of several rows (PostgreSQL: the runs sent together, no transaction around
+    them) meeting a cut connection is written again on a new one, each row once."""
+    db = pg_db
+    ws_id, member_id = await seed(db)
+    journal = TaskJournal(db)
+    await journal.start()
+    try:
+        first = await journal.append(web_task(ws_id, member_id, external_id="before"))
+        assert await _restart(postgres_url) >= 1
+        batch = [web_task(ws_id, member_id, external_id=f"after-{i}") for i in range(3)]
+        batch.append(web_task(ws_id, member_id, external_id="before"))
+        after = await asyncio.gather(*(journal.append(task) for task in batch))
+    finally:
+        await journal.close()
+    assert [a.created for a in after] == [True, True, True, False]
+    assert after[3].task_id == first.task_id
+    async with db.session() as session:
+        ids = set(await session.scalars(select(TaskRow.id)))
+    assert ids == {first.task_id, *(a.task_id for a in after[:3])}
+
+
 async def _restart(postgres_url: str) -> int:
     """What a PostgreSQL restart does to the gateway: every connection to the database but
     this one is closed. Returns how many were."""

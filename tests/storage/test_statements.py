@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from storage import statements
@@ -223,17 +224,7 @@ async def test_a_statement_alone_is_its_own_transaction_on_postgresql(
     it runs it), so what the block does after it is a transaction of its own; on SQLite the
     block's transaction holds it as before. Anything but the block's first statement is
     refused on PostgreSQL, and the statements after it begin a transaction again."""
-    begun: list[object] = []
-    if db.is_postgres:
-        adapter = type(await _adapter_of(db))
-        start = adapter._start_transaction
-
-        async def counted(self: Any) -> None:
-            await start(self)
-            if self._transaction is not None:  # a BEGIN was sent
-                begun.append(self)
-
-        monkeypatch.setattr(adapter, "_start_transaction", counted)
+    begun = await _begins(db, monkeypatch)
     with pytest.raises(RuntimeError, match="after"):
         async with db.write() as conn:
             assert [row.id for row in await _INSERT_ID.rows_alone(conn, _row("a1"))] == ["a1"]
@@ -250,6 +241,64 @@ async def test_a_statement_alone_is_its_own_transaction_on_postgresql(
         assert set(await _read_all(db)) == {"a1"}
     else:
         assert await _read_all(db) == {}  # the block's transaction, rolled back whole
+
+
+_INSERT_NEW_ID = Statement(
+    pg_insert(_rows).on_conflict_do_nothing(index_elements=["id"]).returning(_rows.c.id, _rows.c.at)
+)
+
+
+async def test_several_runs_alone_are_one_atomic_transaction_on_postgresql(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rows_many_alone`: on PostgreSQL the runs go together with no BEGIN and no COMMIT,
+    every run's rows come back (values read as SQLAlchemy reads them) and the rows are
+    written as SQLAlchemy writes them; they are all written or none (a run that fails takes
+    the others with it), and the call is refused anywhere but first in its block. On SQLite
+    the block's transaction holds the runs."""
+    async with db.session() as session:
+        await session.execute(insert(_rows), [_row("s1"), _row("s2", doc=None)])
+    before = await _read_all(db)
+    begun = await _begins(db, monkeypatch)
+    later = AT + timedelta(days=1)
+    async with db.write() as conn:
+        rows = await _INSERT_NEW_ID.rows_many_alone(
+            conn, [_row("s1", name="again"), _row("m1", at=later), _row("m2", doc=None)]
+        )
+    assert [(row.id, row.at) for row in rows] == [("m1", later), ("m2", AT)]  # s1 was there
+    assert begun == []
+    written = await _read_all(db)
+    assert written["m1"][2:] == (*before["s1"][2:5], later, *before["s1"][6:])
+    assert written["m2"][2:] == before["s2"][2:]
+    assert written["s1"] == before["s1"]
+
+    # The second run breaks the unique name: the first is not kept either.
+    with pytest.raises(IntegrityError):
+        async with db.write() as conn:
+            await _INSERT_NEW_ID.rows_many_alone(conn, [_row("f1"), _row("f2", name="name m1")])
+    assert set(await _read_all(db)) == {"s1", "s2", "m1", "m2"}
+    if db.is_postgres:
+        with pytest.raises(RuntimeError, match="before anything else"):
+            async with db.write() as conn:
+                await _INSERT.run(conn, _row("b1"))
+                await _INSERT_NEW_ID.rows_many_alone(conn, [_row("b2")])
+        assert set(await _read_all(db)) == {"s1", "s2", "m1", "m2"}
+
+
+async def _begins(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """From now on, one entry per BEGIN asyncpg's adapter sends (none on SQLite)."""
+    begun: list[object] = []
+    if db.is_postgres:
+        adapter = type(await _adapter_of(db))
+        start = adapter._start_transaction
+
+        async def counted(self: Any) -> None:
+            await start(self)
+            if self._transaction is not None:  # a BEGIN was sent
+                begun.append(self)
+
+        monkeypatch.setattr(adapter, "_start_transaction", counted)
+    return begun
 
 
 async def _adapter_of(db: Database) -> Any:
