@@ -8,8 +8,8 @@ asyncpg connection, the next batch gathering while one commits.
 
 Nothing else: no middleware, no request id, access log or metrics, no validation beyond what
 the row needs, no workspace, no answer to a retry beyond "received". `bench/ingest.py` runs it
-beside bare aiohttp in the same run, so its ratio says how much of bare aiohttp's rate is left
-to any durable handler on this machine, and the gateway's CPU over the floor's says what the
+beside bare aiohttp in the same run, so its ratio says how much of bare aiohttp's rate a handler
+doing only this keeps on this machine, and the gateway's CPU over the floor's says what the
 product adds to it.
 
 Run by `bench/ingest.py` with FLOOR_DATABASE (a SQLite file's path or a `postgresql://` DSN),

@@ -15,9 +15,9 @@ After the runs the journal is counted: every 2xx must be a committed row.
 
 The durable floor (`bench/floor_server.py`, Slack and Twilio) is a second reference: a handler
 that checks the signature, parses the body and answers after a group commit of one row, and
-does nothing else. Its ratio to bare aiohttp is the most any durable handler keeps of bare
-aiohttp's rate on this machine; the gateway's CPU per request over the floor's is what the
-product adds (routing, middleware, validation, workspace, journal schema, metrics).
+does nothing else. Its ratio to bare aiohttp is what a handler doing only that durable minimum
+keeps of bare aiohttp's rate on this machine; the gateway's CPU per request over the floor's is
+what the product adds (routing, middleware, validation, workspace, journal schema, metrics).
 
 Run: `python bench/ingest.py` (SQLite) or
 `python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench`
@@ -406,8 +406,8 @@ async def main() -> None:
             floor_rows = await floor_committed(floor_env(url, work)["FLOOR_DATABASE"])
 
     print(f"ingest on {backend}: wrk, 1 thread, {args.concurrency} connections, {args.seconds} s")
-    print(f"per run, median of {args.rounds} rounds (bare and gateway alternating), server on")
-    print("core 0 and wrk on core 1; cpu: server cores busy; us/req: server CPU per 2xx")
+    print(f"per run, median of {args.rounds} rounds (bare, floor and gateway alternating), server")
+    print("on core 0 and wrk on core 1; cpu: server cores busy; us/req: server CPU per 2xx")
     print(
         f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu':>5} {'us/req':>7}"
     )
