@@ -58,9 +58,9 @@ class _Plan:
     distinct: tuple[tuple[str, Any], ...] | None = None
     # A SELECT that locks nothing (no FOR UPDATE or SHARE): see `reads_before_writes`.
     reads_only: bool = False
-    # Per result column, its type's result processor (or None), made at the first rows: on
-    # PostgreSQL it depends on the type the server describes.
-    results: list[tuple[Any, ...]] = field(default_factory=list, compare=False)
+    # (position, processor) of each result column whose type has a result processor, made
+    # at the first rows: on PostgreSQL it depends on the type the server describes.
+    results: list[tuple[tuple[int, Any], ...]] = field(default_factory=list, compare=False)
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         if self.fixed:
@@ -88,20 +88,25 @@ class _Plan:
         if self.row is None or not raw:
             return []
         if not self.results:
+            processors = (
+                type_._cached_result_processor(self.dialect, column[1])
+                for type_, column in zip(self.types, description, strict=True)
+            )
+            # Only the columns whose type has a processor are touched: most have none.
             self.results.append(
-                tuple(
-                    type_._cached_result_processor(self.dialect, column[1])
-                    for type_, column in zip(self.types, description, strict=True)
-                )
+                tuple((at, process) for at, process in enumerate(processors) if process)
             )
-        processors = self.results[0]
-        return [
-            self.row._make(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+        processed = self.results[0]
+        make = self.row._make  # raises on a row of another length
+        if not processed:
+            return [make(row) for row in raw]
+        rows = []
+        for row in raw:
+            values = list(row)
+            for at, process in processed:
+                values[at] = process(values[at])
+            rows.append(make(values))
+        return rows
 
 
 def _plan(statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None) -> _Plan:
