@@ -173,6 +173,10 @@ class Statement:
             plan = self._plans[key] = _plan(self._statement, dialect, keys)
         return plan
 
+    def _plan_for(self, dialect: Dialect, params: Mapping[str, Any]) -> _Plan:
+        """The plan for a run with PARAMS: an INSERT's columns are the ones given."""
+        return self.plan(dialect, list(params) if _is_insert(self._statement) else None)
+
     async def run(self, on: AsyncSession | AsyncConnection, params: Mapping[str, Any]) -> int:
         """Run once with PARAMS; the rows it changed (the driver's row count)."""
         _rows, count = await self._execute(on, [params], many=False)
@@ -210,10 +214,8 @@ class Statement:
         connection, adapted = await driver(on)
         if connection.dialect.name != "postgresql":
             return await self._execute(on, [params], many=False)
-        began = _to_flush(on) if isinstance(on, AsyncSession) else connection.in_transaction()
-        if adapted._transaction is not None or began:
-            raise RuntimeError("a statement alone runs before anything else in its transaction")
-        plan = self.plan(connection.dialect, list(params) if _is_insert(self._statement) else None)
+        _refuse_begun(on, connection, adapted)
+        plan = self._plan_for(connection.dialect, params)
         return await _autocommitted(connection, adapted, plan, [params], many=False)
 
     async def rows_many_alone(
@@ -231,11 +233,8 @@ class Statement:
             for one in params:
                 rows += (await self._execute(on, [one], many=False))[0]
             return rows
-        if adapted._transaction is not None or connection.in_transaction():
-            raise RuntimeError("a statement alone runs before anything else in its transaction")
-        plan = self.plan(
-            connection.dialect, list(params[0]) if _is_insert(self._statement) else None
-        )
+        _refuse_begun(on, connection, adapted)
+        plan = self._plan_for(connection.dialect, params[0])
         return await _fetched_many(connection, adapted, plan, params)
 
     async def run_many(
@@ -257,11 +256,20 @@ class Statement:
         many: bool,
     ) -> tuple[list[Any], int]:
         connection, adapted = await driver(on)
-        dialect = connection.dialect
-        plan = self.plan(dialect, list(params[0]) if _is_insert(self._statement) else None)
+        plan = self._plan_for(connection.dialect, params[0])
         if _read_outside(on, adapted, plan):
             return await _autocommitted(connection, adapted, plan, params, many=many)
         return await _run_plan(connection, adapted, plan, params, many=many)
+
+
+def _refuse_begun(
+    on: AsyncSession | AsyncConnection, connection: AsyncConnection, adapted: Any
+) -> None:
+    """A statement alone must come first in its block or session: nothing begun on the server
+    and, for a session, nothing waiting to be flushed."""
+    began = _to_flush(on) if isinstance(on, AsyncSession) else connection.in_transaction()
+    if adapted._transaction is not None or began:
+        raise RuntimeError("a statement alone runs before anything else in its transaction")
 
 
 async def _run_plan(
