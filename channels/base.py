@@ -24,11 +24,12 @@ C = TypeVar("C")
 
 @dataclass(frozen=True, slots=True)
 class InboundRequest:
-    """A webhook as received: raw body bytes, headers, query and the URL the provider called."""
+    """A webhook as received: raw body bytes, headers, query, and the path and query string
+    (percent-encoded, as sent) the provider called."""
 
     method: str
-    url: str
     path: str
+    raw_query: str
     headers: CIMultiDictProxy[str]
     query: Mapping[str, str]
     body: bytes
@@ -46,10 +47,11 @@ class InboundRequest:
         """For tests and non-aiohttp callers."""
         from urllib.parse import urlsplit
 
+        parts = urlsplit(url)
         return cls(
             method=method,
-            url=url,
-            path=urlsplit(url).path or "/",
+            path=parts.path or "/",
+            raw_query=parts.query,
             headers=CIMultiDictProxy(CIMultiDict(headers or {})),
             query=MappingProxyType(dict(query or {})),
             body=body,
@@ -57,12 +59,14 @@ class InboundRequest:
 
 
 async def from_aiohttp(request: web.Request) -> InboundRequest:
-    """Read an aiohttp request into the neutral form (the body limit applies here: 413)."""
+    """Read an aiohttp request into the neutral form (the body limit applies here: 413). The
+    whole URL is not built (yarl, some 6 us a webhook): Twilio's signature, the one reader of
+    more than the path, takes PUBLIC_BASE_URL with the path and query as sent."""
     body = await request.read()
     return InboundRequest(
         method=request.method,
-        url=str(request.url),
         path=request.path,
+        raw_query=request.rel_url.raw_query_string,
         headers=request.headers,
         query=MappingProxyType(dict(request.query)),
         body=body,

@@ -90,7 +90,7 @@ class WebhookVerifier:
 
     @staticmethod
     def _rest(request: InboundRequest) -> str:
-        query = request.url.partition("?")[2]
+        query = request.raw_query
         return request.path + (f"?{query}" if query else "")
 
     def verify(self, request: InboundRequest) -> MultiDictProxy[str]:
