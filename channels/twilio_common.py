@@ -132,7 +132,8 @@ def parse_form(request: InboundRequest) -> MultiDictProxy[str]:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedWebhook(f"the form body cannot be read: {exc}") from exc
-    if "\x00" in text or any("\x00" in k or "\x00" in v for k, v in pairs):
+    # A NUL in the parameters is one in the text, or one percent-encoded (`%00`).
+    if "\x00" in text or ("%00" in text and any("\x00" in k or "\x00" in v for k, v in pairs)):
         # Twilio never sends one, and PostgreSQL cannot take one as a query parameter.
         raise MalformedWebhook("the form holds a NUL character")
     return MultiDictProxy(MultiDict(pairs))

@@ -4,6 +4,7 @@ into task drafts. Nothing here writes: the route commits the draft, then answers
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -349,17 +350,25 @@ class Draft:
 
 
 _ANY_MENTION = r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>"
+_LEADING_MENTION = re.compile(rf"^\s*{_ANY_MENTION}")
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@functools.lru_cache(maxsize=256)
+def _mentions_of(bot_user_ids: tuple[str, ...]) -> re.Pattern[str]:
+    """The mentions of these bot users, compiled once per set of ids (a workspace's bots)."""
+    ids = "|".join(re.escape(i) for i in bot_user_ids)
+    return re.compile(rf"<@(?:{ids})(?:\|[^>]*)?>")
 
 
 def strip_mentions(text: str, bot_user_ids: tuple[str, ...]) -> str:
     """TEXT without the mentions of our bot (the leading mention when the bot is unknown),
     and with Slack's escaping of &, < and > undone."""
     if bot_user_ids:
-        ids = "|".join(re.escape(i) for i in bot_user_ids)
-        text = re.sub(rf"<@(?:{ids})(?:\|[^>]*)?>", " ", text)
+        text = _mentions_of(bot_user_ids).sub(" ", text)
     else:
-        text = re.sub(rf"^\s*{_ANY_MENTION}", " ", text)
-    text = re.sub(r"[ \t]{2,}", " ", text).strip()
+        text = _LEADING_MENTION.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip()
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

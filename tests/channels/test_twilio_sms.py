@@ -13,7 +13,14 @@ import pytest
 from sqlalchemy import select, update
 
 from channels.base import InboundRequest
-from channels.twilio_common import SignatureError, WebhookVerifier, delivery_error, rest_client
+from channels.twilio_common import (
+    MalformedWebhook,
+    SignatureError,
+    WebhookVerifier,
+    delivery_error,
+    parse_form,
+    rest_client,
+)
 from channels.twilio_sms.inbound import approval_of, keyword_of
 from channels.twilio_sms.segments import segments
 from channels.twilio_sms.sender import (
@@ -212,6 +219,26 @@ def test_keywords_are_whole_messages(body: str, keyword: str | None) -> None:
 )
 def test_approval_codes(body: str, expected: tuple[str, str] | None) -> None:
     assert approval_of(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (b"Body=a%00b", True),  # percent-encoded
+        (b"Bo%00dy=ab", True),  # in a name
+        (b"Body=a\x00b", True),  # as it is
+        (b"Body=a%2500b&Note=100%25", False),  # the text "%00", not a NUL
+    ],
+)
+def test_a_form_holding_a_nul_is_refused(body: bytes, refused: bool) -> None:
+    request = InboundRequest.build(
+        body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    if refused:
+        with pytest.raises(MalformedWebhook, match="NUL"):
+            parse_form(request)
+    else:
+        assert parse_form(request)["Body"] == "a%00b"
 
 
 def test_signature_is_checked_against_the_public_url_not_the_local_one() -> None:
