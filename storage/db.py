@@ -8,6 +8,7 @@ import contextvars
 import functools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -85,13 +86,26 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value)
 
 
+# Nineteen digits in a row: perhaps an integer beyond 64 bits, which orjson would read as a
+# float (it refuses no such number: 2**70 + 1 came back as 1.1805916207174113e+21).
+_LONG_NUMBER = re.compile(r"\d{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+
+
 def json_loads(text: str | bytes) -> Any:
-    """A JSON column's value, by orjson; what it refuses (a NaN or a 65-bit integer
-    `json.dumps` once wrote) by `json.loads`."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    """A JSON column's value, by orjson; by `json.loads`, which keeps every integer exact,
+    when the text may hold one beyond 64 bits (`json_dumps` writes those by `json.dumps`),
+    and when orjson refuses it (a NaN `json.dumps` once wrote)."""
+    if isinstance(text, bytes):
+        long_number = _LONG_NUMBER_BYTES.search(text) is not None
+    else:
+        long_number = _LONG_NUMBER.search(text) is not None
+    if not long_number:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 # Seconds between two checkpoints of the SQLite WAL (`Database.checkpointing`).
