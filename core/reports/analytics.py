@@ -259,13 +259,14 @@ def sparkline(values: Sequence[float]) -> str:
 def daily_series(
     metric: str, rows: Sequence[ConversationRow], window: Window, tz: str
 ) -> list[tuple[str, float | None]]:
-    """The metric per local day across WINDOW, for charts."""
+    """The metric per local day across WINDOW, for charts: from the day it starts on to the
+    day of its last instant; an empty window (today's at midnight) is the day it starts on."""
     zone = ZoneInfo(tz)
     by_day: dict[str, list[ConversationRow]] = {}
     for row in rows:
         by_day.setdefault(row.started_at.astimezone(zone).date().isoformat(), []).append(row)
     day = window.start.astimezone(zone).date()
-    last = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    last = max(day, (window.end - timedelta(microseconds=1)).astimezone(zone).date())
     series = []
     while day <= last:
         key = day.isoformat()

@@ -23,7 +23,7 @@ TOPICS = (None, "", "other", "billing", "refunds", "shipping")
 US = timedelta(microseconds=1)
 DAYS_90 = "the 90 days to today"  # a period `windows` has not: two Windows made here
 
-# (zone, now): none at a local midnight. New York's clocks went forward on 2026-03-08 and
+# (zone, now). New York's clocks went forward on 2026-03-08 and
 # back on 2026-11-01 (at 02:00, so no local midnight comes twice): the days of last week and
 # this month hold the change, as do last month on 2026-12-07 and the 90 days each time.
 CASES = [
@@ -32,6 +32,9 @@ CASES = [
     ("America/New_York", datetime(2026, 3, 11, 16, 45, tzinfo=UTC)),
     ("America/New_York", datetime(2026, 12, 7, 14, 0, tzinfo=UTC)),
     ("Asia/Kolkata", datetime(2026, 11, 18, 20, 0, tzinfo=UTC)),  # 01:30 on the 19th there
+    # At a local midnight, where today's window is empty (and, on the 1st, this month's).
+    ("America/New_York", datetime(2026, 12, 7, 5, 0, tzinfo=UTC)),
+    ("UTC", datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),
 ]
 
 
