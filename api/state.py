@@ -78,8 +78,7 @@ class Gateway:
         return accepted
 
     def count_task(self, channel: str, *, created: bool) -> None:
-        counter = self.metrics.tasks_ingested if created else self.metrics.tasks_deduplicated
-        counter.labels(channel).inc()
+        self.metrics.task_ingested(channel, created=created)
 
     async def workspace_for(self, channel: str, address: str) -> str | None:
         """The workspace an inbound address (Slack team, Twilio number, bot) belongs to, cached."""

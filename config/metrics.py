@@ -77,6 +77,7 @@ class Metrics:
         # costs more than the counting itself.
         self._http_counted: dict[tuple[str, int], Any] = {}
         self._http_timed: dict[tuple[str, str], Any] = {}
+        self._tasks_counted: dict[tuple[str, bool], Any] = {}
         self.webhook_rejections = Counter(
             "switchboard_webhook_rejections",
             "Webhooks refused for a missing or wrong signature or credentials, by channel "
@@ -162,6 +163,15 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+
+    def task_ingested(self, channel: str, *, created: bool) -> None:
+        """Count a task CHANNEL committed to the journal (CREATED) or found there already; the
+        children kept by their labels, as `http_answered` keeps its own."""
+        counted = self._tasks_counted.get((channel, created))
+        if counted is None:
+            family = self.tasks_ingested if created else self.tasks_deduplicated
+            counted = self._tasks_counted[channel, created] = family.labels(channel)
+        counted.inc()
 
     def http_answered(self, route: str, status: int, method: str, seconds: float) -> None:
         """Count an HTTP request answered with STATUS on ROUTE (a template) in SECONDS."""

@@ -96,8 +96,9 @@ class Authorization(_Model):
     is_bot: bool = False
 
 
-class EventHead(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="allow")
+class EventHead(_Model):
+    """The event's type, all the envelope needs: its listener validates the rest (a copy of
+    every other field into the model, as `extra="allow"` made, cost 1 µs an event unread)."""
 
     type: str = Field(min_length=1, max_length=100)
 
