@@ -13,9 +13,10 @@ are compared.
 
 What this leaves out is the kernel's share (the sockets, epoll) and wrk: bare aiohttp costs
 about a third less here than under `bench/ingest.py`. What it gains is steadiness: the same
-code's figure moves by a few per cent from run to run where wrk's moves by a fifth on a shared
-machine, so two commits can be compared (run each, alternating) and a change of a few
-microseconds a request seen. The goal is still measured by `bench/ingest.py`.
+code's figure moves by up to a tenth from process to process where wrk's moves by a fifth
+or more on a shared machine, so two commits can be compared (run each, alternating, several
+times) and a change of some ten microseconds a request seen. The goal is still measured by
+`bench/ingest.py`.
 
 Run: `python bench/ingest_cpu.py [--channel slack|twilio] [--database-url postgresql+asyncpg://
 postgres@127.0.0.1:5432/bench]`.
@@ -168,8 +169,11 @@ async def _app(server: str, database_url: str, tmp: str) -> web.Application:
     return build_app(Settings())
 
 
-async def measure(server: str, channel: str, rounds: int, database_url: str | None) -> dict:
-    """SERVER's CPU per request over ROUNDS rounds after one to warm up, in this process."""
+async def measure(
+    server: str, channel: str, rounds: int, database_url: str | None, *, tuned: bool = True
+) -> dict:
+    """SERVER's CPU per request over ROUNDS rounds after one to warm up, in this process;
+    TUNED: its collector set as a serving process sets it (else Python's thresholds)."""
     maker = MAKERS[channel](secrets.token_hex(4), "")
     total = CONNECTIONS * BATCHES * (rounds + 1)
     requests = [raw_request(PATHS[channel], *maker(i)) for i in range(total)]
@@ -181,7 +185,8 @@ async def measure(server: str, channel: str, rounds: int, database_url: str | No
             try:
                 gc.collect()
                 gc.freeze()
-                gc.set_threshold(10_000, *gc.get_threshold()[1:])  # as serving sets it
+                if tuned:  # as `cli.processes.tune_collector` sets it
+                    gc.set_threshold(10_000, *gc.get_threshold()[1:])
                 collecting = [0.0, 0.0]
 
                 def timed(phase: str, _info: dict[str, int]) -> None:
@@ -221,6 +226,8 @@ def run_one(server: str, args: argparse.Namespace) -> dict:
     """SERVER measured in a process of its own (its heap and collector untouched by others)."""
     argv = [python(), __file__, "--server", server, "--channel", args.channel]
     argv += ["--rounds", str(args.rounds)]
+    if args.python_collector:
+        argv.append("--python-collector")
     if args.database_url:
         argv += ["--database-url", args.database_url]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
@@ -235,14 +242,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="measured rounds per process")
     parser.add_argument("--repeat", type=int, default=3, help="processes per server, alternating")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
+    parser.add_argument(
+        "--python-collector",
+        action="store_true",
+        help="leave the collector's thresholds at Python's defaults (700, 10, 10)",
+    )
     parser.add_argument("--server", choices=SERVERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.server is not None:
-        print(
-            json.dumps(
-                asyncio.run(measure(args.server, args.channel, args.rounds, args.database_url))
-            )
-        )
+        tuned = not args.python_collector
+        result = measure(args.server, args.channel, args.rounds, args.database_url, tuned=tuned)
+        print(json.dumps(asyncio.run(result)))
         return
     results: dict[str, list[dict]] = {server: [] for server in SERVERS}
     for _ in range(args.repeat):
