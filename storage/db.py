@@ -8,7 +8,6 @@ import contextvars
 import functools
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -86,26 +85,36 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value)
 
 
-# Nineteen digits in a row: perhaps an integer beyond 64 bits, which orjson would read as a
-# float (it refuses no such number: 2**70 + 1 came back as 1.1805916207174113e+21).
-_LONG_NUMBER = re.compile(r"\d{19}")
-_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+# orjson reads an integer beyond 64 bits as a float (it refuses no such number: 2**70 + 1
+# came back as 1.1805916207174113e+21), always one at least this large in magnitude.
+_HUGE = 2.0**63
 
 
 def json_loads(text: str | bytes) -> Any:
     """A JSON column's value, by orjson; by `json.loads`, which keeps every integer exact,
-    when the text may hold one beyond 64 bits (`json_dumps` writes those by `json.dumps`),
-    and when orjson refuses it (a NaN `json.dumps` once wrote)."""
-    if isinstance(text, bytes):
-        long_number = _LONG_NUMBER_BYTES.search(text) is not None
-    else:
-        long_number = _LONG_NUMBER.search(text) is not None
-    if not long_number:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+    when orjson's holds a float as large as an integer beyond 64 bits would give
+    (`json_dumps` writes those by `json.dumps`), and when orjson refuses the text (a NaN
+    `json.dumps` once wrote)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return json.loads(text) if _holds_huge_float(value) else value
+
+
+def _holds_huge_float(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            if not -_HUGE < item < _HUGE:
+                return True
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return False
 
 
 # Seconds between two checkpoints of the SQLite WAL (`Database.checkpointing`).

@@ -30,6 +30,7 @@ async def test_values_round_trip_as_the_standard_library_gave_them(docs: Databas
         # Beyond 64 bits: written by json.dumps, and read back exact (orjson reads them as
         # floats, which would hold neither of these exactly).
         {"big": 2**70 + 1, "negative": -(2**63) - 1, "digits": 10**30 + 7},
+        {"large floats stay floats": [1e19, -1.5e300, 9.3e18]},
         ["a", 1],
     ]
     async with docs.engine.begin() as conn:
