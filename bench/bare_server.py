@@ -35,12 +35,16 @@ async def twilio_sms(request: web.Request) -> web.Response:
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
-async def run() -> None:
+def build() -> web.Application:
     app = web.Application()
     app.router.add_post("/api/v1/messages", accept)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_post("/twilio/sms", twilio_sms)
-    runner = web.AppRunner(app, access_log=None)
+    return app
+
+
+async def run() -> None:
+    runner = web.AppRunner(build(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

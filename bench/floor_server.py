@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import hashlib
 import hmac
 import json
 import os
 import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
@@ -214,15 +215,16 @@ async def run() -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    # The collector as the gateway's serving process has it (`cli.processes.tune_collector`):
-    # start-up frozen, the youngest generation at 10,000 allocations.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    # The collector as the gateway's serving process has it.
+    from cli.processes import tune_collector
+
+    tune_collector()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     print(f"floor listening on http://127.0.0.1:{port}", flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
+    # Run as a script (by `bench/ingest.py`): the project's root, for `cli.processes`.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     asyncio.run(run())

@@ -54,7 +54,9 @@ from bench.ingest import (
     gateway_env,
     seed,
 )
+from cli.processes import GC_YOUNG_THRESHOLD, tune_collector
 
+PYTHON_YOUNG_THRESHOLD = 700  # Python's own, for `--python-collector`
 CONNECTIONS = 64
 BATCHES = 20  # of CONNECTIONS requests in a round
 SERVERS = ("bare", "floor", "gateway")
@@ -144,10 +146,7 @@ async def _app(server: str, database_url: str, tmp: str) -> web.Application:
     """SERVER's application; DATABASE_URL: a fresh database (the floor on SQLite keeps a file
     of its own beside it)."""
     if server == "bare":
-        app = web.Application()
-        app.router.add_post(PATHS["slack"], bare_server.slack_events)
-        app.router.add_post(PATHS["twilio"], bare_server.twilio_sms)
-        return app
+        return bare_server.build()
     if server == "floor":
         journal: floor_server.Journal
         if not database_url.startswith("postgresql"):
@@ -183,10 +182,8 @@ async def measure(
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             try:
-                gc.collect()
-                gc.freeze()
-                if tuned:  # as `cli.processes.tune_collector` sets it
-                    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+                # As a serving process sets it, or with Python's young threshold.
+                tune_collector(young=GC_YOUNG_THRESHOLD if tuned else PYTHON_YOUNG_THRESHOLD)
                 collecting = [0.0, 0.0]
 
                 def timed(phase: str, _info: dict[str, int]) -> None:

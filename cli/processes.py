@@ -126,21 +126,21 @@ async def start_serving(
             f"{exc.strerror}"
         ) from exc
     host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
-    # What start-up built (modules, SDK clients, compiled statements) lives as long as the
-    # process: frozen, it is out of the collector's way, so a full collection walks only what
-    # requests allocate (it walked ~225,000 objects for up to 0.4 s under ingest load,
-    # stalling every request in flight).
-    gc.collect()
-    gc.freeze()
     tune_collector()
     return Serving(runner, str(host), int(port))
 
 
-def tune_collector() -> None:
-    """A serving process's collector: the youngest generation's threshold raised to
-    GC_YOUNG_THRESHOLD (see there); the older generations' as Python has them."""
+def tune_collector(*, young: int = GC_YOUNG_THRESHOLD) -> None:
+    """A serving process's collector, once start-up is done. What start-up built (modules,
+    SDK clients, compiled statements) lives as long as the process: frozen, it is out of the
+    collector's way, so a full collection walks only what requests allocate (it walked
+    ~225,000 objects for up to 0.4 s under ingest load, stalling every request in flight).
+    The youngest generation's threshold becomes YOUNG (GC_YOUNG_THRESHOLD, see there); the
+    older generations' stay as Python has them."""
+    gc.collect()
+    gc.freeze()
     _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+    gc.set_threshold(young, middle, oldest)
 
 
 def _ignore_metrics_dir() -> None:
