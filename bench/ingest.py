@@ -46,6 +46,7 @@ from sqlalchemy import func, select
 
 from bench import _stages as stages
 from bench import _wrk as wrk
+from bench import ingest_bound as bound
 from bench._http import (
     RESULTS,
     Child,
@@ -281,8 +282,16 @@ async def main() -> None:
     parser.add_argument(
         "--no-profile", action="store_true", help="skip the py-spy run and the per-stage split"
     )
+    parser.add_argument(
+        "--bound",
+        choices=bound.BOUNDS,
+        help="an experiment: the gateway with its Slack handler replaced by one that builds "
+        "less (bench/ingest_bound.py); Slack only",
+    )
     args = parser.parse_args()
     channels = [c.strip() for c in args.channels.split(",") if c.strip()]
+    if args.bound and channels != ["slack"]:
+        parser.error("--bound replaces the Slack handler only: give --channels slack")
     for channel in channels:
         if channel not in CHANNELS:
             parser.error(f"unknown channel {channel!r}")
@@ -293,6 +302,8 @@ async def main() -> None:
         print(stages.available())
 
     backend = "postgresql" if args.database_url else "sqlite"
+    # A bound's figures are kept apart from the product's.
+    results_name = f"ingest-{backend}" + (f"-bound-{args.bound}" if args.bound else "")
     server_pin, client_pin = wrk.cores()
     run_id = secrets.token_hex(4)
     summary: dict[str, dict[str, object]] = {}
@@ -302,9 +313,13 @@ async def main() -> None:
         async with fresh_database(args.database_url, tmp) as url:
             api_key = await seed(url)
             env = gateway_env(url, args.workers)
+            gateway_script = [str(ROOT / "main.py")]
+            if args.bound:
+                env["INGEST_BOUND"] = args.bound
+                gateway_script = [str(ROOT / "bench" / "ingest_bound.py")]
             bare_argv = [*server_pin, python(), str(ROOT / "bench" / "bare_server.py")]
             floor_argv = [*server_pin, python(), str(ROOT / "bench" / "floor_server.py")]
-            gw_argv = [*server_pin, python(), str(ROOT / "main.py"), "serve"]
+            gw_argv = [*server_pin, python(), *gateway_script, "serve"]
             async with (
                 Child(bare_argv, {}, work) as ref,
                 Child(floor_argv, floor_env(url, work), work) as floor,
@@ -336,6 +351,7 @@ async def main() -> None:
                             connections=args.concurrency,
                             pin=client_pin,
                         )
+                    gateway_name = f"bound {args.bound}" if args.bound else f"switchboard {channel}"
                     bare_runs: list[LoadResult] = []
                     floor_runs: list[LoadResult] = []
                     gw_runs: list[LoadResult] = []
@@ -358,7 +374,7 @@ async def main() -> None:
                         count = distinct_count(expected_rate, args.seconds)
                         file = source.write(f"gw{n}", count)
                         run = await measured(
-                            gw, f"switchboard {channel}", gw.url + path, file, args, client_pin
+                            gw, gateway_name, gw.url + path, file, args, client_pin
                         )
                         gw_runs.append(run.result)
                         expected_rate = max(expected_rate, run.result.rate)
@@ -368,7 +384,7 @@ async def main() -> None:
                     if profiling:
                         # An extra run under py-spy (sampling costs the server some CPU, so it
                         # is not one of the measured rounds).
-                        profile = RESULTS / f"ingest-{backend}-{channel}.pyspy.txt"
+                        profile = RESULTS / f"{results_name}-{channel}.pyspy.txt"
                         file = source.write("profile", distinct_count(expected_rate, args.seconds))
                         spy = stages.record(gw.pid, args.seconds, profile)
                         await wrk.run(
@@ -381,7 +397,7 @@ async def main() -> None:
                         )
                         await asyncio.to_thread(spy.wait)
                         split = stages.split_file(profile)
-                    gateway = median_result(f"switchboard {channel}", gw_runs)
+                    gateway = median_result(gateway_name, gw_runs)
                     per_request = float(gateway["cpu_us_per_request"])  # type: ignore[arg-type]
                     summary[channel] = {
                         "reference": median_result("bare aiohttp", bare_runs),
@@ -432,7 +448,8 @@ async def main() -> None:
         print(
             f"  {channel}: {ratio:.1%} of bare (per round {result['ratios']}); "
             f"p99 {gw_r['p99_ms']} ms; goal >= 50 % and p99 <= 25 ms: "
-            f"{'met' if goal else 'NOT met'}; journal rows {journal} (measured 2xx with "
+            f"{'met' if goal else 'NOT met'}{' (by the bound, not the product)' * bool(args.bound)}"
+            f"; journal rows {journal} (measured 2xx with "
             f"distinct ids: {answered}, plus the warm-up and profiled runs')"
         )
         if isinstance(floor_r := result["floor"], dict):
@@ -460,9 +477,10 @@ async def main() -> None:
     print(f"gateway RSS: {rss_idle} MB idle, {rss_after} MB after the runs")
     print(f"load: {load}")
     written = write_results(
-        f"ingest-{backend}",
+        results_name,
         {
             "backend": backend,
+            "bound": args.bound,
             "driver": "wrk -t1",
             "concurrency": args.concurrency,
             "seconds_per_run": args.seconds,
