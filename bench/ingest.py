@@ -19,6 +19,11 @@ does nothing else. Its ratio to bare aiohttp is what a handler doing only that d
 keeps of bare aiohttp's rate on this machine; the gateway's CPU per request over the floor's is
 what the product adds (routing, middleware, validation, workspace, journal schema, metrics).
 
+`--channels slack --bound no-models|task` runs `bench/ingest_bound.py` in place of
+`main.py serve`: the gateway with its Slack handler replaced by one that builds less (no
+validation; no `Task`, or only the `Task`), an experiment that bounds what the product's models
+cost; its figures are written apart (`ingest-<backend>-bound-<name>.json`).
+
 Run: `python bench/ingest.py` (SQLite) or
 `python bench/ingest.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench`
 (a fresh database named after it is created on that server and dropped afterwards).
